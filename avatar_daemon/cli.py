@@ -1,0 +1,234 @@
+"""The `avatar-daemon` command line: the daemon itself and one-shot tools around it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .daemon import Daemon
+from .errors import AvatarDaemonError, ConfigError
+from .logs import setup_logging
+from .models import JobState
+from .pipeline import VideoSettings
+from .progressbar import ProgressBar
+from .settings import Settings, load_settings
+from .yamlfile import YamlDocument
+
+log = logging.getLogger("avatar_daemon")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    setup_logging(settings.log_level)
+    asyncio.run(Daemon(settings).run())
+    return 0
+
+
+def cmd_script(args: argparse.Namespace) -> int:
+    daemon = Daemon(_settings(args))
+    path = Path(args.file)
+    research, settings = daemon.pipeline.extract(_read(path), path.name, path.suffix)
+    formats = args.format or settings.formats or daemon.settings.default_formats
+    script = daemon.pipeline.write_script(research, formats, settings.voice_speed)
+    if args.json:
+        print(json.dumps({
+            "source": research.source, "title": research.title, "topic": research.topic,
+            "insights": [i.model_dump(mode="json", include={"text", "score", "url"}) for i in research.insights],
+            "script": script.model_dump(mode="json"),
+        }, ensure_ascii=False, indent=2))
+    else:
+        print(f"# {script.title}\n\n{script.text}\n\n({research.source}, about {script.estimated_seconds:.0f} s)")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    setup_logging("WARNING")
+    if args.out:
+        settings.jobs.output_dir = Path(args.out).resolve()
+    daemon = Daemon(settings)
+    path = Path(args.file)
+    overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer)
+    return asyncio.run(_render(daemon, path, overrides))
+
+
+async def _render(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
+    async with daemon.started():
+        ingested = await daemon.pipeline.ingest(_read(path), path.name, path.suffix, overrides=overrides,
+                                                fresh_jobs=True)
+        print(f"{ingested.source}: {ingested.script.title} (about {ingested.script.estimated_seconds:.0f} s)",
+              file=sys.stderr)
+        outputs, failed = [], 0
+        for job_id in ingested.job_ids:
+            job = await daemon.store.claim(job_id)
+            if job is None:
+                print(f"job {job_id} was taken by a running daemon; see `avatar-daemon videos`", file=sys.stderr)
+                continue
+            bar = ProgressBar(f"job {job_id} {job.format}")
+            async with daemon.bus.watch() as events:
+                task = asyncio.create_task(daemon.jobs.execute(job))
+                while True:
+                    event = await events.get()
+                    if event.job_id != job_id:
+                        continue
+                    bar.update(event)
+                    if event.state.final:
+                        break
+                result = await task
+            if event.state is JobState.completed and result and result.video:
+                outputs.append(result.video)
+            else:
+                failed += 1
+                print(f"job {job_id} {event.state.value}: {event.message}", file=sys.stderr)
+        for video in outputs:
+            print(video)
+        return 1 if failed else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        settings = None
+    if settings is not None:
+        daemon = Daemon(settings)
+        problems += [f"plugin {p.name}: {p.error}" for p in daemon.plugins if p.error]
+        if settings.campaigns_dir.is_dir():
+            for f in sorted(settings.campaigns_dir.glob("*.y*ml")):
+                try:
+                    YamlDocument.load(f)
+                except ConfigError as exc:
+                    problems.extend(exc.problems)
+    for p in problems:
+        print(p)
+    if not problems:
+        print("configuration OK")
+    return 1 if problems else 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    daemon = Daemon(_settings(args))
+    rows = [p.__dict__ for p in daemon.plugins]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for p in daemon.plugins:
+        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.registers.items()) or "-"
+        status = f"FAILED {p.error}" if p.error else what
+        print(f"{p.name:<18} {p.origin:<11} {p.version or '':<8} {status}")
+    return 0
+
+
+def cmd_avatars(args: argparse.Namespace) -> int:
+    daemon = Daemon(_settings(args))
+    avatars = list(daemon.settings.avatars.values())
+    if args.previews:
+        renderer = daemon.renderers[args.renderer or daemon.settings.default_renderer]
+        if not hasattr(renderer, "preview"):
+            raise AvatarDaemonError(f"renderer {renderer.name!r} cannot make previews")
+        out = Path(args.previews)
+        for avatar in avatars:
+            for f in renderer.preview(avatar, out):
+                print(f)
+        return 0
+    if args.json:
+        print(json.dumps([a.model_dump(mode="json") for a in avatars], indent=2))
+        return 0
+    for a in avatars:
+        print(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
+    return 0
+
+
+def cmd_videos(args: argparse.Namespace) -> int:
+    daemon = Daemon(_settings(args))
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with daemon.started():
+            return [j.public() for j in await daemon.store.jobs(args.status, args.limit)]
+
+    rows = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    for r in rows:
+        video = (r["result"] or {}).get("video", "")
+        print(f"{r['id']:>5} {r['status']:<10} {r['percent']:5.1f}% {r['format']:<9} {r['avatar_id']:<10} "
+              f"{r['title'][:40]:<40} {video or r['error'] or ''}")
+    return 0
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise AvatarDaemonError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="daemon.yaml (default: config/daemon.yaml or $AVATAR_DAEMON_CONFIG)")
+    parser = argparse.ArgumentParser(prog="avatar-daemon", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", parents=[common], help="run the daemon").set_defaults(func=cmd_run)
+
+    p = sub.add_parser("render", parents=[common], help="make videos of one research file now")
+    p.add_argument("file")
+    p.add_argument("--format", action="append", help="format name; repeat for several")
+    p.add_argument("--avatar")
+    p.add_argument("--renderer")
+    p.add_argument("--out", help="folder for the finished files")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("script", parents=[common], help="detect, extract and write the script; no render")
+    p.add_argument("file")
+    p.add_argument("--format", action="append")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_script)
+
+    sub.add_parser("check", parents=[common], help="validate every config and campaign file").set_defaults(
+        func=cmd_check)
+
+    p = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("avatars", parents=[common], help="list avatar profiles")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--previews", metavar="DIR", help="write a preview image and clip of each avatar")
+    p.add_argument("--renderer")
+    p.set_defaults(func=cmd_avatars)
+
+    p = sub.add_parser("videos", parents=[common], help="list video jobs")
+    p.add_argument("--status", choices=[s.value for s in JobState])
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_videos)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        code = 1
+    except AvatarDaemonError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,29 @@
+"""Errors that reach users: each message is one sentence naming the thing and the reason."""
+
+
+class AvatarDaemonError(Exception):
+    """Base class, so callers can tell our refusals from bugs."""
+
+
+class ResearchError(AvatarDaemonError):
+    """A dropped or fetched payload holds nothing we can turn into a video."""
+
+
+class ConfigError(AvatarDaemonError):
+    """A configuration file is invalid; `problems` holds `path:line: reason` lines."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class PluginError(AvatarDaemonError):
+    """A plugin broke the contract (a duplicate name, a missing attribute)."""
+
+
+class RenderError(AvatarDaemonError):
+    """A render could not be made; the message says why in words a user can act on."""
+
+
+class UnknownNameError(AvatarDaemonError):
+    """A request named an avatar, format, renderer or source that does not exist."""

@@ -1,0 +1,60 @@
+"""The event bus: every job state change is persisted, then fanned out to notifiers and watchers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from .models import JobEvent
+
+if TYPE_CHECKING:
+    from .interfaces import Notifier
+    from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class EventBus:
+    def __init__(self, store: "Store", notifiers: list["Notifier"]):
+        self.store = store
+        self.notifiers = notifiers
+        self._watchers: set[asyncio.Queue[JobEvent]] = set()
+        self._pending: set[asyncio.Task] = set()
+
+    async def publish(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
+        """Persist first, so nobody hears of a state the store does not hold."""
+        await self.store.record_event(event, result)
+        self.announce(event)
+
+    def announce(self, event: JobEvent) -> None:
+        """Tell watchers and notifiers about an event that is already persisted."""
+        for queue in list(self._watchers):
+            queue.put_nowait(event)
+        for notifier in self.notifiers:
+            task = asyncio.create_task(self._notify(notifier, event), name=f"notify-{notifier.name}")
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _notify(self, notifier: "Notifier", event: JobEvent) -> None:
+        try:
+            await notifier.notify(event)
+        except Exception as exc:  # a notifier never stops a job
+            log.warning("notifier %r failed on job %s (%s): %s", notifier.name, event.job_id,
+                        event.state.value, exc)
+
+    @contextlib.asynccontextmanager
+    async def watch(self) -> AsyncIterator[asyncio.Queue[JobEvent]]:
+        """Receive every event published while inside the block."""
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        self._watchers.add(queue)
+        try:
+            yield queue
+        finally:
+            self._watchers.discard(queue)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Give in-flight notifications a moment to finish at shutdown."""
+        if self._pending:
+            await asyncio.wait(list(self._pending), timeout=timeout)

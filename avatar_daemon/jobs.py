@@ -1,0 +1,157 @@
+"""The job runner: claims queued jobs with bounded concurrency per renderer and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from typing import TYPE_CHECKING
+
+from .errors import AvatarDaemonError
+from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult
+from .store import Job
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_STEP = 1.0       # percent
+PROGRESS_MIN_INTERVAL = 0.25  # seconds
+
+
+class JobRunner:
+    name = "jobs"
+
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+        self.wake = asyncio.Event()
+        self.running: dict[int, asyncio.Task] = {}
+        self._slots: dict[str, int] = {}
+
+    async def run(self, daemon: "Daemon" | None = None) -> None:
+        store = self.daemon.store
+        requeued = await store.requeue_interrupted()
+        if requeued:
+            log.info("requeued %d job(s) interrupted by the last shutdown: %s", len(requeued), requeued)
+        for job in await store.interrupted_remote():
+            self._start(job)
+        try:
+            while True:
+                self.wake.clear()
+                await self._fill()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=5.0)
+                except TimeoutError:
+                    pass
+        finally:
+            for task in self.running.values():
+                task.cancel()
+            if self.running:
+                await asyncio.wait(list(self.running.values()), timeout=10)
+
+    async def _fill(self) -> None:
+        for name in await self.daemon.store.queued_renderers():
+            renderer = self.daemon.renderers.get(name)
+            if renderer is None:
+                continue
+            while self._slots.get(name, 0) < max(1, renderer.max_concurrency):
+                job = await self.daemon.store.claim_next(name)
+                if job is None:
+                    break
+                self._start(job)
+
+    def _start(self, job: Job) -> None:
+        self._slots[job.renderer] = self._slots.get(job.renderer, 0) + 1
+        task = asyncio.create_task(self.execute(job), name=f"job-{job.id}")
+        self.running[job.id] = task
+
+        def done(_: asyncio.Task) -> None:
+            self.running.pop(job.id, None)
+            self._slots[job.renderer] -= 1
+            self.wake.set()
+
+        task.add_done_callback(done)
+
+    async def cancel(self, job_id: int) -> bool:
+        """Cancel a queued or running job; False when it had already ended."""
+        job = await self.daemon.store.job(job_id)
+        if job is None or job.status.final:
+            return False
+        task = self.running.get(job_id)
+        if task:
+            task.cancel()
+            await asyncio.wait([task], timeout=10)
+        await self.daemon.bus.publish(JobEvent(job_id=job_id, state=JobState.cancelled, message="cancelled"))
+        return True
+
+    async def build_request(self, job: Job) -> RenderRequest:
+        daemon = self.daemon
+        research = await daemon.store.research_job(job.research_job_id) if job.research_job_id else None
+        settings = dict(job.request)
+        script = settings.pop("script", None)
+        template = daemon.settings.templates.get(job.template_id or "")
+        return RenderRequest(
+            job_id=job.id,
+            script=script if script is not None else research.script,
+            avatar=daemon.avatar(job.avatar_id),
+            format=daemon.formats[job.format],
+            voice_speed=settings.get("voice_speed") or daemon.formats[job.format].voice_speed,
+            captions=settings.get("captions", template.captions if template else True),
+            title_card=template.title_card if template else True,
+            background=Background.model_validate(settings.get("background") or (
+                template.background.model_dump() if template else {})),
+            brand=Brand.model_validate(settings.get("brand") or (template.brand.model_dump() if template else {})),
+            narration=settings.get("narration"),
+            talking_photo=settings.get("talking_photo"),
+            output_dir=daemon.settings.jobs.output_dir / f"job-{job.id}",
+            external_id=job.external_id,
+        )
+
+    async def execute(self, job: Job) -> RenderResult | None:
+        bus = self.daemon.bus
+        loop = asyncio.get_running_loop()
+        last = {"percent": -100.0, "at": 0.0}
+        pending: list[asyncio.Future] = []
+
+        def progress(percent: float, message: str) -> None:
+            """Thread-safe and coalesced: a fast renderer must not flood the store or Slack."""
+            now = time.monotonic()
+            moved = percent - last["percent"] >= PROGRESS_MIN_STEP and now - last["at"] >= PROGRESS_MIN_INTERVAL
+            if not moved and now - last["at"] < 5:
+                return
+            last.update(percent=percent, at=now)
+            event = JobEvent(job_id=job.id, state=JobState.rendering, percent=round(min(percent, 99.9), 1),
+                             message=message)
+            loop.call_soon_threadsafe(lambda: pending.append(asyncio.ensure_future(bus.publish(event))))
+
+        start = time.monotonic()
+        try:
+            renderer = self.daemon.renderers[job.renderer]
+            request = await self.build_request(job)
+            await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
+                                       message=f"rendering with {renderer.name}"))
+            result = await asyncio.wait_for(renderer.render(request, progress),
+                                            timeout=self.daemon.settings.jobs.timeout_seconds)
+        except TimeoutError:
+            await bus.publish(JobEvent(job_id=job.id, state=JobState.timeout,
+                                       message=f"render took longer than {self.daemon.settings.jobs.timeout_seconds:g} s"))
+            return None
+        except asyncio.CancelledError:
+            raise  # a user cancel publishes its own event; a shutdown leaves the job to be resumed
+        except AvatarDaemonError as exc:
+            await bus.publish(JobEvent(job_id=job.id, state=JobState.failed, message=str(exc)))
+            return None
+        except Exception as exc:
+            log.error("job %s crashed: %s", job.id, traceback.format_exc())
+            await bus.publish(JobEvent(job_id=job.id, state=JobState.failed,
+                                       message=f"internal error: {type(exc).__name__}: {exc}"))
+            return None
+        if pending:  # progress still in flight must land before the final state
+            await asyncio.gather(*pending, return_exceptions=True)
+        data = result.model_dump(mode="json", exclude_none=True)
+        data["render_seconds"] = round(time.monotonic() - start, 2)
+        await bus.publish(JobEvent(job_id=job.id, state=JobState.completed, percent=100, message="done",
+                                   data=data), result=data)
+        return result

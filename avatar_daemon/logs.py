@@ -1,0 +1,43 @@
+"""Logging set-up with a filter that masks every secret the process knows of."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+
+SECRET_NAME = re.compile(r"(TOKEN|SECRET|KEY|PASSWORD|CREDENTIAL)", re.I)
+MASK = "***"
+
+
+def known_secrets(environ: dict[str, str] | None = None) -> list[str]:
+    env = os.environ if environ is None else environ
+    return sorted({v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    for value in known_secrets() if secrets is None else secrets:
+        text = text.replace(value, MASK)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in the final message, whatever path they took into it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

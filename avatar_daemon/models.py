@@ -1,0 +1,190 @@
+"""Pydantic models that cross a boundary: research, scripts, render requests and job events."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Insight(BaseModel):
+    """One ranked finding; `score` is the source's own signal (points, stars, traffic)."""
+
+    text: str
+    score: float | None = None
+    url: str | None = None
+    detail: str | None = None
+    created_at: datetime | None = None
+
+
+class Research(BaseModel):
+    """What a source extracted from one payload, ranked best first."""
+
+    source: str
+    title: str
+    topic: str
+    insights: list[Insight]
+    # A ready script (plain .txt/.md drops) bypasses the template writer.
+    script_text: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Script(BaseModel):
+    """Narration ready to speak: paragraphs are separated by blank lines, which become pauses."""
+
+    title: str
+    text: str
+    estimated_seconds: float
+    insights_used: int = 0
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.text.split("\n\n") if p.strip()]
+
+
+class CaptionStyle(str, enum.Enum):
+    karaoke = "karaoke"      # large centred phrase, spoken word highlighted (short-form)
+    subtitles = "subtitles"  # two lines at the bottom (landscape)
+    none = "none"
+
+
+class FormatSpec(BaseModel):
+    """An output preset; plugins register these through `register_formats`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    label: str
+    width: int
+    height: int
+    fps: int = 30
+    voice_speed: float = 1.0
+    caption_style: CaptionStyle = CaptionStyle.karaoke
+    max_seconds: float = 60.0
+    deliverables: tuple[str, ...] = ("mp4", "srt", "vtt", "thumbnail", "metadata")
+
+    @property
+    def aspect_ratio(self) -> str:
+        from math import gcd
+
+        g = gcd(self.width, self.height)
+        return f"{self.width // g}:{self.height // g}"
+
+    @property
+    def orientation(self) -> Literal["portrait", "landscape", "square"]:
+        if self.width == self.height:
+            return "square"
+        return "portrait" if self.height > self.width else "landscape"
+
+
+class AvatarProfile(BaseModel):
+    """A presenter users can pick; `renderer_ids` maps renderer name to its own avatar id."""
+
+    id: str
+    name: str
+    tier: Literal["free", "pro", "enterprise"] = "free"
+    gender: Literal["female", "male"] = "female"
+    age_range: str = "25-35"
+    style: str = "professional"
+    voice: str = "en-us-female"
+    skin: str = "#e0ac89"
+    hair: str = "#3b2a1e"
+    hair_style: str = "short"
+    outfit: str = "#1e3a5f"
+    accent: str = "#ffffff"
+    glasses: bool = False
+    beard: bool = False
+    renderer_ids: dict[str, str] = Field(default_factory=dict)
+    voice_ids: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+
+
+class Background(BaseModel):
+    """Colour, gradient, image file or looping video file behind the presenter."""
+
+    type: Literal["color", "gradient", "image", "video"] = "gradient"
+    value: str = "#0f172a"
+    value2: str = "#1e3a8a"
+    path: str | None = None
+
+
+class Brand(BaseModel):
+    """Series look: a logo in a corner, colours and the caption font."""
+
+    logo: str | None = None
+    logo_corner: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-right"
+    primary: str = "#facc15"
+    text: str = "#ffffff"
+    font: str | None = None
+
+
+class VideoTemplate(BaseModel):
+    """A video template from config/templates.yaml."""
+
+    id: str
+    name: str
+    format: str
+    background: Background = Field(default_factory=Background)
+    brand: Brand = Field(default_factory=Brand)
+    captions: bool = True
+    title_card: bool = True
+
+
+class RenderRequest(BaseModel):
+    """Everything a renderer needs for one video; built by the job runner from the job row."""
+
+    job_id: int
+    script: Script
+    avatar: AvatarProfile
+    format: FormatSpec
+    voice_speed: float = Field(1.0, ge=0.5, le=1.5)
+    captions: bool = True
+    title_card: bool = True
+    background: Background = Field(default_factory=Background)
+    brand: Brand = Field(default_factory=Brand)
+    narration: Path | None = None
+    talking_photo: Path | None = None
+    output_dir: Path
+    external_id: str | None = None
+
+
+class RenderResult(BaseModel):
+    video: Path | None = None
+    thumbnail: Path | None = None
+    srt: Path | None = None
+    vtt: Path | None = None
+    metadata: Path | None = None
+    duration: float | None = None
+    external_id: str | None = None
+    video_url: str | None = None
+
+
+class JobState(str, enum.Enum):
+    queued = "queued"
+    rendering = "rendering"
+    completed = "completed"
+    failed = "failed"
+    timeout = "timeout"
+    cancelled = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.completed, JobState.failed, JobState.timeout, JobState.cancelled)
+
+
+class JobEvent(BaseModel):
+    """A state change of a job, persisted and published to notifiers and subscribers."""
+
+    job_id: int
+    state: JobState
+    percent: float | None = None
+    message: str = ""
+    at: datetime = Field(default_factory=utcnow)
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,174 @@
+"""From a payload to queued video jobs: detect the source, extract, write the script, queue."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ResearchError, UnknownNameError
+from .models import Background, JobEvent, JobState, Research, Script
+from .payload import parse
+from .spoken import estimate_seconds, to_spoken
+from .store import NewJob
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+
+class VideoSettings(BaseModel):
+    """The `request` part of an envelope: which videos to make of this research."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formats: list[str] | None = None
+    avatar: str | None = None
+    renderer: str | None = None
+    template: str | None = None
+    voice_speed: float | None = Field(None, ge=0.5, le=1.5)
+    captions: bool | None = None
+    background: Background | None = None
+    title: str | None = None
+    workspace: str | None = None
+    user: str | None = None
+
+
+class Envelope(BaseModel):
+    source: str | None = None
+    request: VideoSettings = Field(default_factory=VideoSettings)
+    research: Any
+
+
+@dataclass
+class Limits:
+    max_seconds: float
+    voice_speed: float
+
+
+@dataclass
+class Ingested:
+    research_id: int
+    job_ids: list[int]
+    created: bool
+    source: str
+    research: Research
+    script: Script
+    settings: VideoSettings = field(default_factory=VideoSettings)
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Pipeline:
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+
+    def unwrap(self, payload: Any, name: str) -> tuple[Any, str | None, VideoSettings]:
+        if isinstance(payload, dict) and "research" in payload and set(payload) <= {"source", "request", "research"}:
+            try:
+                env = Envelope.model_validate(payload)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ResearchError(f"{name}: request envelope field {where}: {err['msg']}") from None
+            return env.research, env.source, env.request
+        return payload, None, VideoSettings()
+
+    def detect(self, payload: Any, name: str, explicit: str | None) -> str:
+        sources = self.daemon.sources
+        if explicit:
+            if explicit not in sources:
+                raise ResearchError(f"{name}: the envelope names source {explicit!r}, which no plugin provides "
+                                    f"(known: {', '.join(sorted(sources.names()))})")
+            return explicit
+        scores = []
+        for source in sources:
+            try:
+                scores.append((float(source.detect(payload, name)), source.name))
+            except Exception as exc:  # one confused detector must not hide the others
+                log.warning("source %r failed to score %s: %s", source.name, name, exc)
+        best = max(scores, default=(0.0, ""))
+        if best[0] <= 0:
+            kind = type(payload).__name__ if not hasattr(payload, "tag") else f"XML <{payload.tag}>"
+            raise ResearchError(f"{name}: no source recognises this {kind}: it is not Reddit, Hacker News, "
+                                "GitHub, Google Trends or research-job data")
+        return best[1]
+
+    def extract(self, data: bytes, name: str, suffix: str) -> tuple[Research, VideoSettings]:
+        payload, explicit, settings = self.unwrap(parse(data, name, suffix), name)
+        source = self.detect(payload, name, explicit)
+        try:
+            research = self.daemon.sources[source].extract(payload)
+        except ResearchError as exc:
+            raise ResearchError(f"{name}: {source}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ResearchError(f"{name}: looked like {source} data but could not be read: "
+                                f"{type(exc).__name__}: {exc}") from None
+        if not research.insights and not research.script_text:
+            raise ResearchError(f"{name}: {source}: nothing usable: no insights after dropping deleted, "
+                                "removed and empty items")
+        return research, settings
+
+    def write_script(self, research: Research, formats: list[str], voice_speed: float | None) -> Script:
+        fmt = min((self.daemon.formats[f] for f in formats), key=lambda f: f.max_seconds)
+        speed = voice_speed or fmt.voice_speed
+        if research.script_text is not None:
+            text = to_spoken(research.script_text)
+            if not text:
+                raise ResearchError("the script has no words to speak")
+            return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
+        writer = self.daemon.script_writer()
+        return writer.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+
+    def plan(self, settings: VideoSettings) -> tuple[list[str], str, str]:
+        d = self.daemon
+        formats = settings.formats or d.settings.default_formats
+        for f in formats:
+            d.formats[f]  # raises UnknownNameError naming the known ones
+        avatar = settings.avatar or d.settings.default_avatar
+        d.avatar(avatar)
+        renderer = settings.renderer or d.settings.default_renderer
+        if renderer not in d.renderers:
+            raise UnknownNameError(f"no renderer named {renderer!r} (known: {', '.join(d.renderers.names())})")
+        return formats, avatar, renderer
+
+    async def ingest(self, data: bytes, name: str, suffix: str, *, campaign_id: int | None = None,
+                     overrides: VideoSettings | None = None, fresh_jobs: bool = False) -> Ingested:
+        """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
+
+        `fresh_jobs` (one-shot `render`) makes new videos of research seen before instead.
+        """
+        digest = content_hash(data)
+        research, settings = self.extract(data, name, suffix)
+        if overrides:
+            settings = settings.model_copy(update=overrides.model_dump(exclude_none=True))
+        try:
+            formats, avatar, renderer = self.plan(settings)
+        except UnknownNameError as exc:
+            raise ResearchError(f"{name}: {exc}") from None
+        script = self.write_script(research, formats, settings.voice_speed)
+        if settings.title:
+            script = script.model_copy(update={"title": settings.title})
+        request = settings.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"},
+                                      mode="json")
+        jobs = [NewJob(renderer=renderer, format=f, avatar_id=avatar, title=script.title, request=request,
+                       template_id=settings.template or self.daemon.settings.default_template,
+                       workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)
+                for f in formats]
+        research_id, job_ids, created = await self.daemon.store.add_research_with_jobs(
+            digest, research, script, name, jobs, settings.workspace, settings.user, campaign_id)
+        if not created and fresh_jobs:
+            job_ids, created = await self.daemon.store.add_jobs(jobs, research_id), True
+        if created:
+            for job_id in job_ids:
+                self.daemon.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0,
+                                                  message="queued", data={"research_id": research_id}))
+            self.daemon.wake_jobs()
+        return Ingested(research_id, job_ids, created, research.source, research, script, settings)
+

@@ -1,0 +1,238 @@
+"""Daemon settings: config/daemon.yaml, the files it names, and environment overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ConfigError
+from .models import AvatarProfile, VideoTemplate
+from .yamlfile import YamlDocument
+
+DEFAULTS = Path(__file__).parent / "defaults"
+ENV_PREFIX = "AVATAR_DAEMON__"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InboxSettings(Strict):
+    path: Path = Path("inbox")
+    max_file_bytes: int = 20 * 1024 * 1024
+    settle_seconds: float = 0.3
+    workers: int = 8
+
+
+class JobSettings(Strict):
+    timeout_seconds: float = 1800.0
+    output_dir: Path = Path("var/videos")
+
+
+class HttpSettings(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8008
+
+
+class PluginSettings(Strict):
+    disabled: list[str] = Field(default_factory=list)
+    only: list[str] | None = None
+    plugins_dir: Path | None = None
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Settings(Strict):
+    """Everything the daemon reads at start. Relative paths are relative to daemon.yaml."""
+
+    data_dir: Path = Path("var")
+    database: Path = Path("var/avatar-daemon.sqlite3")
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    plugins: PluginSettings = Field(default_factory=PluginSettings)
+    default_renderer: str = "local"
+    default_formats: list[str] = Field(default_factory=lambda: ["tiktok"])
+    default_avatar: str = "sarah"
+    default_template: str | None = None
+    notifiers: list[str] = Field(default_factory=lambda: ["log"])
+    avatars_file: Path = Path("avatars.yaml")
+    templates_file: Path = Path("templates.yaml")
+    users_file: Path = Path("users.yaml")
+    campaigns_dir: Path = Path("campaigns")
+    watchdog_seconds: float | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # Filled by load(): where the file was, and the catalogues it names.
+    config_path: Path | None = None
+    avatars: dict[str, AvatarProfile] = Field(default_factory=dict)
+    templates: dict[str, VideoTemplate] = Field(default_factory=dict)
+    script_templates: dict[str, "ScriptTemplate"] = Field(default_factory=dict)
+    users: "UsersFile" = Field(default_factory=lambda: UsersFile())
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        return dict(self.plugins.settings.get(name, {}))
+
+
+class ScriptTemplate(Strict):
+    """Per-source script template of the template writer (the seed's shape)."""
+
+    title: str = "{topic}: what's trending"
+    intro: str = "Here is what {source_label} is talking about: {topic}."
+    item: str = "Number {n}: {text}."
+    outro: str = "That's the roundup. Follow for more."
+    min_chars: int = 150
+    max_chars: int = 1800
+    max_items: int = 5
+
+
+class ApiToken(Strict):
+    name: str
+    sha256: str
+    workspace: str
+    user: str
+    tier: Literal["free", "pro", "enterprise"] = "free"
+
+
+class Workspace(Strict):
+    tier: Literal["free", "pro", "enterprise"] = "free"
+    users: dict[str, Literal["free", "pro", "enterprise"]] = Field(default_factory=dict)
+
+
+class UsersFile(Strict):
+    default_tier: Literal["free", "pro", "enterprise"] = "free"
+    workspaces: dict[str, Workspace] = Field(default_factory=dict)
+    api_tokens: list[ApiToken] = Field(default_factory=list)
+
+    def tier_of(self, workspace: str | None, user: str | None) -> str:
+        ws = self.workspaces.get(workspace or "")
+        if ws is None:
+            return self.default_tier
+        return ws.users.get(user or "", ws.tier)
+
+    def token(self, presented: str) -> ApiToken | None:
+        digest = hashlib.sha256(presented.encode()).hexdigest()
+        return next((t for t in self.api_tokens if t.sha256 == digest), None)
+
+
+class AvatarsFile(Strict):
+    avatars: list[AvatarProfile]
+
+
+class TemplatesFile(Strict):
+    video_templates: list[VideoTemplate] = Field(default_factory=list)
+    script_templates: dict[str, ScriptTemplate] = Field(default_factory=dict)
+
+
+TIERS = {"free": 0, "pro": 1, "enterprise": 2}
+
+
+def tier_allows(user_tier: str, avatar_tier: str) -> bool:
+    return TIERS[user_tier] >= TIERS[avatar_tier]
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
+    """`AVATAR_DAEMON__inbox__max_file_bytes=1000` overrides inbox.max_file_bytes."""
+    shortcuts = {
+        "AVATAR_DAEMON_INBOX": ("inbox", "path"),
+        "AVATAR_DAEMON_DATA_DIR": ("data_dir",),
+        "AVATAR_DAEMON_DATABASE": ("database",),
+        "AVATAR_DAEMON_RENDERER": ("default_renderer",),
+        "AVATAR_VIDEO_HOST": ("http", "host"),
+        "AVATAR_VIDEO_PORT": ("http", "port"),
+    }
+    overrides = [(path, environ[k]) for k, path in shortcuts.items() if k in environ]
+    overrides += [
+        (tuple(k[len(ENV_PREFIX):].lower().split("__")), v) for k, v in environ.items() if k.startswith(ENV_PREFIX)
+    ]
+    for path, raw in overrides:
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"environment: {'.'.join(path)}: {key} is not a section"])
+        node[path[-1]] = yaml.safe_load(raw) if raw else raw
+
+
+def _resolve(base: Path, p: Path | None) -> Path | None:
+    if p is None:
+        return None
+    p = p.expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read daemon.yaml and its companions; missing files fall back to the packaged defaults.
+
+    Every problem across all files is gathered before raising, so `check` can list them all.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    path = path or Path(environ.get("AVATAR_DAEMON_CONFIG", "config/daemon.yaml"))
+    problems: list[str] = []
+    if path.exists():
+        doc = YamlDocument.load(path)
+        data = doc.data if isinstance(doc.data, dict) else {}
+        if not isinstance(doc.data, dict):
+            problems.append(f"{path}:1: expected a mapping of settings, found {type(doc.data).__name__}")
+        base = path.parent.resolve()
+    else:
+        doc, data, base = None, {}, Path.cwd()
+    _apply_env(data, environ)
+    try:
+        settings = (doc.validate(Settings, data) if doc else Settings.model_validate(data))
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    settings.config_path = path if path.exists() else None
+    settings.data_dir = _resolve(base, settings.data_dir)
+    settings.database = _resolve(base, settings.database)
+    settings.inbox.path = _resolve(base, settings.inbox.path)
+    settings.jobs.output_dir = _resolve(base, settings.jobs.output_dir)
+    settings.plugins.plugins_dir = _resolve(base, settings.plugins.plugins_dir)
+    settings.campaigns_dir = _resolve(base, settings.campaigns_dir)
+
+    def companion(name: Path) -> Path:
+        own = _resolve(base, name)
+        return own if own.exists() else DEFAULTS / name.name
+
+    for attr, model, apply in (
+        ("avatars_file", AvatarsFile, lambda f: setattr(settings, "avatars", {a.id: a for a in f.avatars})),
+        ("templates_file", TemplatesFile, lambda f: (
+            setattr(settings, "templates", {t.id: t for t in f.video_templates}),
+            setattr(settings, "script_templates", f.script_templates))),
+        ("users_file", UsersFile, lambda f: setattr(settings, "users", f)),
+    ):
+        file = companion(getattr(settings, attr))
+        setattr(settings, attr, file)
+        if not file.exists():
+            continue
+        try:
+            sub = YamlDocument.load(file)
+            apply(sub.validate(model))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    if settings.default_avatar not in settings.avatars and settings.avatars:
+        raise ConfigError([f"{path}:1: default_avatar: no avatar profile named {settings.default_avatar!r}"])
+    return settings
+
+
+def secret(name: str, environ: dict[str, str] | None = None) -> str | None:
+    """A secret from the environment, or from systemd's LoadCredential= directory."""
+    environ = os.environ if environ is None else environ
+    if environ.get(name):
+        return environ[name]
+    creds = environ.get("CREDENTIALS_DIRECTORY")
+    if creds:
+        f = Path(creds) / name
+        if f.is_file():
+            return f.read_text().strip()
+    return None
+
+
+Settings.model_rebuild()

@@ -1,0 +1,298 @@
+"""The SQLite store: the only module that speaks SQL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+import aiosqlite
+
+from .models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _now() -> str:
+    return utcnow().isoformat()
+
+
+@dataclass
+class NewJob:
+    renderer: str
+    format: str
+    avatar_id: str
+    title: str
+    request: dict[str, Any]
+    template_id: str | None = None
+    workspace_id: str | None = None
+    user_id: str | None = None
+    campaign_id: int | None = None
+
+
+@dataclass
+class Job:
+    id: int
+    research_job_id: int | None
+    status: JobState
+    percent: float
+    renderer: str
+    format: str
+    avatar_id: str
+    template_id: str | None
+    title: str
+    request: dict[str, Any]
+    external_id: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    attempts: int
+    workspace_id: str | None
+    user_id: str | None
+    campaign_id: int | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> "Job":
+        return cls(
+            id=row["id"], research_job_id=row["research_job_id"], status=JobState(row["status"]),
+            percent=row["percent"], renderer=row["renderer"], format=row["format"], avatar_id=row["avatar_id"],
+            template_id=row["template_id"], title=row["title"], request=json.loads(row["request"]),
+            external_id=row["external_id"], result=json.loads(row["result"]) if row["result"] else None,
+            error=row["error"], attempts=row["attempts"], workspace_id=row["workspace_id"],
+            user_id=row["user_id"], campaign_id=row["campaign_id"], created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def public(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["status"] = self.status.value
+        return d
+
+
+@dataclass
+class ResearchJob:
+    id: int
+    source: str
+    title: str
+    topic: str
+    filename: str | None
+    research: Research
+    script: Script
+    created_at: str
+
+
+class Store:
+    """One aiosqlite connection in WAL mode; writes go through `transaction()`."""
+
+    def __init__(self, db: aiosqlite.Connection):
+        self.db = db
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, path: Path) -> AsyncIterator["Store"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            db.row_factory = aiosqlite.Row
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db)
+            await store.migrate()
+            yield store
+        finally:
+            await db.close()
+
+    async def migrate(self) -> list[str]:
+        await self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in await self.db.execute_fetchall("SELECT name FROM schema_migrations")}
+        applied = []
+        for sql in sorted(MIGRATIONS.glob("*.sql")):
+            if sql.name in done:
+                continue
+            async with self.transaction():
+                # executescript would COMMIT on its own; split so the whole migration is atomic.
+                for statement in _statements(sql.read_text()):
+                    await self.db.execute(statement)
+                await self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (sql.name, _now()))
+            applied.append(sql.name)
+        return applied
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        await self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self.db.execute("ROLLBACK")
+            raise
+        else:
+            await self.db.execute("COMMIT")
+
+    # ---- catalogue -----------------------------------------------------------
+
+    async def sync_catalogue(self, avatars: Iterable[AvatarProfile], templates: Iterable[VideoTemplate]) -> None:
+        now = _now()
+        async with self.transaction():
+            await self.db.executemany(
+                "INSERT INTO avatar_profiles VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "name=excluded.name, tier=excluded.tier, profile=excluded.profile, updated_at=excluded.updated_at",
+                [(a.id, a.name, a.tier, a.model_dump_json(), now) for a in avatars],
+            )
+            await self.db.executemany(
+                "INSERT INTO video_templates VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "name=excluded.name, template=excluded.template, updated_at=excluded.updated_at",
+                [(t.id, t.name, t.model_dump_json(), now) for t in templates],
+            )
+
+    # ---- research and jobs ---------------------------------------------------
+
+    async def research_by_hash(self, content_hash: str) -> int | None:
+        rows = await self.db.execute_fetchall("SELECT id FROM research_jobs WHERE content_hash = ?", (content_hash,))
+        return rows[0][0] if rows else None
+
+    async def add_research_with_jobs(
+        self, content_hash: str, research: Research, script: Script, filename: str | None,
+        jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
+        campaign_id: int | None = None,
+    ) -> tuple[int, list[int], bool]:
+        """Insert research and its video jobs atomically; (research id, job ids, created?)."""
+        now = _now()
+        async with self.transaction():
+            cur = await self.db.execute(
+                "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
+                "workspace_id, user_id, campaign_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (content_hash) DO NOTHING",
+                (content_hash, research.source, research.title, research.topic, filename,
+                 research.model_dump_json(), script.model_dump_json(), workspace_id, user_id, campaign_id, now),
+            )
+            if cur.rowcount == 0:
+                rows = await self.db.execute_fetchall(
+                    "SELECT r.id, group_concat(v.id) FROM research_jobs r LEFT JOIN video_generations v "
+                    "ON v.research_job_id = r.id WHERE r.content_hash = ? GROUP BY r.id", (content_hash,))
+                ids = [int(i) for i in (rows[0][1] or "").split(",") if i]
+                return rows[0][0], ids, False
+            research_id = cur.lastrowid
+            job_ids = [await self._insert_job(j, research_id, now) for j in jobs]
+        return research_id, job_ids, True
+
+    async def add_jobs(self, jobs: list[NewJob], research_id: int | None = None) -> list[int]:
+        now = _now()
+        async with self.transaction():
+            return [await self._insert_job(j, research_id, now) for j in jobs]
+
+    async def _insert_job(self, j: NewJob, research_id: int | None, now: str) -> int:
+        cur = await self.db.execute(
+            "INSERT INTO video_generations (research_job_id, campaign_id, status, renderer, format, avatar_id, "
+            "template_id, title, request, workspace_id, user_id, created_at, updated_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (research_id, j.campaign_id, JobState.queued.value, j.renderer, j.format, j.avatar_id, j.template_id,
+             j.title, json.dumps(j.request), j.workspace_id, j.user_id, now, now),
+        )
+        await self.db.execute(
+            "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
+            (cur.lastrowid, JobState.queued.value, 0, "queued", "{}", now),
+        )
+        return cur.lastrowid
+
+    async def research_job(self, research_id: int) -> ResearchJob | None:
+        rows = await self.db.execute_fetchall("SELECT * FROM research_jobs WHERE id = ?", (research_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return ResearchJob(r["id"], r["source"], r["title"], r["topic"], r["filename"],
+                           Research.model_validate_json(r["research"]), Script.model_validate_json(r["script"]),
+                           r["created_at"])
+
+    async def job(self, job_id: int) -> Job | None:
+        rows = await self.db.execute_fetchall("SELECT * FROM video_generations WHERE id = ?", (job_id,))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def jobs(self, status: str | None = None, limit: int = 100) -> list[Job]:
+        if status:
+            rows = await self.db.execute_fetchall(
+                "SELECT * FROM video_generations WHERE status = ? ORDER BY id DESC LIMIT ?", (status, limit))
+        else:
+            rows = await self.db.execute_fetchall(
+                "SELECT * FROM video_generations ORDER BY id DESC LIMIT ?", (limit,))
+        return [Job.from_row(r) for r in rows]
+
+    async def claim_next(self, renderer: str) -> Job | None:
+        """Atomically move the oldest queued job of a renderer to rendering."""
+        now = _now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
+                "updated_at = ? WHERE id = (SELECT id FROM video_generations WHERE status = 'queued' "
+                "AND renderer = ? ORDER BY id LIMIT 1) RETURNING *", (now, now, renderer))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def claim(self, job_id: int) -> Job | None:
+        now = _now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
+                "updated_at = ? WHERE id = ? AND status = 'queued' RETURNING *", (now, now, job_id))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def queued_renderers(self) -> list[str]:
+        rows = await self.db.execute_fetchall(
+            "SELECT DISTINCT renderer FROM video_generations WHERE status = 'queued'")
+        return [r[0] for r in rows]
+
+    async def requeue_interrupted(self) -> list[int]:
+        """At start, jobs left `rendering` without a remote id go back to the queue."""
+        rows = await self.db.execute_fetchall(
+            "UPDATE video_generations SET status = 'queued', updated_at = ? "
+            "WHERE status = 'rendering' AND external_id IS NULL RETURNING id", (_now(),))
+        return [r[0] for r in rows]
+
+    async def interrupted_remote(self) -> list[Job]:
+        rows = await self.db.execute_fetchall(
+            "SELECT * FROM video_generations WHERE status = 'rendering' AND external_id IS NOT NULL")
+        return [Job.from_row(r) for r in rows]
+
+    async def set_external_id(self, job_id: int, external_id: str) -> None:
+        await self.db.execute("UPDATE video_generations SET external_id = ?, updated_at = ? WHERE id = ?",
+                              (external_id, _now(), job_id))
+
+    async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
+        """Persist an event and the job's new state in one transaction."""
+        at = event.at.isoformat()
+        final = event.state.final
+        async with self.transaction():
+            if not final:
+                rows = await self.db.execute_fetchall(
+                    "SELECT status FROM video_generations WHERE id = ?", (event.job_id,))
+                if rows and JobState(rows[0][0]).final:
+                    return  # a late progress report never reopens an ended job
+            await self.db.execute(
+                "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
+                (event.job_id, event.state.value, event.percent, event.message, json.dumps(event.data), at))
+            await self.db.execute(
+                "UPDATE video_generations SET status = ?, percent = COALESCE(?, percent), updated_at = ?, "
+                "error = CASE WHEN ? IN ('failed','timeout','cancelled') THEN ? ELSE error END, "
+                "result = COALESCE(?, result), finished_at = CASE WHEN ? THEN ? ELSE finished_at END "
+                "WHERE id = ?",
+                (event.state.value, event.percent, at, event.state.value, event.message,
+                 json.dumps(result, default=str) if result else None, final, at, event.job_id))
+
+    async def events(self, job_id: int) -> list[JobEvent]:
+        rows = await self.db.execute_fetchall(
+            "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,))
+        return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
+                         data=json.loads(r["data"]), at=datetime.fromisoformat(r["at"])) for r in rows]
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self.db.execute_fetchall("SELECT status, count(*) FROM video_generations GROUP BY status")
+        return {r[0]: r[1] for r in rows}
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

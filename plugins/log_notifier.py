@@ -1,0 +1,21 @@
+"""A notifier that writes one log line per job event."""
+
+import logging
+
+from avatar_daemon import JobEvent, hookimpl
+
+log = logging.getLogger("avatar_daemon.events")
+
+
+class LogNotifier:
+    name = "log"
+
+    async def notify(self, event: JobEvent) -> None:
+        percent = f" {event.percent:.0f}%" if event.percent is not None and not event.state.final else ""
+        level = logging.WARNING if event.state.value in ("failed", "timeout") else logging.INFO
+        log.log(level, "job %s %s%s %s", event.job_id, event.state.value, percent, event.message)
+
+
+@hookimpl
+def register_notifiers(register):
+    register(LogNotifier())

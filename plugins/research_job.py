@@ -1,0 +1,131 @@
+"""The seed's research-job JSON (`analysis` or `analyzed_data.analysis`) and plain .txt/.md scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, strip_markup
+
+SECTIONS = [  # (synonyms, weight): earlier sections rank higher, as the seed read them
+    (("key_insights", "key_findings", "insights", "top_insights"), 3.0),
+    (("actionable_recommendations", "recommendations", "recommended_actions", "action_items",
+      "actionable_intelligence", "business_opportunities", "content_ideas"), 2.0),
+    (("trending_topics", "top_topics", "key_topics", "trends", "trending_stories", "top_discussions",
+      "emerging_technologies", "trending_repositories", "emerging_projects", "trend_insights"), 1.0),
+]
+NESTED = ("content_opportunities",)
+TOPIC_PATHS = (("config", "keywords"), ("config", "search_terms"), ("config", "topics"), ("metadata", "topic"),
+               ("query", "keywords"), ("query",), ("topic",))
+
+
+def _analysis(payload: dict) -> dict | None:
+    if isinstance(payload.get("analysis"), dict):
+        return payload["analysis"]
+    analyzed = payload.get("analyzed_data")
+    if isinstance(analyzed, dict):
+        if isinstance(analyzed.get("analysis"), dict):
+            return analyzed["analysis"]
+        if "error" in analyzed:
+            raise ResearchError(f"the analysis failed upstream: {clean_text(str(analyzed['error']), 200)}")
+    return None
+
+
+def _item_text(item: Any) -> tuple[str, str | None, float | None]:
+    """Strings, or dicts in the seed's shapes: {title, description}, {query, growth}, {action, description}..."""
+    if isinstance(item, str):
+        return clean_text(item, 300), None, None
+    if not isinstance(item, dict):
+        return "", None, None
+    info = item.get("topic_info") if isinstance(item.get("topic_info"), dict) else item
+    head = next((info[k] for k in ("title", "action", "query", "question", "name", "topic", "topic_name")
+                 if isinstance(info.get(k), str) and info[k].strip()), None)
+    body = next((info[k] for k in ("description", "explanation", "reason", "impact", "growth")
+                 if isinstance(info.get(k), (str, int, float)) and str(info[k]).strip()), None)
+    score = next((float(info[k]) for k in ("score", "stars", "search_volume", "engagement_score", "total_score")
+                  if isinstance(info.get(k), (int, float)) and not isinstance(info.get(k), bool)), None)
+    if head is None:
+        pairs = [f"{k}: {v}" for k, v in info.items() if isinstance(v, (str, int, float)) and len(str(v)) < 80][:3]
+        return clean_text("; ".join(pairs), 300), None, score
+    text = clean_text(head, 200)
+    if body is not None and isinstance(body, str) and item.get("action"):
+        text = f"{text}: {clean_text(body, 200)}"
+        body = None
+    return text, clean_text(str(body), 300) if body is not None else None, score
+
+
+class ResearchJobSource:
+    name = "research_job"
+
+    def detect(self, payload: Any, filename: str) -> float:
+        if isinstance(payload, dict):
+            if isinstance(payload.get("analysis"), dict):
+                return 0.9
+            if isinstance(payload.get("analyzed_data"), dict):
+                return 0.92  # beats the per-source detectors: the analysis is the point
+        return 0.0
+
+    def extract(self, payload: dict) -> Research:
+        analysis = _analysis(payload)
+        if not analysis:
+            raise ResearchError("there is no `analysis` (or `analyzed_data.analysis`) section")
+        if "error" in analysis and len(analysis) == 1:
+            raise ResearchError(f"the analysis holds only an error: {clean_text(str(analysis['error']), 200)}")
+        insights: list[Insight] = []
+        seen: set[str] = set()
+        places = [analysis] + [analysis[n] for n in NESTED if isinstance(analysis.get(n), dict)]
+        for synonyms, weight in SECTIONS:
+            for place in places:
+                for key in synonyms:
+                    items = place.get(key)
+                    if isinstance(items, str):
+                        items = [items]
+                    if not isinstance(items, list):
+                        continue
+                    for rank, item in enumerate(items):
+                        text, detail, score = _item_text(item)
+                        if text and text.lower() not in seen:
+                            seen.add(text.lower())
+                            # The source's own score ranks within a section; the section order ranks across.
+                            insights.append(Insight(text=text, detail=detail,
+                                                    score=score if score is not None else weight * 100 - rank))
+        if not insights:
+            raise ResearchError("the analysis has no insights, recommendations or topics")
+        insights.sort(key=lambda i: i.score or 0, reverse=True)
+        topic = self._topic(payload)
+        source = payload.get("source") if isinstance(payload.get("source"), str) else None
+        return Research(source=self.name, title=f"{topic}: key insights", topic=topic, insights=insights,
+                        meta={"origin": source} if source else {})
+
+    def _topic(self, payload: dict) -> str:
+        for path in TOPIC_PATHS:
+            node: Any = payload
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, list) and node and isinstance(node[0], str):
+                return clean_text(node[0], 80)
+            if isinstance(node, str) and node.strip():
+                return clean_text(node, 80)
+        return "Research"
+
+
+class TextScriptSource:
+    """A .txt or .md drop is the script itself; Markdown is read as prose, never aloud."""
+
+    name = "text"
+
+    def detect(self, payload: Any, filename: str) -> float:
+        return 0.9 if isinstance(payload, str) else 0.0
+
+    def extract(self, payload: str) -> Research:
+        lines = [line.strip() for line in payload.splitlines() if line.strip()]
+        if not lines:
+            raise ResearchError("the script is empty")
+        first = clean_text(strip_markup(lines[0]).rstrip("."), 100)
+        title = first if lines[0].lstrip().startswith("#") or len(first) <= 80 else first[:77] + "..."
+        return Research(source=self.name, title=title, topic=title, insights=[], script_text=payload)
+
+
+@hookimpl
+def register_sources(register):
+    register(ResearchJobSource())
+    register(TextScriptSource())

@@ -1,0 +1,75 @@
+"""A notifier that POSTs each job event as JSON to a URL, signed with HMAC-SHA256.
+
+Settings (daemon.yaml `plugins.settings.webhook`): `url`, optional `states` to send
+(default: every state but progress), `retries`. The signing secret comes from the
+environment variable AVATAR_DAEMON_WEBHOOK_SECRET (or a systemd credential of that
+name). Receivers check `X-Avatar-Signature: sha256=<hex of HMAC(secret, timestamp + "." + body)>`
+and `X-Avatar-Timestamp`, which stops replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+
+import aiohttp
+
+from avatar_daemon import JobEvent, hookimpl, secret
+
+log = logging.getLogger(__name__)
+
+
+def sign(secret_value: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret_value.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+class WebhookNotifier:
+    name = "webhook"
+
+    def __init__(self, daemon, url: str | None, states: list[str] | None, retries: int, base_delay: float):
+        self.daemon = daemon
+        self.url = url
+        self.states = set(states) if states else None
+        self.retries = retries
+        self.base_delay = base_delay
+
+    async def notify(self, event: JobEvent) -> None:
+        if not self.url:
+            return
+        if self.states is not None and event.state.value not in self.states:
+            return
+        if self.states is None and event.state.value == "rendering" and event.percent not in (0, None):
+            return  # progress ticks stay local unless asked for
+        body = json.dumps({"type": "job." + event.state.value, **event.model_dump(mode="json")}).encode()
+        key = secret("AVATAR_DAEMON_WEBHOOK_SECRET") or ""
+        for attempt in range(self.retries + 1):
+            timestamp = str(int(time.time()))
+            headers = {"Content-Type": "application/json", "X-Avatar-Timestamp": timestamp,
+                       "X-Avatar-Signature": sign(key, timestamp, body)}
+            try:
+                async with self.daemon.http.post(self.url, data=body, headers=headers,
+                                                 timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                    if resp.status < 500 and resp.status != 429:
+                        if resp.status >= 400:
+                            log.warning("webhook refused job %s event: HTTP %s", event.job_id, resp.status)
+                        return
+                    reason = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                reason = f"{type(exc).__name__}"
+            if attempt < self.retries:
+                await asyncio.sleep(self.base_delay * 2 ** attempt * (0.5 + random.random()))
+        log.warning("webhook gave up on job %s %s after %d attempts: %s", event.job_id, event.state.value,
+                    self.retries + 1, reason)
+
+
+@hookimpl
+def register_notifiers(register, daemon):
+    cfg = daemon.plugin_config("webhook")
+    register(WebhookNotifier(daemon, cfg.get("url"), cfg.get("states"), int(cfg.get("retries", 4)),
+                             float(cfg.get("base_delay", 1.0))))
