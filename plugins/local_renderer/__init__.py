@@ -1,0 +1,16 @@
+"""The built-in local renderer: offline speech, a lip-synced 2D presenter, captions and an MP4.
+
+Settings (daemon.yaml `plugins.settings.local`): `max_concurrency` (renders at once),
+`preset` (x264 preset), `crf` (quality) and `threads` (encoder threads, 0 = auto).
+"""
+
+from avatar_daemon import hookimpl
+
+from .renderer import LocalRenderer
+
+
+@hookimpl
+def register_renderers(register, daemon):
+    cfg = daemon.plugin_config("local")
+    register(LocalRenderer(max_concurrency=int(cfg.get("max_concurrency", 1)), preset=cfg.get("preset", "veryfast"),
+                           crf=int(cfg.get("crf", 23)), threads=int(cfg.get("threads", 0))))

@@ -1,0 +1,131 @@
+"""Caption cues from word timings, SRT and word-level WebVTT, and caption images.
+
+Captions always show the script's own words (the text that was spoken), never a transcript.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from avatar_daemon import CaptionStyle
+
+from .tts import Word
+
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
+    "/Library/Fonts/Arial Bold.ttf",
+)
+
+
+@lru_cache(maxsize=32)
+def font(size: int, path: str | None = None) -> ImageFont.FreeTypeFont:
+    for candidate in ((path,) if path else ()) + FONT_CANDIDATES:
+        if candidate and Path(candidate).exists():
+            return ImageFont.truetype(candidate, size)
+    return ImageFont.load_default(size)  # Pillow's bundled font: always there
+
+
+@dataclass
+class Cue:
+    words: list[Word]
+
+    @property
+    def start(self) -> float:
+        return self.words[0].start
+
+    @property
+    def end(self) -> float:
+        return self.words[-1].end
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+def build_cues(words: list[Word], style: CaptionStyle) -> list[Cue]:
+    """Short phrases (karaoke) or subtitle lines, broken at sentence ends and commas."""
+    max_words, max_chars = (3, 22) if style == CaptionStyle.karaoke else (12, 64)
+    cues: list[Cue] = []
+    current: list[Word] = []
+    for w in words:
+        if not w.text.strip():
+            continue
+        if current and (len(current) >= max_words or len(" ".join(x.text for x in current + [w])) > max_chars
+                        or w.start - current[-1].end > 0.6):
+            cues.append(Cue(current))
+            current = []
+        current.append(w)
+        if w.text[-1] in ".!?" or (w.text[-1] in ",;:" and len(current) > max_words // 2):
+            cues.append(Cue(current))
+            current = []
+    if current:
+        cues.append(Cue(current))
+    return cues
+
+
+def _stamp(t: float, sep: str) -> str:
+    ms = int(round(t * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(cues: list[Cue]) -> str:
+    return "\n".join(f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text}\n"
+                     for i, c in enumerate(cues, 1))
+
+
+def to_vtt(cues: list[Cue]) -> str:
+    """WebVTT with a timestamp tag before every word after the first: players highlight word by word."""
+    out = ["WEBVTT", ""]
+    for c in cues:
+        parts = [c.words[0].text] + [f"<{_stamp(w.start, '.')}>{w.text}" for w in c.words[1:]]
+        out += [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}", " ".join(parts), ""]
+    return "\n".join(out)
+
+
+def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
+    lines: list[list[int]] = [[]]
+    for i, w in enumerate(words):
+        trial = " ".join(words[j] for j in lines[-1] + [i])
+        if lines[-1] and fnt.getlength(trial) > max_width:
+            lines.append([])
+        lines[-1].append(i)
+    return lines
+
+
+def render_caption(cue: Cue, active: int | None, style: CaptionStyle, width: int, size: int,
+                   colour: tuple[int, int, int], highlight: tuple[int, int, int],
+                   font_path: str | None = None) -> Image.Image:
+    """The cue as an RGBA image `width` wide; the word at `active` highlighted (karaoke)."""
+    fnt = font(size, font_path)
+    words = [w.text for w in cue.words]
+    lines = _wrap(words, fnt, int(width * 0.9))
+    line_h = int(size * 1.25)
+    stroke = max(2, size // 12)
+    pad = size // 3
+    img = Image.new("RGBA", (width, line_h * len(lines) + pad * 2), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    if style == CaptionStyle.subtitles:
+        # a soft box behind bottom subtitles keeps them readable on any background
+        widest = max(fnt.getlength(" ".join(words[i] for i in line)) for line in lines)
+        x0 = (width - widest) / 2 - pad
+        d.rounded_rectangle([x0, 0, width - x0, img.height], radius=pad, fill=(0, 0, 0, 150))
+    space = fnt.getlength(" ")
+    for row, line in enumerate(lines):
+        total = sum(fnt.getlength(words[i]) for i in line) + space * (len(line) - 1)
+        x = (width - total) / 2
+        y = pad + row * line_h
+        for i in line:
+            fill = highlight if i == active else colour
+            d.text((x, y), words[i], font=fnt, fill=fill + (255,), stroke_width=stroke if style ==
+                   CaptionStyle.karaoke else 0, stroke_fill=(0, 0, 0, 255))
+            x += fnt.getlength(words[i]) + space
+    return img

