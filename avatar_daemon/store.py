@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ class Store:
 
     def __init__(self, db: aiosqlite.Connection):
         self.db = db
+        self._write = asyncio.Lock()  # one connection: transactions from many tasks take turns
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -125,14 +127,15 @@ class Store:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
-        else:
-            await self.db.execute("COMMIT")
+        async with self._write:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            else:
+                await self.db.execute("COMMIT")
 
     # ---- catalogue -----------------------------------------------------------
 

@@ -6,12 +6,12 @@ from typing import Any
 
 from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, strip_markup
 
-SECTIONS = [  # (synonyms, weight): earlier sections rank higher, as the seed read them
-    (("key_insights", "key_findings", "insights", "top_insights"), 3.0),
-    (("actionable_recommendations", "recommendations", "recommended_actions", "action_items",
-      "actionable_intelligence", "business_opportunities", "content_ideas"), 2.0),
-    (("trending_topics", "top_topics", "key_topics", "trends", "trending_stories", "top_discussions",
-      "emerging_technologies", "trending_repositories", "emerging_projects", "trend_insights"), 1.0),
+SECTIONS = [  # synonyms per section; earlier sections rank higher, as the seed read them
+    ("key_insights", "key_findings", "insights", "top_insights", "breakout_topics"),
+    ("actionable_recommendations", "recommendations", "recommended_actions", "action_items",
+     "actionable_intelligence", "business_opportunities", "content_ideas", "question_opportunities"),
+    ("trending_topics", "top_topics", "key_topics", "trends", "trending_stories", "top_discussions",
+     "emerging_technologies", "trending_repositories", "emerging_projects", "trend_insights"),
 ]
 NESTED = ("content_opportunities",)
 TOPIC_PATHS = (("config", "keywords"), ("config", "search_terms"), ("config", "topics"), ("metadata", "topic"),
@@ -70,10 +70,10 @@ class ResearchJobSource:
             raise ResearchError("there is no `analysis` (or `analyzed_data.analysis`) section")
         if "error" in analysis and len(analysis) == 1:
             raise ResearchError(f"the analysis holds only an error: {clean_text(str(analysis['error']), 200)}")
-        insights: list[Insight] = []
+        ranked: list[tuple[int, float, int, Insight]] = []
         seen: set[str] = set()
         places = [analysis] + [analysis[n] for n in NESTED if isinstance(analysis.get(n), dict)]
-        for synonyms, weight in SECTIONS:
+        for section, synonyms in enumerate(SECTIONS):
             for place in places:
                 for key in synonyms:
                     items = place.get(key)
@@ -85,12 +85,13 @@ class ResearchJobSource:
                         text, detail, score = _item_text(item)
                         if text and text.lower() not in seen:
                             seen.add(text.lower())
-                            # The source's own score ranks within a section; the section order ranks across.
-                            insights.append(Insight(text=text, detail=detail,
-                                                    score=score if score is not None else weight * 100 - rank))
-        if not insights:
+                            # Section order ranks across sections (as the seed read them); an item's own
+                            # score, then its place in the list, ranks within one.
+                            ranked.append((section, -(score or 0), len(ranked),
+                                           Insight(text=text, detail=detail, score=score)))
+        if not ranked:
             raise ResearchError("the analysis has no insights, recommendations or topics")
-        insights.sort(key=lambda i: i.score or 0, reverse=True)
+        insights = [r[-1] for r in sorted(ranked, key=lambda r: r[:3])]
         topic = self._topic(payload)
         source = payload.get("source") if isinstance(payload.get("source"), str) else None
         return Research(source=self.name, title=f"{topic}: key insights", topic=topic, insights=insights,
