@@ -54,6 +54,7 @@ class Daemon:
         self.http: aiohttp.ClientSession | None = None
         self.stopping = asyncio.Event()
         self.http_ready = asyncio.Event()
+        self.http_port: int | None = None
         self.pipeline = Pipeline(self)
         self.jobs = JobRunner(self)
         self.inbox = Inbox(self)

@@ -22,7 +22,6 @@ class HttpServer:
         self.app.router.add_get("/healthz", self.healthz)
         for method, path, handler in daemon.routes:
             self.app.router.add_route(method, path, handler)
-        self.port: int | None = None
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "jobs": await self.daemon.store.counts(),
@@ -35,8 +34,9 @@ class HttpServer:
         try:
             site = web.TCPSite(runner, cfg.host, cfg.port)
             await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # the real one when port is 0
-            log.info("http: listening on http://%s:%s", cfg.host, self.port)
+            # the port really bound (settings may say 0 for "any free port")
+            self.daemon.http_port = site._server.sockets[0].getsockname()[1]
+            log.info("http: listening on http://%s:%s", cfg.host, self.daemon.http_port)
             self.daemon.http_ready.set()
             await self.daemon.stopping.wait()
         finally:

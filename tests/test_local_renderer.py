@@ -1,0 +1,167 @@
+"""Real renders, decoded with PyAV: durations, streams, lip movement, captions, formats."""
+
+import json
+
+import av
+import numpy as np
+import pytest
+
+from avatar_daemon import Background, RenderError, RenderRequest, Script
+from avatar_daemon.testing import make_daemon
+from plugins.local_renderer.renderer import LocalRenderer
+from plugins.local_renderer.scene import layout_for
+
+TEXT = "Hello there. Small models are fast now.\n\nThat's all for today."
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_daemon(tmp_path_factory.mktemp("d"))
+
+
+def _request(base, tmp_path, fmt="portrait-720", avatar="mike", text=TEXT, **kw):
+    return RenderRequest(job_id=7, script=Script(title="Test title", text=text, estimated_seconds=4),
+                         avatar=base.avatar(avatar), format=base.formats[fmt], output_dir=tmp_path / "out", **kw)
+
+
+def _decode(path):
+    with av.open(str(path)) as c:
+        v, a = c.streams.video[0], c.streams.audio[0]
+        info = (v.codec_context.name, v.width, v.height, v.codec_context.pix_fmt, a.codec_context.name,
+                float(v.duration * v.time_base), float(a.duration * a.time_base))
+        frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    return info, frames
+
+
+@pytest.fixture(scope="module")
+def rendered(base, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("r")
+    seen = []
+    result = LocalRenderer(preset="ultrafast").render_sync(_request(base, tmp), lambda p, m: seen.append(p))
+    return result, seen
+
+
+def test_streams_dimensions_and_duration(rendered):
+    result, progress = rendered
+    (vcodec, w, h, pix, acodec, vdur, adur), frames = _decode(result.video)
+    assert (vcodec, w, h, pix, acodec) == ("h264", 720, 1280, "yuv420p", "aac")
+    assert abs(vdur - result.duration) < 0.1 and abs(adur - result.duration) < 0.1
+    assert len(frames) == pytest.approx(result.duration * 30, abs=2)
+    assert progress == sorted(progress) and progress[-1] >= 99
+
+
+def test_mouth_moves_while_speaking_and_rests_in_silence(rendered, base):
+    result, _ = rendered
+    meta = json.loads(result.metadata.read_text())
+    _, frames = _decode(result.video)
+    lay = layout_for(base.formats["portrait-720"])
+    # mouth box: below the head centre, above the neck
+    x0, x1 = lay.neck[0] - lay.head_width // 5, lay.neck[0] + lay.head_width // 5
+    y0, y1 = lay.neck[1] - int(lay.head_width * 0.55), lay.neck[1] - int(lay.head_width * 0.1)
+
+    def mouth_change(a, b):
+        return np.abs(frames[a][y0:y1, x0:x1].astype(int) - frames[b][y0:y1, x0:x1].astype(int)).mean()
+
+    words = meta["words"]
+    speaking = range(int(words[0]["start"] * 30) + 1, int(words[3]["end"] * 30) - 1)
+    lead_in = range(0, int(words[0]["start"] * 30) - 1)
+    moving = np.mean([mouth_change(i, i + 1) for i in speaking])
+    still = np.mean([mouth_change(i, i + 1) for i in lead_in])
+    assert moving > 3 * max(still, 0.05)
+
+
+def test_captions_files_and_pixels(rendered, base):
+    result, _ = rendered
+    meta = json.loads(result.metadata.read_text())
+    srt = result.srt.read_text()
+    vtt = result.vtt.read_text()
+    assert srt.startswith("1\n00:00:0") and "Hello there." in srt
+    assert vtt.startswith("WEBVTT") and "<00:00:" in vtt  # word-level timestamps
+    assert [w["text"] for w in meta["words"]] == TEXT.split()  # the script's own words
+    starts = [w["start"] for w in meta["words"]]
+    assert starts == sorted(starts) and starts[-1] < meta["duration"]
+    _, frames = _decode(result.video)
+    lay = layout_for(base.formats["portrait-720"])
+    band = slice(lay.caption_y, lay.caption_y + lay.caption_size * 2)
+    first_word = int((meta["words"][0]["start"] + 0.1) * 30)
+    # white caption glyphs appear during a cue and not before speech starts
+    assert (frames[first_word][band] > 230).sum() > 500
+    assert (frames[2][band] > 230).sum() < 50
+
+
+def test_thumbnail_decodes(rendered):
+    result, _ = rendered
+    from PIL import Image
+
+    with Image.open(result.thumbnail) as img:
+        assert img.format == "JPEG" and img.size == (720, 1280)
+
+
+@pytest.mark.parametrize("fmt,size", [("landscape-720", (1280, 720)), ("square", (1080, 1080))])
+def test_formats_have_their_dimensions(base, tmp_path, fmt, size):
+    result = LocalRenderer(preset="ultrafast").render_sync(
+        _request(base, tmp_path, fmt=fmt, avatar="sarah", text="Short one."), lambda p, m: None)
+    (_, w, h, *_), _ = _decode(result.video)
+    assert (w, h) == size
+
+
+def test_every_avatar_voice_exists(base, tmp_path):
+    from plugins.local_renderer.tts import VOICES
+
+    assert {a.voice for a in base.settings.avatars.values()} <= set(VOICES)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(text="   "), "the script is empty"),
+    (dict(background=Background(type="image", path="/nope/bg.png")), "does not exist"),
+    (dict(text="word " * 400), "over the 60 s limit"),
+])
+def test_bad_input_leaves_no_partial_file(base, tmp_path, kw, message):
+    fmt = "tiktok" if "word" in kw.get("text", "") else "portrait-720"
+    with pytest.raises(RenderError, match=message):
+        LocalRenderer(preset="ultrafast").render_sync(_request(base, tmp_path, fmt=fmt, **kw), lambda p, m: None)
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.glob("video.mp4*"))
+
+
+def test_corrupt_background_named(base, tmp_path):
+    bad = tmp_path / "bg.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(RenderError, match=r"background image .*bg.png cannot be read"):
+        LocalRenderer().render_sync(_request(base, tmp_path, background=Background(type="image", path=str(bad))),
+                                    lambda p, m: None)
+
+
+def test_unknown_voice(base, tmp_path):
+    avatar = base.avatar("sarah").model_copy(update={"voice": "klingon"})
+    req = _request(base, tmp_path).model_copy(update={"avatar": avatar})
+    with pytest.raises(RenderError, match="unknown voice 'klingon'"):
+        LocalRenderer().render_sync(req, lambda p, m: None)
+
+
+def test_narration_audio_drives_the_render(base, tmp_path, rendered):
+    result, _ = rendered
+    wav = tmp_path / "narration.m4a"
+    with av.open(str(result.video)) as src, av.open(str(wav), "w", format="mp4") as dst:
+        stream = dst.add_stream("aac", rate=48000)
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for p in stream.encode(frame):
+                dst.mux(p)
+        for p in stream.encode(None):
+            dst.mux(p)
+    out = LocalRenderer(preset="ultrafast").render_sync(
+        _request(base, tmp_path, narration=wav), lambda p, m: None)
+    assert abs(out.duration - result.duration) < 0.15
+    meta = json.loads(out.metadata.read_text())
+    assert meta["voice"] == "narration" and [w["text"] for w in meta["words"]] == TEXT.split()
+
+
+def test_talking_photo(base, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "me.jpg"
+    Image.new("RGB", (400, 500), (200, 150, 120)).save(photo)
+    out = LocalRenderer(preset="ultrafast").render_sync(
+        _request(base, tmp_path, text="Hello.", talking_photo=photo), lambda p, m: None)
+    assert out.video.exists()
