@@ -1,0 +1,61 @@
+import hashlib
+import hmac
+import json
+
+import aiohttp
+from aiohttp import web
+
+from avatar_daemon import JobEvent, JobState, Research, Insight
+from avatar_daemon.pipeline import Limits
+from avatar_daemon.testing import make_daemon
+from plugins.webhook_notifier import WebhookNotifier
+
+
+async def test_webhook_signs_and_retries(tmp_path, monkeypatch):
+    """A receiver on loopback that fails once: the retry lands, signed so it can be verified."""
+    monkeypatch.setenv("AVATAR_DAEMON_WEBHOOK_SECRET", "s3cret-value")
+    received = []
+
+    async def hook(request):
+        received.append((dict(request.headers), await request.read()))
+        return web.Response(status=503 if len(received) == 1 else 200)
+
+    app = web.Application()
+    app.router.add_post("/x", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    daemon = make_daemon(tmp_path, notifiers=["log"])
+    try:
+        async with aiohttp.ClientSession() as http:
+            daemon.http = http
+            notifier = WebhookNotifier(daemon, f"http://127.0.0.1:{port}/x", None, retries=2, base_delay=0.01)
+            await notifier.notify(JobEvent(job_id=3, state=JobState.completed, message="done"))
+    finally:
+        await runner.cleanup()
+    assert len(received) == 2
+    headers, body = received[-1]
+    expected = hmac.new(b"s3cret-value", headers["X-Avatar-Timestamp"].encode() + b"." + body,
+                        hashlib.sha256).hexdigest()
+    assert headers["X-Avatar-Signature"] == "sha256=" + expected
+    assert json.loads(body)["type"] == "job.completed"
+
+
+def test_template_writer_fits_the_format(daemon):
+    insights = [Insight(text=f"Insight number {i} " + "with many extra words " * 6, score=100 - i) for i in range(12)]
+    research = Research(source="reddit", title="t", topic="r/python", insights=insights)
+    writer = daemon.script_writer()
+    short = writer.write(research, "reddit", Limits(max_seconds=20, voice_speed=1.0))
+    long = writer.write(research, "reddit", Limits(max_seconds=90, voice_speed=1.0))
+    assert short.estimated_seconds <= 20 and short.insights_used < long.insights_used
+    assert short.text.startswith("Here's what Reddit is buzzing about in r/python")
+    assert "First:" in short.text and short.text.endswith("Follow for tomorrow's roundup.")
+
+
+def test_spoken_text():
+    from avatar_daemon import to_spoken
+
+    assert to_spoken("Up 300% to $5M in v2.1 🚀 https://x.io") == "Up 300 percent to 5 million dollars in version 2.1"
+    assert to_spoken("## Big *news*\n- one\n- two") == "Big news. one. two."

@@ -1,0 +1,124 @@
+"""The daemon under a NOTIFY_SOCKET of our own, and the command line as users run it."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from avatar_daemon.settings import load_settings
+from avatar_daemon.errors import ConfigError
+from tests.conftest import FIXTURES, REPO
+
+import pytest
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "daemon.yaml"
+    cfg.write_text(json.dumps({"inbox": {"path": "inbox", "settle_seconds": 0.05}, "data_dir": "var",
+                               "database": "var/db.sqlite3", "jobs": {"output_dir": "var/videos"},
+                               "http": {"port": 0}, "notifiers": ["log"]}))
+    return cfg
+
+
+def _cli(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "avatar_daemon", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+def test_ready_and_watchdog_over_notify_socket(tmp_path):
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000",
+           "AVATAR_DAEMON_CONFIG": str(_config(tmp_path))}
+    proc = subprocess.Popen([sys.executable, "-m", "avatar_daemon", "run"], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        messages = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("WATCHDOG=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+        assert any("READY=1" in m for m in messages)
+        assert any("WATCHDOG=1" in m and "STATUS=" in m for m in messages)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0  # stops within the stop timeout, cleanly
+        assert "STOPPING=1" in sock.recv(4096).decode()
+    finally:
+        proc.kill()
+        sock.close()
+
+
+def test_script_json(tmp_path):
+    out = _cli("script", str(FIXTURES / "research" / "hn_algolia.json"), "--json",
+               "--config", str(_config(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["source"] == "hackernews"
+    assert {"text", "score", "url"} <= set(data["insights"][0])
+    assert {"title", "text", "estimated_seconds"} <= set(data["script"])
+    assert "SHA-1" in data["script"]["text"]
+
+
+def test_rejected_file_exits_1_with_reason(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hits": [')
+    out = _cli("script", str(bad), "--config", str(_config(tmp_path)))
+    assert out.returncode == 1 and "bad.json: not valid JSON" in out.stderr
+
+
+def test_check_reports_path_and_line(tmp_path):
+    cfg = tmp_path / "daemon.yaml"
+    cfg.write_text("inbox:\n  path: inbox\n  max_file_bytes: lots\ndefault_formats: [tiktok]\n")
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "bad.yaml").write_text("name: x\nschedule: [daily\n")
+    out = _cli("check", "--config", str(cfg))
+    assert out.returncode == 1
+    assert f"{cfg}:3: inbox.max_file_bytes:" in out.stdout
+    ok = _cli("check", "--config", str(_config(tmp_path)))
+    assert f"{tmp_path / 'campaigns' / 'bad.yaml'}:3: invalid YAML" in ok.stdout
+
+
+def test_env_overrides_settings(tmp_path):
+    s = load_settings(_config(tmp_path), environ={"AVATAR_DAEMON__inbox__max_file_bytes": "123",
+                                                  "AVATAR_VIDEO_PORT": "9999"})
+    assert s.inbox.max_file_bytes == 123 and s.http.port == 9999
+    with pytest.raises(ConfigError, match="http.port"):
+        load_settings(_config(tmp_path), environ={"AVATAR_VIDEO_PORT": "many"})
+
+
+def test_plugins_and_avatars_listings(tmp_path):
+    out = _cli("plugins", "--json", "--config", str(_config(tmp_path)))
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert rows["reddit"]["origin"] == "builtin" and rows["reddit"]["registers"] == {"sources": ["reddit"]}
+    avatars = json.loads(_cli("avatars", "--json", "--config", str(_config(tmp_path))).stdout)
+    assert [a["id"] for a in avatars][:3] == ["sarah", "mike", "emma"] and len(avatars) == 8
+
+
+def test_render_prints_mp4_last(tmp_path):
+    script = tmp_path / "hello.txt"
+    script.write_text("Hello from the command line.")
+    out = _cli("render", str(script), "--format", "portrait-720", "--out", str(tmp_path / "out"),
+               "--config", str(_config(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    last = Path(out.stdout.strip().splitlines()[-1])
+    assert last.suffix == ".mp4" and last.stat().st_size > 1000
+    assert "100%" in out.stderr or "completed" in out.stderr
+
+
+def test_secrets_never_logged(caplog):
+    import logging
+
+    from avatar_daemon.logs import RedactingFilter
+
+    os.environ["SLACK_BOT_TOKEN"] = "xoxb-very-secret-123"
+    try:
+        record = logging.LogRecord("x", logging.INFO, "f", 1, "token is %s", ("xoxb-very-secret-123",), None)
+        RedactingFilter().filter(record)
+        assert "xoxb" not in record.getMessage() and "***" in record.getMessage()
+    finally:
+        del os.environ["SLACK_BOT_TOKEN"]
