@@ -1,0 +1,106 @@
+"""Local renderer speed: a 60-second portrait 1080x1920 render against two baselines measured now.
+
+- encoder ceiling: libx264 at the renderer's preset encoding the same number of precomputed frames;
+- moviepy baseline (if moviepy is installed: pip install -e '.[bench]'): a static avatar image over a
+  colour background with the same audio and timed subtitle clips, via write_videofile.
+
+Run: .venv/bin/python benchmarks/local_render.py
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from avatar_daemon import RenderRequest, Script  # noqa: E402
+from avatar_daemon.testing import make_daemon  # noqa: E402
+from plugins.local_renderer.encode import Mp4Writer  # noqa: E402
+from plugins.local_renderer.renderer import LocalRenderer  # noqa: E402
+from plugins.local_renderer.yuv import Frame  # noqa: E402
+
+SENTENCE = ("Small open models now beat last year's giants on coding benchmarks, and they run on a laptop. ")
+
+
+def script_of(seconds: float) -> str:
+    words_needed = int(seconds * 2.6)
+    words = (SENTENCE * 40).split()[:words_needed]
+    paragraphs = [" ".join(words[i:i + 30]) + "." for i in range(0, len(words), 30)]
+    return "\n\n".join(paragraphs)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp())
+    daemon = make_daemon(tmp, notifiers=["log"])
+    renderer = LocalRenderer(preset="veryfast")
+    fmt = daemon.formats["tiktok"]
+    request = RenderRequest(job_id=1, script=Script(title="Benchmark", text=script_of(57), estimated_seconds=57),
+                            avatar=daemon.avatar("mike"), format=fmt, output_dir=tmp / "ours")
+    t0 = time.perf_counter()
+    result = renderer.render_sync(request, lambda p, m: None)
+    ours = time.perf_counter() - t0
+    frames = int(round(result.duration * fmt.fps))
+    print(f"ours: {result.duration:.1f} s of video in {ours:.1f} s = {result.duration / ours:.2f}x realtime, "
+          f"peak RSS {peak_rss_mb():.0f} MB")
+
+    # encoder ceiling: same frame count, precomputed frames, no composition
+    base = Frame.from_image(__import__("PIL.Image", fromlist=["Image"]).new("RGB", (fmt.width, fmt.height),
+                                                                            (20, 30, 60)))
+    variants = [base.copy() for _ in range(8)]
+    for i, v in enumerate(variants):
+        v.y[800 + i * 4:900 + i * 4, 400:700] = 200
+    writer = Mp4Writer(tmp / "ceiling.mp4", fmt.width, fmt.height, fmt.fps, 22050, preset="veryfast")
+    t0 = time.perf_counter()
+    for i in range(frames):
+        writer.add_frame(variants[i % 8])
+    writer.close()
+    ceiling = time.perf_counter() - t0
+    print(f"encoder ceiling: {frames} frames in {ceiling:.1f} s; ours is {ours / ceiling:.2f}x the ceiling")
+
+    try:
+        from moviepy import AudioFileClip, ColorClip, CompositeVideoClip, ImageClip, TextClip  # noqa: F401
+    except ImportError:
+        print("moviepy baseline: skipped (pip install -e '.[bench]' to measure it)")
+        return
+    import av
+    from PIL import Image
+
+    wav = tmp / "speech.wav"
+    with av.open(str(result.video)) as src, av.open(str(wav), "w") as dst:
+        stream = dst.add_stream("pcm_s16le", rate=48000, layout="mono")
+        for frame in src.decode(audio=0):
+            frame.pts = None
+            for p in stream.encode(frame):
+                dst.mux(p)
+    Image.open(result.thumbnail).crop((300, 500, 780, 1200)).save(tmp / "avatar.png")
+    import json
+
+    words = json.loads(result.metadata.read_text())["words"]
+    t0 = time.perf_counter()
+    audio = AudioFileClip(str(wav))
+    bg = ColorClip((fmt.width, fmt.height), color=(20, 30, 60)).with_duration(audio.duration)
+    avatar = ImageClip(str(tmp / "avatar.png")).with_duration(audio.duration).with_position(("center", 500))
+    subs = [TextClip(text=" ".join(w["text"] for w in words[i:i + 3]), font_size=80, color="white",
+                     font="/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+            .with_start(words[i]["start"]).with_duration(max(0.1, words[min(i + 2, len(words) - 1)]["end"]
+                                                             - words[i]["start"]))
+            .with_position(("center", 1300)) for i in range(0, len(words), 3)]
+    CompositeVideoClip([bg, avatar, *subs]).with_audio(audio).write_videofile(
+        str(tmp / "moviepy.mp4"), fps=fmt.fps, codec="libx264", audio_codec="aac", logger=None)
+    baseline = time.perf_counter() - t0
+    print(f"moviepy baseline: {baseline:.1f} s = {result.duration / baseline:.2f}x realtime; "
+          f"ours is {baseline / ours:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()
