@@ -84,15 +84,16 @@ async def test_ignored_names_are_left_alone(daemon):
         assert await daemon.store.jobs() == []
 
 
-async def test_half_written_file_waits_until_stable(daemon):
+async def test_half_written_file_waits_until_stable(tmp_path, plugin):
     data = fixture_bytes("hn_algolia.json")
+    daemon = make_daemon(tmp_path, plugins=[plugin], inbox={"settle_seconds": 1.0})
     async with running(daemon):
         path = daemon.inbox.root / "slow.json"
         with open(path, "wb") as f:
             f.write(data[: len(data) // 2])
             f.flush()
-            for _ in range(4):  # the writer keeps going for a while
-                await asyncio.sleep(daemon.settings.inbox.settle_seconds / 2)
+            for _ in range(4):  # the writer keeps going for a while, pausing under the settle time
+                await asyncio.sleep(0.2)
                 os.utime(path)
             f.write(data[len(data) // 2:])
         await wait_until(lambda: "slow.json" in _files(daemon.inbox.done))
