@@ -11,7 +11,7 @@ from .models import (
     RenderResult, Research, Script, VideoTemplate,
 )
 from .settings import ScriptTemplate, secret
-from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken
+from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
 from .timeparse import parse_time
 
 __all__ = [
@@ -19,5 +19,5 @@ __all__ = [
     "Insight", "JobEvent", "JobState", "Notifier", "PluginError", "Progress", "RenderError", "RenderRequest",
     "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
     "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "hookimpl", "parse_time",
-    "secret", "strip_markup", "to_spoken",
+    "secret", "strip_markup", "to_spoken", "words_for_seconds",
 ]

@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 from .models import AvatarProfile, JobEvent, RenderRequest, RenderResult, Research, Script
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from .daemon import Daemon
 
 Progress = Callable[[float, str], None]
@@ -61,7 +59,3 @@ class Service(Protocol):
 
     async def run(self, daemon: "Daemon") -> None:
         """Run until cancelled; release what you hold in `finally`."""
-
-
-class LiveSource(Protocol):
-    async def fetch(self, query: dict[str, Any], http: "aiohttp.ClientSession") -> Research: ...

@@ -35,8 +35,6 @@ class JobRunner:
         requeued = await store.requeue_interrupted()
         if requeued:
             log.info("requeued %d job(s) interrupted by the last shutdown: %s", len(requeued), requeued)
-        for job in await store.interrupted_remote():
-            self._start(job)
         try:
             while True:
                 self.wake.clear()

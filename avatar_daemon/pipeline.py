@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -56,9 +56,7 @@ class Ingested:
     job_ids: list[int]
     created: bool
     source: str
-    research: Research
     script: Script
-    settings: VideoSettings = field(default_factory=VideoSettings)
 
 
 def content_hash(data: bytes) -> str:
@@ -170,5 +168,5 @@ class Pipeline:
                 self.daemon.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0,
                                                   message="queued", data={"research_id": research_id}))
             self.daemon.wake_jobs()
-        return Ingested(research_id, job_ids, created, research.source, research, script, settings)
+        return Ingested(research_id, job_ids, created, research.source, script)
 

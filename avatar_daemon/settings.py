@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -109,16 +108,6 @@ class UsersFile(Strict):
     workspaces: dict[str, Workspace] = Field(default_factory=dict)
     api_tokens: list[ApiToken] = Field(default_factory=list)
 
-    def tier_of(self, workspace: str | None, user: str | None) -> str:
-        ws = self.workspaces.get(workspace or "")
-        if ws is None:
-            return self.default_tier
-        return ws.users.get(user or "", ws.tier)
-
-    def token(self, presented: str) -> ApiToken | None:
-        digest = hashlib.sha256(presented.encode()).hexdigest()
-        return next((t for t in self.api_tokens if t.sha256 == digest), None)
-
 
 class AvatarsFile(Strict):
     avatars: list[AvatarProfile]
@@ -127,13 +116,6 @@ class AvatarsFile(Strict):
 class TemplatesFile(Strict):
     video_templates: list[VideoTemplate] = Field(default_factory=list)
     script_templates: dict[str, ScriptTemplate] = Field(default_factory=dict)
-
-
-TIERS = {"free": 0, "pro": 1, "enterprise": 2}
-
-
-def tier_allows(user_tier: str, avatar_tier: str) -> bool:
-    return TIERS[user_tier] >= TIERS[avatar_tier]
 
 
 def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:

@@ -92,6 +92,11 @@ def estimate_seconds(text: str, voice_speed: float = 1.0) -> float:
     return round(words / (WORDS_PER_SECOND * voice_speed) + pauses, 1)
 
 
+def words_for_seconds(seconds: float, voice_speed: float = 1.0) -> int:
+    """How many words fit in `seconds` of speech: the inverse of estimate_seconds without pauses."""
+    return max(0, int(seconds * WORDS_PER_SECOND * voice_speed))
+
+
 def clean_text(text: object, limit: int = 600) -> str:
     """Display text from a research field: markup gone, whitespace folded, long bodies cut at a word."""
     if not isinstance(text, str):

@@ -155,10 +155,6 @@ class Store:
 
     # ---- research and jobs ---------------------------------------------------
 
-    async def research_by_hash(self, content_hash: str) -> int | None:
-        rows = await self.db.execute_fetchall("SELECT id FROM research_jobs WHERE content_hash = ?", (content_hash,))
-        return rows[0][0] if rows else None
-
     async def add_research_with_jobs(
         self, content_hash: str, research: Research, script: Script, filename: str | None,
         jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
@@ -227,20 +223,19 @@ class Store:
 
     async def claim_next(self, renderer: str) -> Job | None:
         """Atomically move the oldest queued job of a renderer to rendering."""
-        now = _now()
-        async with self.transaction():
-            rows = await self.db.execute_fetchall(
-                "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
-                "updated_at = ? WHERE id = (SELECT id FROM video_generations WHERE status = 'queued' "
-                "AND renderer = ? ORDER BY id LIMIT 1) RETURNING *", (now, now, renderer))
-        return Job.from_row(rows[0]) if rows else None
+        return await self._claim("id = (SELECT id FROM video_generations WHERE status = 'queued' "
+                                 "AND renderer = ? ORDER BY id LIMIT 1)", renderer)
 
     async def claim(self, job_id: int) -> Job | None:
+        """Move one queued job to rendering; None when someone else took it first."""
+        return await self._claim("id = ? AND status = 'queued'", job_id)
+
+    async def _claim(self, where: str, param: object) -> Job | None:
         now = _now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
-                "updated_at = ? WHERE id = ? AND status = 'queued' RETURNING *", (now, now, job_id))
+                f"updated_at = ? WHERE {where} RETURNING *", (now, now, param))
         return Job.from_row(rows[0]) if rows else None
 
     async def queued_renderers(self) -> list[str]:
@@ -249,20 +244,11 @@ class Store:
         return [r[0] for r in rows]
 
     async def requeue_interrupted(self) -> list[int]:
-        """At start, jobs left `rendering` without a remote id go back to the queue."""
+        """At start, jobs a stop left `rendering` go back to the queue."""
         rows = await self.db.execute_fetchall(
             "UPDATE video_generations SET status = 'queued', updated_at = ? "
-            "WHERE status = 'rendering' AND external_id IS NULL RETURNING id", (_now(),))
+            "WHERE status = 'rendering' RETURNING id", (_now(),))
         return [r[0] for r in rows]
-
-    async def interrupted_remote(self) -> list[Job]:
-        rows = await self.db.execute_fetchall(
-            "SELECT * FROM video_generations WHERE status = 'rendering' AND external_id IS NOT NULL")
-        return [Job.from_row(r) for r in rows]
-
-    async def set_external_id(self, job_id: int, external_id: str) -> None:
-        await self.db.execute("UPDATE video_generations SET external_id = ?, updated_at = ? WHERE id = ?",
-                              (external_id, _now(), job_id))
 
     async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
         """Persist an event and the job's new state in one transaction."""

@@ -4,7 +4,7 @@
         daemon = make_daemon(tmp_path, plugins=[MyPlugin()])
         async with running(daemon):
             drop(daemon, "x.json", b"...")
-            await wait_for_jobs(daemon, 1)
+            await wait_until(lambda: daemon.inbox.stats.processed == 1)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from .daemon import Daemon
+from .errors import RenderError
 from .hookspecs import hookimpl
 from .models import JobEvent, JobState, RenderRequest, RenderResult
 from .plugins import LoadSpec
@@ -73,8 +74,6 @@ class FakeRenderer:
         return []
 
     async def render(self, request: RenderRequest, progress) -> RenderResult:
-        from .errors import RenderError
-
         self.requests.append(request)
         for step in range(1, 5):
             await asyncio.sleep(self.seconds / 4)

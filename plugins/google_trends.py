@@ -173,7 +173,7 @@ class GoogleTrendsSource:
 
     def _related(self, d: dict) -> tuple[str, list[Insight]]:
         out = []
-        for kw, groups in d.items():
+        for groups in d.values():
             for kind in ("rising", "top"):
                 for q in (groups or {}).get(kind) or []:
                     if isinstance(q, dict) and q.get("query"):

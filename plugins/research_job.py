@@ -81,7 +81,7 @@ class ResearchJobSource:
                         items = [items]
                     if not isinstance(items, list):
                         continue
-                    for rank, item in enumerate(items):
+                    for item in items:
                         text, detail, score = _item_text(item)
                         if text and text.lower() not in seen:
                             seen.add(text.lower())

@@ -9,7 +9,7 @@ Templates come from `script_templates` in config/templates.yaml, one per source
 from __future__ import annotations
 
 
-from avatar_daemon import Research, Script, ScriptTemplate, estimate_seconds, hookimpl, to_spoken
+from avatar_daemon import Research, Script, ScriptTemplate, estimate_seconds, hookimpl, to_spoken, words_for_seconds
 
 SOURCE_LABELS = {
     "reddit": "Reddit", "hackernews": "Hacker News", "github": "GitHub", "google_trends": "Google Trends",
@@ -65,8 +65,8 @@ class TemplateWriter:
                                   score=_score(insight.score)))
             candidate = "\n\n".join(paragraphs + [item, outro])
             if estimate_seconds(candidate, speed) > budget or len(candidate) > t.max_chars:
-                spare_words = int((budget - estimate_seconds("\n\n".join(paragraphs + [outro]), speed))
-                                  * 2.75 * speed) - 4
+                spare = budget - estimate_seconds("\n\n".join(paragraphs + [outro]), speed)
+                spare_words = words_for_seconds(spare, speed) - 4
                 if used == 0 and spare_words > 8:
                     paragraphs.append(_shorten(item, spare_words))
                     used += 1

@@ -93,7 +93,7 @@ def to_vtt(cues: list[Cue]) -> str:
 
 def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
     lines: list[list[int]] = [[]]
-    for i, w in enumerate(words):
+    for i in range(len(words)):
         trial = " ".join(words[j] for j in lines[-1] + [i])
         if lines[-1] and fnt.getlength(trial) > max_width:
             lines.append([])

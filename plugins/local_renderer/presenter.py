@@ -13,14 +13,10 @@ from PIL import Image, ImageDraw
 from avatar_daemon import AvatarProfile
 
 from .visemes import SHAPES
+from .yuv import hex_rgb
 
 SS = 2  # supersampling
 EYES = ("open", "half", "closed")
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
 
 
 def _shade(c: tuple[int, int, int], f: float) -> tuple[int, int, int]:
@@ -44,7 +40,6 @@ class Sprites:
 
     body: Image.Image
     heads: dict[tuple[str, str], Image.Image]
-    head_size: tuple[int, int]
     neck_offset: tuple[int, int]  # head canvas top-left relative to the body's neck point
 
 
@@ -52,10 +47,10 @@ class PresenterArtist:
     def __init__(self, avatar: AvatarProfile, head_width: int):
         self.a = avatar
         self.hw = head_width * SS
-        self.skin = _rgb(avatar.skin)
-        self.hair = _rgb(avatar.hair)
-        self.outfit = _rgb(avatar.outfit)
-        self.accent = _rgb(avatar.accent)
+        self.skin = hex_rgb(avatar.skin)
+        self.hair = hex_rgb(avatar.hair)
+        self.outfit = hex_rgb(avatar.outfit)
+        self.accent = hex_rgb(avatar.accent)
 
     # ---- head ------------------------------------------------------------------
 
@@ -217,8 +212,7 @@ class PresenterArtist:
 
         heads = {(e, m): down(self.head(e, m)) for e in EYES for m in SHAPES}
         cw, ch = self.head_canvas()
-        head_size = (cw // SS, ch // SS)
         # The face's chin sits on the neck: head canvas offset relative to the neck's top centre.
         chin_y = (ch * 0.48 + self.hw * 1.25 / 2) / SS
-        neck_offset = (-head_size[0] // 2, int(-chin_y + self.hw * 0.08 / SS))
-        return Sprites(down(self.body(body_height)), heads, head_size, neck_offset)
+        neck_offset = (-(cw // SS) // 2, int(-chin_y + self.hw * 0.08 / SS))
+        return Sprites(down(self.body(body_height)), heads, neck_offset)

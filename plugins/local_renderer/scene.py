@@ -18,9 +18,9 @@ from PIL import Image, ImageDraw, ImageOps
 from avatar_daemon import Background, Brand, CaptionStyle, FormatSpec, RenderError
 
 from .captions import Cue, font, render_caption
-from .presenter import PresenterArtist, Sprites, _rgb
+from .presenter import PresenterArtist
 from .visemes import SHAPES
-from .yuv import Frame, Layer
+from .yuv import Frame, Layer, hex_rgb
 
 TITLE_SECONDS = 3.5
 
@@ -50,9 +50,9 @@ def layout_for(fmt: FormatSpec) -> Layout:
 def background_image(bg: Background, size: tuple[int, int]) -> Image.Image:
     w, h = size
     if bg.type == "color":
-        return Image.new("RGB", size, _rgb(bg.value))
+        return Image.new("RGB", size, hex_rgb(bg.value))
     if bg.type == "gradient":
-        top, bottom = np.array(_rgb(bg.value), np.float32), np.array(_rgb(bg.value2), np.float32)
+        top, bottom = np.array(hex_rgb(bg.value), np.float32), np.array(hex_rgb(bg.value2), np.float32)
         t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         rows = top * (1 - t) + bottom * t
         return Image.fromarray(np.broadcast_to(rows, (h, w, 3)).astype(np.uint8))
@@ -130,10 +130,10 @@ def title_banner(title: str, width: int, size: int, brand: Brand) -> Image.Image
     box_w = max(fnt.getlength(ln) for ln in lines) + pad * 2
     x0 = (width - box_w) / 2
     d.rounded_rectangle([x0, 0, x0 + box_w, h], radius=pad, fill=(0, 0, 0, 170))
-    d.rectangle([x0 + pad, h - pad // 2, x0 + box_w - pad, h - pad // 3], fill=_rgb(brand.primary) + (255,))
+    d.rectangle([x0 + pad, h - pad // 2, x0 + box_w - pad, h - pad // 3], fill=hex_rgb(brand.primary) + (255,))
     for i, ln in enumerate(lines):
         d.text(((width - fnt.getlength(ln)) / 2, pad + i * int(size * 1.25)), ln, font=fnt,
-               fill=_rgb(brand.text) + (255,))
+               fill=hex_rgb(brand.text) + (255,))
     return img
 
 
@@ -167,15 +167,12 @@ class Scene:
         self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
         self.base = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
         self.static: list[tuple[Layer, tuple[int, int]]] = []
-        if photo is not None:
-            self.sprites = None
-            self.photo = self._photo_layers(photo)
-        else:
-            self.photo = None
-            self.sprites: Sprites | None = artist.sprites(fmt.height - lay.neck[1])
-            self.heads = {k: Layer(v) for k, v in self.sprites.heads.items()}
-            body = self.sprites.body
-            self.static.append((Layer(body), (lay.neck[0] - body.width // 2, lay.neck[1])))
+        self.photo = self._photo_layers(photo) if photo is not None else None
+        if self.photo is None:
+            sprites = artist.sprites(fmt.height - lay.neck[1])
+            self.heads = {k: Layer(v) for k, v in sprites.heads.items()}
+            self.neck_offset = sprites.neck_offset
+            self.static.append((Layer(sprites.body), (lay.neck[0] - sprites.body.width // 2, lay.neck[1])))
         logo = logo_layer(brand, fmt)
         if logo:
             self.static.append(logo)
@@ -224,7 +221,7 @@ class Scene:
                 self._captions.clear()
             lay = self.layout
             img = render_caption(self.cues[cue_index], key[1], self.fmt.caption_style, lay.caption_width,
-                                 lay.caption_size, _rgb(self.brand.text), _rgb(self.brand.primary), self.brand.font)
+                                 lay.caption_size, hex_rgb(self.brand.text), hex_rgb(self.brand.primary), self.brand.font)
             layer = self._captions[key] = Layer(img)
         return layer
 
@@ -249,7 +246,7 @@ class Scene:
         else:
             eyes = self.eye_state.get(index, "open")
             head = self.heads[(eyes, SHAPES[mouth])]
-            ox, oy = self.sprites.neck_offset
+            ox, oy = self.neck_offset
             head.blend(frame, int(lay.neck[0] + ox + dx), int(lay.neck[1] + oy + dy))
         if self.title is not None and t < TITLE_SECONDS:
             self.title.blend(frame, 0, lay.title_y)

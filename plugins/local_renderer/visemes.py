@@ -25,6 +25,7 @@ _MAP = {
 }
 PHONEME_SHAPE = {ch: shape for shape, chars in _MAP.items() for ch in chars}
 IGNORED = set("ˈˌːˑ̃ ^$_.,;:!?—…'\"-")
+SILENCE = 0.012  # RMS below this is a pause: the mouth rests
 
 
 def shape_of(phoneme: str) -> str | None:
@@ -51,19 +52,15 @@ def from_phonemes(phonemes: list[tuple[str, float, float]], duration: float, fps
         frames[envelope[:n] < SILENCE] = SHAPES.index("X")
     return frames
 
-
-SILENCE = 0.012
-
-
 def envelope(audio: np.ndarray, sample_rate: int, fps: int) -> np.ndarray:
     """RMS per video frame."""
-    hop = sample_rate / fps
-    n = int(np.ceil(len(audio) / hop))
-    out = np.zeros(n, np.float32)
-    for i in range(n):
-        seg = audio[int(i * hop):int((i + 1) * hop)]
-        out[i] = float(np.sqrt(np.mean(seg * seg))) if seg.size else 0.0
-    return out
+    n = int(np.ceil(len(audio) * fps / sample_rate))
+    if n == 0:
+        return np.zeros(0, np.float32)
+    starts = (np.arange(n) * sample_rate / fps).astype(np.int64)
+    sums = np.add.reduceat(audio.astype(np.float64) ** 2, starts)
+    counts = np.diff(np.append(starts, len(audio)))
+    return np.sqrt(sums / np.maximum(counts, 1)).astype(np.float32)
 
 
 def from_envelope(env: np.ndarray) -> np.ndarray:

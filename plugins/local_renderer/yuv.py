@@ -11,6 +11,12 @@ from PIL import Image
 KR, KB = 0.2126, 0.0722
 
 
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """'#1e40af' -> (30, 64, 175)."""
+    h = colour.lstrip("#")
+    return tuple(int(h[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
 def rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """float RGB in 0..1 -> Y, Cb, Cr as float in the limited 8-bit range."""
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
