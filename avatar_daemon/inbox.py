@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp", ".error.txt")
 AREAS = ("processing", "done", "failed")
+RESCAN_SECONDS = 2.0
 
 
 def ignored(path: Path) -> bool:
@@ -67,16 +68,20 @@ class Inbox:
             if path.is_file() and not ignored(path):
                 log.info("inbox: recovering %s left in processing/", path.name)
                 self._spawn(self._process_claimed(path))
-        stop = asyncio.Event()
-        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=stop, step=50,
+        # The daemon's own stop event ends the watcher thread at once instead of at its next timeout.
+        # A quiet spell yields an empty set: the folder is then rescanned, which catches files dropped
+        # before the watcher started and any event the OS dropped under a burst.
+        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.daemon.stopping, step=50,
+                                    rust_timeout=int(RESCAN_SECONDS * 1000), yield_on_timeout=True,
                                     watch_filter=lambda change, p: change != watchfiles.Change.deleted)
         try:
             self.scan()  # files dropped while the daemon was down
             async for changes in watcher:
+                if not changes:
+                    self.scan()
                 for _, p in changes:
                     self.offer(Path(p))
         finally:
-            stop.set()
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:

@@ -122,12 +122,14 @@ async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
                 task.result()
             await asyncio.sleep(0.01)
         if daemon.settings.http.enabled:
-            await asyncio.wait_for(daemon.http_ready.wait(), 10)
+            async with asyncio.timeout(10):
+                await daemon.http_ready.wait()
         await asyncio.sleep(0.1)  # the watcher is listening
         yield daemon
     finally:
         daemon.stop()
-        await asyncio.wait_for(task, 30)
+        async with asyncio.timeout(30):
+            await task
 
 
 def drop(daemon: Daemon, name: str, data: bytes | str) -> Path:

@@ -71,3 +71,16 @@ async def test_progress_is_coalesced_and_monotonic(daemon, plugin):
     percents = [e.percent for e in events if e.state == "rendering"]
     assert percents == sorted(percents) and percents[0] == 0
     assert events[-1].state == "completed" and events[-1].percent == 100
+
+
+async def test_runner_stops_when_a_stop_meets_a_wake(daemon):
+    """A job finishing (a wake) at the moment of shutdown (a cancel) must not swallow the cancel."""
+    import asyncio
+
+    async with daemon.started():
+        task = asyncio.create_task(daemon.jobs.run())
+        await asyncio.sleep(0.05)
+        daemon.jobs.wake.set()
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=2)
+    assert done and task.cancelled()
