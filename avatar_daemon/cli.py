@@ -36,9 +36,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_script(args: argparse.Namespace) -> int:
     daemon = Daemon(_settings(args))
     path = Path(args.file)
-    research, settings = daemon.pipeline.extract(_read(path), path.name, path.suffix)
-    formats = args.format or settings.formats or daemon.settings.default_formats
-    script = daemon.pipeline.write_script(research, formats, settings.voice_speed)
+    prepared = daemon.pipeline.prepare(_read(path), path.name, path.suffix, VideoSettings(formats=args.format))
+    research, script = prepared.research, prepared.script
     if args.json:
         print(json.dumps({
             "source": research.source, "title": research.title, "topic": research.topic,

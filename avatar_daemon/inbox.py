@@ -71,7 +71,7 @@ class Inbox:
         # The daemon's own stop event ends the watcher thread at once instead of at its next timeout.
         # A quiet spell yields an empty set: the folder is then rescanned, which catches files dropped
         # before the watcher started and any event the OS dropped under a burst.
-        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.daemon.stopping, step=50,
+        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.daemon.stopping, step=50, debounce=200,
                                     rust_timeout=int(RESCAN_SECONDS * 1000), yield_on_timeout=True,
                                     watch_filter=lambda change, p: change != watchfiles.Change.deleted)
         try:
@@ -153,8 +153,7 @@ class Inbox:
                     raise AvatarDaemonError(
                         f"{name}: the file is {_human(size)}, over the inbox limit of {_human(self.max_bytes)} "
                         "(inbox.max_file_bytes)")
-                data = await asyncio.to_thread(path.read_bytes)
-                result = await self.daemon.pipeline.ingest(data, name, path.suffix)
+                result = await self.daemon.pipeline.ingest(path, name, path.suffix)
             except AvatarDaemonError as exc:
                 self._fail(path, str(exc))
                 return

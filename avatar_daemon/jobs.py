@@ -52,10 +52,9 @@ class JobRunner:
                 await asyncio.wait(list(self.running.values()), timeout=10)
 
     async def _fill(self) -> None:
-        for name in await self.daemon.store.queued_renderers():
-            renderer = self.daemon.renderers.get(name)
-            if renderer is None:
-                continue
+        """Claim work only for renderers with a free slot: a busy runner costs no query per wake."""
+        for renderer in self.daemon.renderers:
+            name = renderer.name
             while self._slots.get(name, 0) < max(1, renderer.max_concurrency):
                 job = await self.daemon.store.claim_next(name)
                 if job is None:

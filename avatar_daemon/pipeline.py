@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -56,6 +58,16 @@ class Ingested:
     job_ids: list[int]
     created: bool
     source: str
+    script: Script
+
+
+@dataclass
+class Prepared:
+    research: Research
+    settings: VideoSettings
+    formats: list[str]
+    avatar: str
+    renderer: str
     script: Script
 
 
@@ -136,13 +148,12 @@ class Pipeline:
             raise UnknownNameError(f"no renderer named {renderer!r} (known: {', '.join(d.renderers.names())})")
         return formats, avatar, renderer
 
-    async def ingest(self, data: bytes, name: str, suffix: str, *, campaign_id: int | None = None,
-                     overrides: VideoSettings | None = None, fresh_jobs: bool = False) -> Ingested:
-        """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
+    def prepare(self, data: bytes, name: str, suffix: str, overrides: VideoSettings | None = None) -> Prepared:
+        """Everything short of the store: parse, detect, extract, choose and write the script.
 
-        `fresh_jobs` (one-shot `render`) makes new videos of research seen before instead.
+        Pure CPU work on the payload, so ingest() runs it in a thread and a 20 MB file never
+        stalls the event loop (and with it the HTTP server and every running job's progress).
         """
-        digest = content_hash(data)
         research, settings = self.extract(data, name, suffix)
         if overrides:
             settings = settings.model_copy(update=overrides.model_dump(exclude_none=True))
@@ -153,14 +164,29 @@ class Pipeline:
         script = self.write_script(research, formats, settings.voice_speed)
         if settings.title:
             script = script.model_copy(update={"title": settings.title})
+        return Prepared(research, settings, formats, avatar, renderer, script)
+
+    async def ingest(self, data: bytes | Path, name: str, suffix: str, *, campaign_id: int | None = None,
+                     overrides: VideoSettings | None = None, fresh_jobs: bool = False) -> Ingested:
+        """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
+
+        `data` may be a path, read in the same worker thread that parses it. `fresh_jobs`
+        (one-shot `render`) makes new videos of research seen before instead.
+        """
+        def work() -> tuple[Prepared, str]:
+            raw = data.read_bytes() if isinstance(data, Path) else data
+            return self.prepare(raw, name, suffix, overrides), content_hash(raw)
+
+        p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
+        settings = p.settings
         request = settings.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"},
                                       mode="json")
-        jobs = [NewJob(renderer=renderer, format=f, avatar_id=avatar, title=script.title, request=request,
+        jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=p.script.title, request=request,
                        template_id=settings.template or self.daemon.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)
-                for f in formats]
+                for f in p.formats]
         research_id, job_ids, created = await self.daemon.store.add_research_with_jobs(
-            digest, research, script, name, jobs, settings.workspace, settings.user, campaign_id)
+            digest, p.research, p.script, name, jobs, settings.workspace, settings.user, campaign_id)
         if not created and fresh_jobs:
             job_ids, created = await self.daemon.store.add_jobs(jobs, research_id), True
         if created:
@@ -168,5 +194,4 @@ class Pipeline:
                 self.daemon.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0,
                                                   message="queued", data={"research_id": research_id}))
             self.daemon.wake_jobs()
-        return Ingested(research_id, job_ids, created, research.source, script)
-
+        return Ingested(research_id, job_ids, created, p.research.source, p.script)

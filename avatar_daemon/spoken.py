@@ -25,10 +25,10 @@ _VERSION = re.compile(r"\bv(\d+(?:\.\d+)*)\b", re.I)
 _TIMES = re.compile(r"\b(\d+(?:\.\d+)?)x\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _PLUS = re.compile(r"(\d)\+")
-_ABBREV = {
+_ABBREV = [(re.compile(pattern), words) for pattern, words in {
     r"\be\.g\.": "for example", r"\bi\.e\.": "that is", r"\bvs\.?(?=\s)": "versus", r"\betc\.": "et cetera",
     r"&": " and ", r"\bw/": "with ", r"\bHN\b": "Hacker News", r"\bTIL\b": "today I learned",
-}
+}.items()]
 
 
 def strip_markup(text: str) -> str:
@@ -65,7 +65,8 @@ def to_spoken(text: str) -> str:
     """Text as it should be read aloud, keeping paragraph breaks (they become pauses)."""
     text = strip_markup(text)
     text = _URL.sub("", text)
-    text = "".join(" " if _is_emoji(ch) else ch for ch in text)
+    if not text.isascii():  # most research is plain ASCII: skip the per-character look
+        text = "".join(" " if _is_emoji(ch) else ch for ch in text)
     text = _MONEY.sub(_money, text)
     text = _PERCENT.sub(lambda m: f"{m.group(1)} percent", text)
     text = _VERSION.sub(lambda m: f"version {m.group(1)}", text)
@@ -73,8 +74,8 @@ def to_spoken(text: str) -> str:
     text = _SCALED.sub(lambda m: f"{m.group(1)} {_SCALE[m.group(2).lower()]}", text)
     text = _PLUS.sub(r"\1 plus", text)
     text = _THOUSANDS.sub("", text)
-    for pattern, repl in _ABBREV.items():
-        text = re.sub(pattern, repl, text)
+    for pattern, words in _ABBREV:
+        text = pattern.sub(words, text)
     paragraphs = [re.sub(r"[ \t\r\f\v]*\n[ \t\r\f\v]*", " ", p) for p in re.split(r"\n\s*\n", text)]
     paragraphs = [re.sub(r"\s+", " ", p).strip() for p in paragraphs]
     paragraphs = [re.sub(r"\s+([,.!?;:])", r"\1", p) for p in paragraphs]

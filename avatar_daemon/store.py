@@ -238,11 +238,6 @@ class Store:
                 f"updated_at = ? WHERE {where} RETURNING *", (now, now, param))
         return Job.from_row(rows[0]) if rows else None
 
-    async def queued_renderers(self) -> list[str]:
-        rows = await self.db.execute_fetchall(
-            "SELECT DISTINCT renderer FROM video_generations WHERE status = 'queued'")
-        return [r[0] for r in rows]
-
     async def requeue_interrupted(self) -> list[int]:
         """At start, jobs a stop left `rendering` go back to the queue."""
         rows = await self.db.execute_fetchall(
