@@ -1,4 +1,4 @@
-"""Inbox burst: 1,000 mixed research files dropped at once into a running daemon (no-op renderer).
+"""Inbox burst: 1,000 mixed research files dropped at once into a running daemon, rendering parked.
 
 Prints files/s, p50/p99 latency from drop to job queued, peak RSS, and the floor measured
 in the same run: parsing the same files and inserting the same rows in a plain loop.
@@ -21,6 +21,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_until  # noqa: E402
 
+
+class ParkedRenderer(FakeRenderer):
+    """Takes one job and holds it until the daemon stops: the queue fills, nothing renders."""
+
+    def __init__(self):
+        super().__init__(max_concurrency=1)
+
+    async def render(self, request, progress):
+        await asyncio.Event().wait()
+
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "research"
 KINDS = ["hn_algolia.json", "github_search.json", "praw_records.json", "research_job.json", "serpapi.json"]
 
@@ -38,17 +48,22 @@ def files(n: int) -> list[tuple[str, bytes]]:
 
 async def burst(n: int) -> None:
     tmp = Path(tempfile.mkdtemp())
-    daemon = make_daemon(tmp, plugins=[RecordingPlugin(FakeRenderer())], http={"enabled": False},
+    daemon = make_daemon(tmp, plugins=[RecordingPlugin(ParkedRenderer())], http={"enabled": False},
                          inbox={"workers": 16, "settle_seconds": 0.05})
     batch = files(n)
     async with running(daemon):
         dropped: dict[str, float] = {}
+
+        def producer() -> None:
+            """Another program dropping files: it must not borrow the daemon's event loop."""
+            for name, data in batch:
+                tmp_file = daemon.inbox.root / (name + ".part")
+                tmp_file.write_bytes(data)
+                tmp_file.rename(daemon.inbox.root / name)
+                dropped[name] = time.time()
+
         start = time.time()
-        for name, data in batch:
-            tmp_file = daemon.inbox.root / (name + ".part")
-            tmp_file.write_bytes(data)
-            tmp_file.rename(daemon.inbox.root / name)
-            dropped[name] = time.time()
+        await asyncio.to_thread(producer)
         await wait_until(lambda: daemon.inbox.stats.processed + daemon.inbox.stats.failed >= n, timeout=300)
         elapsed = time.time() - start
         rows = await daemon.store.db.execute_fetchall("SELECT filename, created_at FROM research_jobs")
