@@ -101,10 +101,13 @@ def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
     return lines
 
 
-def render_caption(cue: Cue, active: int | None, style: CaptionStyle, width: int, size: int,
-                   colour: tuple[int, int, int], highlight: tuple[int, int, int],
-                   font_path: str | None = None) -> Image.Image:
-    """The cue as an RGBA image `width` wide; the word at `active` highlighted (karaoke)."""
+def render_caption(cue: Cue, style: CaptionStyle, width: int, size: int, colour: tuple[int, int, int],
+                   font_path: str | None = None, only: int | None = None) -> Image.Image:
+    """The cue as an RGBA image `width` wide, or with `only`, just that word, in place.
+
+    Karaoke draws the phrase once and the spoken word over it in the highlight colour, so
+    each word costs a word-sized sprite rather than another copy of the whole phrase.
+    """
     fnt = font(size, font_path)
     words = [w.text for w in cue.words]
     lines = _wrap(words, fnt, int(width * 0.9))
@@ -113,7 +116,7 @@ def render_caption(cue: Cue, active: int | None, style: CaptionStyle, width: int
     pad = size // 3
     img = Image.new("RGBA", (width, line_h * len(lines) + pad * 2), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
-    if style == CaptionStyle.subtitles:
+    if style == CaptionStyle.subtitles and only is None:
         # a soft box behind bottom subtitles keeps them readable on any background
         widest = max(fnt.getlength(" ".join(words[i] for i in line)) for line in lines)
         x0 = (width - widest) / 2 - pad
@@ -124,8 +127,8 @@ def render_caption(cue: Cue, active: int | None, style: CaptionStyle, width: int
         x = (width - total) / 2
         y = pad + row * line_h
         for i in line:
-            fill = highlight if i == active else colour
-            d.text((x, y), words[i], font=fnt, fill=fill + (255,), stroke_width=stroke if style ==
-                   CaptionStyle.karaoke else 0, stroke_fill=(0, 0, 0, 255))
+            if only is None or i == only:
+                d.text((x, y), words[i], font=fnt, fill=colour + (255,), stroke_width=stroke if style ==
+                       CaptionStyle.karaoke else 0, stroke_fill=(0, 0, 0, 255))
             x += fnt.getlength(words[i]) + space
     return img

@@ -9,11 +9,15 @@ import math
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import av
 import numpy as np
 
-from avatar_daemon import AvatarProfile, CaptionStyle, FormatSpec, Progress, RenderError, RenderRequest, RenderResult, Script
+from avatar_daemon import (
+    AvatarProfile, CaptionStyle, FormatSpec, Progress, RenderError, RenderRequest, RenderResult, Script,
+    estimate_seconds,
+)
 
 from . import captions, tts, visemes
 from .encode import Mp4Writer
@@ -50,11 +54,11 @@ class LocalRenderer:
 
     # ---- the work, in a worker thread --------------------------------------------
 
-    def speak(self, request: RenderRequest) -> Speech:
-        speed = request.voice_speed
+    def speak(self, request: RenderRequest) -> Iterator[Speech]:
         if request.narration:
-            return narration_speech(Path(request.narration), request.script)
-        return tts.synthesize(request.script.paragraphs, request.avatar.voice, speed)
+            yield narration_speech(Path(request.narration), request.script)
+        else:
+            yield from tts.stream(request.script.paragraphs, request.avatar.voice, request.voice_speed)
 
     def render_sync(self, request: RenderRequest, progress: Progress,
                     cancel: threading.Event | None = None) -> RenderResult:
@@ -62,26 +66,24 @@ class LocalRenderer:
         fmt = request.format
         if not request.script.text.strip():
             raise RenderError("the script is empty: there is nothing to say")
-        progress(1, "synthesising speech")
-        speech = self.speak(request)
         limit = fmt.max_seconds * 1.05 + 1
-        if speech.duration > limit:
-            raise RenderError(f"the narration runs {speech.duration:.0f} s, over the {fmt.max_seconds:.0f} s "
-                              f"limit of format {fmt.name!r}; shorten the script or pick a longer format")
-        progress(8, "drawing the presenter")
+        estimate = estimate_seconds(request.script.text, request.voice_speed)
+        if not request.narration and estimate > limit * 1.5:  # clearly too long: say so before any work
+            raise RenderError(_too_long(estimate, fmt))
+        progress(1, "synthesising speech")
+        feed = SpeechFeed(self.speak(request), limit, fmt)
         request.output_dir.mkdir(parents=True, exist_ok=True)
         video = request.output_dir / "video.mp4"
         partial = video.with_name("video.mp4.part")
         scene = None
         try:
-            artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
-            cues = captions.build_cues(speech.words, fmt.caption_style)
-            scene = Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
-                          request.script.title, cues, request.captions, request.title_card, request.background,
-                          request.brand, seed=request.job_id)
-            thumbnail = self._encode(scene, speech, partial, progress, cancel)
+            scene = self._scene(request)  # sprites are drawn while the first sentences are spoken
+            progress(5, "composing frames")
+            speech, cues, thumbnail = self._encode(scene, feed, partial, progress, cancel,
+                                                   expected_frames=int(estimate * fmt.fps))
             partial.replace(video)
         except BaseException:
+            feed.stop()
             partial.unlink(missing_ok=True)
             raise
         finally:
@@ -90,40 +92,60 @@ class LocalRenderer:
         progress(99, "writing captions and metadata")
         return self._deliver(request, speech, cues, video, thumbnail, time.monotonic() - started)
 
-    def _encode(self, scene: Scene, speech: Speech, path: Path, progress: Progress,
-                cancel: threading.Event | None):
+    def _scene(self, request: RenderRequest) -> Scene:
+        fmt = request.format
+        artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
+        return Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
+                     request.script.title, request.captions, request.title_card, request.background,
+                     request.brand, seed=request.job_id)
+
+    def _encode(self, scene: Scene, feed: "SpeechFeed", path: Path, progress: Progress,
+                cancel: threading.Event | None, expected_frames: int):
+        """Compose and encode each batch of frames as soon as the speech under it exists."""
         fmt = scene.fmt
         fps = fmt.fps
-        n = int(math.ceil(speech.duration * fps))
-        env = visemes.envelope(speech.audio, SAMPLE_RATE, fps)
-        env = np.pad(env, (0, max(0, n - len(env))))
-        mouths = (visemes.from_phonemes(speech.phonemes, n / fps, fps, env) if speech.phonemes
-                  else visemes.from_envelope(env))
-        loud = float(np.percentile(env[env > visemes.SILENCE], 90)) if np.any(env > visemes.SILENCE) else 1.0
-        level = np.clip(env / max(loud, 1e-6), 0, 1)
-        level = np.convolve(level, np.ones(5) / 5, mode="same")  # the nod follows the voice, smoothly
-        cue_of, word_of = _caption_timeline(scene.cues, n, fps)
-        thumb_at = min(n - 1, int(fps * 1.2))
-        thumbnail = None
+        pieces: list[Speech] = []
+        done, complete, thumbnail, shown = 0, False, None, 5.0
+        thumb_at = int(fps * 1.2)
         writer = Mp4Writer(path, fmt.width, fmt.height, fps, SAMPLE_RATE, self.preset, self.crf, self.threads)
         try:
-            step = max(1, n // 50)
-            for i in range(n):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled()
-                frame = scene.draw(i, int(mouths[i]), float(level[i]), cue_of[i], word_of[i])
-                writer.add_frame(frame)
-                writer.add_audio(speech.audio[round(i * SAMPLE_RATE / fps):round((i + 1) * SAMPLE_RATE / fps)])
-                if i == thumb_at:
-                    thumbnail = frame.to_image()
-                if i % step == 0:
-                    progress(10 + 88 * i / n, f"frame {i}/{n}")
-            writer.add_audio(speech.audio[round(n * SAMPLE_RATE / fps):])
+            while not complete:
+                batch, complete = feed.next_batch()
+                pieces += batch
+                speech = tts.join(pieces)
+                # Frames near the end wait for the next sentence: the nod smooths over a few frames and a
+                # caption may stay up until the next one starts.
+                ready = (math.ceil(speech.duration * fps) if complete
+                         else int((speech.duration - LOOKAHEAD) * fps))
+                if ready <= done:
+                    continue
+                mouths, level = _motion(speech, ready, fps)
+                cues = captions.build_cues(speech.words, fmt.caption_style)
+                scene.use_cues(cues)
+                cue_of, word_of = _caption_timeline(scene.cues, ready, fps)
+                total = max(expected_frames, ready + 1)
+                step = max(1, total // 50)
+                for i in range(done, ready):
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+                    frame = writer.new_frame()
+                    scene.draw(frame, i, int(mouths[i]), float(level[i]), cue_of[i], word_of[i])
+                    writer.add_frame(frame)
+                    writer.add_audio(speech.audio[round(i * SAMPLE_RATE / fps):round((i + 1) * SAMPLE_RATE / fps)])
+                    if i == thumb_at:
+                        thumbnail = frame.to_image()
+                    if i % step == 0:  # the total is a guess until the speech ends: never step back
+                        shown = max(shown, min(97.0, 5 + 92 * i / total))
+                        progress(shown, f"frame {i}")
+                done = ready
+            writer.add_audio(speech.audio[round(done * SAMPLE_RATE / fps):])
             writer.close()
+            if thumbnail is None:  # shorter than the thumbnail's moment: the last frame will do
+                thumbnail = frame.to_image()
         except BaseException:
             writer.abort()
             raise
-        return thumbnail
+        return speech, cues, thumbnail
 
     def _deliver(self, request: RenderRequest, speech: Speech, cues, video: Path, thumbnail, seconds: float):
         out = request.output_dir
@@ -131,8 +153,7 @@ class LocalRenderer:
         srt.write_text(captions.to_srt(cues), encoding="utf-8")
         vtt.write_text(captions.to_vtt(cues), encoding="utf-8")
         thumb = out / "thumbnail.jpg"
-        if thumbnail is not None:
-            thumbnail.save(thumb, quality=88)
+        thumbnail.save(thumb, quality=88)
         meta = out / "metadata.json"
         meta.write_text(json.dumps({
             "duration": round(speech.duration, 3), "title": request.script.title, "script": request.script.text,
@@ -142,7 +163,7 @@ class LocalRenderer:
             "renderer": self.name, "render_seconds": round(seconds, 2),
             "words": [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in speech.words],
         }, indent=2), encoding="utf-8")
-        return RenderResult(video=video, thumbnail=thumb if thumbnail is not None else None, srt=srt, vtt=vtt,
+        return RenderResult(video=video, thumbnail=thumb, srt=srt, vtt=vtt,
                             metadata=meta, duration=round(speech.duration, 3))
 
     # ---- previews ---------------------------------------------------------------------
@@ -163,6 +184,73 @@ class LocalRenderer:
             f.unlink()
         (out_dir / avatar.id).rmdir()
         return [still, clip]
+
+
+LOOKAHEAD = 0.5  # seconds of speech held back from composing until the next sentence arrives
+
+
+def _too_long(seconds: float, fmt: FormatSpec) -> str:
+    return (f"the narration runs {seconds:.0f} s, over the {fmt.max_seconds:.0f} s limit of format "
+            f"{fmt.name!r}; shorten the script or pick a longer format")
+
+
+class SpeechFeed:
+    """Speech made on its own thread a sentence at a time; the frame loop takes what is ready."""
+
+    def __init__(self, pieces: Iterator[Speech], limit: float, fmt: FormatSpec):
+        self._pieces = pieces
+        self._limit = limit
+        self._fmt = fmt
+        self._ready: list[Speech] = []
+        self._done = False
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="speech", daemon=True).start()
+
+    def _run(self) -> None:
+        duration = 0.0
+        try:
+            for piece in self._pieces:
+                if self._stop.is_set():
+                    return
+                duration += piece.duration
+                if duration > self._limit:
+                    raise RenderError(_too_long(duration, self._fmt))
+                with self._cond:
+                    self._ready.append(piece)
+                    self._cond.notify_all()
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def next_batch(self) -> tuple[list[Speech], bool]:
+        """Wait for new speech or the end; return it and whether the speech is complete."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._ready or self._done)
+            if self._error is not None:
+                raise self._error
+            batch, self._ready = self._ready, []
+            return batch, self._done
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _motion(speech: Speech, frames: int, fps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mouth shape and voice level (0..1, smoothed) for the first `frames` frames."""
+    env = visemes.envelope(speech.audio, SAMPLE_RATE, fps)
+    env = np.pad(env, (0, max(0, frames - len(env))))
+    mouths = (visemes.from_phonemes(speech.phonemes, len(env) / fps, fps, env) if speech.phonemes
+              else visemes.from_envelope(env))
+    voiced = env[env > visemes.SILENCE]
+    loud = float(np.percentile(voiced, 90)) if voiced.size else 1.0
+    level = np.clip(env / max(loud, 1e-6), 0, 1)
+    level = np.convolve(level, np.ones(5) / 5, mode="same")  # the nod follows the voice, smoothly
+    return mouths, level
 
 
 def _caption_timeline(cues: list[captions.Cue], n: int, fps: int):

@@ -105,7 +105,7 @@ class VideoBackground:
             self.container.close()
             self._open()
             buf = next(self._iter)
-        np.copyto(frame.buf, buf)
+        frame.load_packed(buf)
 
     def close(self) -> None:
         self.container.close()
@@ -156,11 +156,12 @@ def logo_layer(brand: Brand, fmt: FormatSpec) -> tuple[Layer, tuple[int, int]] |
 
 class Scene:
     def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
-                 cues: list[Cue], captions: bool, title_card: bool, background: Background, brand: Brand,
+                 captions: bool, title_card: bool, background: Background, brand: Brand,
                  seed: int):
         self.fmt = fmt
         self.layout = layout_for(fmt)
-        self.cues = cues if captions and fmt.caption_style != CaptionStyle.none else []
+        self.captions = captions and fmt.caption_style != CaptionStyle.none
+        self.cues: list[Cue] = []
         self.brand = brand
         self.rng = random.Random(seed)
         lay = self.layout
@@ -181,9 +182,12 @@ class Scene:
                 layer.blend(self.base, x, y)
             self.static = []
         self.title = Layer(title_banner(title, fmt.width, int(lay.caption_size * 0.8), brand)) if title_card else None
-        self.frame = Frame(fmt.width, fmt.height)
         self._captions: dict[tuple[int, int | None], Layer] = {}
         self.eye_state = self._blink_schedule()
+
+    def use_cues(self, cues: list[Cue]) -> None:
+        """Captions are timed by the speech, which is made while the scene is being drawn."""
+        self.cues = cues if self.captions else []
 
     def _photo_layers(self, photo: Path) -> list[Layer]:
         """Talking photo: the portrait breathes and nods with the voice; its lips are left alone."""
@@ -213,21 +217,28 @@ class Scene:
             t += self.rng.uniform(2.0, 6.0)
         return frames
 
-    def caption_layer(self, cue_index: int, active: int | None) -> Layer:
-        key = (cue_index, active if self.fmt.caption_style == CaptionStyle.karaoke else None)
+    def caption_layers(self, cue_index: int, active: int | None) -> list[Layer]:
+        """The phrase, then (karaoke) the spoken word drawn over it in the highlight colour."""
+        keys = [(cue_index, None)]
+        if active is not None and self.fmt.caption_style == CaptionStyle.karaoke:
+            keys.append((cue_index, active))
+        return [self._caption(key) for key in keys]
+
+    def _caption(self, key: tuple[int, int | None]) -> Layer:
         layer = self._captions.get(key)
         if layer is None:
             if len(self._captions) > 64:
                 self._captions.clear()
             lay = self.layout
-            img = render_caption(self.cues[cue_index], key[1], self.fmt.caption_style, lay.caption_width,
-                                 lay.caption_size, hex_rgb(self.brand.text), hex_rgb(self.brand.primary), self.brand.font)
+            colour = self.brand.text if key[1] is None else self.brand.primary
+            img = render_caption(self.cues[key[0]], self.fmt.caption_style, lay.caption_width, lay.caption_size,
+                                 hex_rgb(colour), self.brand.font, only=key[1])
             layer = self._captions[key] = Layer(img)
         return layer
 
-    def draw(self, index: int, mouth: int, level: float, cue: int | None, word: int | None) -> Frame:
-        """Frame `index`, with mouth shape index `mouth` and voice level 0..1."""
-        fmt, lay, frame = self.fmt, self.layout, self.frame
+    def draw(self, frame: Frame, index: int, mouth: int, level: float, cue: int | None, word: int | None) -> None:
+        """Draw frame `index` into `frame`, with mouth shape index `mouth` and voice level 0..1."""
+        fmt, lay = self.fmt, self.layout
         t = index / fmt.fps
         if self.video_bg:
             self.video_bg.next_into(frame)
@@ -251,8 +262,8 @@ class Scene:
         if self.title is not None and t < TITLE_SECONDS:
             self.title.blend(frame, 0, lay.title_y)
         if cue is not None:
-            self.caption_layer(cue, word).blend(frame, (fmt.width - lay.caption_width) // 2, lay.caption_y)
-        return frame
+            for layer in self.caption_layers(cue, word):
+                layer.blend(frame, (fmt.width - lay.caption_width) // 2, lay.caption_y)
 
     def close(self) -> None:
         if self.video_bg:

@@ -11,6 +11,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -66,32 +67,39 @@ def sentences(paragraph: str) -> list[str]:
     return [s for s in _SENTENCE.split(paragraph) if re.search(r"\w", s)]
 
 
-def synthesize(paragraphs: list[str], voice: str, speed: float) -> Speech:
+def stream(paragraphs: list[str], voice: str, speed: float) -> Iterator[Speech]:
+    """Speech a sentence at a time, each piece with the pause before it and absolute timings,
+    so frames can be composed and encoded while later sentences are still being spoken."""
     if voice not in VOICES:
         raise RenderError(f"unknown voice {voice!r} (local voices: {', '.join(VOICES)})")
     if not any(p.strip() for p in paragraphs):
         raise RenderError("the script is empty: there is nothing to say")
     engine, name = VOICES[voice]
-    parts: list[np.ndarray] = [np.zeros(int(LEAD_IN * SAMPLE_RATE), np.float32)]
-    speech = Speech(np.zeros(0, np.float32))
-    t = LEAD_IN
-    for p_index, paragraph in enumerate(paragraphs):
-        for s_index, sentence in enumerate(sentences(paragraph)):
-            if s_index:
-                parts.append(np.zeros(int(SENTENCE_PAUSE / speed * SAMPLE_RATE), np.float32))
-                t += len(parts[-1]) / SAMPLE_RATE
+    pause, t = LEAD_IN, 0.0
+    for paragraph in paragraphs:
+        for sentence in sentences(paragraph):
             audio, words, phonemes = (_piper(sentence, speed) if engine == "piper"
                                       else _espeak(sentence, name, speed))
-            speech.words += [Word(w.text, w.start + t, w.end + t) for w in words]
-            speech.phonemes += [(p, a + t, b + t) for p, a, b in phonemes]
-            parts.append(audio)
+            silence = np.zeros(int(pause * SAMPLE_RATE), np.float32)
+            t += len(silence) / SAMPLE_RATE
+            # each sentence is levelled on its own: the same loudness from the first word to the last
+            yield Speech(np.concatenate([silence, normalise(audio)]),
+                         [Word(w.text, w.start + t, w.end + t) for w in words],
+                         [(p, a + t, b + t) for p, a, b in phonemes])
             t += len(audio) / SAMPLE_RATE
-        if p_index < len(paragraphs) - 1:
-            parts.append(np.zeros(int(PARAGRAPH_PAUSE / speed * SAMPLE_RATE), np.float32))
-            t += len(parts[-1]) / SAMPLE_RATE
-    parts.append(np.zeros(int(TAIL * SAMPLE_RATE), np.float32))
-    speech.audio = normalise(np.concatenate(parts))
-    return speech
+            pause = SENTENCE_PAUSE / speed
+        pause = PARAGRAPH_PAUSE / speed
+    yield Speech(np.zeros(int(TAIL * SAMPLE_RATE), np.float32))
+
+
+def join(pieces: Iterable[Speech]) -> Speech:
+    pieces = list(pieces)
+    return Speech(np.concatenate([p.audio for p in pieces]) if pieces else np.zeros(0, np.float32),
+                  [w for p in pieces for w in p.words], [ph for p in pieces for ph in p.phonemes])
+
+
+def synthesize(paragraphs: list[str], voice: str, speed: float) -> Speech:
+    return join(stream(paragraphs, voice, speed))
 
 
 def normalise(audio: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ BT.709, limited range, which is what the encoder is told and what players assume
 
 from __future__ import annotations
 
+import av
 import numpy as np
 from PIL import Image
 
@@ -39,15 +40,30 @@ def _half(a: np.ndarray) -> np.ndarray:
 
 
 class Frame:
-    """A yuv420p buffer laid out as PyAV's `VideoFrame.from_ndarray(..., format="yuv420p")` wants."""
+    """Three yuv420p planes as arrays: our own, or views into a PyAV frame's (see `wrap`)."""
 
-    def __init__(self, width: int, height: int, buf: np.ndarray | None = None):
+    def __init__(self, width: int, height: int, planes: tuple[np.ndarray, ...] | None = None):
         self.width, self.height = width, height
-        self.buf = np.empty((height * 3 // 2, width), np.uint8) if buf is None else buf
-        q = height // 4
-        self.y = self.buf[:height]
-        self.u = self.buf[height:height + q].reshape(height // 2, width // 2)
-        self.v = self.buf[height + q:].reshape(height // 2, width // 2)
+        self.video_frame: av.VideoFrame | None = None
+        if planes is None:
+            planes = (np.empty((height, width), np.uint8), np.empty((height // 2, width // 2), np.uint8),
+                      np.empty((height // 2, width // 2), np.uint8))
+        self.y, self.u, self.v = planes
+
+    @classmethod
+    def wrap(cls, vf: av.VideoFrame) -> "Frame":
+        """Draw straight into an encoder frame: no copy between composing and encoding."""
+        planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in vf.planes)
+        frame = cls(vf.width, vf.height, planes)
+        frame.video_frame = vf
+        return frame
+
+    def load_packed(self, buf: np.ndarray) -> None:
+        """Copy in yuv420p as `VideoFrame.to_ndarray()` packs it: Y rows, then U, then V."""
+        h, q = self.height, self.height // 4
+        np.copyto(self.y, buf[:h])
+        np.copyto(self.u, buf[h:h + q].reshape(self.u.shape))
+        np.copyto(self.v, buf[h + q:].reshape(self.v.shape))
 
     @classmethod
     def from_image(cls, img: Image.Image) -> "Frame":
@@ -60,10 +76,12 @@ class Frame:
         return f
 
     def copy(self) -> "Frame":
-        return Frame(self.width, self.height, self.buf.copy())
+        return Frame(self.width, self.height, (self.y.copy(), self.u.copy(), self.v.copy()))
 
     def copy_into(self, other: "Frame") -> None:
-        np.copyto(other.buf, self.buf)
+        np.copyto(other.y, self.y)
+        np.copyto(other.u, self.u)
+        np.copyto(other.v, self.v)
 
     def to_image(self) -> Image.Image:
         u = self.u.repeat(2, 0).repeat(2, 1)
@@ -75,24 +93,19 @@ class Layer:
     """An RGBA sprite premultiplied in YUV with 7-bit alpha, so a blend is one multiply-add in uint16."""
 
     def __init__(self, img: Image.Image):
-        w, h = img.width + img.width % 2, img.height + img.height % 2
-        if (w, h) != img.size:
-            padded = Image.new("RGBA", (w, h), (0, 0, 0, 0))
-            padded.paste(img, (0, 0))
-            img = padded
-        rgba = np.asarray(img.convert("RGBA"), np.float32) / 255
-        alpha = rgba[..., 3]
-        rows, cols = np.nonzero(alpha > 0)
-        if rows.size == 0:
+        img = img.convert("RGBA")
+        box = img.getchannel("A").getbbox()
+        if box is None:
             self.empty = True
             self.w = self.h = self.ox = self.oy = 0
             return
         self.empty = False
-        # keep only the visible box, on even coordinates so chroma stays aligned
-        y0, y1 = rows.min() // 2 * 2, (rows.max() // 2 + 1) * 2
-        x0, x1 = cols.min() // 2 * 2, (cols.max() // 2 + 1) * 2
-        rgba, alpha = rgba[y0:y1, x0:x1], alpha[y0:y1, x0:x1]
-        self.ox, self.oy, self.h, self.w = int(x0), int(y0), int(y1 - y0), int(x1 - x0)
+        # only the visible box is converted and kept, on even coordinates so chroma stays aligned
+        x0, y0 = box[0] // 2 * 2, box[1] // 2 * 2
+        x1, y1 = x0 + (box[2] - x0 + 1) // 2 * 2, y0 + (box[3] - y0 + 1) // 2 * 2
+        rgba = np.asarray(img.crop((x0, y0, x1, y1)), np.float32) / 255  # crop pads past the edge with zeros
+        alpha = rgba[..., 3]
+        self.ox, self.oy, self.h, self.w = x0, y0, y1 - y0, x1 - x0
         y, u, v = rgb_to_yuv(rgba[..., :3])
         a_half = _half(alpha)
         with np.errstate(invalid="ignore", divide="ignore"):
