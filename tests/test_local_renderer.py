@@ -165,3 +165,31 @@ def test_talking_photo(base, tmp_path):
     out = LocalRenderer(preset="ultrafast").render_sync(
         _request(base, tmp_path, text="Hello.", talking_photo=photo), lambda p, m: None)
     assert out.video.exists()
+
+
+def test_avatar_preview_still_and_clip(base, tmp_path):
+    still, clip = LocalRenderer(preset="ultrafast").preview(base.avatar("lisa"), tmp_path)
+    assert (still.name, clip.name) == ("lisa.jpg", "lisa.mp4")
+    (_, w, h, *_, vdur, _), _ = _decode(clip)
+    assert (w, h) == (720, 1280) and 2.0 < vdur < 5.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lisa.jpg", "lisa.mp4"]
+
+
+def test_looping_video_background_and_brand_logo(base, tmp_path, rendered):
+    from PIL import Image
+
+    from avatar_daemon import Brand
+
+    logo = tmp_path / "logo.png"
+    Image.new("RGBA", (200, 200), (255, 0, 0, 255)).save(logo)
+    short_clip, _ = rendered  # a few seconds: the longer narration below makes it loop
+    text = "This background keeps playing in a loop. " * 3
+    result = LocalRenderer(preset="ultrafast").render_sync(
+        _request(base, tmp_path, text=text, background=Background(type="video", path=str(short_clip.video)),
+                 brand=Brand(logo=str(logo), logo_corner="top-left")),
+        lambda p, m: None)
+    assert result.duration > short_clip.duration
+    with av.open(str(result.video)) as c:
+        frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
+    r, g, b = frame[60, 60].astype(int)  # inside the logo in the top-left corner
+    assert r > 180 and g < 80 and b < 80
