@@ -57,7 +57,25 @@ def cmd_render(args: argparse.Namespace) -> int:
     daemon = Daemon(settings)
     path = Path(args.file)
     overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer)
+    if args.dry_run:
+        return asyncio.run(_dry_run(daemon, path, overrides))
     return asyncio.run(_render(daemon, path, overrides))
+
+
+async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
+    """Print what the renderer would send, one JSON object per request; nothing is stored or sent."""
+    p = daemon.pipeline.prepare(_read(path), path.name, path.suffix, overrides)
+    renderer = daemon.renderers[p.renderer]
+    if not hasattr(renderer, "dry_run"):
+        raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
+    settings = p.settings.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"},
+                                     mode="json")
+    template = p.settings.template or daemon.settings.default_template
+    for fmt in p.formats:
+        request = daemon.jobs.request_for(0, p.script, p.avatar, fmt, template, settings)
+        for sent in await renderer.dry_run(request):
+            print(json.dumps(sent, ensure_ascii=False))
+    return 0
 
 
 async def _render(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
@@ -132,6 +150,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 def cmd_avatars(args: argparse.Namespace) -> int:
     daemon = Daemon(_settings(args))
     avatars = list(daemon.settings.avatars.values())
+    if args.sync:
+        return asyncio.run(_sync_avatars(daemon, args.renderer))
     if args.previews:
         renderer = daemon.renderers[args.renderer or daemon.settings.default_renderer]
         if not hasattr(renderer, "preview"):
@@ -147,6 +167,24 @@ def cmd_avatars(args: argparse.Namespace) -> int:
     for a in avatars:
         print(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
     return 0
+
+
+async def _sync_avatars(daemon: Daemon, only: str | None) -> int:
+    """Check every profile against each remote catalogue; one line per problem, exit 1 if any."""
+    renderers = [daemon.renderers[only]] if only else [r for r in daemon.renderers if hasattr(r, "sync_catalogue")]
+    if not renderers or not all(hasattr(r, "sync_catalogue") for r in renderers):
+        raise AvatarDaemonError("no renderer with a remote catalogue to sync"
+                                + (f" ({only!r} has none)" if only else ""))
+    problems: list[str] = []
+    async with daemon.started():
+        for renderer in renderers:
+            problems += [f"{renderer.name}: {p}" for p in await renderer.sync_catalogue()]
+            for a in renderer.list_avatars():
+                print(f"{renderer.name:<8} {a.id:<11} {a.renderer_ids.get(renderer.name, ''):<34} "
+                      f"{a.preview_image_url or '-'}")
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
 
 
 def cmd_videos(args: argparse.Namespace) -> int:
@@ -188,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avatar")
     p.add_argument("--renderer")
     p.add_argument("--out", help="folder for the finished files")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the request(s) a remote renderer would send, as JSON; send nothing")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("script", parents=[common], help="detect, extract and write the script; no render")
@@ -206,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("avatars", parents=[common], help="list avatar profiles")
     p.add_argument("--json", action="store_true")
     p.add_argument("--previews", metavar="DIR", help="write a preview image and clip of each avatar")
+    p.add_argument("--sync", action="store_true",
+                   help="fetch remote catalogues (HeyGen) and check every profile's avatar and voice")
     p.add_argument("--renderer")
     p.set_defaults(func=cmd_avatars)
 

@@ -83,10 +83,17 @@ def register_renderers(register: Callable[["Renderer"], None], daemon: "Daemon")
 
     Call ``register(renderer)``; a renderer has ``name``, ``max_concurrency`` (jobs
     it may run at once) and ``async render(request, progress) -> RenderResult``.
-    Call ``progress(percent, message)`` as work advances (it is thread-safe). Raise
+    Call ``progress(percent, message)`` as work advances (it is thread-safe). A
+    remote renderer that pays per render awaits ``progress.submitting(message)``
+    before its create call and ``progress.submitted(external_id)`` the moment the
+    remote id is known: after a crash the job comes back with
+    ``request.external_id`` set, to resume rather than pay twice. Raise
     ``RenderError`` with a user-facing sentence on failure and leave no partial file
     posing as a result. ``list_avatars()`` returns the catalogue where there is one.
-    ``daemon`` gives settings and the avatar profiles.
+    Optional: ``timeout_seconds`` (a longer deadline than jobs.timeout_seconds),
+    ``async dry_run(request) -> list[dict]`` (the requests it would send, for
+    ``render --dry-run``) and ``async sync_catalogue() -> list[str]`` (problems
+    found, for ``avatars --sync``). ``daemon`` gives settings and the avatar profiles.
     """
 
 

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .models import AvatarProfile, JobEvent, RenderRequest, RenderResult, Research, Script
 
 if TYPE_CHECKING:
     from .daemon import Daemon
 
-Progress = Callable[[float, str], None]
-"""`progress(percent, message)`: thread-safe, cheap, callable as often as you like."""
+class Progress(Protocol):
+    """What a renderer reports through while it works."""
+
+    def __call__(self, percent: float, message: str) -> None:
+        """Thread-safe, cheap, callable as often as you like."""
+
+    async def submitting(self, message: str) -> None:
+        """Persist `submitting` before a paid remote create, so a crash can never lose track of it."""
+
+    async def submitted(self, external_id: str, **data: Any) -> None:
+        """Persist the remote id(s) the moment they are known, so a restart resumes instead of resubmitting."""
 
 
 @runtime_checkable

@@ -7,14 +7,15 @@ import contextlib
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError
-from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult
+from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult, Script
 from .store import Job
 
 if TYPE_CHECKING:
     from .daemon import Daemon
+    from .events import EventBus
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +87,26 @@ class JobRunner:
         return True
 
     async def build_request(self, job: Job) -> RenderRequest:
-        daemon = self.daemon
-        research = await daemon.store.research_job(job.research_job_id) if job.research_job_id else None
+        research = await self.daemon.store.research_job(job.research_job_id) if job.research_job_id else None
         settings = dict(job.request)
         script = settings.pop("script", None)
-        template = daemon.settings.templates.get(job.template_id or "")
+        return self.request_for(job.id, Script.model_validate(script) if script is not None else research.script,
+                                job.avatar_id, job.format, job.template_id, settings, job.external_id,
+                                job.campaign_id)
+
+    def request_for(self, job_id: int, script: Script, avatar_id: str, format_name: str, template_id: str | None,
+                    settings: dict[str, Any], external_id: str | None = None,
+                    campaign_id: int | None = None) -> RenderRequest:
+        """A job's settings over its template's over the format's: one rule for jobs and dry runs."""
+        daemon = self.daemon
+        fmt = daemon.formats[format_name]
+        template = daemon.settings.templates.get(template_id or "")
         return RenderRequest(
-            job_id=job.id,
-            script=script if script is not None else research.script,
-            avatar=daemon.avatar(job.avatar_id),
-            format=daemon.formats[job.format],
-            voice_speed=settings.get("voice_speed") or daemon.formats[job.format].voice_speed,
+            job_id=job_id,
+            script=script,
+            avatar=daemon.avatar(avatar_id),
+            format=fmt,
+            voice_speed=settings.get("voice_speed") or fmt.voice_speed,
             captions=settings.get("captions", template.captions if template else True),
             title_card=template.title_card if template else True,
             background=Background.model_validate(settings.get("background") or (
@@ -104,38 +114,27 @@ class JobRunner:
             brand=Brand.model_validate(settings.get("brand") or (template.brand.model_dump() if template else {})),
             narration=settings.get("narration"),
             talking_photo=settings.get("talking_photo"),
-            output_dir=daemon.settings.jobs.output_dir / f"job-{job.id}",
-            external_id=job.external_id,
+            output_dir=daemon.settings.jobs.output_dir / f"job-{job_id}",
+            external_id=external_id,
+            campaign_id=campaign_id,
         )
 
     async def execute(self, job: Job) -> RenderResult | None:
         bus = self.daemon.bus
-        loop = asyncio.get_running_loop()
-        last = {"percent": -100.0, "at": 0.0}
-        pending: list[asyncio.Future] = []
-
-        def progress(percent: float, message: str) -> None:
-            """Thread-safe and coalesced: a fast renderer must not flood the store or Slack."""
-            now = time.monotonic()
-            moved = percent - last["percent"] >= PROGRESS_MIN_STEP and now - last["at"] >= PROGRESS_MIN_INTERVAL
-            if not moved and now - last["at"] < 5:
-                return
-            last.update(percent=percent, at=now)
-            event = JobEvent(job_id=job.id, state=JobState.rendering, percent=round(min(percent, 99.9), 1),
-                             message=message)
-            loop.call_soon_threadsafe(lambda: pending.append(asyncio.ensure_future(bus.publish(event))))
-
+        progress = JobProgress(job.id, bus)
         start = time.monotonic()
         try:
             renderer = self.daemon.renderers[job.renderer]
             request = await self.build_request(job)
             await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
                                        message=f"rendering with {renderer.name}"))
-            async with asyncio.timeout(self.daemon.settings.jobs.timeout_seconds):
+            # A remote renderer that waits for hours on a queue sets its own, longer deadline.
+            limit = getattr(renderer, "timeout_seconds", None) or self.daemon.settings.jobs.timeout_seconds
+            async with asyncio.timeout(limit):
                 result = await renderer.render(request, progress)
-        except TimeoutError:
+        except TimeoutError as exc:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.timeout,
-                                       message=f"render took longer than {self.daemon.settings.jobs.timeout_seconds:g} s"))
+                                       message=str(exc) or f"render took longer than {limit:g} s"))
             return None
         except asyncio.CancelledError:
             raise  # a user cancel publishes its own event; a shutdown leaves the job to be resumed
@@ -147,10 +146,46 @@ class JobRunner:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.failed,
                                        message=f"internal error: {type(exc).__name__}: {exc}"))
             return None
-        if pending:  # progress still in flight must land before the final state
-            await asyncio.gather(*pending, return_exceptions=True)
+        await progress.flush()  # progress still in flight must land before the final state
         data = result.model_dump(mode="json", exclude_none=True)
         data["render_seconds"] = round(time.monotonic() - start, 2)
         await bus.publish(JobEvent(job_id=job.id, state=JobState.completed, percent=100, message="done",
                                    data=data), result=data)
         return result
+
+
+class JobProgress:
+    """The `Progress` a renderer gets: coalesced percent reports plus the crash-safety checkpoints."""
+
+    def __init__(self, job_id: int, bus: "EventBus"):
+        self.job_id = job_id
+        self.bus = bus
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[asyncio.Future] = []
+        self._percent = -100.0
+        self._at = 0.0
+
+    def __call__(self, percent: float, message: str) -> None:
+        """Thread-safe and coalesced: a fast renderer must not flood the store or Slack."""
+        now = time.monotonic()
+        moved = percent - self._percent >= PROGRESS_MIN_STEP and now - self._at >= PROGRESS_MIN_INTERVAL
+        if not moved and now - self._at < 5:
+            return
+        self._percent, self._at = percent, now
+        event = JobEvent(job_id=self.job_id, state=JobState.rendering, percent=round(min(percent, 99.9), 1),
+                         message=message)
+        self.loop.call_soon_threadsafe(lambda: self.pending.append(asyncio.ensure_future(self.bus.publish(event))))
+
+    async def submitting(self, message: str) -> None:
+        await self.flush()
+        await self.bus.publish(JobEvent(job_id=self.job_id, state=JobState.submitting, message=message))
+
+    async def submitted(self, external_id: str, **data: Any) -> None:
+        await self.flush()
+        await self.bus.publish(JobEvent(job_id=self.job_id, state=JobState.rendering, message="submitted",
+                                        data={"external_id": external_id, **data}))
+
+    async def flush(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -104,6 +104,9 @@ class AvatarProfile(BaseModel):
     renderer_ids: dict[str, str] = Field(default_factory=dict)
     voice_ids: dict[str, str] = Field(default_factory=dict)
     description: str = ""
+    # Filled from a renderer's catalogue (e.g. HeyGen's look previews) for pickers and the API.
+    preview_image_url: str | None = None
+    preview_video_url: str | None = None
 
 
 class Background(BaseModel):
@@ -152,7 +155,9 @@ class RenderRequest(BaseModel):
     narration: Path | None = None
     talking_photo: Path | None = None
     output_dir: Path
+    # The remote render(s) already created for this job, comma-separated: resume, never resubmit.
     external_id: str | None = None
+    campaign_id: int | None = None
 
 
 class RenderResult(BaseModel):
@@ -168,6 +173,9 @@ class RenderResult(BaseModel):
 
 class JobState(str, enum.Enum):
     queued = "queued"
+    # Before a paid, remote create call: a crash from here on resubmits with the same
+    # idempotency key instead of creating (and paying for) a second video.
+    submitting = "submitting"
     rendering = "rendering"
     completed = "completed"
     failed = "failed"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterable
 
@@ -15,6 +16,10 @@ import aiosqlite
 from .models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# aiosqlite logs every statement with its parameters at DEBUG, and `meta` holds secrets
+# (a HeyGen webhook signing secret): that logger never goes below INFO.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _now() -> str:
@@ -239,10 +244,10 @@ class Store:
         return Job.from_row(rows[0]) if rows else None
 
     async def requeue_interrupted(self) -> list[int]:
-        """At start, jobs a stop left `rendering` go back to the queue."""
+        """At start, jobs a stop left running go back to the queue, keeping any remote id to resume."""
         rows = await self.db.execute_fetchall(
             "UPDATE video_generations SET status = 'queued', updated_at = ? "
-            "WHERE status = 'rendering' RETURNING id", (_now(),))
+            "WHERE status IN ('rendering', 'submitting') RETURNING id", (_now(),))
         return [r[0] for r in rows]
 
     async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
@@ -261,16 +266,54 @@ class Store:
             await self.db.execute(
                 "UPDATE video_generations SET status = ?, percent = COALESCE(?, percent), updated_at = ?, "
                 "error = CASE WHEN ? IN ('failed','timeout','cancelled') THEN ? ELSE error END, "
-                "result = COALESCE(?, result), finished_at = CASE WHEN ? THEN ? ELSE finished_at END "
-                "WHERE id = ?",
+                "result = COALESCE(?, result), finished_at = CASE WHEN ? THEN ? ELSE finished_at END, "
+                "external_id = COALESCE(?, external_id) WHERE id = ?",
                 (event.state.value, event.percent, at, event.state.value, event.message,
-                 json.dumps(result, default=str) if result else None, final, at, event.job_id))
+                 json.dumps(result, default=str) if result else None, final, at,
+                 event.data.get("external_id"), event.job_id))
 
     async def events(self, job_id: int) -> list[JobEvent]:
         rows = await self.db.execute_fetchall(
             "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,))
         return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
                          data=json.loads(r["data"]), at=datetime.fromisoformat(r["at"])) for r in rows]
+
+    # ---- small state for plugins ------------------------------------------------
+
+    async def get_meta(self, key: str) -> str | None:
+        rows = await self.db.execute_fetchall("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    async def instance_id(self) -> str:
+        """A random id made once per database: remote idempotency keys must not collide across installs."""
+        return (await self.get_meta("instance_id")) or ""
+
+    # ---- paid usage ----------------------------------------------------------------
+
+    async def record_usage(self, job_id: int, renderer: str, seconds: float, campaign_id: int | None) -> bool:
+        """Count one paid render; False when this job was already counted (a resubmit after a crash)."""
+        async with self.transaction():
+            cur = await self.db.execute(
+                "INSERT INTO renderer_usage (job_id, renderer, campaign_id, seconds, at) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (job_id) DO NOTHING", (job_id, renderer, campaign_id, seconds, _now()))
+        return cur.rowcount == 1
+
+    async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,
+                    exclude_job: int | None = None) -> tuple[int, float]:
+        """(renders, seconds) counted for a renderer since a time, overall or for one campaign."""
+        sql = ("SELECT count(*), coalesce(sum(seconds), 0) FROM renderer_usage WHERE renderer = ? AND at >= ? "
+               "AND job_id IS NOT ?")
+        args: list[Any] = [renderer, since.astimezone(timezone.utc).isoformat(), exclude_job]
+        if campaign_id is not None:
+            sql += " AND campaign_id = ?"
+            args.append(campaign_id)
+        rows = await self.db.execute_fetchall(sql, args)
+        return int(rows[0][0]), float(rows[0][1])
 
     async def counts(self) -> dict[str, int]:
         rows = await self.db.execute_fetchall("SELECT status, count(*) FROM video_generations GROUP BY status")
