@@ -1,0 +1,80 @@
+"""The HeyGen renderer: production avatars through HeyGen's v3 video API (Studio v2 where v3 cannot serve).
+
+The key comes from HEYGEN_API_KEY (environment or systemd credential); without one the
+renderer stays registered, refuses jobs with that reason, and `render --dry-run` still works.
+Settings live under daemon.yaml `plugins.settings.heygen` (see settings.py): base_url,
+public_url (registers the webhook), concurrency, polling, square handling and cost limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+
+from pydantic import ValidationError
+
+from avatar_daemon import ConfigError, hookimpl, secret
+
+from .renderer import KEY_NAME, HeyGenRenderer
+from .settings import HeyGenSettings
+from .webhook import WebhookReceiver
+
+log = logging.getLogger(__name__)
+
+
+def _settings(daemon) -> HeyGenSettings:
+    try:
+        return HeyGenSettings.model_validate(daemon.plugin_config("heygen"))
+    except ValidationError as exc:
+        where = daemon.settings.config_path or "daemon.yaml"
+        raise ConfigError([f"{where}:1: plugins.settings.heygen.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                           for e in exc.errors()]) from None
+
+
+_renderers: "weakref.WeakKeyDictionary[object, HeyGenRenderer]" = weakref.WeakKeyDictionary()
+
+
+def _renderer(daemon) -> HeyGenRenderer:
+    """One renderer per daemon, shared by the hooks below (the route and service need the same one)."""
+    if daemon not in _renderers:
+        _renderers[daemon] = HeyGenRenderer(daemon, _settings(daemon))
+    return _renderers[daemon]
+
+
+class HeyGenService:
+    """At start: register the webhook endpoint and refresh a stale catalogue; then done."""
+
+    name = "heygen"
+
+    def __init__(self, renderer: HeyGenRenderer):
+        self.renderer = renderer
+
+    async def run(self, daemon) -> None:
+        if not secret(KEY_NAME):
+            log.info("heygen: no %s, so HeyGen renders are off (the local renderer still works)", KEY_NAME)
+            return
+        if self.renderer.cfg.public_url and daemon.settings.http.enabled:
+            await daemon.http_ready.wait()  # HeyGen checks the endpoint with OPTIONS as we register it
+        await self.renderer.register_webhook()
+        if self.renderer.catalogue.age_hours() > self.renderer.cfg.catalogue_max_age_hours:
+            for problem in await self.renderer.sync_catalogue():
+                log.warning("heygen: %s", problem)
+
+
+@hookimpl
+def register_renderers(register, daemon):
+    register(_renderer(daemon))
+
+
+@hookimpl
+def register_services(register, daemon):
+    register(HeyGenService(_renderer(daemon)))
+
+
+@hookimpl
+def register_routes(register, daemon):
+    renderer = _renderer(daemon)
+    receiver = WebhookReceiver(renderer)
+    renderer.receiver = receiver
+    register("POST", renderer.cfg.webhook_path, receiver.post)
+    register("OPTIONS", renderer.cfg.webhook_path, receiver.options)

@@ -1,0 +1,277 @@
+"""HeyGen's REST API over one aiohttp session, with one gate per key so many jobs never stampede it."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json as jsonlib
+import logging
+import mimetypes
+import random
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import aiohttp
+
+from .api import (
+    Asset,
+    AvatarLook,
+    HeyGenError,
+    Quota,
+    Template,
+    Video,
+    VideoCreated,
+    Voice,
+    WebhookEndpoint,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
+EVENTS = ["avatar_video.success", "avatar_video.fail"]
+
+
+class Gate:
+    """Caps HeyGen calls in flight and, after a 429, holds every caller until Retry-After has passed."""
+
+    def __init__(self, max_in_flight: int):
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self.open_at = 0.0
+
+    def hold(self, seconds: float) -> None:
+        self.open_at = max(self.open_at, time.monotonic() + seconds)
+
+    async def __aenter__(self) -> None:
+        while True:
+            wait = self.open_at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._slots.acquire()
+            if self.open_at <= time.monotonic():
+                return
+            self._slots.release()  # a 429 arrived while we queued: wait with the others
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: rare enough to treat as "back off on our own"
+
+
+class HeyGenClient:
+    """Every call has a timeout, counts in `calls` by endpoint and outcome, and retries only when safe."""
+
+    def __init__(self, session: aiohttp.ClientSession, api_key: str, base_url: str = "https://api.heygen.com",
+                 upload_url: str = "https://upload.heygen.com", *, max_in_flight: int = 4, retries: int = 4,
+                 timeout: float = 30.0, retry_after_cap: float = 120.0, backoff: float = 1.0):
+        self.session = session
+        self._key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.upload_url = upload_url.rstrip("/")
+        self.gate = Gate(max_in_flight)
+        self.retries = retries
+        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout))
+        self.retry_after_cap = retry_after_cap
+        self.backoff = backoff
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def __repr__(self) -> str:
+        return f"HeyGenClient({self.base_url!r})"  # never the key
+
+    # ---- the one place a request is made -------------------------------------------
+
+    async def call(self, method: str, path: str, name: str, *, json: Any = None, params: dict | None = None,
+                   data: bytes | None = None, content_type: str | None = None, idempotency_key: str | None = None,
+                   base: str | None = None) -> Any:
+        """`data` of HeyGen's answer; 429 always retried, 5xx/timeouts only when a repeat cannot duplicate."""
+        headers = {"x-api-key": self._key, "accept": "application/json"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        if content_type:
+            headers["content-type"] = content_type
+        url = (base or self.base_url) + path
+        repeatable = method in SAFE_METHODS or idempotency_key is not None
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with self.gate:
+                    async with self.session.request(method, url, json=json, params=params, data=data,
+                                                    headers=headers, timeout=self.timeout) as resp:
+                        retry_after = _retry_after(resp.headers.get("Retry-After"))
+                        status = resp.status
+                        text = await resp.text()
+                body = _json(text)
+                result = unwrap(status, body, retry_after)
+                self.calls[name, "ok"] += 1
+                return result
+            except HeyGenError as exc:
+                self.calls[name, str(exc.status)] += 1
+                error = exc
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                self.calls[name, "network"] += 1
+                error = HeyGenError(0, "network", f"HeyGen did not answer {name}: {type(exc).__name__} {exc}".strip())
+            # A 429 means "not accepted", so any method may repeat it; other failures only when safe.
+            if not error.retryable or attempt > self.retries or not (error.status == 429 or repeatable):
+                raise error
+            delay = self._delay(attempt, error.retry_after)
+            if error.status == 429:
+                self.gate.hold(delay)  # everyone waits, not only this caller
+            log.info("heygen: %s answered %s; retry %d/%d in %.1f s", name, error.code, attempt, self.retries, delay)
+            await asyncio.sleep(delay)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.retry_after_cap)
+        return min(60.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+    # ---- videos (v3) ---------------------------------------------------------------
+
+    async def create_video(self, body: dict[str, Any], idempotency_key: str) -> VideoCreated:
+        return VideoCreated.model_validate(
+            await self.call("POST", "/v3/videos", "create_video", json=body, idempotency_key=idempotency_key))
+
+    async def get_video(self, video_id: str) -> Video:
+        data = await self.call("GET", f"/v3/videos/{video_id}", "get_video")
+        video = Video.model_validate(data)
+        video.video_id = video.video_id or data.get("video_id") or video_id
+        return video
+
+    async def list_videos(self, limit: int = 100) -> AsyncIterator[dict[str, Any]]:
+        async for item in self._pages("/v3/videos", "list_videos", {"limit": limit}):
+            yield item
+
+    async def delete_video(self, video_id: str) -> None:
+        await self.call("DELETE", f"/v3/videos/{video_id}", "delete_video")
+
+    # ---- Studio (v2): what v3 cannot do yet (scenes, any dimension, test mode) -------
+
+    async def studio_generate(self, body: dict[str, Any]) -> VideoCreated:
+        """v2 documents no idempotency, so this create is repeated only after a 429 (never accepted)."""
+        return VideoCreated.model_validate(await self.call("POST", "/v2/video/generate", "studio_generate",
+                                                           json=body))
+
+    async def templates(self) -> list[Template]:
+        data = await self.call("GET", "/v2/templates", "templates")
+        return [Template.model_validate(t) for t in (data or {}).get("templates", [])]
+
+    async def template_variables(self, template_id: str) -> dict[str, Any]:
+        data = await self.call("GET", f"/v2/template/{template_id}", "template")
+        return (data or {}).get("variables", {})
+
+    async def generate_from_template(self, template_id: str, body: dict[str, Any]) -> VideoCreated:
+        return VideoCreated.model_validate(
+            await self.call("POST", f"/v2/template/{template_id}/generate", "template_generate", json=body))
+
+    # ---- catalogue -----------------------------------------------------------------
+
+    async def avatar_look(self, look_id: str) -> AvatarLook:
+        return AvatarLook.model_validate(await self.call("GET", f"/v3/avatars/looks/{look_id}", "avatar_look"))
+
+    async def avatar_looks(self, avatar_type: str | None = None) -> list[AvatarLook]:
+        params = {"limit": 100, **({"avatar_type": avatar_type} if avatar_type else {})}
+        return [AvatarLook.model_validate(i) async for i in self._pages("/v3/avatars/looks", "avatar_looks", params)]
+
+    async def voices(self, voice_type: str = "public") -> list[Voice]:
+        params = {"limit": 100, "type": voice_type}
+        return [Voice.model_validate(i) async for i in self._pages("/v3/voices", "voices", params)]
+
+    async def quota(self) -> Quota:
+        # v3 has no quota endpoint yet; v2 stays until it does.
+        return Quota.model_validate(await self.call("GET", "/v2/user/remaining_quota", "quota") or {})
+
+    async def upload_asset(self, path: Path) -> Asset:
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = await asyncio.to_thread(path.read_bytes)
+        return Asset.model_validate(await self.call("POST", "/v1/asset", "upload_asset", data=data,
+                                                    content_type=kind, base=self.upload_url))
+
+    # ---- webhook endpoints (v3) -------------------------------------------------------
+
+    async def create_webhook(self, url: str, events: list[str] = EVENTS) -> WebhookEndpoint:
+        return WebhookEndpoint.model_validate(await self.call(
+            "POST", "/v3/webhooks/endpoints", "create_webhook", json={"url": url, "events": events}))
+
+    async def webhooks(self) -> list[WebhookEndpoint]:
+        return [WebhookEndpoint.model_validate(i)
+                async for i in self._pages("/v3/webhooks/endpoints", "list_webhooks", {})]
+
+    async def delete_webhook(self, endpoint_id: str) -> None:
+        await self.call("DELETE", f"/v3/webhooks/endpoints/{endpoint_id}", "delete_webhook")
+
+    async def rotate_webhook_secret(self, endpoint_id: str) -> WebhookEndpoint:
+        return WebhookEndpoint.model_validate(await self.call(
+            "POST", f"/v3/webhooks/endpoints/{endpoint_id}/rotate-secret", "rotate_webhook_secret"))
+
+    # ---- helpers ---------------------------------------------------------------------
+
+    async def _pages(self, path: str, name: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        token = None
+        while True:
+            data = await self.call("GET", path, name, params={**params, **({"token": token} if token else {})})
+            if isinstance(data, list):  # an answer without a cursor is a single page
+                for item in data:
+                    yield item
+                return
+            for item in data.get("items", []):
+                yield item
+            token = data.get("next_token")
+            if not token:
+                return
+
+    async def download(self, url: str, dest: Path, max_bytes: int,
+                       on_chunk: Callable[[int], Awaitable[None] | None] | None = None) -> int:
+        """Stream a presigned file to `dest` (via a .part file); 403/404 means the link has expired.
+
+        The presigned host is not HeyGen's API, so the key is never sent to it.
+        """
+        part = dest.with_name(dest.name + ".part")
+        size = 0
+        try:
+            async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=60,
+                                                                           connect=10)) as resp:
+                if resp.status in (403, 404, 410):
+                    self.calls["download", "expired"] += 1
+                    raise LinkExpired(f"the download link answered HTTP {resp.status}")
+                if resp.status != 200:
+                    self.calls["download", str(resp.status)] += 1
+                    raise HeyGenError(resp.status, f"http_{resp.status}", f"downloading {dest.name} failed")
+                if resp.content_length and resp.content_length > max_bytes:
+                    raise HeyGenError(0, "too_large", f"{dest.name} is {resp.content_length} bytes, over the "
+                                      f"{max_bytes}-byte cap (heygen.max_download_bytes)")
+                with part.open("wb") as out:
+                    async for chunk in resp.content.iter_chunked(1 << 16):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise HeyGenError(0, "too_large", f"{dest.name} grew past the {max_bytes}-byte cap "
+                                              "(heygen.max_download_bytes)")
+                        out.write(chunk)
+                        if on_chunk:
+                            maybe = on_chunk(size)
+                            if maybe is not None:
+                                await maybe
+            part.replace(dest)
+            self.calls["download", "ok"] += 1
+            return size
+        except aiohttp.ClientError as exc:
+            self.calls["download", "network"] += 1
+            raise HeyGenError(0, "network", f"downloading {dest.name} failed: {type(exc).__name__}") from None
+        finally:
+            part.unlink(missing_ok=True)
+
+
+class LinkExpired(Exception):
+    """A presigned URL that answers 403/404: ask the status call for a fresh one."""
+
+
+def _json(text: str) -> Any:
+    try:
+        return jsonlib.loads(text) if text else None
+    except ValueError:
+        return text

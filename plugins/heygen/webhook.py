@@ -1,0 +1,65 @@
+"""HeyGen's webhook deliveries: verified with the endpoint secret before they change anything."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .renderer import HeyGenRenderer
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+
+
+def signature(secret: str, body: bytes) -> str:
+    """HeyGen signs registered-endpoint deliveries: hex HMAC-SHA256 of the raw body, in `signature`."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookReceiver:
+    def __init__(self, renderer: "HeyGenRenderer"):
+        self.renderer = renderer
+        self.accepted = 0
+        self.refused = 0
+
+    async def options(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)  # HeyGen checks the endpoint with a 1-second OPTIONS call
+
+    async def post(self, request: web.Request) -> web.Response:
+        if (request.content_length or 0) > MAX_BODY:
+            return self._refuse(request, 413, "body over 64 KB")
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return self._refuse(request, 413, "body over 64 KB")
+        secret = self.renderer.webhook_secret
+        given = (request.headers.get("signature") or "").strip().lower()
+        if not secret:
+            return self._refuse(request, 401, "no webhook secret is configured (HEYGEN_WEBHOOK_SECRET or public_url)")
+        if not given:
+            return self._refuse(request, 401, "unsigned delivery")
+        if not hmac.compare_digest(signature(secret, body), given):
+            return self._refuse(request, 401, "bad signature")
+        try:
+            payload = json.loads(body)
+            data = payload.get("event_data") or {}
+            kind = payload.get("event_type") or payload.get("event") or ""
+            video_id = data.get("video_id")
+        except (ValueError, AttributeError):
+            return self._refuse(request, 400, "body is not a JSON object")
+        self.accepted += 1
+        if video_id and kind.startswith("avatar_video."):
+            log.info("heygen: webhook %s for video %s (callback %s)", kind, video_id, data.get("callback_id"))
+            self.renderer.delivered(str(video_id))
+        return web.json_response({"ok": True})
+
+    def _refuse(self, request: web.Request, status: int, reason: str) -> web.Response:
+        self.refused += 1
+        log.warning("heygen: webhook from %s refused: %s", request.remote, reason)
+        return web.json_response({"error": reason}, status=status)
