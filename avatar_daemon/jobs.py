@@ -117,6 +117,7 @@ class JobRunner:
             output_dir=daemon.settings.jobs.output_dir / f"job-{job_id}",
             external_id=external_id,
             campaign_id=campaign_id,
+            template_id=template_id,
         )
 
     async def execute(self, job: Job) -> RenderResult | None:

@@ -158,6 +158,7 @@ class RenderRequest(BaseModel):
     # The remote render(s) already created for this job, comma-separated: resume, never resubmit.
     external_id: str | None = None
     campaign_id: int | None = None
+    template_id: str | None = None
 
 
 class RenderResult(BaseModel):

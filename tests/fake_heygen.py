@@ -77,12 +77,14 @@ class FakeHeyGen:
     media_dir: Path
     render_seconds: float = 0.5          # per video (or `seconds_per_char` * len(script))
     seconds_per_char: float = 0.0
+    render_jitter: float = 0.0           # each render takes render_seconds * uniform(1 - j, 1 + j)
     concurrency: int = 10                # videos rendering at once per key
     over_cap: str = "429"                # "429" (v3) or "queue" (v2: excess waits as pending)
     retry_after: float = 0.2
     webhook_duplicate: float = 0.0       # chance a webhook is sent twice
     webhook_drop: float = 0.0            # chance it is never sent
     link_ttl: float = 3600.0
+    broken_downloads: int = 0            # this many file downloads are cut off mid-body
     stale_links: int = 0                 # this many completed-status answers carry already-expired links
     create_delay: float = 0.0            # seconds between recording a create and answering it
     quota: float = 36000.0
@@ -218,7 +220,8 @@ class FakeHeyGen:
         if key:
             self.idempotent[key] = None
         video = FakeVideo(id=f"{next(self.ids):032x}", body=body, created=time.monotonic(), aspect=aspect,
-                          render_seconds=self.render_seconds + self.seconds_per_char * len(text))
+                          render_seconds=(self.render_seconds + self.seconds_per_char * len(text))
+                          * self.rng.uniform(1 - self.render_jitter, 1 + self.render_jitter))
         if "FAIL" in text:
             video.fail = "Video is too long"
         self.videos[video.id] = video
@@ -313,6 +316,13 @@ class FakeHeyGen:
         if video is None or float(request.query.get("Expires", 0)) < time.time():
             return web.Response(status=403, text="<Error><Code>AccessDenied</Code>Request has expired</Error>")
         name = request.match_info["name"]
+        if self.broken_downloads > 0:
+            self.broken_downloads -= 1
+            resp = web.StreamResponse(headers={"Content-Length": "100000"})
+            await resp.prepare(request)
+            await resp.write(b"\0" * 1000)
+            request.transport.close()  # the connection drops with most of the body unsent
+            return resp
         if name in ("video.mp4", "captioned.mp4"):
             return web.FileResponse(self.files[video.aspect])
         if name == "thumb.jpg":

@@ -26,7 +26,7 @@ class Part:
 @dataclass
 class Plan:
     parts: list[Part]
-    api: Literal["v3", "studio"]
+    api: Literal["v3", "studio", "template"]
     source_aspect: str                      # what HeyGen renders
     square: Literal["crop", "pad"] | None   # what we do to it locally, if anything
     text_chars: int
@@ -120,6 +120,16 @@ def make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_
     burn = request.captions and fmt.caption_style.value != "none"
     estimated = estimate_seconds(text, request.voice_speed)
     notes: list[str] = []
+    link = cfg.templates.get(request.template_id or "")
+    if link:
+        values = {"script": text, "title": title}
+        body = {"title": title, "callback_id": callback_id, "caption": burn, "test": cfg.test_mode,
+                "dimension": {"width": fmt.width, "height": fmt.height},
+                "variables": {name: {"name": name, "type": "text", "properties": {"content": values.get(src, src)}}
+                              for name, src in link.variables.items()}}
+        notes.append(f"made with HeyGen template {link.template_id} for our template {request.template_id!r}")
+        return Plan([Part("POST", f"/v2/template/{link.template_id}/generate", body, callback_id)], "template",
+                    f"{fmt.width}x{fmt.height}", None, len(text), estimated, notes)
     if studio:
         scene_bg = bg
         if bg["type"] in ("image", "video"):  # v2 names the field differently

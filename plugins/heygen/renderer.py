@@ -15,7 +15,7 @@ from typing import Any
 from avatar_daemon import AvatarProfile, Progress, RenderError, RenderRequest, RenderResult, secret
 
 from . import media
-from .api import Quota, Video
+from .api import HeyGenError, Quota, Video
 from .catalogue import Catalogue
 from .client import HeyGenClient, LinkExpired
 from .plan import Plan, make_plan
@@ -110,6 +110,8 @@ class HeyGenRenderer:
             for part in plan.parts[len(ids):]:
                 if part.path == "/v3/videos":
                     created = await self.client.create_video(part.body, part.key)
+                elif plan.api == "template":
+                    created = await self.client.generate_from_template(part.path.split("/")[3], part.body)
                 else:
                     created = await self.client.studio_generate(part.body)
                 ids.append(created.video_id)
@@ -123,8 +125,8 @@ class HeyGenRenderer:
 
     async def _guard(self, request: RenderRequest, plan: Plan) -> None:
         """Refuse before spending: daily and per-campaign limits, then HeyGen's own remaining credits."""
-        if plan.api == "studio" and self.cfg.test_mode:
-            return  # test renders are free
+        if self.cfg.test_mode and plan.api != "v3":
+            return  # Studio and template test renders are free
         async with self._guard_lock:  # check and count as one step, or ten jobs all pass a limit of one
             await self._check_and_count(request, plan)
 
@@ -175,9 +177,11 @@ class HeyGenRenderer:
 
     async def _wait(self, video_id: str, plan: Plan, progress: Progress, started: float, parts: int) -> Video:
         c = self.cfg
-        expected = max(c.poll_first_seconds, self.render_ratio * plan.estimated_seconds / max(1, parts))
-        first = expected * (c.webhook_grace if self.webhook_active else 1.0)
-        interval = max(expected / 4, 1e-3)
+        spoken = plan.estimated_seconds / max(1, parts)
+        expected = max(c.poll_first_seconds, self.render_ratio * spoken)
+        grace = c.webhook_grace if self.webhook_active else 1.0  # with a webhook, polls are only a safety net
+        first = expected * grace
+        interval = max(expected * grace / 4, 1e-3)
         next_poll = started + first
         deadline = started + c.deadline_seconds
         wake = self.waiters.setdefault(video_id, asyncio.Event())
@@ -203,8 +207,7 @@ class HeyGenRenderer:
                 wake.clear()
                 video = await self.client.get_video(video_id)
                 if video.status == "completed":
-                    if video.duration:
-                        self._learn(time.monotonic() - started, video.duration)
+                    self._learn(time.monotonic() - started, spoken)
                     return video
                 if video.status == "failed":
                     raise RenderError(video.failure())
@@ -215,9 +218,13 @@ class HeyGenRenderer:
         finally:
             self.waiters.pop(video_id, None)
 
-    def _learn(self, elapsed: float, duration: float) -> None:
-        """Move the expected render time towards what HeyGen really took, so the first poll lands on time."""
-        observed = elapsed / max(duration, 1.0)
+    def _learn(self, elapsed: float, spoken: float) -> None:
+        """Move the expected render time towards what HeyGen really took, so the first poll lands on time.
+
+        Measured against our own estimate of the spoken seconds, the same figure the next
+        prediction starts from, so an estimate that is off by a constant factor cancels out.
+        """
+        observed = elapsed / max(spoken, 1.0)
         self.render_ratio = max(0.01, 0.7 * self.render_ratio + 0.3 * observed)
 
     # ---- download, check, square, join ---------------------------------------------------
@@ -274,7 +281,7 @@ class HeyGenRenderer:
         wanted = {"video": out / f"heygen{suffix}.mp4", "thumbnail": out / f"thumbnail{suffix}.jpg",
                   "srt": out / f"heygen{suffix}.srt"}
         got: dict[str, Path] = {}
-        for attempt in range(3):
+        for attempt in range(1, 4):
             urls = {"video": (captions and video.captioned_video_url) or video.video_url,
                     "thumbnail": video.thumbnail_url, "srt": video.subtitle_url}
             try:
@@ -285,9 +292,13 @@ class HeyGenRenderer:
                     got[name] = dest
                 break
             except LinkExpired:
-                if attempt == 2:
+                if attempt == 3:
                     raise RenderError(f"HeyGen's download links for video {video.video_id} kept expiring") from None
                 video = await self.client.get_video(video.video_id)  # every status call signs fresh links
+            except HeyGenError as exc:
+                if exc.code != "network" or attempt == 3:
+                    raise
+                await asyncio.sleep(self.cfg.backoff_seconds * 2 ** attempt)  # a dropped connection: try again
         if "video" not in got:
             raise RenderError(f"HeyGen reported video {video.video_id} completed without a video URL")
         await asyncio.to_thread(media.probe, got["video"])

@@ -7,6 +7,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class TemplateLink(BaseModel):
+    """One of our templates made by a HeyGen template instead: its id and what fills each text variable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: str
+    # variable name -> "script", "title", or any other text used as is
+    variables: dict[str, str] = Field(default_factory=lambda: {"script": "script"})
+
+
 class HeyGenSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,3 +66,5 @@ class HeyGenSettings(BaseModel):
     quota_cache_seconds: float = 300.0
 
     catalogue_max_age_hours: float = 24.0
+    # Our template id -> a HeyGen template (v2 Template API) that renders videos using it.
+    templates: dict[str, TemplateLink] = Field(default_factory=dict)

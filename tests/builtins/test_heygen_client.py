@@ -1,8 +1,9 @@
 """The HeyGen client, planner and media helpers against the fake HeyGen on loopback.
 
-aioresponses 0.7.9 cannot patch aiohttp 3.14 (its ClientResponse lacks `stream_writer`),
-so these tests speak real HTTP to tests/fake_heygen.py instead: the same wire format,
-one layer more real.
+aioresponses 0.7.9 cannot patch aiohttp 3.14 (it builds ClientResponse without the new
+`stream_writer` argument: pnuckowski/aioresponses#289, open), and aiohttp 3.14 is a
+security release we will not pin below. So these tests speak real HTTP to
+tests/fake_heygen.py instead: the same wire format, one layer more real.
 """
 
 import asyncio

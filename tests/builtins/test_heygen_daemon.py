@@ -270,6 +270,33 @@ async def test_expired_links_are_refreshed_by_one_status_call(tmp_path, fake):
     assert fake.calls["get_video"] == calls["get_video", "ok"] >= 2
 
 
+async def test_a_dropped_download_is_retried(tmp_path, fake):
+    fake.broken_downloads = 1
+    daemon = heygen_daemon(tmp_path, fake, webhook=False)
+    async with running(daemon):
+        (job_id,) = await ingest(daemon)
+        assert await wait_for_final(daemon, job_id) == "completed"
+    calls = daemon.renderers["heygen"].client.calls
+    assert calls["download", "network"] == 1 and calls["download", "ok"] == 3
+    assert not list((tmp_path / "var/videos").rglob("*.part"))
+
+
+async def test_a_linked_heygen_template_makes_the_video(tmp_path, fake):
+    link = {"template_id": "tpl1", "variables": {"headline": "title", "body": "script", "cta": "Follow for more"}}
+    daemon = heygen_daemon(tmp_path, fake, webhook=False, templates={"social-portrait": link})
+    async with running(daemon):
+        done = await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
+                                            overrides=VideoSettings(formats=["tiktok"], template="social-portrait"))
+        (job_id,) = done.job_ids
+        assert await wait_for_final(daemon, job_id) == "completed"
+    (video,) = fake.videos.values()
+    variables = video.body["variables"]
+    assert variables["cta"]["properties"]["content"] == "Follow for more"
+    assert variables["body"]["properties"]["content"].startswith("The top stories on Hacker News")
+    assert variables["headline"]["properties"]["content"] == video.body["title"]
+    assert fake.calls["template_generate"] == 1 and fake.calls["create_video"] == 0
+
+
 async def test_cost_guard_and_quota_refuse_before_spending(tmp_path, fake):
     daemon = heygen_daemon(tmp_path, fake, webhook=False, max_renders_per_day=1)
     async with running(daemon):
