@@ -40,7 +40,7 @@ class HeyGenRenderer:
         self.waiters: dict[str, asyncio.Event] = {}
         self.early: dict[str, float] = {}   # webhooks for videos whose create answer we have not seen yet
         self.webhook_secret: str | None = secret(WEBHOOK_SECRET_NAME)
-        self.webhook_active = False
+        self.webhook_active = self.webhook_secret is not None  # an endpoint registered by hand
         self.render_ratio = cfg.render_ratio
         self._quota: tuple[float, Quota] | None = None
         self._assets: dict[str, str] = {}
