@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from .models import JobEvent
+from .models import JobEvent, Notice
 
 if TYPE_CHECKING:
     from .interfaces import Notifier
@@ -37,12 +37,23 @@ class EventBus:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    async def _notify(self, notifier: "Notifier", event: JobEvent) -> None:
+    def notice(self, notice: Notice) -> None:
+        """Tell the notifiers that take notices (an optional `notice()` method) about a non-job event."""
+        for notifier in self.notifiers:
+            if hasattr(notifier, "notice"):
+                task = asyncio.create_task(self._notify(notifier, notice), name=f"notice-{notifier.name}")
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+    async def _notify(self, notifier: "Notifier", event: JobEvent | Notice) -> None:
         try:
-            await notifier.notify(event)
+            if isinstance(event, Notice):
+                await notifier.notice(event)
+            else:
+                await notifier.notify(event)
         except Exception as exc:  # a notifier never stops a job
-            log.warning("notifier %r failed on job %s (%s): %s", notifier.name, event.job_id,
-                        event.state.value, exc)
+            what = event.kind if isinstance(event, Notice) else f"job {event.job_id} ({event.state.value})"
+            log.warning("notifier %r failed on %s: %s", notifier.name, what, exc)
 
     @contextlib.asynccontextmanager
     async def watch(self) -> AsyncIterator[asyncio.Queue[JobEvent]]:

@@ -197,3 +197,12 @@ class JobEvent(BaseModel):
     message: str = ""
     at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Notice(BaseModel):
+    """Something that is not a job's state change but people should hear of: a campaign ran, a file is invalid."""
+
+    kind: str                     # campaign.run, campaign.invalid, campaign.error, publish.missing
+    message: str
+    at: datetime = Field(default_factory=utcnow)
+    data: dict[str, Any] = Field(default_factory=dict)

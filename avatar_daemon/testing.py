@@ -18,7 +18,7 @@ from typing import Any, AsyncIterator
 from .daemon import Daemon
 from .errors import RenderError
 from .hookspecs import hookimpl
-from .models import JobEvent, JobState, RenderRequest, RenderResult
+from .models import JobEvent, JobState, Notice, RenderRequest, RenderResult
 from .plugins import LoadSpec
 from .settings import Settings, load_settings
 
@@ -51,9 +51,13 @@ class RecordingNotifier:
 
     def __init__(self) -> None:
         self.events: list[JobEvent] = []
+        self.notices: list[Notice] = []
 
     async def notify(self, event: JobEvent) -> None:
         self.events.append(event)
+
+    async def notice(self, notice: Notice) -> None:
+        self.notices.append(notice)
 
     def states(self, job_id: int) -> list[str]:
         return [e.state.value for e in self.events if e.job_id == job_id]

@@ -2,7 +2,7 @@
 
 import logging
 
-from avatar_daemon import JobEvent, hookimpl
+from avatar_daemon import JobEvent, Notice, hookimpl
 
 log = logging.getLogger("avatar_daemon.events")
 
@@ -14,6 +14,10 @@ class LogNotifier:
         percent = f" {event.percent:.0f}%" if event.percent is not None and not event.state.final else ""
         level = logging.WARNING if event.state.value in ("failed", "timeout") else logging.INFO
         log.log(level, "job %s %s%s %s", event.job_id, event.state.value, percent, event.message)
+
+    async def notice(self, notice: Notice) -> None:
+        level = logging.WARNING if notice.kind.endswith((".invalid", ".error", ".missing")) else logging.INFO
+        log.log(level, "%s: %s", notice.kind, notice.message)
 
 
 @hookimpl

@@ -19,7 +19,7 @@ import time
 
 import aiohttp
 
-from avatar_daemon import JobEvent, hookimpl, secret
+from avatar_daemon import JobEvent, Notice, hookimpl, secret
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +47,34 @@ class WebhookNotifier:
         if self.states is None and event.state.value == "rendering" and event.percent not in (0, None):
             return  # progress ticks stay local unless asked for
         body = json.dumps({"type": "job." + event.state.value, **event.model_dump(mode="json")}).encode()
+        await self._post(self.url, body, f"job {event.job_id} {event.state.value}")
+
+    async def notice(self, notice: Notice) -> None:
+        """Notices go to the configured URL and to a campaign's own `notify.webhook`."""
+        body = json.dumps({"type": notice.kind, **notice.model_dump(mode="json")}).encode()
+        urls = {self.url, (notice.data.get("notify") or {}).get("webhook")} - {None}
+        for url in urls:
+            await self._post(url, body, notice.kind)
+
+    async def _post(self, url: str, body: bytes, what: str) -> None:
         key = secret("AVATAR_DAEMON_WEBHOOK_SECRET") or ""
         for attempt in range(self.retries + 1):
             timestamp = str(int(time.time()))
             headers = {"Content-Type": "application/json", "X-Avatar-Timestamp": timestamp,
                        "X-Avatar-Signature": sign(key, timestamp, body)}
             try:
-                async with self.daemon.http.post(self.url, data=body, headers=headers,
+                async with self.daemon.http.post(url, data=body, headers=headers,
                                                  timeout=aiohttp.ClientTimeout(total=10)) as resp:
                     if resp.status < 500 and resp.status != 429:
                         if resp.status >= 400:
-                            log.warning("webhook refused job %s event: HTTP %s", event.job_id, resp.status)
+                            log.warning("webhook refused %s: HTTP %s", what, resp.status)
                         return
                     reason = f"HTTP {resp.status}"
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 reason = f"{type(exc).__name__}"
             if attempt < self.retries:
                 await asyncio.sleep(self.base_delay * 2 ** attempt * (0.5 + random.random()))
-        log.warning("webhook gave up on job %s %s after %d attempts: %s", event.job_id, event.state.value,
-                    self.retries + 1, reason)
+        log.warning("webhook gave up on %s after %d attempts: %s", what, self.retries + 1, reason)
 
 
 @hookimpl
