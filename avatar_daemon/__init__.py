@@ -4,11 +4,12 @@ This module is the public API for plugin authors: import only what `__all__` lis
 """
 
 from .errors import AvatarDaemonError, ConfigError, PluginError, RenderError, ResearchError, UnknownNameError
+from .fetching import fetch
 from .hookspecs import hookimpl
 from .interfaces import Notifier, Progress, Renderer, ResearchSource, ScriptWriter, Service
 from .models import (
     AvatarProfile, Background, Brand, CaptionStyle, FormatSpec, Insight, JobEvent, JobState, RenderRequest,
-    RenderResult, Research, Script, VideoTemplate,
+    Notice, RenderResult, Research, Script, VideoTemplate,
 )
 from .settings import ScriptTemplate, secret
 from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
@@ -16,8 +17,8 @@ from .timeparse import parse_time
 
 __all__ = [
     "AvatarDaemonError", "AvatarProfile", "Background", "Brand", "CaptionStyle", "ConfigError", "FormatSpec",
-    "Insight", "JobEvent", "JobState", "Notifier", "PluginError", "Progress", "RenderError", "RenderRequest",
+    "Insight", "JobEvent", "JobState", "Notice", "Notifier", "PluginError", "Progress", "RenderError", "RenderRequest",
     "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
-    "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "hookimpl", "parse_time",
+    "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch", "hookimpl", "parse_time",
     "secret", "strip_markup", "to_spoken", "words_for_seconds",
 ]

@@ -1,10 +1,15 @@
-"""GitHub research: search/repositories responses and trending-scraper lists."""
+"""GitHub research: search/repositories responses and trending-scraper lists.
+
+Live fetch (campaigns): repository search from `base_url` (plugins.settings.github), with
+GITHUB_TOKEN when set.
+"""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
-from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, parse_time
+from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time, secret
 
 STAR_KEYS = ("stargazers_count", "stars", "stars_in_period")
 PERIOD_KEYS = ("currentPeriodStars", "newStars", "starsToday", "starsThisWeek", "stars_in_period")
@@ -31,6 +36,29 @@ def _repo_like(x: Any) -> bool:
 
 class GitHubSource:
     name = "github"
+
+    def __init__(self, base_url: str, min_interval: float):
+        self.base_url = base_url.rstrip("/")
+        self.min_interval = min_interval
+
+    async def fetch(self, query: dict[str, Any], http: Any) -> Research:
+        """Repository search: {q, created_within_days, sort: stars, limit}; GITHUB_TOKEN lifts the rate limit."""
+        q = str(query.get("q") or "").strip()
+        if not q:
+            raise ResearchError("github: a live fetch needs `q`, a GitHub search query such as 'topic:llm'")
+        if query.get("created_within_days"):
+            since = date.today() - timedelta(days=int(query["created_within_days"]))
+            q += f" created:>{since.isoformat()}"
+        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
+                   "User-Agent": "avatar-daemon"}
+        token = secret("GITHUB_TOKEN")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        payload = await fetch(http, f"{self.base_url}/search/repositories", service=self.name, headers=headers,
+                              params={"q": q, "sort": query.get("sort", "stars"), "order": "desc",
+                                      "per_page": int(query.get("limit", 20))},
+                              min_interval=self.min_interval)
+        return self.extract(payload)
 
     def detect(self, payload: Any, filename: str) -> float:
         if isinstance(payload, dict):
@@ -89,5 +117,7 @@ class GitHubSource:
 
 
 @hookimpl
-def register_sources(register):
-    register(GitHubSource())
+def register_sources(register, daemon):
+    cfg = daemon.plugin_config("github")
+    # Search allows 10 unauthenticated requests a minute (30 with a token).
+    register(GitHubSource(cfg.get("base_url", "https://api.github.com"), float(cfg.get("min_interval", 6.0))))

@@ -1,4 +1,7 @@
-"""Google Trends research: the Trending-now RSS, pytrends saves, SerpApi and raw widget JSON."""
+"""Google Trends research: the Trending-now RSS, pytrends saves, SerpApi and raw widget JSON.
+
+Live fetch (campaigns): the Trending-now RSS from `base_url` (plugins.settings.google_trends).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, parse_time
+from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
 HT = "{https://trends.google.com/trending/rss}"
 HT_OLD = "{https://trends.google.com/trends/trendingsearches/daily}"
@@ -40,6 +43,16 @@ def _growth(value: Any) -> float | None:
 
 class GoogleTrendsSource:
     name = "google_trends"
+
+    def __init__(self, base_url: str, min_interval: float):
+        self.base_url = base_url.rstrip("/")
+        self.min_interval = min_interval
+
+    async def fetch(self, query: dict[str, Any], http: Any) -> Research:
+        """The Trending-now RSS feed for a country: {geo: US}."""
+        payload = await fetch(http, f"{self.base_url}/trending/rss", service=self.name,
+                              params={"geo": str(query.get("geo", "US")).upper()}, min_interval=self.min_interval)
+        return self.extract(payload)
 
     def detect(self, payload: Any, filename: str) -> float:
         if isinstance(payload, ET.Element):
@@ -185,5 +198,6 @@ class GoogleTrendsSource:
 
 
 @hookimpl
-def register_sources(register):
-    register(GoogleTrendsSource())
+def register_sources(register, daemon):
+    cfg = daemon.plugin_config("google_trends")
+    register(GoogleTrendsSource(cfg.get("base_url", "https://trends.google.com"), float(cfg.get("min_interval", 2.0))))

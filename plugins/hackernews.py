@@ -1,10 +1,14 @@
-"""Hacker News research: Algolia search results, Firebase items and id lists, Sentigen story dumps."""
+"""Hacker News research: Algolia search results, Firebase items and id lists, Sentigen story dumps.
+
+Live fetch (campaigns): HN Algolia search from `base_url` (plugins.settings.hackernews).
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, parse_time
+from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
 
 def _is_item(x: Any) -> bool:
@@ -14,6 +18,23 @@ def _is_item(x: Any) -> bool:
 
 class HackerNewsSource:
     name = "hackernews"
+
+    def __init__(self, base_url: str, min_interval: float):
+        self.base_url = base_url.rstrip("/")
+        self.min_interval = min_interval
+
+    async def fetch(self, query: dict[str, Any], http: Any) -> Research:
+        """Algolia search: {query, hours (default 24), min_points, limit}."""
+        since = int(time.time() - float(query.get("hours", 24)) * 3600)
+        filters = [f"created_at_i>{since}"]
+        if query.get("min_points"):
+            filters.append(f"points>={int(query['min_points'])}")
+        payload = await fetch(http, f"{self.base_url}/api/v1/search", service=self.name,
+                              params={"query": str(query.get("query", "")), "tags": "story",
+                                      "numericFilters": ",".join(filters),
+                                      "hitsPerPage": int(query.get("limit", 30))},
+                              min_interval=self.min_interval)
+        return self.extract(payload)
 
     def detect(self, payload: Any, filename: str) -> float:
         if isinstance(payload, dict):
@@ -86,5 +107,6 @@ class HackerNewsSource:
 
 
 @hookimpl
-def register_sources(register):
-    register(HackerNewsSource())
+def register_sources(register, daemon):
+    cfg = daemon.plugin_config("hackernews")
+    register(HackerNewsSource(cfg.get("base_url", "https://hn.algolia.com"), float(cfg.get("min_interval", 1.0))))

@@ -1,10 +1,13 @@
-"""Reddit research: listings, threads with comments, PRAW exports and Sentigen research dumps."""
+"""Reddit research: listings, threads with comments, PRAW exports and Sentigen research dumps.
+
+Live fetch (campaigns): a subreddit listing from `base_url` (plugins.settings.reddit).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, parse_time
+from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
 REMOVED = {"[deleted]", "[removed]", ""}
 PRAW_KEYS = {"title", "score"}
@@ -38,6 +41,23 @@ def _columns_to_records(d: dict) -> list[dict]:
 
 class RedditSource:
     name = "reddit"
+
+    def __init__(self, base_url: str, min_interval: float):
+        self.base_url = base_url.rstrip("/")
+        self.min_interval = min_interval
+
+    async def fetch(self, query: dict[str, Any], http: Any) -> Research:
+        """A subreddit listing: {subreddit, listing: top|hot|new|rising, time: day|week, limit}."""
+        sub = str(query.get("subreddit") or "").strip().removeprefix("r/")
+        if not sub:
+            raise ResearchError("reddit: a live fetch needs `subreddit`")
+        listing = query.get("listing", "top")
+        payload = await fetch(http, f"{self.base_url}/r/{sub}/{listing}.json", service=self.name,
+                              params={"t": query.get("time", "day"), "limit": int(query.get("limit", 25)),
+                                      "raw_json": 1},
+                              headers={"User-Agent": "avatar-daemon/0.1 (campaign research)"},
+                              min_interval=self.min_interval)
+        return self.extract(payload)
 
     def detect(self, payload: Any, filename: str) -> float:
         if _is_listing(payload):
@@ -130,5 +150,7 @@ class RedditSource:
 
 
 @hookimpl
-def register_sources(register):
-    register(RedditSource())
+def register_sources(register, daemon):
+    cfg = daemon.plugin_config("reddit")
+    # Reddit allows about ten unauthenticated requests a minute.
+    register(RedditSource(cfg.get("base_url", "https://www.reddit.com"), float(cfg.get("min_interval", 6.0))))
