@@ -7,9 +7,11 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .campaign import Campaign
 from .daemon import Daemon
 from .errors import AvatarDaemonError, ConfigError
 from .logs import setup_logging
@@ -84,31 +86,36 @@ async def _render(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
                                                 fresh_jobs=True)
         print(f"{ingested.source}: {ingested.script.title} (about {ingested.script.estimated_seconds:.0f} s)",
               file=sys.stderr)
-        outputs, failed = [], 0
-        for job_id in ingested.job_ids:
-            job = await daemon.store.claim(job_id)
-            if job is None:
-                print(f"job {job_id} was taken by a running daemon; see `avatar-daemon videos`", file=sys.stderr)
-                continue
-            bar = ProgressBar(f"job {job_id} {job.format}")
-            async with daemon.bus.watch() as events:
-                task = asyncio.create_task(daemon.jobs.execute(job))
-                while True:
-                    event = await events.get()
-                    if event.job_id != job_id:
-                        continue
-                    bar.update(event)
-                    if event.state.final:
-                        break
-                result = await task
-            if event.state is JobState.completed and result and result.video:
-                outputs.append(result.video)
-            else:
-                failed += 1
-                print(f"job {job_id} {event.state.value}: {event.message}", file=sys.stderr)
-        for video in outputs:
-            print(video)
-        return 1 if failed else 0
+        return await _run_jobs(daemon, ingested.job_ids)
+
+
+async def _run_jobs(daemon: Daemon, job_ids: list[int]) -> int:
+    """Render jobs in this process with a progress bar each; prints the MP4 paths last."""
+    outputs, failed = [], 0
+    for job_id in job_ids:
+        job = await daemon.store.claim(job_id)
+        if job is None:
+            print(f"job {job_id} was taken by a running daemon; see `avatar-daemon videos`", file=sys.stderr)
+            continue
+        bar = ProgressBar(f"job {job_id} {job.format}")
+        async with daemon.bus.watch() as events:
+            task = asyncio.create_task(daemon.jobs.execute(job))
+            while True:
+                event = await events.get()
+                if event.job_id != job_id:
+                    continue
+                bar.update(event)
+                if event.state.final:
+                    break
+            result = await task
+        if event.state is JobState.completed and result and result.video:
+            outputs.append(result.video)
+        else:
+            failed += 1
+            print(f"job {job_id} {event.state.value}: {event.message}", file=sys.stderr)
+    for video in outputs:
+        print(video)
+    return 1 if failed else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -124,7 +131,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if settings.campaigns_dir.is_dir():
             for f in sorted(settings.campaigns_dir.glob("*.y*ml")):
                 try:
-                    YamlDocument.load(f)
+                    daemon.campaigns._load(f)
                 except ConfigError as exc:
                     problems.extend(exc.problems)
     for p in problems:
@@ -205,6 +212,77 @@ def cmd_videos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(campaign_schema(), indent=2))
+    return 0
+
+
+def campaign_schema() -> dict[str, Any]:
+    schema = Campaign.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "avatar-daemon campaign"
+    return schema
+
+
+def cmd_campaigns(args: argparse.Namespace) -> int:
+    daemon = Daemon(_settings(args))
+
+    async def act() -> int:
+        async with daemon.started():
+            campaigns = daemon.campaigns
+            for problem in await campaigns.reload():
+                print(problem, file=sys.stderr)
+            if args.action in ("pause", "resume"):
+                await campaigns.set_paused(args.name, args.action == "pause")
+                print(f"{args.name} {args.action}d")
+            elif args.action == "run":
+                report = await campaigns.run_now(args.name)
+                _print_run(report)
+            rows = await campaigns.rows()
+            if args.action == "list":
+                if args.json:
+                    print(json.dumps(rows, indent=2))
+                    return 0
+                for r in rows:
+                    state = "paused" if r["paused"] else "active" if r["active"] else "inactive"
+                    print(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {_when(r['next_run_at'])}  "
+                          f"last {_when(r['last_run_at'])}  runs {r['runs']}  videos {r['videos']} "
+                          f"({r['completed']} done)")
+            return 0
+
+    return asyncio.run(act())
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    daemon = Daemon(_settings(args))
+
+    async def act() -> int:
+        async with daemon.started():
+            report = await daemon.campaigns.batch(args.hours_back, args.source, args.avatar, args.format)
+            _print_run(report)
+            if args.render and report.job_ids:
+                return await _run_jobs(daemon, report.job_ids)
+            if report.job_ids:
+                print("queued for the running daemon; follow them with `avatar-daemon videos`", file=sys.stderr)
+            return 0
+
+    return asyncio.run(act())
+
+
+def _print_run(report) -> None:
+    print(report.message)
+    for c in report.considered:
+        print(f"  {c.get('source', ''):<14} {str(c.get('title', ''))[:50]:<50} {c['verdict']}")
+    if report.job_ids:
+        print(f"jobs: {', '.join(map(str, report.job_ids))}")
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
 def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
@@ -251,6 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer")
     p.set_defaults(func=cmd_avatars)
 
+    p = sub.add_parser("campaigns", parents=[common], help="list campaigns; run, pause or resume one")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "run", "pause", "resume"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_campaigns)
+
+    p = sub.add_parser("batch", parents=[common], help="make videos of the research ingested in the last hours")
+    p.add_argument("--hours-back", type=float, default=24.0)
+    p.add_argument("--source")
+    p.add_argument("--avatar")
+    p.add_argument("--format")
+    p.add_argument("--render", action="store_true", help="render them now in this process")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("schema", parents=[common], help="print a JSON Schema for editors")
+    p.add_argument("kind", choices=["campaign"])
+    p.set_defaults(func=cmd_schema)
+
     p = sub.add_parser("videos", parents=[common], help="list video jobs")
     p.add_argument("--status", choices=[s.value for s in JobState])
     p.add_argument("--limit", type=int, default=50)
@@ -260,7 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.func is cmd_campaigns and args.action != "list" and not args.name:
+        parser.error(f"campaigns {args.action} needs a campaign NAME")
     try:
         code = args.func(args)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import aiohttp
 
 from . import systemd
+from .campaigns import Campaigns
 from .errors import ConfigError, PluginError, UnknownNameError
 from .events import EventBus
 from .http import HttpServer
@@ -58,6 +59,7 @@ class Daemon:
         self.pipeline = Pipeline(self)
         self.jobs = JobRunner(self)
         self.inbox = Inbox(self)
+        self.campaigns = Campaigns(self)
         self.bus: EventBus | None = None
 
     # ---- plugins -------------------------------------------------------------
@@ -146,7 +148,7 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.stop)
-            core: list[Service] = [self.inbox, self.jobs]
+            core: list[Service] = [self.inbox, self.jobs, self.campaigns]
             if self.settings.http.enabled:
                 core.append(HttpServer(self))
             try:

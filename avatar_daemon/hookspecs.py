@@ -111,8 +111,11 @@ def register_notifiers(register: Callable[["Notifier"], None], daemon: "Daemon")
     """Register notifiers, which hear every job event.
 
     Call ``register(notifier)``; a notifier has ``name`` and
-    ``async notify(event: JobEvent)``. A notifier that raises is logged and never
-    stops a job. ``daemon`` gives settings through ``daemon.plugin_config(name)``.
+    ``async notify(event: JobEvent)``, and optionally ``async notice(notice: Notice)``
+    for events that are not a job's (a campaign ran, a campaign file is invalid; a
+    campaign's own targets are in ``notice.data["notify"]``). A notifier that raises
+    is logged and never stops a job. ``daemon`` gives settings through
+    ``daemon.plugin_config(name)``.
     """
 
 
@@ -150,6 +153,18 @@ def startup(daemon: "Daemon") -> Awaitable[None] | None:
     Validate your settings here (raise ``ConfigError``); you may return an
     awaitable, which the daemon awaits before services start. ``daemon`` is the
     running daemon.
+    """
+
+
+@hookspec
+def publish(video: dict, platforms: list[str], daemon: "Daemon") -> Awaitable[None] | None:
+    """Post a finished campaign video to social platforms (the campaign's ``auto_post``).
+
+    ``video`` is the finished job as a dict (``id``, ``title``, ``format``, ``result``
+    with the ``video``, ``thumbnail`` and ``srt`` paths); ``platforms`` lists the names
+    asked for (tiktok, instagram, youtube). No built-in plugin implements this yet; when
+    none does, the daemon says so once per campaign and keeps the files. You may return
+    an awaitable. ``daemon`` gives settings.
     """
 
 

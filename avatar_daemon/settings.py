@@ -31,6 +31,8 @@ class InboxSettings(Strict):
 class JobSettings(Strict):
     timeout_seconds: float = 1800.0
     output_dir: Path = Path("var/videos")
+    # The seed's weekly clean-up: files of videos that ended longer ago than this are deleted.
+    retention_days: float | None = None
 
 
 class HttpSettings(Strict):

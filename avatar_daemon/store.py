@@ -80,6 +80,39 @@ class Job:
 
 
 @dataclass
+class CampaignRow:
+    id: int
+    name: str
+    path: str | None
+    definition: str
+    paused: bool
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    removed_at: str | None
+
+    @classmethod
+    def from_row(cls, r: aiosqlite.Row) -> "CampaignRow":
+        def when(v: str | None) -> datetime | None:
+            return datetime.fromisoformat(v) if v else None
+
+        return cls(r["id"], r["name"], r["path"], r["definition"], bool(r["paused"]), when(r["next_run_at"]),
+                   when(r["last_run_at"]), r["removed_at"])
+
+
+@dataclass
+class Pick:
+    """One research chosen by a campaign run: existing (research_id) or fetched live (research + hash)."""
+
+    research_id: int | None
+    research: Research
+    content_hash: str | None
+    script: Script
+    jobs: list[NewJob]
+    insight_keys: list[str]
+    why: str
+
+
+@dataclass
 class ResearchJob:
     id: int
     source: str
@@ -206,12 +239,7 @@ class Store:
 
     async def research_job(self, research_id: int) -> ResearchJob | None:
         rows = await self.db.execute_fetchall("SELECT * FROM research_jobs WHERE id = ?", (research_id,))
-        if not rows:
-            return None
-        r = rows[0]
-        return ResearchJob(r["id"], r["source"], r["title"], r["topic"], r["filename"],
-                           Research.model_validate_json(r["research"]), Script.model_validate_json(r["script"]),
-                           r["created_at"])
+        return _research_job(rows[0]) if rows else None
 
     async def job(self, job_id: int) -> Job | None:
         rows = await self.db.execute_fetchall("SELECT * FROM video_generations WHERE id = ?", (job_id,))
@@ -278,6 +306,123 @@ class Store:
         return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
                          data=json.loads(r["data"]), at=datetime.fromisoformat(r["at"])) for r in rows]
 
+    # ---- campaigns ------------------------------------------------------------------
+
+    async def upsert_campaign(self, name: str, path: str | None, definition: str) -> CampaignRow:
+        """The file's latest good definition; a campaign seen again (renamed file) keeps its id and history."""
+        now = _now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "INSERT INTO video_campaigns (name, path, definition, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET path = excluded.path, definition = excluded.definition, "
+                "removed_at = NULL RETURNING *", (name, path, definition, now))
+        return CampaignRow.from_row(rows[0])
+
+    async def remove_campaign(self, name: str) -> None:
+        async with self.transaction():
+            await self.db.execute("UPDATE video_campaigns SET path = NULL, removed_at = ?, next_run_at = NULL "
+                                  "WHERE name = ? AND removed_at IS NULL", (_now(), name))
+
+    async def campaign_rows(self, include_removed: bool = False) -> list["CampaignRow"]:
+        sql = "SELECT * FROM video_campaigns" + ("" if include_removed else " WHERE removed_at IS NULL")
+        return [CampaignRow.from_row(r) for r in await self.db.execute_fetchall(sql + " ORDER BY name")]
+
+    async def campaign_row(self, name: str) -> "CampaignRow | None":
+        rows = await self.db.execute_fetchall("SELECT * FROM video_campaigns WHERE name = ?", (name,))
+        return CampaignRow.from_row(rows[0]) if rows else None
+
+    async def set_campaign_schedule(self, campaign_id: int, next_run_at: datetime | None) -> None:
+        async with self.transaction():
+            await self.db.execute("UPDATE video_campaigns SET next_run_at = ? WHERE id = ?",
+                                  (next_run_at.isoformat() if next_run_at else None, campaign_id))
+
+    async def set_campaign_paused(self, name: str, paused: bool) -> bool:
+        async with self.transaction():
+            cur = await self.db.execute("UPDATE video_campaigns SET paused = ? WHERE name = ? AND removed_at IS NULL",
+                                        (int(paused), name))
+        return cur.rowcount == 1
+
+    async def used_insights(self, campaign_id: int) -> set[str]:
+        rows = await self.db.execute_fetchall("SELECT key FROM campaign_insights WHERE campaign_id = ?",
+                                              (campaign_id,))
+        return {r[0] for r in rows}
+
+    async def research_since(self, sources: list[str] | None, since: datetime) -> list[ResearchJob]:
+        sql = "SELECT * FROM research_jobs WHERE created_at >= ?"
+        args: list[Any] = [since.astimezone(timezone.utc).isoformat()]
+        if sources is not None:
+            sql += f" AND source IN ({','.join('?' * len(sources))})"
+            args += sources
+        rows = await self.db.execute_fetchall(sql + " ORDER BY id", args)
+        return [_research_job(r) for r in rows]
+
+    async def campaign_jobs_since(self, campaign_id: int, since: datetime) -> int:
+        rows = await self.db.execute_fetchall(
+            "SELECT count(*) FROM video_generations WHERE campaign_id = ? AND created_at >= ?",
+            (campaign_id, since.astimezone(timezone.utc).isoformat()))
+        return rows[0][0]
+
+    async def record_campaign_run(self, campaign_id: int, picks: list["Pick"], *, trigger: str,
+                                  slot: datetime | None, next_run_at: datetime | None, considered: list[dict],
+                                  message: str, ran_at: datetime) -> tuple[int, list[int]]:
+        """Jobs, used insights, the run and the next run time in one transaction.
+
+        So a crash leaves either the whole run (and the schedule moved on) or none of it
+        (and the due run happens again at the next start): never a skipped or a doubled run.
+        """
+        now = _now()
+        ran = ran_at.astimezone(timezone.utc).isoformat()  # the scheduler's clock, which tests simulate
+        job_ids: list[int] = []
+        chosen = []
+        async with self.transaction():
+            for pick in picks:
+                research_id = pick.research_id
+                if research_id is None:
+                    cur = await self.db.execute(
+                        "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
+                        "campaign_id, created_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (content_hash) "
+                        "DO UPDATE SET content_hash = excluded.content_hash RETURNING id",
+                        (pick.content_hash, pick.research.source, pick.research.title, pick.research.topic, None,
+                         pick.research.model_dump_json(), pick.script.model_dump_json(), campaign_id, now))
+                    research_id = (await cur.fetchone())[0]
+                ids = [await self._insert_job(j, research_id, now) for j in pick.jobs]
+                job_ids += ids
+                chosen.append({"research_id": research_id, "title": pick.script.title, "why": pick.why,
+                               "job_ids": ids})
+            run = await self.db.execute(
+                "INSERT INTO campaign_runs (campaign_id, slot, trigger, considered, chosen, job_ids, message, at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (campaign_id, slot.isoformat() if slot else None, trigger, json.dumps(considered),
+                 json.dumps(chosen), json.dumps(job_ids), message, now))
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO campaign_insights (campaign_id, key, run_id) VALUES (?, ?, ?)",
+                [(campaign_id, k, run.lastrowid) for p in picks for k in p.insight_keys])
+            await self.db.execute(
+                "UPDATE video_campaigns SET last_run_at = ?, next_run_at = CASE WHEN ? THEN ? ELSE next_run_at END "
+                "WHERE id = ?", (ran, next_run_at is not None, next_run_at.isoformat() if next_run_at else None,
+                                 campaign_id))
+        return run.lastrowid, job_ids
+
+    async def campaign_runs(self, campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        rows = await self.db.execute_fetchall(
+            "SELECT * FROM campaign_runs WHERE campaign_id = ? ORDER BY id DESC LIMIT ?", (campaign_id, limit))
+        return [{**dict(r), "considered": json.loads(r["considered"]), "chosen": json.loads(r["chosen"]),
+                 "job_ids": json.loads(r["job_ids"])} for r in rows]
+
+    async def campaign_totals(self) -> dict[int, dict[str, int]]:
+        rows = await self.db.execute_fetchall(
+            "SELECT c.id, (SELECT count(*) FROM campaign_runs r WHERE r.campaign_id = c.id), "
+            "(SELECT count(*) FROM video_generations v WHERE v.campaign_id = c.id), "
+            "(SELECT count(*) FROM video_generations v WHERE v.campaign_id = c.id AND v.status = 'completed') "
+            "FROM video_campaigns c")
+        return {r[0]: {"runs": r[1], "videos": r[2], "completed": r[3]} for r in rows}
+
+    async def ended_before(self, cutoff: datetime) -> list[int]:
+        rows = await self.db.execute_fetchall(
+            "SELECT id FROM video_generations WHERE status IN ('completed','failed','timeout','cancelled') "
+            "AND finished_at < ?", (cutoff.astimezone(timezone.utc).isoformat(),))
+        return [r[0] for r in rows]
+
     # ---- small state for plugins ------------------------------------------------
 
     async def get_meta(self, key: str) -> str | None:
@@ -318,6 +463,12 @@ class Store:
     async def counts(self) -> dict[str, int]:
         rows = await self.db.execute_fetchall("SELECT status, count(*) FROM video_generations GROUP BY status")
         return {r[0]: r[1] for r in rows}
+
+
+def _research_job(r: aiosqlite.Row) -> ResearchJob:
+    return ResearchJob(r["id"], r["source"], r["title"], r["topic"], r["filename"],
+                       Research.model_validate_json(r["research"]), Script.model_validate_json(r["script"]),
+                       r["created_at"])
 
 
 def _statements(sql: str) -> list[str]:

@@ -13,8 +13,8 @@ import pytest
 import avatar_daemon
 import plugins
 from avatar_daemon import PluginError, hookimpl, hookspecs
-from avatar_daemon.testing import make_daemon, make_settings, running
-from tests.conftest import FIXTURES, REPO
+from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_until
+from tests.conftest import FIXTURES, REPO, fixture_bytes
 
 HOOKS = hookspecs.HOOK_NAMES
 
@@ -190,3 +190,49 @@ def test_plugins_import_only_the_public_contract():
 def test_packaged_defaults_match_config():
     for name in ("avatars.yaml", "templates.yaml", "users.yaml"):
         assert (REPO / "config" / name).read_text() == (REPO / "avatar_daemon" / "defaults" / name).read_text()
+
+
+class _Publisher:
+    __name__ = "publisher"
+
+    def __init__(self):
+        self.posted: list[tuple[int, list[str]]] = []
+
+    @hookimpl
+    def publish(self, video, platforms):
+        async def post():
+            self.posted.append((video["id"], platforms))
+        return post()
+
+
+def _auto_post_campaign(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "social.yaml").write_text(
+        "name: social\nsources: [{source: hackernews}]\nschedule: {every: daily}\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\nauto_post: [tiktok, youtube]\n")
+
+
+async def test_hook_publish(tmp_path):
+    publisher = _Publisher()
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), publisher])
+    _auto_post_campaign(tmp_path / "campaigns")
+    async with running(daemon):
+        await wait_until(lambda: daemon.campaigns.path_of("social"))
+        await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        (job_id,) = (await daemon.campaigns.run_now("social")).job_ids
+        await wait_until(lambda: publisher.posted)
+    assert publisher.posted == [(job_id, ["tiktok", "youtube"])]
+
+
+async def test_auto_post_without_a_publisher_says_so_once(tmp_path):
+    plugin = RecordingPlugin()
+    daemon = make_daemon(tmp_path, plugins=[plugin])
+    _auto_post_campaign(tmp_path / "campaigns")
+    async with running(daemon):
+        await wait_until(lambda: daemon.campaigns.path_of("social"))
+        await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        job_ids = (await daemon.campaigns.run_now("social")).job_ids
+        await wait_until(lambda: all("completed" in plugin.notifier.states(j) for j in job_ids))
+        await wait_until(lambda: any(n.kind == "publish.missing" for n in plugin.notifier.notices))
+    (notice,) = [n for n in plugin.notifier.notices if n.kind == "publish.missing"]
+    assert "no installed plugin implements the `publish` hook" in notice.message

@@ -1,0 +1,144 @@
+"""A campaign file: what to make, from which sources, when, and where to report.
+
+The pydantic models are the schema (`avatar-daemon schema campaign` exports them as
+JSON Schema for editors); `Schedule.next_after` is the one place run times are computed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .yamlfile import YamlDocument
+
+DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+BIWEEKLY_ANCHOR = date(2026, 1, 5)  # a Monday: "every other week" counts from here unless `starts` says
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceSpec(Strict):
+    """A source the campaign draws from; `fetch` asks the source for fresh research at each run."""
+
+    source: str = Field(description="a source name: reddit, hackernews, github, google_trends, research_job, text")
+    fetch: dict[str, Any] | None = Field(
+        None, description="live query, e.g. {subreddit: artificial}, {query: llm}, {q: 'topic:ai'}, {geo: US}")
+
+
+class Schedule(Strict):
+    every: Literal["daily", "weekly", "biweekly"] | None = None
+    at: str = Field("09:00", description="local time HH:MM")
+    day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = "monday"
+    cron: str | None = Field(None, description="a 5-field cron expression, instead of every/at/day")
+    timezone: str = Field("UTC", description="an IANA zone such as Europe/Berlin; daylight saving is followed")
+    starts: date | None = Field(None, description="biweekly: a date in a week the campaign runs")
+
+    @field_validator("at")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", v.strip())
+        if not m:
+            raise ValueError(f"{v!r} is not a time like 09:00")
+        return f"{int(m[1]):02d}:{m[2]}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not a known timezone (use an IANA name like Europe/Berlin)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Schedule":
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give either `every` (daily, weekly, biweekly) or `cron`, not both or neither")
+        try:
+            CronSim(self.expression, datetime.now(timezone.utc))
+        except CronSimError as exc:
+            raise ValueError(f"cron {self.cron!r} is not valid: {exc}") from None
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def expression(self) -> str:
+        if self.cron:
+            return self.cron
+        hour, minute = self.at.split(":")
+        dow = "*" if self.every == "daily" else str((DAYS.index(self.day) + 1) % 7)
+        return f"{int(minute)} {int(hour)} * * {dow}"
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first run strictly after `moment`, in UTC; wall-clock times follow the zone's DST.
+
+        A time that does not exist on a spring-forward day runs at the first instant after
+        the gap; a time that happens twice on a fall-back day runs once, the first time.
+        """
+        local = moment.astimezone(self.zone).replace(second=0, microsecond=0)
+        for candidate in CronSim(self.expression, local):
+            if self.every != "biweekly" or self._on_week(candidate.date()):
+                return candidate.astimezone(timezone.utc)
+        raise AssertionError("unreachable: cron iterators do not end")
+
+    def _on_week(self, day: date) -> bool:
+        anchor = self.starts or BIWEEKLY_ANCHOR
+        anchor -= timedelta(days=anchor.weekday())
+        return ((day - timedelta(days=day.weekday())) - anchor).days // 7 % 2 == 0
+
+    def describe(self) -> str:
+        if self.cron:
+            return f"cron {self.cron} {self.timezone}"
+        when = "" if self.every == "daily" else f" on {self.day}"
+        return f"{self.every}{when} at {self.at} {self.timezone}"
+
+
+class QualityRules(Strict):
+    min_insights: int = Field(3, ge=1, description="research with fewer usable insights is skipped")
+    min_score: float | None = Field(None, description="insights scoring below this are dropped")
+    include_keywords: list[str] = Field(default_factory=list, description="keep only insights naming one of these")
+    exclude_keywords: list[str] = Field(default_factory=list, description="drop insights naming any of these")
+    max_age_hours: float = Field(48, gt=0, description="research older than this is not considered")
+
+
+class NotifyTargets(Strict):
+    slack_channel: str | None = None
+    webhook: str | None = None
+
+
+class Campaign(Strict):
+    """One YAML file under config/campaigns/; `name` is its identity (rename the file freely)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    description: str = ""
+    active: bool = True
+    sources: list[SourceSpec] = Field(min_length=1)
+    schedule: Schedule
+    max_videos_per_day: int = Field(1, ge=0, description="video jobs per local calendar day; each format is one")
+    avatar: str | None = None
+    formats: list[str] = Field(default_factory=lambda: ["tiktok"], min_length=1)
+    template: str | None = None
+    renderer: str | None = None
+    voice_speed: float | None = Field(None, ge=0.5, le=1.5)
+    captions: bool | None = None
+    quality: QualityRules = Field(default_factory=QualityRules)
+    notify: NotifyTargets = Field(default_factory=NotifyTargets)
+    auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(
+        default_factory=list, description="platforms to publish to, through a `publish` plugin (none built in yet)")
+
+
+def load_campaign(path: Path) -> Campaign:
+    """Raises ConfigError with `path:line: reason` lines."""
+    doc = YamlDocument.load(path)
+    return doc.validate(Campaign)
