@@ -15,7 +15,6 @@ from . import systemd
 from .campaigns import Campaigns
 from .errors import ConfigError, PluginError, UnknownNameError
 from .events import EventBus
-from .http import HttpServer
 from .inbox import Inbox
 from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
 from .jobs import JobRunner
@@ -25,6 +24,7 @@ from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .registry import Registry
 from .settings import Settings
 from .store import Store
+from .web import HttpServer
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ class Daemon:
         self.inbox = Inbox(self)
         self.campaigns = Campaigns(self)
         self.bus: EventBus | None = None
+        self.web: HttpServer | None = None
 
     # ---- plugins -------------------------------------------------------------
 
@@ -150,7 +151,8 @@ class Daemon:
                     loop.add_signal_handler(sig, self.stop)
             core: list[Service] = [self.inbox, self.jobs, self.campaigns]
             if self.settings.http.enabled:
-                core.append(HttpServer(self))
+                self.web = HttpServer(self)
+                core.append(self.web)
             try:
                 async with asyncio.TaskGroup() as tg:
                     for service in core:

@@ -20,7 +20,7 @@ class EventBus:
     def __init__(self, store: "Store", notifiers: list["Notifier"]):
         self.store = store
         self.notifiers = notifiers
-        self._watchers: set[asyncio.Queue[JobEvent]] = set()
+        self._watchers: dict[asyncio.Queue[JobEvent], int | None] = {}
         self._pending: set[asyncio.Task] = set()
 
     async def publish(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
@@ -30,8 +30,9 @@ class EventBus:
 
     def announce(self, event: JobEvent) -> None:
         """Tell watchers and notifiers about an event that is already persisted."""
-        for queue in list(self._watchers):
-            queue.put_nowait(event)
+        for queue, job_id in list(self._watchers.items()):
+            if job_id is None or job_id == event.job_id:
+                queue.put_nowait(event)
         for notifier in self.notifiers:
             task = asyncio.create_task(self._notify(notifier, event), name=f"notify-{notifier.name}")
             self._pending.add(task)
@@ -56,14 +57,14 @@ class EventBus:
             log.warning("notifier %r failed on %s: %s", notifier.name, what, exc)
 
     @contextlib.asynccontextmanager
-    async def watch(self) -> AsyncIterator[asyncio.Queue[JobEvent]]:
-        """Receive every event published while inside the block."""
+    async def watch(self, job_id: int | None = None) -> AsyncIterator[asyncio.Queue[JobEvent]]:
+        """Receive every event (or one job's) published while inside the block."""
         queue: asyncio.Queue[JobEvent] = asyncio.Queue()
-        self._watchers.add(queue)
+        self._watchers[queue] = job_id
         try:
             yield queue
         finally:
-            self._watchers.discard(queue)
+            self._watchers.pop(queue, None)
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Give in-flight notifications a moment to finish at shutdown."""

@@ -98,6 +98,8 @@ class ApiToken(Strict):
     workspace: str
     user: str
     tier: Literal["free", "pro", "enterprise"] = "free"
+    admin: bool = False          # sees and acts on every video, including the inbox's and campaigns'
+    campaigns: bool = False      # may create, change and run campaigns
 
 
 class Workspace(Strict):

@@ -122,6 +122,7 @@ class ResearchJob:
     research: Research
     script: Script
     created_at: str
+    workspace_id: str | None = None
 
 
 class Store:
@@ -253,6 +254,66 @@ class Store:
             rows = await self.db.execute_fetchall(
                 "SELECT * FROM video_generations ORDER BY id DESC LIMIT ?", (limit,))
         return [Job.from_row(r) for r in rows]
+
+    async def jobs_page(self, workspace: str | None, status: str | None = None, limit: int = 50,
+                        before_id: int | None = None) -> list[Job]:
+        """Newest first, one page; `workspace` None means every row (an admin's view)."""
+        sql, args = "SELECT * FROM video_generations WHERE 1=1", []
+        if workspace is not None:
+            sql += " AND workspace_id = ?"
+            args.append(workspace)
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if before_id:
+            sql += " AND id < ?"
+            args.append(before_id)
+        rows = await self.db.execute_fetchall(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [Job.from_row(r) for r in rows]
+
+    async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
+        """Recent research: shared research (inbox, campaigns) and the workspace's own."""
+        if workspace is None:
+            rows = await self.db.execute_fetchall("SELECT * FROM research_jobs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = await self.db.execute_fetchall(
+                "SELECT * FROM research_jobs WHERE workspace_id IS NULL OR workspace_id = ? ORDER BY id DESC LIMIT ?",
+                (workspace, limit))
+        return [_research_job(r) for r in rows]
+
+    async def render_seconds(self) -> list[float]:
+        rows = await self.db.execute_fetchall(
+            "SELECT json_extract(result, '$.render_seconds') FROM video_generations "
+            "WHERE status = 'completed' AND result IS NOT NULL")
+        return [float(r[0]) for r in rows if r[0] is not None]
+
+    # ---- analytics ------------------------------------------------------------------
+
+    async def add_analytics(self, video_id: int, event: str, platform: str | None) -> None:
+        async with self.transaction():
+            await self.db.execute("INSERT INTO video_analytics (video_id, event, platform, at) VALUES (?,?,?,?)",
+                                  (video_id, event, platform, _now()))
+
+    async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
+        """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
+        where, args = "WHERE 1=1", []
+        if workspace is not None:
+            where += " AND v.workspace_id = ?"
+            args.append(workspace)
+        if video_id is not None:
+            where += " AND a.video_id = ?"
+            args.append(video_id)
+        base = f"FROM video_analytics a JOIN video_generations v ON v.id = a.video_id {where}"
+        out: dict[str, list[dict]] = {}
+        for name, column in (("by_video", "a.video_id"), ("by_campaign", "v.campaign_id"),
+                             ("by_platform", "a.platform"), ("by_day", "substr(a.at, 1, 10)")):
+            rows = await self.db.execute_fetchall(
+                f"SELECT {column} AS k, a.event, count(*) {base} GROUP BY k, a.event ORDER BY k", args)
+            totals: dict[Any, dict[str, int]] = {}
+            for key, event, n in rows:
+                totals.setdefault(key, {})[event] = n
+            out[name] = [{"key": k, **v} for k, v in totals.items()]
+        return out
 
     async def claim_next(self, renderer: str) -> Job | None:
         """Atomically move the oldest queued job of a renderer to rendering."""
@@ -468,7 +529,7 @@ class Store:
 def _research_job(r: aiosqlite.Row) -> ResearchJob:
     return ResearchJob(r["id"], r["source"], r["title"], r["topic"], r["filename"],
                        Research.model_validate_json(r["research"]), Script.model_validate_json(r["script"]),
-                       r["created_at"])
+                       r["created_at"], r["workspace_id"])
 
 
 def _statements(sql: str) -> list[str]:

@@ -65,6 +65,10 @@ class HeyGenRenderer:
                                         backoff=c.backoff_seconds)
         return self._client
 
+    def api_calls(self) -> dict[tuple[str, str], int]:
+        """HeyGen calls by endpoint and outcome, for /metrics."""
+        return dict(self._client.calls) if self._client else {}
+
     def list_avatars(self) -> list[AvatarProfile]:
         """Profiles HeyGen can render, with HeyGen's preview image and video where the catalogue has them."""
         return self.catalogue.decorate(a for a in self.daemon.settings.avatars.values() if a.renderer_ids.get("heygen"))

@@ -1,0 +1,5 @@
+"""The daemon's HTTP interface: the JSON API, the status WebSocket, metrics and plugin routes."""
+
+from .server import HttpServer
+
+__all__ = ["HttpServer"]

@@ -1,0 +1,75 @@
+"""Campaigns over HTTP: every change is written to the YAML file, which stays the source of truth."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..campaign import Campaign
+from ..errors import UnknownNameError
+from .bodies import CampaignPatchBody
+from .common import ApiError, Endpoint, caller, daemon_of, parse_body
+
+
+def _may_manage(request: web.Request) -> None:
+    who = caller(request)
+    if not who.campaigns:
+        raise ApiError(403, f"{who.name} may not manage campaigns (set `campaigns: true` on its token in users.yaml)")
+
+
+async def _row(request: web.Request) -> dict:
+    name = request.match_info["name"]
+    rows = {r["name"]: r for r in await daemon_of(request).campaigns.rows()}
+    if name not in rows:
+        raise ApiError(404, f"no campaign {name!r}")
+    return rows[name]
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    return web.json_response({"campaigns": await daemon_of(request).campaigns.rows()})
+
+
+async def create_campaign(request: web.Request) -> web.Response:
+    _may_manage(request)
+    campaign = await parse_body(request, Campaign)
+    campaigns = daemon_of(request).campaigns
+    existed = campaigns.path_of(campaign.name) is not None
+    path = campaigns.folder / f"{campaign.name}.yaml"
+    if not existed and path.exists():
+        raise ApiError(409, f"{path.name} exists but does not hold a valid campaign; fix or remove it first")
+    path = await campaigns.write(campaign)
+    problems = campaigns.problems.get(path)
+    if problems:
+        raise ApiError(422, "; ".join(problems))
+    row = next(r for r in await campaigns.rows() if r["name"] == campaign.name)
+    return web.json_response(row, status=200 if existed else 201, headers={"Location": f"/campaigns/{campaign.name}"})
+
+
+async def patch_campaign(request: web.Request) -> web.Response:
+    _may_manage(request)
+    await _row(request)
+    body = await parse_body(request, CampaignPatchBody)
+    await daemon_of(request).campaigns.set_paused(request.match_info["name"], body.paused)
+    return web.json_response(await _row(request))
+
+
+async def run_campaign(request: web.Request) -> web.Response:
+    _may_manage(request)
+    await _row(request)
+    try:
+        report = await daemon_of(request).campaigns.run_now(request.match_info["name"])
+    except UnknownNameError as exc:
+        raise ApiError(404, str(exc)) from None
+    return web.json_response({"run_id": report.run_id, "message": report.message, "job_ids": report.job_ids,
+                              "considered": report.considered}, status=201)
+
+
+def endpoints() -> list[Endpoint]:
+    return [
+        Endpoint("GET", "/campaigns", list_campaigns, "Campaigns with schedule, state and totals"),
+        Endpoint("POST", "/campaigns", create_campaign, "Create or replace a campaign (writes its YAML file)",
+                 body=Campaign, responses={200: "replaced", 201: "created", 403: "not allowed", 422: "invalid"}),
+        Endpoint("PATCH", "/campaigns/{name}", patch_campaign, "Pause or resume a campaign", body=CampaignPatchBody,
+                 responses={200: "OK", 403: "not allowed", 404: "unknown"}),
+        Endpoint("POST", "/campaigns/{name}/run", run_campaign, "Run a campaign now",
+                 responses={201: "ran", 403: "not allowed", 404: "unknown"}),
+    ]

@@ -1,0 +1,111 @@
+"""What every endpoint shares: the error type, body parsing, the caller and the video's JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from ..access import Caller
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+    from ..store import Job
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DAEMON = web.AppKey("daemon", object)
+CALLER = web.RequestKey("caller", Caller)
+
+
+class ApiError(Exception):
+    """Becomes `{"error": message, "field": field}` with `status`."""
+
+    def __init__(self, status: int, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+
+@dataclass
+class Endpoint:
+    """One route, described once: the server registers it and /openapi.json documents it."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    query: dict[str, str] = field(default_factory=dict)   # name -> description
+    auth: bool = True
+    responses: dict[int, str] = field(default_factory=lambda: {200: "OK"})
+
+
+def caller(request: web.Request) -> Caller:
+    return request[CALLER]
+
+
+def daemon_of(request: web.Request) -> "Daemon":
+    return request.app[DAEMON]
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()
+    try:
+        data = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or None
+        raise ApiError(422, f"{where or 'body'}: {err['msg']}", where) from None
+
+
+def int_arg(request: web.Request, name: str, default: int | None = None, low: int = 1,
+            high: int = 10**9) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}: {raw!r} is not a whole number", name) from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name}: must be between {low} and {high}", name)
+    return value
+
+
+async def visible_job(request: web.Request) -> "Job":
+    """The job named in the path, if this caller may see it: 404 when absent, 403 when not theirs."""
+    try:
+        job_id = int(request.match_info["id"])
+    except ValueError:
+        raise ApiError(404, f"no video {request.match_info['id']!r}") from None
+    job = await daemon_of(request).store.job(job_id)
+    if job is None:
+        raise ApiError(404, f"no video {job_id}")
+    who = caller(request)
+    if not who.may_see(job):
+        raise ApiError(403, f"video {job_id} belongs to another workspace; {who.name} may see only "
+                            f"{who.workspace}'s videos")
+    return job
+
+
+def video_json(job: "Job") -> dict[str, Any]:
+    result = job.result or {}
+    out = {
+        "id": job.id, "title": job.title, "status": job.status.value, "percent": job.percent,
+        "format": job.format, "avatar_profile_id": job.avatar_id, "renderer": job.renderer,
+        "template_id": job.template_id, "research_job_id": job.research_job_id, "campaign_id": job.campaign_id,
+        "workspace_id": job.workspace_id, "user_id": job.user_id, "error": job.error,
+        "created_at": job.created_at, "updated_at": job.updated_at, "duration": result.get("duration"),
+        "download_url": f"/videos/{job.id}/download" if result.get("video") else None,
+        "video_url": result.get("video_url"),
+    }
+    return out

@@ -1,0 +1,112 @@
+"""The daemon's aiohttp server: the JSON API behind bearer tokens, health, metrics and plugin routes."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import logging
+import weakref
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..access import token_caller
+from . import analytics, campaigns, metrics, openapi, status_ws, videos
+from .common import CALLER, DAEMON, ApiError, Endpoint, Handler
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+
+
+class HttpServer:
+    name = "http"
+
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+        self.endpoints: list[Endpoint] = [
+            Endpoint("GET", "/healthz", self.healthz, "Liveness and job counts", auth=False),
+            Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
+            *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
+            *metrics.endpoints(),
+        ]
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        self.app[DAEMON] = daemon
+        self.app[status_ws.SOCKETS] = weakref.WeakSet()
+        self.app.on_shutdown.append(status_ws.close_all)
+        for e in self.endpoints:
+            self.app.router.add_route(e.method, e.path, self._authenticated(e.handler) if e.auth else e.handler)
+        for method, path, handler in daemon.routes:
+            self.app.router.add_route(method, path, handler)
+        try:
+            version = importlib.metadata.version("avatar-daemon")
+        except importlib.metadata.PackageNotFoundError:
+            version = "0"
+        self.document = openapi.document(self.endpoints, [(m, p) for m, p, _ in daemon.routes], version)
+
+    # ---- cross-cutting --------------------------------------------------------------------
+
+    def _authenticated(self, handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
+            who = token_caller(self.daemon.settings.users, token.strip())
+            if who is None:
+                raise ApiError(401, "the bearer token is not one in users.yaml")
+            request[CALLER] = who
+            return await handler(request)
+
+        return wrapped
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every refusal is JSON naming the thing and the reason; a bug is logged, not leaked."""
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            body = {"error": exc.message, **({"field": exc.field} if exc.field else {})}
+            return web.json_response(body, status=exc.status, headers=headers)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": f"the body is over the {MAX_BODY // 1024} KB limit"}, status=413)
+        except web.HTTPException as exc:
+            if exc.status < 400 or request.path.startswith("/plugins/"):
+                raise
+            return web.json_response({"error": exc.reason}, status=exc.status, headers={
+                k: v for k, v in exc.headers.items() if k.lower() == "allow"})
+        except Exception:
+            log.exception("http: %s %s failed", request.method, request.path)
+            return web.json_response({"error": "internal error; the daemon's log has the details"}, status=500)
+
+    # ---- small endpoints --------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "jobs": await self.daemon.store.counts(),
+                                  "inbox": self.daemon.inbox.stats.__dict__})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(self.document)
+
+    # ---- the service ---------------------------------------------------------------------------
+
+    async def run(self, daemon: "Daemon" | None = None) -> None:
+        cfg = self.daemon.settings.http
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, cfg.host, cfg.port, backlog=1024)
+            await site.start()
+            # the port really bound (settings may say 0 for "any free port")
+            self.daemon.http_port = site._server.sockets[0].getsockname()[1]
+            log.info("http: listening on http://%s:%s", cfg.host, self.daemon.http_port)
+            self.daemon.http_ready.set()
+            await self.daemon.stopping.wait()
+        finally:
+            await runner.cleanup()
+

@@ -1,0 +1,69 @@
+"""A WebSocket per video: its state at once, then every change until the job ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from ..models import JobEvent
+from .common import Endpoint, daemon_of, video_json, visible_job
+
+SOCKETS = web.AppKey("status_sockets", weakref.WeakSet)
+
+
+def _message(event: JobEvent, download: str | None) -> dict[str, Any]:
+    return {"id": event.job_id, "status": event.state.value, "percent": event.percent, "message": event.message,
+            "video_url": download if event.state.value == "completed" else None,
+            "error": event.message if event.state.value in ("failed", "timeout", "cancelled") else None}
+
+
+async def status_ws(request: web.Request) -> web.StreamResponse:
+    job = await visible_job(request)  # refusals are plain HTTP, before the upgrade
+    d = daemon_of(request)
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
+    async with d.bus.watch(job.id) as events:  # subscribe first, then read: no change falls in between
+        job = await d.store.job(job.id)
+        current = video_json(job)
+        await ws.send_json({"id": job.id, "status": job.status.value, "percent": job.percent, "message": "",
+                            "video_url": current["download_url"] or current["video_url"], "error": job.error})
+        reader = asyncio.ensure_future(_until_closed(ws))
+        try:
+            while not job.status.final and not reader.done():
+                getter = asyncio.ensure_future(events.get())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                event = getter.result()
+                await ws.send_json(_message(event, f"/videos/{job.id}/download"))
+                if event.state.final:
+                    break
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    await ws.close()
+    return ws
+
+
+async def _until_closed(ws: web.WebSocketResponse) -> None:
+    async for msg in ws:  # clients say nothing; we only notice them leave
+        if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+            return
+
+
+async def close_all(app: web.Application) -> None:
+    for ws in list(app[SOCKETS]):
+        await ws.close(code=1001, message=b"server shutting down")
+
+
+def endpoints() -> list[Endpoint]:
+    return [Endpoint("GET", "/videos/{id}/status-ws", status_ws,
+                     "WebSocket: the video's state now, then every change until it ends",
+                     responses={101: "switching to WebSocket", 403: "not yours", 404: "unknown"})]

@@ -1,0 +1,229 @@
+"""Avatars, videos and research over HTTP; every row passes the caller's access check."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import ResearchError, UnknownNameError
+from ..models import JobEvent, JobState, Research
+from ..pipeline import VideoSettings
+from ..store import NewJob
+from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
+from .common import ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
+
+SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square"}
+FALLBACK = {"portrait": "tiktok", "landscape": "youtube", "square": "square"}
+
+
+def _avatars(request: web.Request) -> list[dict[str, Any]]:
+    """Profiles with the preview URLs a renderer's catalogue knows (HeyGen's looks)."""
+    d = daemon_of(request)
+    previews = {}
+    for renderer in d.renderers:
+        for profile in renderer.list_avatars():
+            if profile.preview_image_url or profile.preview_video_url:
+                previews.setdefault(profile.id, profile)
+    out = []
+    for profile in d.settings.avatars.values():
+        p = previews.get(profile.id, profile)
+        out.append({**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range",
+                                                                "style", "description"}),
+                    "preview_image_url": p.preview_image_url, "preview_video_url": p.preview_video_url,
+                    "renderers": sorted({"local", *profile.renderer_ids})})
+    return out
+
+
+async def list_avatars(request: web.Request) -> web.Response:
+    who = caller(request)
+    d = daemon_of(request)
+    allowed = [a for a in _avatars(request) if who.may_use(d.settings.avatars[a["id"]])]
+    return web.json_response({"avatars": allowed, "tier": who.tier})
+
+
+async def get_avatar(request: web.Request) -> web.Response:
+    d = daemon_of(request)
+    avatar_id = request.match_info["id"]
+    profile = d.settings.avatars.get(avatar_id)
+    if profile is None:
+        raise ApiError(404, f"no avatar profile {avatar_id!r}")
+    if not caller(request).may_use(profile):
+        raise ApiError(403, caller(request).refusal(profile))
+    return web.json_response(next(a for a in _avatars(request) if a["id"] == avatar_id))
+
+
+def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
+    """Names checked, tier checked, defaults filled: what the jobs will be made with."""
+    d = daemon_of(request)
+    who = caller(request)
+    avatar_id = body.avatar_profile_id or d.settings.default_avatar
+    profile = d.settings.avatars.get(avatar_id)
+    if profile is None:
+        raise ApiError(422, f"avatar_profile_id: no avatar profile {avatar_id!r}", "avatar_profile_id")
+    if not who.may_use(profile):
+        raise ApiError(403, who.refusal(profile), "avatar_profile_id")
+    if body.format:
+        if body.format not in d.formats:
+            raise ApiError(422, f"format: no format {body.format!r} (known: {', '.join(d.formats.names())})",
+                           "format")
+        fmt = body.format
+    elif body.aspect_ratio:
+        shape = SHAPES[body.aspect_ratio]
+        fmt = next((f for f in d.settings.default_formats if d.formats[f].orientation == shape), FALLBACK[shape])
+    else:
+        fmt = d.settings.default_formats[0]
+    renderer = body.renderer or d.settings.default_renderer
+    if renderer not in d.renderers:
+        raise ApiError(422, f"renderer: no renderer {renderer!r}", "renderer")
+    template = body.template_id or d.settings.default_template
+    if body.template_id and body.template_id not in d.settings.templates:
+        raise ApiError(422, f"template_id: no template {body.template_id!r}", "template_id")
+    request_settings = {k: v for k, v in (("voice_speed", body.voice_speed), ("captions", body.enable_captions),
+                                          ("background", body.background.model_dump(mode="json")
+                                           if body.background else None)) if v is not None}
+    return {"avatar": avatar_id, "format": fmt, "renderer": renderer, "template": template,
+            "request": request_settings}
+
+
+def _created(jobs: list[Any]) -> web.Response:
+    body = {"videos": [video_json(j) for j in jobs]}
+    return web.json_response(body, status=201, headers={"Location": f"/videos/{jobs[0].id}"})
+
+
+async def create_video(request: web.Request) -> web.Response:
+    body = await parse_body(request, VideoBody)
+    d = daemon_of(request)
+    who = caller(request)
+    s = _settings(request, body)
+    research = Research(source="api", title=body.script_title, topic=body.script_title, insights=[],
+                        script_text=body.script_content)
+    try:
+        script = d.pipeline.write_script(research, [s["format"]], body.voice_speed)
+    except ResearchError as exc:
+        raise ApiError(422, f"script_content: {exc}", "script_content") from None
+    script = script.model_copy(update={"title": body.script_title})
+    job = NewJob(s["renderer"], s["format"], s["avatar"], body.script_title, s["request"], s["template"],
+                 who.workspace, who.user)
+    _, job_ids, _ = await d.store.add_research_with_jobs(f"api:{uuid.uuid4().hex}", research, script, None, [job],
+                                                         who.workspace, who.user)
+    return _created(await _queued(request, job_ids))
+
+
+async def _queued(request: web.Request, job_ids: list[int]) -> list[Any]:
+    d = daemon_of(request)
+    for job_id in job_ids:
+        d.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0, message="queued",
+                                data={"via": "http"}))
+    d.wake_jobs()
+    return [await d.store.job(i) for i in job_ids]
+
+
+async def create_from_research(request: web.Request) -> web.Response:
+    body = await parse_body(request, FromResearchBody)
+    d = daemon_of(request)
+    who = caller(request)
+    s = _settings(request, body)
+    if body.research_job_id is not None:
+        found = await d.store.research_job(body.research_job_id)
+        if found is None:
+            raise ApiError(404, f"no research job {body.research_job_id}", "research_job_id")
+        if found.workspace_id not in (None, who.workspace) and not who.admin:
+            raise ApiError(403, f"research job {found.id} belongs to another workspace", "research_job_id")
+        script = d.pipeline.write_script(found.research, [s["format"]], body.voice_speed)
+        if body.script_title:
+            script = script.model_copy(update={"title": body.script_title})
+        job = NewJob(s["renderer"], s["format"], s["avatar"], script.title,
+                     {**s["request"], "script": script.model_dump(mode="json")}, s["template"], who.workspace,
+                     who.user)
+        return _created(await _queued(request, await d.store.add_jobs([job], found.id)))
+    payload = body.research if body.source is None else {"source": body.source, "research": body.research}
+    overrides = VideoSettings(formats=[s["format"]], avatar=s["avatar"], renderer=s["renderer"],
+                              template=s["template"], voice_speed=body.voice_speed, captions=body.enable_captions,
+                              background=body.background, title=body.script_title, workspace=who.workspace,
+                              user=who.user)
+    try:
+        ingested = await d.pipeline.ingest(json.dumps(payload).encode(), "request.json", ".json",
+                                           overrides=overrides, fresh_jobs=True)
+    except (ResearchError, UnknownNameError) as exc:
+        raise ApiError(422, f"research: {exc}", "research") from None
+    return _created([await d.store.job(i) for i in ingested.job_ids])
+
+
+async def list_research(request: web.Request) -> web.Response:
+    who = caller(request)
+    limit = int_arg(request, "limit", 20, high=100)
+    rows = await daemon_of(request).store.research_page(None if who.admin else who.workspace, limit)
+    return web.json_response({"research": [
+        {"id": r.id, "source": r.source, "title": r.title, "topic": r.topic, "insights": len(r.research.insights),
+         "estimated_seconds": r.script.estimated_seconds, "created_at": r.created_at} for r in rows]})
+
+
+async def list_videos(request: web.Request) -> web.Response:
+    who = caller(request)
+    status = request.query.get("status")
+    if status and status not in {s.value for s in JobState}:
+        raise ApiError(400, f"status: {status!r} is not one of {', '.join(s.value for s in JobState)}", "status")
+    limit = int_arg(request, "limit", 50, high=200)
+    before = int_arg(request, "before")
+    jobs = await daemon_of(request).store.jobs_page(who.owner_filter(), status, limit, before)
+    more = len(jobs) == limit
+    return web.json_response({"videos": [video_json(j) for j in jobs],
+                              "next": f"/videos?before={jobs[-1].id}&limit={limit}"
+                                      + (f"&status={status}" if status else "") if more else None})
+
+
+async def get_video(request: web.Request) -> web.Response:
+    return web.json_response(video_json(await visible_job(request)))
+
+
+async def video_status(request: web.Request) -> web.Response:
+    job = await visible_job(request)
+    return web.json_response({"id": job.id, "status": job.status.value, "percent": job.percent,
+                              "error": job.error, "video_url": video_json(job)["download_url"] or
+                              (job.result or {}).get("video_url")})
+
+
+async def cancel_video(request: web.Request) -> web.Response:
+    job = await visible_job(request)
+    if not await daemon_of(request).jobs.cancel(job.id):
+        raise ApiError(409, f"video {job.id} has already ended ({job.status.value}); there is nothing to cancel")
+    return web.json_response({"id": job.id, "status": "cancelled"})
+
+
+async def download_video(request: web.Request) -> web.StreamResponse:
+    job = await visible_job(request)
+    path = Path((job.result or {}).get("video") or "")
+    if job.status is not JobState.completed or not path.is_file():
+        raise ApiError(409 if job.status is not JobState.completed else 410,
+                       f"video {job.id} has no file to download ({job.status.value})")
+    if not request.http_range.start:  # a resumed download is not a second download
+        await daemon_of(request).store.add_analytics(job.id, "download", "api")
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="video-{job.id}.mp4"'})
+
+
+def endpoints() -> list[Endpoint]:
+    return [
+        Endpoint("GET", "/avatars", list_avatars, "Avatar profiles the caller's tier may use, with previews"),
+        Endpoint("GET", "/avatars/{id}", get_avatar, "One avatar profile (403 above the caller's tier)",
+                 responses={200: "OK", 403: "above the caller's tier", 404: "unknown"}),
+        Endpoint("POST", "/videos", create_video, "Make a video of a script", body=VideoBody,
+                 responses={201: "queued", 403: "avatar above tier", 422: "invalid field"}),
+        Endpoint("POST", "/videos/from-research", create_from_research,
+                 "Make a video of a stored research job or an inline research payload", body=FromResearchBody,
+                 responses={201: "queued", 403: "not yours", 404: "unknown research", 422: "invalid field"}),
+        Endpoint("GET", "/research", list_research, "Recent research jobs", query={"limit": "1-100"}),
+        Endpoint("GET", "/videos", list_videos, "The caller's and their workspace's videos, newest first",
+                 query={"status": "a job state", "limit": "1-200", "before": "a video id: the next page"}),
+        Endpoint("GET", "/videos/{id}", get_video, "One video",
+                 responses={200: "OK", 403: "another workspace's", 404: "unknown"}),
+        Endpoint("GET", "/videos/{id}/status", video_status, "A video's state and percent"),
+        Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
+                 responses={200: "cancelled", 409: "already ended"}),
+        Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported)",
+                 responses={200: "the file", 206: "part of the file", 409: "not finished"}),
+    ]
+
