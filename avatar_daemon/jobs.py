@@ -125,6 +125,13 @@ class JobRunner:
         progress = JobProgress(job.id, bus)
         start = time.monotonic()
         try:
+            return await self._execute(job, progress, start)
+        finally:
+            progress.close()  # a render thread still winding down must not publish after the job ended
+
+    async def _execute(self, job: Job, progress: "JobProgress", start: float) -> RenderResult | None:
+        bus = self.daemon.bus
+        try:
             renderer = self.daemon.renderers[job.renderer]
             request = await self.build_request(job)
             await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
@@ -165,9 +172,15 @@ class JobProgress:
         self.pending: list[asyncio.Future] = []
         self._percent = -100.0
         self._at = 0.0
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def __call__(self, percent: float, message: str) -> None:
         """Thread-safe and coalesced: a fast renderer must not flood the store or Slack."""
+        if self.closed:
+            return
         now = time.monotonic()
         moved = percent - self._percent >= PROGRESS_MIN_STEP and now - self._at >= PROGRESS_MIN_INTERVAL
         if not moved and now - self._at < 5:
@@ -175,7 +188,11 @@ class JobProgress:
         self._percent, self._at = percent, now
         event = JobEvent(job_id=self.job_id, state=JobState.rendering, percent=round(min(percent, 99.9), 1),
                          message=message)
-        self.loop.call_soon_threadsafe(lambda: self.pending.append(asyncio.ensure_future(self.bus.publish(event))))
+        self.loop.call_soon_threadsafe(self._publish, event)
+
+    def _publish(self, event: JobEvent) -> None:
+        if not self.closed:
+            self.pending.append(asyncio.ensure_future(self.bus.publish(event)))
 
     async def submitting(self, message: str) -> None:
         await self.flush()
