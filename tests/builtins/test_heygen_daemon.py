@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 import socket
+import sys
 
 import aiohttp
 import av
@@ -372,3 +373,18 @@ def test_dry_run_needs_no_key_and_prints_the_request(tmp_path, monkeypatch, caps
     sent = json.loads(capsys.readouterr().out)
     assert sent["method"] == "POST" and sent["url"] == "https://api.heygen.com/v3/videos"
     assert sent["body"]["aspect_ratio"] == "16:9" and sent["body"]["script"].startswith("Here's what Reddit")
+
+
+async def test_avatars_sync_command_reports_broken_profiles(tmp_path, fake):
+    del fake.looks["Tyler-incasualsuit-20220721"]
+    config = tmp_path / "daemon.yaml"
+    config.write_text(json.dumps({"data_dir": "var", "database": "var/db.sqlite3", "inbox": {"path": "inbox"},
+                                  "notifiers": ["log"], "plugins": {"settings": {"heygen": {
+                                      "base_url": fake.url, "upload_url": fake.url}}}}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "avatar_daemon", "avatars", "--sync", "--config", str(config), cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 1
+    assert "heygen: avatar profile 'david': HeyGen has no avatar look 'Tyler-incasualsuit-20220721'" in err.decode()
+    assert "sarah" in out.decode() and API_KEY not in out.decode() + err.decode()
