@@ -19,7 +19,6 @@ from .models import JobState
 from .pipeline import VideoSettings
 from .progressbar import ProgressBar
 from .settings import Settings, load_settings
-from .yamlfile import YamlDocument
 
 log = logging.getLogger("avatar_daemon")
 

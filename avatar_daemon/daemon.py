@@ -22,6 +22,7 @@ from .models import AvatarProfile, FormatSpec
 from .pipeline import Pipeline
 from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .registry import Registry
+from .requests import VideoRequests
 from .settings import Settings
 from .store import Store
 from .web import HttpServer
@@ -60,6 +61,7 @@ class Daemon:
         self.jobs = JobRunner(self)
         self.inbox = Inbox(self)
         self.campaigns = Campaigns(self)
+        self.videos = VideoRequests(self)
         self.bus: EventBus | None = None
         self.web: HttpServer | None = None
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import ResearchError, UnknownNameError
-from ..models import JobEvent, JobState, Research
+from ..models import JobState
 from ..pipeline import VideoSettings
-from ..store import NewJob
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
 
@@ -97,29 +95,15 @@ def _created(jobs: list[Any]) -> web.Response:
 async def create_video(request: web.Request) -> web.Response:
     body = await parse_body(request, VideoBody)
     d = daemon_of(request)
-    who = caller(request)
     s = _settings(request, body)
-    research = Research(source="api", title=body.script_title, topic=body.script_title, insights=[],
-                        script_text=body.script_content)
     try:
-        script = d.pipeline.write_script(research, [s["format"]], body.voice_speed)
+        jobs, _ = await d.videos.from_script(body.script_title, body.script_content, who=caller(request),
+                                             avatar=s["avatar"], format_name=s["format"], renderer=s["renderer"],
+                                             template=s["template"], settings=s["request"],
+                                             key=request.headers.get("Idempotency-Key"))
     except ResearchError as exc:
         raise ApiError(422, f"script_content: {exc}", "script_content") from None
-    script = script.model_copy(update={"title": body.script_title})
-    job = NewJob(s["renderer"], s["format"], s["avatar"], body.script_title, s["request"], s["template"],
-                 who.workspace, who.user)
-    _, job_ids, _ = await d.store.add_research_with_jobs(f"api:{uuid.uuid4().hex}", research, script, None, [job],
-                                                         who.workspace, who.user)
-    return _created(await _queued(request, job_ids))
-
-
-async def _queued(request: web.Request, job_ids: list[int]) -> list[Any]:
-    d = daemon_of(request)
-    for job_id in job_ids:
-        d.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0, message="queued",
-                                data={"via": "http"}))
-    d.wake_jobs()
-    return [await d.store.job(i) for i in job_ids]
+    return _created(jobs)
 
 
 async def create_from_research(request: web.Request) -> web.Response:
@@ -128,18 +112,16 @@ async def create_from_research(request: web.Request) -> web.Response:
     who = caller(request)
     s = _settings(request, body)
     if body.research_job_id is not None:
-        found = await d.store.research_job(body.research_job_id)
-        if found is None:
-            raise ApiError(404, f"no research job {body.research_job_id}", "research_job_id")
-        if found.workspace_id not in (None, who.workspace) and not who.admin:
-            raise ApiError(403, f"research job {found.id} belongs to another workspace", "research_job_id")
-        script = d.pipeline.write_script(found.research, [s["format"]], body.voice_speed)
-        if body.script_title:
-            script = script.model_copy(update={"title": body.script_title})
-        job = NewJob(s["renderer"], s["format"], s["avatar"], script.title,
-                     {**s["request"], "script": script.model_dump(mode="json")}, s["template"], who.workspace,
-                     who.user)
-        return _created(await _queued(request, await d.store.add_jobs([job], found.id)))
+        try:
+            jobs = await d.videos.from_research(body.research_job_id, who=who, avatar=s["avatar"],
+                                                format_name=s["format"], renderer=s["renderer"],
+                                                template=s["template"], settings=s["request"],
+                                                title=body.script_title)
+        except UnknownNameError as exc:
+            raise ApiError(404, str(exc), "research_job_id") from None
+        except PermissionError as exc:
+            raise ApiError(403, str(exc), "research_job_id") from None
+        return _created(jobs)
     payload = body.research if body.source is None else {"source": body.source, "research": body.research}
     overrides = VideoSettings(formats=[s["format"]], avatar=s["avatar"], renderer=s["renderer"],
                               template=s["template"], voice_speed=body.voice_speed, captions=body.enable_captions,

@@ -1,0 +1,80 @@
+"""Video requests from people (HTTP, Slack): one way to turn a script or stored research into jobs.
+
+`key` makes a request idempotent: the same key (a Slack trigger id, a retried HTTP call)
+finds the jobs the first request made instead of making a second video.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from .access import Caller, tier_of
+from .errors import UnknownNameError
+from .models import JobEvent, JobState, Research
+from .store import Job, NewJob
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+
+class VideoRequests:
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+
+    def caller(self, workspace: str | None, user: str | None, name: str | None = None) -> Caller:
+        """A chat user as a Caller: their tier from users.yaml, their workspace's rows."""
+        users = self.daemon.settings.users
+        return Caller(name or f"{user}@{workspace}", workspace, user, tier_of(users, workspace, user))
+
+    def check(self, avatar: str, format_name: str, renderer: str | None, template: str | None) -> None:
+        d = self.daemon
+        d.avatar(avatar)
+        d.formats[format_name]
+        if renderer is not None and renderer not in d.renderers:
+            raise UnknownNameError(f"no renderer named {renderer!r} (known: {', '.join(d.renderers.names())})")
+        if template is not None and template not in d.settings.templates:
+            raise UnknownNameError(f"no template named {template!r}")
+
+    async def from_script(self, title: str, text: str, *, who: Caller, avatar: str, format_name: str,
+                          renderer: str | None = None, template: str | None = None,
+                          settings: dict[str, Any] | None = None, key: str | None = None) -> tuple[list[Job], bool]:
+        """(jobs, created): created is False when `key` was seen before."""
+        d = self.daemon
+        self.check(avatar, format_name, renderer, template)
+        research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
+        script = d.pipeline.write_script(research, [format_name], (settings or {}).get("voice_speed"))
+        script = script.model_copy(update={"title": title})
+        job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, title, dict(settings or {}),
+                     template or d.settings.default_template, who.workspace, who.user)
+        digest = "request:" + (hashlib.sha256(key.encode()).hexdigest() if key else uuid.uuid4().hex)
+        _, job_ids, created = await d.store.add_research_with_jobs(digest, research, script, None, [job],
+                                                                   who.workspace, who.user)
+        return await self._queued(job_ids, created), created
+
+    async def from_research(self, research_id: int, *, who: Caller, avatar: str, format_name: str,
+                            renderer: str | None = None, template: str | None = None,
+                            settings: dict[str, Any] | None = None, title: str | None = None) -> list[Job]:
+        d = self.daemon
+        self.check(avatar, format_name, renderer, template)
+        found = await d.store.research_job(research_id)
+        if found is None:
+            raise UnknownNameError(f"no research job {research_id}")
+        if found.workspace_id not in (None, who.workspace) and not who.admin:
+            raise PermissionError(f"research job {research_id} belongs to another workspace")
+        script = d.pipeline.write_script(found.research, [format_name], (settings or {}).get("voice_speed"))
+        if title:
+            script = script.model_copy(update={"title": title})
+        job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, script.title,
+                     {**(settings or {}), "script": script.model_dump(mode="json")},
+                     template or d.settings.default_template, who.workspace, who.user)
+        return await self._queued(await d.store.add_jobs([job], found.id), True)
+
+    async def _queued(self, job_ids: list[int], created: bool) -> list[Job]:
+        d = self.daemon
+        if created:
+            for job_id in job_ids:
+                d.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0, message="queued"))
+            d.wake_jobs()
+        return [await d.store.job(i) for i in job_ids]
