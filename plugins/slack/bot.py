@@ -1,0 +1,224 @@
+"""The bot's state: which Slack message follows which video, coalesced progress, and delivery.
+
+One message per video is posted when it is queued and edited in place as it moves. Edits
+are coalesced (one per message every `progress_interval_seconds`, the final state always
+shown), so a fast render never meets Slack's rate limits; the client also honours
+Retry-After when one is met anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from avatar_daemon import JobEvent, JobState
+
+from . import blocks
+from .settings import SlackSettings
+
+log = logging.getLogger(__name__)
+
+FINAL = {"completed", "failed", "timeout", "cancelled"}
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    team: str | None = None
+    user: str | None = None
+    last_sent: float = 0.0
+    latest: JobEvent | None = None
+    flusher: asyncio.Task | None = None
+    done: bool = False
+    sent: list[str] = field(default_factory=list)   # the states shown, for tests and logs
+
+
+class SlackBot:
+    def __init__(self, daemon: Any, cfg: SlackSettings, client: AsyncWebClient):
+        self.daemon = daemon
+        self.cfg = cfg
+        self.client = client
+        self.messages: dict[int, Message] = {}
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, coro) -> asyncio.Task:
+        """Background work we keep a reference to (Bolt does not keep its own)."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    # ---- who may do what ------------------------------------------------------------------------
+
+    def caller(self, team: str | None, user: str | None):
+        return self.daemon.videos.caller(team, user, f"<@{user}>")
+
+    def avatars_for(self, team: str | None, user: str | None) -> list[dict[str, Any]]:
+        who = self.caller(team, user)
+        previews = {}
+        for renderer in self.daemon.renderers:
+            for p in renderer.list_avatars():
+                if p.preview_image_url:
+                    previews.setdefault(p.id, p.preview_image_url)
+        return [{**a.model_dump(include={"id", "name", "tier", "style"}), "preview_image_url": previews.get(a.id)}
+                for a in self.daemon.settings.avatars.values() if who.may_use(a)]
+
+    def default_avatar(self, team: str | None, user: str | None) -> str | None:
+        allowed = [a["id"] for a in self.avatars_for(team, user)]
+        default = self.daemon.settings.default_avatar
+        return default if default in allowed else (allowed[0] if allowed else None)
+
+    def may_manage_campaigns(self, user: str | None) -> bool:
+        return "*" in self.cfg.campaign_users or (user or "") in self.cfg.campaign_users
+
+    # ---- the progress message -------------------------------------------------------------------------
+
+    async def track(self, job: Any, channel: str, team: str | None, user: str | None) -> Message | None:
+        """Post the message that will follow this video (once, whatever retries happen)."""
+        if job.id in self.messages:
+            return self.messages[job.id]
+        stored = await self.daemon.store.get_meta(f"slack.message.{job.id}")
+        if stored:
+            data = json.loads(stored)
+            msg = self.messages[job.id] = Message(data["channel"], data["ts"], data.get("team"), data.get("user"))
+            return msg
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=channel, text=f"{job.title}: queued",
+                blocks=blocks.progress(_job(job), job.status.value, job.percent, "queued"))
+        except SlackApiError as exc:
+            log.warning("slack: cannot post the progress of video %s to %s: %s", job.id, channel,
+                        exc.response.get("error"))
+            return None
+        msg = Message(resp["channel"], resp["ts"], team, user, last_sent=time.monotonic())
+        msg.sent.append(job.status.value)
+        self.messages[job.id] = msg
+        await self.daemon.store.set_meta(f"slack.message.{job.id}", json.dumps(
+            {"channel": msg.channel, "ts": msg.ts, "team": team, "user": user}))
+        return msg
+
+    async def on_event(self, event: JobEvent) -> None:
+        msg = self.messages.get(event.job_id)
+        if msg is None:
+            msg = await self._adopt(event)
+            if msg is None:
+                return
+        if msg.done:
+            return
+        msg.latest = event
+        if msg.flusher is None or msg.flusher.done():
+            msg.flusher = self.spawn(self._flush(event.job_id, msg))
+
+    async def _adopt(self, event: JobEvent) -> Message | None:
+        """Videos made by the inbox or a campaign report to the channel set for their source or campaign."""
+        stored = await self.daemon.store.get_meta(f"slack.message.{event.job_id}")
+        job = await self.daemon.store.job(event.job_id)
+        if job is None:
+            return None
+        if stored:
+            return await self.track(job, "", None, None)
+        if event.state is not JobState.queued:
+            return None
+        channel = None
+        if job.campaign_id is not None:
+            rows = await self.daemon.store.campaign_rows(include_removed=True)
+            name = next((r.name for r in rows if r.id == job.campaign_id), None)
+            for campaign in self.daemon.campaigns.good.values():
+                if campaign.name == name:
+                    channel = campaign.notify.slack_channel
+        elif job.workspace_id is None and job.research_job_id is not None:
+            research = await self.daemon.store.research_job(job.research_job_id)
+            channel = self.cfg.source_channels.get(research.source if research else "", self.cfg.default_channel)
+        return await self.track(job, channel, None, None) if channel else None
+
+    async def _flush(self, job_id: int, msg: Message) -> None:
+        """Edit the message at most once per interval, always ending on the latest state."""
+        while True:
+            wait = msg.last_sent + self.cfg.progress_interval_seconds - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            event = msg.latest
+            job = await self.daemon.store.job(job_id)
+            state = event.state.value
+            try:
+                await self.client.chat_update(
+                    channel=msg.channel, ts=msg.ts, text=f"{job.title}: {blocks.STATE_LABEL.get(state, state)}",
+                    blocks=blocks.progress(_job(job), state, event.percent, event.message))
+            except SlackApiError as exc:
+                log.warning("slack: progress of video %s not shown: %s", job_id, exc.response.get("error"))
+            msg.last_sent = time.monotonic()
+            msg.sent.append(state)
+            if state in FINAL:
+                msg.done = True
+                await self._finish(job, msg, state, event.message)
+                return
+            if msg.latest is event:
+                return
+
+    # ---- delivery ---------------------------------------------------------------------------------
+
+    async def _finish(self, job: Any, msg: Message, state: str, message: str) -> None:
+        try:
+            if state == "completed":
+                await self._deliver(job, msg)
+            elif state in ("failed", "timeout"):
+                await self.client.chat_postMessage(
+                    channel=msg.channel, thread_ts=msg.ts, text=f"Video {job.id} {state}: {message}",
+                    blocks=[{"type": "section", "text": blocks.text(
+                        f":x: *Video {job.id} {blocks.STATE_LABEL[state].lower()}.* {message}", "mrkdwn")},
+                        blocks.failed_actions(_job(job))])
+        except SlackApiError as exc:
+            log.warning("slack: delivering video %s failed: %s", job.id, exc.response.get("error"))
+
+    async def _deliver(self, job: Any, msg: Message) -> None:
+        result = job.result or {}
+        video = Path(result.get("video") or "")
+        duration = result.get("duration") or 0
+        title = f"{job.title} ({duration:.0f} s, {job.format})"
+        avatars = self.avatars_for(msg.team, msg.user) if msg.team or msg.user else []
+        download = f"{self.cfg.public_url.rstrip('/')}/videos/{job.id}/download" if self.cfg.public_url else None
+        if video.is_file() and video.stat().st_size <= self.cfg.upload_limit_bytes:
+            await self.client.files_upload_v2(channel=msg.channel, file=str(video), filename=f"video-{job.id}.mp4",
+                                              title=title, initial_comment=f":clapper: {title}")
+        else:  # too big to upload (or remote only): a link, with the thumbnail
+            link = result.get("video_url") or download or str(video)
+            await self.client.chat_postMessage(channel=msg.channel, text=f"{title}: {link}", blocks=[
+                {"type": "section", "text": blocks.text(f":clapper: *{title}*\n<{link}|Watch or download>", "mrkdwn")}])
+            thumbnail = Path(result.get("thumbnail") or "")
+            if thumbnail.is_file():
+                await self.client.files_upload_v2(channel=msg.channel, file=str(thumbnail), title=f"{job.title}")
+        script = await self._script(job)
+        await self.client.chat_postMessage(channel=msg.channel, thread_ts=msg.ts, text=script[:3000] or job.title,
+                                           blocks=[{"type": "section", "text": blocks.text(
+                                               f"*Script*\n{script[:2900]}", "mrkdwn")},
+                                               blocks.finished_actions(_job(job), avatars, download)])
+        extras = [{"file": result[k], "title": Path(result[k]).name} for k in ("srt", "metadata")
+                  if result.get(k) and Path(result[k]).is_file()]
+        if extras:
+            await self.client.files_upload_v2(channel=msg.channel, thread_ts=msg.ts, file_uploads=extras)
+
+    async def _script(self, job: Any) -> str:
+        if "script" in (job.request or {}):
+            return job.request["script"]["text"]
+        if job.research_job_id:
+            research = await self.daemon.store.research_job(job.research_job_id)
+            return research.script.text if research else ""
+        return ""
+
+    async def drain(self) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)
+
+
+def _job(job: Any) -> dict[str, Any]:
+    return {"id": job.id, "title": job.title, "format": job.format, "avatar_id": job.avatar_id,
+            "renderer": job.renderer}

@@ -1,0 +1,59 @@
+"""Buttons under a finished or failed video: another format, another avatar, retry."""
+
+from __future__ import annotations
+
+from avatar_daemon import AvatarDaemonError
+
+
+async def _again(bot, body: dict, job_id: int, **change) -> None:
+    user = body["user"]["id"]
+    team = body["user"].get("team_id") or (body.get("team") or {}).get("id")
+    channel = (body.get("channel") or {}).get("id")
+    job = await bot.daemon.store.job(job_id)
+    who = bot.caller(team, user)
+    if job is None or not who.may_see(job) or job.research_job_id is None:
+        await bot.client.chat_postEphemeral(channel=channel, user=user, text=f"No video {job_id} in your workspace.")
+        return
+    settings = {k: v for k, v in job.request.items() if k in ("voice_speed", "captions", "background")}
+    try:
+        jobs = await bot.daemon.videos.from_research(
+            job.research_job_id, who=who, avatar=change.get("avatar", job.avatar_id),
+            format_name=change.get("format", job.format), renderer=job.renderer, template=job.template_id,
+            settings=settings, title=job.title)
+    except (AvatarDaemonError, PermissionError) as exc:
+        await bot.client.chat_postEphemeral(channel=channel, user=user, text=f":x: {exc}")
+        return
+    for new in jobs:
+        await bot.track(new, channel, team, user)
+
+
+async def another_format(ack, body: dict, action: dict, context) -> None:
+    await ack()
+    job_id, fmt = action["selected_option"]["value"].split(":", 1)
+    await _again(context["bot"], body, int(job_id), format=fmt)
+
+
+async def another_avatar(ack, body: dict, action: dict, context) -> None:
+    await ack()
+    job_id, avatar = action["selected_option"]["value"].split(":", 1)
+    bot = context["bot"]
+    user, team = body["user"]["id"], body["user"].get("team_id")
+    if avatar not in {a["id"] for a in bot.avatars_for(team, user)}:
+        return
+    await _again(bot, body, int(job_id), avatar=avatar)
+
+
+async def retry(ack, body: dict, action: dict, context) -> None:
+    await ack()
+    await _again(context["bot"], body, int(action["value"]))
+
+
+async def download(ack) -> None:
+    await ack()  # a link button: Slack opens the URL; it still tells us
+
+
+def register(app) -> None:
+    app.action("another_format")(another_format)
+    app.action("another_avatar")(another_avatar)
+    app.action("retry")(retry)
+    app.action("download")(download)

@@ -1,0 +1,49 @@
+"""The Slack plugin's settings: daemon.yaml `plugins.settings.slack`, the environment, and the tokens."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from avatar_daemon import secret
+
+
+class SlackSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["socket", "http"] = "socket"
+    api_url: str = "https://slack.com/api/"
+    command: str = "/avatar-video"
+    progress_interval_seconds: float = Field(3.0, gt=0)    # one chat.update per message at most this often
+    upload_limit_bytes: int = 1024**3                       # bigger finished videos are linked instead
+    default_channel: str | None = None                      # where inbox videos report, when no source says
+    source_channels: dict[str, str] = Field(default_factory=dict)  # research source -> channel
+    campaign_users: list[str] = Field(default_factory=list)  # Slack user ids that may manage campaigns ("*": all)
+    public_url: str | None = None                           # the daemon's HTTP API, for download buttons
+
+
+class Tokens(BaseModel):
+    bot: str | None
+    signing_secret: str | None
+    app: str | None
+
+    def __repr__(self) -> str:
+        return f"Tokens(bot={'set' if self.bot else None}, app={'set' if self.app else None})"
+
+    __str__ = __repr__
+
+
+def load(raw: dict) -> tuple[SlackSettings, Tokens]:
+    """Environment first (SLACK_MODE, SLACK_API_URL), then daemon.yaml; tokens only from secrets."""
+    data = dict(raw)
+    if os.environ.get("SLACK_MODE"):
+        data["mode"] = os.environ["SLACK_MODE"]
+    if os.environ.get("SLACK_API_URL"):
+        data["api_url"] = os.environ["SLACK_API_URL"]
+    cfg = SlackSettings.model_validate(data)
+    if not cfg.api_url.endswith("/"):
+        cfg.api_url += "/"
+    return cfg, Tokens(bot=secret("SLACK_BOT_TOKEN"), signing_secret=secret("SLACK_SIGNING_SECRET"),
+                       app=secret("SLACK_APP_TOKEN"))

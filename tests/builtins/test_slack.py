@@ -1,0 +1,312 @@
+"""The Slack bot in a real daemon, against the fake Slack on loopback.
+
+HTTP mode: slash commands and view submissions are signed HTTP requests to the daemon's
+own /slack/events. Socket Mode: envelopes through the fake's WebSocket server.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import urllib.parse
+
+import aiohttp
+import av
+import pytest
+import yaml
+
+from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_until
+from tests.fake_slack import FakeSlack
+
+BOT, SECRET, APP = "xoxb-test-bot-token-1234", "slack-signing-secret-5678", "xapp-test-app-token-9012"
+
+
+@pytest.fixture
+async def slack(monkeypatch):
+    for name, value in (("SLACK_BOT_TOKEN", BOT), ("SLACK_SIGNING_SECRET", SECRET), ("SLACK_APP_TOKEN", APP)):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLACK_MODE", raising=False)
+    monkeypatch.delenv("SLACK_API_URL", raising=False)
+    async with FakeSlack().serve() as fake:
+        yield fake
+
+
+def slack_daemon(tmp_path, fake, mode="http", renderer=None, **slack_cfg):
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump({
+        "default_tier": "free", "workspaces": {"T0EXAMPLE": {"tier": "pro", "users": {"U0ADMIN": "enterprise"}}}}))
+    cfg = {"mode": mode, "api_url": f"{fake.url}/api/", "progress_interval_seconds": 0.3, **slack_cfg}
+    settings = make_settings(tmp_path, users_file="users.yaml", plugins={"settings": {"slack": cfg}},
+                             **({"default_renderer": "local"} if renderer == "local" else {}))
+    plugin = RecordingPlugin(renderer if renderer not in (None, "local") else FakeRenderer(seconds=0.4))
+    return make_daemon(tmp_path, plugins=[plugin], settings=settings), plugin
+
+
+def signed(body: bytes, secret=SECRET, ts=None, **extra) -> dict[str, str]:
+    ts = str(int(time.time()) if ts is None else ts)
+    sig = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig,
+            "Content-Type": "application/x-www-form-urlencoded", **extra}
+
+
+def command(fake, text, user="U1", team="T0EXAMPLE", trigger="tr-1", channel="C1"):
+    return {"command": "/avatar-video", "text": text, "user_id": user, "user_name": user, "team_id": team,
+            "team_domain": "example", "channel_id": channel, "channel_name": "videos", "api_app_id": "A0APP",
+            "response_url": f"{fake.url}/response/{trigger}", "trigger_id": trigger}
+
+
+async def post(daemon, form: dict | None = None, body: bytes | None = None, headers=None):
+    body = body if body is not None else urllib.parse.urlencode(form).encode()
+    async with aiohttp.ClientSession() as http:
+        start = time.monotonic()
+        async with http.post(f"http://127.0.0.1:{daemon.http_port}/slack/events", data=body,
+                             headers=headers if headers is not None else signed(body)) as resp:
+            return resp.status, await resp.text(), time.monotonic() - start
+
+
+async def test_without_tokens_the_plugin_is_off_and_says_so(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin()])
+    assert "slack" not in daemon.services.names() and not any(p == "/slack/events" for _, p, _ in daemon.routes)
+    offs = [r for r in caplog.records if "slack: off" in r.getMessage()]
+    assert len(offs) == 1 and "SLACK_BOT_TOKEN" in offs[0].getMessage()
+
+
+class ChattyRenderer(FakeRenderer):
+    """Reports progress every 20 ms for a second: far more often than Slack may be edited."""
+
+    async def render(self, request, progress):
+        for i in range(1, 51):
+            await asyncio.sleep(0.02)
+            progress(i * 2.0, f"frame {i}")
+        return await super().render(request, lambda *a: None)
+
+
+async def test_a_script_command_is_acked_then_rendered_with_coalesced_progress(tmp_path, slack, caplog):
+    caplog.set_level(logging.DEBUG)
+    daemon, plugin = slack_daemon(tmp_path, slack, renderer=ChattyRenderer(), progress_interval_seconds=0.5)
+    async with running(daemon):
+        status, text, took = await post(daemon, command(slack, "Robots are learning to cook. Here is how."))
+        assert status == 200 and took < 3.0 and "Making your video" in text
+        await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=20)
+        (job,) = await daemon.store.jobs()
+        assert job.status.value == "completed" and job.workspace_id == "T0EXAMPLE" and job.user_id == "U1"
+        assert job.title == "Robots are learning to cook."
+    (posted, *_) = slack.called("chat.postMessage")
+    assert posted["channel"] == "C1"
+    updates = slack.called("chat.update")
+    # 50 progress reports in a second, a few published events, and at most one edit per 0.5 s, ending on "Done"
+    events = plugin.notifier.states(job.id)
+    assert 2 <= len(updates) <= 4 < len(events) and "Done" in updates[-1]["text"]
+    thread = [p for p in slack.called("chat.postMessage") if p.get("thread_ts")]
+    assert thread and "Robots are learning to cook" in json.dumps(thread[0])
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    assert BOT not in logs and SECRET not in logs and APP not in logs
+
+
+async def test_bad_signature_and_stale_timestamp_are_refused_before_anything_runs(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        body = urllib.parse.urlencode(command(slack, "Make this")).encode()
+        assert (await post(daemon, body=body, headers=signed(body, secret="wrong")))[0] == 401
+        assert (await post(daemon, body=body, headers=signed(body, ts=int(time.time()) - 400)))[0] == 401
+        assert (await post(daemon, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"}))[0] == 401
+        await asyncio.sleep(0.3)
+        assert await daemon.store.jobs() == [] and slack.calls == []
+
+
+async def test_slack_retries_never_make_a_second_video(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        form = command(slack, "Once only, please.", trigger="tr-same")
+        body = urllib.parse.urlencode(form).encode()
+        await post(daemon, body=body)
+        await post(daemon, body=body, headers=signed(body, **{"X-Slack-Retry-Num": "1",
+                                                              "X-Slack-Retry-Reason": "http_timeout"}))
+        await wait_until(lambda: len(slack.called("chat.postMessage")) >= 1)
+        await asyncio.sleep(0.3)
+        assert len(await daemon.store.jobs()) == 1
+    assert len([p for p in slack.called("chat.postMessage") if not p.get("thread_ts")]) <= 2  # video + its upload
+
+
+async def test_modal_lists_only_the_tiers_avatars_and_validates(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        assert (await post(daemon, command(slack, "", user="U1", team="TOTHER")))[0] == 200
+        await wait_until(lambda: slack.called("views.open"))
+        view = slack.called("views.open")[0]["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        avatars = next(b for b in view["blocks"] if b["block_id"] == "avatar")["element"]["options"]
+        free = {a.id for a in daemon.settings.avatars.values() if a.tier == "free"}
+        assert {o["value"] for o in avatars} == free  # TOTHER has no workspace entry: the free tier
+        script_block = next(b for b in view["blocks"] if b["block_id"] == "script")
+        assert script_block["element"]["max_length"] == 3000 and "characters" in script_block["hint"]["text"]
+
+        def submission(values, user="U1"):
+            payload = {"type": "view_submission", "team": {"id": "TOTHER"},
+                       "user": {"id": user, "team_id": "TOTHER"}, "api_app_id": "A0APP",
+                       "view": {"id": "V123", "type": "modal", "callback_id": "avatar_video_modal", "hash": "h",
+                                "private_metadata": json.dumps({"channel": "C9", "team": "TOTHER", "user": user}),
+                                "state": {"values": values}}}
+            return {"payload": json.dumps(payload)}
+
+        def pick(v):
+            return {"value": {"type": "static_select", "selected_option": {"value": v}}}
+
+        values = {"avatar": pick("sarah"), "format": pick("youtube"), "speed": pick("1.1"),
+                  "script": {"script_input": {"type": "plain_text_input", "value": ""}}}
+        status, text, _ = await post(daemon, submission(values))
+        assert status == 200 and json.loads(text) == {
+            "response_action": "errors", "errors": {"script": "Write a script, or pick recent research below."}}
+        enterprise = next(a.id for a in daemon.settings.avatars.values() if a.tier == "enterprise")
+        values["avatar"] = pick(enterprise)
+        values["script"]["script_input"]["value"] = "A proper script about the weather today."
+        status, text, _ = await post(daemon, submission(values))
+        assert json.loads(text)["errors"] == {"avatar": "That avatar is not open to your tier."}
+        values["avatar"] = pick("sarah")
+        status, text, _ = await post(daemon, submission(values))
+        assert status == 200 and text == ""
+        await wait_until(lambda: any(p["channel"] == "C9" for p in slack.called("chat.postMessage")))
+        (job,) = await daemon.store.jobs()
+        assert (job.format, job.avatar_id, job.request["voice_speed"]) == ("youtube", "sarah", 1.1)
+
+
+async def test_subcommands_answer_ephemerally_and_respect_workspaces(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack, campaign_users=["U0ADMIN"])
+    async with running(daemon):
+        await post(daemon, command(slack, "A video for the list.", trigger="t0"))
+        await wait_until(lambda: slack.called("chat.postMessage"))
+        (job,) = await daemon.store.jobs()
+        for text, trigger, team in (("help", "t1", "T0EXAMPLE"), (f"status {job.id}", "t2", "T0EXAMPLE"),
+                                    (f"status {job.id}", "t3", "TOTHER"), ("list", "t4", "T0EXAMPLE"),
+                                    ("avatars", "t5", "T0EXAMPLE"), ("campaigns pause x", "t6", "T0EXAMPLE")):
+            assert (await post(daemon, command(slack, text, trigger=trigger, team=team)))[0] == 200
+        await wait_until(lambda: len(slack.responses) == 6)
+    answers = [r["text"] for r in slack.responses]
+    assert all(r["response_type"] == "ephemeral" for r in slack.responses)
+    assert "/avatar-video <script>" in answers[0]
+    assert f"Video {job.id} *A video for the list.*" in answers[1]
+    assert answers[2] == f"No video {job.id} in your workspace."
+    assert "A video for the list." in answers[3]
+    assert "avatars for your tier" in answers[4]
+    assert "You may not manage campaigns" in answers[5]
+
+
+async def test_progress_survives_a_429_from_chat_update(tmp_path, slack):
+    slack.rate_limited["chat.update"] = 1
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        await post(daemon, command(slack, "Rate limits are no reason to stop."))
+        await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=20)
+    updates = slack.called("chat.update")
+    assert len(updates) >= 2 and "Done" in updates[-1]["text"]  # the 429'd edit was sent again after Retry-After
+
+
+async def test_a_real_local_render_is_uploaded_with_its_srt_and_metadata(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack, renderer="local")
+    async with running(daemon):
+        await post(daemon, command(slack, "Short and real. Two sentences.", trigger="real"))
+        await wait_until(lambda: len(slack.called("files.completeUploadExternal")) >= 2, timeout=120)
+        (job,) = await daemon.store.jobs()
+    (video_upload,) = [p for p in slack.called("files.getUploadURLExternal") if p["filename"].endswith(".mp4")]
+    file_id = next(fid for fid, data in slack.uploads.items() if len(data) == int(video_upload["length"]))
+    (tmp_path / "got.mp4").write_bytes(slack.uploads[file_id])
+    with av.open(str(tmp_path / "got.mp4")) as box:
+        assert box.streams.video and box.streams.audio
+    complete = slack.called("files.completeUploadExternal")[0]
+    assert "Short and real." in complete["files"] and complete["channel_id"] == "C1"
+    titles = " ".join(p["filename"] for p in slack.called("files.getUploadURLExternal"))
+    assert ".srt" in titles and "metadata.json" in titles
+    assert job.status.value == "completed"
+
+
+async def test_failed_video_shows_the_reason_and_retry_makes_it_again(tmp_path, slack):
+    daemon, plugin = slack_daemon(tmp_path, slack, renderer=FakeRenderer(fail="the presenter lost her voice"))
+    async with running(daemon):
+        await post(daemon, command(slack, "This one will fail.", trigger="f1"))
+        await wait_until(lambda: any("lost her voice" in json.dumps(p) for p in slack.called("chat.postMessage")))
+        (job,) = await daemon.store.jobs()
+        failure = next(p for p in slack.called("chat.postMessage") if "lost her voice" in json.dumps(p))
+        sent = failure["blocks"] if isinstance(failure["blocks"], list) else json.loads(failure["blocks"])
+        assert sent[-1]["elements"][0]["action_id"] == "retry"
+        payload = {"type": "block_actions", "team": {"id": "T0EXAMPLE"}, "user": {"id": "U1", "team_id": "T0EXAMPLE"},
+                   "channel": {"id": "C1"}, "api_app_id": "A0APP", "trigger_id": "x",
+                   "actions": [{"action_id": "retry", "block_id": "after", "value": str(job.id), "type": "button"}]}
+        assert (await post(daemon, {"payload": json.dumps(payload)}))[0] == 200
+        await wait_until(lambda: len(plugin.renderer.requests) == 2)
+        jobs = await daemon.store.jobs()
+    assert len(jobs) == 2 and jobs[0].title == job.title
+
+
+async def test_socket_mode_envelopes_are_acked_and_survive_a_reconnect(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack, mode="socket")
+    async with running(daemon):
+        await asyncio.wait_for(slack.connected.wait(), 10)
+        first = await slack.envelope("slash_commands", command(slack, "Over the socket.", trigger="s1"))
+        await wait_until(lambda: first in slack.acks)
+        await wait_until(lambda: slack.called("chat.postMessage"))
+        await slack.disconnect()
+        await asyncio.wait_for(slack.connected.wait(), 20)
+        assert slack.connections >= 2
+        second = await slack.envelope("slash_commands", command(slack, "After the reconnect.", trigger="s2"))
+        await wait_until(lambda: second in slack.acks)
+        retried = await slack.envelope("slash_commands", command(slack, "After the reconnect.", trigger="s2"),
+                                       retry_attempt=1)
+        await wait_until(lambda: retried in slack.acks)
+        await asyncio.sleep(0.3)
+        titles = sorted(j.title for j in await daemon.store.jobs())
+    assert titles == ["After the reconnect.", "Over the socket."]
+
+
+async def test_inbox_and_campaign_videos_report_to_their_channels(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack, source_channels={"hackernews": "C-HN"})
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns/ai.yaml").write_text(
+        "name: ai\nsources: [{source: github}]\nschedule: {every: daily}\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\nnotify: {slack_channel: C-AI}\n")
+    from tests.conftest import fixture_bytes
+    async with running(daemon):
+        await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        await wait_until(lambda: daemon.campaigns.path_of("ai"))
+        await daemon.pipeline.ingest(fixture_bytes("github_search.json"), "gh.json", ".json")
+        await daemon.campaigns.run_now("ai")
+        await wait_until(lambda: {"C-HN", "C-AI"} <= {p["channel"] for p in slack.called("chat.postMessage")})
+        await wait_until(lambda: len(slack.called("files.completeUploadExternal")) >= 2)
+    posted = [p["channel"] for p in slack.called("chat.postMessage") if not p.get("thread_ts")]
+    assert posted.count("C-HN") == 1 and posted.count("C-AI") == 1  # the github inbox drop has no channel
+
+
+async def test_script_hint_counts_characters_and_seconds_as_you_type(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        await post(daemon, command(slack, "", trigger="m1"))
+        await wait_until(lambda: slack.called("views.open"))
+        view = slack.called("views.open")[0]["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        typed = "Forty words would take a while to say out loud, so here are a few."
+        view.update(id="V1", hash="h1", state={"values": {"script": {"script_input": {"value": typed}},
+                                                          "speed": {"value": {"selected_option": {"value": "1.0"}}}}})
+        payload = {"type": "block_actions", "team": {"id": "T0EXAMPLE"}, "user": {"id": "U1", "team_id": "T0EXAMPLE"},
+                   "api_app_id": "A0APP", "trigger_id": "x", "view": view,
+                   "actions": [{"action_id": "script_input", "block_id": "script", "type": "plain_text_input",
+                                "value": typed}]}
+        assert (await post(daemon, {"payload": json.dumps(payload)}))[0] == 200
+        await wait_until(lambda: slack.called("views.update"))
+    updated = slack.called("views.update")[0]
+    new_view = json.loads(updated["view"]) if isinstance(updated["view"], str) else updated["view"]
+    hint = next(b for b in new_view["blocks"] if b["block_id"] == "script")["hint"]["text"]
+    assert hint.startswith(f"{len(typed)} / 3,000 characters · about ") and updated["view_id"] == "V1"
+
+
+async def test_a_video_over_the_upload_limit_is_linked(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack, upload_limit_bytes=5, public_url="https://avatar.example.com")
+    async with running(daemon):
+        await post(daemon, command(slack, "Too big to upload here.", trigger="big"))
+        await wait_until(lambda: any("Watch or download" in json.dumps(p) for p in slack.called("chat.postMessage")))
+        (job,) = await daemon.store.jobs()
+    link = next(p for p in slack.called("chat.postMessage") if "Watch or download" in json.dumps(p))
+    assert f"https://avatar.example.com/videos/{job.id}/download" in json.dumps(link)
+    assert not [p for p in slack.called("files.getUploadURLExternal") if p["filename"].endswith(".mp4")]
