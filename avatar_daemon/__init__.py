@@ -19,6 +19,6 @@ __all__ = [
     "AvatarDaemonError", "AvatarProfile", "Background", "Brand", "CaptionStyle", "ConfigError", "FormatSpec",
     "Insight", "JobEvent", "JobState", "Notice", "Notifier", "PluginError", "Progress", "RenderError", "RenderRequest",
     "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
-    "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch", "hookimpl", "parse_time",
-    "secret", "strip_markup", "to_spoken", "words_for_seconds",
+    "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch",
+    "hookimpl", "parse_time", "secret", "strip_markup", "to_spoken", "words_for_seconds",
 ]

@@ -26,6 +26,7 @@ from .errors import AvatarDaemonError, ConfigError, UnknownNameError
 from .models import JobEvent, JobState, Notice, Research
 from .selection import Candidate, choose, insight_key
 from .store import CampaignRow, NewJob, Pick
+from .yamlfile import YamlDocument
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -135,16 +136,12 @@ class Campaigns:
         doc = None
         for loc, value, known, what in checks:
             if value is not None and value not in known:
-                from .yamlfile import YamlDocument
-
                 doc = doc or YamlDocument.load(path)
                 names = ", ".join(sorted(k if isinstance(k, str) else k.name for k in known)) or "none"
                 problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(map(str, loc))}: no {what} named {value!r} "
                                 f"(known: {names})")
         for i, spec in enumerate(campaign.sources):
             if spec.fetch is not None and spec.source in d.sources and not hasattr(d.sources[spec.source], "fetch"):
-                from .yamlfile import YamlDocument
-
                 doc = doc or YamlDocument.load(path)
                 problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                                 f"{spec.source!r} cannot fetch live research")

@@ -87,7 +87,8 @@ def listing(titles_scores, url_prefix="https://example.com/p", age_hours=1.0):
     now = time.time()
     return {"kind": "Listing", "data": {"children": [
         {"kind": "t3", "data": {"title": t, "score": s, "url": f"{url_prefix}/{i}", "subreddit": "artificial",
-                                "permalink": f"/r/artificial/comments/{abs(hash(url_prefix)) % 10**6}{i}", "created_utc": now - age_hours * 3600}}
+                                "permalink": f"/r/artificial/comments/{abs(hash(url_prefix)) % 10**6}{i}",
+                                "created_utc": now - age_hours * 3600}}
         for i, (t, s) in enumerate(titles_scores)]}}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..models import JobState
 from .common import Endpoint, daemon_of
 
 BUCKETS = [5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600]
@@ -17,15 +18,14 @@ async def metrics(request: web.Request) -> web.Response:
     d = daemon_of(request)
     lines = ["# HELP avatar_daemon_jobs Video jobs by state.", "# TYPE avatar_daemon_jobs gauge"]
     counts = await d.store.counts()
-    from ..models import JobState
-
     lines += [f'avatar_daemon_jobs{{state="{s.value}"}} {counts.get(s.value, 0)}' for s in JobState]
     seconds = await d.store.render_seconds()
     lines += ["# HELP avatar_daemon_render_seconds Wall time of completed renders.",
               "# TYPE avatar_daemon_render_seconds histogram"]
     lines += [f'avatar_daemon_render_seconds_bucket{{le="{b}"}} {sum(s <= b for s in seconds)}' for b in BUCKETS]
     lines += [f'avatar_daemon_render_seconds_bucket{{le="+Inf"}} {len(seconds)}',
-              f"avatar_daemon_render_seconds_sum {sum(seconds):.3f}", f"avatar_daemon_render_seconds_count {len(seconds)}"]
+              f"avatar_daemon_render_seconds_sum {sum(seconds):.3f}",
+              f"avatar_daemon_render_seconds_count {len(seconds)}"]
     stats = d.inbox.stats
     lines += ["# HELP avatar_daemon_inbox_files_total Files taken from the inbox, by outcome.",
               "# TYPE avatar_daemon_inbox_files_total counter",
