@@ -151,7 +151,7 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.stop)
-            core: list[Service] = [self.inbox, self.jobs, self.campaigns]
+            core: list[Service] = [self.inbox, self.jobs]
             if self.settings.http.enabled:
                 self.web = HttpServer(self)
                 core.append(self.web)
@@ -159,7 +159,8 @@ class Daemon:
                 async with asyncio.TaskGroup() as tg:
                     for service in core:
                         tg.create_task(service.run(self), name=service.name)
-                    for service in self.services:
+                    # Campaigns run user-edited files and live fetches: supervised like a plugin's service.
+                    for service in [self.campaigns, *self.services]:
                         tg.create_task(self._supervise(service), name=service.name)
                     tg.create_task(self._heartbeat(), name="heartbeat")
                     systemd.notify("READY=1\nSTATUS=running")
