@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -13,7 +14,26 @@ MASK = "***"
 
 def known_secrets(environ: dict[str, str] | None = None) -> list[str]:
     env = os.environ if environ is None else environ
-    return sorted({v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}, key=len, reverse=True)
+    values = {v for k, v in env.items() if SECRET_NAME.search(k) and len(v) >= 6}
+    values |= _credentials(env.get("CREDENTIALS_DIRECTORY"))
+    return sorted(values, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _credentials(folder: str | None) -> frozenset[str]:
+    """Secrets systemd hands over as files (LoadCredential=): read once, masked like the environment's."""
+    if not folder or not os.path.isdir(folder):
+        return frozenset()
+    found = set()
+    for name in os.listdir(folder):
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                value = f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(value) >= 6:
+            found.add(value)
+    return frozenset(found)
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:

@@ -122,3 +122,15 @@ def test_secrets_never_logged(caplog):
         assert "xoxb" not in record.getMessage() and "***" in record.getMessage()
     finally:
         del os.environ["SLACK_BOT_TOKEN"]
+
+
+def test_systemd_credentials_are_masked_too(tmp_path, monkeypatch):
+    import logging
+
+    from avatar_daemon.logs import RedactingFilter
+
+    (tmp_path / "HEYGEN_API_KEY").write_text("hg-credential-file-secret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "calling with %s", ("hg-credential-file-secret",), None)
+    RedactingFilter().filter(record)
+    assert record.getMessage() == "calling with ***"
