@@ -156,7 +156,9 @@ class Pipeline:
         """
         research, settings = self.extract(data, name, suffix)
         if overrides:
-            settings = settings.model_copy(update=overrides.model_dump(exclude_none=True))
+            # validated, not copied: a nested override (background) must become its model again
+            settings = VideoSettings.model_validate({**settings.model_dump(exclude_none=True),
+                                                     **overrides.model_dump(exclude_none=True)})
         try:
             formats, avatar, renderer = self.plan(settings)
         except UnknownNameError as exc:

@@ -388,3 +388,51 @@ async def test_avatars_sync_command_reports_broken_profiles(tmp_path, fake):
     assert proc.returncode == 1
     assert "heygen: avatar profile 'david': HeyGen has no avatar look 'Tyler-incasualsuit-20220721'" in err.decode()
     assert "sarah" in out.decode() and API_KEY not in out.decode() + err.decode()
+
+
+async def test_a_local_background_is_uploaded_once_and_used_by_url(tmp_path, fake):
+    image = tmp_path / "studio.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n fake studio backdrop")
+    daemon = heygen_daemon(tmp_path, fake, webhook=False)
+    async with running(daemon):
+        for n in range(2):
+            done = await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), f"hn{n}.json", ".json",
+                                                overrides=VideoSettings(formats=["tiktok"], background={
+                                                    "type": "image", "path": str(image)}), fresh_jobs=True)
+            assert await wait_for_final(daemon, done.job_ids[0]) == "completed"
+    assert fake.uploads == [image.read_bytes()]  # the second video reused the first upload
+    backgrounds = [v.body["background"] for v in fake.videos.values()]
+    assert backgrounds[0] == backgrounds[1] and backgrounds[0]["type"] == "image"
+    assert backgrounds[0]["url"].startswith(fake.url + "/assets/")
+
+
+async def test_a_registered_endpoint_whose_secret_was_lost_is_rotated(tmp_path, fake):
+    first = heygen_daemon(tmp_path, fake)
+    async with running(first):
+        await wait_until(lambda: fake.endpoints)
+    (endpoint,) = fake.endpoints.values()
+    old = endpoint["secret"]
+    async with first.started():  # a restored database without the secret
+        await first.store.set_meta("heygen.webhook.secret", "")
+    port = int(endpoint["url"].split(":")[2].split("/")[0])
+    cfg_daemon = heygen_daemon(tmp_path, fake)
+    cfg_daemon.settings.http.port = port
+    cfg_daemon.renderers["heygen"].cfg.public_url = f"http://127.0.0.1:{port}"
+    async with running(cfg_daemon):
+        await wait_until(lambda: fake.endpoints[endpoint["endpoint_id"]]["secret"] != old)
+        await wait_until(lambda: cfg_daemon.renderers["heygen"].webhook_active)
+        (job_id,) = await ingest(cfg_daemon)
+        assert await wait_for_final(cfg_daemon, job_id) == "completed"
+        stored = await cfg_daemon.store.get_meta("heygen.webhook.secret")
+    assert len(fake.endpoints) == 1 and stored == fake.endpoints[endpoint["endpoint_id"]]["secret"]
+    assert all(w["status"] == 200 for w in fake.webhooks_sent)  # signed with the rotated secret
+
+
+async def test_studio_test_mode_is_free_and_marked(tmp_path, fake):
+    fake.quota = 0
+    daemon = heygen_daemon(tmp_path, fake, webhook=False, test_mode=True, max_renders_per_day=0)
+    async with running(daemon):
+        (job_id,) = await ingest(daemon)
+        assert await wait_for_final(daemon, job_id) == "completed"
+    (video,) = fake.videos.values()
+    assert video.body["test"] is True and fake.calls["studio_generate"] == 1 and fake.calls["remaining_quota"] == 0
