@@ -103,6 +103,18 @@ async def test_videos_are_made_seen_and_listed_by_workspace_only(api):
     assert request.voice_speed == 1.2 and request.script.title == "Hello"
 
 
+async def test_an_idempotency_key_makes_a_retry_find_the_first_video(api):
+    body = {"script_title": "Once", "script_content": "Only one of these, please."}
+    key = {"Idempotency-Key": "client-retry-7"}
+    first = await api.call("POST", "/videos", "alice", json=body, headers=dict(key))
+    again = await api.call("POST", "/videos", "alice", json=body, headers=dict(key))
+    other = await api.call("POST", "/videos", "alice", json=body)
+    someone_else = await api.call("POST", "/videos", "eve", json=body, headers=dict(key))
+    assert (first[0], again[0], other[0], someone_else[0]) == (201, 200, 201, 201)
+    assert first[1]["videos"][0]["id"] == again[1]["videos"][0]["id"] != other[1]["videos"][0]["id"]
+    assert someone_else[1]["videos"][0]["workspace_id"] == "W2"
+
+
 async def test_listing_pages_and_filters(api):
     ids = [(await api.video("alice"))["id"] for _ in range(3)]
     _, page, _ = await api.call("GET", "/videos?limit=2", "alice")

@@ -87,23 +87,27 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
             "request": request_settings}
 
 
-def _created(jobs: list[Any]) -> web.Response:
+def _created(jobs: list[Any], created: bool = True) -> web.Response:
+    """201 for new videos; 200 when an Idempotency-Key found the first request's videos."""
     body = {"videos": [video_json(j) for j in jobs]}
-    return web.json_response(body, status=201, headers={"Location": f"/videos/{jobs[0].id}"})
+    return web.json_response(body, status=201 if created else 200, headers={"Location": f"/videos/{jobs[0].id}"})
 
 
 async def create_video(request: web.Request) -> web.Response:
     body = await parse_body(request, VideoBody)
     d = daemon_of(request)
     s = _settings(request, body)
+    who = caller(request)
+    header = request.headers.get("Idempotency-Key")
+    key = f"http:{who.workspace}:{who.user}:{header}" if header else None  # one caller's key, not everyone's
     try:
-        jobs, _ = await d.videos.from_script(body.script_title, body.script_content, who=caller(request),
-                                             avatar=s["avatar"], format_name=s["format"], renderer=s["renderer"],
-                                             template=s["template"], settings=s["request"],
-                                             key=request.headers.get("Idempotency-Key"))
+        jobs, created = await d.videos.from_script(body.script_title, body.script_content, who=who,
+                                                   avatar=s["avatar"], format_name=s["format"],
+                                                   renderer=s["renderer"], template=s["template"],
+                                                   settings=s["request"], key=key)
     except ResearchError as exc:
         raise ApiError(422, f"script_content: {exc}", "script_content") from None
-    return _created(jobs)
+    return _created(jobs, created)
 
 
 async def create_from_research(request: web.Request) -> web.Response:
@@ -192,8 +196,10 @@ def endpoints() -> list[Endpoint]:
         Endpoint("GET", "/avatars", list_avatars, "Avatar profiles the caller's tier may use, with previews"),
         Endpoint("GET", "/avatars/{id}", get_avatar, "One avatar profile (403 above the caller's tier)",
                  responses={200: "OK", 403: "above the caller's tier", 404: "unknown"}),
-        Endpoint("POST", "/videos", create_video, "Make a video of a script", body=VideoBody,
-                 responses={201: "queued", 403: "avatar above tier", 422: "invalid field"}),
+        Endpoint("POST", "/videos", create_video, "Make a video of a script (an Idempotency-Key header makes a "
+                 "retry find the first request's video)", body=VideoBody,
+                 responses={200: "the same Idempotency-Key was seen", 201: "queued", 403: "avatar above tier",
+                            422: "invalid field"}),
         Endpoint("POST", "/videos/from-research", create_from_research,
                  "Make a video of a stored research job or an inline research payload", body=FromResearchBody,
                  responses={201: "queued", 403: "not yours", 404: "unknown research", 422: "invalid field"}),

@@ -48,6 +48,7 @@ class SlackBot:
         self.cfg = cfg
         self.client = client
         self.messages: dict[int, Message] = {}
+        self.ignored: set[int] = set()   # videos with no Slack message: decided once, not per progress tick
         self.tasks: set[asyncio.Task] = set()
 
     def spawn(self, coro) -> asyncio.Task:
@@ -84,6 +85,7 @@ class SlackBot:
 
     async def track(self, job: Any, channel: str, team: str | None, user: str | None) -> Message | None:
         """Post the message that will follow this video (once, whatever retries happen)."""
+        self.ignored.discard(job.id)
         if job.id in self.messages:
             return self.messages[job.id]
         stored = await self.daemon.store.get_meta(f"slack.message.{job.id}")
@@ -109,8 +111,13 @@ class SlackBot:
     async def on_event(self, event: JobEvent) -> None:
         msg = self.messages.get(event.job_id)
         if msg is None:
+            if event.job_id in self.ignored:
+                return
             msg = await self._adopt(event)
             if msg is None:
+                if len(self.ignored) > 100_000:
+                    self.ignored.clear()
+                self.ignored.add(event.job_id)
                 return
         if msg.done:
             return
