@@ -283,7 +283,7 @@ class FakeHeyGen:
             data.update(video_url=self._link(video, "video.mp4", stale),
                         thumbnail_url=self._link(video, "thumb.jpg", stale),
                         subtitle_url=self._link(video, "captions.srt", stale), duration=2.0,
-                        completed_at=int(time.time()))
+                        completed_at=time.time() - (time.monotonic() - video.finished))
             if isinstance(video.body.get("caption"), dict) and video.body["caption"].get("style"):
                 data["captioned_video_url"] = self._link(video, "captioned.mp4")
         if video.status == "failed":

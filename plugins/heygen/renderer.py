@@ -107,7 +107,9 @@ class HeyGenRenderer:
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
         plan = await self.plan(request)
         ids = [i for i in (request.external_id or "").split(",") if i]
+        submitted_at = None  # wall clock, to learn from HeyGen's completed_at; unknown for a resumed job
         if len(ids) < len(plan.parts):
+            submitted_at = time.time()
             if not ids:
                 await self._guard(request, plan)
             await progress.submitting(f"submitting to HeyGen ({len(plan.parts)} video(s))")
@@ -124,7 +126,7 @@ class HeyGenRenderer:
         else:
             progress(1, "waiting for HeyGen (resumed)")
         started = time.monotonic()
-        videos = await asyncio.gather(*[self._wait(v, plan, progress, started, len(ids)) for v in ids])
+        videos = await asyncio.gather(*[self._wait(v, plan, progress, started, len(ids), submitted_at) for v in ids])
         return await self._deliver(request, plan, list(videos), progress, time.monotonic() - started)
 
     async def _guard(self, request: RenderRequest, plan: Plan) -> None:
@@ -179,12 +181,14 @@ class HeyGenRenderer:
             for stale in [k for k, at in self.early.items() if time.monotonic() - at > 3600]:
                 del self.early[stale]
 
-    async def _wait(self, video_id: str, plan: Plan, progress: Progress, started: float, parts: int) -> Video:
+    async def _wait(self, video_id: str, plan: Plan, progress: Progress, started: float, parts: int,
+                    submitted_at: float | None) -> Video:
         c = self.cfg
         spoken = plan.estimated_seconds / max(1, parts)
         expected = max(c.poll_first_seconds, self.render_ratio * spoken)
         grace = c.webhook_grace if self.webhook_active else 1.0  # with a webhook, polls are only a safety net
-        first = expected * grace
+        # Polling alone: look a little before the expected time, so a quick render is not kept waiting.
+        first = expected * (grace if self.webhook_active else 0.8)
         interval = max(expected * grace / 4, 1e-3)
         next_poll = started + first
         deadline = started + c.deadline_seconds
@@ -211,7 +215,11 @@ class HeyGenRenderer:
                 wake.clear()
                 video = await self.client.get_video(video_id)
                 if video.status == "completed":
-                    self._learn(time.monotonic() - started, spoken)
+                    finished = _number((video.model_extra or {}).get("completed_at"))
+                    if submitted_at and finished and finished > submitted_at:
+                        self._learn(finished - submitted_at, spoken)  # HeyGen's own time, not our polling lag
+                    elif submitted_at:
+                        self._learn(time.monotonic() - started, spoken)
                     return video
                 if video.status == "failed":
                     raise RenderError(video.failure())
@@ -337,6 +345,13 @@ class HeyGenRenderer:
         await self.daemon.store.set_meta("heygen.webhook.endpoint_id", endpoint_id)
         await self.daemon.store.set_meta("heygen.webhook.secret", value)
         self.webhook_secret = value
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _local_assets(request: RenderRequest) -> list[str]:
