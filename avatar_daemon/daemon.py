@@ -21,6 +21,7 @@ from .jobs import JobRunner
 from .models import AvatarProfile, FormatSpec
 from .pipeline import Pipeline
 from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
+from .previews import AvatarPreviews
 from .registry import Registry
 from .requests import VideoRequests
 from .settings import Settings
@@ -62,6 +63,7 @@ class Daemon:
         self.inbox = Inbox(self)
         self.campaigns = Campaigns(self)
         self.videos = VideoRequests(self)
+        self.previews = AvatarPreviews(self)
         self.bus: EventBus | None = None
         self.web: HttpServer | None = None
 

@@ -80,6 +80,19 @@ async def test_avatars_are_limited_to_the_callers_tier(api):
     assert (await api.call("GET", "/avatars/nobody", "alice"))[0] == 404
 
 
+async def test_avatar_previews_are_drawn_once_and_served_without_a_token(api):
+    _, listed, _ = await api.call("GET", "/avatars", "alice")
+    url = next(a for a in listed["avatars"] if a["id"] == "sarah")["preview_image_url"]
+    assert url == "/avatars/sarah/preview.jpg"
+    status, image, headers = await api.call("GET", url, None)
+    assert status == 200 and headers["Content-Type"] == "image/jpeg" and image[:2] == b"\xff\xd8"
+    drawn = (api.daemon.settings.data_dir / "previews/sarah.jpg").stat().st_mtime
+    assert (await api.call("GET", url, None))[0] == 200
+    assert (api.daemon.settings.data_dir / "previews/sarah.jpg").stat().st_mtime == drawn  # cached
+    assert (await api.call("GET", "/avatars/sarah/preview.gif", None))[0] == 404
+    assert (await api.call("GET", "/avatars/nobody/preview.jpg", None))[0] == 404
+
+
 async def test_videos_are_made_seen_and_listed_by_workspace_only(api):
     mine = await api.video("alice", aspect_ratio="16:9", voice_speed=1.2)
     assert mine["format"] == "youtube" and mine["status"] == "queued" and mine["workspace_id"] == "W1"

@@ -26,14 +26,26 @@ def _avatars(request: web.Request) -> list[dict[str, Any]]:
         for profile in renderer.list_avatars():
             if profile.preview_image_url or profile.preview_video_url:
                 previews.setdefault(profile.id, profile)
+    drawn = d.previews.available()
     out = []
     for profile in d.settings.avatars.values():
         p = previews.get(profile.id, profile)
+        ours = f"/avatars/{profile.id}/preview" if drawn else None
         out.append({**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range",
                                                                 "style", "description"}),
-                    "preview_image_url": p.preview_image_url, "preview_video_url": p.preview_video_url,
+                    "preview_image_url": p.preview_image_url or (ours and ours + ".jpg"),
+                    "preview_video_url": p.preview_video_url or (ours and ours + ".mp4"),
                     "renderers": sorted({"local", *profile.renderer_ids})})
     return out
+
+
+async def avatar_preview(request: web.Request) -> web.StreamResponse:
+    """Presenter art only, so no token: chat apps fetch these images without one."""
+    try:
+        path = await daemon_of(request).previews.path(request.match_info["id"], request.match_info["kind"])
+    except UnknownNameError as exc:
+        raise ApiError(404, str(exc)) from None
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def list_avatars(request: web.Request) -> web.Response:
@@ -196,6 +208,9 @@ def endpoints() -> list[Endpoint]:
         Endpoint("GET", "/avatars", list_avatars, "Avatar profiles the caller's tier may use, with previews"),
         Endpoint("GET", "/avatars/{id}", get_avatar, "One avatar profile (403 above the caller's tier)",
                  responses={200: "OK", 403: "above the caller's tier", 404: "unknown"}),
+        Endpoint("GET", "/avatars/{id}/preview.{kind}", avatar_preview,
+                 "An avatar's preview still (jpg) or 3-second clip (mp4), drawn on first request", auth=False,
+                 responses={200: "the file", 404: "unknown avatar or kind"}),
         Endpoint("POST", "/videos", create_video, "Make a video of a script (an Idempotency-Key header makes a "
                  "retry find the first request's video)", body=VideoBody,
                  responses={200: "the same Idempotency-Key was seen", 201: "queued", 403: "avatar above tier",

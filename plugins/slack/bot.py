@@ -70,6 +70,10 @@ class SlackBot:
             for p in renderer.list_avatars():
                 if p.preview_image_url:
                     previews.setdefault(p.id, p.preview_image_url)
+        if self.cfg.public_url and self.daemon.previews.available():  # drawn by the local renderer, served by us
+            base = self.cfg.public_url.rstrip("/")
+            for a in self.daemon.settings.avatars.values():
+                previews.setdefault(a.id, f"{base}/avatars/{a.id}/preview.jpg")
         return [{**a.model_dump(include={"id", "name", "tier", "style"}), "preview_image_url": previews.get(a.id)}
                 for a in self.daemon.settings.avatars.values() if who.may_use(a)]
 

@@ -26,6 +26,8 @@ class SlackService:
             self.handler = AsyncSocketModeHandler(self.app, self.tokens.app)
             await self.handler.connect_async()  # reconnects by itself on Slack's `disconnect`
             log.info("slack: connected in Socket Mode")
+        if self.cfg.public_url and self.cfg.warm_previews and daemon.previews.available():
+            self.bot.spawn(daemon.previews.warm())  # Slack fetches picker images at once: have them ready
         try:
             async with daemon.bus.watch() as events:
                 while True:

@@ -21,7 +21,8 @@ class SlackSettings(BaseModel):
     default_channel: str | None = None                      # where inbox videos report, when no source says
     source_channels: dict[str, str] = Field(default_factory=dict)  # research source -> channel
     campaign_users: list[str] = Field(default_factory=list)  # Slack user ids that may manage campaigns ("*": all)
-    public_url: str | None = None                           # the daemon's HTTP API, for download buttons
+    public_url: str | None = None                           # the daemon's HTTP API: downloads, avatar previews
+    warm_previews: bool = True                              # draw missing avatar previews at start (public_url)
 
 
 class Tokens(BaseModel):

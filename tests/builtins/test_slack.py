@@ -302,7 +302,8 @@ async def test_script_hint_counts_characters_and_seconds_as_you_type(tmp_path, s
 
 
 async def test_a_video_over_the_upload_limit_is_linked(tmp_path, slack):
-    daemon, _ = slack_daemon(tmp_path, slack, upload_limit_bytes=5, public_url="https://avatar.example.com")
+    daemon, _ = slack_daemon(tmp_path, slack, upload_limit_bytes=5, public_url="https://avatar.example.com",
+                             warm_previews=False)
     async with running(daemon):
         await post(daemon, command(slack, "Too big to upload here.", trigger="big"))
         await wait_until(lambda: any("Watch or download" in json.dumps(p) for p in slack.called("chat.postMessage")))
@@ -310,3 +311,15 @@ async def test_a_video_over_the_upload_limit_is_linked(tmp_path, slack):
     link = next(p for p in slack.called("chat.postMessage") if "Watch or download" in json.dumps(p))
     assert f"https://avatar.example.com/videos/{job.id}/download" in json.dumps(link)
     assert not [p for p in slack.called("files.getUploadURLExternal") if p["filename"].endswith(".mp4")]
+
+
+async def test_the_picker_shows_previews_served_by_the_daemon(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack, public_url="https://avatar.example.com", warm_previews=False)
+    async with running(daemon):
+        await post(daemon, command(slack, "", trigger="p1"))
+        await wait_until(lambda: slack.called("views.open"))
+    view = slack.called("views.open")[0]["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    images = next(b for b in view["blocks"] if b["block_id"] == "previews")["elements"]
+    assert images[0] == {"type": "image", "image_url": "https://avatar.example.com/avatars/sarah/preview.jpg",
+                         "alt_text": "Sarah"}

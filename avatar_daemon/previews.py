@@ -1,0 +1,57 @@
+"""Avatar previews (a still and a 3-second clip) made by a renderer that can, cached on disk.
+
+Pickers (Slack's modal, the HTTP API's /avatars) need an image URL for every profile, not
+only those a remote catalogue describes; the local renderer draws them on first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import UnknownNameError
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+
+log = logging.getLogger(__name__)
+
+KINDS = {"jpg": "image/jpeg", "mp4": "video/mp4"}
+
+
+class AvatarPreviews:
+    def __init__(self, daemon: "Daemon"):
+        self.daemon = daemon
+        self._lock = asyncio.Lock()  # one preview render at a time: they share the CPU with real jobs
+
+    @property
+    def folder(self) -> Path:
+        return self.daemon.settings.data_dir / "previews"
+
+    def available(self) -> bool:
+        return any(hasattr(r, "preview") for r in self.daemon.renderers)
+
+    async def path(self, avatar_id: str, kind: str) -> Path:
+        """The cached file, drawn first if needed; UnknownNameError for an unknown profile or kind."""
+        avatar = self.daemon.avatar(avatar_id)
+        if kind not in KINDS:
+            raise UnknownNameError(f"no preview of kind {kind!r} (known: {', '.join(KINDS)})")
+        target = self.folder / f"{avatar.id}.{kind}"
+        if target.is_file():
+            return target
+        renderer = next((r for r in self.daemon.renderers if hasattr(r, "preview")), None)
+        if renderer is None:
+            raise UnknownNameError("no renderer here can draw previews")
+        async with self._lock:
+            if not target.is_file():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(renderer.preview, avatar, self.folder)
+                log.info("preview of avatar %s drawn", avatar.id)
+        return target
+
+    async def warm(self) -> None:
+        """Draw every missing preview, one by one, so the first picker to ask finds them ready."""
+        for avatar_id in self.daemon.settings.avatars:
+            await self.path(avatar_id, "jpg")
