@@ -89,18 +89,20 @@ async def test_a_script_command_is_acked_then_rendered_with_coalesced_progress(t
     caplog.set_level(logging.DEBUG)
     daemon, plugin = slack_daemon(tmp_path, slack, renderer=ChattyRenderer(), progress_interval_seconds=0.5)
     async with running(daemon):
+        started = time.monotonic()
         status, text, took = await post(daemon, command(slack, "Robots are learning to cook. Here is how."))
         assert status == 200 and took < 3.0 and "Making your video" in text
         await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=20)
+        elapsed = time.monotonic() - started
         (job,) = await daemon.store.jobs()
         assert job.status.value == "completed" and job.workspace_id == "T0EXAMPLE" and job.user_id == "U1"
         assert job.title == "Robots are learning to cook."
     (posted, *_) = slack.called("chat.postMessage")
     assert posted["channel"] == "C1"
     updates = slack.called("chat.update")
-    # 50 progress reports in a second, a few published events, and at most one edit per 0.5 s, ending on "Done"
+    # 50 progress reports in a second, fewer published events, and at most one edit per 0.5 s, ending on "Done"
     events = plugin.notifier.states(job.id)
-    assert 2 <= len(updates) <= 4 < len(events) and "Done" in updates[-1]["text"]
+    assert 2 <= len(updates) <= elapsed / 0.5 + 1 and len(updates) < len(events) and "Done" in updates[-1]["text"]
     thread = [p for p in slack.called("chat.postMessage") if p.get("thread_ts")]
     assert thread and "Robots are learning to cook" in json.dumps(thread[0])
     logs = "\n".join(r.getMessage() for r in caplog.records)
