@@ -15,7 +15,7 @@ from typing import Any
 from avatar_daemon import AvatarProfile, Progress, RenderError, RenderRequest, RenderResult, secret
 
 from . import media
-from .api import HeyGenError, Quota, Video
+from .api import HeyGenError, Quota, Video, VideoCreated
 from .catalogue import Catalogue
 from .client import HeyGenClient, LinkExpired
 from .plan import Plan, make_plan
@@ -112,9 +112,16 @@ class HeyGenRenderer:
             submitted_at = time.time()
             if not ids:
                 await self._guard(request, plan)
+            # v2 creates (Studio, templates) have no idempotency key: after a crash mid-create, look for
+            # the video by its callback id before paying for a second one.
+            retrying = plan.api != "v3" and any(e.state.value == "submitting"
+                                                for e in await self.daemon.store.events(request.job_id))
             await progress.submitting(f"submitting to HeyGen ({len(plan.parts)} video(s))")
             for part in plan.parts[len(ids):]:
-                if part.path == "/v3/videos":
+                found = await self._find_by_callback(part.key) if retrying else None
+                if found:
+                    created = found
+                elif part.path == "/v3/videos":
                     created = await self.client.create_video(part.body, part.key)
                 elif plan.api == "template":
                     created = await self.client.generate_from_template(part.path.split("/")[3], part.body)
@@ -128,6 +135,19 @@ class HeyGenRenderer:
         started = time.monotonic()
         videos = await asyncio.gather(*[self._wait(v, plan, progress, started, len(ids), submitted_at) for v in ids])
         return await self._deliver(request, plan, list(videos), progress, time.monotonic() - started)
+
+    async def _find_by_callback(self, callback_id: str) -> VideoCreated | None:
+        """The newest page of HeyGen's video list, searched for our callback id."""
+        seen = 0
+        async for item in self.client.list_videos(limit=100):
+            if item.get("callback_id") == callback_id:
+                log.info("heygen: found video %s made before the crash; not creating another",
+                         item.get("id") or item.get("video_id"))
+                return VideoCreated(video_id=item.get("id") or item["video_id"], status=item.get("status"))
+            seen += 1
+            if seen >= 100:
+                return None
+        return None
 
     async def _guard(self, request: RenderRequest, plan: Plan) -> None:
         """Refuse before spending: daily and per-campaign limits, then HeyGen's own remaining credits."""

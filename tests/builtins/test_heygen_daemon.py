@@ -207,6 +207,21 @@ async def test_crash_between_create_and_saving_its_answer_gets_the_same_video(tm
     assert job.attempts == 2
 
 
+async def test_a_studio_create_lost_in_a_crash_is_found_not_made_again(tmp_path, fake):
+    fake.create_delay = 1.0  # Studio (v2) has no Idempotency-Key: the video exists, its answer never arrives
+    first = heygen_daemon(tmp_path, fake, webhook=False, square="studio")
+    async with running(first):
+        (job_id,) = await ingest(first, formats=("square",))
+        await wait_until(lambda: fake.videos)
+    fake.create_delay = 0
+    second = heygen_daemon(tmp_path, fake, webhook=False, square="studio")
+    async with running(second):
+        assert await wait_for_final(second, job_id) == "completed"
+        job = await second.store.job(job_id)
+    assert fake.calls["studio_generate"] == 1 and len(fake.videos) == 1 and fake.calls["list_videos"] == 1
+    assert job.external_id == next(iter(fake.videos))
+
+
 async def test_concurrency_cap_and_429_never_lose_or_duplicate(tmp_path, fake):
     fake.concurrency = 2
     fake.retry_after = 0.1
