@@ -28,6 +28,20 @@ class VideoRequests:
         users = self.daemon.settings.users
         return Caller(name or f"{user}@{workspace}", workspace, user, tier_of(users, workspace, user))
 
+    def defaults(self, workspace: str | None, user: str | None) -> tuple[str | None, str]:
+        """(avatar, format) for a one-line request: the user's, else the workspace's, else the daemon's;
+        the avatar only if the caller's tier allows it (else their first allowed one, or None)."""
+        d = self.daemon
+        ws = d.settings.users.workspaces.get(workspace or "")
+        mine = ws.user_defaults.get(user or "") if ws else None
+        avatar = (mine and mine.avatar) or (ws and ws.defaults.avatar) or d.settings.default_avatar
+        fmt = (mine and mine.format) or (ws and ws.defaults.format) or d.settings.default_formats[0]
+        who = self.caller(workspace, user)
+        allowed = [a.id for a in d.settings.avatars.values() if who.may_use(a)]
+        if avatar not in allowed:
+            avatar = allowed[0] if allowed else None
+        return avatar, fmt if fmt in d.formats else d.settings.default_formats[0]
+
     def check(self, avatar: str, format_name: str, renderer: str | None, template: str | None) -> None:
         d = self.daemon
         d.avatar(avatar)

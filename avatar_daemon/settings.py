@@ -102,9 +102,18 @@ class ApiToken(Strict):
     campaigns: bool = False      # may create, change and run campaigns
 
 
+class VideoDefaults(Strict):
+    """What a one-line request (`/avatar-video <script>`) is made with."""
+
+    avatar: str | None = None
+    format: str | None = None
+
+
 class Workspace(Strict):
     tier: Literal["free", "pro", "enterprise"] = "free"
     users: dict[str, Literal["free", "pro", "enterprise"]] = Field(default_factory=dict)
+    defaults: VideoDefaults = Field(default_factory=VideoDefaults)
+    user_defaults: dict[str, VideoDefaults] = Field(default_factory=dict)
 
 
 class UsersFile(Strict):
@@ -205,7 +214,24 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         raise ConfigError(problems)
     if settings.default_avatar not in settings.avatars and settings.avatars:
         raise ConfigError([f"{path}:1: default_avatar: no avatar profile named {settings.default_avatar!r}"])
+    _check_user_defaults(settings)
     return settings
+
+
+def _check_user_defaults(settings: Settings) -> None:
+    """A default avatar in users.yaml must name a profile, or requests would quietly get another."""
+    problems = []
+    doc = None
+    for ws_id, ws in settings.users.workspaces.items():
+        places = [(("workspaces", ws_id, "defaults", "avatar"), ws.defaults.avatar)]
+        places += [(("workspaces", ws_id, "user_defaults", u, "avatar"), d.avatar) for u, d in ws.user_defaults.items()]
+        for loc, avatar in places:
+            if avatar and avatar not in settings.avatars:
+                doc = doc or YamlDocument.load(settings.users_file)
+                problems.append(f"{settings.users_file}:{doc.line_of(loc)}: {'.'.join(loc)}: no avatar profile "
+                                f"named {avatar!r}")
+    if problems:
+        raise ConfigError(problems)
 
 
 def secret(name: str, environ: dict[str, str] | None = None) -> str | None:

@@ -134,3 +134,13 @@ def test_systemd_credentials_are_masked_too(tmp_path, monkeypatch):
     record = logging.LogRecord("x", logging.INFO, "f", 1, "calling with %s", ("hg-credential-file-secret",), None)
     RedactingFilter().filter(record)
     assert record.getMessage() == "calling with ***"
+
+
+def test_users_defaults_must_name_real_avatars(tmp_path):
+    (tmp_path / "users.yaml").write_text("workspaces:\n  T1:\n    tier: pro\n    user_defaults:\n"
+                                         "      U1: {avatar: nobody, format: youtube}\n")
+    (tmp_path / "daemon.yaml").write_text("users_file: users.yaml\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "daemon.yaml", environ={})
+    assert err.value.problems == [f"{tmp_path / 'users.yaml'}:5: workspaces.T1.user_defaults.U1.avatar: "
+                                  "no avatar profile named 'nobody'"]

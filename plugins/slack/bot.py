@@ -77,11 +77,6 @@ class SlackBot:
         return [{**a.model_dump(include={"id", "name", "tier", "style"}), "preview_image_url": previews.get(a.id)}
                 for a in self.daemon.settings.avatars.values() if who.may_use(a)]
 
-    def default_avatar(self, team: str | None, user: str | None) -> str | None:
-        allowed = [a["id"] for a in self.avatars_for(team, user)]
-        default = self.daemon.settings.default_avatar
-        return default if default in allowed else (allowed[0] if allowed else None)
-
     def may_manage_campaigns(self, user: str | None) -> bool:
         return "*" in self.cfg.campaign_users or (user or "") in self.cfg.campaign_users
 

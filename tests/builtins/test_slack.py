@@ -35,7 +35,10 @@ async def slack(monkeypatch):
 
 def slack_daemon(tmp_path, fake, mode="http", renderer=None, **slack_cfg):
     (tmp_path / "users.yaml").write_text(yaml.safe_dump({
-        "default_tier": "free", "workspaces": {"T0EXAMPLE": {"tier": "pro", "users": {"U0ADMIN": "enterprise"}}}}))
+        "default_tier": "free", "workspaces": {"T0EXAMPLE": {
+            "tier": "pro", "users": {"U0ADMIN": "enterprise"}, "defaults": {"format": "reels"},
+            "user_defaults": {"U7": {"avatar": "alexander", "format": "youtube"},
+                              "U8": {"avatar": "mike", "format": "square"}}}}}))
     cfg = {"mode": mode, "api_url": f"{fake.url}/api/", "progress_interval_seconds": 0.3, **slack_cfg}
     settings = make_settings(tmp_path, users_file="users.yaml", plugins={"settings": {"slack": cfg}},
                              **({"default_renderer": "local"} if renderer == "local" else {}))
@@ -325,3 +328,17 @@ async def test_the_picker_shows_previews_served_by_the_daemon(tmp_path, slack):
     images = next(b for b in view["blocks"] if b["block_id"] == "previews")["elements"]
     assert images[0] == {"type": "image", "image_url": "https://avatar.example.com/avatars/sarah/preview.jpg",
                          "alt_text": "Sarah"}
+
+
+async def test_one_line_requests_use_the_users_then_the_workspaces_defaults(tmp_path, slack):
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        for user, trigger in (("U1", "d1"), ("U7", "d2"), ("U8", "d3")):
+            await post(daemon, command(slack, f"Defaults for {user}.", user=user, trigger=trigger))
+        await wait_until(lambda: len(slack.called("chat.postMessage")) >= 3)
+        jobs = {j.user_id: j for j in await daemon.store.jobs()}
+    assert (jobs["U1"].avatar_id, jobs["U1"].format) == ("sarah", "reels")       # the workspace's format
+    assert (jobs["U8"].avatar_id, jobs["U8"].format) == ("mike", "square")       # the user's own
+    alexander = daemon.settings.avatars["alexander"].tier
+    assert alexander == "enterprise" and jobs["U7"].avatar_id != "alexander"     # above a pro user's tier
+    assert jobs["U7"].format == "youtube"

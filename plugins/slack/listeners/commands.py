@@ -47,7 +47,7 @@ def title_of(text: str) -> str:
 
 async def make_from_text(bot, command: dict, text: str) -> None:
     team, user, channel = command.get("team_id"), command.get("user_id"), command.get("channel_id")
-    avatar = bot.default_avatar(team, user)
+    avatar, fmt = bot.daemon.videos.defaults(team, user)
     if avatar is None:
         await bot.client.chat_postEphemeral(channel=channel, user=user, text="No avatar is open to your tier.")
         return
@@ -55,7 +55,7 @@ async def make_from_text(bot, command: dict, text: str) -> None:
     try:
         jobs, created = await bot.daemon.videos.from_script(
             title_of(text), text, who=bot.caller(team, user), avatar=avatar,
-            format_name=bot.daemon.settings.default_formats[0], key=key)
+            format_name=fmt, key=key)
     except AvatarDaemonError as exc:
         await bot.client.chat_postEphemeral(channel=channel, user=user, text=f":x: {exc}")
         return
