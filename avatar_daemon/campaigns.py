@@ -57,6 +57,7 @@ class Campaigns:
         self.problems: dict[Path, list[str]] = {}
         self.changed = asyncio.Event()
         self._publish_warned: set[str] = set()
+        self._reloading = asyncio.Lock()
 
     @property
     def folder(self) -> Path:
@@ -76,6 +77,10 @@ class Campaigns:
 
     async def reload(self) -> list[str]:
         """Re-read every file; returns the problems found. Unchanged files cost a parse, nothing more."""
+        async with self._reloading:  # the watcher and an HTTP write may ask at once
+            return await self._reload()
+
+    async def _reload(self) -> list[str]:
         store = self.daemon.store
         now = self.clock()
         seen: set[Path] = set()
