@@ -88,6 +88,11 @@ async def test_webhook_path_renders_downloads_and_checks(tmp_path, fake):
         assert await wait_for_final(daemon, job_id) == "completed"
         job = await daemon.store.job(job_id)
         secret = await daemon.store.get_meta("heygen.webhook.secret")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{daemon.http_port}/metrics") as resp:
+                metrics = await resp.text()
+    assert 'avatar_daemon_renderer_api_calls_total{renderer="heygen",endpoint="create_video",outcome="ok"} 1' \
+        in metrics
     (endpoint,) = fake.endpoints.values()
     assert endpoint["url"].endswith("/plugins/heygen/webhook") and endpoint["secret"] == secret
     out = tmp_path / "var/videos" / f"job-{job_id}"
