@@ -6,8 +6,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
+from pydantic import ValidationError
+
 from avatar_daemon import Background, RenderError, RenderRequest
 
+from . import bodies
 from .settings import HeyGenSettings
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+")
@@ -78,15 +81,12 @@ def idempotency_key(instance: str, job_id: int, part: int | None = None) -> str:
 AssetUrl = Callable[[str], str]
 
 
-def background(bg: Background, asset_url: AssetUrl) -> dict[str, Any]:
+def background(bg: Background, asset_url: AssetUrl) -> bodies.Background:
     """HeyGen has colours, images and videos; a gradient becomes its first colour."""
     if bg.type in ("image", "video") and bg.path:
         url = bg.path if bg.path.startswith(("http://", "https://")) else asset_url(bg.path)
-        out: dict[str, Any] = {"type": bg.type, "url": url}
-        if bg.type == "video":
-            out["play_style"] = "loop"
-        return out
-    return {"type": "color", "value": bg.value}
+        return bodies.Background(type=bg.type, url=url, play_style="loop" if bg.type == "video" else None)
+    return bodies.Background(type="color", value=bg.value)
 
 
 def ids_for(request: RenderRequest) -> tuple[str, str]:
@@ -102,6 +102,16 @@ def ids_for(request: RenderRequest) -> tuple[str, str]:
 
 
 def make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_url: AssetUrl) -> Plan:
+    """The requests for one job; RenderError naming the field when a documented HeyGen limit is broken."""
+    try:
+        return _make_plan(request, cfg, instance, asset_url)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise RenderError(f"HeyGen cannot take this video: {where}: {err['msg']}") from None
+
+
+def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_url: AssetUrl) -> Plan:
     from avatar_daemon import estimate_seconds
 
     avatar_id, voice_id = ids_for(request)
@@ -123,29 +133,25 @@ def make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_
     link = cfg.templates.get(request.template_id or "")
     if link:
         values = {"script": text, "title": title}
-        body = {"title": title, "callback_id": callback_id, "caption": burn, "test": cfg.test_mode,
-                "dimension": {"width": fmt.width, "height": fmt.height},
-                "variables": {name: {"name": name, "type": "text", "properties": {"content": values.get(src, src)}}
-                              for name, src in link.variables.items()}}
+        body = bodies.TemplateGenerate(
+            title=title, callback_id=callback_id, caption=burn, test=cfg.test_mode,
+            dimension=bodies.Dimension(width=fmt.width, height=fmt.height),
+            variables={name: bodies.TemplateText(name=name, properties={"content": values.get(src, src)})
+                       for name, src in link.variables.items()}).wire()
         notes.append(f"made with HeyGen template {link.template_id} for our template {request.template_id!r}")
         return Plan([Part("POST", f"/v2/template/{link.template_id}/generate", body, callback_id)], "template",
                     f"{fmt.width}x{fmt.height}", None, len(text), estimated, notes)
     if studio:
-        scene_bg = bg
-        if bg["type"] in ("image", "video"):  # v2 names the field differently
-            scene_bg = {**bg, "fit": "cover"}
-        body = {
-            "title": title, "callback_id": callback_id, "caption": burn,
-            "dimension": {"width": fmt.width, "height": fmt.height},
-            "video_inputs": [{
-                "character": {"type": "avatar", "avatar_id": avatar_id, "avatar_style": "normal"},
-                "voice": {"type": "text", "voice_id": voice_id, "input_text": chunk,
-                          "speed": request.voice_speed, "pitch": cfg.pitch},
-                "background": scene_bg,
-            } for chunk in chunks],
-        }
+        scene_bg = bg.model_copy(update={"fit": "cover"}) if bg.type in ("image", "video") else bg
+        body = bodies.StudioGenerate(
+            title=title, callback_id=callback_id, caption=burn,
+            dimension=bodies.Dimension(width=fmt.width, height=fmt.height), test=cfg.test_mode or None,
+            video_inputs=[bodies.StudioScene(
+                character=bodies.StudioCharacter(avatar_id=avatar_id),
+                voice=bodies.StudioVoice(voice_id=voice_id, input_text=chunk, speed=request.voice_speed,
+                                         pitch=cfg.pitch),
+                background=scene_bg) for chunk in chunks]).wire()
         if cfg.test_mode:
-            body["test"] = True
             notes.append("Studio test mode: watermarked, not charged")
         return Plan([Part("POST", "/v2/video/generate", body, callback_id)], "studio",
                     f"{fmt.width}x{fmt.height}", None, len(text), estimated, notes)
@@ -154,20 +160,17 @@ def make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_
     if square:
         square_mode = "pad" if cfg.square == "pad" else "crop"
         notes.append(f"square: HeyGen renders 16:9 and we {square_mode} it to {fmt.width}x{fmt.height}")
-    caption: dict[str, Any] = {"file_format": "srt"}
-    if burn and not square:  # a square crop would cut burned-in captions; ours go on the SRT instead
-        caption["style"] = cfg.caption_style
+    # a square crop would cut burned-in captions; the SRT carries them instead
+    caption = bodies.Caption(style=cfg.caption_style if burn and not square else None)
     parts = []
     for i, chunk in enumerate(chunks):
-        body = {
-            "type": "avatar", "avatar_id": avatar_id,
-            "title": title if len(chunks) == 1 else f"{title} ({i + 1}/{len(chunks)})",
-            "resolution": resolution(fmt.width, fmt.height, cfg.resolution), "aspect_ratio": aspect,
-            "background": bg, "callback_id": callback_id if len(chunks) == 1 else f"{callback_id}.part-{i}",
-            "caption": caption, "output_format": "mp4", "script": chunk, "voice_id": voice_id,
-            "voice_settings": {"speed": request.voice_speed, "pitch": cfg.pitch, "locale": cfg.locale},
-        }
         key = idempotency_key(instance, request.job_id, None if len(chunks) == 1 else i)
+        body = bodies.CreateVideo(
+            avatar_id=avatar_id, title=title if len(chunks) == 1 else f"{title} ({i + 1}/{len(chunks)})",
+            resolution=resolution(fmt.width, fmt.height, cfg.resolution), aspect_ratio=aspect, background=bg,
+            callback_id=key, caption=caption, script=chunk, voice_id=voice_id,
+            voice_settings=bodies.VoiceSettings(speed=request.voice_speed, pitch=cfg.pitch,
+                                                locale=cfg.locale)).wire()
         parts.append(Part("POST", "/v3/videos", body, key))
     if len(chunks) > 1:
         notes.append(f"the script is over HeyGen's {cfg.text_limit}-character limit: {len(chunks)} videos, "

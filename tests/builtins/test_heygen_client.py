@@ -224,6 +224,18 @@ def test_plan_long_script_becomes_parts_or_scenes(tmp_path):
     assert len(scenes.parts) == 1 and len(scenes.parts[0].body["video_inputs"]) == len(plan.parts)
 
 
+def test_plan_refuses_what_heygen_documents_it_would_refuse(tmp_path):
+    from avatar_daemon import FormatSpec
+    huge = FormatSpec(name="wall", label="Video wall", width=4096, height=4096, caption_style="none")
+    request = _request(tmp_path).model_copy(update={"format": huge})
+    with pytest.raises(RenderError, match="HeyGen cannot take this video: width: Input should be less than 4096"):
+        make_plan(request, HeyGenSettings(square="studio"), "abc", lambda p: p)
+    text = " ".join(f"Scene {i} has its own sentence here." for i in range(60))
+    with pytest.raises(RenderError, match="needs 60 Studio scenes; HeyGen allows 50"):
+        make_plan(_request(tmp_path, text=text), HeyGenSettings(text_limit=100, long_scripts="studio"), "abc",
+                  lambda p: p)
+
+
 def test_plan_refuses_a_profile_without_heygen_ids(tmp_path):
     request = _request(tmp_path)
     request.avatar = request.avatar.model_copy(update={"renderer_ids": {}})

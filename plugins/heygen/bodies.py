@@ -1,0 +1,107 @@
+"""What we send HeyGen, as typed models: a plan that breaks a documented limit fails here, before any call.
+
+Each model is dumped without its unset fields (`wire()`), which is exactly what goes on
+the wire and what `render --dry-run` prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Background(Body):
+    type: Literal["color", "image", "video"]
+    value: str | None = None                   # colour
+    url: str | None = None                     # image or video
+    play_style: Literal["fit_to_scene", "freeze", "loop", "once", "full_video"] | None = None
+    fit: Literal["cover", "crop", "contain", "none"] | None = None
+
+
+class VoiceSettings(Body):
+    speed: float = Field(1.0, ge=0.5, le=1.5)
+    pitch: int = Field(0, ge=-50, le=50)
+    locale: str | None = None
+
+
+class Caption(Body):
+    file_format: Literal["srt", "vtt"] = "srt"
+    style: str | None = None                   # set: captions burned in as well
+
+
+class CreateVideo(Body):
+    """POST /v3/videos: one avatar video."""
+
+    type: Literal["avatar"] = "avatar"
+    avatar_id: str
+    title: str = Field(max_length=255)
+    resolution: Literal["720p", "1080p", "4k"]
+    aspect_ratio: Literal["16:9", "9:16"]
+    background: Background
+    callback_id: str
+    caption: Caption
+    output_format: Literal["mp4", "webm"] = "mp4"
+    script: str = Field(min_length=1)
+    voice_id: str
+    voice_settings: VoiceSettings
+
+
+class Dimension(Body):
+    width: int = Field(gt=128, lt=4096)
+    height: int = Field(gt=128, lt=4096)
+
+
+class StudioCharacter(Body):
+    type: Literal["avatar"] = "avatar"
+    avatar_id: str
+    avatar_style: Literal["normal", "circle", "closeUp"] = "normal"
+
+
+class StudioVoice(Body):
+    type: Literal["text"] = "text"
+    voice_id: str
+    input_text: str = Field(min_length=1)
+    speed: float = Field(1.0, ge=0.5, le=1.5)
+    pitch: int = Field(0, ge=-50, le=50)
+
+
+class StudioScene(Body):
+    character: StudioCharacter
+    voice: StudioVoice
+    background: Background
+
+
+class StudioGenerate(Body):
+    """POST /v2/video/generate: several scenes, any dimension, test mode."""
+
+    title: str
+    callback_id: str
+    caption: bool
+    dimension: Dimension
+    video_inputs: list[StudioScene] = Field(min_length=1, max_length=50)
+    test: bool | None = None
+
+
+class TemplateText(Body):
+    name: str
+    type: Literal["text"] = "text"
+    properties: dict[str, str]
+
+
+class TemplateGenerate(Body):
+    """POST /v2/template/{id}/generate: a HeyGen template with its text variables filled."""
+
+    title: str
+    callback_id: str
+    caption: bool
+    test: bool
+    dimension: Dimension
+    variables: dict[str, TemplateText]
