@@ -230,7 +230,7 @@ def test_plan_refuses_what_heygen_documents_it_would_refuse(tmp_path):
     request = _request(tmp_path).model_copy(update={"format": huge})
     with pytest.raises(RenderError, match="HeyGen cannot take this video: width: Input should be less than 4096"):
         make_plan(request, HeyGenSettings(square="studio"), "abc", lambda p: p)
-    text = " ".join(f"Scene {i} has its own sentence here." for i in range(60))
+    text = " ".join(f"Scene {i} has its own sentence here, long enough to need a scene." for i in range(60))
     with pytest.raises(RenderError, match="needs 60 Studio scenes; HeyGen allows 50"):
         make_plan(_request(tmp_path, text=text), HeyGenSettings(text_limit=100, long_scripts="studio"), "abc",
                   lambda p: p)
