@@ -144,7 +144,7 @@ def _stamp(seconds: float, sep: str = ",") -> str:
 def join_srt(texts: list[str], starts: list[float]) -> str:
     """One SRT from several, each cue moved by its part's start and renumbered."""
     cues: list[str] = []
-    for text, start in zip(texts, starts):
+    for text, start in zip(texts, starts, strict=True):
         for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
             lines = block.strip().split("\n")
             timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
