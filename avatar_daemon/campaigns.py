@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import yaml
 from watchfiles import awatch
 
-from .campaign import Campaign, load_campaign
+from .campaign import Campaign
 from .errors import AvatarDaemonError, ConfigError, UnknownNameError
 from .models import JobEvent, JobState, Notice, Research
 from .selection import Candidate, choose, insight_key
@@ -54,6 +54,7 @@ class Campaigns:
         self.daemon = daemon
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.good: dict[Path, Campaign] = {}        # the last good version of each file
+        self.ids: dict[str, int] = {}               # campaign name -> its row, learnt as files load
         self.problems: dict[Path, list[str]] = {}
         self.changed = asyncio.Event()
         self._publish_warned: set[str] = set()
@@ -72,6 +73,10 @@ class Campaigns:
 
     def path_of(self, name: str) -> Path | None:
         return next((p for p, c in self.good.items() if c.name == name), None)
+
+    def by_id(self, campaign_id: int | None) -> Campaign | None:
+        """The running campaign a job was made by (None for other jobs and removed campaigns)."""
+        return next((c for c in self.good.values() if self.ids.get(c.name) == campaign_id), None)
 
     # ---- files ------------------------------------------------------------------------
 
@@ -103,17 +108,17 @@ class Campaigns:
                 continue
             names[campaign.name] = path
             self.problems.pop(path, None)
+            if self.good.get(path) == campaign:
+                continue  # unchanged since the last reload: nothing to store or reschedule
             previous = await store.campaign_row(campaign.name)
             row = await store.upsert_campaign(campaign.name, str(path), campaign.model_dump_json())
-            old = Campaign.model_validate_json(previous.definition) if previous and previous.definition != "{}" \
-                else None
-            if row.next_run_at is None or previous is None or previous.removed_at or \
-                    old is None or old.schedule != campaign.schedule:
+            self.ids[campaign.name] = row.id
+            old = Campaign.model_validate_json(previous.definition) if previous else None
+            if row.next_run_at is None or previous is None or previous.removed_at or old.schedule != campaign.schedule:
                 await store.set_campaign_schedule(row.id, campaign.schedule.next_after(now))
                 if old is not None and old.schedule != campaign.schedule:
                     log.info("campaign %s: schedule now %s", campaign.name, campaign.schedule.describe())
-            if self.good.get(path) != campaign:
-                log.info("campaign %s loaded from %s", campaign.name, path.name)
+            log.info("campaign %s loaded from %s", campaign.name, path.name)
             self.good[path] = campaign
         for path in [p for p in self.good if p not in seen]:
             gone = self.good.pop(path)
@@ -128,7 +133,8 @@ class Campaigns:
 
     def _load(self, path: Path) -> Campaign:
         """Schema first, then every name it uses must exist here, with the line that names it."""
-        campaign = load_campaign(path)
+        doc = YamlDocument.load(path)
+        campaign = doc.validate(Campaign)
         d = self.daemon
         checks: list[tuple[tuple, str | None, Any, str]] = [
             (("avatar",), campaign.avatar, d.settings.avatars, "avatar profile"),
@@ -138,16 +144,13 @@ class Campaigns:
         checks += [(("formats", i), f, d.formats, "format") for i, f in enumerate(campaign.formats)]
         checks += [(("sources", i, "source"), s.source, d.sources, "source") for i, s in enumerate(campaign.sources)]
         problems = []
-        doc = None
         for loc, value, known, what in checks:
             if value is not None and value not in known:
-                doc = doc or YamlDocument.load(path)
                 names = ", ".join(sorted(k if isinstance(k, str) else k.name for k in known)) or "none"
                 problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(map(str, loc))}: no {what} named {value!r} "
                                 f"(known: {names})")
         for i, spec in enumerate(campaign.sources):
             if spec.fetch is not None and spec.source in d.sources and not hasattr(d.sources[spec.source], "fetch"):
-                doc = doc or YamlDocument.load(path)
                 problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                                 f"{spec.source!r} cannot fetch live research")
         if problems:
@@ -330,7 +333,7 @@ class Campaigns:
             "name": BATCH, "sources": [{"source": s} for s in sources], "schedule": {"every": "daily"},
             "formats": [format] if format else d.settings.default_formats,
             "quality": {"max_age_hours": hours_back, "min_insights": 1}})
-        row = await d.store.upsert_campaign(BATCH, None, "{}")
+        row = await d.store.upsert_campaign(BATCH, None, campaign.model_dump_json())
         await d.store.remove_campaign(BATCH)  # history only: never listed or scheduled
         return await self.run_campaign(campaign, row, self.clock(), "batch",
                                        overrides={"avatar": avatar, "format": format})
@@ -367,9 +370,7 @@ class Campaigns:
                 job = await d.store.job(event.job_id)
                 if job is None or job.campaign_id is None:
                     continue
-                row = next((r for r in await d.store.campaign_rows(include_removed=True)
-                            if r.id == job.campaign_id), None)
-                campaign = next((c for c in self.good.values() if row and c.name == row.name), None)
+                campaign = self.by_id(job.campaign_id)
                 if campaign is None or not campaign.auto_post:
                     continue
                 results = d.pm.hook.publish(video=job.public(), platforms=campaign.auto_post, daemon=d)

@@ -69,8 +69,7 @@ async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
     renderer = daemon.renderers[p.renderer]
     if not hasattr(renderer, "dry_run"):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
-    settings = p.settings.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"},
-                                     mode="json")
+    settings = p.settings.job_settings()
     template = p.settings.template or daemon.settings.default_template
     for fmt in p.formats:
         request = daemon.jobs.request_for(0, p.script, p.avatar, fmt, template, settings)

@@ -121,16 +121,15 @@ class JobRunner:
         )
 
     async def execute(self, job: Job) -> RenderResult | None:
-        bus = self.daemon.bus
-        progress = JobProgress(job.id, bus)
-        start = time.monotonic()
+        progress = JobProgress(job.id, self.daemon.bus)
         try:
-            return await self._execute(job, progress, start)
+            return await self._execute(job, progress)
         finally:
             progress.close()  # a render thread still winding down must not publish after the job ended
 
-    async def _execute(self, job: Job, progress: "JobProgress", start: float) -> RenderResult | None:
+    async def _execute(self, job: Job, progress: "JobProgress") -> RenderResult | None:
         bus = self.daemon.bus
+        start = time.monotonic()
         try:
             renderer = self.daemon.renderers[job.renderer]
             request = await self.build_request(job)

@@ -39,6 +39,10 @@ class VideoSettings(BaseModel):
     workspace: str | None = None
     user: str | None = None
 
+    def job_settings(self) -> dict[str, Any]:
+        """What a job row keeps of these (the rest are columns): read back by JobRunner.request_for."""
+        return self.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"}, mode="json")
+
 
 class Envelope(BaseModel):
     source: str | None = None
@@ -181,8 +185,7 @@ class Pipeline:
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
         settings = p.settings
-        request = settings.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"},
-                                      mode="json")
+        request = settings.job_settings()
         jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=p.script.title, request=request,
                        template_id=settings.template or self.daemon.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)

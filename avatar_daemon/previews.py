@@ -33,6 +33,22 @@ class AvatarPreviews:
     def available(self) -> bool:
         return any(hasattr(r, "preview") for r in self.daemon.renderers)
 
+    def urls(self, base: str | None) -> dict[str, tuple[str | None, str | None]]:
+        """(image, clip) URL of every profile: a renderer catalogue's (HeyGen's looks) first, else the ones
+        drawn here and served under `base` ("" for relative links; None when ours are not reachable)."""
+        remote: dict[str, tuple[str | None, str | None]] = {}
+        for renderer in self.daemon.renderers:
+            for p in renderer.list_avatars():
+                if p.preview_image_url or p.preview_video_url:
+                    remote.setdefault(p.id, (p.preview_image_url, p.preview_video_url))
+        ours = base is not None and self.available()
+        out = {}
+        for avatar_id in self.daemon.settings.avatars:
+            image, clip = remote.get(avatar_id, (None, None))
+            own = f"{(base or '').rstrip('/')}/avatars/{avatar_id}/preview" if ours else None
+            out[avatar_id] = (image or (own and own + ".jpg"), clip or (own and own + ".mp4"))
+        return out
+
     async def path(self, avatar_id: str, kind: str) -> Path:
         """The cached file, drawn first if needed; UnknownNameError for an unknown profile or kind."""
         avatar = self.daemon.avatar(avatar_id)

@@ -384,9 +384,9 @@ class Store:
             await self.db.execute("UPDATE video_campaigns SET path = NULL, removed_at = ?, next_run_at = NULL "
                                   "WHERE name = ? AND removed_at IS NULL", (_now(), name))
 
-    async def campaign_rows(self, include_removed: bool = False) -> list["CampaignRow"]:
-        sql = "SELECT * FROM video_campaigns" + ("" if include_removed else " WHERE removed_at IS NULL")
-        return [CampaignRow.from_row(r) for r in await self.db.execute_fetchall(sql + " ORDER BY name")]
+    async def campaign_rows(self) -> list["CampaignRow"]:
+        rows = await self.db.execute_fetchall("SELECT * FROM video_campaigns WHERE removed_at IS NULL ORDER BY name")
+        return [CampaignRow.from_row(r) for r in rows]
 
     async def campaign_row(self, name: str) -> "CampaignRow | None":
         rows = await self.db.execute_fetchall("SELECT * FROM video_campaigns WHERE name = ?", (name,))

@@ -99,7 +99,7 @@ async def visible_job(request: web.Request) -> "Job":
 
 def video_json(job: "Job") -> dict[str, Any]:
     result = job.result or {}
-    out = {
+    return {
         "id": job.id, "title": job.title, "status": job.status.value, "percent": job.percent,
         "format": job.format, "avatar_profile_id": job.avatar_id, "renderer": job.renderer,
         "template_id": job.template_id, "research_job_id": job.research_job_id, "campaign_id": job.campaign_id,
@@ -108,4 +108,3 @@ def video_json(job: "Job") -> dict[str, Any]:
         "download_url": f"/videos/{job.id}/download" if result.get("video") else None,
         "video_url": result.get("video_url"),
     }
-    return out

@@ -19,24 +19,13 @@ FALLBACK = {"portrait": "tiktok", "landscape": "youtube", "square": "square"}
 
 
 def _avatars(request: web.Request) -> list[dict[str, Any]]:
-    """Profiles with the preview URLs a renderer's catalogue knows (HeyGen's looks)."""
+    """Profiles with preview URLs: a renderer catalogue's, else the ones this server draws."""
     d = daemon_of(request)
-    previews = {}
-    for renderer in d.renderers:
-        for profile in renderer.list_avatars():
-            if profile.preview_image_url or profile.preview_video_url:
-                previews.setdefault(profile.id, profile)
-    drawn = d.previews.available()
-    out = []
-    for profile in d.settings.avatars.values():
-        p = previews.get(profile.id, profile)
-        ours = f"/avatars/{profile.id}/preview" if drawn else None
-        out.append({**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range",
-                                                                "style", "description"}),
-                    "preview_image_url": p.preview_image_url or (ours and ours + ".jpg"),
-                    "preview_video_url": p.preview_video_url or (ours and ours + ".mp4"),
-                    "renderers": sorted({"local", *profile.renderer_ids})})
-    return out
+    urls = d.previews.urls("")
+    return [{**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range", "style",
+                                                         "description"}),
+             "preview_image_url": urls[profile.id][0], "preview_video_url": urls[profile.id][1],
+             "renderers": sorted({"local", *profile.renderer_ids})} for profile in d.settings.avatars.values()]
 
 
 async def avatar_preview(request: web.Request) -> web.StreamResponse:

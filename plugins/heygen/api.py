@@ -16,7 +16,9 @@ from avatar_daemon import RenderError
 
 
 class Loose(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """HeyGen adds fields over time; we keep what we do not know, and accept field names or aliases."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
 class HeyGenError(RenderError):
@@ -58,8 +60,6 @@ class Video(Loose):
     progress: float | None = None
     error: VideoError | str | None = None
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
     @property
     def done(self) -> bool:
         return self.status in ("completed", "failed")
@@ -90,13 +90,6 @@ class Voice(Loose):
     language: str | None = None
     gender: str | None = None
     preview_audio_url: str | None = Field(None, alias="preview_audio")
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-
-class Page(Loose):
-    items: list[dict[str, Any]]
-    next_token: str | None = None
 
 
 class Quota(Loose):

@@ -10,7 +10,7 @@ import mimetypes
 import random
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 import aiohttp
 
@@ -186,9 +186,11 @@ class HeyGenClient:
         # v3 has no quota endpoint yet; v2 stays until it does.
         return Quota.model_validate(await self.call("GET", "/v2/user/remaining_quota", "quota") or {})
 
-    async def upload_asset(self, path: Path) -> Asset:
+    async def upload_asset(self, path: Path, data: bytes | None = None) -> Asset:
+        """Upload a file (its bytes, if the caller has read them already) as a HeyGen asset."""
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        data = await asyncio.to_thread(path.read_bytes)
+        if data is None:
+            data = await asyncio.to_thread(path.read_bytes)
         return Asset.model_validate(await self.call("POST", "/v1/asset", "upload_asset", data=data,
                                                     content_type=kind, base=self.upload_url))
 
@@ -225,8 +227,7 @@ class HeyGenClient:
             if not token:
                 return
 
-    async def download(self, url: str, dest: Path, max_bytes: int,
-                       on_chunk: Callable[[int], Awaitable[None] | None] | None = None) -> int:
+    async def download(self, url: str, dest: Path, max_bytes: int) -> int:
         """Stream a presigned file to `dest` (via a .part file); 403/404 means the link has expired.
 
         The presigned host is not HeyGen's API, so the key is never sent to it.
@@ -252,10 +253,6 @@ class HeyGenClient:
                             raise HeyGenError(0, "too_large", f"{dest.name} grew past the {max_bytes}-byte cap "
                                               "(heygen.max_download_bytes)")
                         out.write(chunk)
-                        if on_chunk:
-                            maybe = on_chunk(size)
-                            if maybe is not None:
-                                await maybe
             part.replace(dest)
             self.calls["download", "ok"] += 1
             return size

@@ -37,6 +37,7 @@ class HeyGenRenderer:
         # The job runner's limit: our own deadline, plus time to download and join.
         self.timeout_seconds = cfg.deadline_seconds + 900
         self._client: HeyGenClient | None = None
+        self._instance: str | None = None   # this database's id, part of every idempotency key
         self.waiters: dict[str, asyncio.Event] = {}
         self.early: dict[str, float] = {}   # webhooks for videos whose create answer we have not seen yet
         self.webhook_secret: str | None = secret(WEBHOOK_SECRET_NAME)
@@ -79,7 +80,9 @@ class HeyGenRenderer:
     # ---- planning, and the dry run that needs no key ------------------------------------
 
     async def plan(self, request: RenderRequest, upload: bool = True) -> Plan:
-        instance = await self.daemon.store.instance_id() if self.daemon.store else "dry-run"
+        if self._instance is None and self.daemon.store:
+            self._instance = await self.daemon.store.instance_id()
+        instance = self._instance or "dry-run"
         if upload:
             for path in _local_assets(request):
                 await self._upload(path)
@@ -93,11 +96,11 @@ class HeyGenRenderer:
         if path in self._assets:
             return
         local = Path(path)
-        digest = hashlib.sha256(await asyncio.to_thread(local.read_bytes)).hexdigest()
-        key = f"heygen.asset.{digest}"
+        data = await asyncio.to_thread(local.read_bytes)
+        key = f"heygen.asset.{hashlib.sha256(data).hexdigest()}"
         url = await self.daemon.store.get_meta(key)
         if not url:  # uploaded once per content, ever
-            asset = await self.client.upload_asset(local)
+            asset = await self.client.upload_asset(local, data)
             url = asset.url or asset.id
             await self.daemon.store.set_meta(key, url)
         self._assets[path] = url

@@ -65,16 +65,8 @@ class SlackBot:
 
     def avatars_for(self, team: str | None, user: str | None) -> list[dict[str, Any]]:
         who = self.caller(team, user)
-        previews = {}
-        for renderer in self.daemon.renderers:
-            for p in renderer.list_avatars():
-                if p.preview_image_url:
-                    previews.setdefault(p.id, p.preview_image_url)
-        if self.cfg.public_url and self.daemon.previews.available():  # drawn by the local renderer, served by us
-            base = self.cfg.public_url.rstrip("/")
-            for a in self.daemon.settings.avatars.values():
-                previews.setdefault(a.id, f"{base}/avatars/{a.id}/preview.jpg")
-        return [{**a.model_dump(include={"id", "name", "tier", "style"}), "preview_image_url": previews.get(a.id)}
+        urls = self.daemon.previews.urls(self.cfg.public_url)  # ours only when Slack can reach us
+        return [{**a.model_dump(include={"id", "name", "tier", "style"}), "preview_image_url": urls[a.id][0]}
                 for a in self.daemon.settings.avatars.values() if who.may_use(a)]
 
     def may_manage_campaigns(self, user: str | None) -> bool:
@@ -87,11 +79,9 @@ class SlackBot:
         self.ignored.discard(job.id)
         if job.id in self.messages:
             return self.messages[job.id]
-        stored = await self.daemon.store.get_meta(f"slack.message.{job.id}")
-        if stored:
-            data = json.loads(stored)
-            msg = self.messages[job.id] = Message(data["channel"], data["ts"], data.get("team"), data.get("user"))
-            return msg
+        restored = await self._restore(job.id)
+        if restored:
+            return restored
         try:
             resp = await self.client.chat_postMessage(
                 channel=channel, text=f"{job.title}: queued",
@@ -126,25 +116,28 @@ class SlackBot:
 
     async def _adopt(self, event: JobEvent) -> Message | None:
         """Videos made by the inbox or a campaign report to the channel set for their source or campaign."""
-        stored = await self.daemon.store.get_meta(f"slack.message.{event.job_id}")
+        restored = await self._restore(event.job_id)  # posted before a restart
+        if restored or event.state is not JobState.queued:
+            return restored
         job = await self.daemon.store.job(event.job_id)
         if job is None:
             return None
-        if stored:
-            return await self.track(job, "", None, None)
-        if event.state is not JobState.queued:
-            return None
         channel = None
         if job.campaign_id is not None:
-            rows = await self.daemon.store.campaign_rows(include_removed=True)
-            name = next((r.name for r in rows if r.id == job.campaign_id), None)
-            for campaign in self.daemon.campaigns.good.values():
-                if campaign.name == name:
-                    channel = campaign.notify.slack_channel
+            campaign = self.daemon.campaigns.by_id(job.campaign_id)
+            channel = campaign.notify.slack_channel if campaign else None
         elif job.workspace_id is None and job.research_job_id is not None:
             research = await self.daemon.store.research_job(job.research_job_id)
             channel = self.cfg.source_channels.get(research.source if research else "", self.cfg.default_channel)
         return await self.track(job, channel, None, None) if channel else None
+
+    async def _restore(self, job_id: int) -> Message | None:
+        stored = await self.daemon.store.get_meta(f"slack.message.{job_id}")
+        if not stored:
+            return None
+        data = json.loads(stored)
+        msg = self.messages[job_id] = Message(data["channel"], data["ts"], data.get("team"), data.get("user"))
+        return msg
 
     async def _flush(self, job_id: int, msg: Message) -> None:
         """Edit the message at most once per interval, always ending on the latest state."""
