@@ -14,9 +14,9 @@ import hashlib
 import logging
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from watchfiles import awatch
@@ -50,9 +50,9 @@ class RunReport:
 class Campaigns:
     name = "campaigns"
 
-    def __init__(self, daemon: "Daemon", clock: Callable[[], datetime] | None = None):
+    def __init__(self, daemon: "Daemon"):
         self.daemon = daemon
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = daemon.clock
         self.good: dict[Path, Campaign] = {}        # the last good version of each file
         self.ids: dict[str, int] = {}               # campaign name -> its row, learnt as files load
         self.problems: dict[Path, list[str]] = {}

@@ -18,14 +18,14 @@ from .events import EventBus
 from .inbox import Inbox
 from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
 from .jobs import JobRunner
-from .models import AvatarProfile, FormatSpec
+from .models import AvatarProfile, FormatSpec, utcnow
 from .pipeline import Pipeline
 from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .previews import AvatarPreviews
 from .registry import Registry
 from .requests import VideoRequests
 from .settings import Settings
-from .store import Store
+from .store import Clock, Store
 from .web import HttpServer
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,10 @@ Route = tuple[str, str, Callable[..., Awaitable[Any]]]
 class Daemon:
     """One instance = one plugin manager; tests build a fresh one each."""
 
-    def __init__(self, settings: Settings, load: LoadSpec | None = None, extra_plugins: tuple = ()):
+    def __init__(self, settings: Settings, load: LoadSpec | None = None, extra_plugins: tuple = (),
+                 clock: Clock = utcnow):
         self.settings = settings
+        self.clock = clock  # one clock for the store's stamps and the scheduler's comparisons
         self.pm = make_plugin_manager()
         load = load or LoadSpec(plugins_dir=settings.plugins.plugins_dir, only=settings.plugins.only,
                                 disabled=settings.plugins.disabled)
@@ -129,7 +131,7 @@ class Daemon:
     async def started(self) -> AsyncIterator["Daemon"]:
         """Store open, HTTP client ready, startup hooks run; no services yet (one-shot commands)."""
         async with contextlib.AsyncExitStack() as stack:
-            self.store = await stack.enter_async_context(Store.open(self.settings.database))
+            self.store = await stack.enter_async_context(Store.open(self.settings.database, self.clock))
             self.http = await stack.enter_async_context(
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=10)))
             unknown = [n for n in self.settings.notifiers if n not in self.notifiers]

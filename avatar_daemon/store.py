@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any, AsyncIterator, Callable, Iterable
 
 import aiosqlite
 
@@ -22,8 +22,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
-def _now() -> str:
-    return utcnow().isoformat()
+Clock = Callable[[], datetime]
+"""Now, timezone-aware. Injected, so the store and the campaign scheduler stamp and compare the same time."""
 
 
 @dataclass
@@ -128,13 +128,14 @@ class ResearchJob:
 class Store:
     """One aiosqlite connection in WAL mode; writes go through `transaction()`."""
 
-    def __init__(self, db: aiosqlite.Connection):
+    def __init__(self, db: aiosqlite.Connection, clock: Clock = utcnow):
         self.db = db
+        self.clock = clock
         self._write = asyncio.Lock()  # one connection: transactions from many tasks take turns
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, path: Path) -> AsyncIterator["Store"]:
+    async def open(cls, path: Path, clock: Clock = utcnow) -> AsyncIterator["Store"]:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -143,7 +144,7 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
-            store = cls(db)
+            store = cls(db, clock)
             await store.migrate()
             yield store
         finally:
@@ -160,9 +161,12 @@ class Store:
                 # executescript would COMMIT on its own; split so the whole migration is atomic.
                 for statement in _statements(sql.read_text()):
                     await self.db.execute(statement)
-                await self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (sql.name, _now()))
+                await self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (sql.name, self._now()))
             applied.append(sql.name)
         return applied
+
+    def _now(self) -> str:
+        return self.clock().astimezone(timezone.utc).isoformat()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -179,7 +183,7 @@ class Store:
     # ---- catalogue -----------------------------------------------------------
 
     async def sync_catalogue(self, avatars: Iterable[AvatarProfile], templates: Iterable[VideoTemplate]) -> None:
-        now = _now()
+        now = self._now()
         async with self.transaction():
             await self.db.executemany(
                 "INSERT INTO avatar_profiles VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -200,7 +204,7 @@ class Store:
         campaign_id: int | None = None,
     ) -> tuple[int, list[int], bool]:
         """Insert research and its video jobs atomically; (research id, job ids, created?)."""
-        now = _now()
+        now = self._now()
         async with self.transaction():
             cur = await self.db.execute(
                 "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
@@ -220,7 +224,7 @@ class Store:
         return research_id, job_ids, True
 
     async def add_jobs(self, jobs: list[NewJob], research_id: int | None = None) -> list[int]:
-        now = _now()
+        now = self._now()
         async with self.transaction():
             return [await self._insert_job(j, research_id, now) for j in jobs]
 
@@ -292,7 +296,7 @@ class Store:
     async def add_analytics(self, video_id: int, event: str, platform: str | None) -> None:
         async with self.transaction():
             await self.db.execute("INSERT INTO video_analytics (video_id, event, platform, at) VALUES (?,?,?,?)",
-                                  (video_id, event, platform, _now()))
+                                  (video_id, event, platform, self._now()))
 
     async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
         """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
@@ -325,7 +329,7 @@ class Store:
         return await self._claim("id = ? AND status = 'queued'", job_id)
 
     async def _claim(self, where: str, param: object) -> Job | None:
-        now = _now()
+        now = self._now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
@@ -336,7 +340,7 @@ class Store:
         """At start, jobs a stop left running go back to the queue, keeping any remote id to resume."""
         rows = await self.db.execute_fetchall(
             "UPDATE video_generations SET status = 'queued', updated_at = ? "
-            "WHERE status IN ('rendering', 'submitting') RETURNING id", (_now(),))
+            "WHERE status IN ('rendering', 'submitting') RETURNING id", (self._now(),))
         return [r[0] for r in rows]
 
     async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
@@ -371,7 +375,7 @@ class Store:
 
     async def upsert_campaign(self, name: str, path: str | None, definition: str) -> CampaignRow:
         """The file's latest good definition; a campaign seen again (renamed file) keeps its id and history."""
-        now = _now()
+        now = self._now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "INSERT INTO video_campaigns (name, path, definition, created_at) VALUES (?, ?, ?, ?) "
@@ -382,7 +386,7 @@ class Store:
     async def remove_campaign(self, name: str) -> None:
         async with self.transaction():
             await self.db.execute("UPDATE video_campaigns SET path = NULL, removed_at = ?, next_run_at = NULL "
-                                  "WHERE name = ? AND removed_at IS NULL", (_now(), name))
+                                  "WHERE name = ? AND removed_at IS NULL", (self._now(), name))
 
     async def campaign_rows(self) -> list["CampaignRow"]:
         rows = await self.db.execute_fetchall("SELECT * FROM video_campaigns WHERE removed_at IS NULL ORDER BY name")
@@ -431,7 +435,7 @@ class Store:
         So a crash leaves either the whole run (and the schedule moved on) or none of it
         (and the due run happens again at the next start): never a skipped or a doubled run.
         """
-        now = _now()
+        now = self._now()
         ran = ran_at.astimezone(timezone.utc).isoformat()  # the scheduler's clock, which tests simulate
         job_ids: list[int] = []
         chosen = []
@@ -506,7 +510,7 @@ class Store:
         async with self.transaction():
             cur = await self.db.execute(
                 "INSERT INTO renderer_usage (job_id, renderer, campaign_id, seconds, at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (job_id) DO NOTHING", (job_id, renderer, campaign_id, seconds, _now()))
+                "ON CONFLICT (job_id) DO NOTHING", (job_id, renderer, campaign_id, seconds, self._now()))
         return cur.rowcount == 1
 
     async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,

@@ -21,6 +21,7 @@ from .hookspecs import hookimpl
 from .models import JobEvent, JobState, Notice, RenderRequest, RenderResult
 from .plugins import LoadSpec
 from .settings import Settings, load_settings
+from .store import Clock
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -109,11 +110,15 @@ class RecordingPlugin:
 
 
 def make_daemon(tmp_path: Path, plugins: tuple | list = (), settings: Settings | None = None,
-                **overrides: Any) -> Daemon:
-    """A daemon with the built-in plugins only (nothing else installed leaks in) plus `plugins`."""
+                clock: Clock | None = None, **overrides: Any) -> Daemon:
+    """A daemon with the built-in plugins only (nothing else installed leaks in) plus `plugins`.
+
+    `clock` (a callable returning an aware datetime) stands in for the wall clock everywhere:
+    the store's time stamps and the campaign scheduler, so no test depends on today's date.
+    """
     settings = settings or make_settings(tmp_path, **overrides)
     return Daemon(settings, LoadSpec(installed=False, plugins_dir=settings.plugins.plugins_dir),
-                  extra_plugins=tuple(plugins))
+                  extra_plugins=tuple(plugins), **({"clock": clock} if clock else {}))
 
 
 @contextlib.asynccontextmanager

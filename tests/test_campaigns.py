@@ -1,6 +1,6 @@
 """Campaigns: schedules in their timezone, hot-reloaded files, runs that pick, dedup and record.
 
-The clock is simulated (campaigns.clock and run_due(now)), so nothing here sleeps until a
+The clock is simulated (make_daemon(clock=...), shared by the store and the scheduler), so nothing here sleeps until a
 schedule fires; files are real YAML edited on disk, the store is real SQLite, and live
 fetches go to a fake Reddit / HN / GitHub / Google Trends on 127.0.0.1.
 """
@@ -114,9 +114,7 @@ class Clock:
 
 def campaign_daemon(tmp_path, clock=None, **overrides):
     plugin = RecordingPlugin()
-    daemon = make_daemon(tmp_path, plugins=[plugin], settings=make_settings(tmp_path, **overrides))
-    if clock:
-        daemon.campaigns.clock = clock
+    daemon = make_daemon(tmp_path, plugins=[plugin], settings=make_settings(tmp_path, **overrides), clock=clock)
     return daemon, plugin
 
 
