@@ -3,7 +3,10 @@
 This module is the public API for plugin authors: import only what `__all__` lists.
 """
 
-from .errors import AvatarDaemonError, ConfigError, PluginError, RenderError, ResearchError, UnknownNameError
+from .errors import (
+    AvatarDaemonError, ConfigError, InvalidRequest, PayloadError, PluginError, RenderError, ResearchError,
+    UnknownNameError,
+)
 from .fetching import fetch
 from .hookspecs import hookimpl
 from .interfaces import Notifier, Progress, Renderer, ResearchSource, ScriptWriter, Service
@@ -13,12 +16,13 @@ from .models import (
 )
 from .settings import ScriptTemplate, secret
 from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
+from .payload import load_json
 from .timeparse import parse_time
 
 __all__ = [
     "AvatarDaemonError", "AvatarProfile", "Background", "Brand", "CaptionStyle", "ConfigError", "FormatSpec",
-    "Insight", "JobEvent", "JobState", "Notice", "Notifier", "PluginError", "Progress", "RenderError", "RenderRequest",
+    "Insight", "InvalidRequest", "JobEvent", "JobState", "Notice", "Notifier", "PayloadError", "PluginError", "Progress", "RenderError", "RenderRequest",
     "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
     "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch",
-    "hookimpl", "parse_time", "secret", "strip_markup", "to_spoken", "words_for_seconds",
+    "hookimpl", "load_json", "parse_time", "secret", "strip_markup", "to_spoken", "words_for_seconds",
 ]

@@ -27,3 +27,15 @@ class RenderError(AvatarDaemonError):
 
 class UnknownNameError(AvatarDaemonError):
     """A request named an avatar, format, renderer or source that does not exist."""
+
+
+class PayloadError(AvatarDaemonError):
+    """Bytes from outside (a dropped file, an HTTP body, a webhook) that are not the JSON or XML they claim to be."""
+
+
+class InvalidRequest(AvatarDaemonError):
+    """A request for a video broke one of the rules every interface shares; `field` names what to fix."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")

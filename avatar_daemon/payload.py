@@ -7,9 +7,47 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .errors import ResearchError
+from .errors import PayloadError, ResearchError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
+MAX_DEPTH = 64
+"""Nesting deeper than any research format needs; deeper input is refused, never recursed into."""
+
+
+def load_json(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
+    """JSON from outside, or PayloadError naming `what` and the reason (bad syntax, or nested too deeply).
+
+    The one JSON reader for untrusted bytes (files, HTTP bodies, Slack and webhook payloads):
+    a hostile document nested 100,000 deep must be a sentence, not a RecursionError.
+    """
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        cut = exc.pos >= len(exc.doc.rstrip()) - 1
+        raise PayloadError(f"{what}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                           + (" (it looks cut short)" if cut else "")) from None
+    except RecursionError:
+        raise PayloadError(f"{what}: nested too deeply (more than {max_depth} levels)") from None
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"{what}: not valid JSON: not UTF-8 text at byte {exc.start}") from None
+    check_depth(value, what, max_depth)
+    return value
+
+
+def check_depth(value: Any, what: str, max_depth: int = MAX_DEPTH) -> None:
+    """Walk containers without recursion; PayloadError past `max_depth` levels."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise PayloadError(f"{what}: nested too deeply (more than {max_depth} levels)")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def decode(data: bytes, name: str) -> str:
@@ -54,7 +92,6 @@ def parse(data: bytes, name: str, suffix: str) -> Any:
             raise ResearchError(f"{name}: not valid XML: {exc.msg if hasattr(exc, 'msg') else exc} "
                                 f"at line {line} column {col}") from None
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        hint = " (the file looks cut short)" if exc.pos >= len(stripped.rstrip()) - 1 else ""
-        raise ResearchError(f"{name}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}") from None
+        return load_json(stripped, name)
+    except PayloadError as exc:
+        raise ResearchError(str(exc)) from None

@@ -10,10 +10,48 @@ import hashlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from .access import Caller, tier_of
-from .errors import UnknownNameError
-from .models import JobEvent, JobState, Research
+from .errors import InvalidRequest, UnknownNameError
+from .models import Background, JobEvent, JobState, Research
 from .store import Job, NewJob
+
+SCRIPT_MAX_CHARS = 20_000
+TITLE_MAX_CHARS = 200
+
+
+class VideoOptions(BaseModel):
+    """What any interface may set on a person's video besides its avatar, format, renderer and template.
+
+    One model for HTTP bodies, Slack forms and buttons, so a value one interface refuses is
+    refused by all of them, before anything is queued.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice_speed: float | None = Field(None, ge=0.5, le=1.5)
+    captions: bool | None = None
+    background: Background | None = None
+
+
+def video_options(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings as a job keeps them, or InvalidRequest naming the first bad field."""
+    try:
+        options = VideoOptions.model_validate(settings or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidRequest(".".join(str(p) for p in err["loc"]) or "settings", err["msg"]) from None
+    return options.model_dump(mode="json", exclude_none=True)
+
+
+def check_text(field: str, text: str, limit: int) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidRequest(field, "is empty")
+    if len(text) > limit:
+        raise InvalidRequest(field, f"is {len(text):,} characters; the limit is {limit:,}")
+    return text
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -42,25 +80,35 @@ class VideoRequests:
             avatar = allowed[0] if allowed else None
         return avatar, fmt if fmt in d.formats else d.settings.default_formats[0]
 
-    def check(self, avatar: str, format_name: str, renderer: str | None, template: str | None) -> None:
+    def check(self, who: Caller, avatar: str, format_name: str, renderer: str | None, template: str | None) -> None:
+        """Every name must exist and the avatar must be open to the caller's tier: InvalidRequest otherwise."""
         d = self.daemon
-        d.avatar(avatar)
-        d.formats[format_name]
-        if renderer is not None and renderer not in d.renderers:
-            raise UnknownNameError(f"no renderer named {renderer!r} (known: {', '.join(d.renderers.names())})")
+        for field, lookup in (("avatar", lambda: d.avatar(avatar)), ("format", lambda: d.formats[format_name]),
+                              ("renderer", lambda: renderer is None or d.renderers[renderer])):
+            try:
+                lookup()
+            except UnknownNameError as exc:
+                raise InvalidRequest(field, str(exc)) from None
         if template is not None and template not in d.settings.templates:
-            raise UnknownNameError(f"no template named {template!r}")
+            raise InvalidRequest("template", f"no template named {template!r} (known: "
+                                 f"{', '.join(d.settings.templates) or 'none'})")
+        profile = d.avatar(avatar)
+        if not who.may_use(profile):
+            raise PermissionError(who.refusal(profile))
 
     async def from_script(self, title: str, text: str, *, who: Caller, avatar: str, format_name: str,
                           renderer: str | None = None, template: str | None = None,
                           settings: dict[str, Any] | None = None, key: str | None = None) -> tuple[list[Job], bool]:
         """(jobs, created): created is False when `key` was seen before."""
         d = self.daemon
-        self.check(avatar, format_name, renderer, template)
+        self.check(who, avatar, format_name, renderer, template)
+        title = check_text("title", title, TITLE_MAX_CHARS)
+        text = check_text("script", text, SCRIPT_MAX_CHARS)
+        settings = video_options(settings)
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
-        script = d.pipeline.write_script(research, [format_name], (settings or {}).get("voice_speed"))
+        script = d.pipeline.write_script(research, [format_name], settings.get("voice_speed"))
         script = script.model_copy(update={"title": title})
-        job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, title, dict(settings or {}),
+        job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, title, settings,
                      template or d.settings.default_template, who.workspace, who.user)
         digest = "request:" + (hashlib.sha256(key.encode()).hexdigest() if key else uuid.uuid4().hex)
         _, job_ids, created = await d.store.add_research_with_jobs(digest, research, script, None, [job],
@@ -71,17 +119,20 @@ class VideoRequests:
                             renderer: str | None = None, template: str | None = None,
                             settings: dict[str, Any] | None = None, title: str | None = None) -> list[Job]:
         d = self.daemon
-        self.check(avatar, format_name, renderer, template)
+        self.check(who, avatar, format_name, renderer, template)
+        settings = video_options(settings)
+        if title is not None:
+            title = check_text("title", title, TITLE_MAX_CHARS)
         found = await d.store.research_job(research_id)
         if found is None:
             raise UnknownNameError(f"no research job {research_id}")
         if found.workspace_id not in (None, who.workspace) and not who.admin:
             raise PermissionError(f"research job {research_id} belongs to another workspace")
-        script = d.pipeline.write_script(found.research, [format_name], (settings or {}).get("voice_speed"))
+        script = d.pipeline.write_script(found.research, [format_name], settings.get("voice_speed"))
         if title:
             script = script.model_copy(update={"title": title})
         job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, script.title,
-                     {**(settings or {}), "script": script.model_dump(mode="json")},
+                     {**settings, "script": script.model_dump(mode="json")},
                      template or d.settings.default_template, who.workspace, who.user)
         return await self._queued(await d.store.add_jobs([job], found.id), True)
 

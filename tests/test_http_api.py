@@ -156,7 +156,7 @@ async def test_bad_requests_name_the_field_and_reason(api, body, status, field, 
 async def test_malformed_and_oversized_bodies(api):
     status, data, _ = await api.call("POST", "/videos", "alice", data=b"{not json",
                                      headers={"Content-Type": "application/json"})
-    assert status == 400 and "not JSON" in data["error"]
+    assert status == 400 and "not valid JSON" in data["error"]
     status, data, _ = await api.call("POST", "/videos", "alice", json={"script_title": "x",
                                                                        "script_content": "y" * (2 * 1024 * 1024)})
     assert status == 413 and "limit" in data["error"]

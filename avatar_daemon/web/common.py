@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
@@ -10,6 +9,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..access import Caller
+from ..errors import PayloadError
+from ..payload import load_json
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -54,9 +55,9 @@ def daemon_of(request: web.Request) -> "Daemon":
 async def parse_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()
     try:
-        data = json.loads(raw or b"null")
-    except ValueError as exc:
-        raise ApiError(400, f"the body is not JSON: {exc}") from None
+        data = load_json(raw or b"null", "the body")
+    except PayloadError as exc:
+        raise ApiError(400, str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
     try:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..access import token_caller
+from ..errors import InvalidRequest
 from . import analytics, campaigns, metrics, openapi, status_ws, videos
 from .common import CALLER, DAEMON, ApiError, Endpoint, Handler
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+# The core names a request's fields once for every interface; the API keeps the seed's names.
+HTTP_FIELDS = {"script": "script_content", "title": "script_title", "avatar": "avatar_profile_id",
+               "template": "template_id", "captions": "enable_captions"}
 
 
 class HttpServer:
@@ -69,6 +73,9 @@ class HttpServer:
         """Every refusal is JSON naming the thing and the reason; a bug is logged, not leaked."""
         try:
             return await handler(request)
+        except InvalidRequest as exc:
+            field = HTTP_FIELDS.get(exc.field, exc.field)
+            return web.json_response({"error": f"{field}: {str(exc).split(': ', 1)[1]}", "field": field}, status=422)
         except ApiError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             body = {"error": exc.message, **({"field": exc.field} if exc.field else {})}
