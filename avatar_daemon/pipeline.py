@@ -54,6 +54,7 @@ class Envelope(BaseModel):
 class Limits:
     max_seconds: float
     voice_speed: float
+    language: str = "en"  # the voice's: text in another script is left out of the narration
 
 
 @dataclass
