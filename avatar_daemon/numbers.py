@@ -15,10 +15,10 @@ from num2words import num2words
 _SCALES = [(1e12, "trillion"), (1e9, "billion"), (1e6, "million"), (1e3, "thousand")]
 _SCALE_OF = {name: scale for scale, name in _SCALES}
 # A figure as research writes it, after to_spoken: "225,273", "200000 plus", "2.5 million", "3rd",
-# "1.2.3"; never a digit glued to letters ("H100", "mp3"), which is a name, not a quantity.
+# "1.2.3"; never a digit glued to a word ("H100", "mp3", "GPT-4", "SHA-1"), which is a name.
 _FIGURE = re.compile(
-    r"(?<![\w.,])(?P<dotted>\d+(?:\.\d+){2,})(?![\w.])"
-    r"|(?<![\w.,])(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<ord>st|nd|rd|th)?"
+    r"(?<![\w.,-])(?P<dotted>\d+(?:\.\d+){2,})(?![\w.])"
+    r"|(?<![\w.,-])(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<ord>st|nd|rd|th)?"
     r"(?:\s(?P<scale>thousand|million|billion|trillion)\b)?(?P<plus>\s?\+|\splus\b(?!\s*\d))?(?![\w]|\.\d)"
 )
 

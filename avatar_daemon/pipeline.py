@@ -36,6 +36,7 @@ class VideoSettings(BaseModel):
     captions: bool | None = None
     background: Background | None = None
     title: str | None = None
+    writer: str | None = None
     workspace: str | None = None
     user: str | None = None
 
@@ -130,7 +131,9 @@ class Pipeline:
                                 "removed and empty items")
         return research, settings
 
-    def write_script(self, research: Research, formats: list[str], voice_speed: float | None) -> Script:
+    def write_script(self, research: Research, formats: list[str], voice_speed: float | None,
+                     writer: str | None = None) -> Script:
+        """Blocking: a writer may wait on the network (the LLM writer). Call it in a worker thread."""
         fmt = min((self.daemon.formats[f] for f in formats), key=lambda f: f.max_seconds)
         speed = voice_speed or fmt.voice_speed
         if research.script_text is not None:
@@ -138,8 +141,15 @@ class Pipeline:
             if not text:
                 raise ResearchError("the script has no words to speak")
             return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
-        writer = self.daemon.script_writer()
-        return writer.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+        templates = self.daemon.settings.script_templates
+        template = templates.get(research.source) or templates.get("default")
+        chosen = self.daemon.script_writer(writer or (template.writer if template else None))
+        return chosen.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+
+    async def awrite_script(self, research: Research, formats: list[str], voice_speed: float | None,
+                            writer: str | None = None) -> Script:
+        """write_script from the event loop, without stalling it while a writer waits."""
+        return await asyncio.to_thread(self.write_script, research, formats, voice_speed, writer)
 
     def plan(self, settings: VideoSettings) -> tuple[list[str], str, str]:
         d = self.daemon
@@ -168,7 +178,10 @@ class Pipeline:
             formats, avatar, renderer = self.plan(settings)
         except UnknownNameError as exc:
             raise ResearchError(f"{name}: {exc}") from None
-        script = self.write_script(research, formats, settings.voice_speed)
+        try:
+            script = self.write_script(research, formats, settings.voice_speed, settings.writer)
+        except UnknownNameError as exc:
+            raise ResearchError(f"{name}: {exc}") from None
         if settings.title:
             script = script.model_copy(update={"title": settings.title})
         return Prepared(research, settings, formats, avatar, renderer, script)

@@ -97,6 +97,7 @@ class ScriptTemplate(Strict):
     max_items: int = 5
     description: str = ""
     hashtags: list[str] = Field(default_factory=list)
+    writer: str | None = None  # e.g. "llm"; None: daemon.yaml's script.writer
 
 
 class ApiToken(Strict):

@@ -38,7 +38,7 @@ def test_a_source_count_is_read_as_a_rough_size(value, spoken):
     ("the 3rd time in 2024, 1,234 users", "the third time in twenty twenty-four, one thousand two hundred and "
                                           "thirty-four users"),
     ("Up 300% to $2.5B in v2.1", "Up three hundred percent to two and a half billion dollars in version two point one"),
-    ("H100 and GPT-4", "H100 and GPT-four"),  # a digit inside a name stays part of the name
+    ("H100, GPT-4 and a 30-second reset", "H100, GPT-4 and a thirty-second reset"),  # names keep their digits
 ])
 def test_figures_in_text_are_written_as_spoken(written, spoken):
     assert numbers_in_words(to_spoken(written)) == spoken
