@@ -36,6 +36,8 @@ class VideoSettings(BaseModel):
     captions: bool | None = None
     background: Background | None = None
     title: str | None = None
+    description: str | None = None
+    hashtags: list[str] | None = None
     writer: str | None = None
     workspace: str | None = None
     user: str | None = None
@@ -182,8 +184,10 @@ class Pipeline:
             script = self.write_script(research, formats, settings.voice_speed, settings.writer)
         except UnknownNameError as exc:
             raise ResearchError(f"{name}: {exc}") from None
-        if settings.title:
-            script = script.model_copy(update={"title": settings.title})
+        own = {k: v for k, v in (("title", settings.title), ("description", settings.description),
+                                 ("hashtags", settings.hashtags)) if v}
+        if own:
+            script = script.model_copy(update=own)
         return Prepared(research, settings, formats, avatar, renderer, script)
 
     async def ingest(self, data: bytes | Path, name: str, suffix: str, *, campaign_id: int | None = None,
@@ -210,7 +214,9 @@ class Pipeline:
             job_ids, created = await self.daemon.store.add_jobs(jobs, research_id), True
         if created:
             for job_id in job_ids:
+                # the writer's notes (text left out, a fallback) travel with the job's first report
+                data = {"research_id": research_id, **({"notes": p.script.notes} if p.script.notes else {})}
                 self.daemon.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0,
-                                                  message="queued", data={"research_id": research_id}))
+                                                  message="queued", data=data))
             self.daemon.wake_jobs()
         return Ingested(research_id, job_ids, created, p.research.source, p.script)

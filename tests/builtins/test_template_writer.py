@@ -149,3 +149,18 @@ def test_metadata_json_carries_the_description_and_hashtags(daemon, tmp_path):
                             format=daemon.formats["portrait-720"], output_dir=tmp_path / "out")
     meta = json.loads(LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None).metadata.read_text())
     assert meta["description"] == script.description and meta["hashtags"] == ["#GitHub", "#Go"]
+
+
+async def test_a_request_overrides_the_page_text_and_the_job_reports_what_was_left_out(daemon, plugin):
+    from avatar_daemon.testing import running, wait_until
+
+    rss = fixture_bytes("trends_rss.xml").decode()
+    async with running(daemon):
+        plain = await daemon.pipeline.ingest(rss.encode(), "trends.xml", ".xml")
+        await wait_until(lambda: plugin.notifier.states(plain.job_ids[0]))
+        envelope = {"request": {"description": "Our own words", "hashtags": ["#mine"]},
+                    "research": json.loads(fixture_bytes("github_trending.json"))}
+        own = await daemon.pipeline.ingest(json.dumps(envelope).encode(), "g.json", ".json")
+    queued = next(e for e in plugin.notifier.events if e.job_id == plain.job_ids[0] and e.state == "queued")
+    assert any("코스피 폭락" in note for note in queued.data["notes"])
+    assert own.script.description == "Our own words" and own.script.hashtags == ["#mine"]
