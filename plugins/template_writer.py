@@ -127,7 +127,7 @@ def hashtags(research: Research, label: str, used: list[Insight], extra: list[st
     return tags[:MAX_HASHTAGS]
 
 
-def description(research: Research, title: str, lead: str, used: list[Insight]) -> str:
+def description(title: str, lead: str, used: list[Insight]) -> str:
     """What the video covers, for its page: the template's lead line, then each insight and its link."""
     lines = [lead or title, ""]
     for n, insight in enumerate(used, start=1):
@@ -177,10 +177,11 @@ class TemplateWriter:
                 break
             raw, cut = speakable(insight.text, language)
             if cut:
-                left = "all of it" if not raw.strip() else "some words"
-                notes.append(f"insight {insight.text!r}: {left} not in a script the voice reads, left out "
-                              "of the narration")
-                if len(raw.split()) < 2:
+                whole = len(raw.split()) < 2
+                notes.append(f"insight {insight.text!r}: " + (
+                    "not in a script the voice reads, left out of the narration" if whole else
+                    "its words in a script the voice cannot read were left out of the narration"))
+                if whole:
                     continue
             text = _spoken(raw).rstrip(".!?:;,")
             if not text:
@@ -205,7 +206,7 @@ class TemplateWriter:
         text = "\n\n".join(p for p in paragraphs if p)
         lead = _fmt(t.description, **{**values, "topic": research.topic}) if t.description else ""
         return Script(title=title, text=text, estimated_seconds=estimate_seconds(text, speed),
-                      insights_used=len(used), description=description(research, title, lead, used),
+                      insights_used=len(used), description=description(title, lead, used),
                       hashtags=hashtags(research, label, used, t.hashtags), notes=notes, writer=self.name)
 
     @staticmethod
