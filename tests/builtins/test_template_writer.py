@@ -164,3 +164,23 @@ async def test_a_request_overrides_the_page_text_and_the_job_reports_what_was_le
     queued = next(e for e in plugin.notifier.events if e.job_id == plain.job_ids[0] and e.state == "queued")
     assert any("코스피 폭락" in note for note in queued.data["notes"])
     assert own.script.description == "Our own words" and own.script.hashtags == ["#mine"]
+
+
+async def test_the_api_shows_a_video_s_description_and_hashtags(tmp_path):
+    import aiohttp
+
+    from tests.test_http_api import TOKENS, users_yaml
+    from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running
+
+    users_yaml(tmp_path)
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(FakeRenderer())],
+                         settings=make_settings(tmp_path, users_file="users.yaml"))
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        ingested = await daemon.pipeline.ingest(fixture_bytes("github_trending.json"), "g.json", ".json")
+        async with http.get(f"/videos/{ingested.job_ids[0]}",
+                            headers={"Authorization": f"Bearer {TOKENS['root']}"}) as resp:
+            video = await resp.json()
+    assert resp.status == 200
+    assert video["description"] == ingested.script.description and "https://github.com/golang/go" in video["description"]
+    assert video["hashtags"] == ingested.script.hashtags and "#GitHub" in video["hashtags"]
+    assert any("后端架构师技术图谱" in n for n in video["script_notes"])
