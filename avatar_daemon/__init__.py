@@ -16,13 +16,15 @@ from .models import (
 )
 from .settings import ScriptTemplate, secret
 from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
+from .numbers import numbers_in_words, say_number
 from .payload import load_json
+from .retry import GaveUp, TryAgain, retry_after, retrying
 from .timeparse import parse_time
 
 __all__ = [
-    "AvatarDaemonError", "AvatarProfile", "Background", "Brand", "CaptionStyle", "ConfigError", "FormatSpec",
+    "AvatarDaemonError", "AvatarProfile", "GaveUp", "TryAgain", "retry_after", "retrying", "Background", "Brand", "CaptionStyle", "ConfigError", "FormatSpec",
     "Insight", "InvalidRequest", "JobEvent", "JobState", "Notice", "Notifier", "PayloadError", "PluginError", "Progress", "RenderError", "RenderRequest",
     "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
     "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch",
-    "hookimpl", "load_json", "parse_time", "secret", "strip_markup", "to_spoken", "words_for_seconds",
+    "hookimpl", "load_json", "numbers_in_words", "parse_time", "say_number", "secret", "strip_markup", "to_spoken", "words_for_seconds",
 ]

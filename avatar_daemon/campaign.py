@@ -129,6 +129,7 @@ class Campaign(Strict):
     avatar: str | None = None
     formats: list[str] = Field(default_factory=lambda: ["tiktok"], min_length=1)
     template: str | None = None
+    writer: str | None = Field(None, description="script writer, e.g. llm; default: daemon.yaml's script.writer")
     renderer: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None

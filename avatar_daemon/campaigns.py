@@ -275,7 +275,7 @@ class Campaigns:
         limit = campaign.max_videos_per_day if trigger != "batch" else 10**9
         used = await d.store.used_insights(row.id)
         chosen = choose(candidates, rules, used, now, max(0, limit - made_today), len(campaign.formats))
-        picks = [self._pick(campaign, row, c, overrides or {}) for c in chosen]
+        picks = [await self._pick(campaign, row, c, overrides or {}) for c in chosen]
         considered = [c.summary() for c in candidates] + considered_errors
         jobs = sum(len(p.jobs) for p in picks)
         message = (f"campaign {campaign.name} ({trigger}): {len(candidates)} research considered, "
@@ -294,11 +294,11 @@ class Campaigns:
         self._notice("campaign.run", message, campaign, run_id=run_id, job_ids=job_ids, considered=considered)
         return RunReport(campaign.name, run_id, trigger, considered, job_ids, message)
 
-    def _pick(self, campaign: Campaign, row: CampaignRow, c: Candidate, overrides: dict[str, Any]) -> Pick:
+    async def _pick(self, campaign: Campaign, row: CampaignRow, c: Candidate, overrides: dict[str, Any]) -> Pick:
         d = self.daemon
         research = c.research.model_copy(update={"insights": c.kept})
         formats = [overrides.get("format")] if overrides.get("format") else campaign.formats
-        script = d.pipeline.write_script(research, formats, campaign.voice_speed)
+        script = await d.pipeline.awrite_script(research, formats, campaign.voice_speed, campaign.writer)
         request: dict[str, Any] = {k: v for k, v in (("voice_speed", campaign.voice_speed),
                                                      ("captions", campaign.captions)) if v is not None}
         if c.research_id is not None:  # existing research, re-told from the insights this campaign may use

@@ -118,9 +118,9 @@ class Daemon:
             known = ", ".join(self.settings.avatars) or "none"
             raise UnknownNameError(f"no avatar profile named {avatar_id!r} (known: {known})") from None
 
-    def script_writer(self) -> ScriptWriter:
-        name = self.plugin_config("script").get("writer", "template")
-        return self.script_writers[name]
+    def script_writer(self, name: str | None = None) -> ScriptWriter:
+        """`name` (a request's, campaign's or template's choice), else daemon.yaml's script.writer."""
+        return self.script_writers[name or self.plugin_config("script").get("writer", "template")]
 
     def wake_jobs(self) -> None:
         self.jobs.wake.set()

@@ -73,7 +73,11 @@ def register_script_writers(register: Callable[["ScriptWriter"], None], daemon: 
     Call ``register(writer)``; a writer has ``name`` and
     ``write(research, template, limits) -> Script`` where ``template`` names a
     script template (usually the source name) and ``limits`` has ``max_seconds`` and
-    ``voice_speed`` so the script fits the target format. ``daemon`` gives settings.
+    ``voice_speed`` so the script fits the target format, and ``language``, the
+    voice's. ``write`` is always called in a worker thread, never on the event loop,
+    so it may wait on the network (bounded by its own timeout). Which writer runs is
+    chosen by the request envelope's ``writer``, the campaign's, the script
+    template's, else daemon.yaml's ``script.writer``. ``daemon`` gives settings.
     """
 
 

@@ -86,13 +86,17 @@ class JobRunner:
         await self.daemon.bus.publish(JobEvent(job_id=job_id, state=JobState.cancelled, message="cancelled"))
         return True
 
-    async def build_request(self, job: Job) -> RenderRequest:
+    async def script_for(self, job: Job) -> Script | None:
+        """The job's own script (a campaign's or a re-told research's), else its research's."""
+        if job.request.get("script") is not None:
+            return Script.model_validate(job.request["script"])
         research = await self.daemon.store.research_job(job.research_job_id) if job.research_job_id else None
-        settings = dict(job.request)
-        script = settings.pop("script", None)
-        return self.request_for(job.id, Script.model_validate(script) if script is not None else research.script,
-                                job.avatar_id, job.format, job.template_id, settings, job.external_id,
-                                job.campaign_id)
+        return research.script if research else None
+
+    async def build_request(self, job: Job) -> RenderRequest:
+        settings = {k: v for k, v in job.request.items() if k != "script"}
+        return self.request_for(job.id, await self.script_for(job), job.avatar_id, job.format, job.template_id,
+                                settings, job.external_id, job.campaign_id)
 
     def request_for(self, job_id: int, script: Script, avatar_id: str, format_name: str, template_id: str | None,
                     settings: dict[str, Any], external_id: str | None = None,

@@ -43,6 +43,12 @@ class Script(BaseModel):
     text: str
     estimated_seconds: float
     insights_used: int = 0
+    # For the video's page (metadata.json, publishing): the insights with their source links.
+    description: str = ""
+    hashtags: list[str] = Field(default_factory=list)
+    # What the writer left out or fell back on, and why: the job's report shows these.
+    notes: list[str] = Field(default_factory=list)
+    writer: str = ""
 
     @property
     def paragraphs(self) -> list[str]:

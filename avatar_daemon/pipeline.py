@@ -36,6 +36,9 @@ class VideoSettings(BaseModel):
     captions: bool | None = None
     background: Background | None = None
     title: str | None = None
+    description: str | None = None
+    hashtags: list[str] | None = None
+    writer: str | None = None
     workspace: str | None = None
     user: str | None = None
 
@@ -54,6 +57,7 @@ class Envelope(BaseModel):
 class Limits:
     max_seconds: float
     voice_speed: float
+    language: str = "en"  # the voice's: text in another script is left out of the narration
 
 
 @dataclass
@@ -129,7 +133,9 @@ class Pipeline:
                                 "removed and empty items")
         return research, settings
 
-    def write_script(self, research: Research, formats: list[str], voice_speed: float | None) -> Script:
+    def write_script(self, research: Research, formats: list[str], voice_speed: float | None,
+                     writer: str | None = None) -> Script:
+        """Blocking: a writer may wait on the network (the LLM writer). Call it in a worker thread."""
         fmt = min((self.daemon.formats[f] for f in formats), key=lambda f: f.max_seconds)
         speed = voice_speed or fmt.voice_speed
         if research.script_text is not None:
@@ -137,8 +143,15 @@ class Pipeline:
             if not text:
                 raise ResearchError("the script has no words to speak")
             return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
-        writer = self.daemon.script_writer()
-        return writer.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+        templates = self.daemon.settings.script_templates
+        template = templates.get(research.source) or templates.get("default")
+        chosen = self.daemon.script_writer(writer or (template.writer if template else None))
+        return chosen.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+
+    async def awrite_script(self, research: Research, formats: list[str], voice_speed: float | None,
+                            writer: str | None = None) -> Script:
+        """write_script from the event loop, without stalling it while a writer waits."""
+        return await asyncio.to_thread(self.write_script, research, formats, voice_speed, writer)
 
     def plan(self, settings: VideoSettings) -> tuple[list[str], str, str]:
         d = self.daemon
@@ -167,9 +180,14 @@ class Pipeline:
             formats, avatar, renderer = self.plan(settings)
         except UnknownNameError as exc:
             raise ResearchError(f"{name}: {exc}") from None
-        script = self.write_script(research, formats, settings.voice_speed)
-        if settings.title:
-            script = script.model_copy(update={"title": settings.title})
+        try:
+            script = self.write_script(research, formats, settings.voice_speed, settings.writer)
+        except UnknownNameError as exc:
+            raise ResearchError(f"{name}: {exc}") from None
+        own = {k: v for k, v in (("title", settings.title), ("description", settings.description),
+                                 ("hashtags", settings.hashtags)) if v}
+        if own:
+            script = script.model_copy(update=own)
         return Prepared(research, settings, formats, avatar, renderer, script)
 
     async def ingest(self, data: bytes | Path, name: str, suffix: str, *, campaign_id: int | None = None,
@@ -196,7 +214,9 @@ class Pipeline:
             job_ids, created = await self.daemon.store.add_jobs(jobs, research_id), True
         if created:
             for job_id in job_ids:
+                # the writer's notes (text left out, a fallback) travel with the job's first report
+                data = {"research_id": research_id, **({"notes": p.script.notes} if p.script.notes else {})}
                 self.daemon.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0,
-                                                  message="queued", data={"research_id": research_id}))
+                                                  message="queued", data=data))
             self.daemon.wake_jobs()
         return Ingested(research_id, job_ids, created, p.research.source, p.script)

@@ -128,7 +128,7 @@ class VideoRequests:
             raise UnknownNameError(f"no research job {research_id}")
         if found.workspace_id not in (None, who.workspace) and not who.admin:
             raise PermissionError(f"research job {research_id} belongs to another workspace")
-        script = d.pipeline.write_script(found.research, [format_name], settings.get("voice_speed"))
+        script = await d.pipeline.awrite_script(found.research, [format_name], settings.get("voice_speed"))
         if title:
             script = script.model_copy(update={"title": title})
         job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, script.title,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from .errors import ConfigError
 from .models import AvatarProfile, VideoTemplate
@@ -81,15 +81,23 @@ class Settings(Strict):
 
 
 class ScriptTemplate(Strict):
-    """Per-source script template of the template writer (the seed's shape)."""
+    """Per-source script template of the template writer (the seed's shape).
+
+    `intro` and `outro` may list several lines: one is chosen per research, so a campaign's
+    daily videos don't all open the same way. `facts` follows each item with its own figures.
+    """
 
     title: str = "{topic}: what's trending"
-    intro: str = "Here is what {source_label} is talking about: {topic}."
+    intro: str | list[str] = "Here is what {source_label} is talking about: {topic}."
     item: str = "Number {n}: {text}."
-    outro: str = "That's the roundup. Follow for more."
-    min_chars: int = 150
-    max_chars: int = 1800
+    facts: str = ""
+    outro: str | list[str] = "That's the roundup. Follow for more."
+    min_chars: int = Field(150, validation_alias=AliasChoices("min_content_length", "min_chars"))
+    max_chars: int = Field(1800, validation_alias=AliasChoices("max_content_length", "max_chars"))
     max_items: int = 5
+    description: str = ""
+    hashtags: list[str] = Field(default_factory=list)
+    writer: str | None = None  # e.g. "llm"; None: daemon.yaml's script.writer
 
 
 class ApiToken(Strict):

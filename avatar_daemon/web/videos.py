@@ -164,7 +164,11 @@ async def list_videos(request: web.Request) -> web.Response:
 
 
 async def get_video(request: web.Request) -> web.Response:
-    return web.json_response(video_json(await visible_job(request)))
+    job = await visible_job(request)
+    script = await daemon_of(request).jobs.script_for(job)
+    page = {"description": script.description, "hashtags": script.hashtags, "script_notes": script.notes} \
+        if script else {}
+    return web.json_response({**video_json(job), **page})
 
 
 async def video_status(request: web.Request) -> web.Response:

@@ -157,6 +157,7 @@ class LocalRenderer:
         meta = out / "metadata.json"
         meta.write_text(json.dumps({
             "duration": round(speech.duration, 3), "title": request.script.title, "script": request.script.text,
+            "description": request.script.description, "hashtags": request.script.hashtags,
             "avatar": request.avatar.id, "voice": "narration" if request.narration else request.avatar.voice,
             "voice_speed": request.voice_speed, "format": request.format.name,
             "width": request.format.width, "height": request.format.height, "fps": request.format.fps,

@@ -50,8 +50,9 @@ def test_template_writer_fits_the_format(daemon):
     short = writer.write(research, "reddit", Limits(max_seconds=20, voice_speed=1.0))
     long = writer.write(research, "reddit", Limits(max_seconds=90, voice_speed=1.0))
     assert short.estimated_seconds <= 20 and short.insights_used < long.insights_used
-    assert short.text.startswith("Here's what Reddit is buzzing about in r/python")
-    assert "First:" in short.text and short.text.endswith("Follow for tomorrow's roundup.")
+    reddit = daemon.settings.script_templates["reddit"]
+    assert short.paragraphs[0] in [i.replace("{topic}", "r/python") for i in reddit.intro]
+    assert short.paragraphs[1].startswith("First:") and short.paragraphs[-1] in reddit.outro
 
 
 def test_spoken_text():
