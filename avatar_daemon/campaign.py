@@ -58,14 +58,27 @@ class Schedule(Strict):
             raise ValueError(f"{v!r} is not a known timezone (use an IANA name like Europe/Berlin)") from None
         return v
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        """Checked on its own field, so the error points at the `cron:` line, not the whole schedule."""
+        if v is None:
+            return v
+        v = " ".join(v.split())
+        # cronsim also takes a sixth (seconds) field, which next_after's whole minutes cannot honour,
+        # and Quartz-style crons put seconds first: refuse both rather than misread them.
+        if len(v.split()) != 5:
+            raise ValueError(f"cron {v!r} is not valid: it needs 5 fields (minute hour day month weekday)")
+        try:
+            CronSim(v, datetime(2026, 1, 1, tzinfo=timezone.utc))
+        except CronSimError as exc:
+            raise ValueError(f"cron {v!r} is not valid: {exc}") from None
+        return v
+
     @model_validator(mode="after")
     def _one_kind(self) -> "Schedule":
         if (self.every is None) == (self.cron is None):
             raise ValueError("give either `every` (daily, weekly, biweekly) or `cron`, not both or neither")
-        try:
-            CronSim(self.expression, datetime.now(timezone.utc))
-        except CronSimError as exc:
-            raise ValueError(f"cron {self.cron!r} is not valid: {exc}") from None
         return self
 
     @property

@@ -73,6 +73,18 @@ def test_bad_schedules_are_refused_with_the_reason(tmp_path, schedule, message):
     assert message in str(err.value) and str(f) in str(err.value)
 
 
+@pytest.mark.parametrize("cron, reason", [("61 * * * *", "is not valid: Bad minute"),
+                                          ("*/5 * * * * *", "needs 5 fields"), ("@daily", "needs 5 fields")])
+def test_a_bad_cron_is_reported_at_the_cron_line(tmp_path, cron, reason):
+    from avatar_daemon.campaign import load_campaign
+    f = tmp_path / "c.yaml"
+    f.write_text(f"name: c\nsources: [{{source: reddit}}]\nschedule:\n  timezone: UTC\n  cron: '{cron}'\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(f)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{f}:5: schedule.cron: ") and reason in problem
+
+
 def test_schema_export_matches_the_committed_file_and_the_examples_load():
     assert json.loads((REPO / "config/campaign.schema.json").read_text()) == campaign_schema()
     from avatar_daemon.campaign import load_campaign
