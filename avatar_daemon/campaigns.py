@@ -25,7 +25,7 @@ from .campaign import Campaign
 from .errors import AvatarDaemonError, ConfigError, UnknownNameError
 from .models import JobEvent, JobState, Notice, Research
 from .selection import Candidate, choose, insight_key
-from .store import CampaignRow, NewJob, Pick
+from .store import CampaignRow, NewJob, Pick, RunConflict, SlotTaken
 from .yamlfile import YamlDocument
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BATCH = "batch"  # the implicit campaign `avatar-daemon batch` records its runs and used insights under
 MAX_WAIT = 3600.0  # due campaigns are looked at least hourly, whatever the clock did (suspend, NTP)
+ATTEMPTS = 3  # a run raced by another process's run of the same campaign is made again, this often
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Campaigns:
         self.changed = asyncio.Event()
         self._publish_warned: set[str] = set()
         self._reloading = asyncio.Lock()
+        self._turns: dict[int, asyncio.Lock] = {}  # campaign id -> its runs take turns
 
     @property
     def folder(self) -> Path:
@@ -228,6 +230,8 @@ class Campaigns:
             try:
                 reports.append(await self.run_campaign(campaign, row, now, "catch-up" if late else "schedule",
                                                        slot=row.next_run_at, next_run=next_run))
+            except SlotTaken as exc:  # another process made this run, and moved the schedule on
+                log.info("campaign %s: %s", campaign.name, exc)
             except Exception as exc:  # one broken run must not stop the others, nor repeat in a tight loop
                 log.exception("campaign %s: run failed", campaign.name)
                 await self.daemon.store.set_campaign_schedule(row.id, next_run)
@@ -245,17 +249,36 @@ class Campaigns:
         return max(0.0, min(MAX_WAIT, (min(times) - now).total_seconds()))
 
     async def run_campaign(self, campaign: Campaign, row: CampaignRow, now: datetime, trigger: str,
-                  slot: datetime | None = None, next_run: datetime | None = None,
-                  overrides: dict[str, Any] | None = None) -> RunReport:
-        """Gather, judge, pick, queue and record, the last three in one transaction."""
+                           slot: datetime | None = None, next_run: datetime | None = None,
+                           overrides: dict[str, Any] | None = None) -> RunReport:
+        """Gather, judge, pick, queue and record, the last three in one transaction.
+
+        Runs of one campaign take turns here; a run of another process recorded meanwhile
+        makes this one start over from the new state (SlotTaken: its slot is answered).
+        """
+        async with self._turns.setdefault(row.id, asyncio.Lock()):
+            attempt = 1
+            while True:
+                try:
+                    return await self._run_once(campaign, row, now, trigger, slot, next_run, overrides or {})
+                except RunConflict as exc:
+                    if isinstance(exc, SlotTaken) or attempt == ATTEMPTS:
+                        raise
+                    attempt += 1
+                    log.info("campaign %s: %s; making it again on the new state", campaign.name, exc)
+
+    async def _run_once(self, campaign: Campaign, row: CampaignRow, now: datetime, trigger: str,
+                        slot: datetime | None, next_run: datetime | None, overrides: dict[str, Any]) -> RunReport:
         d = self.daemon
         rules = campaign.quality
         since = now - timedelta(hours=rules.max_age_hours)
-        if row.last_run_at and row.last_run_at > since and trigger != "batch":
-            since = row.last_run_at
         sources = sorted({s.source for s in campaign.sources})
-        candidates = [Candidate(r.research, r.id, datetime.fromisoformat(r.created_at))
-                      for r in await d.store.research_since(sources, since)]
+        basis = await d.store.campaign_run_basis(row.id)
+        # A run considers the research it has not considered before (max_age_hours still applies);
+        # batch considers its window, whatever ran before.
+        found = (await d.store.research_since(sources, since) if trigger == "batch"
+                 else await d.store.research_unconsidered(basis, sources, since))
+        candidates = [Candidate(r.research, r.id, datetime.fromisoformat(r.created_at)) for r in found]
         considered_errors = []
         for spec in campaign.sources:
             if spec.fetch is None:
@@ -275,14 +298,14 @@ class Campaigns:
         limit = campaign.max_videos_per_day if trigger != "batch" else 10**9
         used = await d.store.used_insights(row.id)
         chosen = choose(candidates, rules, used, now, max(0, limit - made_today), len(campaign.formats))
-        picks = [self._pick(campaign, row, c, overrides or {}) for c in chosen]
+        picks = [self._pick(campaign, row, c, overrides) for c in chosen]
         considered = [c.summary() for c in candidates] + considered_errors
         jobs = sum(len(p.jobs) for p in picks)
         message = (f"campaign {campaign.name} ({trigger}): {len(candidates)} research considered, "
                    f"{len(picks)} chosen, {jobs} video(s) queued")
         if limit - made_today <= 0:
             message += f"; today's limit of {campaign.max_videos_per_day} was already reached"
-        run_id, job_ids = await d.store.record_campaign_run(row.id, picks, trigger=trigger, slot=slot,
+        run_id, job_ids = await d.store.record_campaign_run(basis, picks, trigger=trigger, slot=slot,
                                                             next_run_at=next_run, considered=considered,
                                                             message=message, ran_at=now)
         for job_id in job_ids:

@@ -135,6 +135,11 @@ async def ingest_listing(daemon, items, name="r.json", **kw):
     return await daemon.pipeline.ingest(data, name, ".json")
 
 
+def research_job(*insights: str) -> bytes:
+    """The seed's research-job JSON: insights with no URL and no date, so no test depends on the calendar."""
+    return json.dumps({"config": {"keywords": ["test"]}, "analysis": {"key_insights": list(insights)}}).encode()
+
+
 # ---- runs --------------------------------------------------------------------------------
 
 
@@ -181,8 +186,96 @@ async def test_max_videos_per_day_counts_jobs_per_local_day(tmp_path):
         assert len(run.job_ids) == 2 and "today's video limit" in " ".join(c["verdict"] for c in run.considered)
         assert (await daemon.campaigns.run_now("ai")).job_ids == []
         clock.now = at("2026-11-24T23:30:00+00:00")  # 00:30 the next day in Berlin: a new day's budget
-        await daemon.store.db.execute("UPDATE video_campaigns SET last_run_at = NULL")  # look at the whole window
+        await ingest_listing(daemon, [("Story 3 about robots", 50), ("More 3 on robots", 40)],
+                             name="3.json", url_prefix="https://s3")
         assert len((await daemon.campaigns.run_now("ai")).job_ids) == 2
+
+
+async def test_research_committed_after_a_run_but_stamped_before_it_is_considered_once(tmp_path):
+    """The inbox stamps a row before its transaction commits: a run in between must not lose it.
+
+    The clock steps back for the ingest to stamp the row as the race did (before the run began,
+    committed after the run had looked).
+    """
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    daemon, _ = campaign_daemon(tmp_path, clock)
+    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], max_videos_per_day=10,
+                   quality={"min_insights": 1})
+    async with daemon.started():
+        await daemon.campaigns.reload()
+        early = await daemon.pipeline.ingest(research_job("Early story about tides"), "early.json", ".json")
+        first = await daemon.campaigns.run_now("ai")
+        clock.now = at("2026-11-24T06:59:59+00:00")
+        late = await daemon.pipeline.ingest(research_job("Late story about moons"), "late.json", ".json")
+        clock.now = at("2026-11-24T08:00:00+00:00")
+        runs = [first, await daemon.campaigns.run_now("ai"), await daemon.campaigns.run_now("ai")]
+    assert [[c["research_id"] for c in r.considered] for r in runs] == [[early.research_id], [late.research_id], []]
+    assert [len(r.job_ids) for r in runs] == [1, 1, 0]
+
+
+class RacingSource:
+    """A live source whose first fetch lets another process run the same campaign meanwhile."""
+
+    name = "racer"
+
+    def __init__(self):
+        self.meanwhile = None
+        self.fetches = 0
+
+    def detect(self, payload, filename):
+        return 0.0
+
+    def extract(self, payload):
+        raise AssertionError("not used")
+
+    async def fetch(self, spec, http):
+        from avatar_daemon.models import Insight, Research
+        self.fetches += 1
+        if self.meanwhile:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return Research(source="racer", title="Live", topic="live",
+                        insights=[Insight(text="A live story about comets")])
+
+
+async def test_a_run_raced_by_another_process_is_made_again_so_nothing_is_considered_or_used_twice(tmp_path):
+    from avatar_daemon.hookspecs import hookimpl
+    from avatar_daemon.store import RunConflict
+
+    class Plugin:
+        __name__ = "racer"
+
+        def __init__(self):
+            self.source = RacingSource()
+
+        @hookimpl
+        def register_sources(self, register):
+            register(self.source)
+
+    racing = Plugin()
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    one = make_daemon(tmp_path, plugins=[RecordingPlugin(), racing], clock=clock)
+    other = make_daemon(tmp_path, plugins=[RecordingPlugin(), Plugin()], clock=clock)  # a second process
+    write_campaign(tmp_path / "campaigns", max_videos_per_day=10, quality={"min_insights": 1},
+                   sources=[{"source": "research_job"}, {"source": "racer", "fetch": {}}])
+    async with one.started(), other.started():
+        await one.campaigns.reload()
+        await other.campaigns.reload()
+        research = await one.pipeline.ingest(research_job("A stored story about tides"), "r.json", ".json")
+        racing.source.meanwhile = lambda: other.campaigns.run_now("ai")
+        mine = await one.campaigns.run_now("ai")
+        row = await one.store.campaign_row("ai")
+        runs = await one.store.campaign_runs(row.id)
+        basis = await one.store.campaign_run_basis(row.id)
+        await other.campaigns.run_now("ai")
+        with pytest.raises(RunConflict):  # the store refuses a run begun before the last one was recorded
+            await one.store.record_campaign_run(basis, [], trigger="manual", slot=None, next_run_at=None,
+                                                considered=[], message="stale", ran_at=clock.now)
+    assert racing.source.fetches == 2  # made again after the other process's run was recorded
+    theirs, ours = reversed(runs)
+    assert [c["research_id"] for c in theirs["considered"]] == [research.research_id, None]
+    assert [c["research_id"] for c in ours["considered"]] == [None] and mine.job_ids == []
+    assert "already used" in ours["considered"][0]["verdict"]  # the live story went into their video
 
 
 async def test_schedule_runs_once_per_slot_and_catches_up_once(tmp_path):
