@@ -1,9 +1,11 @@
 """The campaign service: YAML files in, scheduled runs out, and the one API the CLI, Slack and HTTP share.
 
-Files are the source of truth. Each file is re-read when it changes; an invalid edit is
-reported (`path:line: reason`) and the last good version keeps running. Run times live
-in the store, so a restart neither skips a due run nor runs it twice, and runs missed
-while the daemon was down happen once at start.
+Files are the source of truth. Each file is re-read when it changes; an invalid edit that
+stays invalid for a moment is reported once (`path:line: reason`) and the last good version
+keeps running, as a campaign deleted and written anew keeps its schedule. Run times and the
+research each campaign has considered live in the store, so a restart neither skips a due
+run nor runs it twice, runs missed while the daemon was down happen once at start, and every
+research row is considered by exactly one run of each campaign.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 
 BATCH = "batch"  # the implicit campaign `avatar-daemon batch` records its runs and used insights under
 MAX_WAIT = 3600.0  # due campaigns are looked at least hourly, whatever the clock did (suspend, NTP)
+# A campaign file must stay invalid, or gone, this long before it counts: longer than the pauses
+# of an editor or a script writing it in steps, short enough to tell a real mistake promptly.
+SETTLE_SECONDS = 1.0
 ATTEMPTS = 3  # a run raced by another process's run of the same campaign is made again, this often
 
 
@@ -56,7 +62,8 @@ class Campaigns:
         self.clock = daemon.clock
         self.good: dict[Path, Campaign] = {}        # the last good version of each file
         self.ids: dict[str, int] = {}               # campaign name -> its row, learnt as files load
-        self.problems: dict[Path, list[str]] = {}
+        self.problems: dict[Path, list[str]] = {}   # reported problems of each invalid file
+        self._unsettled: dict[Path, tuple[tuple | None, float]] = {}  # path -> (its stat, or None: gone; since)
         self.changed = asyncio.Event()
         self._publish_warned: set[str] = set()
         self._reloading = asyncio.Lock()
@@ -82,12 +89,18 @@ class Campaigns:
 
     # ---- files ------------------------------------------------------------------------
 
-    async def reload(self) -> list[str]:
-        """Re-read every file; returns the problems found. Unchanged files cost a parse, nothing more."""
-        async with self._reloading:  # the watcher and an HTTP write may ask at once
-            return await self._reload()
+    async def reload(self, settle: bool = False) -> list[str]:
+        """Re-read every file; returns the problems found. Unchanged files cost a parse, nothing more.
 
-    async def _reload(self) -> list[str]:
+        With `settle` (the watcher), a file must stay invalid, or gone, for SETTLE_SECONDS before
+        that counts: editors and shell redirections truncate and then write, sometimes in pieces,
+        and many tools save by deleting and writing anew. Until then nobody is told and the last
+        good version keeps its schedule. A valid file counts at once.
+        """
+        async with self._reloading:  # the watcher and an HTTP write may ask at once
+            return await self._reload(settle)
+
+    async def _reload(self, settle: bool) -> list[str]:
         store = self.daemon.store
         now = self.clock()
         seen: set[Path] = set()
@@ -102,14 +115,21 @@ class Campaigns:
                     raise ConfigError([f"{path}:1: name: {campaign.name!r} is already the name of the campaign "
                                        f"in {names[campaign.name].name}"])
             except ConfigError as exc:
-                if self.problems.get(path) != exc.problems:
-                    self._report_invalid(path, exc.problems)
-                self.problems[path] = exc.problems
                 if path in self.good:
                     names[self.good[path].name] = path
+                if self.problems.get(path) == exc.problems:
+                    self._unsettled.pop(path, None)
+                elif not settle or self._settled(path, _signature(path)):
+                    self._unsettled.pop(path, None)
+                    self.problems[path] = exc.problems
+                    self._report_invalid(path, exc.problems)
+                else:
+                    log.debug("campaign file %s is invalid for now (%s); looking again in a moment", path.name,
+                              exc.problems[0])
                 continue
             names[campaign.name] = path
             self.problems.pop(path, None)
+            self._unsettled.pop(path, None)
             if self.good.get(path) == campaign:
                 continue  # unchanged since the last reload: nothing to store or reschedule
             previous = await store.campaign_row(campaign.name)
@@ -123,15 +143,29 @@ class Campaigns:
             log.info("campaign %s loaded from %s", campaign.name, path.name)
             self.good[path] = campaign
         for path in [p for p in self.good if p not in seen]:
-            gone = self.good.pop(path)
-            self.problems.pop(path, None)
+            gone = self.good[path]
+            if gone.name not in names and not self._settled(path, None):
+                continue  # perhaps deleted to be written anew: it keeps running until it stays gone
+            del self.good[path]
+            self._unsettled.pop(path, None)
             if gone.name not in names:  # not renamed into another file
                 await store.remove_campaign(gone.name)
                 log.info("campaign %s removed (%s deleted)", gone.name, path.name)
         for path in [p for p in self.problems if p not in seen]:
             del self.problems[path]
+        for path in [p for p in self._unsettled if p not in seen and p not in self.good]:
+            del self._unsettled[path]
         self.changed.set()
         return [p for problems in self.problems.values() for p in problems]
+
+    def _settled(self, path: Path, signature: tuple | None) -> bool:
+        """Has `path` stayed as it is now (the same bytes on disk, or gone) for SETTLE_SECONDS?"""
+        now = time.monotonic()
+        since = self._unsettled.get(path)
+        if since is None or since[0] != signature:
+            self._unsettled[path] = (signature, now)
+            return False
+        return now - since[1] >= SETTLE_SECONDS
 
     def _load(self, path: Path) -> Campaign:
         """Schema first, then every name it uses must exist here, with the line that names it."""
@@ -379,8 +413,11 @@ class Campaigns:
 
     async def _watch(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        async for _ in awatch(self.folder, stop_event=self.daemon.stopping, debounce=200, recursive=False):
-            await self.reload()
+        # A quiet spell yields an empty set, so a file waiting to settle is looked at again.
+        async for changes in awatch(self.folder, stop_event=self.daemon.stopping, debounce=200, recursive=False,
+                                    rust_timeout=250, yield_on_timeout=True):
+            if changes or self._unsettled:
+                await self.reload(settle=True)
 
     async def _publisher(self) -> None:
         """Finished videos of campaigns with `auto_post` go to the `publish` hook."""
@@ -434,6 +471,14 @@ class Campaigns:
             log.info("clean-up: removed the files of %d video(s) that ended before %s", removed,
                      cutoff.date().isoformat())
         return removed
+
+
+def _signature(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _research_hash(research: Research) -> str:

@@ -5,6 +5,7 @@ schedule fires; files are real YAML edited on disk, the store is real SQLite, an
 fetches go to a fake Reddit / HN / GitHub / Google Trends on 127.0.0.1.
 """
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -373,6 +374,63 @@ async def test_files_are_hot_reloaded_and_a_bad_edit_keeps_the_last_good_version
         await wait_until(lambda: daemon.campaigns.path_of("ai") is None)
         assert await daemon.store.campaign_rows() == []
         assert daemon.inbox  # the daemon is still running
+
+
+def invalid_notices(plugin):
+    return [n for n in plugin.notifier.notices if n.kind == "campaign.invalid"]
+
+
+async def test_a_file_written_in_steps_is_not_reported_and_a_real_mistake_is_once(tmp_path):
+    """Editors and `>` truncate, then write, sometimes in pieces: only a problem that stays is one."""
+    daemon, plugin = campaign_daemon(tmp_path)
+    folder = tmp_path / "campaigns"
+    async with running(daemon):
+        path = write_campaign(folder)
+        await wait_until(lambda: daemon.campaigns.path_of("ai"))
+        text = path.read_text().replace('"tiktok"', '"youtube"')
+        with path.open("w") as f:  # truncated: an empty file, then half of one, each for a while
+            f.flush()
+            await asyncio.sleep(0.3)  # the writer's pauses (the watcher reports within 0.05 s)
+            f.write(text[: len(text) // 2])
+            f.flush()
+            await asyncio.sleep(0.3)
+            f.write(text[len(text) // 2:])
+        await wait_until(lambda: daemon.campaigns.get("ai").formats == ["youtube"])
+
+        path.write_text(text.replace("Europe/Berlin", "Nowhere/City"))  # a real mistake
+        await wait_until(lambda: invalid_notices(plugin))
+        write_campaign(folder, name="other")  # more reloads: the mistake is not told again
+        await wait_until(lambda: daemon.campaigns.path_of("other"))
+    (notice,) = invalid_notices(plugin)
+    assert notice.message.startswith(f"{path}:") and "schedule.timezone" in notice.message
+    assert "Nowhere/City" in notice.message and "keeps running" in notice.message
+
+
+async def test_a_file_deleted_and_written_anew_keeps_its_schedule_and_history(tmp_path):
+    clock = Clock("2026-11-24T07:30:00+00:00")  # 08:30 in Berlin, the run is at 09:00
+    daemon, plugin = campaign_daemon(tmp_path, clock)
+    folder = tmp_path / "campaigns"
+    path = write_campaign(folder)
+    text = path.read_text()
+    async with running(daemon):
+        row = await daemon.store.campaign_row("ai")
+        assert row.next_run_at == at("2026-11-24T08:00:00+00:00")
+        clock.now = at("2026-11-24T08:00:30+00:00")  # the 09:00 slot falls in the gap
+        path.unlink()
+
+        async def runs():
+            return await daemon.store.campaign_runs(row.id)
+
+        (run,) = await wait_until(runs)  # the last good version keeps running through the gap
+        path.write_text(text.replace('"tiktok"', '"youtube"'))
+        await wait_until(lambda: daemon.campaigns.get("ai").formats == ["youtube"])
+        (folder / "bad.yaml").write_text("name: [")  # an unrelated mistake, told once the grace has passed
+        await wait_until(lambda: invalid_notices(plugin))
+        after = await daemon.store.campaign_row("ai")
+        assert [r["name"] for r in await daemon.campaigns.rows()] == ["ai"]
+    assert (run["trigger"], run["slot"]) == ("schedule", "2026-11-24T08:00:00+00:00")
+    assert after.id == row.id and after.removed_at is None
+    assert after.next_run_at == at("2026-11-25T08:00:00+00:00")  # tomorrow's, not recomputed
 
 
 async def test_two_files_with_one_name_are_refused(tmp_path):
