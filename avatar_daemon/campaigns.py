@@ -168,8 +168,11 @@ class Campaigns:
         return now - since[1] >= SETTLE_SECONDS
 
     def _load(self, path: Path) -> Campaign:
+        return self._validate(YamlDocument.load(path))
+
+    def _validate(self, doc: YamlDocument) -> Campaign:
         """Schema first, then every name it uses must exist here, with the line that names it."""
-        doc = YamlDocument.load(path)
+        path = doc.path
         campaign = doc.validate(Campaign)
         d = self.daemon
         checks: list[tuple[tuple, str | None, Any, str]] = [
@@ -201,16 +204,23 @@ class Campaigns:
             self.daemon.bus.notice(Notice(kind="campaign.invalid", message="; ".join(problems) + kept,
                                           data={"path": str(path), "problems": problems}))
 
-    async def write(self, campaign: Campaign, filename: str | None = None) -> Path:
-        """Create or replace a campaign's file (for the HTTP API): the file stays the source of truth."""
-        path = self.path_of(campaign.name) or self.folder / (filename or f"{campaign.name}.yaml")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        data = campaign.model_dump(mode="json", exclude_defaults=True)
-        data["name"] = campaign.name
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-        tmp.replace(path)
-        await self.reload()
+    async def write(self, campaign: Campaign) -> Path:
+        """Create or replace a campaign's file (for the HTTP API): the file stays the source of truth.
+
+        The text is checked as the watcher will check it before anything is written, so a
+        refused campaign leaves no file behind (ConfigError, naming the file but not its folder).
+        """
+        async with self._reloading:
+            path = self.path_of(campaign.name) or self.folder / f"{campaign.name}.yaml"
+            data = campaign.model_dump(mode="json", exclude_defaults=True)
+            data["name"] = campaign.name
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            self._validate(YamlDocument(Path(path.name), text))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name("." + path.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+            await self._reload(settle=False)
         return path
 
     # ---- state the CLI, Slack and HTTP act on ---------------------------------------------

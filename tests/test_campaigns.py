@@ -454,6 +454,32 @@ async def test_write_creates_the_yaml_file_the_daemon_then_runs(tmp_path):
         assert [r["name"] for r in await daemon.campaigns.rows()] == ["api-made"]
 
 
+async def test_a_campaign_refused_over_http_leaves_no_file_and_its_name_free(tmp_path):
+    import hashlib
+
+    import aiohttp
+
+    token = "tok-campaign-manager"
+    (tmp_path / "users.yaml").write_text(json.dumps({"api_tokens": [
+        {"name": "ops", "sha256": hashlib.sha256(token.encode()).hexdigest(), "workspace": "W1", "user": "U1",
+         "campaigns": True}]}))
+    daemon, _ = campaign_daemon(tmp_path, users_file="users.yaml")
+    body = {"name": "api-made", "sources": [{"source": "hackernews"}], "schedule": {"every": "daily"},
+            "avatar": "nobody"}
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}",
+                                                      headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.post("/campaigns", json=body) as resp:
+            refused = (resp.status, await resp.json())
+        files = sorted(p.name for p in (tmp_path / "campaigns").iterdir())
+        async with http.post("/campaigns", json={**body, "avatar": "mike"}) as resp:
+            made = (resp.status, await resp.json())
+    status, data = refused
+    assert status == 422 and data["field"] == "avatar" and files == []
+    assert data["error"].startswith("api-made.yaml:") and "no avatar profile named 'nobody'" in data["error"]
+    assert str(tmp_path) not in data["error"]  # the server's folders are not the caller's business
+    assert made[0] == 201 and made[1]["name"] == "api-made"
+
+
 # ---- live fetch, at the HTTP boundary ---------------------------------------------------------
 
 
