@@ -22,7 +22,8 @@ BIWEEKLY_ANCHOR = date(2026, 1, 5)  # a Monday: "every other week" counts from h
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf or nan: JSON (the store, the API) cannot carry them, and they make every comparison moot.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SourceSpec(Strict):
@@ -54,7 +55,7 @@ class Schedule(Strict):
     def _zone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
             raise ValueError(f"{v!r} is not a known timezone (use an IANA name like Europe/Berlin)") from None
         return v
 
@@ -122,7 +123,8 @@ class QualityRules(Strict):
     min_score: float | None = Field(None, description="insights scoring below this are dropped")
     include_keywords: list[str] = Field(default_factory=list, description="keep only insights naming one of these")
     exclude_keywords: list[str] = Field(default_factory=list, description="drop insights naming any of these")
-    max_age_hours: float = Field(48, gt=0, description="research older than this is not considered")
+    max_age_hours: float = Field(48, gt=0, le=1_000_000,  # beyond a century the date arithmetic overflows
+                                 description="research older than this is not considered")
 
 
 class NotifyTargets(Strict):
