@@ -114,18 +114,24 @@ class Campaigns:
                 if campaign.name in names:
                     raise ConfigError([f"{path}:1: name: {campaign.name!r} is already the name of the campaign "
                                        f"in {names[campaign.name].name}"])
+                problems = None
             except ConfigError as exc:
+                problems = exc.problems
+            except Exception as exc:  # a bug in a check must not stop every other campaign
+                log.exception("campaign file %s could not be checked", path.name)
+                problems = [f"{path}:1: could not be checked: {type(exc).__name__}: {exc}"]
+            if problems:
                 if path in self.good:
                     names[self.good[path].name] = path
-                if self.problems.get(path) == exc.problems:
+                if self.problems.get(path) == problems:
                     self._unsettled.pop(path, None)
                 elif not settle or self._settled(path, _signature(path)):
                     self._unsettled.pop(path, None)
-                    self.problems[path] = exc.problems
-                    self._report_invalid(path, exc.problems)
+                    self.problems[path] = problems
+                    self._report_invalid(path, problems)
                 else:
                     log.debug("campaign file %s is invalid for now (%s); looking again in a moment", path.name,
-                              exc.problems[0])
+                              problems[0])
                 continue
             names[campaign.name] = path
             self.problems.pop(path, None)

@@ -433,6 +433,37 @@ async def test_a_file_deleted_and_written_anew_keeps_its_schedule_and_history(tm
     assert after.next_run_at == at("2026-11-25T08:00:00+00:00")  # tomorrow's, not recomputed
 
 
+async def test_a_check_that_crashes_is_one_files_problem_not_every_campaigns(tmp_path):
+    """A plugin's source that breaks while a file is checked: that file is reported, the others load."""
+    from avatar_daemon.hookspecs import hookimpl
+
+    class Broken:
+        name = "broken"
+
+        def detect(self, payload, filename):
+            return 0.0
+
+        @property
+        def fetch(self):
+            raise RuntimeError("the plugin fell over")
+
+    class Plugin:
+        __name__ = "broken"
+
+        @hookimpl
+        def register_sources(self, register):
+            register(Broken())
+
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), Plugin()])
+    folder = tmp_path / "campaigns"
+    write_campaign(folder, name="a", sources=[{"source": "broken", "fetch": {}}])
+    write_campaign(folder, name="b")
+    async with daemon.started():
+        problems = await daemon.campaigns.reload()
+        assert [c["name"] for c in await daemon.campaigns.rows()] == ["b"]
+    assert problems == [f"{folder / 'a.yaml'}:1: could not be checked: RuntimeError: the plugin fell over"]
+
+
 async def test_two_files_with_one_name_are_refused(tmp_path):
     daemon, _ = campaign_daemon(tmp_path)
     folder = tmp_path / "campaigns"
