@@ -22,7 +22,8 @@ BIWEEKLY_ANCHOR = date(2026, 1, 5)  # a Monday: "every other week" counts from h
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No inf or nan: JSON (the store, the API) cannot carry them, and they make every comparison moot.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SourceSpec(Strict):
@@ -54,18 +55,31 @@ class Schedule(Strict):
     def _zone(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of zones
             raise ValueError(f"{v!r} is not a known timezone (use an IANA name like Europe/Berlin)") from None
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        """Checked on its own field, so the error points at the `cron:` line, not the whole schedule."""
+        if v is None:
+            return v
+        v = " ".join(v.split())
+        # cronsim also takes a sixth (seconds) field, which next_after's whole minutes cannot honour,
+        # and Quartz-style crons put seconds first: refuse both rather than misread them.
+        if len(v.split()) != 5:
+            raise ValueError(f"cron {v!r} is not valid: it needs 5 fields (minute hour day month weekday)")
+        try:
+            CronSim(v, datetime(2026, 1, 1, tzinfo=timezone.utc))
+        except CronSimError as exc:
+            raise ValueError(f"cron {v!r} is not valid: {exc}") from None
         return v
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Schedule":
         if (self.every is None) == (self.cron is None):
             raise ValueError("give either `every` (daily, weekly, biweekly) or `cron`, not both or neither")
-        try:
-            CronSim(self.expression, datetime.now(timezone.utc))
-        except CronSimError as exc:
-            raise ValueError(f"cron {self.cron!r} is not valid: {exc}") from None
         return self
 
     @property
@@ -109,7 +123,8 @@ class QualityRules(Strict):
     min_score: float | None = Field(None, description="insights scoring below this are dropped")
     include_keywords: list[str] = Field(default_factory=list, description="keep only insights naming one of these")
     exclude_keywords: list[str] = Field(default_factory=list, description="drop insights naming any of these")
-    max_age_hours: float = Field(48, gt=0, description="research older than this is not considered")
+    max_age_hours: float = Field(48, gt=0, le=1_000_000,  # beyond a century the date arithmetic overflows
+                                 description="research older than this is not considered")
 
 
 class NotifyTargets(Strict):

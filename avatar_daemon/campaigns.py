@@ -1,9 +1,11 @@
 """The campaign service: YAML files in, scheduled runs out, and the one API the CLI, Slack and HTTP share.
 
-Files are the source of truth. Each file is re-read when it changes; an invalid edit is
-reported (`path:line: reason`) and the last good version keeps running. Run times live
-in the store, so a restart neither skips a due run nor runs it twice, and runs missed
-while the daemon was down happen once at start.
+Files are the source of truth. Each file is re-read when it changes; an invalid edit that
+stays invalid for a moment is reported once (`path:line: reason`) and the last good version
+keeps running, as a campaign deleted and written anew keeps its schedule. Run times and the
+research each campaign has considered live in the store, so a restart neither skips a due
+run nor runs it twice, runs missed while the daemon was down happen once at start, and every
+research row is considered by exactly one run of each campaign.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import hashlib
 import logging
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +28,7 @@ from .campaign import Campaign
 from .errors import AvatarDaemonError, ConfigError, UnknownNameError
 from .models import JobEvent, JobState, Notice, Research
 from .selection import Candidate, choose, insight_key
-from .store import CampaignRow, NewJob, Pick
+from .store import CampaignRow, NewJob, Pick, RunConflict, SlotTaken
 from .yamlfile import YamlDocument
 
 if TYPE_CHECKING:
@@ -35,6 +38,10 @@ log = logging.getLogger(__name__)
 
 BATCH = "batch"  # the implicit campaign `avatar-daemon batch` records its runs and used insights under
 MAX_WAIT = 3600.0  # due campaigns are looked at least hourly, whatever the clock did (suspend, NTP)
+# A campaign file must stay invalid, or gone, this long before it counts: longer than the pauses
+# of an editor or a script writing it in steps, short enough to tell a real mistake promptly.
+SETTLE_SECONDS = 1.0
+ATTEMPTS = 3  # a run raced by another process's run of the same campaign is made again, this often
 
 
 @dataclass
@@ -55,10 +62,12 @@ class Campaigns:
         self.clock = daemon.clock
         self.good: dict[Path, Campaign] = {}        # the last good version of each file
         self.ids: dict[str, int] = {}               # campaign name -> its row, learnt as files load
-        self.problems: dict[Path, list[str]] = {}
+        self.problems: dict[Path, list[str]] = {}   # reported problems of each invalid file
+        self._unsettled: dict[Path, tuple[tuple | None, float]] = {}  # path -> (its stat, or None: gone; since)
         self.changed = asyncio.Event()
         self._publish_warned: set[str] = set()
         self._reloading = asyncio.Lock()
+        self._turns: dict[int, asyncio.Lock] = {}  # campaign id -> its runs take turns
 
     @property
     def folder(self) -> Path:
@@ -80,12 +89,18 @@ class Campaigns:
 
     # ---- files ------------------------------------------------------------------------
 
-    async def reload(self) -> list[str]:
-        """Re-read every file; returns the problems found. Unchanged files cost a parse, nothing more."""
-        async with self._reloading:  # the watcher and an HTTP write may ask at once
-            return await self._reload()
+    async def reload(self, settle: bool = False) -> list[str]:
+        """Re-read every file; returns the problems found. Unchanged files cost a parse, nothing more.
 
-    async def _reload(self) -> list[str]:
+        With `settle` (the watcher), a file must stay invalid, or gone, for SETTLE_SECONDS before
+        that counts: editors and shell redirections truncate and then write, sometimes in pieces,
+        and many tools save by deleting and writing anew. Until then nobody is told and the last
+        good version keeps its schedule. A valid file counts at once.
+        """
+        async with self._reloading:  # the watcher and an HTTP write may ask at once
+            return await self._reload(settle)
+
+    async def _reload(self, settle: bool) -> list[str]:
         store = self.daemon.store
         now = self.clock()
         seen: set[Path] = set()
@@ -99,15 +114,28 @@ class Campaigns:
                 if campaign.name in names:
                     raise ConfigError([f"{path}:1: name: {campaign.name!r} is already the name of the campaign "
                                        f"in {names[campaign.name].name}"])
+                problems = None
             except ConfigError as exc:
-                if self.problems.get(path) != exc.problems:
-                    self._report_invalid(path, exc.problems)
-                self.problems[path] = exc.problems
+                problems = exc.problems
+            except Exception as exc:  # a bug in a check must not stop every other campaign
+                log.exception("campaign file %s could not be checked", path.name)
+                problems = [f"{path}:1: could not be checked: {type(exc).__name__}: {exc}"]
+            if problems:
                 if path in self.good:
                     names[self.good[path].name] = path
+                if self.problems.get(path) == problems:
+                    self._unsettled.pop(path, None)
+                elif not settle or self._settled(path, _signature(path)):
+                    self._unsettled.pop(path, None)
+                    self.problems[path] = problems
+                    self._report_invalid(path, problems)
+                else:
+                    log.debug("campaign file %s is invalid for now (%s); looking again in a moment", path.name,
+                              problems[0])
                 continue
             names[campaign.name] = path
             self.problems.pop(path, None)
+            self._unsettled.pop(path, None)
             if self.good.get(path) == campaign:
                 continue  # unchanged since the last reload: nothing to store or reschedule
             previous = await store.campaign_row(campaign.name)
@@ -121,19 +149,36 @@ class Campaigns:
             log.info("campaign %s loaded from %s", campaign.name, path.name)
             self.good[path] = campaign
         for path in [p for p in self.good if p not in seen]:
-            gone = self.good.pop(path)
-            self.problems.pop(path, None)
+            gone = self.good[path]
+            if gone.name not in names and not self._settled(path, None):
+                continue  # perhaps deleted to be written anew: it keeps running until it stays gone
+            del self.good[path]
+            self._unsettled.pop(path, None)
             if gone.name not in names:  # not renamed into another file
                 await store.remove_campaign(gone.name)
                 log.info("campaign %s removed (%s deleted)", gone.name, path.name)
         for path in [p for p in self.problems if p not in seen]:
             del self.problems[path]
+        for path in [p for p in self._unsettled if p not in seen and p not in self.good]:
+            del self._unsettled[path]
         self.changed.set()
         return [p for problems in self.problems.values() for p in problems]
 
+    def _settled(self, path: Path, signature: tuple | None) -> bool:
+        """Has `path` stayed as it is now (the same bytes on disk, or gone) for SETTLE_SECONDS?"""
+        now = time.monotonic()
+        since = self._unsettled.get(path)
+        if since is None or since[0] != signature:
+            self._unsettled[path] = (signature, now)
+            return False
+        return now - since[1] >= SETTLE_SECONDS
+
     def _load(self, path: Path) -> Campaign:
+        return self._validate(YamlDocument.load(path))
+
+    def _validate(self, doc: YamlDocument) -> Campaign:
         """Schema first, then every name it uses must exist here, with the line that names it."""
-        doc = YamlDocument.load(path)
+        path = doc.path
         campaign = doc.validate(Campaign)
         d = self.daemon
         checks: list[tuple[tuple, str | None, Any, str]] = [
@@ -165,16 +210,23 @@ class Campaigns:
             self.daemon.bus.notice(Notice(kind="campaign.invalid", message="; ".join(problems) + kept,
                                           data={"path": str(path), "problems": problems}))
 
-    async def write(self, campaign: Campaign, filename: str | None = None) -> Path:
-        """Create or replace a campaign's file (for the HTTP API): the file stays the source of truth."""
-        path = self.path_of(campaign.name) or self.folder / (filename or f"{campaign.name}.yaml")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        data = campaign.model_dump(mode="json", exclude_defaults=True)
-        data["name"] = campaign.name
-        tmp = path.with_name("." + path.name + ".tmp")
-        tmp.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
-        tmp.replace(path)
-        await self.reload()
+    async def write(self, campaign: Campaign) -> Path:
+        """Create or replace a campaign's file (for the HTTP API): the file stays the source of truth.
+
+        The text is checked as the watcher will check it before anything is written, so a
+        refused campaign leaves no file behind (ConfigError, naming the file but not its folder).
+        """
+        async with self._reloading:
+            path = self.path_of(campaign.name) or self.folder / f"{campaign.name}.yaml"
+            data = campaign.model_dump(mode="json", exclude_defaults=True)
+            data["name"] = campaign.name
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            self._validate(YamlDocument(Path(path.name), text))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name("." + path.name + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+            await self._reload(settle=False)
         return path
 
     # ---- state the CLI, Slack and HTTP act on ---------------------------------------------
@@ -228,6 +280,8 @@ class Campaigns:
             try:
                 reports.append(await self.run_campaign(campaign, row, now, "catch-up" if late else "schedule",
                                                        slot=row.next_run_at, next_run=next_run))
+            except SlotTaken as exc:  # another process made this run, and moved the schedule on
+                log.info("campaign %s: %s", campaign.name, exc)
             except Exception as exc:  # one broken run must not stop the others, nor repeat in a tight loop
                 log.exception("campaign %s: run failed", campaign.name)
                 await self.daemon.store.set_campaign_schedule(row.id, next_run)
@@ -245,17 +299,36 @@ class Campaigns:
         return max(0.0, min(MAX_WAIT, (min(times) - now).total_seconds()))
 
     async def run_campaign(self, campaign: Campaign, row: CampaignRow, now: datetime, trigger: str,
-                  slot: datetime | None = None, next_run: datetime | None = None,
-                  overrides: dict[str, Any] | None = None) -> RunReport:
-        """Gather, judge, pick, queue and record, the last three in one transaction."""
+                           slot: datetime | None = None, next_run: datetime | None = None,
+                           overrides: dict[str, Any] | None = None) -> RunReport:
+        """Gather, judge, pick, queue and record, the last three in one transaction.
+
+        Runs of one campaign take turns here; a run of another process recorded meanwhile
+        makes this one start over from the new state (SlotTaken: its slot is answered).
+        """
+        async with self._turns.setdefault(row.id, asyncio.Lock()):
+            attempt = 1
+            while True:
+                try:
+                    return await self._run_once(campaign, row, now, trigger, slot, next_run, overrides or {})
+                except RunConflict as exc:
+                    if isinstance(exc, SlotTaken) or attempt == ATTEMPTS:
+                        raise
+                    attempt += 1
+                    log.info("campaign %s: %s; making it again on the new state", campaign.name, exc)
+
+    async def _run_once(self, campaign: Campaign, row: CampaignRow, now: datetime, trigger: str,
+                        slot: datetime | None, next_run: datetime | None, overrides: dict[str, Any]) -> RunReport:
         d = self.daemon
         rules = campaign.quality
         since = now - timedelta(hours=rules.max_age_hours)
-        if row.last_run_at and row.last_run_at > since and trigger != "batch":
-            since = row.last_run_at
         sources = sorted({s.source for s in campaign.sources})
-        candidates = [Candidate(r.research, r.id, datetime.fromisoformat(r.created_at))
-                      for r in await d.store.research_since(sources, since)]
+        basis = await d.store.campaign_run_basis(row.id)
+        # A run considers the research it has not considered before (max_age_hours still applies);
+        # batch considers its window, whatever ran before.
+        found = (await d.store.research_since(sources, since) if trigger == "batch"
+                 else await d.store.research_unconsidered(basis, sources, since))
+        candidates = [Candidate(r.research, r.id, datetime.fromisoformat(r.created_at)) for r in found]
         considered_errors = []
         for spec in campaign.sources:
             if spec.fetch is None:
@@ -275,14 +348,14 @@ class Campaigns:
         limit = campaign.max_videos_per_day if trigger != "batch" else 10**9
         used = await d.store.used_insights(row.id)
         chosen = choose(candidates, rules, used, now, max(0, limit - made_today), len(campaign.formats))
-        picks = [await self._pick(campaign, row, c, overrides or {}) for c in chosen]
+        picks = [await self._pick(campaign, row, c, overrides) for c in chosen]
         considered = [c.summary() for c in candidates] + considered_errors
         jobs = sum(len(p.jobs) for p in picks)
         message = (f"campaign {campaign.name} ({trigger}): {len(candidates)} research considered, "
                    f"{len(picks)} chosen, {jobs} video(s) queued")
         if limit - made_today <= 0:
             message += f"; today's limit of {campaign.max_videos_per_day} was already reached"
-        run_id, job_ids = await d.store.record_campaign_run(row.id, picks, trigger=trigger, slot=slot,
+        run_id, job_ids = await d.store.record_campaign_run(basis, picks, trigger=trigger, slot=slot,
                                                             next_run_at=next_run, considered=considered,
                                                             message=message, ran_at=now)
         for job_id in job_ids:
@@ -356,8 +429,11 @@ class Campaigns:
 
     async def _watch(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        async for _ in awatch(self.folder, stop_event=self.daemon.stopping, debounce=200, recursive=False):
-            await self.reload()
+        # A quiet spell yields an empty set, so a file waiting to settle is looked at again.
+        async for changes in awatch(self.folder, stop_event=self.daemon.stopping, debounce=200, recursive=False,
+                                    rust_timeout=250, yield_on_timeout=True):
+            if changes or self._unsettled:
+                await self.reload(settle=True)
 
     async def _publisher(self) -> None:
         """Finished videos of campaigns with `auto_post` go to the `publish` hook."""
@@ -411,6 +487,14 @@ class Campaigns:
             log.info("clean-up: removed the files of %d video(s) that ended before %s", removed,
                      cutoff.date().isoformat())
         return removed
+
+
+def _signature(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _research_hash(research: Research) -> str:

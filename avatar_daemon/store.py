@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable, Iterable
 
 import aiosqlite
 
+from .errors import AvatarDaemonError
 from .models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -97,6 +98,31 @@ class CampaignRow:
 
         return cls(r["id"], r["name"], r["path"], r["definition"], bool(r["paused"]), when(r["next_run_at"]),
                    when(r["last_run_at"]), r["removed_at"])
+
+
+@dataclass(frozen=True)
+class RunBasis:
+    """The state a campaign run started from; `record_campaign_run` takes it back.
+
+    Opaque to callers. Here: the research id the campaign had considered through, the
+    highest research id committed when the run began (SQLite's one writer commits ids in
+    order), and the campaign's last recorded run, so two runs begun from one state cannot
+    both be recorded. A PostgreSQL store would keep something else: ids from a sequence are
+    not committed in order there.
+    """
+
+    campaign_id: int
+    last_run_id: int | None
+    considered_through: int
+    research_through: int
+
+
+class RunConflict(AvatarDaemonError):
+    """Another run of the campaign (from another process) was recorded after this one began: make it again."""
+
+
+class SlotTaken(RunConflict):
+    """The scheduled time this run answers was answered by another run: nothing to make again."""
 
 
 @dataclass
@@ -412,13 +438,36 @@ class Store:
                                               (campaign_id,))
         return {r[0] for r in rows}
 
-    async def research_since(self, sources: list[str] | None, since: datetime) -> list[ResearchJob]:
-        sql = "SELECT * FROM research_jobs WHERE created_at >= ?"
-        args: list[Any] = [since.astimezone(timezone.utc).isoformat()]
-        if sources is not None:
-            sql += f" AND source IN ({','.join('?' * len(sources))})"
-            args += sources
-        rows = await self.db.execute_fetchall(sql + " ORDER BY id", args)
+    async def campaign_run_basis(self, campaign_id: int) -> RunBasis:
+        """Where a run of this campaign starts: what it has considered, and what exists now.
+
+        Read under the write lock: this one connection must not see another task's research
+        row before its transaction commits (a rollback would hand that id to a later row).
+        """
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "SELECT considered_through, (SELECT max(id) FROM campaign_runs WHERE campaign_id = c.id), "
+                "(SELECT coalesce(max(id), 0) FROM research_jobs) FROM video_campaigns c WHERE id = ?",
+                (campaign_id,))
+        considered, last_run, through = rows[0]
+        return RunBasis(campaign_id, last_run, considered, max(considered, through))
+
+    async def research_unconsidered(self, basis: RunBasis, sources: list[str], since: datetime) -> list[ResearchJob]:
+        """Research of these sources, created since `since`, that the campaign had not considered when
+        its run began. Recording the run on `basis` marks every such row considered, chosen or not.
+        Its own live fetches are not among them: it considered those when it fetched them."""
+        return await self._research("id > ? AND id <= ? AND campaign_id IS NOT ?",
+                                    [basis.considered_through, basis.research_through, basis.campaign_id],
+                                    sources, since)
+
+    async def research_since(self, sources: list[str], since: datetime) -> list[ResearchJob]:
+        """Every research of these sources created since `since` (batch: a window, whatever ran before)."""
+        return await self._research("1 = 1", [], sources, since)
+
+    async def _research(self, where: str, args: list[Any], sources: list[str], since: datetime) -> list[ResearchJob]:
+        sql = (f"SELECT * FROM research_jobs WHERE {where} AND created_at >= ? "
+               f"AND source IN ({','.join('?' * len(sources))}) ORDER BY id")
+        rows = await self.db.execute_fetchall(sql, [*args, since.astimezone(timezone.utc).isoformat(), *sources])
         return [_research_job(r) for r in rows]
 
     async def campaign_jobs_since(self, campaign_id: int, since: datetime) -> int:
@@ -427,19 +476,30 @@ class Store:
             (campaign_id, since.astimezone(timezone.utc).isoformat()))
         return rows[0][0]
 
-    async def record_campaign_run(self, campaign_id: int, picks: list["Pick"], *, trigger: str,
+    async def record_campaign_run(self, basis: RunBasis, picks: list["Pick"], *, trigger: str,
                                   slot: datetime | None, next_run_at: datetime | None, considered: list[dict],
                                   message: str, ran_at: datetime) -> tuple[int, list[int]]:
-        """Jobs, used insights, the run and the next run time in one transaction.
+        """Jobs, used insights, the run, the research it considered and the next run time in one transaction.
 
         So a crash leaves either the whole run (and the schedule moved on) or none of it
-        (and the due run happens again at the next start): never a skipped or a doubled run.
+        (and the due run happens again at the next start): never a skipped or a doubled run,
+        nor research considered twice or never. RunConflict when another run was recorded
+        since `basis` was read, or another run already answered `slot`.
         """
+        campaign_id = basis.campaign_id
         now = self._now()
-        ran = ran_at.astimezone(timezone.utc).isoformat()  # the scheduler's clock, which tests simulate
+        ran = ran_at.astimezone(timezone.utc).isoformat()  # when the run looked: its slot, age rules, next run
         job_ids: list[int] = []
         chosen = []
         async with self.transaction():
+            state = await self.db.execute_fetchall(
+                "SELECT (SELECT max(id) FROM campaign_runs WHERE campaign_id = c.id), next_run_at "
+                "FROM video_campaigns c WHERE id = ?", (campaign_id,))
+            last_run, due = state[0]
+            if slot is not None and (due is None or datetime.fromisoformat(due) != slot):
+                raise SlotTaken(f"campaign #{campaign_id}: the run due at {slot.isoformat()} was already made")
+            if last_run != basis.last_run_id:
+                raise RunConflict(f"campaign #{campaign_id}: run #{last_run} was recorded while this run was made")
             for pick in picks:
                 research_id = pick.research_id
                 if research_id is None:
@@ -458,14 +518,17 @@ class Store:
                 "INSERT INTO campaign_runs (campaign_id, slot, trigger, considered, chosen, job_ids, message, at) "
                 "VALUES (?,?,?,?,?,?,?,?)",
                 (campaign_id, slot.isoformat() if slot else None, trigger, json.dumps(considered),
-                 json.dumps(chosen), json.dumps(job_ids), message, now))
+                 json.dumps(chosen), json.dumps(job_ids), message, ran))
+            # Plain INSERT: a key used before fails the whole run instead of being told twice. The
+            # basis check above is what keeps that from happening; this makes a slip loud.
             await self.db.executemany(
-                "INSERT OR IGNORE INTO campaign_insights (campaign_id, key, run_id) VALUES (?, ?, ?)",
-                [(campaign_id, k, run.lastrowid) for p in picks for k in p.insight_keys])
+                "INSERT INTO campaign_insights (campaign_id, key, run_id) VALUES (?, ?, ?)",
+                [(campaign_id, k, run.lastrowid) for k in dict.fromkeys(k for p in picks for k in p.insight_keys)])
             await self.db.execute(
-                "UPDATE video_campaigns SET last_run_at = ?, next_run_at = CASE WHEN ? THEN ? ELSE next_run_at END "
-                "WHERE id = ?", (ran, next_run_at is not None, next_run_at.isoformat() if next_run_at else None,
-                                 campaign_id))
+                "UPDATE video_campaigns SET last_run_at = ?, considered_through = ?, "
+                "next_run_at = CASE WHEN ? THEN ? ELSE next_run_at END WHERE id = ?",
+                (ran, basis.research_through, next_run_at is not None,
+                 next_run_at.isoformat() if next_run_at else None, campaign_id))
         return run.lastrowid, job_ids
 
     async def campaign_runs(self, campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ schedule fires; files are real YAML edited on disk, the store is real SQLite, an
 fetches go to a fake Reddit / HN / GitHub / Google Trends on 127.0.0.1.
 """
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -73,6 +74,18 @@ def test_bad_schedules_are_refused_with_the_reason(tmp_path, schedule, message):
     assert message in str(err.value) and str(f) in str(err.value)
 
 
+@pytest.mark.parametrize("cron, reason", [("61 * * * *", "is not valid: Bad minute"),
+                                          ("*/5 * * * * *", "needs 5 fields"), ("@daily", "needs 5 fields")])
+def test_a_bad_cron_is_reported_at_the_cron_line(tmp_path, cron, reason):
+    from avatar_daemon.campaign import load_campaign
+    f = tmp_path / "c.yaml"
+    f.write_text(f"name: c\nsources: [{{source: reddit}}]\nschedule:\n  timezone: UTC\n  cron: '{cron}'\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(f)
+    (problem,) = err.value.problems
+    assert problem.startswith(f"{f}:5: schedule.cron: ") and reason in problem
+
+
 def test_schema_export_matches_the_committed_file_and_the_examples_load():
     assert json.loads((REPO / "config/campaign.schema.json").read_text()) == campaign_schema()
     from avatar_daemon.campaign import load_campaign
@@ -123,6 +136,11 @@ async def ingest_listing(daemon, items, name="r.json", **kw):
     return await daemon.pipeline.ingest(data, name, ".json")
 
 
+def research_job(*insights: str) -> bytes:
+    """The seed's research-job JSON: insights with no URL and no date, so no test depends on the calendar."""
+    return json.dumps({"config": {"keywords": ["test"]}, "analysis": {"key_insights": list(insights)}}).encode()
+
+
 # ---- runs --------------------------------------------------------------------------------
 
 
@@ -169,8 +187,96 @@ async def test_max_videos_per_day_counts_jobs_per_local_day(tmp_path):
         assert len(run.job_ids) == 2 and "today's video limit" in " ".join(c["verdict"] for c in run.considered)
         assert (await daemon.campaigns.run_now("ai")).job_ids == []
         clock.now = at("2026-11-24T23:30:00+00:00")  # 00:30 the next day in Berlin: a new day's budget
-        await daemon.store.db.execute("UPDATE video_campaigns SET last_run_at = NULL")  # look at the whole window
+        await ingest_listing(daemon, [("Story 3 about robots", 50), ("More 3 on robots", 40)],
+                             name="3.json", url_prefix="https://s3")
         assert len((await daemon.campaigns.run_now("ai")).job_ids) == 2
+
+
+async def test_research_committed_after_a_run_but_stamped_before_it_is_considered_once(tmp_path):
+    """The inbox stamps a row before its transaction commits: a run in between must not lose it.
+
+    The clock steps back for the ingest to stamp the row as the race did (before the run began,
+    committed after the run had looked).
+    """
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    daemon, _ = campaign_daemon(tmp_path, clock)
+    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], max_videos_per_day=10,
+                   quality={"min_insights": 1})
+    async with daemon.started():
+        await daemon.campaigns.reload()
+        early = await daemon.pipeline.ingest(research_job("Early story about tides"), "early.json", ".json")
+        first = await daemon.campaigns.run_now("ai")
+        clock.now = at("2026-11-24T06:59:59+00:00")
+        late = await daemon.pipeline.ingest(research_job("Late story about moons"), "late.json", ".json")
+        clock.now = at("2026-11-24T08:00:00+00:00")
+        runs = [first, await daemon.campaigns.run_now("ai"), await daemon.campaigns.run_now("ai")]
+    assert [[c["research_id"] for c in r.considered] for r in runs] == [[early.research_id], [late.research_id], []]
+    assert [len(r.job_ids) for r in runs] == [1, 1, 0]
+
+
+class RacingSource:
+    """A live source whose first fetch lets another process run the same campaign meanwhile."""
+
+    name = "racer"
+
+    def __init__(self):
+        self.meanwhile = None
+        self.fetches = 0
+
+    def detect(self, payload, filename):
+        return 0.0
+
+    def extract(self, payload):
+        raise AssertionError("not used")
+
+    async def fetch(self, spec, http):
+        from avatar_daemon.models import Insight, Research
+        self.fetches += 1
+        if self.meanwhile:
+            meanwhile, self.meanwhile = self.meanwhile, None
+            await meanwhile()
+        return Research(source="racer", title="Live", topic="live",
+                        insights=[Insight(text="A live story about comets")])
+
+
+async def test_a_run_raced_by_another_process_is_made_again_so_nothing_is_considered_or_used_twice(tmp_path):
+    from avatar_daemon.hookspecs import hookimpl
+    from avatar_daemon.store import RunConflict
+
+    class Plugin:
+        __name__ = "racer"
+
+        def __init__(self):
+            self.source = RacingSource()
+
+        @hookimpl
+        def register_sources(self, register):
+            register(self.source)
+
+    racing = Plugin()
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    one = make_daemon(tmp_path, plugins=[RecordingPlugin(), racing], clock=clock)
+    other = make_daemon(tmp_path, plugins=[RecordingPlugin(), Plugin()], clock=clock)  # a second process
+    write_campaign(tmp_path / "campaigns", max_videos_per_day=10, quality={"min_insights": 1},
+                   sources=[{"source": "research_job"}, {"source": "racer", "fetch": {}}])
+    async with one.started(), other.started():
+        await one.campaigns.reload()
+        await other.campaigns.reload()
+        research = await one.pipeline.ingest(research_job("A stored story about tides"), "r.json", ".json")
+        racing.source.meanwhile = lambda: other.campaigns.run_now("ai")
+        mine = await one.campaigns.run_now("ai")
+        row = await one.store.campaign_row("ai")
+        runs = await one.store.campaign_runs(row.id)
+        basis = await one.store.campaign_run_basis(row.id)
+        await other.campaigns.run_now("ai")
+        with pytest.raises(RunConflict):  # the store refuses a run begun before the last one was recorded
+            await one.store.record_campaign_run(basis, [], trigger="manual", slot=None, next_run_at=None,
+                                                considered=[], message="stale", ran_at=clock.now)
+    assert racing.source.fetches == 2  # made again after the other process's run was recorded
+    theirs, ours = reversed(runs)
+    assert [c["research_id"] for c in theirs["considered"]] == [research.research_id, None]
+    assert [c["research_id"] for c in ours["considered"]] == [None] and mine.job_ids == []
+    assert "already used" in ours["considered"][0]["verdict"]  # the live story went into their video
 
 
 async def test_schedule_runs_once_per_slot_and_catches_up_once(tmp_path):
@@ -270,6 +376,94 @@ async def test_files_are_hot_reloaded_and_a_bad_edit_keeps_the_last_good_version
         assert daemon.inbox  # the daemon is still running
 
 
+def invalid_notices(plugin):
+    return [n for n in plugin.notifier.notices if n.kind == "campaign.invalid"]
+
+
+async def test_a_file_written_in_steps_is_not_reported_and_a_real_mistake_is_once(tmp_path):
+    """Editors and `>` truncate, then write, sometimes in pieces: only a problem that stays is one."""
+    daemon, plugin = campaign_daemon(tmp_path)
+    folder = tmp_path / "campaigns"
+    async with running(daemon):
+        path = write_campaign(folder)
+        await wait_until(lambda: daemon.campaigns.path_of("ai"))
+        text = path.read_text().replace('"tiktok"', '"youtube"')
+        with path.open("w") as f:  # truncated: an empty file, then half of one, each for a while
+            f.flush()
+            await asyncio.sleep(0.3)  # the writer's pauses (the watcher reports within 0.05 s)
+            f.write(text[: len(text) // 2])
+            f.flush()
+            await asyncio.sleep(0.3)
+            f.write(text[len(text) // 2:])
+        await wait_until(lambda: daemon.campaigns.get("ai").formats == ["youtube"])
+
+        path.write_text(text.replace("Europe/Berlin", "Nowhere/City"))  # a real mistake
+        await wait_until(lambda: invalid_notices(plugin))
+        write_campaign(folder, name="other")  # more reloads: the mistake is not told again
+        await wait_until(lambda: daemon.campaigns.path_of("other"))
+    (notice,) = invalid_notices(plugin)
+    assert notice.message.startswith(f"{path}:") and "schedule.timezone" in notice.message
+    assert "Nowhere/City" in notice.message and "keeps running" in notice.message
+
+
+async def test_a_file_deleted_and_written_anew_keeps_its_schedule_and_history(tmp_path):
+    clock = Clock("2026-11-24T07:30:00+00:00")  # 08:30 in Berlin, the run is at 09:00
+    daemon, plugin = campaign_daemon(tmp_path, clock)
+    folder = tmp_path / "campaigns"
+    path = write_campaign(folder)
+    text = path.read_text()
+    async with running(daemon):
+        row = await daemon.store.campaign_row("ai")
+        assert row.next_run_at == at("2026-11-24T08:00:00+00:00")
+        clock.now = at("2026-11-24T08:00:30+00:00")  # the 09:00 slot falls in the gap
+        path.unlink()
+
+        async def runs():
+            return await daemon.store.campaign_runs(row.id)
+
+        (run,) = await wait_until(runs)  # the last good version keeps running through the gap
+        path.write_text(text.replace('"tiktok"', '"youtube"'))
+        await wait_until(lambda: daemon.campaigns.get("ai").formats == ["youtube"])
+        (folder / "bad.yaml").write_text("name: [")  # an unrelated mistake, told once the grace has passed
+        await wait_until(lambda: invalid_notices(plugin))
+        after = await daemon.store.campaign_row("ai")
+        assert [r["name"] for r in await daemon.campaigns.rows()] == ["ai"]
+    assert (run["trigger"], run["slot"]) == ("schedule", "2026-11-24T08:00:00+00:00")
+    assert after.id == row.id and after.removed_at is None
+    assert after.next_run_at == at("2026-11-25T08:00:00+00:00")  # tomorrow's, not recomputed
+
+
+async def test_a_check_that_crashes_is_one_files_problem_not_every_campaigns(tmp_path):
+    """A plugin's source that breaks while a file is checked: that file is reported, the others load."""
+    from avatar_daemon.hookspecs import hookimpl
+
+    class Broken:
+        name = "broken"
+
+        def detect(self, payload, filename):
+            return 0.0
+
+        @property
+        def fetch(self):
+            raise RuntimeError("the plugin fell over")
+
+    class Plugin:
+        __name__ = "broken"
+
+        @hookimpl
+        def register_sources(self, register):
+            register(Broken())
+
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), Plugin()])
+    folder = tmp_path / "campaigns"
+    write_campaign(folder, name="a", sources=[{"source": "broken", "fetch": {}}])
+    write_campaign(folder, name="b")
+    async with daemon.started():
+        problems = await daemon.campaigns.reload()
+        assert [c["name"] for c in await daemon.campaigns.rows()] == ["b"]
+    assert problems == [f"{folder / 'a.yaml'}:1: could not be checked: RuntimeError: the plugin fell over"]
+
+
 async def test_two_files_with_one_name_are_refused(tmp_path):
     daemon, _ = campaign_daemon(tmp_path)
     folder = tmp_path / "campaigns"
@@ -289,6 +483,32 @@ async def test_write_creates_the_yaml_file_the_daemon_then_runs(tmp_path):
         assert path == tmp_path / "campaigns/api-made.yaml"
         assert "every: weekly" in path.read_text()
         assert [r["name"] for r in await daemon.campaigns.rows()] == ["api-made"]
+
+
+async def test_a_campaign_refused_over_http_leaves_no_file_and_its_name_free(tmp_path):
+    import hashlib
+
+    import aiohttp
+
+    token = "tok-campaign-manager"
+    (tmp_path / "users.yaml").write_text(json.dumps({"api_tokens": [
+        {"name": "ops", "sha256": hashlib.sha256(token.encode()).hexdigest(), "workspace": "W1", "user": "U1",
+         "campaigns": True}]}))
+    daemon, _ = campaign_daemon(tmp_path, users_file="users.yaml")
+    body = {"name": "api-made", "sources": [{"source": "hackernews"}], "schedule": {"every": "daily"},
+            "avatar": "nobody"}
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}",
+                                                      headers={"Authorization": f"Bearer {token}"}) as http:
+        async with http.post("/campaigns", json=body) as resp:
+            refused = (resp.status, await resp.json())
+        files = sorted(p.name for p in (tmp_path / "campaigns").iterdir())
+        async with http.post("/campaigns", json={**body, "avatar": "mike"}) as resp:
+            made = (resp.status, await resp.json())
+    status, data = refused
+    assert status == 422 and data["field"] == "avatar" and files == []
+    assert data["error"].startswith("api-made.yaml:") and "no avatar profile named 'nobody'" in data["error"]
+    assert str(tmp_path) not in data["error"]  # the server's folders are not the caller's business
+    assert made[0] == 201 and made[1]["name"] == "api-made"
 
 
 # ---- live fetch, at the HTTP boundary ---------------------------------------------------------

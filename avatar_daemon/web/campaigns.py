@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..campaign import Campaign
-from ..errors import UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 from .bodies import CampaignPatchBody
 from .common import ApiError, Endpoint, caller, daemon_of, parse_body
 
@@ -35,11 +35,13 @@ async def create_campaign(request: web.Request) -> web.Response:
     existed = campaigns.path_of(campaign.name) is not None
     path = campaigns.folder / f"{campaign.name}.yaml"
     if not existed and path.exists():
-        raise ApiError(409, f"{path.name} exists but does not hold a valid campaign; fix or remove it first")
-    path = await campaigns.write(campaign)
-    problems = campaigns.problems.get(path)
-    if problems:
-        raise ApiError(422, "; ".join(problems))
+        raise ApiError(409, f"{path.name} exists but does not hold a valid campaign {campaign.name!r}; "
+                            "fix, rename or remove it first")
+    try:
+        await campaigns.write(campaign)
+    except ConfigError as exc:  # each problem reads `name.yaml:line: field: reason`
+        parts = exc.problems[0].split(": ", 2)
+        raise ApiError(422, "; ".join(exc.problems), parts[1] if len(parts) == 3 else None) from None
     row = next(r for r in await campaigns.rows() if r["name"] == campaign.name)
     return web.json_response(row, status=200 if existed else 201, headers={"Location": f"/campaigns/{campaign.name}"})
 
