@@ -246,24 +246,120 @@ async def test_failed_video_shows_the_reason_and_retry_makes_it_again(tmp_path, 
     assert len(jobs) == 2 and jobs[0].title == job.title
 
 
-async def test_socket_mode_envelopes_are_acked_and_survive_a_reconnect(tmp_path, slack):
-    daemon, _ = slack_daemon(tmp_path, slack, mode="socket")
+def socket_daemon(tmp_path, fake, **cfg):
+    """Socket Mode with a short ping interval: a dead connection is noticed in well under a second."""
+    return slack_daemon(tmp_path, fake, mode="socket", socket_ping_interval_seconds=0.5, **cfg)
+
+
+def top_level_posts(fake, channel="C1"):
+    """Progress messages (and link posts): chat.postMessage outside any thread."""
+    return [p for p in fake.called("chat.postMessage") if p["channel"] == channel and not p.get("thread_ts")]
+
+
+async def test_socket_mode_envelopes_are_acked_and_survive_a_refresh(tmp_path, slack):
+    daemon, _ = socket_daemon(tmp_path, slack)
+    sock = slack.socket
     async with running(daemon):
-        await asyncio.wait_for(slack.connected.wait(), 10)
-        first = await slack.envelope("slash_commands", command(slack, "Over the socket.", trigger="s1"))
-        await wait_until(lambda: first in slack.acks)
+        await wait_until(lambda: sock.live(), timeout=10)
+        first = await sock.send("slash_commands", command(slack, "Over the socket.", trigger="s1"))
+        await wait_until(lambda: first in sock.acks)
         await wait_until(lambda: slack.called("chat.postMessage"))
-        await slack.disconnect()
-        await asyncio.wait_for(slack.connected.wait(), 20)
-        assert slack.connections >= 2
-        second = await slack.envelope("slash_commands", command(slack, "After the reconnect.", trigger="s2"))
-        await wait_until(lambda: second in slack.acks)
-        retried = await slack.envelope("slash_commands", command(slack, "After the reconnect.", trigger="s2"),
-                                       retry_attempt=1)
-        await wait_until(lambda: retried in slack.acks)
-        await asyncio.sleep(0.3)
+        await sock.refresh()
+        await wait_until(lambda: len(sock.connections) == 2 and sock.live() == sock.connections[1:])
+        second = await sock.send("slash_commands", command(slack, "After the refresh.", trigger="s2"))
+        await wait_until(lambda: second in sock.acks)
+        await wait_until(lambda: len(top_level_posts(slack)) == 2)
         titles = sorted(j.title for j in await daemon.store.jobs())
-    assert titles == ["After the reconnect.", "Over the socket."]
+    assert titles == ["After the refresh.", "Over the socket."]
+
+
+async def test_socket_mode_needs_no_signing_secret_and_http_mode_does(tmp_path, slack, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    (tmp_path / "socket").mkdir()
+    daemon, _ = socket_daemon(tmp_path / "socket", slack)
+    assert "slack" in daemon.services.names()
+    async with running(daemon):
+        await wait_until(lambda: slack.socket.live(), timeout=10)
+        envelope = await slack.socket.send("slash_commands", command(slack, "No secret needed here."))
+        await wait_until(lambda: envelope in slack.socket.acks)
+        await wait_until(lambda: slack.called("chat.postMessage"))
+    (tmp_path / "http").mkdir()
+    daemon, _ = slack_daemon(tmp_path / "http", slack, mode="http")
+    assert "slack" not in daemon.services.names()
+    assert any("SLACK_SIGNING_SECRET" in r.getMessage() for r in caplog.records if "slack: off" in r.getMessage())
+
+
+async def test_socket_mode_reconnects_at_once_after_an_abrupt_tcp_drop(tmp_path, slack):
+    daemon, _ = socket_daemon(tmp_path, slack)
+    sock = slack.socket
+    async with running(daemon):
+        await wait_until(lambda: sock.live(), timeout=10)
+        sock.drop()
+        # sent while no connection is up: Slack delivers it again on the next one
+        meanwhile = await sock.send("slash_commands", command(slack, "Sent while the link was down."))
+        # Bolt's 10 s ping interval would still be waiting here; ours notices within one interval
+        await wait_until(lambda: meanwhile in sock.acks, timeout=5)
+        assert len(sock.connections) == 2
+        await wait_until(lambda: slack.called("chat.postMessage"))
+        (job,) = await daemon.store.jobs()
+    assert job.title == "Sent while the link was down."
+
+
+async def test_socket_mode_replaces_a_connection_that_went_silent(tmp_path, slack):
+    daemon, _ = socket_daemon(tmp_path, slack)
+    sock = slack.socket
+    async with running(daemon):
+        await wait_until(lambda: sock.live(), timeout=10)
+        sock.silence()  # no pongs, no envelopes, but the TCP stream stays open
+        meanwhile = await sock.send("slash_commands", command(slack, "Sent into a dead connection."))
+        await wait_until(lambda: meanwhile in sock.acks, timeout=5)
+        assert len(sock.connections) == 2 and sock.connections[0].closed.is_set()
+
+
+async def test_a_re_sent_command_posts_one_progress_message(tmp_path, slack):
+    slack.held["chat.postMessage"] = asyncio.Event()
+    daemon, _ = socket_daemon(tmp_path, slack)
+    sock = slack.socket
+    async with running(daemon):
+        await wait_until(lambda: sock.live(), timeout=10)
+        envelope = await sock.send("slash_commands", command(slack, "One message, however many deliveries."))
+        await wait_until(lambda: slack.called("chat.postMessage"))  # the progress post is on its way...
+        await sock.resend(envelope)                                # ...when Slack delivers the command again
+        await wait_until(lambda: len(sock.acks.get(envelope, [])) == 2)
+        slack.held.pop("chat.postMessage").set()
+        await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=10)
+        (job,) = await daemon.store.jobs()
+    assert len(top_level_posts(slack)) == 1
+    assert "Done" in slack.called("chat.update")[-1]["text"]
+
+
+async def test_events_while_the_progress_message_is_posted_are_applied_once_it_exists(tmp_path, slack):
+    slack.held["chat.postMessage"] = asyncio.Event()
+    daemon, _ = slack_daemon(tmp_path, slack)
+    async with running(daemon):
+        await post(daemon, command(slack, "Finished before its message was."))
+        await wait_until(lambda: slack.called("chat.postMessage"))
+        (job,) = await daemon.store.jobs()
+        await wait_until(lambda: _completed(daemon, job.id), timeout=10)  # every event came and went meanwhile
+        slack.held.pop("chat.postMessage").set()
+        await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=10)
+    (progress,) = top_level_posts(slack)
+    assert "Done" in slack.called("chat.update")[-1]["text"]
+
+
+async def _completed(daemon, job_id):
+    return (await daemon.store.job(job_id)).status.value == "completed"
+
+
+async def test_a_429_on_the_progress_post_still_ends_on_done_with_the_video(tmp_path, slack):
+    slack.rate_limited["chat.postMessage"] = 1  # Retry-After 1 s: the render (0.1 s) ends first
+    daemon, _ = slack_daemon(tmp_path, slack, renderer=FakeRenderer(seconds=0.1))
+    async with running(daemon):
+        await post(daemon, command(slack, "Rate limited at the very start."))
+        await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=10)
+    assert len(slack.called("chat.postMessage")) >= 2  # the 429'd post, then the one that worked
+    assert "Done" in slack.called("chat.update")[-1]["text"]
 
 
 async def test_inbox_and_campaign_videos_report_to_their_channels(tmp_path, slack):
