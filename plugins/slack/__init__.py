@@ -4,7 +4,7 @@ Tokens come from the environment or systemd credentials. Socket Mode (the defaul
 URL) needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN: its requests arrive over a socket the app
 token opened, so nothing is signed. `mode: http` (or SLACK_MODE=http) needs SLACK_BOT_TOKEN
 and SLACK_SIGNING_SECRET, and takes Slack's requests at POST /slack/events on the daemon's
-server, each verified by signature and timestamp. Without its tokens the plugin
+server, each verified by signature and timestamp (inbound.py). Without its tokens the plugin
 stays off and says which are missing, once. Settings: daemon.yaml `plugins.settings.slack`.
 """
 
@@ -60,11 +60,7 @@ def register_services(register, daemon):
 def register_routes(register, daemon):
     built = _app(daemon)
     if built and built[2].mode == "http":
-        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+        from .inbound import Inbound
 
-        app = built[0]
-
-        async def events(request):
-            return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
-
-        register("POST", "/slack/events", events)
+        app, _, _, tokens = built
+        register("POST", "/slack/events", Inbound(app, tokens.signing_secret, daemon.clock).handle)
