@@ -1,8 +1,9 @@
-"""A fake Slack on 127.0.0.1: the Web API methods the bot calls, response_url, and a Socket Mode server.
+"""A fake Slack on 127.0.0.1: the Web API methods the bot calls, response_url, and Socket Mode.
 
-It answers like ../shared/reference/slack.md says Slack does: `{"ok": true, ...}` or
+It answers like Slack's reference pages say Slack does: `{"ok": true, ...}` or
 `{"ok": false, "error": ...}`, 429 with Retry-After when asked to, the three-step
-external file upload, and Socket Mode's hello / envelopes / acks / disconnect.
+external file upload; Socket Mode is in fake_slack_socket.py. A test can also hold a
+method's answers (`held`) to see what the bot does while a call is on its way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
+
+from tests.fake_slack_socket import SocketMode
 
 
 @dataclass
@@ -26,14 +29,12 @@ class FakeSlack:
     uploads: dict[str, bytes] = field(default_factory=dict)
     rate_limited: dict[str, int] = field(default_factory=dict)          # method -> how many 429s to give
     retry_after: int = 1
-    acks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    connections: int = 0
+    held: dict[str, asyncio.Event] = field(default_factory=dict)        # method -> answered once set
+    socket: SocketMode = field(default_factory=SocketMode)
 
     def __post_init__(self) -> None:
         self.port: int | None = None
         self.ts = itertools.count(1)
-        self.sockets: list[web.WebSocketResponse] = []
-        self.connected = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -48,17 +49,19 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self.api)
         app.router.add_post("/upload/{file_id}", self.upload)
         app.router.add_post("/response/{id}", self.response_url)
-        app.router.add_get("/socket", self.socket)
+        app.router.add_get("/link/", self.socket.link)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
+        self.socket.base = f"ws://127.0.0.1:{self.port}"
         try:
             yield self
         finally:
-            for ws in self.sockets:
-                await ws.close()
+            for gate in self.held.values():
+                gate.set()
+            await self.socket.close_all()
             await runner.cleanup()
 
     # ---- Web API -------------------------------------------------------------------------------
@@ -71,8 +74,13 @@ class FakeSlack:
         else:
             params.update(await request.post())
         self.calls.append((method, params))
-        if not request.headers.get("Authorization", "").startswith("Bearer "):
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not token or token == request.headers.get("Authorization", ""):
             return web.json_response({"ok": False, "error": "not_authed"})
+        if (method == "apps.connections.open") != token.startswith("xapp-"):  # only app tokens open sockets
+            return web.json_response({"ok": False, "error": "not_allowed_token_type"})
+        if method in self.held:
+            await self.held[method].wait()
         if self.rate_limited.get(method):
             self.rate_limited[method] -= 1
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -114,8 +122,7 @@ class FakeSlack:
         return {"ok": True, "file": {"id": p.get("file"), "shares": {}}}
 
     def m_apps_connections_open(self, p):
-        self.connections += 1
-        return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?n={self.connections}"}
+        return self.socket.open()
 
     async def upload(self, request: web.Request) -> web.Response:
         reader = await request.multipart() if request.content_type.startswith("multipart/") else None
@@ -130,36 +137,3 @@ class FakeSlack:
     async def response_url(self, request: web.Request) -> web.Response:
         self.responses.append(await request.json())
         return web.Response(text="ok")
-
-    # ---- Socket Mode ------------------------------------------------------------------------------
-
-    async def socket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        self.sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0APP"}, "debug_info": {"host": "fake"}})
-        self.connected.set()
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                data = json.loads(msg.data)
-                if "envelope_id" in data:
-                    self.acks[data["envelope_id"]] = data.get("payload") or {}
-        return ws
-
-    async def envelope(self, kind: str, payload: dict[str, Any], retry_attempt: int = 0) -> str:
-        """Send a Socket Mode envelope on the newest connection; returns its id."""
-        envelope_id = str(uuid.uuid4())
-        await self.sockets[-1].send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
-                                          "accepts_response_payload": kind != "events_api",
-                                          "retry_attempt": retry_attempt, "retry_reason": ""})
-        return envelope_id
-
-    async def disconnect(self) -> None:
-        """What Slack does every few hours: ask the client to reconnect, then drop the connection."""
-        self.connected.clear()
-        ws = self.sockets[-1]
-        await ws.send_json({"type": "disconnect", "reason": "refresh_requested",
-                            "debug_info": {"host": "fake"}})
-        await asyncio.sleep(0.1)
-        await ws.close()

@@ -1,10 +1,11 @@
 """The Slack bot: /avatar-video, a modal to pick avatar and settings, progress messages, delivered videos.
 
-Tokens come from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_APP_TOKEN (environment or
-systemd credentials); without them the plugin stays off and says so once. Socket Mode by
-default (no public URL); `mode: http` (or SLACK_MODE=http) takes Slack's requests at
-POST /slack/events on the daemon's server, each verified by signature and timestamp.
-Settings: daemon.yaml `plugins.settings.slack` (see settings.py).
+Tokens come from the environment or systemd credentials. Socket Mode (the default; no public
+URL) needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN: its requests arrive over a socket the app
+token opened, so nothing is signed. `mode: http` (or SLACK_MODE=http) needs SLACK_BOT_TOKEN
+and SLACK_SIGNING_SECRET, and takes Slack's requests at POST /slack/events on the daemon's
+server, each verified by signature and timestamp (inbound.py). Without its tokens the plugin
+stays off and says which are missing, once. Settings: daemon.yaml `plugins.settings.slack`.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ def _app(daemon):
             where = daemon.settings.config_path or "daemon.yaml"
             raise ConfigError([f"{where}:1: plugins.settings.slack.{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                for e in exc.errors()]) from None
-        missing = [n for n, v in (("SLACK_BOT_TOKEN", tokens.bot), ("SLACK_SIGNING_SECRET", tokens.signing_secret),
-                                  ("SLACK_APP_TOKEN", tokens.app if cfg.mode == "socket" else "-")) if not v]
+        needed = {"SLACK_BOT_TOKEN": tokens.bot, **({"SLACK_APP_TOKEN": tokens.app} if cfg.mode == "socket"
+                                                     else {"SLACK_SIGNING_SECRET": tokens.signing_secret})}
+        missing = [name for name, value in needed.items() if not value]
         if missing:
-            log.info("slack: off (%s not set)", ", ".join(missing))
+            log.info("slack: off (%s mode needs %s, not set)", cfg.mode, ", ".join(missing))
             _apps[daemon] = None
         else:
             from .app import build
@@ -58,11 +60,7 @@ def register_services(register, daemon):
 def register_routes(register, daemon):
     built = _app(daemon)
     if built and built[2].mode == "http":
-        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+        from .inbound import Inbound
 
-        app = built[0]
-
-        async def events(request):
-            return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
-
-        register("POST", "/slack/events", events)
+        app, _, _, tokens = built
+        register("POST", "/slack/events", Inbound(app, tokens.signing_secret, daemon.clock).handle)

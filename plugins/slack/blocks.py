@@ -70,7 +70,7 @@ def modal(avatars: list[dict], research: list[dict], templates: list[tuple[str, 
                        "element": {"type": "static_select", "action_id": "value", "options": [
                            option(str(r["id"]), f"#{r['id']} {r['source']}: {r['title']}") for r in research][:100]}})
     return {"type": "modal", "callback_id": MODAL, "title": text("New avatar video"), "submit": text("Make video"),
-            "close": text("Cancel"), "private_metadata": json.dumps(metadata)[:3000], "blocks": blocks}
+            "close": text("Cancel"), "private_metadata": json.dumps(metadata), "blocks": blocks}
 
 
 def progress(job: dict[str, Any], state: str, percent: float | None, message: str) -> list[dict[str, Any]]:

@@ -1,9 +1,14 @@
 """The bot's state: which Slack message follows which video, coalesced progress, and delivery.
 
-One message per video is posted when it is queued and edited in place as it moves. Edits
-are coalesced (one per message every `progress_interval_seconds`, the final state always
-shown), so a fast render never meets Slack's rate limits; the client also honours
-Retry-After when one is met anyway.
+One message per video is posted when it is queued and edited in place as it moves. The
+message is claimed before anything is awaited, so a command Slack delivers twice finds it
+and posts nothing; events that arrive while chat.postMessage is still on its way (a 429
+can hold it for seconds) are kept and applied once the message exists, so it always ends
+on the job's final state and the video is always delivered. Edits are coalesced (one per
+message every `progress_interval_seconds`, the final state always shown), so a fast render
+never meets Slack's rate limits; the client also honours Retry-After when one is met anyway.
+The message of each job is recorded in the store (`slack.message.<id>`), so a restarted
+daemon edits the same message.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from avatar_daemon import JobEvent, JobState
@@ -27,19 +33,33 @@ from .settings import SlackSettings
 log = logging.getLogger(__name__)
 
 FINAL = {"completed", "failed", "timeout", "cancelled"}
+SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError)  # Slack said no, or was unreachable
+
+
+def why(exc: BaseException) -> str:
+    """Slack's error code, or the kind of failure; never the request (it carries the token)."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
 
 
 @dataclass
 class Message:
-    channel: str
-    ts: str
+    channel: str | None
+    ts: str | None = None           # None while chat.postMessage is on its way
     team: str | None = None
     user: str | None = None
     last_sent: float = 0.0
-    latest: JobEvent | None = None
+    latest: JobEvent | None = None  # the newest state not shown yet
     flusher: asyncio.Task | None = None
     done: bool = False
     sent: list[str] = field(default_factory=list)   # the states shown, for tests and logs
+    posted: asyncio.Event = field(default_factory=asyncio.Event)  # the post ended (ts says how)
+
+    def note(self, event: JobEvent) -> None:
+        """Remember the newest state; a late progress report never replaces a final state."""
+        if self.latest is None or not self.latest.state.final or event.state.final:
+            self.latest = event
 
 
 class SlackBot:
@@ -52,11 +72,16 @@ class SlackBot:
         self.tasks: set[asyncio.Task] = set()
 
     def spawn(self, coro) -> asyncio.Task:
-        """Background work we keep a reference to (Bolt does not keep its own)."""
+        """Background work we keep a reference to (Bolt does not keep its own), and whose failure is logged."""
         task = asyncio.create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
         return task
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("slack: background work failed", exc_info=task.exception())
 
     # ---- who may do what ------------------------------------------------------------------------
 
@@ -74,35 +99,60 @@ class SlackBot:
 
     # ---- the progress message -------------------------------------------------------------------------
 
-    async def track(self, job: Any, channel: str, team: str | None, user: str | None) -> Message | None:
-        """Post the message that will follow this video (once, whatever retries happen)."""
+    def follow(self, job: Any, channel: str | None, team: str | None, user: str | None) -> Message:
+        """The one message of this video: claimed here, before any await, and posted in the background."""
         self.ignored.discard(job.id)
-        if job.id in self.messages:
-            return self.messages[job.id]
-        restored = await self._restore(job.id)
-        if restored:
-            return restored
-        try:
-            resp = await self.client.chat_postMessage(
-                channel=channel, text=f"{job.title}: queued",
-                blocks=blocks.progress(_job(job), job.status.value, job.percent, "queued"))
-        except SlackApiError as exc:
-            log.warning("slack: cannot post the progress of video %s to %s: %s", job.id, channel,
-                        exc.response.get("error"))
-            return None
-        msg = Message(resp["channel"], resp["ts"], team, user, last_sent=time.monotonic())
-        msg.sent.append(job.status.value)
-        self.messages[job.id] = msg
-        await self.daemon.store.set_meta(f"slack.message.{job.id}", json.dumps(
-            {"channel": msg.channel, "ts": msg.ts, "team": team, "user": user}))
+        msg = self.messages.get(job.id)
+        if msg is None:
+            msg = self.messages[job.id] = Message(channel, team=team, user=user)
+            self.spawn(self._post(job, msg))
         return msg
+
+    async def track(self, job: Any, channel: str | None, team: str | None, user: str | None) -> Message | None:
+        """follow(), then wait for the post: the message, or None if Slack refused it."""
+        msg = self.follow(job, channel, team, user)
+        await msg.posted.wait()
+        return msg if msg.ts else None
+
+    async def _post(self, job: Any, msg: Message) -> None:
+        shown: JobState | None = job.status
+        try:
+            stored = await self._stored(job.id)  # posted before a restart: edit that message
+            if stored:
+                msg.channel, msg.ts, shown = stored["channel"], stored["ts"], None
+            else:
+                resp = await self.client.chat_postMessage(
+                    channel=msg.channel, text=f"{job.title}: queued",
+                    blocks=blocks.progress(_job(job), job.status.value, job.percent, "queued"))
+                msg.last_sent = time.monotonic()
+                msg.sent.append(job.status.value)
+                await self.daemon.store.set_meta(f"slack.message.{job.id}", json.dumps(
+                    {"channel": resp["channel"], "ts": resp["ts"], "team": msg.team, "user": msg.user}))
+                msg.channel, msg.ts = resp["channel"], resp["ts"]
+        except SLACK_ERRORS as exc:
+            log.warning("slack: cannot post the progress of video %s to %s: %s", job.id, msg.channel, why(exc))
+            if self.messages.get(job.id) is msg:
+                del self.messages[job.id]
+                self.ignored.add(job.id)
+            return
+        finally:
+            msg.posted.set()
+        if shown is not None and msg.latest is None:
+            # It may have moved before we were asked to follow it: the store has every persisted state.
+            current = await self.daemon.store.job(job.id)
+            if current is not None and current.status is not shown and msg.latest is None:
+                msg.note(JobEvent(job_id=job.id, state=current.status, percent=current.percent,
+                                  message=current.error or ""))
+        if msg.latest is not None:
+            self._kick(job.id, msg)
 
     async def on_event(self, event: JobEvent) -> None:
         msg = self.messages.get(event.job_id)
         if msg is None:
             if event.job_id in self.ignored:
                 return
-            msg = await self._adopt(event)
+            await self._adopt(event)
+            msg = self.messages.get(event.job_id)  # adopted, restored, or claimed by a listener meanwhile
             if msg is None:
                 if len(self.ignored) > 100_000:
                     self.ignored.clear()
@@ -110,18 +160,21 @@ class SlackBot:
                 return
         if msg.done:
             return
-        msg.latest = event
-        if msg.flusher is None or msg.flusher.done():
-            msg.flusher = self.spawn(self._flush(event.job_id, msg))
+        msg.note(event)
+        if msg.ts is not None:  # else it is still being posted, and _post applies this once it exists
+            self._kick(event.job_id, msg)
 
-    async def _adopt(self, event: JobEvent) -> Message | None:
+    def _kick(self, job_id: int, msg: Message) -> None:
+        if msg.flusher is None or msg.flusher.done():
+            msg.flusher = self.spawn(self._flush(job_id, msg))
+
+    async def _adopt(self, event: JobEvent) -> None:
         """Videos made by the inbox or a campaign report to the channel set for their source or campaign."""
-        restored = await self._restore(event.job_id)  # posted before a restart
-        if restored or event.state is not JobState.queued:
-            return restored
+        if await self._restore(event.job_id) or event.state is not JobState.queued:  # posted before a restart
+            return
         job = await self.daemon.store.job(event.job_id)
         if job is None:
-            return None
+            return
         channel = None
         if job.campaign_id is not None:
             campaign = self.daemon.campaigns.by_id(job.campaign_id)
@@ -129,15 +182,20 @@ class SlackBot:
         elif job.workspace_id is None and job.research_job_id is not None:
             research = await self.daemon.store.research_job(job.research_job_id)
             channel = self.cfg.source_channels.get(research.source if research else "", self.cfg.default_channel)
-        return await self.track(job, channel, None, None) if channel else None
+        if channel:
+            self.follow(job, channel, None, None)
+
+    async def _stored(self, job_id: int) -> dict[str, Any] | None:
+        stored = await self.daemon.store.get_meta(f"slack.message.{job_id}")
+        return json.loads(stored) if stored else None
 
     async def _restore(self, job_id: int) -> Message | None:
-        stored = await self.daemon.store.get_meta(f"slack.message.{job_id}")
-        if not stored:
+        data = await self._stored(job_id)
+        if not data:
             return None
-        data = json.loads(stored)
-        msg = self.messages[job_id] = Message(data["channel"], data["ts"], data.get("team"), data.get("user"))
-        return msg
+        msg = Message(data["channel"], data["ts"], data.get("team"), data.get("user"))
+        msg.posted.set()
+        return self.messages.setdefault(job_id, msg)  # a listener may have claimed it meanwhile
 
     async def _flush(self, job_id: int, msg: Message) -> None:
         """Edit the message at most once per interval, always ending on the latest state."""
@@ -147,13 +205,15 @@ class SlackBot:
                 await asyncio.sleep(wait)
             event = msg.latest
             job = await self.daemon.store.job(job_id)
+            if job is None:
+                return
             state = event.state.value
             try:
                 await self.client.chat_update(
                     channel=msg.channel, ts=msg.ts, text=f"{job.title}: {blocks.STATE_LABEL.get(state, state)}",
                     blocks=blocks.progress(_job(job), state, event.percent, event.message))
-            except SlackApiError as exc:
-                log.warning("slack: progress of video %s not shown: %s", job_id, exc.response.get("error"))
+            except SLACK_ERRORS as exc:
+                log.warning("slack: progress of video %s not shown: %s", job_id, why(exc))
             msg.last_sent = time.monotonic()
             msg.sent.append(state)
             if state in FINAL:
@@ -175,8 +235,8 @@ class SlackBot:
                     blocks=[{"type": "section", "text": blocks.text(
                         f":x: *Video {job.id} {blocks.STATE_LABEL[state].lower()}.* {message}", "mrkdwn")},
                         blocks.failed_actions(_job(job))])
-        except SlackApiError as exc:
-            log.warning("slack: delivering video %s failed: %s", job.id, exc.response.get("error"))
+        except SLACK_ERRORS as exc:
+            log.warning("slack: delivering video %s failed: %s", job.id, why(exc))
 
     async def _deliver(self, job: Any, msg: Message) -> None:
         result = job.result or {}

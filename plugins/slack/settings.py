@@ -17,6 +17,9 @@ class SlackSettings(BaseModel):
     api_url: str = "https://slack.com/api/"
     command: str = "/avatar-video"
     progress_interval_seconds: float = Field(3.0, gt=0)    # one chat.update per message at most this often
+    # Socket Mode: ping this often; a dropped connection is replaced within about one interval,
+    # a silent one (no pongs) within about three. Bolt's 10 s left commands waiting that long.
+    socket_ping_interval_seconds: float = Field(2.0, gt=0)
     upload_limit_bytes: int = 1024**3                       # bigger finished videos are linked instead
     default_channel: str | None = None                      # where inbox videos report, when no source says
     source_channels: dict[str, str] = Field(default_factory=dict)  # research source -> channel

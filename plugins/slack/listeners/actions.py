@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from avatar_daemon import AvatarDaemonError
+
+from .. import payloads
+
+CHOICE = re.compile(r"([0-9]{1,18}):(.{1,200})")   # "<video id>:<format or avatar>", as finished_actions writes it
 
 
 async def _again(bot, body: dict, job_id: int, **change) -> None:
-    user = body["user"]["id"]
-    team = body["user"].get("team_id") or (body.get("team") or {}).get("id")
-    channel = (body.get("channel") or {}).get("id")
+    clicked = payloads.read(payloads.Interaction, body, "button")
+    if clicked is None:
+        return
+    user, team, channel = clicked.user.id, clicked.team_id, clicked.channel_id
     job = await bot.daemon.store.job(job_id)
     who = bot.caller(team, user)
     if job is None or not who.may_see(job) or job.research_job_id is None:
@@ -27,20 +34,36 @@ async def _again(bot, body: dict, job_id: int, **change) -> None:
         await bot.track(new, channel, team, user)
 
 
+async def _choice(bot, body: dict, action: dict, field: str) -> tuple[int, str] | None:
+    """(video id, name) from a menu under a finished video; a refusal naming the field otherwise.
+
+    The name itself (a format, an avatar) is checked by the core's rules in from_research.
+    """
+    picked = payloads.read(payloads.Action, action, field)
+    match = CHOICE.fullmatch(picked.selected_option.value) if picked and picked.selected_option else None
+    if match:
+        return int(match[1]), match[2]
+    clicked = payloads.read(payloads.Interaction, body, "menu")
+    if clicked is not None:
+        await bot.client.chat_postEphemeral(channel=clicked.channel_id, user=clicked.user.id,
+                                            text=f":x: {field}: not a choice this menu offers")
+    return None
+
+
 async def another_format(ack, body: dict, action: dict, context) -> None:
     await ack()
-    job_id, fmt = action["selected_option"]["value"].split(":", 1)
-    await _again(context["bot"], body, int(job_id), format=fmt)
+    bot = context["bot"]
+    choice = await _choice(bot, body, action, "format")
+    if choice:
+        await _again(bot, body, choice[0], format=choice[1])
 
 
 async def another_avatar(ack, body: dict, action: dict, context) -> None:
     await ack()
-    job_id, avatar = action["selected_option"]["value"].split(":", 1)
     bot = context["bot"]
-    user, team = body["user"]["id"], body["user"].get("team_id")
-    if avatar not in {a["id"] for a in bot.avatars_for(team, user)}:
-        return
-    await _again(bot, body, int(job_id), avatar=avatar)
+    choice = await _choice(bot, body, action, "avatar")
+    if choice:
+        await _again(bot, body, choice[0], avatar=choice[1])  # the core refuses one above the user's tier
 
 
 async def retry(ack, body: dict, action: dict, context) -> None:

@@ -1,13 +1,26 @@
-"""/avatar-video: a script makes a video, nothing opens the form, a known word is a subcommand."""
+"""/avatar-video: a script makes a video, nothing opens the form, a known word is a subcommand.
+
+Every path acks at once (Slack waits 3 s, and a busy store must not make it wait longer),
+then answers ephemerally through response_url: the core's refusal naming the limit a
+script broke, or that the video is coming.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from typing import Any
+
+import aiohttp
 
 from avatar_daemon import AvatarDaemonError
 
 from .. import blocks
+from ..bot import SLACK_ERRORS, why
+from ..payloads import RECORD_ID
+
+log = logging.getLogger(__name__)
 
 SUBCOMMANDS = ("help", "status", "list", "avatars", "campaigns")
 
@@ -18,16 +31,32 @@ async def avatar_video(ack, command: dict, client, context, respond) -> None:
     word, _, rest = text.partition(" ")
     if not text:
         await ack()  # trigger_id lives 3 s: open the form first, then anything slow
-        await open_modal(bot, client, command["trigger_id"], command.get("channel_id"), command.get("team_id"),
+        await open_modal(bot, client, command.get("trigger_id"), command.get("channel_id"), command.get("team_id"),
                          command.get("user_id"))
         return
+    await ack()
     if word.lower() in SUBCOMMANDS:
-        await ack()
         answer = await globals()[f"sub_{word.lower()}"](bot, command, rest.strip())
-        await respond(response_type="ephemeral", replace_original=False, **answer)
-        return
-    await ack(response_type="ephemeral", text=":clapper: Making your video; progress follows in the channel.")
-    await make_from_text(bot, command, text)
+    else:
+        refusal = await make_from_text(bot, command, text)
+        answer = {"text": f":x: {refusal}" if refusal else ":clapper: Making your video; progress follows in the channel."}
+    await tell(bot, respond, command, **answer)
+
+
+async def tell(bot, respond, command: dict, **answer) -> None:
+    """An ephemeral answer through response_url; chat.postEphemeral when there is none or it fails."""
+    if command.get("response_url"):
+        try:
+            resp = await respond(response_type="ephemeral", replace_original=False, **answer)
+            if resp.status_code == 200:
+                return
+            log.warning("slack: response_url answered HTTP %s", resp.status_code)  # Bolt does not raise on it
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:  # ValueError: not a URL
+            log.warning("slack: response_url failed: %s", type(exc).__name__)
+    try:
+        await bot.client.chat_postEphemeral(channel=command.get("channel_id"), user=command.get("user_id"), **answer)
+    except SLACK_ERRORS as exc:
+        log.warning("slack: cannot answer %s: %s", command.get("user_id"), why(exc))
 
 
 async def open_modal(bot, client, trigger_id: str, channel: str | None, team: str | None, user: str | None) -> None:
@@ -37,7 +66,10 @@ async def open_modal(bot, client, trigger_id: str, channel: str | None, team: st
     templates = [(t.id, t.name) for t in d.settings.templates.values()]
     view = blocks.modal(bot.avatars_for(team, user), research, templates,
                         {"channel": channel, "team": team, "user": user})
-    await client.views_open(trigger_id=trigger_id, view=view)
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SLACK_ERRORS as exc:  # expired_trigger_id, exchanged_trigger_id...
+        log.warning("slack: cannot open the form: %s", why(exc))
 
 
 def title_of(text: str) -> str:
@@ -45,22 +77,22 @@ def title_of(text: str) -> str:
     return first if len(first) <= 60 else first[:57].rsplit(" ", 1)[0] + "…"
 
 
-async def make_from_text(bot, command: dict, text: str) -> None:
+async def make_from_text(bot, command: dict, text: str) -> str | None:
+    """Queue the video and claim its progress message; the refusal to show instead, if any."""
     team, user, channel = command.get("team_id"), command.get("user_id"), command.get("channel_id")
     avatar, fmt = bot.daemon.videos.defaults(team, user)
     if avatar is None:
-        await bot.client.chat_postEphemeral(channel=channel, user=user, text="No avatar is open to your tier.")
-        return
+        return "No avatar is open to your tier."
     key = f"slack:{team}:{user}:{command.get('trigger_id')}:{text}"  # a retried command finds its video
     try:
-        jobs, created = await bot.daemon.videos.from_script(
+        jobs, _ = await bot.daemon.videos.from_script(
             title_of(text), text, who=bot.caller(team, user), avatar=avatar,
             format_name=fmt, key=key)
-    except AvatarDaemonError as exc:
-        await bot.client.chat_postEphemeral(channel=channel, user=user, text=f":x: {exc}")
-        return
+    except (AvatarDaemonError, PermissionError) as exc:
+        return str(exc)  # the core's words: "script: is 40,000 characters; the limit is 20,000"
     for job in jobs:
-        await bot.track(job, channel, team, user)
+        bot.follow(job, channel, team, user)
+    return None
 
 
 async def sub_help(bot, command: dict, rest: str) -> dict[str, Any]:
@@ -68,7 +100,7 @@ async def sub_help(bot, command: dict, rest: str) -> dict[str, Any]:
 
 
 async def sub_status(bot, command: dict, rest: str) -> dict[str, Any]:
-    if not rest.isdigit():
+    if not RECORD_ID.fullmatch(rest):
         return {"text": "Which video? `/avatar-video status 42`"}
     job = await bot.daemon.store.job(int(rest))
     who = bot.caller(command.get("team_id"), command.get("user_id"))

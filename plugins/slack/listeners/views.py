@@ -1,74 +1,110 @@
-"""The form: live hints while typing, field errors on submit, and the video once it is valid."""
+"""The form: live hints while typing, field errors on submit, and the video once it is valid.
+
+A submission is checked by the core's rules (the same as the HTTP API's) and queued before
+the ack, so a value the core refuses comes back as `response_action: errors` under its
+block, and a forged one (speed=25, speed=abc, an unknown template) never makes a job.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 
-from avatar_daemon import AvatarDaemonError, estimate_seconds
+from avatar_daemon import (
+    AvatarDaemonError, InvalidRequest, PayloadError, UnknownNameError, estimate_seconds,
+)
 
-from .. import blocks
+from .. import blocks, payloads
+from .commands import title_of
+
+log = logging.getLogger(__name__)
+
+# The core names a request's fields once for every interface; the form's blocks are named for the form.
+BLOCK_OF = {"voice_speed": "speed", "title": "script", "renderer": "avatar", "background": "format"}
+BLOCKS = {"avatar", "format", "speed", "captions", "template", "script", "research"}
 
 
-def _picked(values: dict, block: str) -> str | None:
-    element = values.get(block, {}).get("value", {})
-    return (element.get("selected_option") or {}).get("value")
+def block_of(field: str) -> str:
+    block = BLOCK_OF.get(field, field)
+    return block if block in BLOCKS else "avatar"  # the first block: the error must sit on one that exists
 
 
 async def on_script_typed(ack, body: dict, client, context) -> None:
     """Character count and spoken length in the hint, as the user types."""
     await ack()
-    view = body["view"]
-    text = view["state"]["values"].get("script", {}).get("script_input", {}).get("value") or ""
-    speed = float(_picked(view["state"]["values"], "speed") or 1.0)
+    typed = payloads.read(payloads.Interaction, body, "script hint")
+    if typed is None or typed.view is None:
+        return
+    view = typed.view
+    text = view.text("script", "script_input")
+    speed = view.picked("speed")
+    speed = float(speed) if speed in blocks.SPEEDS else 1.0  # a hint only: the submit applies the rules
     hint = blocks.script_hint(len(text), estimate_seconds(text, speed) if text.strip() else 0)
-    updated = {k: view[k] for k in ("type", "callback_id", "title", "submit", "close", "private_metadata", "blocks")}
-    for block in updated["blocks"]:
+    raw = body["view"]
+    updated = {k: raw[k] for k in ("type", "callback_id", "title", "submit", "close", "private_metadata", "blocks")
+               if k in raw}
+    for block in view.blocks:
         if block.get("block_id") == "script":
             block["hint"] = blocks.text(hint)
-    await client.views_update(view_id=view["id"], hash=view.get("hash"), view=updated)
+    updated["blocks"] = view.blocks
+    await client.views_update(view_id=view.id, hash=view.hash, view=updated)
 
 
-async def on_submit(ack, body: dict, view: dict, context) -> None:
+async def on_submit(ack, body: dict, context) -> None:
     bot = context["bot"]
-    meta = json.loads(view.get("private_metadata") or "{}")
-    team, user = meta.get("team") or body["user"].get("team_id"), body["user"]["id"]
-    values = view["state"]["values"]
-    script = (values.get("script", {}).get("script_input", {}).get("value") or "").strip()
-    research = _picked(values, "research")
-    avatar = _picked(values, "avatar")
+    sub = payloads.read(payloads.Interaction, body, "view submission")
+    if sub is None or sub.view is None:
+        await ack()
+        return
+    view = sub.view
+    try:
+        meta = view.metadata()
+    except PayloadError as exc:
+        log.warning("slack: %s", exc)
+        await ack(response_action="errors", errors={"script": "This form is damaged: open a new one."})
+        return
+    team, user, channel = meta.get("team") or sub.team_id, sub.user.id, meta.get("channel")
+    script = view.text("script", "script_input").strip()
+    research = view.picked("research")
     errors = {}
     if not script and not research:
         errors["script"] = "Write a script, or pick recent research below."
     elif script and research:
         errors["research"] = "Pick either a script or research, not both."
-    elif script and len(script) < 10:
-        errors["script"] = "The script needs at least a sentence (10 characters)."
-    elif len(script) > blocks.SCRIPT_MAX:
-        errors["script"] = f"The script is over {blocks.SCRIPT_MAX:,} characters."
-    allowed = {a["id"] for a in bot.avatars_for(team, user)}
-    if avatar not in allowed:
-        errors["avatar"] = "That avatar is not open to your tier."
+    elif research and not payloads.RECORD_ID.fullmatch(research):
+        errors["research"] = "research: not a research job id"
     if errors:
         await ack(response_action="errors", errors=errors)
         return
-    await ack()
-    settings = {"voice_speed": float(_picked(values, "speed") or 1.0),
-                "captions": bool(values.get("captions", {}).get("value", {}).get("selected_options"))}
-    common = {"who": bot.caller(team, user), "avatar": avatar, "format_name": _picked(values, "format") or "tiktok",
-              "template": _picked(values, "template"), "settings": settings}
-    channel = meta.get("channel")
+    who = bot.caller(team, user)
+    common = {"who": who, "avatar": view.picked("avatar"), "format_name": view.picked("format") or "tiktok",
+              "template": view.picked("template"),
+              "settings": {"voice_speed": view.picked("speed"), "captions": view.checked("captions")}}
+    try:
+        bot.daemon.videos.check(who, common["avatar"], common["format_name"], None, common["template"])
+    except InvalidRequest as exc:
+        await ack(response_action="errors", errors={block_of(exc.field): str(exc)})
+        return
+    except PermissionError as exc:
+        await ack(response_action="errors", errors={"avatar": str(exc)})
+        return
     try:
         if research:
             jobs = await bot.daemon.videos.from_research(int(research), **common)
         else:
-            from .commands import title_of
-            jobs, _ = await bot.daemon.videos.from_script(title_of(script), script, key=f"slack-view:{view['id']}",
+            jobs, _ = await bot.daemon.videos.from_script(title_of(script), script, key=f"slack-view:{view.id}",
                                                           **common)
-    except (AvatarDaemonError, PermissionError) as exc:
-        await bot.client.chat_postEphemeral(channel=channel, user=user, text=f":x: {exc}")
+    except InvalidRequest as exc:
+        await ack(response_action="errors", errors={block_of(exc.field): str(exc)})
         return
+    except (PermissionError, UnknownNameError) as exc:  # the research job: someone else's, or gone
+        await ack(response_action="errors", errors={"research": str(exc)})
+        return
+    except AvatarDaemonError as exc:  # e.g. ResearchError: a script with no words to speak
+        await ack(response_action="errors", errors={"research" if research else "script": str(exc)})
+        return
+    await ack()
     for job in jobs:
-        await bot.track(job, channel, team, user)
+        bot.follow(job, channel, team, user)
 
 
 def register(app) -> None:
