@@ -122,6 +122,7 @@ class LocalRenderer:
                 mouths, level = _motion(speech, ready, fps)
                 cues = captions.build_cues(speech.words, fmt.caption_style)
                 scene.use_cues(cues)
+                scene.use_words(speech.words)
                 cue_of, word_of = _caption_timeline(scene.cues, ready, fps)
                 total = max(expected_frames, ready + 1)
                 step = max(1, total // 50)

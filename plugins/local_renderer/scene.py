@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw, ImageOps
 from avatar_daemon import Background, Brand, CaptionStyle, FormatSpec, RenderError
 
 from .captions import Cue, font, render_caption
-from .presenter import PresenterArtist
+from .presenter import BROWS, PresenterArtist
+from .tts import Word
 from .visemes import SHAPES
 from .yuv import Frame, Layer, hex_rgb
 
@@ -36,15 +37,17 @@ class Layout:
 
 
 def layout_for(fmt: FormatSpec) -> Layout:
+    """Framed like a person on camera: the head in the upper part of the frame, the shoulders
+    running off its bottom edge (and, in portrait, its sides)."""
     w, h = fmt.width, fmt.height
     if fmt.orientation == "portrait":
-        return Layout(int(w * 0.34), (w // 2, int(h * 0.52)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
-                      int(h * 0.07))
+        return Layout(int(w * 0.4), (w // 2, int(h * 0.42)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
+                      int(h * 0.035))
     if fmt.orientation == "square":
-        return Layout(int(w * 0.28), (w // 2, int(h * 0.6)), int(h * 0.68), int(w * 0.9), int(w * 0.07),
-                      int(h * 0.05))
-    return Layout(int(h * 0.3), (w // 2, int(h * 0.64)), int(h * 0.8), int(w * 0.8), int(h * 0.05),
-                  int(h * 0.05))
+        return Layout(int(w * 0.3), (w // 2, int(h * 0.54)), int(h * 0.7), int(w * 0.9), int(w * 0.065),
+                      int(h * 0.04))
+    return Layout(int(h * 0.32), (w // 2, int(h * 0.58)), int(h * 0.8), int(w * 0.8), int(h * 0.05),
+                  int(h * 0.04))
 
 
 def background_image(bg: Background, size: tuple[int, int]) -> Image.Image:
@@ -171,9 +174,13 @@ class Scene:
         self.photo = self._photo_layers(photo) if photo is not None else None
         if self.photo is None:
             sprites = artist.sprites(fmt.height - lay.neck[1])
-            self.heads = {k: Layer(v) for k, v in sprites.heads.items()}
+            self.head = Layer(sprites.head)
+            self.eyes = {k: Layer(v) for k, v in sprites.eyes.items()}
+            self.mouths = {k: Layer(v) for k, v in sprites.mouths.items()}
+            self.shoulders = Layer(sprites.shoulders)
+            self.body_x = lay.neck[0] - sprites.body.width // 2
             self.neck_offset = sprites.neck_offset
-            self.static.append((Layer(sprites.body), (lay.neck[0] - sprites.body.width // 2, lay.neck[1])))
+            self.static.append((Layer(sprites.body), (self.body_x, lay.neck[1])))
         logo = logo_layer(brand, fmt)
         if logo:
             self.static.append(logo)
@@ -184,10 +191,40 @@ class Scene:
         self.title = Layer(title_banner(title, fmt.width, int(lay.caption_size * 0.8), brand)) if title_card else None
         self._captions: dict[tuple[int, int | None], Layer] = {}
         self.eye_state = self._blink_schedule()
+        self.gaze = self._gaze_schedule()
+        self.brows: dict[int, float] = {}
 
     def use_cues(self, cues: list[Cue]) -> None:
         """Captions are timed by the speech, which is made while the scene is being drawn."""
         self.cues = cues if self.captions else []
+
+    def use_words(self, words: list[Word]) -> None:
+        """Brows lift at the start of each sentence and on emphatic words (figures, long words, '!'),
+        easing up and down over a few frames."""
+        fps = self.fmt.fps
+        brows: dict[int, float] = {}
+        for i, w in enumerate(words):
+            starts_sentence = i == 0 or words[i - 1].text.rstrip("\"')").endswith((".", "!", "?"))
+            core = w.text.strip(".,;:!?\"'()")
+            emphatic = any(c.isdigit() for c in core) or len(core) >= 9 or w.text.endswith("!")
+            if not (starts_sentence or emphatic):
+                continue
+            a, b = int(w.start * fps), int(max(w.end, w.start + 0.4) * fps)
+            for f in range(a - 2, b + 3):
+                ramp = min(1.0, (f - a + 3) / 3, (b + 3 - f) / 3)
+                brows[f] = max(brows.get(f, 0.0), ramp)
+        self.brows = brows
+
+    def _gaze_schedule(self) -> dict[int, int]:
+        """Mostly at the camera; now and then a glance aside for a moment, as people do while thinking."""
+        fps = self.fmt.fps
+        frames, t = {}, self.rng.uniform(2.0, 4.0)
+        while t < 3600:
+            length = self.rng.uniform(0.4, 1.1)
+            side = self.rng.choice((-1, 1))
+            frames.update({f: side for f in range(int(t * fps), int((t + length) * fps))})
+            t += length + self.rng.uniform(2.5, 6.0)
+        return frames
 
     def _photo_layers(self, photo: Path) -> list[Layer]:
         """Talking photo: the portrait breathes and nods with the voice; its lips are left alone."""
@@ -246,19 +283,24 @@ class Scene:
                 layer.blend(frame, x, y)
         else:
             self.base.copy_into(frame)
-        # idle motion: two slow sways and a nod that follows the voice
+        # idle motion: two slow sways, a nod that follows the voice, and a breath every ~4 s
         unit = lay.head_width / 100
+        breath = unit * 1.2 * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
         dx = unit * (2.2 * math.sin(t * 2 * math.pi / 5.3) + 1.0 * math.sin(t * 2 * math.pi / 2.1 + 1))
-        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level)
+        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level) - breath
         if self.photo is not None:
             layer = self.photo[min(int(level * len(self.photo)), len(self.photo) - 1)]
             layer.blend(frame, int(lay.neck[0] - layer.w / 2 - layer.ox + dx),
                         int(lay.neck[1] - layer.h * 0.62 - layer.oy + dy))
         else:
-            eyes = self.eye_state.get(index, "open")
-            head = self.heads[(eyes, SHAPES[mouth])]
+            self.shoulders.blend(frame, self.body_x, int(lay.neck[1] - breath))
+            brows = min(BROWS, key=lambda b: abs(b - self.brows.get(index, 0.0)))
+            eyes = self.eyes[(self.eye_state.get(index, "open"), self.gaze.get(index, 0), brows)]
             ox, oy = self.neck_offset
-            head.blend(frame, int(lay.neck[0] + ox + dx), int(lay.neck[1] + oy + dy))
+            x, y = int(lay.neck[0] + ox + dx), int(lay.neck[1] + oy + dy)
+            self.head.blend(frame, x, y)
+            eyes.blend(frame, x, y)
+            self.mouths[SHAPES[mouth]].blend(frame, x, y)
         if self.title is not None and t < TITLE_SECONDS:
             self.title.blend(frame, 0, lay.title_y)
         if cue is not None:
