@@ -10,7 +10,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError
-from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult, Script
+from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
 from .store import Job
 
 if TYPE_CHECKING:
@@ -92,11 +92,11 @@ class JobRunner:
         script = settings.pop("script", None)
         return self.request_for(job.id, Script.model_validate(script) if script is not None else research.script,
                                 job.avatar_id, job.format, job.template_id, settings, job.external_id,
-                                job.campaign_id)
+                                job.campaign_id, research.research if research else None)
 
     def request_for(self, job_id: int, script: Script, avatar_id: str, format_name: str, template_id: str | None,
                     settings: dict[str, Any], external_id: str | None = None,
-                    campaign_id: int | None = None) -> RenderRequest:
+                    campaign_id: int | None = None, research: Research | None = None) -> RenderRequest:
         """A job's settings over its template's over the format's: one rule for jobs and dry runs."""
         daemon = self.daemon
         fmt = daemon.formats[format_name]
@@ -118,6 +118,8 @@ class JobRunner:
             external_id=external_id,
             campaign_id=campaign_id,
             template_id=template_id,
+            research=research,
+            cards=settings.get("cards", template.cards if template else True),
         )
 
     async def execute(self, job: Job) -> RenderResult | None:
