@@ -10,8 +10,8 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError
-from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult, Script
-from .store import Job
+from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
+from .store import Job, ResearchJob
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -86,21 +86,24 @@ class JobRunner:
         await self.daemon.bus.publish(JobEvent(job_id=job_id, state=JobState.cancelled, message="cancelled"))
         return True
 
-    async def script_for(self, job: Job) -> Script | None:
+    async def script_for(self, job: Job, research: ResearchJob | None = None) -> Script | None:
         """The job's own script (a campaign's or a re-told research's), else its research's."""
         if job.request.get("script") is not None:
             return Script.model_validate(job.request["script"])
-        research = await self.daemon.store.research_job(job.research_job_id) if job.research_job_id else None
+        if research is None and job.research_job_id:
+            research = await self.daemon.store.research_job(job.research_job_id)
         return research.script if research else None
 
     async def build_request(self, job: Job) -> RenderRequest:
+        research = await self.daemon.store.research_job(job.research_job_id) if job.research_job_id else None
         settings = {k: v for k, v in job.request.items() if k != "script"}
-        return self.request_for(job.id, await self.script_for(job), job.avatar_id, job.format, job.template_id,
-                                settings, job.external_id, job.campaign_id)
+        return self.request_for(job.id, await self.script_for(job, research), job.avatar_id, job.format,
+                                job.template_id, settings, job.external_id, job.campaign_id,
+                                research.research if research else None)
 
     def request_for(self, job_id: int, script: Script, avatar_id: str, format_name: str, template_id: str | None,
                     settings: dict[str, Any], external_id: str | None = None,
-                    campaign_id: int | None = None) -> RenderRequest:
+                    campaign_id: int | None = None, research: Research | None = None) -> RenderRequest:
         """A job's settings over its template's over the format's: one rule for jobs and dry runs."""
         daemon = self.daemon
         fmt = daemon.formats[format_name]
@@ -122,6 +125,8 @@ class JobRunner:
             external_id=external_id,
             campaign_id=campaign_id,
             template_id=template_id,
+            research=research,
+            cards=settings.get("cards", template.cards if template else True),
         )
 
     async def execute(self, job: Job) -> RenderResult | None:

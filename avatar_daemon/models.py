@@ -144,6 +144,7 @@ class VideoTemplate(BaseModel):
     brand: Brand = Field(default_factory=Brand)
     captions: bool = True
     title_card: bool = True
+    cards: bool = True  # research cards on screen while their insight is spoken
 
 
 class RenderRequest(BaseModel):
@@ -165,6 +166,9 @@ class RenderRequest(BaseModel):
     external_id: str | None = None
     campaign_id: int | None = None
     template_id: str | None = None
+    # The research the script was written from, for on-screen cards; None for plain scripts.
+    research: Research | None = None
+    cards: bool = True
 
 
 class RenderResult(BaseModel):

@@ -1,13 +1,19 @@
-"""Procedural 2D presenters: one look per avatar profile, drawn once per mouth and eye state.
+"""Procedural 2D presenters: one look per avatar profile.
 
+The head is drawn once whole, and again per eye state (blink, gaze, brows) and per mouth shape;
+of those only the small area that changes is kept, so a frame blends the whole head once and
+two small patches over it, and any combination of eyes and mouth costs nothing extra.
 Everything is drawn at twice the output size and scaled down, which gives clean edges
 without an anti-aliasing renderer.
 """
 
 from __future__ import annotations
 
+import math
+import zlib
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from avatar_daemon import AvatarProfile
@@ -17,6 +23,21 @@ from .yuv import hex_rgb
 
 SS = 2  # supersampling
 EYES = ("open", "half", "closed")
+GAZES = (-1, 0, 1)       # looking left, at the camera, right
+BROWS = (0.0, 0.5, 1.0)  # eyebrows at rest, half raised, raised
+FACE_H = 1.25            # face height in face widths
+
+# Face outlines: width factor, jaw squareness (superellipse exponent of the lower half), chin taper.
+FACES = {
+    "oval": (1.0, 2.0, 0.10),
+    "round": (1.06, 2.2, 0.02),
+    "long": (0.92, 2.1, 0.12),
+    "square": (1.02, 3.2, 0.08),
+    "heart": (1.02, 1.8, 0.30),
+}
+# Which faces suit whom: a profile's id picks one, so the same presenter always looks the same.
+_FACES_BY_GENDER = {"female": ("oval", "heart", "long", "round"), "male": ("square", "oval", "long", "round")}
+JACKETS = ("executive", "keynote", "anchor", "professional", "analyst")
 
 
 def _shade(c: tuple[int, int, int], f: float) -> tuple[int, int, int]:
@@ -34,12 +55,20 @@ def _older(age_range: str) -> bool:
         return False
 
 
+def face_shape(avatar: AvatarProfile) -> str:
+    choices = _FACES_BY_GENDER[avatar.gender]
+    return choices[zlib.crc32(avatar.id.encode()) % len(choices)]
+
+
 @dataclass
 class Sprites:
-    """RGBA images: the static body, and the head per (eyes, mouth) state, with their anchors."""
+    """RGBA images: the body's top (which breathes) and the rest, the whole head, and patches."""
 
     body: Image.Image
-    heads: dict[tuple[str, str], Image.Image]
+    shoulders: Image.Image                                   # the body's top rows, drawn per frame
+    head: Image.Image
+    eyes: dict[tuple[str, int, float], Image.Image]          # (eyes, gaze, brows) -> patch
+    mouths: dict[str, Image.Image]                           # shape -> patch
     neck_offset: tuple[int, int]  # head canvas top-left relative to the body's neck point
 
 
@@ -51,110 +80,244 @@ class PresenterArtist:
         self.hair = hex_rgb(avatar.hair)
         self.outfit = hex_rgb(avatar.outfit)
         self.accent = hex_rgb(avatar.accent)
+        self.face = FACES[face_shape(avatar)]
+
+    # ---- geometry --------------------------------------------------------------
+
+    def head_canvas(self) -> tuple[int, int]:
+        return int(self.hw * 1.8), int(self.hw * 2.2)
+
+    def _centre(self) -> tuple[float, float]:
+        cw, ch = self.head_canvas()
+        return cw / 2, ch * 0.46
+
+    def outline(self, cx: float, cy: float, grow: float = 1.0, steps: int = 96) -> list[tuple[float, float]]:
+        """The face's edge: an ellipse on top, a jaw of the profile's squareness and taper below."""
+        width, jaw, taper = self.face
+        a, b = self.hw / 2 * width * grow, self.hw * FACE_H / 2 * grow
+        pts = []
+        for i in range(steps):
+            t = 2 * math.pi * i / steps
+            c, s = math.cos(t), math.sin(t)
+            if s > 0:  # lower half (y grows downwards)
+                n = jaw
+                x = a * math.copysign(abs(c) ** (2 / n), c) * (1 - taper * s ** 2)
+                y = b * s ** (2 / n)
+            else:
+                x, y = a * c, b * s
+            pts.append((cx + x, cy + y))
+        return pts
+
+    def _half_width_at(self, dy: float) -> float:
+        """Face half width at `dy` below the centre (SS pixels), from the outline."""
+        pts = self.outline(0, 0, steps=240)
+        near = min(pts, key=lambda p: abs(p[1] - dy) + (0 if p[0] > 0 else 1e9))
+        return near[0]
+
+    def eye_box(self) -> tuple[int, int, int, int]:
+        cx, cy = self._centre()
+        hw = self.hw
+        return _even((cx - hw * 0.4, cy - hw * 0.36, cx + hw * 0.4, cy + hw * 0.06))
+
+    def mouth_box(self) -> tuple[int, int, int, int]:
+        cx, cy = self._centre()
+        hw, my = self.hw, cy + self.hw * 0.3
+        return _even((cx - hw * 0.26, my - hw * 0.1, cx + hw * 0.26, my + hw * 0.16))
 
     # ---- head ------------------------------------------------------------------
 
-    def head_canvas(self) -> tuple[int, int]:
-        return int(self.hw * 1.6), int(self.hw * 1.9)
-
-    def head(self, eyes: str, mouth: str) -> Image.Image:
+    def head(self, eyes: str = "open", mouth: str = "X", gaze: int = 0, brows: float = 0.0) -> Image.Image:
         cw, ch = self.head_canvas()
         img = Image.new("RGBA", (cw, ch), (0, 0, 0, 0))
         d = ImageDraw.Draw(img)
-        hw, cx, cy = self.hw, cw / 2, ch * 0.48
-        face_h = hw * 1.25
-        self._hair_back(d, cx, cy, hw, face_h)
+        hw = self.hw
+        cx, cy = self._centre()
+        self._hair_back(d, cx, cy, hw)
+        half = self._half_width_at(hw * 0.02)
         for side in (-1, 1):  # ears
-            ex = cx + side * hw * 0.5
-            d.ellipse([ex - hw * 0.08, cy - hw * 0.1, ex + hw * 0.08, cy + hw * 0.14], fill=_shade(self.skin, 0.92))
-        d.ellipse([cx - hw / 2, cy - face_h / 2, cx + hw / 2, cy + face_h / 2], fill=self.skin)
+            ex = cx + side * (half - hw * 0.015)
+            d.ellipse([ex - hw * 0.075, cy - hw * 0.1, ex + hw * 0.075, cy + hw * 0.15], fill=_shade(self.skin, 0.9))
+            d.arc([ex - hw * 0.04, cy - hw * 0.06, ex + hw * 0.04, cy + hw * 0.1], 90 - side * 60, 270 - side * 60,
+                  fill=_shade(self.skin, 0.72), width=max(2, int(hw * 0.012)))
+        d.polygon(self.outline(cx, cy), fill=self.skin)
         if self.a.beard:
-            d.chord([cx - hw * 0.47, cy - face_h * 0.05, cx + hw * 0.47, cy + face_h / 2 + hw * 0.02], 0, 180,
-                    fill=_shade(self.hair, 1.0))
-            d.ellipse([cx - hw * 0.2, cy + hw * 0.14, cx + hw * 0.2, cy + hw * 0.42], fill=self.skin)
-        self._eyes(d, cx, cy, hw, eyes)
-        # nose
-        d.line([(cx, cy + hw * 0.0), (cx - hw * 0.035, cy + hw * 0.14), (cx + hw * 0.02, cy + hw * 0.16)],
-               fill=_shade(self.skin, 0.72), width=max(2, int(hw * 0.018)), joint="curve")
-        for side in (-1, 1):  # cheeks
+            self._beard(d, cx, cy, hw)
+        self._eyes(d, cx, cy, hw, eyes, gaze, brows)
+        # nose: a bridge line and a soft tip
+        d.line([(cx + hw * 0.015, cy - hw * 0.02), (cx - hw * 0.03, cy + hw * 0.15), (cx + hw * 0.03, cy + hw * 0.17)],
+               fill=_shade(self.skin, 0.72), width=max(2, int(hw * 0.016)), joint="curve")
+        d.ellipse([cx - hw * 0.06, cy + hw * 0.13, cx + hw * 0.06, cy + hw * 0.19], fill=_shade(self.skin, 0.9))
+        for side in (-1, 1) if not self.a.beard else ():  # cheeks
             x = cx + side * hw * 0.27
             d.ellipse([x - hw * 0.07, cy + hw * 0.1, x + hw * 0.07, cy + hw * 0.17],
-                      fill=_mix(self.skin, (235, 120, 120), 0.18))
+                      fill=_mix(self.skin, (235, 120, 120), 0.15))
         self._mouth(d, cx, cy + hw * 0.3, hw, mouth)
         if _older(self.a.age_range):
             for k in range(2):
-                y = cy - face_h * 0.3 + k * hw * 0.05
+                y = cy - hw * 0.42 + k * hw * 0.05
                 d.arc([cx - hw * 0.18, y, cx + hw * 0.18, y + hw * 0.06], 200, 340,
-                      fill=_shade(self.skin, 0.8), width=max(1, int(hw * 0.008)))
-        self._hair_front(d, cx, cy, hw, face_h)
+                      fill=_shade(self.skin, 0.82), width=max(1, int(hw * 0.008)))
+        self._hair_front(d, cx, cy, hw)
         if self.a.glasses:
             self._glasses(d, cx, cy, hw)
         return img
 
-    def _hair_back(self, d, cx, cy, hw, fh):
-        style = self.a.hair_style
-        if style == "long":
-            d.rounded_rectangle([cx - hw * 0.62, cy - fh * 0.55, cx + hw * 0.62, cy + fh * 0.78],
-                                radius=int(hw * 0.4), fill=self.hair)
-        elif style == "bob":
-            d.rounded_rectangle([cx - hw * 0.6, cy - fh * 0.56, cx + hw * 0.6, cy + fh * 0.35],
-                                radius=int(hw * 0.35), fill=self.hair)
-        elif style == "bun":
-            d.ellipse([cx - hw * 0.2, cy - fh * 0.78, cx + hw * 0.2, cy - fh * 0.42], fill=self.hair)
+    def _skull(self, cx, cy, hw, grow, below=None):
+        """The top of the head, a little larger than the face, down to `below` the centre: where hair
+        lies. Points run from the left temple over the crown to the right one."""
+        limit = cy + (hw * 0.05 if below is None else below)
+        pts = [p for p in self.outline(cx, cy - hw * 0.03, grow, 120) if p[1] <= limit]
+        return sorted(pts, key=lambda p: math.atan2(p[1] - cy, p[0] - cx) % (2 * math.pi))
 
-    def _hair_front(self, d, cx, cy, hw, fh):
+    def _strands(self, d, pts, colour, width):
+        for a, b in zip(pts, pts[1:]):
+            d.line([a, b], fill=colour, width=width)
+
+    def _hair_back(self, d, cx, cy, hw):
         style, hair = self.a.hair_style, self.hair
-        top = cy - fh / 2
-        if style == "receding":
-            for side in (-1, 1):
-                d.chord([cx + side * hw * 0.5 - hw * 0.14, top + fh * 0.12, cx + side * hw * 0.5 + hw * 0.14,
-                         top + fh * 0.5], 90 if side > 0 else 270, 270 if side > 0 else 90, fill=hair)
-            return
-        d.chord([cx - hw * 0.53, top - hw * 0.06, cx + hw * 0.53, top + fh * 0.52], 180, 360, fill=hair)
-        if style in ("long", "bob"):
-            d.pieslice([cx - hw * 0.55, top - hw * 0.02, cx + hw * 0.1, top + fh * 0.45], 180, 300, fill=hair)
-        elif style == "swept":
-            d.polygon([(cx - hw * 0.5, top + fh * 0.2), (cx + hw * 0.15, top - hw * 0.12),
-                       (cx + hw * 0.55, top + fh * 0.16), (cx + hw * 0.1, top + fh * 0.1)], fill=hair)
+        fh = hw * FACE_H
+        if style == "long":
+            # falls past the shoulders, wider at the ends, with a wavy hem
+            top = cy - fh * 0.56
+            pts = [(cx - hw * 0.5, top + hw * 0.15), (cx - hw * 0.6, cy), (cx - hw * 0.68, cy + fh * 0.6),
+                   (cx - hw * 0.7, cy + fh * 0.85)]
+            hem = [(cx + x * hw, cy + fh * 0.85 + math.sin(x * 9) * hw * 0.04) for x in
+                   [-0.7 + 1.4 * k / 14 for k in range(15)]]
+            pts += hem + [(cx + hw * 0.68, cy + fh * 0.6), (cx + hw * 0.6, cy), (cx + hw * 0.5, top + hw * 0.15)]
+            d.polygon(pts, fill=_shade(hair, 0.85))
+            d.ellipse([cx - hw * 0.58, top - hw * 0.05, cx + hw * 0.58, top + hw * 0.9], fill=hair)
+        elif style == "bob":
+            top = cy - fh * 0.57
+            d.ellipse([cx - hw * 0.62, top - hw * 0.04, cx + hw * 0.62, cy + fh * 0.2], fill=hair)
+            d.polygon([(cx - hw * 0.62, cy - hw * 0.1), (cx - hw * 0.66, cy + fh * 0.36), (cx - hw * 0.3, cy + fh * 0.3),
+                       (cx + hw * 0.3, cy + fh * 0.3), (cx + hw * 0.66, cy + fh * 0.36), (cx + hw * 0.62, cy - hw * 0.1)],
+                      fill=_shade(hair, 0.9))
         elif style == "bun":
-            d.chord([cx - hw * 0.52, top - hw * 0.02, cx + hw * 0.52, top + fh * 0.4], 180, 360, fill=hair)
+            d.ellipse([cx - hw * 0.19, cy - fh * 0.78, cx + hw * 0.19, cy - fh * 0.46], fill=hair)
+            d.arc([cx - hw * 0.13, cy - fh * 0.73, cx + hw * 0.13, cy - fh * 0.52], 200, 340,
+                  fill=_shade(hair, 1.5), width=max(2, int(hw * 0.012)))
+        if style in ("long", "bob"):
+            d.polygon(self._skull(cx, cy, hw, 1.1), fill=hair)
+        elif style != "receding":
+            d.polygon(self._skull(cx, cy, hw, 1.08, below=-hw * 0.12), fill=hair)
 
-    def _eyes(self, d, cx, cy, hw, state):
+    def _hair_front(self, d, cx, cy, hw):
+        style, hair = self.a.hair_style, self.hair
+        fh = hw * FACE_H
+        top = cy - fh / 2
+        light, dark = _shade(hair, 1.35) if sum(hair) < 200 else _shade(hair, 1.12), _shade(hair, 0.72)
+        lw = max(2, int(hw * 0.012))
+        if style == "receding":
+            # grey sides and back, a bare crown with a little shine
+            for side in (-1, 1):
+                x = cx + side * hw * 0.5
+                d.polygon([(x, cy - fh * 0.05), (x + side * hw * 0.06, cy - fh * 0.28), (x - side * hw * 0.05, cy - fh * 0.33),
+                           (x - side * hw * 0.1, cy - fh * 0.12), (x - side * hw * 0.04, cy + fh * 0.05)], fill=hair)
+            d.arc([cx - hw * 0.28, top + hw * 0.02, cx + hw * 0.05, top + hw * 0.22], 200, 260,
+                  fill=_mix(self.skin, (255, 255, 255), 0.35), width=max(2, int(hw * 0.02)))
+            return
+        if style == "long":
+            # a centre-left parting; the hair sweeps down both sides of the face
+            part = (cx - hw * 0.1, top - hw * 0.04)
+            d.polygon([part, (cx - hw * 0.52, top + fh * 0.1), (cx - hw * 0.54, cy + fh * 0.45),
+                       (cx - hw * 0.44, cy + fh * 0.1), (cx - hw * 0.36, top + fh * 0.3), (cx - hw * 0.12, top + fh * 0.12)],
+                      fill=hair)
+            d.polygon([part, (cx + hw * 0.5, top + fh * 0.06), (cx + hw * 0.56, cy + fh * 0.45),
+                       (cx + hw * 0.45, cy + fh * 0.08), (cx + hw * 0.3, top + fh * 0.2), (cx + hw * 0.05, top + fh * 0.09)],
+                      fill=hair)
+            for k in range(3):
+                self._strands(d, [(part[0] + hw * 0.05 * k, part[1] + hw * 0.05),
+                                  (cx + hw * (0.25 + 0.06 * k), top + fh * 0.1), (cx + hw * (0.48 + 0.02 * k), cy)],
+                              light, lw)
+        elif style == "bob":
+            # a straight fringe cut just above the brows, a little uneven
+            edge = [(cx + x * hw, top + fh * 0.22 + (hw * 0.02 if k % 2 else 0)) for k, x in
+                    enumerate([0.5 - k / 10 for k in range(11)])]
+            d.polygon(self._skull(cx, cy, hw, 1.08, below=-fh * 0.28) + edge, fill=hair)
+            for k in range(3):
+                x = cx - hw * 0.25 + k * hw * 0.22
+                self._strands(d, [(x, top + hw * 0.02), (x + hw * 0.03, top + fh * 0.2)], dark, lw)
+        elif style == "bun":
+            # pulled back: a smooth crown, a high rounded hairline, a few lines towards the bun
+            hairline = [(cx + hw * x, top + fh * (0.1 + 0.2 * x ** 2)) for x in [0.47 - 0.94 * k / 12 for k in range(13)]]
+            d.polygon(self._skull(cx, cy, hw, 1.06, below=-hw * 0.14) + hairline, fill=hair)
+            for k in (-1, 0, 1):
+                self._strands(d, [(cx + k * hw * 0.25, top + fh * 0.1), (cx + k * hw * 0.08, top - hw * 0.04)], light, lw)
+        elif style == "swept":
+            # a quiff swept up and to one side
+            d.chord([cx - hw * 0.52, top - hw * 0.04, cx + hw * 0.52, top + fh * 0.36], 180, 360, fill=hair)
+            d.polygon([(cx - hw * 0.52, top + fh * 0.2), (cx - hw * 0.3, top - hw * 0.1), (cx + hw * 0.05, top - hw * 0.2),
+                       (cx + hw * 0.45, top - hw * 0.14), (cx + hw * 0.56, top + fh * 0.12), (cx + hw * 0.2, top + fh * 0.08),
+                       (cx - hw * 0.1, top + fh * 0.14)], fill=hair)
+            for k in range(4):
+                self._strands(d, [(cx - hw * (0.35 - 0.12 * k), top + fh * 0.12), (cx + hw * (0.0 + 0.1 * k), top - hw * 0.1),
+                                  (cx + hw * (0.3 + 0.05 * k), top - hw * 0.08)], dark, lw)
+        else:  # short: close-cut, a soft hairline with a side parting
+            skull = self._skull(cx, cy, hw, 1.07, below=-hw * 0.1)
+            hairline = [(cx + hw * x, top + fh * (0.16 + 0.12 * x ** 2) - (hw * 0.03 if -0.3 < x < -0.15 else 0))
+                        for x in [0.47 - 0.94 * k / 12 for k in range(13)]]
+            d.polygon(skull + hairline, fill=hair)
+            for side in (-1, 1):  # sideburns
+                x = cx + side * hw * 0.47
+                d.polygon([(x, cy - hw * 0.14), (x + side * hw * 0.04, cy - hw * 0.14), (x + side * hw * 0.03, cy + hw * 0.02),
+                           (x - side * hw * 0.01, cy + hw * 0.02)], fill=hair)
+            self._strands(d, [(cx - hw * 0.22, top + fh * 0.13), (cx - hw * 0.18, top - hw * 0.01)], light, lw)
+
+    def _beard(self, d, cx, cy, hw):
+        """A full beard along the jaw, with a moustache; the lips stay clear."""
+        pts = [p for p in self.outline(cx, cy, 1.02, 160) if p[1] >= cy + hw * 0.02]
+        pts.sort(key=lambda p: math.atan2(p[1] - cy, p[0] - cx))  # right cheek, chin, left cheek
+        inner = [(cx + hw * x, cy + hw * y) for x, y in
+                 ((-0.46, 0.02), (-0.36, 0.2), (-0.2, 0.25), (0, 0.23), (0.2, 0.25), (0.36, 0.2), (0.46, 0.02))]
+        d.polygon(pts + inner, fill=_shade(self.hair, 0.95))
+        d.ellipse([cx - hw * 0.17, cy + hw * 0.24, cx + hw * 0.17, cy + hw * 0.42], fill=_shade(self.skin, 0.93))
+        d.chord([cx - hw * 0.2, cy + hw * 0.18, cx + hw * 0.2, cy + hw * 0.32], 180, 360, fill=self.hair)
+
+    def _eyes(self, d, cx, cy, hw, state, gaze, brows):
+        brow_colour = _shade(self.hair, 0.85) if self.a.hair_style != "receding" else (110, 110, 110)
+        female = self.a.gender == "female"
         for side in (-1, 1):
             ex, ey = cx + side * hw * 0.19, cy - hw * 0.06
-            brow_y = ey - hw * 0.11
-            d.line([(ex - hw * 0.09, brow_y + hw * 0.015), (ex, brow_y - hw * 0.01), (ex + hw * 0.09, brow_y + hw * 0.01)],
-                   fill=_shade(self.hair, 0.85) if self.a.hair_style != "receding" else (90, 90, 90),
-                   width=max(2, int(hw * 0.028)), joint="curve")
-            w, h = hw * 0.085, hw * 0.052
+            lift = hw * 0.045 * brows
+            by = ey - hw * 0.12 - lift
+            inner, outer = ex - side * hw * 0.09, ex + side * hw * 0.1
+            peak = ex + side * hw * 0.01
+            d.line([(inner, by + hw * 0.004), (peak, by - hw * (0.018 if female else 0.008)), (outer, by + hw * 0.02)],
+                   fill=brow_colour, width=max(2, int(hw * (0.022 if female else 0.032))), joint="curve")
+            w, h = hw * 0.085, hw * 0.05
             if state == "closed":
                 d.arc([ex - w, ey - h, ex + w, ey + h], 20, 160, fill=_shade(self.skin, 0.55),
                       width=max(2, int(hw * 0.014)))
                 continue
             d.ellipse([ex - w, ey - h, ex + w, ey + h], fill=(250, 250, 250))
-            r = hw * 0.042
-            d.ellipse([ex - r, ey - r, ex + r, ey + r], fill=(70, 45, 30))
-            d.ellipse([ex - r * 0.5, ey - r * 0.5, ex + r * 0.5, ey + r * 0.5], fill=(15, 10, 10))
-            d.ellipse([ex + r * 0.15, ey - r * 0.6, ex + r * 0.5, ey - r * 0.25], fill=(255, 255, 255))
+            r = hw * 0.04
+            px = ex + gaze * hw * 0.03
+            d.ellipse([px - r, ey - r, px + r, ey + r], fill=(70, 45, 30))
+            d.ellipse([px - r * 0.5, ey - r * 0.5, px + r * 0.5, ey + r * 0.5], fill=(15, 10, 10))
+            d.ellipse([px + r * 0.15, ey - r * 0.6, px + r * 0.5, ey - r * 0.25], fill=(255, 255, 255))
+            # the eye's corners are skin again: clip the iris to the eye's shape
+            d.chord([ex - w * 1.3, ey - h * 2.2, ex + w * 1.3, ey - h * 0.92], 0, 180, fill=self.skin)
+            d.chord([ex - w * 1.3, ey + h * 0.92, ex + w * 1.3, ey + h * 2.2], 180, 360, fill=self.skin)
             if state == "half":
                 d.rectangle([ex - w - 2, ey - h - 2, ex + w + 2, ey], fill=self.skin)
                 d.line([(ex - w, ey), (ex + w, ey)], fill=_shade(self.skin, 0.55), width=max(2, int(hw * 0.014)))
             else:
-                d.arc([ex - w, ey - h, ex + w, ey + h], 200, 340, fill=(40, 30, 30), width=max(2, int(hw * 0.012)))
+                d.arc([ex - w, ey - h, ex + w, ey + h], 200, 340, fill=(40, 30, 30),
+                      width=max(2, int(hw * (0.018 if female else 0.012))))
 
     def _mouth(self, d, cx, my, hw, shape):
-        lip = _shade((200, 90, 90), 0.9 if self.a.gender == "male" else 1.0)
+        lip = _mix(_shade(self.skin, 0.8), (190, 80, 85), 0.35 if self.a.gender == "male" else 0.6)
         dark, teeth, tongue = (70, 20, 25), (248, 248, 245), (215, 100, 110)
-        w = hw * 0.15
-        lw = max(2, int(hw * 0.02))
+        w = hw * 0.17
+        lw = max(2, int(hw * 0.022))
         if shape == "X":
-            d.arc([cx - w, my - hw * 0.05, cx + w, my + hw * 0.03], 20, 160, fill=lip, width=lw)
+            d.arc([cx - w, my - hw * 0.06, cx + w, my + hw * 0.03], 25, 155, fill=lip, width=lw)
             return
         if shape == "A":
             d.line([(cx - w, my), (cx + w, my)], fill=lip, width=int(lw * 1.8))
             return
-        sizes = {"B": (0.9, 0.035), "C": (0.85, 0.08), "D": (1.0, 0.13), "E": (0.7, 0.1), "F": (0.42, 0.08),
-                 "G": (0.8, 0.05), "H": (0.85, 0.09)}
+        sizes = {"B": (0.9, 0.045), "C": (0.85, 0.1), "D": (1.0, 0.16), "E": (0.72, 0.12), "F": (0.45, 0.09),
+                 "G": (0.8, 0.06), "H": (0.85, 0.11)}
         sx, sy = sizes[shape]
         box = [cx - w * sx, my - hw * sy * 0.45, cx + w * sx, my + hw * sy * 0.55]
         d.ellipse(box, fill=dark, outline=lip, width=lw if shape != "F" else int(lw * 1.6))
@@ -171,48 +334,100 @@ class PresenterArtist:
             d.ellipse([cx - w * 0.4, top + lw, cx + w * 0.4, top + (bottom - top) * 0.6], fill=tongue)
 
     def _glasses(self, d, cx, cy, hw):
-        frame = (30, 30, 35)
+        frame = (30, 30, 35) if self.a.gender == "female" else (70, 55, 40)
+        width = max(2, int(hw * 0.018))
         for side in (-1, 1):
             ex, ey = cx + side * hw * 0.19, cy - hw * 0.06
-            d.rounded_rectangle([ex - hw * 0.13, ey - hw * 0.09, ex + hw * 0.13, ey + hw * 0.09],
-                                radius=int(hw * 0.04), outline=frame, width=max(2, int(hw * 0.016)))
-        d.line([(cx - hw * 0.06, cy - hw * 0.08), (cx + hw * 0.06, cy - hw * 0.08)], fill=frame,
-               width=max(2, int(hw * 0.016)))
+            if self.a.gender == "female":  # cat-eye: wider at the top
+                d.rounded_rectangle([ex - hw * 0.13, ey - hw * 0.09, ex + hw * 0.13, ey + hw * 0.08],
+                                    radius=int(hw * 0.05), outline=frame, width=width)
+            else:  # round
+                d.ellipse([ex - hw * 0.12, ey - hw * 0.1, ex + hw * 0.12, ey + hw * 0.1], outline=frame, width=width)
+            d.line([(ex + side * hw * 0.12, ey - hw * 0.03), (ex + side * hw * 0.3, ey - hw * 0.05)], fill=frame,
+                   width=width)
+        d.arc([cx - hw * 0.07, cy - hw * 0.12, cx + hw * 0.07, cy - hw * 0.02], 200, 340, fill=frame, width=width)
 
     # ---- body ------------------------------------------------------------------
 
     def body(self, height: int) -> Image.Image:
-        """Shoulders and outfit, from the neck down `height` output pixels."""
+        """Neck, shoulders and outfit, from the neck down `height` output pixels."""
         hw = self.hw
-        w, h = int(hw * 2.8), height * SS
+        w, h = int(hw * 3.0), height * SS
         img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
         d = ImageDraw.Draw(img)
         cx = w / 2
-        neck_w = hw * 0.2
-        d.rectangle([cx - neck_w, 0, cx + neck_w, hw * 0.45], fill=_shade(self.skin, 0.9))
-        d.rounded_rectangle([cx - hw * 1.3, hw * 0.32, cx + hw * 1.3, h + hw], radius=int(hw * 0.45),
-                            fill=self.outfit)
-        if self.a.style in ("executive", "keynote", "anchor", "professional", "analyst"):
-            # open collar and lapels of a jacket
-            d.polygon([(cx - hw * 0.3, hw * 0.32), (cx + hw * 0.3, hw * 0.32), (cx, hw * 0.95)], fill=self.accent)
-            d.polygon([(cx - hw * 0.2, hw * 0.32), (cx + hw * 0.2, hw * 0.32), (cx, hw * 0.6)],
-                      fill=_shade(self.skin, 0.9))
+        neck_w = hw * (0.2 if self.a.gender == "female" else 0.24)
+        skin = _shade(self.skin, 0.9)
+        d.rectangle([cx - neck_w, 0, cx + neck_w, hw * 0.5], fill=skin)
+        d.chord([cx - neck_w, -hw * 0.1, cx + neck_w, hw * 0.18], 0, 180, fill=_shade(self.skin, 0.78))  # chin shadow
+        # shoulders slope from the neck into the arms, wider for men
+        sw = hw * (1.3 if self.a.gender == "female" else 1.45)
+        top = hw * 0.34
+        slope = [(neck_w * 1.1 + (sw - neck_w * 1.1) * u, top + hw * 0.05 + hw * 0.42 * u ** 2.4)
+                 for u in [k / 16 for k in range(17)]]
+        right = [(cx + x, y) for x, y in slope] + [(cx + sw * 1.03, top + hw * 0.75), (cx + sw * 1.05, h)]
+        left = [(2 * cx - x, y) for x, y in right[::-1]]
+        d.polygon(left + right, fill=self.outfit)
+        for side in (-1, 1):  # arm crease
+            d.line([(cx + side * sw * 0.85, top + hw * 0.8), (cx + side * sw * 0.9, h)],
+                   fill=_shade(self.outfit, 0.82), width=max(2, int(hw * 0.015)))
+        if self.a.style in JACKETS:
+            # shirt, collar points and jacket lapels
+            d.polygon([(cx - hw * 0.3, top), (cx + hw * 0.3, top), (cx, hw * 1.05)], fill=self.accent)
+            d.polygon([(cx - neck_w, top - hw * 0.02), (cx + neck_w, top - hw * 0.02), (cx, hw * 0.62)], fill=skin)
             for side in (-1, 1):
-                d.polygon([(cx + side * hw * 0.3, hw * 0.32), (cx + side * hw * 0.05, hw * 1.05),
-                           (cx + side * hw * 0.55, hw * 0.45)], fill=_shade(self.outfit, 0.75))
+                d.polygon([(cx + side * neck_w, top - hw * 0.04), (cx + side * hw * 0.02, hw * 0.62),
+                           (cx + side * hw * 0.14, top + hw * 0.3), (cx + side * neck_w * 1.25, top + hw * 0.02)],
+                          fill=_shade(self.accent, 0.9), outline=_shade(self.accent, 0.7))
+                d.polygon([(cx + side * hw * 0.3, top), (cx + side * hw * 0.04, hw * 1.15),
+                           (cx + side * hw * 0.2, hw * 0.78), (cx + side * hw * 0.58, top + hw * 0.14)],
+                          fill=_shade(self.outfit, 0.75))
+            if self.a.gender == "male":  # tie
+                d.polygon([(cx - hw * 0.04, hw * 0.6), (cx + hw * 0.04, hw * 0.6), (cx + hw * 0.07, hw * 1.1),
+                           (cx, hw * 1.2), (cx - hw * 0.07, hw * 1.1)], fill=_shade(self.accent, 0.55))
+            for k in range(2):  # buttons
+                y = hw * (1.3 + k * 0.3)
+                d.ellipse([cx - hw * 0.025, y, cx + hw * 0.025, y + hw * 0.05], fill=_shade(self.outfit, 0.6))
+        elif self.a.gender == "female":
+            # a scoop neckline with a thin trim
+            d.chord([cx - hw * 0.34, top - hw * 0.3, cx + hw * 0.34, top + hw * 0.42], 0, 180, fill=skin)
+            d.arc([cx - hw * 0.36, top - hw * 0.32, cx + hw * 0.36, top + hw * 0.45], 0, 180, fill=self.accent,
+                  width=int(hw * 0.035))
         else:
-            d.chord([cx - hw * 0.32, hw * 0.1, cx + hw * 0.32, hw * 0.55], 0, 180, fill=_shade(self.skin, 0.9))
-            d.arc([cx - hw * 0.34, hw * 0.1, cx + hw * 0.34, hw * 0.58], 0, 180, fill=self.accent,
-                  width=int(hw * 0.05))
+            # a crew neck with a ribbed band
+            d.chord([cx - hw * 0.3, top - hw * 0.2, cx + hw * 0.3, top + hw * 0.25], 0, 180, fill=skin)
+            d.arc([cx - hw * 0.32, top - hw * 0.22, cx + hw * 0.32, top + hw * 0.3], 0, 180, fill=self.accent,
+                  width=int(hw * 0.06))
         return img
 
     def sprites(self, body_height: int) -> Sprites:
         def down(img: Image.Image) -> Image.Image:
             return img.reduce(SS)  # a box filter: exact for a whole-number factor, and cheap
 
-        heads = {(e, m): down(self.head(e, m)) for e in EYES for m in SHAPES}
+        def patch(img: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+            out = Image.new("RGBA", img.size, (0, 0, 0, 0))
+            out.paste(img.crop(box), box[:2])
+            return down(out)
+
+        eye_box, mouth_box = self.eye_box(), self.mouth_box()
+        eyes = {(e, g, b): patch(self.head(eyes=e, gaze=g, brows=b), eye_box)
+                for e in EYES for g in GAZES for b in BROWS}
+        mouths = {m: patch(self.head(mouth=m), mouth_box) for m in SHAPES}
         cw, ch = self.head_canvas()
-        # The face's chin sits on the neck: head canvas offset relative to the neck's top centre.
-        chin_y = (ch * 0.48 + self.hw * 1.25 / 2) / SS
-        neck_offset = (-(cw // SS) // 2, int(-chin_y + self.hw * 0.08 / SS))
-        return Sprites(down(self.body(body_height)), heads, neck_offset)
+        body = down(self.body(body_height))
+        # the shoulders' top rows breathe; below them the outfit is one colour, so no seam shows
+        split = int(self.hw * 0.62 / SS)
+        shoulders = body.crop((0, 0, body.width, split))
+        alpha = np.asarray(shoulders.getchannel("A"), np.float32)
+        fade = max(1, split // 5)  # the strip's lower edge fades into the still body: no hard seam
+        alpha[-fade:] *= np.linspace(1, 0, fade, dtype=np.float32)[:, None]
+        shoulders.putalpha(Image.fromarray(alpha.astype(np.uint8)))
+        # The chin sits on the neck: head canvas offset relative to the neck's top centre.
+        chin_y = (self._centre()[1] + self.hw * FACE_H / 2) / SS
+        neck_offset = (-(cw // SS) // 2, int(-chin_y + self.hw * 0.1 / SS))
+        return Sprites(body, shoulders, down(self.head()), eyes, mouths, neck_offset)
+
+
+def _even(box) -> tuple[int, int, int, int]:
+    """A box on even SS pixels, so its patch lands on the same output pixels as the whole head."""
+    return tuple(int(v) // (2 * SS) * (2 * SS) for v in box)  # type: ignore[return-value]

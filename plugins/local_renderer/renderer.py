@@ -97,7 +97,7 @@ class LocalRenderer:
         artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
         return Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
                      request.script.title, request.captions, request.title_card, request.background,
-                     request.brand, seed=request.job_id)
+                     request.brand, seed=request.job_id, research=request.research, cards=request.cards)
 
     def _encode(self, scene: Scene, feed: "SpeechFeed", path: Path, progress: Progress,
                 cancel: threading.Event | None, expected_frames: int):
@@ -122,6 +122,7 @@ class LocalRenderer:
                 mouths, level = _motion(speech, ready, fps)
                 cues = captions.build_cues(speech.words, fmt.caption_style)
                 scene.use_cues(cues)
+                scene.use_words(speech.words)
                 cue_of, word_of = _caption_timeline(scene.cues, ready, fps)
                 total = max(expected_frames, ready + 1)
                 step = max(1, total // 50)

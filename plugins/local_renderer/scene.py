@@ -15,10 +15,12 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from avatar_daemon import Background, Brand, CaptionStyle, FormatSpec, RenderError
+from avatar_daemon import Background, Brand, CaptionStyle, FormatSpec, RenderError, Research
 
 from .captions import Cue, font, render_caption
-from .presenter import PresenterArtist
+from .cards import CardCue, card_image, plan, slide
+from .presenter import BROWS, PresenterArtist
+from .tts import Word
 from .visemes import SHAPES
 from .yuv import Frame, Layer, hex_rgb
 
@@ -36,15 +38,17 @@ class Layout:
 
 
 def layout_for(fmt: FormatSpec) -> Layout:
+    """Framed like a person on camera: the head in the upper part of the frame, the shoulders
+    running off its bottom edge (and, in portrait, its sides)."""
     w, h = fmt.width, fmt.height
     if fmt.orientation == "portrait":
-        return Layout(int(w * 0.34), (w // 2, int(h * 0.52)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
-                      int(h * 0.07))
+        return Layout(int(w * 0.4), (w // 2, int(h * 0.42)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
+                      int(h * 0.035))
     if fmt.orientation == "square":
-        return Layout(int(w * 0.28), (w // 2, int(h * 0.6)), int(h * 0.68), int(w * 0.9), int(w * 0.07),
-                      int(h * 0.05))
-    return Layout(int(h * 0.3), (w // 2, int(h * 0.64)), int(h * 0.8), int(w * 0.8), int(h * 0.05),
-                  int(h * 0.05))
+        return Layout(int(w * 0.3), (w // 2, int(h * 0.54)), int(h * 0.7), int(w * 0.9), int(w * 0.065),
+                      int(h * 0.04))
+    return Layout(int(h * 0.32), (w // 2, int(h * 0.58)), int(h * 0.8), int(w * 0.8), int(h * 0.05),
+                  int(h * 0.04))
 
 
 def background_image(bg: Background, size: tuple[int, int]) -> Image.Image:
@@ -154,10 +158,60 @@ def logo_layer(brand: Brand, fmt: FormatSpec) -> tuple[Layer, tuple[int, int]] |
     return Layer(logo), (x, y)
 
 
+@dataclass
+class Stage:
+    """Where the presenter stands and where a research card goes while it is up."""
+
+    head_width: int
+    neck: tuple[int, int]
+    caption_y: int
+    card: tuple[int, int, int] | None = None   # x, y, width of a card
+    card_from: tuple[int, int] = (0, 0)        # where a card slides in from, relative to its place
+
+
+def card_stage(fmt: FormatSpec) -> Stage:
+    """Portrait: the card takes the top, the presenter steps back to a smaller frame below it.
+    Landscape and square: presenter and card side by side."""
+    w, h = fmt.width, fmt.height
+    if fmt.orientation == "portrait":
+        return Stage(int(w * 0.3), (w // 2, int(h * 0.8)), int(h * 0.47), (int(w * 0.05), int(h * 0.08), int(w * 0.9)),
+                     (0, -int(h * 0.5)))
+    if fmt.orientation == "square":
+        return Stage(int(w * 0.24), (int(w * 0.26), int(h * 0.6)), int(h * 0.74),
+                     (int(w * 0.5), int(h * 0.12), int(w * 0.46)), (int(w * 0.55), 0))
+    return Stage(int(h * 0.3), (int(w * 0.26), int(h * 0.58)), int(h * 0.8),
+                 (int(w * 0.5), int(h * 0.12), int(w * 0.44)), (int(w * 0.5), 0))
+
+
+class Rig:
+    """The presenter drawn for one stage: the still part (background, body, logo) composed once
+    into a base frame, the moving sprites kept as layers."""
+
+    def __init__(self, stage: Stage, fmt: FormatSpec, artist: PresenterArtist | None, background_frame: Frame | None,
+                 extra: list[tuple[Layer, tuple[int, int]]]):
+        self.stage = stage
+        self.static: list[tuple[Layer, tuple[int, int]]] = []
+        if artist is not None:
+            sprites = artist.sprites(fmt.height - stage.neck[1])
+            self.head = Layer(sprites.head)
+            self.eyes = {k: Layer(v) for k, v in sprites.eyes.items()}
+            self.mouths = {k: Layer(v) for k, v in sprites.mouths.items()}
+            self.shoulders = Layer(sprites.shoulders)
+            self.body_x = stage.neck[0] - sprites.body.width // 2
+            self.neck_offset = sprites.neck_offset
+            self.static.append((Layer(sprites.body), (self.body_x, stage.neck[1])))
+        self.static += extra
+        self.base = background_frame.copy() if background_frame is not None else None
+        if self.base is not None:
+            for layer, (x, y) in self.static:
+                layer.blend(self.base, x, y)
+            self.static = []
+
+
 class Scene:
     def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
                  captions: bool, title_card: bool, background: Background, brand: Brand,
-                 seed: int):
+                 seed: int, research: Research | None = None, cards: bool = True):
         self.fmt = fmt
         self.layout = layout_for(fmt)
         self.captions = captions and fmt.caption_style != CaptionStyle.none
@@ -166,28 +220,68 @@ class Scene:
         self.rng = random.Random(seed)
         lay = self.layout
         self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
-        self.base = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
-        self.static: list[tuple[Layer, tuple[int, int]]] = []
+        backdrop = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
         self.photo = self._photo_layers(photo) if photo is not None else None
-        if self.photo is None:
-            sprites = artist.sprites(fmt.height - lay.neck[1])
-            self.heads = {k: Layer(v) for k, v in sprites.heads.items()}
-            self.neck_offset = sprites.neck_offset
-            self.static.append((Layer(sprites.body), (lay.neck[0] - sprites.body.width // 2, lay.neck[1])))
         logo = logo_layer(brand, fmt)
-        if logo:
-            self.static.append(logo)
-        if self.base is not None:
-            for layer, (x, y) in self.static:
-                layer.blend(self.base, x, y)
-            self.static = []
+        extra = [logo] if logo else []
+        drawn = artist if self.photo is None else None
+        self.rig = Rig(Stage(lay.head_width, lay.neck, lay.caption_y), fmt, drawn, backdrop, extra)
+        self.research = research if cards and research is not None and research.insights else None
+        self.card_rig = None
+        if self.research is not None:
+            stage = card_stage(fmt)
+            small = PresenterArtist(artist.a, stage.head_width) if drawn is not None else None
+            self.card_rig = Rig(stage, fmt, small, backdrop, extra) if drawn is not None else Rig(
+                Stage(lay.head_width, lay.neck, stage.caption_y, stage.card, stage.card_from), fmt, None, backdrop, extra)
+        self.card_cues: list[CardCue] = []
+        self._cards: dict[int, Layer] = {}
         self.title = Layer(title_banner(title, fmt.width, int(lay.caption_size * 0.8), brand)) if title_card else None
         self._captions: dict[tuple[int, int | None], Layer] = {}
         self.eye_state = self._blink_schedule()
+        self.gaze = self._gaze_schedule()
+        self.brows: dict[int, float] = {}
 
     def use_cues(self, cues: list[Cue]) -> None:
         """Captions are timed by the speech, which is made while the scene is being drawn."""
         self.cues = cues if self.captions else []
+
+    def use_words(self, words: list[Word]) -> None:
+        """Brows lift at the start of each sentence and on emphatic words (figures, long words, '!'),
+        easing up and down over a few frames."""
+        fps = self.fmt.fps
+        brows: dict[int, float] = {}
+        for i, w in enumerate(words):
+            starts_sentence = i == 0 or words[i - 1].text.rstrip("\"')").endswith((".", "!", "?"))
+            core = w.text.strip(".,;:!?\"'()")
+            emphatic = any(c.isdigit() for c in core) or len(core) >= 9 or w.text.endswith("!")
+            if not (starts_sentence or emphatic):
+                continue
+            a, b = int(w.start * fps), int(max(w.end, w.start + 0.4) * fps)
+            for f in range(a - 2, b + 3):
+                ramp = min(1.0, (f - a + 3) / 3, (b + 3 - f) / 3)
+                brows[f] = max(brows.get(f, 0.0), ramp)
+        self.brows = brows
+        if self.research is not None:
+            self.card_cues = plan(self.research, words)
+
+    def _card(self, insight: int) -> Layer:
+        layer = self._cards.get(insight)
+        if layer is None:
+            stage = self.card_rig.stage
+            img = card_image(self.research, self.research.insights[insight], stage.card[2], self.brand.font)
+            layer = self._cards[insight] = Layer(img)
+        return layer
+
+    def _gaze_schedule(self) -> dict[int, int]:
+        """Mostly at the camera; now and then a glance aside for a moment, as people do while thinking."""
+        fps = self.fmt.fps
+        frames, t = {}, self.rng.uniform(2.0, 4.0)
+        while t < 3600:
+            length = self.rng.uniform(0.4, 1.1)
+            side = self.rng.choice((-1, 1))
+            frames.update({f: side for f in range(int(t * fps), int((t + length) * fps))})
+            t += length + self.rng.uniform(2.5, 6.0)
+        return frames
 
     def _photo_layers(self, photo: Path) -> list[Layer]:
         """Talking photo: the portrait breathes and nods with the voice; its lips are left alone."""
@@ -238,32 +332,45 @@ class Scene:
 
     def draw(self, frame: Frame, index: int, mouth: int, level: float, cue: int | None, word: int | None) -> None:
         """Draw frame `index` into `frame`, with mouth shape index `mouth` and voice level 0..1."""
-        fmt, lay = self.fmt, self.layout
+        fmt = self.fmt
         t = index / fmt.fps
+        card = next(((c, k) for c in self.card_cues if (k := slide(t, c)) is not None), None)
+        rig = self.card_rig if card is not None else self.rig
+        stage = rig.stage
         if self.video_bg:
             self.video_bg.next_into(frame)
-            for layer, (x, y) in self.static:
+            for layer, (x, y) in rig.static:
                 layer.blend(frame, x, y)
         else:
-            self.base.copy_into(frame)
-        # idle motion: two slow sways and a nod that follows the voice
-        unit = lay.head_width / 100
+            rig.base.copy_into(frame)
+        # idle motion: two slow sways, a nod that follows the voice, and a breath every ~4 s
+        unit = stage.head_width / 100
+        breath = unit * 1.2 * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
         dx = unit * (2.2 * math.sin(t * 2 * math.pi / 5.3) + 1.0 * math.sin(t * 2 * math.pi / 2.1 + 1))
-        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level)
+        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level) - breath
         if self.photo is not None:
             layer = self.photo[min(int(level * len(self.photo)), len(self.photo) - 1)]
-            layer.blend(frame, int(lay.neck[0] - layer.w / 2 - layer.ox + dx),
-                        int(lay.neck[1] - layer.h * 0.62 - layer.oy + dy))
+            layer.blend(frame, int(stage.neck[0] - layer.w / 2 - layer.ox + dx),
+                        int(stage.neck[1] - layer.h * 0.62 - layer.oy + dy))
         else:
-            eyes = self.eye_state.get(index, "open")
-            head = self.heads[(eyes, SHAPES[mouth])]
-            ox, oy = self.neck_offset
-            head.blend(frame, int(lay.neck[0] + ox + dx), int(lay.neck[1] + oy + dy))
+            rig.shoulders.blend(frame, rig.body_x, int(stage.neck[1] - breath))
+            brows = min(BROWS, key=lambda b: abs(b - self.brows.get(index, 0.0)))
+            eyes = rig.eyes[(self.eye_state.get(index, "open"), self.gaze.get(index, 0), brows)]
+            ox, oy = rig.neck_offset
+            x, y = int(stage.neck[0] + ox + dx), int(stage.neck[1] + oy + dy)
+            rig.head.blend(frame, x, y)
+            eyes.blend(frame, x, y)
+            rig.mouths[SHAPES[mouth]].blend(frame, x, y)
+        if card is not None:
+            c, k = card
+            cx, cy, _ = stage.card
+            fx, fy = stage.card_from
+            self._card(c.insight).blend(frame, int(cx + fx * (1 - k)), int(cy + fy * (1 - k)))
         if self.title is not None and t < TITLE_SECONDS:
-            self.title.blend(frame, 0, lay.title_y)
+            self.title.blend(frame, 0, self.layout.title_y)
         if cue is not None:
             for layer in self.caption_layers(cue, word):
-                layer.blend(frame, (fmt.width - lay.caption_width) // 2, lay.caption_y)
+                layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, stage.caption_y)
 
     def close(self) -> None:
         if self.video_bg:

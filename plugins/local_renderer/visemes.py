@@ -37,15 +37,43 @@ def shape_of(phoneme: str) -> str | None:
     return None
 
 
+_BEFORE = set("ˈˌ")  # stress marks precede the vowel they stress
+_AFTER = set("ːˑ̃")  # length and nasal marks follow the sound they lengthen
+
+
+def _voiced_spans(phonemes: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Shaped spans covering the whole utterance: a mark's duration goes to the sound it marks,
+    a word space's or a punctuation's half to each neighbour, because Piper times those tokens
+    as if they were sounds. Only the audio may say a moment is silent."""
+    items = [(shape_of(p), p, a, b) for p, a, b in phonemes]
+    spans: list[list] = []  # [shape, start, end]
+    pending_start: float | None = None  # start of marks that precede the next sound
+    for shape, p, a, b in items:
+        if shape is not None:
+            start = pending_start if pending_start is not None else a
+            spans.append([shape, start, b])
+            pending_start = None
+        elif p and p[0] in _AFTER and spans:
+            spans[-1][2] = b
+        elif p and p[0] in _BEFORE:
+            pending_start = a if pending_start is None else pending_start
+        elif spans and a - spans[-1][2] < 1e-6:  # a space or punctuation right after a sound: split it
+            mid = (a + b) / 2
+            spans[-1][2] = mid
+            pending_start = mid
+        else:
+            pending_start = a if pending_start is None else pending_start
+    if items and items[-1][0] is None and spans:  # closing punctuation: the audio says when it ends
+        spans[-1][2] = max(spans[-1][2], items[-1][3])
+    return [(s, a, b) for s, a, b in spans]
+
+
 def from_phonemes(phonemes: list[tuple[str, float, float]], duration: float, fps: int,
                   envelope: np.ndarray | None = None) -> np.ndarray:
     """One shape index per frame; frames the audio calls silent are forced to rest."""
     n = int(np.ceil(duration * fps))
     frames = np.full(n, SHAPES.index("X"), np.int8)
-    for phoneme, start, end in phonemes:
-        shape = shape_of(phoneme)
-        if shape is None:
-            continue
+    for shape, start, end in _voiced_spans(phonemes):
         a, b = int(round(start * fps)), max(int(round(end * fps)), int(round(start * fps)) + 1)
         frames[a:min(b, n)] = SHAPES.index(shape)
     if envelope is not None:

@@ -1,0 +1,146 @@
+"""What a viewer sees in local renders, measured from decoded frames and audio only."""
+
+import av
+from PIL import Image
+import numpy as np
+import pytest
+
+from avatar_daemon import RenderRequest, Script
+from avatar_daemon.testing import make_daemon
+from plugins.local_renderer.renderer import LocalRenderer
+from plugins.local_renderer.scene import layout_for
+
+SPEECH = ("Small open models now beat last year's giants on coding benchmarks, and they run on a laptop. "
+          "Developers are shipping them in editors, phones and tiny servers.")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_daemon(tmp_path_factory.mktemp("d"))
+
+
+def render(base, tmp_path, avatar="mike", fmt="portrait-720", text=SPEECH, **kw):
+    request = RenderRequest(job_id=3, script=Script(title="Look", text=text, estimated_seconds=8),
+                            avatar=base.avatar(avatar), format=base.formats[fmt], output_dir=tmp_path / "out",
+                            title_card=False, captions=False, **kw)
+    return LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
+
+
+def decode(path):
+    """Grey frames, and the audio's RMS over each frame's span."""
+    with av.open(str(path)) as c:
+        fps = float(c.streams.video[0].average_rate)
+        frames = [f.to_ndarray(format="gray") for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        audio = np.concatenate([r.to_ndarray().reshape(-1) for f in c.decode(audio=0)
+                                for r in resampler.resample(f)])
+    per = 16000 / fps
+    rms = np.array([np.sqrt(np.mean(audio[int(i * per):int((i + 1) * per)] ** 2) + 1e-12)
+                    for i in range(len(frames))])
+    return frames, rms
+
+
+def mouth_difference(frames, box, reference, search=10):
+    """Per frame: how far the mouth area is from the reference (resting) mouth, at the best shift,
+    so the head's sway and nod do not count as a change of shape."""
+    x0, y0, x1, y1 = box
+    ref = reference[y0:y1, x0:x1].astype(np.int16)
+    out = []
+    for f in frames:
+        best = min(np.abs(f[y0 + dy:y1 + dy, x0 + dx:x1 + dx].astype(np.int16) - ref).mean()
+                   for dy in range(-search, search + 1, 1) for dx in range(-search, search + 1, 2))
+        out.append(best)
+    return np.array(out)
+
+
+def mouth_box(fmt):
+    lay = layout_for(fmt)
+    hw = lay.head_width
+    cy = lay.neck[1] - int(hw * 0.245)  # the mouth's line: a quarter of a head above the neck
+    return lay.neck[0] - int(hw * 0.2), cy - int(hw * 0.09), lay.neck[0] + int(hw * 0.2), cy + int(hw * 0.09)
+
+
+def test_piper_mouth_is_not_at_rest_during_loud_speech(base, tmp_path):
+    """Piper gives the word spaces and the stress and length marks their own durations; those
+    used to leave the mouth at rest mid-word in about 40% of loud frames."""
+    result = render(base, tmp_path)
+    frames, rms = decode(result.video)
+    fmt = base.formats["portrait-720"]
+    diff = mouth_difference(frames, mouth_box(fmt), frames[0])
+    quiet = rms < 0.002
+    loud = rms > 0.5 * np.percentile(rms[rms > 0.01], 90)
+    assert quiet[:5].all() and loud.sum() > 60
+    # at rest = as close to the resting mouth as the quiet frames are
+    rest_level = np.percentile(diff[quiet], 95) + 1.0
+    open_during_silence = diff[quiet][5:]
+    assert np.median(open_during_silence) < rest_level  # the mouth does rest when nothing is said
+    at_rest = np.mean(diff[loud] < rest_level)
+    assert at_rest < 0.05, f"mouth at rest in {at_rest:.0%} of loud-speech frames"
+
+
+def first_frame(path):
+    with av.open(str(path)) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.int16)
+
+
+@pytest.mark.parametrize("fmt", ["portrait-720", "square", "landscape-720"])
+def test_presenter_fills_the_frame_like_a_person_on_camera(base, tmp_path, fmt):
+    """No empty band above the head: the hair starts in the top fifth, the face is in the upper
+    part of the frame, and the shoulders run off the bottom edge."""
+    result = render(base, tmp_path, fmt=fmt, text="Hi.")
+    img = first_frame(result.video)
+    h, w, _ = img.shape
+    # the default background: a vertical gradient between these two colours
+    t = np.linspace(0, 1, h)[:, None, None]
+    gradient = np.array([15, 23, 42]) * (1 - t) + np.array([30, 58, 138]) * t
+    person = np.abs(img - gradient).sum(axis=2) > 40
+    rows = np.nonzero(person[:, w // 2 - w // 20:w // 2 + w // 20].any(axis=1))[0]
+    assert rows[0] < 0.2 * h, f"{h - rows[0]} px of person, starting at row {rows[0]}"
+    assert person[-1].mean() > (0.9 if fmt == "portrait-720" else 0.4)  # shoulders at the bottom edge
+    face_rows = np.nonzero(person.sum(axis=1) < person[-1].sum() * 0.5)[0]
+    face_rows = face_rows[(face_rows > rows[0]) & (face_rows < h * 0.8)]
+    assert face_rows.mean() < (0.36 if fmt == "portrait-720" else 0.5) * h
+
+
+def test_eight_presenters_are_different_people(base, tmp_path):
+    """Every pair of built-in presenters differs clearly in the head and shoulders area."""
+    from plugins.local_renderer.presenter import PresenterArtist
+
+    ids = ["sarah", "mike", "emma", "david", "lisa", "james", "sophia", "alexander"]
+    heads = []
+    for avatar in ids:
+        artist = PresenterArtist(base.avatar(avatar), 200)
+        img = Image.new("RGBA", artist.head_canvas(), (128, 128, 128, 255))
+        img.alpha_composite(artist.head())
+        heads.append(np.asarray(img.convert("L"), np.int16))
+    for i in range(len(ids)):
+        for j in range(i + 1, len(ids)):
+            differs = np.mean(np.abs(heads[i] - heads[j]) > 30)
+            assert differs > 0.08, f"{ids[i]} and {ids[j]} look alike ({differs:.0%} of pixels differ)"
+
+
+def test_shoulders_breathe_and_brows_lift(base, tmp_path):
+    """Between two frames a breath apart, the shoulder line moves even in silence; and the brows
+    rise at a sentence start compared with the middle of the sentence."""
+    text = "Numbers like 4200 matter. Then we wait and talk on for a while at an even pace."
+    result = render(base, tmp_path, text=text)
+    with av.open(str(result.video)) as c:
+        frames = [f.to_ndarray(format="gray").astype(np.int16) for f in c.decode(video=0)]
+    fmt = base.formats["portrait-720"]
+    lay = layout_for(fmt)
+    shoulder_rows = slice(lay.neck[1] - 10, lay.neck[1] + int(lay.head_width * 0.5))
+    edge = slice(int(fmt.width * 0.05), int(fmt.width * 0.3))
+    # the lead-in (0.3 s) is silent; compare frame 0 with a frame half a breath later
+    quiet = np.abs(frames[0][shoulder_rows, edge] - frames[60][shoulder_rows, edge]).mean()
+    assert quiet > 0.3
+    hw = lay.head_width
+    top = lay.neck[1] - int(hw * 1.25)  # roughly the forehead
+    brows = (slice(top, lay.neck[1] - int(hw * 0.6)), slice(lay.neck[0] - hw // 2, lay.neck[0] + hw // 2))
+    import json
+    words = json.loads(result.metadata.read_text())["words"]
+    start = int((words[0]["start"] + 0.15) * 30)
+    calm = int((words[7]["start"] + words[7]["end"]) / 2 * 30)
+    assert words[7]["text"] == "and"
+    reference = frames[0][brows]
+    assert np.abs(frames[start][brows] - reference).mean() > np.abs(frames[calm][brows] - reference).mean()
