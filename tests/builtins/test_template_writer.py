@@ -199,3 +199,19 @@ async def test_slack_shows_the_description_and_hashtags_with_the_script(tmp_path
     shown = json.dumps(thread["blocks"] if isinstance(thread["blocks"], list) else json.loads(thread["blocks"]))
     assert "*Description*" in shown and "https://news.ycombinator.com/item?id=13713480" in shown
     assert " ".join(done.script.hashtags) in shown and "#HackerNews" in shown
+
+
+async def test_a_campaign_puts_its_own_hashtags_first(tmp_path):
+    from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_until
+
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(FakeRenderer())])
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns/ai.yaml").write_text(
+        "name: ai\nsources: [{source: github}]\nschedule: {every: daily}\nhashtags: ['#DailyRepos', GitHub]\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\n")
+    async with running(daemon):
+        await wait_until(lambda: daemon.campaigns.path_of("ai"))
+        await daemon.pipeline.ingest(fixture_bytes("github_search.json"), "gh.json", ".json")
+        report = await daemon.campaigns.run_now("ai")
+        script = await daemon.jobs.script_for(await daemon.store.job(report.job_ids[0]))
+    assert script.hashtags[:2] == ["#DailyRepos", "#GitHub"] and script.hashtags.count("#GitHub") == 1
