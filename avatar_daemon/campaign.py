@@ -145,6 +145,8 @@ class Campaign(Strict):
     formats: list[str] = Field(default_factory=lambda: ["tiktok"], min_length=1)
     template: str | None = None
     writer: str | None = Field(None, description="script writer, e.g. llm; default: daemon.yaml's script.writer")
+    hashtags: list[str] = Field(default_factory=list, max_length=10,
+                                description="the series' own hashtags, put before the ones built from the research")
     renderer: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None

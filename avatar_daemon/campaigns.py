@@ -372,6 +372,9 @@ class Campaigns:
         research = c.research.model_copy(update={"insights": c.kept})
         formats = [overrides.get("format")] if overrides.get("format") else campaign.formats
         script = await d.pipeline.awrite_script(research, formats, campaign.voice_speed, campaign.writer)
+        if campaign.hashtags:
+            own = ["#" + t.lstrip("#") for t in campaign.hashtags]
+            script = script.model_copy(update={"hashtags": list(dict.fromkeys(own + script.hashtags))[:10]})
         request: dict[str, Any] = {k: v for k, v in (("voice_speed", campaign.voice_speed),
                                                      ("captions", campaign.captions)) if v is not None}
         if c.research_id is not None:  # existing research, re-told from the insights this campaign may use

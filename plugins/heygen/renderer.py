@@ -301,6 +301,7 @@ class HeyGenRenderer:
         metadata = out / "metadata.json"
         metadata.write_text(json.dumps({
             "renderer": self.name, "title": request.script.title, "script": request.script.text,
+            "description": request.script.description, "hashtags": request.script.hashtags,
             "format": request.format.name, "avatar": request.avatar.id, "duration": round(duration, 2),
             "heygen": {"api": plan.api, "video_ids": [v.video_id for v in videos], "rendered_as": plan.source_aspect,
                        "square": plan.square, "parts": len(videos), "notes": plan.notes,

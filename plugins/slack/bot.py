@@ -255,23 +255,17 @@ class SlackBot:
             thumbnail = Path(result.get("thumbnail") or "")
             if thumbnail.is_file():
                 await self.client.files_upload_v2(channel=msg.channel, file=str(thumbnail), title=f"{job.title}")
-        script = await self._script(job)
-        await self.client.chat_postMessage(channel=msg.channel, thread_ts=msg.ts, text=script[:3000] or job.title,
-                                           blocks=[{"type": "section", "text": blocks.text(
-                                               f"*Script*\n{script[:2900]}", "mrkdwn")},
-                                               blocks.finished_actions(_job(job), avatars, download)])
+        script = await self.daemon.jobs.script_for(job)
+        text = script.text if script else ""
+        page = "\n".join(x for x in (script.description, " ".join(script.hashtags)) if x) if script else ""
+        shown = f"*Script*\n{text[:2900 - min(len(page), 700)]}" + (f"\n\n*Description*\n{page[:690]}" if page else "")
+        await self.client.chat_postMessage(channel=msg.channel, thread_ts=msg.ts, text=text[:3000] or job.title,
+                                           blocks=[{"type": "section", "text": blocks.text(shown, "mrkdwn")},
+                                                   blocks.finished_actions(_job(job), avatars, download)])
         extras = [{"file": result[k], "title": Path(result[k]).name} for k in ("srt", "metadata")
                   if result.get(k) and Path(result[k]).is_file()]
         if extras:
             await self.client.files_upload_v2(channel=msg.channel, thread_ts=msg.ts, file_uploads=extras)
-
-    async def _script(self, job: Any) -> str:
-        if "script" in (job.request or {}):
-            return job.request["script"]["text"]
-        if job.research_job_id:
-            research = await self.daemon.store.research_job(job.research_job_id)
-            return research.script.text if research else ""
-        return ""
 
     async def drain(self) -> None:
         if self.tasks:

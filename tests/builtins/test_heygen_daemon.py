@@ -103,6 +103,7 @@ async def test_webhook_path_renders_downloads_and_checks(tmp_path, fake):
     assert (out / "thumbnail.jpg").exists()
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["heygen"]["video_ids"] == [job.external_id] and meta["heygen"]["api"] == "v3"
+    assert "#HackerNews" in meta["hashtags"] and "https://news.ycombinator.com/item?id=13713480" in meta["description"]
     assert job.result["video"].endswith("video.mp4") and job.result["external_id"] == job.external_id
     body = fake.videos[job.external_id].body
     assert body["avatar_id"] == LOOKS[0] and body["callback_id"].endswith(f"job-{job_id}")

@@ -10,6 +10,7 @@ from avatar_daemon import Insight, RenderRequest, Research, Script, ScriptTempla
 from avatar_daemon import to_spoken
 from avatar_daemon.pipeline import Limits
 from plugins.template_writer import TemplateWriter
+from tests.builtins.test_slack import slack  # noqa: F401 (the fake Slack fixture)
 from tests.conftest import fixture_bytes
 
 MINUTE = Limits(max_seconds=60, voice_speed=1.0)
@@ -184,3 +185,33 @@ async def test_the_api_shows_a_video_s_description_and_hashtags(tmp_path):
     assert video["description"] == ingested.script.description and "https://github.com/golang/go" in video["description"]
     assert video["hashtags"] == ingested.script.hashtags and "#GitHub" in video["hashtags"]
     assert any("后端架构师技术图谱" in n for n in video["script_notes"])
+
+
+async def test_slack_shows_the_description_and_hashtags_with_the_script(tmp_path, slack):
+    from avatar_daemon.testing import running, wait_until
+    from tests.builtins.test_slack import slack_daemon
+
+    daemon, _ = slack_daemon(tmp_path, slack, source_channels={"hackernews": "C-HN"})
+    async with running(daemon):
+        done = await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        await wait_until(lambda: [p for p in slack.called("chat.postMessage") if p.get("thread_ts")])
+    (thread,) = [p for p in slack.called("chat.postMessage") if p.get("thread_ts")]
+    shown = json.dumps(thread["blocks"] if isinstance(thread["blocks"], list) else json.loads(thread["blocks"]))
+    assert "*Description*" in shown and "https://news.ycombinator.com/item?id=13713480" in shown
+    assert " ".join(done.script.hashtags) in shown and "#HackerNews" in shown
+
+
+async def test_a_campaign_puts_its_own_hashtags_first(tmp_path):
+    from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_until
+
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(FakeRenderer())])
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns/ai.yaml").write_text(
+        "name: ai\nsources: [{source: github}]\nschedule: {every: daily}\nhashtags: ['#DailyRepos', GitHub]\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\n")
+    async with running(daemon):
+        await wait_until(lambda: daemon.campaigns.path_of("ai"))
+        await daemon.pipeline.ingest(fixture_bytes("github_search.json"), "gh.json", ".json")
+        report = await daemon.campaigns.run_now("ai")
+        script = await daemon.jobs.script_for(await daemon.store.job(report.job_ids[0]))
+    assert script.hashtags[:2] == ["#DailyRepos", "#GitHub"] and script.hashtags.count("#GitHub") == 1
