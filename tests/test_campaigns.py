@@ -214,6 +214,27 @@ async def test_research_committed_after_a_run_but_stamped_before_it_is_considere
     assert [len(r.job_ids) for r in runs] == [1, 1, 0]
 
 
+async def test_upgrading_keeps_what_campaigns_had_considered_by_time(tmp_path):
+    """Migration 0004 seeds each campaign's research mark from its last run, the old rule's boundary."""
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    daemon, _ = campaign_daemon(tmp_path, clock)
+    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], max_videos_per_day=10,
+                   quality={"min_insights": 1})
+    async with daemon.started():
+        await daemon.campaigns.reload()
+        old = await daemon.pipeline.ingest(research_job("Seen before the upgrade"), "old.json", ".json")
+        clock.now = at("2026-11-24T09:00:00+00:00")
+        new = await daemon.pipeline.ingest(research_job("Arrived after the last run"), "new.json", ".json")
+        db = daemon.store.db
+        await db.execute("UPDATE video_campaigns SET last_run_at = '2026-11-24T08:00:00+00:00'")
+        await db.execute("ALTER TABLE video_campaigns DROP COLUMN considered_through")  # as before 0004
+        await db.execute("DELETE FROM schema_migrations WHERE name LIKE '0004%'")
+        assert await daemon.store.migrate() == ["0004_campaign_research_mark.sql"]
+        run = await daemon.campaigns.run_now("ai")
+    assert old.research_id < new.research_id
+    assert [c["research_id"] for c in run.considered] == [new.research_id]
+
+
 class RacingSource:
     """A live source whose first fetch lets another process run the same campaign meanwhile."""
 
