@@ -42,7 +42,8 @@ def slack_daemon(tmp_path, fake, mode="http", renderer=None, **slack_cfg):
         "default_tier": "free", "workspaces": {"T0EXAMPLE": {
             "tier": "pro", "users": {"U0ADMIN": "enterprise"}, "defaults": {"format": "reels"},
             "user_defaults": {"U7": {"avatar": "alexander", "format": "youtube"},
-                              "U8": {"avatar": "mike", "format": "square"}}}}}))
+                              "U8": {"avatar": "mike", "format": "square"},
+                              "U9": {"format": "portrait-720"}}}}}))  # the smallest frames: quick real renders
     cfg = {"mode": mode, "api_url": f"{fake.url}/api/", "progress_interval_seconds": 0.3, **slack_cfg}
     settings = make_settings(tmp_path, users_file="users.yaml", plugins={"settings": {"slack": cfg}},
                              **({"default_renderer": "local"} if renderer == "local" else {}))
@@ -219,7 +220,7 @@ async def test_progress_survives_a_429_from_chat_update(tmp_path, slack):
 async def test_a_real_local_render_is_uploaded_with_its_srt_and_metadata(tmp_path, slack):
     daemon, _ = slack_daemon(tmp_path, slack, renderer="local")
     async with running(daemon):
-        await post(daemon, command(slack, "Short and real. Two sentences.", trigger="real"))
+        await post(daemon, command(slack, "Short and real.", user="U9", trigger="real"))
         await wait_until(lambda: len(slack.called("files.completeUploadExternal")) >= 2, timeout=120)
         (job,) = await daemon.store.jobs()
     (video_upload,) = [p for p in slack.called("files.getUploadURLExternal") if p["filename"].endswith(".mp4")]
