@@ -120,6 +120,7 @@ class JobRunner:
             template_id=template_id,
             research=research,
             cards=settings.get("cards", template.cards if template else True),
+            music=settings.get("music") or (template.music if template else None),
         )
 
     async def execute(self, job: Job) -> RenderResult | None:

@@ -139,6 +139,7 @@ class VideoTemplate(BaseModel):
     captions: bool = True
     title_card: bool = True
     cards: bool = True  # research cards on screen while their insight is spoken
+    music: str | None = None  # a music bed (a path the template's author gives), ducked under the voice
 
 
 class RenderRequest(BaseModel):
@@ -163,6 +164,7 @@ class RenderRequest(BaseModel):
     # The research the script was written from, for on-screen cards; None for plain scripts.
     research: Research | None = None
     cards: bool = True
+    music: Path | None = None
 
 
 class RenderResult(BaseModel):
