@@ -97,7 +97,8 @@ class LocalRenderer:
         artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
         return Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
                      request.script.title, request.captions, request.title_card, request.background,
-                     request.brand, seed=request.job_id, research=request.research, cards=request.cards)
+                     request.brand, seed=request.job_id, research=request.research, cards=request.cards,
+                     look=request.caption_look)
 
     def _encode(self, scene: Scene, feed: "SpeechFeed", path: Path, progress: Progress,
                 cancel: threading.Event | None, expected_frames: int, bed: mix.Bed | None = None):
@@ -120,7 +121,7 @@ class LocalRenderer:
                 if ready <= done:
                     continue
                 mouths, level = _motion(speech, ready, fps)
-                cues = captions.build_cues(speech.words, fmt.caption_style)
+                cues = captions.build_cues(speech.words, fmt.caption_style, scene.look.words_per_line)
                 scene.use_cues(cues)
                 scene.use_words(speech.words)
                 cue_of, word_of = _caption_timeline(scene.cues, ready, fps)
