@@ -11,8 +11,8 @@ from .fetching import fetch
 from .hookspecs import hookimpl
 from .interfaces import Notifier, Progress, Renderer, ResearchSource, ScriptWriter, Service
 from .models import (
-    AvatarProfile, Background, Brand, CaptionStyle, FormatSpec, Insight, JobEvent, JobState, RenderRequest,
-    Notice, RenderResult, Research, Script, VideoTemplate,
+    AvatarProfile, Background, Brand, CaptionLook, CaptionStyle, FormatSpec, Insight, JobEvent, JobState,
+    RenderRequest, Notice, RenderResult, Research, Script, VideoTemplate,
 )
 from .settings import ScriptTemplate, secret
 from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
@@ -22,7 +22,8 @@ from .retry import GaveUp, TryAgain, retry_after, retrying
 from .timeparse import parse_time
 
 __all__ = [
-    "AvatarDaemonError", "AvatarProfile", "GaveUp", "TryAgain", "retry_after", "retrying", "Background", "Brand", "CaptionStyle", "ConfigError", "FormatSpec",
+    "AvatarDaemonError", "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "ConfigError",
+    "FormatSpec", "GaveUp", "TryAgain", "retry_after", "retrying",
     "Insight", "InvalidRequest", "JobEvent", "JobState", "Notice", "Notifier", "PayloadError", "PluginError", "Progress", "RenderError", "RenderRequest",
     "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
     "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch",

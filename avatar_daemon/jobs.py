@@ -10,7 +10,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError
-from .models import Background, Brand, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
+from .models import Background, Brand, CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
 from .store import Job, ResearchJob
 
 if TYPE_CHECKING:
@@ -127,6 +127,9 @@ class JobRunner:
             template_id=template_id,
             research=research,
             cards=settings.get("cards", template.cards if template else True),
+            music=settings.get("music") or (template.music if template else None),
+            caption_look=CaptionLook.model_validate(settings.get("caption_look") or (
+                template.caption_look.model_dump() if template else {})),
         )
 
     async def execute(self, job: Job) -> RenderResult | None:

@@ -134,6 +134,18 @@ class Brand(BaseModel):
     font: str | None = None
 
 
+class CaptionLook(BaseModel):
+    """How burnt-in captions look; unset colours come from the brand, an unset position from the format."""
+
+    position: Literal["top", "middle", "bottom", "above_card"] | None = None
+    size: float = Field(1.0, ge=0.5, le=2.0)          # times the format's caption size
+    colour: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
+    active_colour: str | None = Field(None, pattern=r"^#[0-9a-fA-F]{6}$")
+    active: Literal["colour", "box", "scale"] = "colour"  # how the word being spoken stands out
+    upper: bool = False
+    words_per_line: int | None = Field(None, ge=1, le=12)
+
+
 class VideoTemplate(BaseModel):
     """A video template from config/templates.yaml."""
 
@@ -145,6 +157,8 @@ class VideoTemplate(BaseModel):
     captions: bool = True
     title_card: bool = True
     cards: bool = True  # research cards on screen while their insight is spoken
+    music: str | None = None  # a music bed (a path the template's author gives), ducked under the voice
+    caption_look: CaptionLook = Field(default_factory=CaptionLook)
 
 
 class RenderRequest(BaseModel):
@@ -169,6 +183,8 @@ class RenderRequest(BaseModel):
     # The research the script was written from, for on-screen cards; None for plain scripts.
     research: Research | None = None
     cards: bool = True
+    music: Path | None = None
+    caption_look: CaptionLook = Field(default_factory=CaptionLook)
 
 
 class RenderResult(BaseModel):

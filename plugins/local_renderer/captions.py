@@ -15,20 +15,15 @@ from avatar_daemon import CaptionStyle
 
 from .tts import Word
 
-FONT_CANDIDATES = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
-    "/Library/Fonts/Arial Bold.ttf",
-)
+# DejaVu Sans Bold, shipped with the package (from Debian's fonts-dejavu-core 2.37; Bitstream Vera
+# licence, DejaVu changes public domain: fonts/LICENSE-DejaVu), so captions look the same everywhere.
+BUNDLED_FONT = Path(__file__).parent / "fonts" / "DejaVuSans-Bold.ttf"
 
 
 @lru_cache(maxsize=32)
 def font(size: int, path: str | None = None) -> ImageFont.FreeTypeFont:
-    for candidate in ((path,) if path else ()) + FONT_CANDIDATES:
-        if candidate and Path(candidate).exists():
-            return ImageFont.truetype(candidate, size)
-    return ImageFont.load_default(size)  # Pillow's bundled font: always there
+    """The brand's font if it names one that exists, else the bundled one."""
+    return ImageFont.truetype(str(path) if path and Path(path).is_file() else str(BUNDLED_FONT), size)
 
 
 @dataclass
@@ -48,9 +43,11 @@ class Cue:
         return " ".join(w.text for w in self.words)
 
 
-def build_cues(words: list[Word], style: CaptionStyle) -> list[Cue]:
+def build_cues(words: list[Word], style: CaptionStyle, words_per_line: int | None = None) -> list[Cue]:
     """Short phrases (karaoke) or subtitle lines, broken at sentence ends and commas."""
     max_words, max_chars = (3, 22) if style == CaptionStyle.karaoke else (12, 64)
+    if words_per_line:
+        max_words, max_chars = words_per_line, max(max_chars, words_per_line * 12)
     cues: list[Cue] = []
     current: list[Word] = []
     for w in words:
@@ -102,14 +99,16 @@ def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
 
 
 def render_caption(cue: Cue, style: CaptionStyle, width: int, size: int, colour: tuple[int, int, int],
-                   font_path: str | None = None, only: int | None = None) -> Image.Image:
+                   font_path: str | None = None, only: int | None = None, upper: bool = False,
+                   box: tuple[int, int, int] | None = None, scale: float = 1.0) -> Image.Image:
     """The cue as an RGBA image `width` wide, or with `only`, just that word, in place.
 
     Karaoke draws the phrase once and the spoken word over it in the highlight colour, so
-    each word costs a word-sized sprite rather than another copy of the whole phrase.
+    each word costs a word-sized sprite rather than another copy of the whole phrase. The word
+    can instead stand on a `box` of that colour, or be drawn `scale` times larger.
     """
     fnt = font(size, font_path)
-    words = [w.text for w in cue.words]
+    words = [w.text.upper() if upper else w.text for w in cue.words]
     lines = _wrap(words, fnt, int(width * 0.9))
     line_h = int(size * 1.25)
     stroke = max(2, size // 12)
@@ -127,8 +126,18 @@ def render_caption(cue: Cue, style: CaptionStyle, width: int, size: int, colour:
         x = (width - total) / 2
         y = pad + row * line_h
         for i in line:
+            wide = fnt.getlength(words[i])
             if only is None or i == only:
-                d.text((x, y), words[i], font=fnt, fill=colour + (255,), stroke_width=stroke if style ==
-                       CaptionStyle.karaoke else 0, stroke_fill=(0, 0, 0, 255))
-            x += fnt.getlength(words[i]) + space
+                if only is not None and box is not None:
+                    d.rounded_rectangle([x - pad / 2, y - pad / 4, x + wide + pad / 2, y + line_h], radius=pad / 2,
+                                        fill=box + (255,))
+                if only is not None and scale != 1.0:
+                    big = font(int(size * scale), font_path)
+                    grow = (big.getlength(words[i]) - wide) / 2
+                    d.text((x - grow, y - size * (scale - 1) / 2), words[i], font=big, fill=colour + (255,),
+                           stroke_width=stroke, stroke_fill=(0, 0, 0, 255))
+                else:
+                    d.text((x, y), words[i], font=fnt, fill=colour + (255,), stroke_width=stroke if style ==
+                           CaptionStyle.karaoke and box is None else 0, stroke_fill=(0, 0, 0, 255))
+            x += wide + space
     return img

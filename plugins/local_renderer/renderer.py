@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import av
 import numpy as np
 
 from avatar_daemon import (
@@ -19,7 +18,7 @@ from avatar_daemon import (
     estimate_seconds,
 )
 
-from . import captions, tts, visemes
+from . import captions, mix, tts, visemes
 from .encode import Mp4Writer
 from .presenter import PresenterArtist
 from .scene import Scene, layout_for
@@ -70,6 +69,7 @@ class LocalRenderer:
         estimate = estimate_seconds(request.script.text, request.voice_speed)
         if not request.narration and estimate > limit * 1.5:  # clearly too long: say so before any work
             raise RenderError(_too_long(estimate, fmt))
+        bed = mix.Bed(Path(request.music)) if request.music else None  # a bad file fails before any work
         progress(1, "synthesising speech")
         feed = SpeechFeed(self.speak(request), limit, fmt)
         request.output_dir.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ class LocalRenderer:
             scene = self._scene(request)  # sprites are drawn while the first sentences are spoken
             progress(5, "composing frames")
             speech, cues, thumbnail = self._encode(scene, feed, partial, progress, cancel,
-                                                   expected_frames=int(estimate * fmt.fps))
+                                                   expected_frames=int(estimate * fmt.fps), bed=bed)
             partial.replace(video)
         except BaseException:
             feed.stop()
@@ -97,10 +97,11 @@ class LocalRenderer:
         artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
         return Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
                      request.script.title, request.captions, request.title_card, request.background,
-                     request.brand, seed=request.job_id, research=request.research, cards=request.cards)
+                     request.brand, seed=request.job_id, research=request.research, cards=request.cards,
+                     look=request.caption_look)
 
     def _encode(self, scene: Scene, feed: "SpeechFeed", path: Path, progress: Progress,
-                cancel: threading.Event | None, expected_frames: int):
+                cancel: threading.Event | None, expected_frames: int, bed: mix.Bed | None = None):
         """Compose and encode each batch of frames as soon as the speech under it exists."""
         fmt = scene.fmt
         fps = fmt.fps
@@ -120,10 +121,11 @@ class LocalRenderer:
                 if ready <= done:
                     continue
                 mouths, level = _motion(speech, ready, fps)
-                cues = captions.build_cues(speech.words, fmt.caption_style)
+                cues = captions.build_cues(speech.words, fmt.caption_style, scene.look.words_per_line)
                 scene.use_cues(cues)
                 scene.use_words(speech.words)
                 cue_of, word_of = _caption_timeline(scene.cues, ready, fps)
+                gains = mix.bed_gains(speech.words, ready, fps, speech.duration if complete else None) if bed else None
                 total = max(expected_frames, ready + 1)
                 step = max(1, total // 50)
                 for i in range(done, ready):
@@ -132,14 +134,17 @@ class LocalRenderer:
                     frame = writer.new_frame()
                     scene.draw(frame, i, int(mouths[i]), float(level[i]), cue_of[i], word_of[i])
                     writer.add_frame(frame)
-                    writer.add_audio(speech.audio[round(i * SAMPLE_RATE / fps):round((i + 1) * SAMPLE_RATE / fps)])
+                    a = round(i * SAMPLE_RATE / fps)
+                    voice = speech.audio[a:round((i + 1) * SAMPLE_RATE / fps)]
+                    writer.add_audio(bed.under(voice, a, gains[i], gains[i + 1]) if bed else voice)
                     if i == thumb_at:
                         thumbnail = frame.to_image()
                     if i % step == 0:  # the total is a guess until the speech ends: never step back
                         shown = max(shown, min(97.0, 5 + 92 * i / total))
                         progress(shown, f"frame {i}")
                 done = ready
-            writer.add_audio(speech.audio[round(done * SAMPLE_RATE / fps):])
+            rest = speech.audio[round(done * SAMPLE_RATE / fps):]
+            writer.add_audio(bed.under(rest, round(done * SAMPLE_RATE / fps), 0.0, 0.0) if bed else rest)
             writer.close()
             if thumbnail is None:  # shorter than the thumbnail's moment: the last frame will do
                 thumbnail = frame.to_image()
@@ -269,19 +274,7 @@ def _caption_timeline(cues: list[captions.Cue], n: int, fps: int):
 
 def narration_speech(path: Path, script: Script) -> Speech:
     """A user's own recording: decoded and levelled; the script's words spread over the voiced time."""
-    if not path.is_file():
-        raise RenderError(f"the narration file {path} does not exist")
-    try:
-        with av.open(str(path)) as container:
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            parts = [f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
-                     for f in resampler.resample(frame)]
-            parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    except (av.FFmpegError, IndexError) as exc:
-        raise RenderError(f"the narration file {path} cannot be decoded as audio: {exc}") from None
-    if not parts:
-        raise RenderError(f"the narration file {path} has no audio")
-    audio = tts.normalise(np.concatenate(parts).astype(np.float32))
+    audio = tts.normalise(mix.decode_audio(path, "narration file"))
     fps = 100
     env = visemes.envelope(audio, SAMPLE_RATE, fps)
     voiced = env > visemes.SILENCE

@@ -15,7 +15,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from avatar_daemon import Background, Brand, CaptionStyle, FormatSpec, RenderError, Research
+from avatar_daemon import Background, Brand, CaptionLook, CaptionStyle, FormatSpec, RenderError, Research
 
 from .captions import Cue, font, render_caption
 from .cards import CardCue, card_image, plan, slide
@@ -211,12 +211,14 @@ class Rig:
 class Scene:
     def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
                  captions: bool, title_card: bool, background: Background, brand: Brand,
-                 seed: int, research: Research | None = None, cards: bool = True):
+                 seed: int, research: Research | None = None, cards: bool = True,
+                 look: CaptionLook | None = None):
         self.fmt = fmt
         self.layout = layout_for(fmt)
         self.captions = captions and fmt.caption_style != CaptionStyle.none
         self.cues: list[Cue] = []
         self.brand = brand
+        self.look = look or CaptionLook()
         self.rng = random.Random(seed)
         lay = self.layout
         self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
@@ -323,10 +325,14 @@ class Scene:
         if layer is None:
             if len(self._captions) > 64:
                 self._captions.clear()
-            lay = self.layout
-            colour = self.brand.text if key[1] is None else self.brand.primary
-            img = render_caption(self.cues[key[0]], self.fmt.caption_style, lay.caption_width, lay.caption_size,
-                                 hex_rgb(colour), self.brand.font, only=key[1])
+            lay, look = self.layout, self.look
+            text, active = look.colour or self.brand.text, look.active_colour or self.brand.primary
+            boxed = key[1] is not None and look.active == "box"
+            colour = text if key[1] is None or boxed else active
+            img = render_caption(self.cues[key[0]], self.fmt.caption_style, lay.caption_width,
+                                 int(lay.caption_size * look.size), hex_rgb(colour), self.brand.font, only=key[1],
+                                 upper=look.upper, box=hex_rgb(active) if boxed else None,
+                                 scale=1.2 if key[1] is not None and look.active == "scale" else 1.0)
             layer = self._captions[key] = Layer(img)
         return layer
 
@@ -369,8 +375,23 @@ class Scene:
         if self.title is not None and t < TITLE_SECONDS:
             self.title.blend(frame, 0, self.layout.title_y)
         if cue is not None:
-            for layer in self.caption_layers(cue, word):
-                layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, stage.caption_y)
+            layers = self.caption_layers(cue, word)
+            y = self._caption_y(stage, layers[0].oy + layers[0].h, card)
+            for layer in layers:
+                layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, y)
+
+    def _caption_y(self, stage: Stage, height: int, card) -> int:
+        """The caption's top: the look's position, or the stage's own place for captions."""
+        h, position = self.fmt.height, self.look.position
+        if position == "top":
+            return int(h * 0.06)
+        if position == "middle":
+            return (h - height) // 2
+        if position == "bottom":
+            return int(h * 0.94) - height
+        if position == "above_card" and card is not None:
+            return max(0, stage.card[1] - height - h // 100)
+        return stage.caption_y
 
     def close(self) -> None:
         if self.video_bg:

@@ -18,13 +18,12 @@ import numpy as np
 
 from avatar_daemon import RenderError
 
-SAMPLE_RATE = 22050
+from .mix import SAMPLE_RATE, level_voice
 SENTENCE_PAUSE = 0.22
 PARAGRAPH_PAUSE = 0.5
 LEAD_IN = 0.3
 TAIL = 0.5
-TARGET_RMS = 0.1  # about -20 dBFS for speech
-PEAK = 0.95
+TARGET_RMS = 0.2  # for sentences too short to measure their loudness: about -14 dBFS
 
 VOICES = {
     "piper-joe": ("piper", None),
@@ -120,21 +119,8 @@ def synthesize(paragraphs: list[str], voice: str, speed: float) -> Speech:
 
 
 def normalise(audio: np.ndarray) -> np.ndarray:
-    """Same loudness for every voice: RMS of the voiced part to TARGET_RMS, peaks held under PEAK."""
-    frame = 1024
-    usable = len(audio) // frame * frame
-    if usable == 0:
-        return audio
-    rms = np.sqrt(np.mean(audio[:usable].reshape(-1, frame) ** 2, axis=1))
-    voiced = rms[rms > 0.01]
-    if voiced.size == 0:
-        return audio
-    gain = TARGET_RMS / float(np.sqrt(np.mean(voiced ** 2)))
-    out = audio * gain
-    peak = float(np.max(np.abs(out)))
-    if peak > PEAK:
-        out *= PEAK / peak
-    return out.astype(np.float32)
+    """Same loudness for every voice and sentence: the platforms' target, peaks limited."""
+    return level_voice(audio, TARGET_RMS)
 
 
 def _voiced_end(audio: np.ndarray, sr: int) -> float:

@@ -77,7 +77,8 @@ def from_phonemes(phonemes: list[tuple[str, float, float]], duration: float, fps
         a, b = int(round(start * fps)), max(int(round(end * fps)), int(round(start * fps)) + 1)
         frames[a:min(b, n)] = SHAPES.index(shape)
     if envelope is not None:
-        frames[envelope[:n] < SILENCE] = SHAPES.index("X")
+        quiet = envelope[:n] < SILENCE  # (the duration in frames can round one past the envelope)
+        frames[:len(quiet)][quiet] = SHAPES.index("X")
     return frames
 
 def envelope(audio: np.ndarray, sample_rate: int, fps: int) -> np.ndarray:

@@ -1,0 +1,52 @@
+"""Caption looks in local renders: placed, coloured and split as the template says, in the bundled font."""
+
+import av
+import numpy as np
+import pytest
+
+from avatar_daemon import CaptionLook, RenderRequest, Script
+from avatar_daemon.testing import make_daemon
+from plugins.local_renderer import captions
+from plugins.local_renderer.renderer import LocalRenderer
+from plugins.local_renderer.scene import layout_for
+
+TEXT = "Small open models now beat last year's giants on coding benchmarks."
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_daemon(tmp_path_factory.mktemp("d"))
+
+
+def test_captions_use_the_font_shipped_in_the_package():
+    fnt = captions.font(40)
+    assert fnt.path == str(captions.BUNDLED_FONT) and captions.BUNDLED_FONT.is_file()
+    assert fnt.getlength("Captions") > 100  # a real outline font at that size, not a bitmap fallback
+    assert captions.font(40, "/no/such/font.ttf").path == str(captions.BUNDLED_FONT)
+
+
+def test_a_template_look_places_colours_and_splits_captions(base, tmp_path):
+    look = CaptionLook(position="top", active="box", active_colour="#ff0000", words_per_line=2, upper=True)
+    request = RenderRequest(job_id=6, script=Script(title="Look", text=TEXT, estimated_seconds=5),
+                            avatar=base.avatar("mike"), format=base.formats["portrait-720"],
+                            output_dir=tmp_path / "out", title_card=False, caption_look=look)
+    result = LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
+    with av.open(str(result.video)) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)]
+    h = frames[0].shape[0]
+    default_band = slice(layout_for(base.formats["portrait-720"]).caption_y, int(h * 0.85))
+    white = lambda f: (f.min(axis=2) > 230).sum()  # noqa: E731
+    red = lambda f: ((f[..., 0] > 200) & (f[..., 1] < 60) & (f[..., 2] < 60)).sum()  # noqa: E731
+    speaking = frames[len(frames) // 3:2 * len(frames) // 3]
+    assert all(white(f[:int(h * 0.2)]) > 300 for f in speaking)       # the text is at the top
+    assert all(red(f[:int(h * 0.2)]) > 300 for f in speaking)         # the spoken word on a red box
+    assert max(white(f[default_band]) for f in speaking) < 50          # and not in the usual place
+    srt = result.srt.read_text().split("\n\n")
+    assert all(len(block.split("\n")[2].split()) <= 2 for block in srt if block.strip())
+
+
+def test_upper_case_changes_the_drawn_caption():
+    cue = captions.Cue([captions.Word("hello", 0, 1), captions.Word("there", 1, 2)])
+    plain = captions.render_caption(cue, captions.CaptionStyle.karaoke, 600, 60, (255, 255, 255))
+    upper = captions.render_caption(cue, captions.CaptionStyle.karaoke, 600, 60, (255, 255, 255), upper=True)
+    assert np.asarray(plain).tobytes() != np.asarray(upper).tobytes()
