@@ -10,6 +10,7 @@ import yaml
 
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_until
 from tests.conftest import fixture_bytes
+from tests.media_server import MediaServer
 
 TOKENS = {"alice": "tok-alice-free-W1", "bob": "tok-bob-W1", "eve": "tok-eve-W2", "root": "tok-root-admin"}
 
@@ -147,6 +148,14 @@ async def test_listing_pages_and_filters(api):
     ({"script_title": "x", "script_content": "y", "avatar_profile_id": "alexander"}, 403, "avatar_profile_id",
      "needs the enterprise tier"),
     ({"script_title": "x", "script_content": "y", "aspect_ratio": "4:3"}, 422, "aspect_ratio", "Input should be"),
+    ({"script_title": "x", "script_content": "y", "background": {"type": "color", "colour": "#ff0000"}}, 422,
+     "background.colour", "Extra inputs"),
+    ({"script_title": "x", "script_content": "y", "background": {"type": "color", "value": "red"}}, 422,
+     "background.value", "should match pattern"),
+    ({"script_title": "x", "script_content": "y", "background": {"type": "image"}}, 422, "background",
+     "an image background needs a url"),
+    ({"script_title": "x", "script_content": "y", "narration": {"url": "https://x.test/a.wav", "path": "/a"}}, 422,
+     "narration.path", "Extra inputs"),
 ])
 async def test_bad_requests_name_the_field_and_reason(api, body, status, field, words):
     got, data, _ = await api.call("POST", "/videos", "alice", json=body)
@@ -291,3 +300,57 @@ async def test_websocket_refuses_other_workspaces_before_upgrading(api):
                                        headers={"Authorization": f"Bearer {TOKENS['alice']}"}):
             pass
     assert err.value.status == 403
+
+
+async def test_remote_callers_never_name_a_server_file(api, tmp_path):
+    existing, absent = str(tmp_path / "daemon.yaml"), str(tmp_path / "absent.png")
+    answers = []
+    for path in (existing, absent):
+        answers.append(await api.call("POST", "/videos", "alice", json={
+            "script_title": "x", "script_content": "y", "background": {"type": "image", "path": path}}))
+        # An inline payload's own request envelope is held to the same rule as the body.
+        inline = {"research": json.loads(fixture_bytes("github_search.json")),
+                  "request": {"background": {"type": "video", "path": path}}}
+        answers.append(await api.call("POST", "/videos/from-research", "alice", json={"research": inline}))
+    body_refusals, envelope_refusals = answers[0::2], answers[1::2]
+    assert [a[:2] for a in body_refusals] == [(422, {"error": "background.path: Extra inputs are not permitted",
+                                                     "field": "background.path"})] * 2
+    assert [a[:2] for a in envelope_refusals] == [(422, {
+        "error": "background.path: a remote caller cannot name a file on the server; give an https url instead",
+        "field": "background.path"})] * 2  # the same words whether or not the file exists
+    _, listed, _ = await api.call("GET", "/videos", "alice")
+    assert listed["videos"] == []
+
+
+async def test_the_default_rules_refuse_a_loopback_url_at_once(api):
+    async with MediaServer().serve() as media:
+        status, data, _ = await api.call("POST", "/videos", "alice", json={
+            "script_title": "x", "script_content": "y",
+            "background": {"type": "image", "url": f"https://127.0.0.1:{media.port}/bg.png"}})
+        assert (status, data["field"]) == (422, "background.url") and "not a public address" in data["error"]
+        assert media.hits == []
+
+
+async def test_a_background_url_is_fetched_on_arrival_and_the_render_gets_the_file(tmp_path):
+    users_yaml(tmp_path)
+    plugin = RecordingPlugin(FakeRenderer())
+    settings = make_settings(tmp_path, users_file="users.yaml",
+                             media={"schemes": ["http"], "allow_networks": ["127.0.0.1/32"]})
+    daemon = make_daemon(tmp_path, plugins=[plugin], settings=settings)
+    async with MediaServer().serve() as media, running(daemon), \
+            aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        api = Api(http, daemon, plugin)
+        status, data, _ = await api.call("POST", "/videos", "alice", json={
+            "script_title": "x", "script_content": "y",
+            "background": {"type": "image", "url": media.url("/not-an-image.png")}})
+        assert (status, data["field"]) == (422, "background.url") and "not a PNG, JPEG" in data["error"]
+        video = await api.video("alice", background={"type": "image", "url": media.url("/redirect/1/bg.png")},
+                                narration={"url": media.url("/voice.wav")})
+        await wait_until(lambda: plugin.notifier.states(video["id"])[-1:] == ["completed"])
+        fetched = list(media.hits)
+    request = plugin.renderer.requests[-1]
+    assert request.background.type == "image" and request.background.url is None
+    assert open(request.background.path, "rb").read() == media.files["/bg.png"][0]
+    assert request.narration.read_bytes() == media.files["/voice.wav"][0]
+    assert fetched == ["/not-an-image.png", "/redirect/1/bg.png", "/bg.png", "/voice.wav"]  # none by the render
+    assert len(plugin.renderer.requests) == 1  # the refused request queued nothing

@@ -81,9 +81,9 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
     template = body.template_id or d.settings.default_template
     if body.template_id and body.template_id not in d.settings.templates:
         raise ApiError(422, f"template_id: no template {body.template_id!r}", "template_id")
-    request_settings = {k: v for k, v in (("voice_speed", body.voice_speed), ("captions", body.enable_captions),
-                                          ("background", body.background.model_dump(mode="json")
-                                           if body.background else None)) if v is not None}
+    request_settings = {"voice_speed": body.voice_speed, "captions": body.enable_captions,
+                        **body.model_dump(mode="json", include={"background", "narration", "talking_photo"})}
+    request_settings = {k: v for k, v in request_settings.items() if v is not None}
     return {"avatar": avatar_id, "format": fmt, "renderer": renderer, "template": template,
             "request": request_settings}
 
@@ -128,13 +128,12 @@ async def create_from_research(request: web.Request) -> web.Response:
             raise ApiError(403, str(exc), "research_job_id") from None
         return _created(jobs)
     payload = body.research if body.source is None else {"source": body.source, "research": body.research}
-    overrides = VideoSettings(formats=[s["format"]], avatar=s["avatar"], renderer=s["renderer"],
-                              template=s["template"], voice_speed=body.voice_speed, captions=body.enable_captions,
-                              background=body.background, title=body.script_title, workspace=who.workspace,
-                              user=who.user)
+    overrides = VideoSettings.model_validate({
+        **s["request"], "formats": [s["format"]], "avatar": s["avatar"], "renderer": s["renderer"],
+        "template": s["template"], "title": body.script_title, "workspace": who.workspace, "user": who.user})
     try:
         ingested = await d.pipeline.ingest(json.dumps(payload).encode(), "request.json", ".json",
-                                           overrides=overrides, fresh_jobs=True)
+                                           overrides=overrides, fresh_jobs=True, remote=True)
     except (ResearchError, UnknownNameError) as exc:
         raise ApiError(422, f"research: {exc}", "research") from None
     return _created([await d.store.job(i) for i in ingested.job_ids])
