@@ -302,6 +302,15 @@ async def test_websocket_refuses_other_workspaces_before_upgrading(api):
     assert err.value.status == 403
 
 
+async def test_ids_too_large_for_the_store_name_nothing(api):
+    for path in ("/videos/99999999999999999999", "/videos/9223372036854775808/status", "/videos/-1",
+                 "/videos/%D9%A7", "/videos/+7/analytics"):
+        status, data, _ = await api.call("GET", path, "alice")
+        assert status == 404 and data["error"].startswith("no video"), (path, data)
+    status, data, _ = await api.call("POST", "/videos/from-research", "alice", json={"research_job_id": 10**30})
+    assert status == 422 and data["field"] == "research_job_id" and "less than or equal" in data["error"]
+
+
 async def test_remote_callers_never_name_a_server_file(api, tmp_path):
     existing, absent = str(tmp_path / "daemon.yaml"), str(tmp_path / "absent.png")
     answers = []

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from ..access import Caller
 from ..errors import PayloadError
 from ..payload import load_json
+from .bodies import MAX_ID
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -84,10 +85,11 @@ def int_arg(request: web.Request, name: str, default: int | None = None, low: in
 
 async def visible_job(request: web.Request) -> "Job":
     """The job named in the path, if this caller may see it: 404 when absent, 403 when not theirs."""
-    try:
-        job_id = int(request.match_info["id"])
-    except ValueError:
-        raise ApiError(404, f"no video {request.match_info['id']!r}") from None
+    raw = request.match_info["id"]
+    # Digits only (int() would also take " 7", "+7" and "٧"), and no larger than the store's ids.
+    job_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else 0
+    if not 1 <= job_id <= MAX_ID:
+        raise ApiError(404, f"no video {raw!r}")
     job = await daemon_of(request).store.job(job_id)
     if job is None:
         raise ApiError(404, f"no video {job_id}")
