@@ -124,6 +124,9 @@ async def test_an_idempotency_key_makes_a_retry_find_the_first_video(api):
     again = await api.call("POST", "/videos", "alice", json=body, headers=dict(key))
     other = await api.call("POST", "/videos", "alice", json=body)
     someone_else = await api.call("POST", "/videos", "eve", json=body, headers=dict(key))
+    too_long = await api.call("POST", "/videos", "alice", json=body, headers={"Idempotency-Key": "k" * 201})
+    assert too_long[:2] == (400, {"error": "Idempotency-Key: must be 1 to 200 characters",
+                                  "field": "Idempotency-Key"})
     assert (first[0], again[0], other[0], someone_else[0]) == (201, 200, 201, 201)
     assert first[1]["videos"][0]["id"] == again[1]["videos"][0]["id"] != other[1]["videos"][0]["id"]
     assert someone_else[1]["videos"][0]["workspace_id"] == "W2"
@@ -138,6 +141,8 @@ async def test_listing_pages_and_filters(api):
     status, data, _ = await api.call("GET", "/videos?status=melted", "alice")
     assert status == 400 and data["field"] == "status"
     assert (await api.call("GET", "/videos?limit=0", "alice"))[0] == 400
+    status, data, _ = await api.call("GET", "/videos?limt=1", "alice")  # a typo must not list fifty
+    assert status == 400 and data["field"] == "limt" and "known: before, limit, status" in data["error"]
 
 
 @pytest.mark.parametrize("body, status, field, words", [
@@ -209,8 +214,11 @@ async def test_download_supports_range_and_analytics_add_up(api):
     path = f"/videos/{video['id']}/download"
     status, whole, headers = await api.call("GET", path, "alice")
     assert status == 200 and whole.startswith(b"Hello") and "attachment" in headers["Content-Disposition"]
+    assert headers["Content-Type"] == "video/mp4"  # what the document promises, whatever the file is called
     status, part, _ = await api.call("GET", path, "alice", headers={"Range": "bytes=6-9"})
     assert status == 206 and part == whole[6:10]
+    for bad in ("bytes=9-2", "bytes=abc", "pages=1-2", "bytes=999-"):
+        assert (await api.call("GET", path, "alice", headers={"Range": bad}))[0] == 416, bad
     for event, platform in (("view", "tiktok"), ("view", "tiktok"), ("share", "youtube")):
         assert (await api.call("POST", f"/videos/{video['id']}/events", "bob",
                                json={"event": event, "platform": platform}))[0] == 201
@@ -265,6 +273,18 @@ async def test_openapi_documents_exactly_the_routes(api):
     assert doc["paths"]["/videos"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"] \
         == "#/components/schemas/VideoBody"
     assert "script_content" in doc["components"]["schemas"]["VideoBody"]["properties"]
+    # Every answer has its body documented; every refusal is the one error shape.
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for code, answer in op["responses"].items():
+                assert code in ("101", "416", "default") or answer.get("content"), (method, path, code)
+                if code.startswith(("4", "5")) and code != "416":
+                    assert answer["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorReply"}, (method, path, code)
+    video = doc["paths"]["/videos/{id}"]["get"]
+    assert video["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Video"
+    assert {"401", "403", "404"} <= set(video["responses"]) and "path" not in doc["components"]["schemas"][
+        "PublicBackground"]["properties"]  # remote callers are not offered server paths
 
 
 async def test_status_websocket_follows_a_real_render(tmp_path):

@@ -32,17 +32,32 @@ class ApiError(Exception):
 
 
 @dataclass
+class Answer:
+    """One status a route answers: its description, and its body's model (JSON) or media types (files)."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    media: tuple[str, ...] = ("application/json",)
+
+
+@dataclass
 class Endpoint:
-    """One route, described once: the server registers it and /openapi.json documents it."""
+    """One route, described once: the server registers it and /openapi.json documents it.
+
+    `responses` lists what the handler itself answers; the document adds what every route of
+    its kind answers (401 behind a token, 400/413/422 with a body, 404 for an unknown id).
+    A plain string is a description; an error's body is always `ErrorReply`.
+    """
 
     method: str
     path: str
     handler: Handler
     summary: str
     body: type[BaseModel] | None = None
-    query: dict[str, str] = field(default_factory=dict)   # name -> description
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)   # name -> JSON schema, with a description
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     auth: bool = True
-    responses: dict[int, str] = field(default_factory=lambda: {200: "OK"})
+    responses: dict[int, str | Answer] = field(default_factory=lambda: {200: "OK"})
 
 
 def caller(request: web.Request) -> Caller:
