@@ -144,11 +144,12 @@ def _probe_av(path: Path, kind: Kind, max_pixels: int) -> str:
             streams = box.streams.video if kind == "video" else box.streams.audio
             if not streams:
                 raise Refused(f"the file has no {kind} stream")
-            frame = next(iter(box.decode(streams[0])), None)
-            if frame is None:
+            if kind == "video":  # before decoding: one frame of a giant video is itself too much memory
+                w, h = streams[0].codec_context.width, streams[0].codec_context.height
+                if w * h > max_pixels:
+                    raise Refused(f"the video is {w}x{h} pixels; the limit is {max_pixels:,} pixels")
+            if next(iter(box.decode(streams[0])), None) is None:
                 raise Refused(f"the file's {kind} stream has nothing to decode")
-            if kind == "video" and frame.width * frame.height > max_pixels:
-                raise Refused(f"the video is {frame.width}x{frame.height} pixels; the limit is {max_pixels:,}")
     except Refused:
         raise
     except Exception:

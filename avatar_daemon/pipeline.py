@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ResearchError, UnknownNameError
-from .models import Background, JobEvent, MediaFile, JobState, Research, Script
+from .models import Background, JobEvent, JobState, MediaFile, Research, Script
 from .payload import parse
 from .spoken import estimate_seconds, to_spoken
 from .store import NewJob
@@ -43,8 +43,8 @@ class VideoSettings(BaseModel):
 
     def job_settings(self) -> dict[str, Any]:
         """What a job row keeps of these (the rest are columns): read back by JobRunner.request_for."""
-        return self.model_dump(exclude_none=True, include={"voice_speed", "captions", "background", "narration", "talking_photo"},
-                               mode="json")
+        return self.model_dump(exclude_none=True, mode="json",
+                               include={"voice_speed", "captions", "background", "narration", "talking_photo"})
 
 
 class Envelope(BaseModel):

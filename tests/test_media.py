@@ -6,6 +6,7 @@ reach, which is how the refusals are tested; success needs the test-only allowan
 
 import hashlib
 import ipaddress
+import json
 import os
 
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from avatar_daemon.errors import InvalidRequest
 from avatar_daemon.media import MediaResolver, Refused, address_allowed
 from avatar_daemon.models import Background, Brand, VideoTemplate
-from avatar_daemon.testing import make_settings
+from avatar_daemon.testing import FakeRenderer, RecordingPlugin, drop, make_daemon, make_settings, running, wait_until
+from tests.conftest import fixture_bytes
 from tests.media_server import MediaServer, png_bytes
 
 LOOPBACK = {"schemes": ["http", "https"], "allow_networks": ["127.0.0.1/32"]}
@@ -189,3 +191,27 @@ async def test_renders_get_local_files_only(tmp_path, server):
 def test_templates_name_files_not_urls():
     with pytest.raises(ValueError, match="a path in the assets folder, not a url"):
         VideoTemplate(id="t", name="T", format="tiktok", background={"type": "image", "url": "https://x.test/a.png"})
+
+
+async def test_a_video_over_the_pixel_limit_is_refused_before_decoding(tmp_path, server):
+    with pytest.raises(Refused, match="the video is 32x32 pixels; the limit is 1,000 pixels"):
+        await resolver(tmp_path, **LOOPBACK, max_pixels=1000).fetch(server.url("/clip.mp4"), "video")
+
+
+async def test_inbox_files_may_name_assets_and_nothing_else(tmp_path):
+    plugin = RecordingPlugin(FakeRenderer())
+    daemon = make_daemon(tmp_path, plugins=[plugin])
+    assets = daemon.settings.assets_dir
+    assets.mkdir()
+    (assets / "studio.png").write_bytes(png_bytes())
+    research = json.loads(fixture_bytes("hn_algolia.json"))
+    async with running(daemon):
+        drop(daemon, "good.json", json.dumps({"research": research, "request": {
+            "background": {"type": "image", "path": "studio.png"}}}))
+        drop(daemon, "bad.json", json.dumps({"research": research, "request": {
+            "background": {"type": "image", "path": str(tmp_path / "daemon.yaml")}}}))
+        await wait_until(lambda: daemon.inbox.stats.processed + daemon.inbox.stats.failed == 2)
+        await wait_until(lambda: plugin.renderer.requests)
+    assert plugin.renderer.requests[0].background.path == str(assets / "studio.png")
+    reason = (daemon.inbox.failed / "bad.json.error.txt").read_text()
+    assert "background.path: local media must be a file inside the assets folder" in reason
