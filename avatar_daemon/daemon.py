@@ -18,6 +18,7 @@ from .events import EventBus
 from .inbox import Inbox
 from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
 from .jobs import JobRunner
+from .media import MediaResolver
 from .models import AvatarProfile, FormatSpec, utcnow
 from .pipeline import Pipeline
 from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
@@ -60,6 +61,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.http_ready = asyncio.Event()
         self.http_port: int | None = None
+        self.media = MediaResolver(settings)
         self.pipeline = Pipeline(self)
         self.jobs = JobRunner(self)
         self.inbox = Inbox(self)

@@ -10,7 +10,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError
-from .models import Background, Brand, CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
+from .models import CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
 from .store import Job, ResearchJob
 
 if TYPE_CHECKING:
@@ -116,18 +116,13 @@ class JobRunner:
             voice_speed=settings.get("voice_speed") or fmt.voice_speed,
             captions=settings.get("captions", template.captions if template else True),
             title_card=template.title_card if template else True,
-            background=Background.model_validate(settings.get("background") or (
-                template.background.model_dump() if template else {})),
-            brand=Brand.model_validate(settings.get("brand") or (template.brand.model_dump() if template else {})),
-            narration=settings.get("narration"),
-            talking_photo=settings.get("talking_photo"),
+            **daemon.media.for_render(settings, template),  # local files the core checked, never a URL
             output_dir=daemon.settings.jobs.output_dir / f"job-{job_id}",
             external_id=external_id,
             campaign_id=campaign_id,
             template_id=template_id,
             research=research,
             cards=settings.get("cards", template.cards if template else True),
-            music=settings.get("music") or (template.music if template else None),
             caption_look=CaptionLook.model_validate(settings.get("caption_look") or (
                 template.caption_look.model_dump() if template else {})),
         )

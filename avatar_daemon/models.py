@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def utcnow() -> datetime:
@@ -115,22 +115,84 @@ class AvatarProfile(BaseModel):
     preview_video_url: str | None = None
 
 
-class Background(BaseModel):
-    """Colour, gradient, image file or looping video file behind the presenter."""
+HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
+Colour = Annotated[str, Field(pattern=HEX_COLOUR, description="a colour as #rrggbb")]
+MediaUrl = Annotated[str, Field(max_length=2048, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*://",
+                                description="fetched by the daemon when the request arrives: https, a public "
+                                            "address, a size and time limit, and bytes that really are the kind "
+                                            "of media named")]
+LocalPath = Annotated[str, Field(min_length=1, max_length=4096,
+                                 description="trusted local callers only (the CLI, inbox files, templates): a "
+                                             "file in the assets folder or the inbox; refused from any remote "
+                                             "caller")]
+
+
+class _OneSource(BaseModel):
+    """Where a media file comes from: exactly one of the sources a model has (url, path; an uploaded asset later)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def sources(self) -> list[str]:
+        return [n for n in ("url", "path") if getattr(self, n, None)]
+
+
+class PublicMedia(_OneSource):
+    """A file for the render (narration audio, a talking photo) as a remote caller may name it: by URL."""
+
+    url: MediaUrl
+
+
+class MediaFile(_OneSource):
+    """A file for the render as any caller may name it; `path` is for trusted local callers only."""
+
+    url: MediaUrl | None = None
+    path: LocalPath | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "MediaFile":
+        if len(self.sources()) != 1:
+            raise ValueError("give a url (or, for local callers, a path), not both or neither")
+        return self
+
+
+class PublicBackground(_OneSource):
+    """Colour, gradient, image or looping video behind the presenter, as a remote caller may give it.
+
+    An image or video comes from `url`; a colour or gradient takes none.
+    """
 
     type: Literal["color", "gradient", "image", "video"] = "gradient"
-    value: str = "#0f172a"
-    value2: str = "#1e3a8a"
-    path: str | None = None
+    value: Colour = "#0f172a"
+    value2: Colour = Field("#1e3a8a", description="a gradient's bottom colour")
+    url: MediaUrl | None = None
+
+    @model_validator(mode="after")
+    def _source(self) -> "PublicBackground":
+        given, kind = self.sources(), f"{'an' if self.type == 'image' else 'a'} {self.type} background"
+        if self.type in ("image", "video") and len(given) != 1:
+            offered = " or ".join(n for n in ("url", "path") if n in type(self).model_fields)
+            raise ValueError(f"{kind} needs a {offered}" if not given else f"{kind} takes a url or a path, not both")
+        if self.type in ("color", "gradient") and given:
+            raise ValueError(f"{kind} takes no {given[0]}")
+        return self
+
+
+class Background(PublicBackground):
+    """A background as the core and renderers see it: `path` is a trusted caller's file, or the local file
+    the core resolved (renderers read only `path`; a URL was fetched before the job was queued)."""
+
+    path: LocalPath | None = None
 
 
 class Brand(BaseModel):
-    """Series look: a logo in a corner, colours and the caption font."""
+    """Series look: a logo in a corner, colours and the caption font (from templates.yaml: trusted)."""
 
-    logo: str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    logo: LocalPath | None = None
     logo_corner: Literal["top-left", "top-right", "bottom-left", "bottom-right"] = "top-right"
-    primary: str = "#facc15"
-    text: str = "#ffffff"
+    primary: Colour = "#facc15"
+    text: Colour = "#ffffff"
     font: str | None = None
 
 
@@ -149,6 +211,8 @@ class CaptionLook(BaseModel):
 class VideoTemplate(BaseModel):
     """A video template from config/templates.yaml."""
 
+    model_config = ConfigDict(extra="forbid")
+
     id: str
     name: str
     format: str
@@ -159,6 +223,14 @@ class VideoTemplate(BaseModel):
     cards: bool = True  # research cards on screen while their insight is spoken
     music: str | None = None  # a music bed (a path the template's author gives), ducked under the voice
     caption_look: CaptionLook = Field(default_factory=CaptionLook)
+
+    @model_validator(mode="after")
+    def _files_only(self) -> "VideoTemplate":
+        # Templates are read at start and used by every job, so their media are files in the assets
+        # folder: a URL would be fetched again and again, or fail a render long after the request.
+        if self.background.url:
+            raise ValueError("a template's image or video background is a path in the assets folder, not a url")
+        return self
 
 
 class RenderRequest(BaseModel):

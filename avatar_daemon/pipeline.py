@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ResearchError, UnknownNameError
-from .models import Background, JobEvent, JobState, Research, Script
+from .models import Background, JobEvent, JobState, MediaFile, Research, Script
 from .payload import parse
 from .spoken import estimate_seconds, to_spoken
 from .store import NewJob
@@ -35,6 +35,8 @@ class VideoSettings(BaseModel):
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
     background: Background | None = None
+    narration: MediaFile | None = None
+    talking_photo: MediaFile | None = None
     title: str | None = None
     description: str | None = None
     hashtags: list[str] | None = None
@@ -44,7 +46,8 @@ class VideoSettings(BaseModel):
 
     def job_settings(self) -> dict[str, Any]:
         """What a job row keeps of these (the rest are columns): read back by JobRunner.request_for."""
-        return self.model_dump(exclude_none=True, include={"voice_speed", "captions", "background"}, mode="json")
+        return self.model_dump(exclude_none=True, mode="json",
+                               include={"voice_speed", "captions", "background", "narration", "talking_photo"})
 
 
 class Envelope(BaseModel):
@@ -191,11 +194,13 @@ class Pipeline:
         return Prepared(research, settings, formats, avatar, renderer, script)
 
     async def ingest(self, data: bytes | Path, name: str, suffix: str, *, campaign_id: int | None = None,
-                     overrides: VideoSettings | None = None, fresh_jobs: bool = False) -> Ingested:
+                     overrides: VideoSettings | None = None, fresh_jobs: bool = False,
+                     remote: bool = False) -> Ingested:
         """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
 
         `data` may be a path, read in the same worker thread that parses it. `fresh_jobs`
-        (one-shot `render`) makes new videos of research seen before instead.
+        (one-shot `render`) makes new videos of research seen before instead. `remote` (an
+        HTTP caller's payload) limits its media to URLs, like every remote interface's.
         """
         def work() -> tuple[Prepared, str]:
             raw = data.read_bytes() if isinstance(data, Path) else data
@@ -203,7 +208,7 @@ class Pipeline:
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
         settings = p.settings
-        request = settings.job_settings()
+        request = await self.daemon.media.settle(settings.job_settings(), remote=remote)
         jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=p.script.title, request=request,
                        template_id=settings.template or self.daemon.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .access import Caller, tier_of
 from .errors import InvalidRequest, UnknownNameError
-from .models import Background, JobEvent, JobState, Research
+from .models import Background, JobEvent, JobState, MediaFile, Research
 from .store import Job, NewJob
 
 SCRIPT_MAX_CHARS = 20_000
@@ -33,6 +33,8 @@ class VideoOptions(BaseModel):
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
     background: Background | None = None
+    narration: MediaFile | None = None
+    talking_photo: MediaFile | None = None
 
 
 def video_options(settings: dict[str, Any] | None) -> dict[str, Any]:
@@ -104,7 +106,7 @@ class VideoRequests:
         self.check(who, avatar, format_name, renderer, template)
         title = check_text("title", title, TITLE_MAX_CHARS)
         text = check_text("script", text, SCRIPT_MAX_CHARS)
-        settings = video_options(settings)
+        settings = await d.media.settle(video_options(settings), remote=True)  # people are remote callers
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
         script = d.pipeline.write_script(research, [format_name], settings.get("voice_speed"))
         script = script.model_copy(update={"title": title})
@@ -128,6 +130,7 @@ class VideoRequests:
             raise UnknownNameError(f"no research job {research_id}")
         if found.workspace_id not in (None, who.workspace) and not who.admin:
             raise PermissionError(f"research job {research_id} belongs to another workspace")
+        settings = await d.media.settle(settings, remote=True)  # people are remote callers
         script = await d.pipeline.awrite_script(found.research, [format_name], settings.get("voice_speed"))
         if title:
             script = script.model_copy(update={"title": title})

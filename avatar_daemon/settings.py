@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork
 
 from .errors import ConfigError
 from .models import AvatarProfile, VideoTemplate
@@ -41,6 +41,24 @@ class HttpSettings(Strict):
     port: int = 8008
 
 
+class MediaSettings(Strict):
+    """Media a request names by URL: fetched once when the request arrives, never by a render.
+
+    A URL must use one of `schemes` and every address it resolves to (and every redirect's)
+    must be public: loopback, private, link-local, multicast, reserved and cloud-metadata
+    addresses are refused unless a network is listed in `allow_networks` (an intranet media
+    host; the tests' 127.0.0.1).
+    """
+
+    max_bytes: int = Field(100 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(50_000_000, ge=1, description="an image's width times height")
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_redirects: int = Field(3, ge=0, le=10)
+    schemes: list[Literal["https", "http"]] = Field(default_factory=lambda: ["https"], min_length=1)
+    allow_networks: list[IPvAnyNetwork] = Field(default_factory=list)
+    concurrency: int = Field(4, ge=1, description="fetches in flight at once")
+
+
 class PluginSettings(Strict):
     disabled: list[str] = Field(default_factory=list)
     only: list[str] | None = None
@@ -57,6 +75,9 @@ class Settings(Strict):
     jobs: JobSettings = Field(default_factory=JobSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    # Local callers (the CLI, inbox files, templates) may name media files only in here or in the inbox.
+    assets_dir: Path = Path("assets")
     default_renderer: str = "local"
     default_formats: list[str] = Field(default_factory=lambda: ["tiktok"])
     default_avatar: str = "sarah"
@@ -197,6 +218,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
     settings.jobs.output_dir = _resolve(base, settings.jobs.output_dir)
     settings.plugins.plugins_dir = _resolve(base, settings.plugins.plugins_dir)
     settings.campaigns_dir = _resolve(base, settings.campaigns_dir)
+    settings.assets_dir = _resolve(base, settings.assets_dir)
 
     def companion(name: Path) -> Path:
         own = _resolve(base, name)

@@ -10,6 +10,7 @@ import yaml
 
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_until
 from tests.conftest import fixture_bytes
+from tests.media_server import MediaServer
 
 TOKENS = {"alice": "tok-alice-free-W1", "bob": "tok-bob-W1", "eve": "tok-eve-W2", "root": "tok-root-admin"}
 
@@ -123,6 +124,9 @@ async def test_an_idempotency_key_makes_a_retry_find_the_first_video(api):
     again = await api.call("POST", "/videos", "alice", json=body, headers=dict(key))
     other = await api.call("POST", "/videos", "alice", json=body)
     someone_else = await api.call("POST", "/videos", "eve", json=body, headers=dict(key))
+    too_long = await api.call("POST", "/videos", "alice", json=body, headers={"Idempotency-Key": "k" * 201})
+    assert too_long[:2] == (400, {"error": "Idempotency-Key: must be 1 to 200 characters",
+                                  "field": "Idempotency-Key"})
     assert (first[0], again[0], other[0], someone_else[0]) == (201, 200, 201, 201)
     assert first[1]["videos"][0]["id"] == again[1]["videos"][0]["id"] != other[1]["videos"][0]["id"]
     assert someone_else[1]["videos"][0]["workspace_id"] == "W2"
@@ -137,6 +141,8 @@ async def test_listing_pages_and_filters(api):
     status, data, _ = await api.call("GET", "/videos?status=melted", "alice")
     assert status == 400 and data["field"] == "status"
     assert (await api.call("GET", "/videos?limit=0", "alice"))[0] == 400
+    status, data, _ = await api.call("GET", "/videos?limt=1", "alice")  # a typo must not list fifty
+    assert status == 400 and data["field"] == "limt" and "known: before, limit, status" in data["error"]
 
 
 @pytest.mark.parametrize("body, status, field, words", [
@@ -147,6 +153,14 @@ async def test_listing_pages_and_filters(api):
     ({"script_title": "x", "script_content": "y", "avatar_profile_id": "alexander"}, 403, "avatar_profile_id",
      "needs the enterprise tier"),
     ({"script_title": "x", "script_content": "y", "aspect_ratio": "4:3"}, 422, "aspect_ratio", "Input should be"),
+    ({"script_title": "x", "script_content": "y", "background": {"type": "color", "colour": "#ff0000"}}, 422,
+     "background.colour", "Extra inputs"),
+    ({"script_title": "x", "script_content": "y", "background": {"type": "color", "value": "red"}}, 422,
+     "background.value", "should match pattern"),
+    ({"script_title": "x", "script_content": "y", "background": {"type": "image"}}, 422, "background",
+     "an image background needs a url"),
+    ({"script_title": "x", "script_content": "y", "narration": {"url": "https://x.test/a.wav", "path": "/a"}}, 422,
+     "narration.path", "Extra inputs"),
 ])
 async def test_bad_requests_name_the_field_and_reason(api, body, status, field, words):
     got, data, _ = await api.call("POST", "/videos", "alice", json=body)
@@ -200,8 +214,11 @@ async def test_download_supports_range_and_analytics_add_up(api):
     path = f"/videos/{video['id']}/download"
     status, whole, headers = await api.call("GET", path, "alice")
     assert status == 200 and whole.startswith(b"Hello") and "attachment" in headers["Content-Disposition"]
+    assert headers["Content-Type"] == "video/mp4"  # what the document promises, whatever the file is called
     status, part, _ = await api.call("GET", path, "alice", headers={"Range": "bytes=6-9"})
     assert status == 206 and part == whole[6:10]
+    for bad in ("bytes=9-2", "bytes=abc", "pages=1-2", "bytes=999-"):
+        assert (await api.call("GET", path, "alice", headers={"Range": bad}))[0] == 416, bad
     for event, platform in (("view", "tiktok"), ("view", "tiktok"), ("share", "youtube")):
         assert (await api.call("POST", f"/videos/{video['id']}/events", "bob",
                                json={"event": event, "platform": platform}))[0] == 201
@@ -256,6 +273,18 @@ async def test_openapi_documents_exactly_the_routes(api):
     assert doc["paths"]["/videos"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"] \
         == "#/components/schemas/VideoBody"
     assert "script_content" in doc["components"]["schemas"]["VideoBody"]["properties"]
+    # Every answer has its body documented; every refusal is the one error shape.
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for code, answer in op["responses"].items():
+                assert code in ("101", "416", "default") or answer.get("content"), (method, path, code)
+                if code.startswith(("4", "5")) and code != "416":
+                    assert answer["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorReply"}, (method, path, code)
+    video = doc["paths"]["/videos/{id}"]["get"]
+    assert video["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Video"
+    assert {"401", "403", "404"} <= set(video["responses"]) and "path" not in doc["components"]["schemas"][
+        "PublicBackground"]["properties"]  # remote callers are not offered server paths
 
 
 async def test_status_websocket_follows_a_real_render(tmp_path):
@@ -291,3 +320,66 @@ async def test_websocket_refuses_other_workspaces_before_upgrading(api):
                                        headers={"Authorization": f"Bearer {TOKENS['alice']}"}):
             pass
     assert err.value.status == 403
+
+
+async def test_ids_too_large_for_the_store_name_nothing(api):
+    for path in ("/videos/99999999999999999999", "/videos/9223372036854775808/status", "/videos/-1",
+                 "/videos/%D9%A7", "/videos/+7/analytics"):
+        status, data, _ = await api.call("GET", path, "alice")
+        assert status == 404 and data["error"].startswith("no video"), (path, data)
+    status, data, _ = await api.call("POST", "/videos/from-research", "alice", json={"research_job_id": 10**30})
+    assert status == 422 and data["field"] == "research_job_id" and "less than or equal" in data["error"]
+
+
+async def test_remote_callers_never_name_a_server_file(api, tmp_path):
+    existing, absent = str(tmp_path / "daemon.yaml"), str(tmp_path / "absent.png")
+    answers = []
+    for path in (existing, absent):
+        answers.append(await api.call("POST", "/videos", "alice", json={
+            "script_title": "x", "script_content": "y", "background": {"type": "image", "path": path}}))
+        # An inline payload's own request envelope is held to the same rule as the body.
+        inline = {"research": json.loads(fixture_bytes("github_search.json")),
+                  "request": {"background": {"type": "video", "path": path}}}
+        answers.append(await api.call("POST", "/videos/from-research", "alice", json={"research": inline}))
+    body_refusals, envelope_refusals = answers[0::2], answers[1::2]
+    assert [a[:2] for a in body_refusals] == [(422, {"error": "background.path: Extra inputs are not permitted",
+                                                     "field": "background.path"})] * 2
+    assert [a[:2] for a in envelope_refusals] == [(422, {
+        "error": "background.path: a remote caller cannot name a file on the server; give an https url instead",
+        "field": "background.path"})] * 2  # the same words whether or not the file exists
+    _, listed, _ = await api.call("GET", "/videos", "alice")
+    assert listed["videos"] == []
+
+
+async def test_the_default_rules_refuse_a_loopback_url_at_once(api):
+    async with MediaServer().serve() as media:
+        status, data, _ = await api.call("POST", "/videos", "alice", json={
+            "script_title": "x", "script_content": "y",
+            "background": {"type": "image", "url": f"https://127.0.0.1:{media.port}/bg.png"}})
+        assert (status, data["field"]) == (422, "background.url") and "not a public address" in data["error"]
+        assert media.hits == []
+
+
+async def test_a_background_url_is_fetched_on_arrival_and_the_render_gets_the_file(tmp_path):
+    users_yaml(tmp_path)
+    plugin = RecordingPlugin(FakeRenderer())
+    settings = make_settings(tmp_path, users_file="users.yaml",
+                             media={"schemes": ["http"], "allow_networks": ["127.0.0.1/32"]})
+    daemon = make_daemon(tmp_path, plugins=[plugin], settings=settings)
+    async with MediaServer().serve() as media, running(daemon), \
+            aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        api = Api(http, daemon, plugin)
+        status, data, _ = await api.call("POST", "/videos", "alice", json={
+            "script_title": "x", "script_content": "y",
+            "background": {"type": "image", "url": media.url("/not-an-image.png")}})
+        assert (status, data["field"]) == (422, "background.url") and "not a PNG, JPEG" in data["error"]
+        video = await api.video("alice", background={"type": "image", "url": media.url("/redirect/1/bg.png")},
+                                narration={"url": media.url("/voice.wav")})
+        await wait_until(lambda: plugin.notifier.states(video["id"])[-1:] == ["completed"])
+        fetched = list(media.hits)
+    request = plugin.renderer.requests[-1]
+    assert request.background.type == "image" and request.background.url is None
+    assert open(request.background.path, "rb").read() == media.files["/bg.png"][0]
+    assert request.narration.read_bytes() == media.files["/voice.wav"][0]
+    assert fetched == ["/not-an-image.png", "/redirect/1/bg.png", "/bg.png", "/voice.wav"]  # none by the render
+    assert len(plugin.renderer.requests) == 1  # the refused request queued nothing

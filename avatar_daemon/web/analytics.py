@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from .bodies import AnalyticsEventBody
-from .common import Endpoint, caller, daemon_of, parse_body, visible_job
+from .replies import Analytics, AnalyticsEvent, VideoAnalytics
+from .common import Answer, Endpoint, caller, daemon_of, parse_body, visible_job
 
 
 async def record_event(request: web.Request) -> web.Response:
@@ -28,7 +29,9 @@ async def all_analytics(request: web.Request) -> web.Response:
 def endpoints() -> list[Endpoint]:
     return [
         Endpoint("POST", "/videos/{id}/events", record_event, "Record a view, download or share on a platform",
-                 body=AnalyticsEventBody, responses={201: "recorded", 403: "not yours", 422: "invalid"}),
-        Endpoint("GET", "/videos/{id}/analytics", video_analytics, "One video's counts per platform and day"),
-        Endpoint("GET", "/analytics", all_analytics, "Counts per video, campaign, platform and day"),
+                 body=AnalyticsEventBody, responses={201: Answer("recorded", AnalyticsEvent), 403: "not yours"}),
+        Endpoint("GET", "/videos/{id}/analytics", video_analytics, "One video's counts per platform and day",
+                 responses={200: Answer("OK", VideoAnalytics), 403: "not yours"}),
+        Endpoint("GET", "/analytics", all_analytics, "Counts per video, campaign, platform and day",
+                 responses={200: Answer("OK", Analytics)}),
     ]

@@ -6,7 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..models import Background
+from ..models import PublicBackground, PublicMedia
+
+# SQLite's INTEGER: a larger id names nothing, and is refused before it reaches the store.
+MAX_ID = 2**63 - 1
 
 
 class VideoSettingsBody(BaseModel):
@@ -19,7 +22,10 @@ class VideoSettingsBody(BaseModel):
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     enable_captions: bool | None = None
     template_id: str | None = None
-    background: Background | None = None
+    # Media by URL only: a remote caller never names a file on the server.
+    background: PublicBackground | None = None
+    narration: PublicMedia | None = Field(None, description="recorded speech to use instead of a synthetic voice")
+    talking_photo: PublicMedia | None = Field(None, description="a portrait photo that talks instead of the avatar")
     renderer: str | None = None
 
 
@@ -29,7 +35,7 @@ class VideoBody(VideoSettingsBody):
 
 
 class FromResearchBody(VideoSettingsBody):
-    research_job_id: int | None = None
+    research_job_id: int | None = Field(None, ge=1, le=MAX_ID)
     research: Any = Field(None, description="an inline research payload in any shape the inbox accepts")
     source: str | None = Field(None, description="the source of an inline payload, when detection is not enough")
     script_title: str | None = Field(None, max_length=200)

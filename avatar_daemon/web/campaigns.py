@@ -69,7 +69,8 @@ def endpoints() -> list[Endpoint]:
     return [
         Endpoint("GET", "/campaigns", list_campaigns, "Campaigns with schedule, state and totals"),
         Endpoint("POST", "/campaigns", create_campaign, "Create or replace a campaign (writes its YAML file)",
-                 body=Campaign, responses={200: "replaced", 201: "created", 403: "not allowed", 422: "invalid"}),
+                 body=Campaign, responses={200: "replaced", 201: "created", 403: "not allowed",
+                                           409: "an invalid file of that name is in the way", 422: "invalid"}),
         Endpoint("PATCH", "/campaigns/{name}", patch_campaign, "Pause or resume a campaign", body=CampaignPatchBody,
                  responses={200: "OK", 403: "not allowed", 404: "unknown"}),
         Endpoint("POST", "/campaigns/{name}/run", run_campaign, "Run a campaign now",

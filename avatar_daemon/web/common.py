@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from ..access import Caller
 from ..errors import PayloadError
 from ..payload import load_json
+from .bodies import MAX_ID
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -31,17 +32,32 @@ class ApiError(Exception):
 
 
 @dataclass
+class Answer:
+    """One status a route answers: its description, and its body's model (JSON) or media types (files)."""
+
+    description: str
+    model: type[BaseModel] | None = None
+    media: tuple[str, ...] = ("application/json",)
+
+
+@dataclass
 class Endpoint:
-    """One route, described once: the server registers it and /openapi.json documents it."""
+    """One route, described once: the server registers it and /openapi.json documents it.
+
+    `responses` lists what the handler itself answers; the document adds what every route of
+    its kind answers (401 behind a token, 400/413/422 with a body, 404 for an unknown id).
+    A plain string is a description; an error's body is always `ErrorReply`.
+    """
 
     method: str
     path: str
     handler: Handler
     summary: str
     body: type[BaseModel] | None = None
-    query: dict[str, str] = field(default_factory=dict)   # name -> description
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)   # name -> JSON schema, with a description
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     auth: bool = True
-    responses: dict[int, str] = field(default_factory=lambda: {200: "OK"})
+    responses: dict[int, str | Answer] = field(default_factory=lambda: {200: "OK"})
 
 
 def caller(request: web.Request) -> Caller:
@@ -84,10 +100,11 @@ def int_arg(request: web.Request, name: str, default: int | None = None, low: in
 
 async def visible_job(request: web.Request) -> "Job":
     """The job named in the path, if this caller may see it: 404 when absent, 403 when not theirs."""
-    try:
-        job_id = int(request.match_info["id"])
-    except ValueError:
-        raise ApiError(404, f"no video {request.match_info['id']!r}") from None
+    raw = request.match_info["id"]
+    # Digits only (int() would also take " 7", "+7" and "٧"), and no larger than the store's ids.
+    job_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else 0
+    if not 1 <= job_id <= MAX_ID:
+        raise ApiError(404, f"no video {raw!r}")
     job = await daemon_of(request).store.job(job_id)
     if job is None:
         raise ApiError(404, f"no video {job_id}")

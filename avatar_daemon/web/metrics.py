@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..models import JobState
-from .common import Endpoint, daemon_of
+from .common import Answer, Endpoint, daemon_of
 
 BUCKETS = [5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600]
 
@@ -44,4 +44,5 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def endpoints() -> list[Endpoint]:
-    return [Endpoint("GET", "/metrics", metrics, "Prometheus metrics", auth=False)]
+    return [Endpoint("GET", "/metrics", metrics, "Prometheus metrics", auth=False,
+                     responses={200: Answer("the text exposition format", media=("text/plain",))})]

@@ -13,7 +13,8 @@ from aiohttp import web
 from ..access import token_caller
 from ..errors import InvalidRequest
 from . import analytics, campaigns, metrics, openapi, status_ws, videos
-from .common import CALLER, DAEMON, ApiError, Endpoint, Handler
+from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
+from .replies import Health
 
 if TYPE_CHECKING:
     from ..daemon import Daemon
@@ -32,7 +33,8 @@ class HttpServer:
     def __init__(self, daemon: "Daemon"):
         self.daemon = daemon
         self.endpoints: list[Endpoint] = [
-            Endpoint("GET", "/healthz", self.healthz, "Liveness and job counts", auth=False),
+            Endpoint("GET", "/healthz", self.healthz, "Liveness and job counts", auth=False,
+                     responses={200: Answer("OK", Health)}),
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
             *metrics.endpoints(),
@@ -42,7 +44,8 @@ class HttpServer:
         self.app[status_ws.SOCKETS] = weakref.WeakSet()
         self.app.on_shutdown.append(status_ws.close_all)
         for e in self.endpoints:
-            self.app.router.add_route(e.method, e.path, self._authenticated(e.handler) if e.auth else e.handler)
+            handler = self._known_query(e)
+            self.app.router.add_route(e.method, e.path, self._authenticated(handler) if e.auth else handler)
         for method, path, handler in daemon.routes:
             self.app.router.add_route(method, path, handler)
         try:
@@ -65,6 +68,21 @@ class HttpServer:
                 raise ApiError(401, "the bearer token is not one in users.yaml")
             request[CALLER] = who
             return await handler(request)
+
+        return wrapped
+
+    @staticmethod
+    def _known_query(e: Endpoint) -> Handler:
+        """Like a body's unknown field, an unknown query parameter is refused: `?limt=5` must not list fifty."""
+        known = set(e.query)
+
+        @functools.wraps(e.handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            unknown = sorted(set(request.query) - known)
+            if unknown:
+                raise ApiError(400, f"{unknown[0]}: not a query parameter of {e.method} {e.path} (known: "
+                                    f"{', '.join(sorted(known)) or 'none'})", unknown[0])
+            return await e.handler(request)
 
         return wrapped
 

@@ -66,4 +66,5 @@ async def close_all(app: web.Application) -> None:
 def endpoints() -> list[Endpoint]:
     return [Endpoint("GET", "/videos/{id}/status-ws", status_ws,
                      "WebSocket: the video's state now, then every change until it ends",
-                     responses={101: "switching to WebSocket", 403: "not yours", 404: "unknown"})]
+                     responses={101: "switching to WebSocket", 400: "not a WebSocket handshake",
+                                403: "not yours", 404: "unknown"})]

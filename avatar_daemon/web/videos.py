@@ -12,10 +12,12 @@ from ..errors import ResearchError, UnknownNameError
 from ..models import JobState
 from ..pipeline import VideoSettings
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
-from .common import ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
+from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
+from .replies import Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideosCreated, VideoStatus
 
 SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square"}
 FALLBACK = {"portrait": "tiktok", "landscape": "youtube", "square": "square"}
+IDEMPOTENCY_KEY_MAX = 200
 
 
 def _avatars(request: web.Request) -> list[dict[str, Any]]:
@@ -81,9 +83,9 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
     template = body.template_id or d.settings.default_template
     if body.template_id and body.template_id not in d.settings.templates:
         raise ApiError(422, f"template_id: no template {body.template_id!r}", "template_id")
-    request_settings = {k: v for k, v in (("voice_speed", body.voice_speed), ("captions", body.enable_captions),
-                                          ("background", body.background.model_dump(mode="json")
-                                           if body.background else None)) if v is not None}
+    request_settings = {"voice_speed": body.voice_speed, "captions": body.enable_captions,
+                        **body.model_dump(mode="json", include={"background", "narration", "talking_photo"})}
+    request_settings = {k: v for k, v in request_settings.items() if v is not None}
     return {"avatar": avatar_id, "format": fmt, "renderer": renderer, "template": template,
             "request": request_settings}
 
@@ -100,6 +102,8 @@ async def create_video(request: web.Request) -> web.Response:
     s = _settings(request, body)
     who = caller(request)
     header = request.headers.get("Idempotency-Key")
+    if header is not None and not 1 <= len(header) <= IDEMPOTENCY_KEY_MAX:
+        raise ApiError(400, f"Idempotency-Key: must be 1 to {IDEMPOTENCY_KEY_MAX} characters", "Idempotency-Key")
     key = f"http:{who.workspace}:{who.user}:{header}" if header else None  # one caller's key, not everyone's
     try:
         jobs, created = await d.videos.from_script(body.script_title, body.script_content, who=who,
@@ -128,13 +132,12 @@ async def create_from_research(request: web.Request) -> web.Response:
             raise ApiError(403, str(exc), "research_job_id") from None
         return _created(jobs)
     payload = body.research if body.source is None else {"source": body.source, "research": body.research}
-    overrides = VideoSettings(formats=[s["format"]], avatar=s["avatar"], renderer=s["renderer"],
-                              template=s["template"], voice_speed=body.voice_speed, captions=body.enable_captions,
-                              background=body.background, title=body.script_title, workspace=who.workspace,
-                              user=who.user)
+    overrides = VideoSettings.model_validate({
+        **s["request"], "formats": [s["format"]], "avatar": s["avatar"], "renderer": s["renderer"],
+        "template": s["template"], "title": body.script_title, "workspace": who.workspace, "user": who.user})
     try:
         ingested = await d.pipeline.ingest(json.dumps(payload).encode(), "request.json", ".json",
-                                           overrides=overrides, fresh_jobs=True)
+                                           overrides=overrides, fresh_jobs=True, remote=True)
     except (ResearchError, UnknownNameError) as exc:
         raise ApiError(422, f"research: {exc}", "research") from None
     return _created([await d.store.job(i) for i in ingested.job_ids])
@@ -191,35 +194,60 @@ async def download_video(request: web.Request) -> web.StreamResponse:
     if job.status is not JobState.completed or not path.is_file():
         raise ApiError(409 if job.status is not JobState.completed else 410,
                        f"video {job.id} has no file to download ({job.status.value})")
-    if not request.http_range.start:  # a resumed download is not a second download
+    try:
+        resumed = bool(request.http_range.start)
+    except ValueError:  # a malformed Range: FileResponse answers it with 416
+        resumed = True
+    if not resumed:  # a resumed download is not a second download
         await daemon_of(request).store.add_analytics(job.id, "download", "api")
-    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="video-{job.id}.mp4"'})
+    # The type the document promises, not one guessed from the file's name.
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="video-{job.id}.mp4"',
+                                           "Content-Type": "video/mp4"})
 
 
 def endpoints() -> list[Endpoint]:
+    limit = {"type": "integer", "minimum": 1}
     return [
-        Endpoint("GET", "/avatars", list_avatars, "Avatar profiles the caller's tier may use, with previews"),
+        Endpoint("GET", "/avatars", list_avatars, "Avatar profiles the caller's tier may use, with previews",
+                 responses={200: Answer("OK", AvatarList)}),
         Endpoint("GET", "/avatars/{id}", get_avatar, "One avatar profile (403 above the caller's tier)",
-                 responses={200: "OK", 403: "above the caller's tier", 404: "unknown"}),
+                 responses={200: Answer("OK", Avatar), 403: "above the caller's tier", 404: "unknown"}),
         Endpoint("GET", "/avatars/{id}/preview.{kind}", avatar_preview,
                  "An avatar's preview still (jpg) or 3-second clip (mp4), drawn on first request", auth=False,
-                 responses={200: "the file", 404: "unknown avatar or kind"}),
+                 responses={200: Answer("the file", media=("image/jpeg", "video/mp4")),
+                            404: "unknown avatar or kind"}),
         Endpoint("POST", "/videos", create_video, "Make a video of a script (an Idempotency-Key header makes a "
                  "retry find the first request's video)", body=VideoBody,
-                 responses={200: "the same Idempotency-Key was seen", 201: "queued", 403: "avatar above tier",
-                            422: "invalid field"}),
+                 headers={"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX,
+                                              "description": "a retry with the same key finds the first video"}},
+                 responses={200: Answer("the same Idempotency-Key was seen", VideosCreated),
+                            201: Answer("queued", VideosCreated), 403: "avatar above tier",
+                            422: "invalid field, or media that cannot be fetched or is not what it claims"}),
         Endpoint("POST", "/videos/from-research", create_from_research,
                  "Make a video of a stored research job or an inline research payload", body=FromResearchBody,
-                 responses={201: "queued", 403: "not yours", 404: "unknown research", 422: "invalid field"}),
-        Endpoint("GET", "/research", list_research, "Recent research jobs", query={"limit": "1-100"}),
+                 responses={201: Answer("queued", VideosCreated), 403: "not yours", 404: "unknown research",
+                            422: "invalid field, or media that cannot be fetched or is not what it claims"}),
+        Endpoint("GET", "/research", list_research, "Recent research jobs",
+                 query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"}},
+                 responses={200: Answer("OK", ResearchList)}),
         Endpoint("GET", "/videos", list_videos, "The caller's and their workspace's videos, newest first",
-                 query={"status": "a job state", "limit": "1-200", "before": "a video id: the next page"}),
+                 query={"status": {"type": "string", "enum": [s.value for s in JobState],
+                                   "description": "only videos in this state"},
+                        "limit": {**limit, "maximum": 200, "description": "how many, 1-200"},
+                        "before": {**limit, "maximum": 10**9, "description": "a video id: the next page"}},
+                 responses={200: Answer("OK", VideoList)}),
         Endpoint("GET", "/videos/{id}", get_video, "One video",
-                 responses={200: "OK", 403: "another workspace's", 404: "unknown"}),
-        Endpoint("GET", "/videos/{id}/status", video_status, "A video's state and percent"),
+                 responses={200: Answer("OK", Video), 403: "another workspace's", 404: "unknown"}),
+        Endpoint("GET", "/videos/{id}/status", video_status, "A video's state and percent",
+                 responses={200: Answer("OK", VideoStatus), 403: "another workspace's"}),
         Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
-                 responses={200: "cancelled", 409: "already ended"}),
+                 responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
+                            409: "already ended"}),
         Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported)",
-                 responses={200: "the file", 206: "part of the file", 409: "not finished"}),
+                 headers={"Range": {"type": "string", "description": "bytes=start-end: only part of the file"}},
+                 responses={200: Answer("the file", media=("video/mp4",)),
+                            206: Answer("part of the file", media=("video/mp4",)), 403: "another workspace's",
+                            409: "not finished", 410: "finished, but its file is gone",
+                            416: Answer("the Range is malformed or outside the file (Content-Range gives its "
+                                        "size); no body", media=())}),
     ]
-

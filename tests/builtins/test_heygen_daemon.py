@@ -16,6 +16,7 @@ import sys
 import aiohttp
 import av
 import pytest
+from PIL import Image
 
 from avatar_daemon.cli import main
 from avatar_daemon.hookspecs import hookimpl
@@ -412,8 +413,9 @@ async def test_avatars_sync_command_reports_broken_profiles(tmp_path, fake):
 
 
 async def test_a_local_background_is_uploaded_once_and_used_by_url(tmp_path, fake):
-    image = tmp_path / "studio.png"
-    image.write_bytes(b"\x89PNG\r\n\x1a\n fake studio backdrop")
+    image = tmp_path / "assets/studio.png"  # local callers' media live in the assets folder
+    image.parent.mkdir()
+    Image.new("RGB", (64, 36), (20, 40, 90)).save(image)  # real bytes: media are probed on arrival
     daemon = heygen_daemon(tmp_path, fake, webhook=False)
     async with running(daemon):
         for n in range(2):

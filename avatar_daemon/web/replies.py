@@ -1,0 +1,138 @@
+"""Response bodies as /openapi.json documents them.
+
+tests/test_openapi.py runs schemathesis against a running daemon: an answer that strays from
+these models (or a status no route declares) fails it, so the document cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..models import JobState
+
+Tier = Literal["free", "pro", "enterprise"]
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorReply(Reply):
+    """Every refusal: the reason in a sentence, and the field to fix when one is to blame."""
+
+    error: str
+    field: str | None = Field(None, description="the request field at fault, dotted for nested ones")
+
+
+class Health(Reply):
+    ok: bool
+    jobs: dict[str, int] = Field(description="jobs by state")
+    inbox: dict[str, int] = Field(description="files taken from the inbox by outcome")
+
+
+class Avatar(Reply):
+    id: str
+    name: str
+    tier: Tier
+    gender: str
+    age_range: str
+    style: str
+    description: str
+    preview_image_url: str | None
+    preview_video_url: str | None
+    renderers: list[str]
+
+
+class AvatarList(Reply):
+    avatars: list[Avatar]
+    tier: str = Field(description="the caller's tier")
+
+
+class Video(Reply):
+    id: int
+    title: str
+    status: JobState
+    percent: float
+    format: str
+    avatar_profile_id: str
+    renderer: str
+    template_id: str | None
+    research_job_id: int | None
+    campaign_id: int | None
+    workspace_id: str | None
+    user_id: str | None
+    error: str | None
+    created_at: str
+    updated_at: str
+    duration: float | None
+    download_url: str | None = Field(description="this server's MP4, once rendered locally")
+    video_url: str | None = Field(description="the renderer's own link (HeyGen), when it gave one")
+
+
+class VideosCreated(Reply):
+    videos: list[Video] = Field(min_length=1, description="one per format asked for")
+
+
+class VideoList(Reply):
+    videos: list[Video]
+    next: str | None = Field(description="the next page's path, when there may be more")
+
+
+class VideoStatus(Reply):
+    id: int
+    status: JobState
+    percent: float
+    error: str | None
+    video_url: str | None
+
+
+class Cancelled(Reply):
+    id: int
+    status: Literal["cancelled"]
+
+
+class ResearchRow(Reply):
+    id: int
+    source: str
+    title: str
+    topic: str
+    insights: int
+    estimated_seconds: float
+    created_at: str
+
+
+class ResearchList(Reply):
+    research: list[ResearchRow]
+
+
+class AnalyticsEvent(Reply):
+    video_id: int
+    event: Literal["view", "download", "share"]
+    platform: str
+
+
+class Count(BaseModel):
+    """Events of one key (a video, campaign, platform or day), by event name."""
+
+    model_config = ConfigDict(extra="allow")
+
+    key: int | str | None
+    view: int = 0
+    download: int = 0
+    share: int = 0
+
+
+class VideoAnalytics(Reply):
+    video_id: int
+    by_platform: list[Count]
+    by_day: list[Count]
+
+
+class Analytics(Reply):
+    by_video: list[Count]
+    by_campaign: list[Count]
+    by_platform: list[Count]
+    by_day: list[Count]
+
