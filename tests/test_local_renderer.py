@@ -1,6 +1,9 @@
-"""Real renders, decoded with PyAV: durations, streams, lip movement, captions, formats."""
+"""Real renders, decoded with PyAV: durations, streams, lip movement, captions, formats, a full disk."""
 
+import errno
+import io
 import json
+import os
 
 import av
 import numpy as np
@@ -8,6 +11,7 @@ import pytest
 
 from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.testing import make_daemon
+from plugins.local_renderer import outputs
 from plugins.local_renderer.renderer import LocalRenderer
 from plugins.local_renderer.scene import layout_for
 
@@ -193,3 +197,94 @@ def test_looping_video_background_and_brand_logo(base, tmp_path, rendered):
         frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
     r, g, b = frame[60, 60].astype(int)  # inside the logo in the top-left corner
     assert r > 180 and g < 80 and b < 80
+
+
+# ---- a full disk ---------------------------------------------------------------------------------
+
+
+class FullDisk:
+    """A disk with `free` bytes left, at the OS boundary: the files the renderer opens are real files
+    whose growth is charged to one budget. Like write(2), a write that does not fit writes what fits,
+    and the next one fails with ENOSPC; Python's buffered file turns that into OSError, as on a real disk.
+    (A small tmpfs or loop mount would be the real thing, but needs privileges CI may not have.)"""
+
+    def __init__(self, free: int):
+        self.free = free
+
+    def open(self, path, mode="r", *args, **kwargs):
+        assert mode in ("wb", "w+b"), mode
+        raw = _Raw(path, "w+" if "+" in mode else "w", self)
+        return io.BufferedRandom(raw) if "+" in mode else io.BufferedWriter(raw)
+
+
+class _Raw(io.FileIO):
+    def __init__(self, path, mode, disk):
+        super().__init__(path, mode)
+        self.disk = disk
+
+    def write(self, data):
+        end = os.fstat(self.fileno()).st_size
+        pos = self.tell()
+        room = max(0, end - pos) + self.disk.free
+        if room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = super().write(memoryview(data)[:room])
+        self.disk.free -= max(0, pos + written - end)
+        return written
+
+
+SHORT = "Short one. The disk fills up."
+
+
+@pytest.fixture(scope="module")
+def sizes(base, tmp_path_factory):
+    """What one render writes: each file's size, and the size of the MP4's index (its moov box)."""
+    out = tmp_path_factory.mktemp("sizes")
+    result = LocalRenderer(preset="ultrafast").render_sync(_request(base, out, text=SHORT), lambda p, m: None)
+    files = {p.name: p.stat().st_size for p in result.video.parent.iterdir()}
+    with open(result.video, "rb") as f:
+        f.seek(int.from_bytes(f.read(4), "big"))  # past ftyp: faststart put moov next
+        moov = int.from_bytes(f.read(4), "big")
+        assert f.read(4) == b"moov"
+    return files, moov
+
+
+@pytest.mark.parametrize("where", ["mid-video", "closing the video", "after the video"])
+def test_a_full_disk_fails_the_render_naming_the_file_and_keeps_nothing(base, tmp_path, monkeypatch, sizes, where):
+    files, moov = sizes
+    free, victim = {
+        "mid-video": (files["video.mp4"] // 2, "video.mp4"),
+        # the samples fit but the index does not: the trailer fails, which close() used to swallow,
+        # leaving a truncated video.mp4 that PyAV cannot open
+        "closing the video": (files["video.mp4"] - moov // 2, "video.mp4"),
+        # the MP4 and captions are whole, the thumbnail is not (the captions used to be left behind)
+        "after the video": (files["video.mp4"] + files["captions.srt"] + files["captions.vtt"]
+                            + files["thumbnail.jpg"] // 2, "thumbnail.jpg"),
+    }[where]
+    disk = FullDisk(free)
+    monkeypatch.setattr(outputs, "open", disk.open, raising=False)
+    request = _request(base, tmp_path, text=SHORT)
+    with pytest.raises(RenderError) as err:
+        LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
+    assert str(err.value) == f"cannot write {request.output_dir / victim}: no space left on device; nothing was kept"
+    assert disk.free < 4096  # the disk really filled up
+    assert not request.output_dir.exists()  # no partial file, no empty caption file, not even the folder
+
+
+def test_an_mp4_that_does_not_read_back_is_refused(base, tmp_path, rendered):
+    result, _ = rendered
+    data = result.video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])  # the index at the front is whole; the samples are not
+    with pytest.raises(RenderError, match=r"shown.mp4 holds \d+ of the 999 frames written|shown.mp4 cannot be read"):
+        outputs.verify_mp4(cut, tmp_path / "shown.mp4", 999)
+    frames = sum(1 for _ in av.open(str(result.video)).demux(video=0)) - 1
+    outputs.verify_mp4(result.video, result.video, frames)  # a whole file passes
+
+
+def test_mouth_shapes_match_the_envelope_whatever_its_length():
+    from plugins.local_renderer import visemes
+
+    for frames in (29, 31, 47, 61):  # 31 / 30 * 30 is 31.000000000000004: one frame too many, and a crash
+        env = np.full(frames, 0.5, np.float32)
+        assert len(visemes.from_phonemes([("h", 0.0, 0.2)], frames / 30, 30, env)) == frames

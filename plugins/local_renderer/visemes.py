@@ -40,7 +40,8 @@ def shape_of(phoneme: str) -> str | None:
 def from_phonemes(phonemes: list[tuple[str, float, float]], duration: float, fps: int,
                   envelope: np.ndarray | None = None) -> np.ndarray:
     """One shape index per frame; frames the audio calls silent are forced to rest."""
-    n = int(np.ceil(duration * fps))
+    # One frame per envelope value: ceil(31 / 30 * 30) is 32 in floating point, and the mask below failed.
+    n = len(envelope) if envelope is not None else int(np.ceil(duration * fps))
     frames = np.full(n, SHAPES.index("X"), np.int8)
     for phoneme, start, end in phonemes:
         shape = shape_of(phoneme)
