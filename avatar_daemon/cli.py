@@ -411,6 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(level_for("WARNING", args.verbose, args.log_level))
     try:
         code = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so a reader that left early is caught below
     except ConfigError as exc:
         for problem in exc.problems:
             say(problem, err=True)

@@ -345,7 +345,7 @@ class Store:
         is kept, so the renderer can resume a remote render that did not itself fail.
         """
         states = list(states)
-        now = self.clock()
+        now = self.clock().astimezone(timezone.utc)
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 f"SELECT status, error FROM video_generations WHERE id = ? AND status IN "

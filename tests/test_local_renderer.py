@@ -4,6 +4,7 @@ import errno
 import io
 import json
 import os
+from pathlib import Path
 
 import av
 import numpy as np
@@ -203,16 +204,23 @@ def test_looping_video_background_and_brand_logo(base, tmp_path, rendered):
 
 
 class FullDisk:
-    """A disk with `free` bytes left, at the OS boundary: the files the renderer opens are real files
-    whose growth is charged to one budget. Like write(2), a write that does not fit writes what fits,
-    and the next one fails with ENOSPC; Python's buffered file turns that into OSError, as on a real disk.
-    (A small tmpfs or loop mount would be the real thing, but needs privileges CI may not have.)"""
+    """A disk that fills up, at the OS boundary: the files the renderer opens are real files whose
+    growth draws on one budget. Like write(2), a write that does not fit writes what fits and the
+    next one fails with ENOSPC; Python's buffered file turns that into OSError, as on a real disk.
+    (A small tmpfs or loop mount would be the real thing, but needs privileges CI may not have.)
 
-    def __init__(self, free: int):
-        self.free = free
+    The disk has `free` bytes (None: plenty), and is full from the moment a file named `at_open`
+    is opened, or (`at_rewind`) a file is first sought back from its end, as the MP4 trailer does
+    before it shifts the samples to make room for the index: a render's sizes vary run to run
+    (Piper's speech is sampled), so the moment is pinned by what the writer does, not by a count."""
+
+    def __init__(self, free=None, at_open=None, at_rewind=False):
+        self.free, self.at_open, self.at_rewind = free, at_open, at_rewind
 
     def open(self, path, mode="r", *args, **kwargs):
         assert mode in ("wb", "w+b"), mode
+        if self.at_open and Path(path).name == self.at_open:
+            self.free = 0
         raw = _Raw(path, "w+" if "+" in mode else "w", self)
         return io.BufferedRandom(raw) if "+" in mode else io.BufferedWriter(raw)
 
@@ -222,7 +230,15 @@ class _Raw(io.FileIO):
         super().__init__(path, mode)
         self.disk = disk
 
+    def seek(self, offset, whence=io.SEEK_SET):
+        position = super().seek(offset, whence)
+        if self.disk.at_rewind and position < os.fstat(self.fileno()).st_size:
+            self.disk.free = 0
+        return position
+
     def write(self, data):
+        if self.disk.free is None:
+            return super().write(data)
         end = os.fstat(self.fileno()).st_size
         pos = self.tell()
         room = max(0, end - pos) + self.disk.free
@@ -236,38 +252,22 @@ class _Raw(io.FileIO):
 SHORT = "Short one. The disk fills up."
 
 
-@pytest.fixture(scope="module")
-def sizes(base, tmp_path_factory):
-    """What one render writes: each file's size, and the size of the MP4's index (its moov box)."""
-    out = tmp_path_factory.mktemp("sizes")
-    result = LocalRenderer(preset="ultrafast").render_sync(_request(base, out, text=SHORT), lambda p, m: None)
-    files = {p.name: p.stat().st_size for p in result.video.parent.iterdir()}
-    with open(result.video, "rb") as f:
-        f.seek(int.from_bytes(f.read(4), "big"))  # past ftyp: faststart put moov next
-        moov = int.from_bytes(f.read(4), "big")
-        assert f.read(4) == b"moov"
-    return files, moov
-
-
 @pytest.mark.parametrize("where", ["mid-video", "closing the video", "after the video"])
-def test_a_full_disk_fails_the_render_naming_the_file_and_keeps_nothing(base, tmp_path, monkeypatch, sizes, where):
-    files, moov = sizes
-    free, victim = {
-        "mid-video": (files["video.mp4"] // 2, "video.mp4"),
-        # the samples fit but the index does not: the trailer fails, which close() used to swallow,
-        # leaving a truncated video.mp4 that PyAV cannot open
-        "closing the video": (files["video.mp4"] - moov // 2, "video.mp4"),
-        # the MP4 and captions are whole, the thumbnail is not (the captions used to be left behind)
-        "after the video": (files["video.mp4"] + files["captions.srt"] + files["captions.vtt"]
-                            + files["thumbnail.jpg"] // 2, "thumbnail.jpg"),
+def test_a_full_disk_fails_the_render_naming_the_file_and_keeps_nothing(base, tmp_path, monkeypatch, where):
+    disk, victim = {
+        "mid-video": (FullDisk(free=20_000), "video.mp4"),  # a few seconds of 720p take well over 100 KB
+        # the samples fit but the index (the moov box, written by the trailer) does not: close() used
+        # to swallow that, leaving a truncated video.mp4 that PyAV cannot open
+        "closing the video": (FullDisk(at_rewind=True), "video.mp4"),
+        # the MP4 is whole; the captions are not (an empty captions.srt used to be left beside the video)
+        "after the video": (FullDisk(at_open="captions.srt.part"), "captions.srt"),
     }[where]
-    disk = FullDisk(free)
     monkeypatch.setattr(outputs, "open", disk.open, raising=False)
     request = _request(base, tmp_path, text=SHORT)
     with pytest.raises(RenderError) as err:
         LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
     assert str(err.value) == f"cannot write {request.output_dir / victim}: no space left on device; nothing was kept"
-    assert disk.free < 4096  # the disk really filled up
+    assert disk.free == 0  # the disk really filled up
     assert not request.output_dir.exists()  # no partial file, no empty caption file, not even the folder
 
 

@@ -181,8 +181,10 @@ def test_a_named_config_file_that_is_missing_is_an_error(tmp_path, capsys, monke
 def test_version_and_log_level_on_every_command(tmp_path, capsys):
     import logging
 
+    import importlib.metadata
+
     assert _main("--version") == 0
-    assert capsys.readouterr().out.strip() == "avatar-daemon 0.1.0"
+    assert capsys.readouterr().out.strip() == f"avatar-daemon {importlib.metadata.version('avatar-daemon')}"
     cfg = str(_config(tmp_path))
     for argv, level in ((["check"], logging.WARNING), (["-v", "check"], logging.INFO),
                         (["check", "-vv"], logging.DEBUG), (["--log-level", "error", "schema", "campaign"],
