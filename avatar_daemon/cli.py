@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 from .campaign import Campaign
 from .daemon import Daemon
 from .errors import AvatarDaemonError, ConfigError
-from .logs import setup_logging
+from .logs import LEVELS, level_for, redact, setup_logging
 from .models import JobState
 from .pipeline import VideoSettings
 from .progressbar import ProgressBar
@@ -23,13 +25,18 @@ from .settings import Settings, load_settings
 log = logging.getLogger("avatar_daemon")
 
 
+def say(text: Any = "", err: bool = False) -> None:
+    """Print through the same mask as the logs: a plugin's error or a payload may quote a secret."""
+    print(redact(str(text)), file=sys.stderr if err else sys.stdout)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(Path(args.config) if args.config else None)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    setup_logging(settings.log_level)
+    setup_logging(level_for(settings.log_level, args.verbose, args.log_level))
     asyncio.run(Daemon(settings).run())
     return 0
 
@@ -40,19 +47,18 @@ def cmd_script(args: argparse.Namespace) -> int:
     prepared = daemon.pipeline.prepare(_read(path), path.name, path.suffix, VideoSettings(formats=args.format))
     research, script = prepared.research, prepared.script
     if args.json:
-        print(json.dumps({
+        say(json.dumps({
             "source": research.source, "title": research.title, "topic": research.topic,
             "insights": [i.model_dump(mode="json", include={"text", "score", "url"}) for i in research.insights],
             "script": script.model_dump(mode="json"),
         }, ensure_ascii=False, indent=2))
     else:
-        print(f"# {script.title}\n\n{script.text}\n\n({research.source}, about {script.estimated_seconds:.0f} s)")
+        say(f"# {script.title}\n\n{script.text}\n\n({research.source}, about {script.estimated_seconds:.0f} s)")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    setup_logging("WARNING")
     if args.out:
         settings.jobs.output_dir = Path(args.out).resolve()
     daemon = Daemon(settings)
@@ -74,7 +80,7 @@ async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
     for fmt in p.formats:
         request = daemon.jobs.request_for(0, p.script, p.avatar, fmt, template, settings)
         for sent in await renderer.dry_run(request):
-            print(json.dumps(sent, ensure_ascii=False))
+            say(json.dumps(sent, ensure_ascii=False))
     return 0
 
 
@@ -82,8 +88,8 @@ async def _render(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
     async with daemon.started():
         ingested = await daemon.pipeline.ingest(_read(path), path.name, path.suffix, overrides=overrides,
                                                 fresh_jobs=True)
-        print(f"{ingested.source}: {ingested.script.title} (about {ingested.script.estimated_seconds:.0f} s)",
-              file=sys.stderr)
+        say(f"{ingested.source}: {ingested.script.title} (about {ingested.script.estimated_seconds:.0f} s)",
+              err=True)
         return await _run_jobs(daemon, ingested.job_ids)
 
 
@@ -93,7 +99,7 @@ async def _run_jobs(daemon: Daemon, job_ids: list[int]) -> int:
     for job_id in job_ids:
         job = await daemon.store.claim(job_id)
         if job is None:
-            print(f"job {job_id} was taken by a running daemon; see `avatar-daemon videos`", file=sys.stderr)
+            say(f"job {job_id} was taken by a running daemon; see `avatar-daemon videos`", err=True)
             continue
         bar = ProgressBar(f"job {job_id} {job.format}")
         async with daemon.bus.watch() as events:
@@ -110,9 +116,9 @@ async def _run_jobs(daemon: Daemon, job_ids: list[int]) -> int:
             outputs.append(result.video)
         else:
             failed += 1
-            print(f"job {job_id} {event.state.value}: {event.message}", file=sys.stderr)
+            say(f"job {job_id} {event.state.value}: {event.message}", err=True)
     for video in outputs:
-        print(video)
+        say(video)
     return 1 if failed else 0
 
 
@@ -133,9 +139,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 except ConfigError as exc:
                     problems.extend(exc.problems)
     for p in problems:
-        print(p)
+        say(p)
     if not problems:
-        print("configuration OK")
+        say("configuration OK")
     return 1 if problems else 0
 
 
@@ -143,12 +149,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     daemon = Daemon(_settings(args))
     rows = [p.__dict__ for p in daemon.plugins]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        say(json.dumps(rows, indent=2))
         return 0
     for p in daemon.plugins:
         what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.registers.items()) or "-"
         status = f"FAILED {p.error}" if p.error else what
-        print(f"{p.name:<18} {p.origin:<11} {p.version or '':<8} {status}")
+        say(f"{p.name:<18} {p.origin:<11} {p.version or '':<8} {status}")
     return 0
 
 
@@ -164,13 +170,13 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         out = Path(args.previews)
         for avatar in avatars:
             for f in renderer.preview(avatar, out):
-                print(f)
+                say(f)
         return 0
     if args.json:
-        print(json.dumps([a.model_dump(mode="json") for a in avatars], indent=2))
+        say(json.dumps([a.model_dump(mode="json") for a in avatars], indent=2))
         return 0
     for a in avatars:
-        print(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
+        say(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
     return 0
 
 
@@ -185,15 +191,17 @@ async def _sync_avatars(daemon: Daemon, only: str | None) -> int:
         for renderer in renderers:
             problems += [f"{renderer.name}: {p}" for p in await renderer.sync_catalogue()]
             for a in renderer.list_avatars():
-                print(f"{renderer.name:<8} {a.id:<11} {a.renderer_ids.get(renderer.name, ''):<34} "
+                say(f"{renderer.name:<8} {a.id:<11} {a.renderer_ids.get(renderer.name, ''):<34} "
                       f"{a.preview_image_url or '-'}")
     for problem in problems:
-        print(problem, file=sys.stderr)
+        say(problem, err=True)
     return 1 if problems else 0
 
 
 def cmd_videos(args: argparse.Namespace) -> int:
     daemon = Daemon(_settings(args))
+    if args.action == "retry":
+        return asyncio.run(_retry(daemon, args.id))
 
     async def fetch() -> list[dict[str, Any]]:
         async with daemon.started():
@@ -201,17 +209,26 @@ def cmd_videos(args: argparse.Namespace) -> int:
 
     rows = asyncio.run(fetch())
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        say(json.dumps(rows, indent=2, default=str))
         return 0
     for r in rows:
         video = (r["result"] or {}).get("video", "")
-        print(f"{r['id']:>5} {r['status']:<10} {r['percent']:5.1f}% {r['format']:<9} {r['avatar_id']:<10} "
-              f"{r['title'][:40]:<40} {video or r['error'] or ''}")
+        say(f"{r['id']:>5} {r['status']:<10} {r['percent']:5.1f}% {r['format']:<9} {r['avatar_id']:<10} "
+            f"{r['title'][:40]:<40} {video or r['error'] or ''}")
+    return 0
+
+
+async def _retry(daemon: Daemon, job_id: int) -> int:
+    """The command line is trusted: any ended video may be queued again, for the running daemon to render."""
+    async with daemon.started():
+        job = await daemon.jobs.retry(job_id)
+    say(f"video {job.id} ({job.title}) is queued again; the running daemon renders it "
+        "(follow it with `avatar-daemon videos`)")
     return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(campaign_schema(), indent=2))
+    say(json.dumps(campaign_schema(), indent=2))
     return 0
 
 
@@ -229,21 +246,21 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
         async with daemon.started():
             campaigns = daemon.campaigns
             for problem in await campaigns.reload():
-                print(problem, file=sys.stderr)
+                say(problem, err=True)
             if args.action in ("pause", "resume"):
                 await campaigns.set_paused(args.name, args.action == "pause")
-                print(f"{args.name} {args.action}d")
+                say(f"{args.name} {args.action}d")
             elif args.action == "run":
                 report = await campaigns.run_now(args.name)
                 _print_run(report)
             rows = await campaigns.rows()
             if args.action == "list":
                 if args.json:
-                    print(json.dumps(rows, indent=2))
+                    say(json.dumps(rows, indent=2))
                     return 0
                 for r in rows:
                     state = "paused" if r["paused"] else "active" if r["active"] else "inactive"
-                    print(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {_when(r['next_run_at'])}  "
+                    say(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {_when(r['next_run_at'])}  "
                           f"last {_when(r['last_run_at'])}  runs {r['runs']}  videos {r['videos']} "
                           f"({r['completed']} done)")
             return 0
@@ -261,18 +278,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
             if args.render and report.job_ids:
                 return await _run_jobs(daemon, report.job_ids)
             if report.job_ids:
-                print("queued for the running daemon; follow them with `avatar-daemon videos`", file=sys.stderr)
+                say("queued for the running daemon; follow them with `avatar-daemon videos`", err=True)
             return 0
 
     return asyncio.run(act())
 
 
 def _print_run(report) -> None:
-    print(report.message)
+    say(report.message)
     for c in report.considered:
-        print(f"  {c.get('source', ''):<14} {str(c.get('title', ''))[:50]:<50} {c['verdict']}")
+        say(f"  {c.get('source', ''):<14} {str(c.get('title', ''))[:50]:<50} {c['verdict']}")
     if report.job_ids:
-        print(f"jobs: {', '.join(map(str, report.job_ids))}")
+        say(f"jobs: {', '.join(map(str, report.job_ids))}")
 
 
 def _when(iso: str | None) -> str:
@@ -288,15 +305,44 @@ def _read(path: Path) -> bytes:
         raise AvatarDaemonError(f"{path}: cannot read: {exc.strerror}") from None
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("avatar-daemon")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _shared(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Options every command takes, before or after its name.
+
+    A subcommand's copy defaults to SUPPRESS: argparse would otherwise overwrite the
+    top-level value (`avatar-daemon --config x.yaml check`) with the subcommand's default.
+    """
+    def default(value: Any) -> Any:
+        return value if top else argparse.SUPPRESS
+
+    parser.add_argument("--config", default=default(None),
+                        help="daemon.yaml (default: $AVATAR_DAEMON_CONFIG, else config/daemon.yaml if it exists)")
+    parser.add_argument("-v", "--verbose", action="count", default=default(0),
+                        help="log more: -v for INFO, -vv for DEBUG (`run` starts at its log_level)")
+    parser.add_argument("--log-level", type=str.upper, choices=LEVELS, default=default(None),
+                        help="log level for this command")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="daemon.yaml (default: config/daemon.yaml or $AVATAR_DAEMON_CONFIG)")
-    parser = argparse.ArgumentParser(prog="avatar-daemon", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(prog="avatar-daemon", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _shared(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", parents=[common], help="run the daemon").set_defaults(func=cmd_run)
+    def command(name: str, **kw: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, **kw)
+        _shared(p, top=False)
+        return p
 
-    p = sub.add_parser("render", parents=[common], help="make videos of one research file now")
+    command("run", help="run the daemon").set_defaults(func=cmd_run)
+
+    p = command("render", help="make videos of one research file now")
     p.add_argument("file")
     p.add_argument("--format", action="append", help="format name; repeat for several")
     p.add_argument("--avatar")
@@ -306,20 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the request(s) a remote renderer would send, as JSON; send nothing")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("script", parents=[common], help="detect, extract and write the script; no render")
+    p = command("script", help="detect, extract and write the script; no render")
     p.add_argument("file")
     p.add_argument("--format", action="append")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_script)
 
-    sub.add_parser("check", parents=[common], help="validate every config and campaign file").set_defaults(
-        func=cmd_check)
+    command("check", help="validate every config and campaign file").set_defaults(func=cmd_check)
 
-    p = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
+    p = command("plugins", help="list plugins and what they register")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("avatars", parents=[common], help="list avatar profiles")
+    p = command("avatars", help="list avatar profiles")
     p.add_argument("--json", action="store_true")
     p.add_argument("--previews", metavar="DIR", help="write a preview image and clip of each avatar")
     p.add_argument("--sync", action="store_true",
@@ -327,13 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer")
     p.set_defaults(func=cmd_avatars)
 
-    p = sub.add_parser("campaigns", parents=[common], help="list campaigns; run, pause or resume one")
+    p = command("campaigns", help="list campaigns; run, pause or resume one")
     p.add_argument("action", nargs="?", default="list", choices=["list", "run", "pause", "resume"])
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_campaigns)
 
-    p = sub.add_parser("batch", parents=[common], help="make videos of the research ingested in the last hours")
+    p = command("batch", help="make videos of the research ingested in the last hours")
     p.add_argument("--hours-back", type=float, default=24.0)
     p.add_argument("--source")
     p.add_argument("--avatar")
@@ -341,11 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--render", action="store_true", help="render them now in this process")
     p.set_defaults(func=cmd_batch)
 
-    p = sub.add_parser("schema", parents=[common], help="print a JSON Schema for editors")
+    p = command("schema", help="print a JSON Schema for editors")
     p.add_argument("kind", choices=["campaign"])
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("videos", parents=[common], help="list video jobs")
+    p = command("videos", help="list video jobs; retry a failed, timed-out or cancelled one")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "retry"])
+    p.add_argument("id", nargs="?", type=int, help="the video to retry")
     p.add_argument("--status", choices=[s.value for s in JobState])
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
@@ -358,15 +405,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.func is cmd_campaigns and args.action != "list" and not args.name:
         parser.error(f"campaigns {args.action} needs a campaign NAME")
+    if args.func is cmd_videos and args.action == "retry" and args.id is None:
+        parser.error("videos retry needs a video ID")
+    # Before anything runs: loading plugins logs their failures, and those may quote a secret.
+    setup_logging(level_for("WARNING", args.verbose, args.log_level))
     try:
         code = args.func(args)
+        sys.stdout.flush()  # here, not at exit, so a reader that left early is caught below
     except ConfigError as exc:
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            say(problem, err=True)
         code = 1
     except AvatarDaemonError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", err=True)
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:
+        # The reader went away (`videos | head`): stop quietly, as other command-line tools do.
+        # Point stdout at /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141  # 128 + SIGPIPE, what a tool killed by the signal reports
     sys.exit(code)

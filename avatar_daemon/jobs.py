@@ -9,11 +9,12 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from .errors import AvatarDaemonError
+from .errors import AvatarDaemonError, UnknownNameError
 from .models import CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
 from .store import Job, ResearchJob
 
 if TYPE_CHECKING:
+    from .access import Caller
     from .daemon import Daemon
     from .events import EventBus
 
@@ -21,6 +22,11 @@ log = logging.getLogger(__name__)
 
 PROGRESS_MIN_STEP = 1.0       # percent
 PROGRESS_MIN_INTERVAL = 0.25  # seconds
+RETRYABLE = (JobState.failed, JobState.timeout, JobState.cancelled)
+
+
+class NotRetryable(AvatarDaemonError):
+    """The job has not ended, or ended well: there is nothing to retry (HTTP answers 409)."""
 
 
 class JobRunner:
@@ -86,6 +92,33 @@ class JobRunner:
         await self.daemon.bus.publish(JobEvent(job_id=job_id, state=JobState.cancelled, message="cancelled"))
         return True
 
+    async def retry(self, job_id: int, who: "Caller | None" = None) -> Job:
+        """Queue a failed, timed-out or cancelled job again as a new try; the one path for every interface.
+
+        `who` is the person asking (HTTP, Slack): they must be allowed to see the job. None is
+        the command line, which is trusted. The job keeps its id, settings and any remote id.
+        """
+        store = self.daemon.store
+        job = await store.job(job_id)
+        if job is None:
+            raise UnknownNameError(f"no video {job_id}")
+        if who is not None and not who.may_see(job):
+            raise PermissionError(f"video {job_id} belongs to another workspace; {who.name} may retry only "
+                                  f"{who.workspace}'s videos")
+        if job.status not in RETRYABLE:
+            raise NotRetryable(_not_retryable(job))
+        if job.renderer not in self.daemon.renderers:
+            raise NotRetryable(f"video {job_id} was made with renderer {job.renderer!r}, which is not loaded "
+                               f"(known: {', '.join(self.daemon.renderers.names())})")
+        done = await store.requeue_ended(job_id, [s.value for s in RETRYABLE], who.name if who else "command line")
+        if done is None:  # it changed under us: another caller retried it first
+            raise NotRetryable(_not_retryable(await store.job(job_id)))
+        job, event = done
+        log.info("job %s: %s", job_id, event.message)
+        self.daemon.bus.announce(event)
+        self.wake.set()
+        return job
+
     async def script_for(self, job: Job, research: ResearchJob | None = None) -> Script | None:
         """The job's own script (a campaign's or a re-told research's), else its research's."""
         if job.request.get("script") is not None:
@@ -97,9 +130,11 @@ class JobRunner:
     async def build_request(self, job: Job) -> RenderRequest:
         research = await self.daemon.store.research_job(job.research_job_id) if job.research_job_id else None
         settings = {k: v for k, v in job.request.items() if k != "script"}
-        return self.request_for(job.id, await self.script_for(job, research), job.avatar_id, job.format,
-                                job.template_id, settings, job.external_id, job.campaign_id,
-                                research.research if research else None)
+        request = self.request_for(job.id, await self.script_for(job, research), job.avatar_id, job.format,
+                                   job.template_id, settings, job.external_id, job.campaign_id,
+                                   research.research if research else None)
+        request.retry = await self.daemon.store.retries(job.id)
+        return request
 
     def request_for(self, job_id: int, script: Script, avatar_id: str, format_name: str, template_id: str | None,
                     settings: dict[str, Any], external_id: str | None = None,
@@ -166,6 +201,13 @@ class JobRunner:
         await bus.publish(JobEvent(job_id=job.id, state=JobState.completed, percent=100, message="done",
                                    data=data), result=data)
         return result
+
+
+def _not_retryable(job: Job) -> str:
+    if job.status is JobState.completed:
+        return f"video {job.id} completed; there is nothing to retry"
+    return (f"video {job.id} is {job.status.value}, not ended; only a failed, timed-out or cancelled video "
+            "can be retried")
 
 
 class JobProgress:

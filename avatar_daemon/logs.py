@@ -53,11 +53,37 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time, so a command run in-process (tests) logs where it prints."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))  # a traceback can quote a secret too
+
+
 def setup_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """Every command calls this before it does anything: no record reaches stderr unredacted."""
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def level_for(default: str, verbose: int = 0, explicit: str | None = None) -> str:
+    """`--log-level` if given, else `default` made one step more verbose for each `-v`."""
+    if explicit:
+        return explicit
+    return LEVELS[max(0, LEVELS.index(default) - verbose)]

@@ -250,6 +250,10 @@ class RenderRequest(BaseModel):
     output_dir: Path
     # The remote render(s) already created for this job, comma-separated: resume, never resubmit.
     external_id: str | None = None
+    # How many times a person has retried this job (0 on its first try; a restart is not a retry).
+    # A retry is a new try: a remote renderer keys its creates on it, so a remote render that
+    # failed is made again instead of being answered with the old failure.
+    retry: int = 0
     campaign_id: int | None = None
     template_id: str | None = None
     # The research the script was written from, for on-screen cards; None for plain scripts.

@@ -193,10 +193,18 @@ def _resolve(base: Path, p: Path | None) -> Path | None:
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Read daemon.yaml and its companions; missing files fall back to the packaged defaults.
 
+    Only the default config/daemon.yaml may be missing: a file someone named (`path`, or
+    AVATAR_DAEMON_CONFIG) that is not there is an error, never a quiet run on the defaults.
     Every problem across all files is gathered before raising, so `check` can list them all.
     """
     environ = dict(os.environ if environ is None else environ)
-    path = path or Path(environ.get("AVATAR_DAEMON_CONFIG", "config/daemon.yaml"))
+    from_env = path is None and bool(environ.get("AVATAR_DAEMON_CONFIG"))
+    named = path is not None or from_env
+    path = path or Path(environ.get("AVATAR_DAEMON_CONFIG") or "config/daemon.yaml")
+    if named and not path.is_file():
+        where = " (from AVATAR_DAEMON_CONFIG)" if from_env else ""
+        raise ConfigError([f"{path}{where}: no such configuration file" if not path.exists()
+                           else f"{path}{where}: the configuration is not a file"])
     problems: list[str] = []
     if path.exists():
         doc = YamlDocument.load(path)

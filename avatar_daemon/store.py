@@ -362,6 +362,46 @@ class Store:
                 f"updated_at = ? WHERE {where} RETURNING *", (now, now, param))
         return Job.from_row(rows[0]) if rows else None
 
+    async def requeue_ended(self, job_id: int, states: Iterable[str], by: str | None = None,
+                            ) -> tuple[Job, JobEvent] | None:
+        """An ended job back in the queue as a new try, and the event that says so, in one transaction.
+
+        None when the job is not in one of `states` (it did not end that way, or another caller
+        retried it first). The result, error and times of the last try are cleared; a remote id
+        is kept, so the renderer can resume a remote render that did not itself fail.
+        """
+        states = list(states)
+        now = self.clock().astimezone(timezone.utc)
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                f"SELECT status, error FROM video_generations WHERE id = ? AND status IN "
+                f"({','.join('?' * len(states))})", (job_id, *states))
+            if not rows:
+                return None
+            previous, error = rows[0]
+            retry = await self._retries(job_id) + 1
+            event = JobEvent(job_id=job_id, state=JobState.queued, percent=0, at=now,
+                             message=f"queued again (retry {retry}) after it {_ended(previous)}",
+                             data={"retry": retry, "previous": previous, "error": error, "by": by})
+            await self.db.execute(
+                "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
+                (job_id, event.state.value, 0, event.message, json.dumps(event.data), now.isoformat()))
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET status = 'queued', percent = 0, error = NULL, result = NULL, "
+                "started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ? RETURNING *",
+                (now.isoformat(), job_id))
+        return Job.from_row(rows[0]), event
+
+    async def retries(self, job_id: int) -> int:
+        """How many times a person has retried this job (restarts after a crash are not retries)."""
+        return await self._retries(job_id)
+
+    async def _retries(self, job_id: int) -> int:
+        rows = await self.db.execute_fetchall(
+            "SELECT count(*) FROM events WHERE job_id = ? AND state = 'queued' "
+            "AND json_extract(data, '$.retry') IS NOT NULL", (job_id,))
+        return int(rows[0][0])
+
     async def requeue_interrupted(self) -> list[int]:
         """At start, jobs a stop left running go back to the queue, keeping any remote id to resume."""
         rows = await self.db.execute_fetchall(
@@ -591,6 +631,10 @@ class Store:
     async def counts(self) -> dict[str, int]:
         rows = await self.db.execute_fetchall("SELECT status, count(*) FROM video_generations GROUP BY status")
         return {r[0]: r[1] for r in rows}
+
+
+def _ended(state: str) -> str:
+    return {"timeout": "timed out", "cancelled": "was cancelled"}.get(state, state)
 
 
 def _research_job(r: aiosqlite.Row) -> ResearchJob:

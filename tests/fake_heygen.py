@@ -5,7 +5,8 @@ envelopes, Idempotency-Key replay (and 409 while the first request is in flight)
 videos moving pending -> waiting -> processing -> completed|failed over time, fresh
 presigned links on every status call that answer 403 once expired, signed webhooks to
 registered endpoints (sometimes twice, sometimes never), a per-key concurrency cap
-answered with 429 + Retry-After, and a count of every call by endpoint.
+answered with 429 + Retry-After, 429 storms (rate and concurrency limits, with
+Retry-After) on any endpoint, and a count and the times of every call by endpoint.
 """
 
 from __future__ import annotations
@@ -87,9 +88,14 @@ class FakeHeyGen:
     broken_downloads: int = 0            # this many file downloads are cut off mid-body
     stale_links: int = 0                 # this many completed-status answers carry already-expired links
     create_delay: float = 0.0            # seconds between recording a create and answering it
+    storm: float = 0.0                   # chance an API call is refused with 429 (rate or concurrency limit)
+    storm_endpoints: set[str] | None = None   # the endpoints the storm hits; None: every API endpoint
+    fail_marker: str | None = "FAIL"     # a script containing this renders to `failed`
     quota: float = 36000.0
     seed: int = 1
     calls: collections.Counter = field(default_factory=collections.Counter)
+    call_times: dict[str, list[float]] = field(default_factory=lambda: collections.defaultdict(list))
+    storm_hits: collections.Counter = field(default_factory=collections.Counter)
     videos: dict[str, FakeVideo] = field(default_factory=dict)
     idempotent: dict[str, Any] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -141,10 +147,18 @@ class FakeHeyGen:
     async def _auth(self, request: web.Request, handler):
         name = request.match_info.route.handler.__name__ if request.match_info.route else "unknown"
         self.calls[name] += 1
+        self.call_times[name].append(time.monotonic())
         if request.path.startswith("/files/"):
             return await handler(request)
         if request.headers.get("x-api-key") != API_KEY:
             return web.json_response({"error": {"code": "invalid_api_key", "message": "Invalid API key"}}, status=401)
+        if self.storm and (self.storm_endpoints is None or name in self.storm_endpoints) \
+                and self.rng.random() < self.storm:
+            self.storm_hits[name] += 1
+            code, message = self.rng.choice([("rate_limit_exceeded", "Too many requests"),
+                                             ("concurrent_limit_exceeded", "Too many concurrent jobs")])
+            return web.json_response({"error": {"code": code, "message": message}}, status=429,
+                                     headers={"Retry-After": str(self.retry_after)})
         for i, (endpoint, status, body) in enumerate(self.fail_next):
             if endpoint == name:
                 del self.fail_next[i]
@@ -222,7 +236,7 @@ class FakeHeyGen:
         video = FakeVideo(id=f"{next(self.ids):032x}", body=body, created=time.monotonic(), aspect=aspect,
                           render_seconds=(self.render_seconds + self.seconds_per_char * len(text))
                           * self.rng.uniform(1 - self.render_jitter, 1 + self.render_jitter))
-        if "FAIL" in text:
+        if self.fail_marker and self.fail_marker in text:
             video.fail = "Video is too long"
         self.videos[video.id] = video
         self.max_rendering_seen = max(self.max_rendering_seen, self.rendering())

@@ -1,7 +1,22 @@
-"""The job runner: states persisted and published, failures and cancels, restart requeue."""
+"""The job runner: states persisted and published, failures and cancels, restart requeue, retries."""
 
+import asyncio
+import hashlib
+import os
+
+import aiohttp
+import av
+import pytest
+import yaml
+
+from avatar_daemon.access import Caller
+from avatar_daemon.errors import UnknownNameError
+from avatar_daemon.jobs import NotRetryable
+from avatar_daemon.pipeline import VideoSettings
 from avatar_daemon.store import NewJob
-from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_for_final, wait_until
+from avatar_daemon.testing import (
+    FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_for_final, wait_until,
+)
 from tests.conftest import fixture_bytes
 
 
@@ -36,7 +51,7 @@ async def test_concurrency_is_bounded_per_renderer(tmp_path):
             states = [(await daemon.store.job(i)).status.final for i in ids]
             if all(states):
                 break
-            await __import__("asyncio").sleep(0.02)
+            await asyncio.sleep(0.02)
     assert peak == 2
 
 
@@ -75,8 +90,6 @@ async def test_progress_is_coalesced_and_monotonic(daemon, plugin):
 
 async def test_runner_stops_when_a_stop_meets_a_wake(daemon):
     """A job finishing (a wake) at the moment of shutdown (a cancel) must not swallow the cancel."""
-    import asyncio
-
     async with daemon.started():
         task = asyncio.create_task(daemon.jobs.run())
         await asyncio.sleep(0.05)
@@ -84,3 +97,101 @@ async def test_runner_stops_when_a_stop_meets_a_wake(daemon):
         task.cancel()
         done, _ = await asyncio.wait([task], timeout=2)
     assert done and task.cancelled()
+
+
+# ---- retry: one core path for the command line, HTTP and Slack ------------------------------------
+
+
+async def test_retry_queues_an_ended_job_again_as_a_new_try(tmp_path):
+    plugin = RecordingPlugin(FakeRenderer(fail="the avatar is on holiday"))
+    daemon = make_daemon(tmp_path, plugins=[plugin])
+    async with running(daemon):
+        (job_id,) = await _queue(daemon)
+        assert await wait_for_final(daemon, job_id) == "failed"
+        with pytest.raises(PermissionError, match="belongs to another workspace"):
+            await daemon.jobs.retry(job_id, Caller("eve", "W2", "U9", "free"))  # an inbox video: admins only
+        plugin.renderer.fail = None  # the cause is gone
+        job = await daemon.jobs.retry(job_id)
+        assert job.id == job_id and job.status == "queued" and job.error is None
+        assert await wait_for_final(daemon, job_id) == "completed"
+        job = await daemon.store.job(job_id)
+        events = await daemon.store.events(job_id)
+        with pytest.raises(NotRetryable, match=f"video {job_id} completed; there is nothing to retry"):
+            await daemon.jobs.retry(job_id)
+        with pytest.raises(UnknownNameError, match="no video 999"):
+            await daemon.jobs.retry(999)
+    assert [r.retry for r in plugin.renderer.requests] == [0, 1]  # the renderer knows a retry from a restart
+    assert job.attempts == 2 and job.result["video"].endswith("video.txt")
+    states = [(e.state.value, e.data.get("retry")) for e in events]
+    assert states[0] == ("queued", None) and ("failed", None) in states and states[-1] == ("completed", None)
+    retried = next(e for e in events if e.data.get("retry"))
+    assert retried.data == {"retry": 1, "previous": "failed", "error": "the avatar is on holiday",
+                            "by": "command line"}
+    assert retried.message == "queued again (retry 1) after it failed"
+    assert "queued" in plugin.notifier.states(job_id)[1:]  # notifiers heard of the new try
+
+
+async def test_a_job_that_has_not_ended_cannot_be_retried(tmp_path):
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(FakeRenderer(seconds=5))])
+    async with running(daemon):
+        (job_id,) = await _queue(daemon)
+        await wait_until(lambda: job_id in daemon.jobs.running)
+        with pytest.raises(NotRetryable, match="is rendering, not ended"):
+            await daemon.jobs.retry(job_id)
+        assert await daemon.jobs.cancel(job_id)
+        assert (await daemon.jobs.retry(job_id)).status == "queued"  # a cancelled video may be tried again
+
+
+async def test_http_retry_follows_the_callers_access(tmp_path):
+    tokens = {"alice": "tok-alice-W1", "eve": "tok-eve-W2"}
+    (tmp_path / "users.yaml").write_text(yaml.safe_dump({"workspaces": {"W1": {}, "W2": {}}, "api_tokens": [
+        {"name": n, "sha256": hashlib.sha256(t.encode()).hexdigest(), "workspace": f"W{i + 1}", "user": "U1"}
+        for i, (n, t) in enumerate(tokens.items())]}))
+    plugin = RecordingPlugin(FakeRenderer(fail="no voice today"))
+    daemon = make_daemon(tmp_path, plugins=[plugin], settings=make_settings(tmp_path, users_file="users.yaml"))
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        async def call(method, path, who="alice", **kw):
+            async with http.request(method, path, headers={"Authorization": f"Bearer {tokens[who]}"}, **kw) as r:
+                return r.status, await r.json()
+
+        status, made = await call("POST", "/videos", json={"script_title": "Hi", "script_content": "Hello there."})
+        video_id = made["videos"][0]["id"]
+        assert await wait_for_final(daemon, video_id) == "failed"
+        assert (await call("POST", f"/videos/{video_id}/retry", who="eve"))[0] == 403
+        assert (await call("POST", "/videos/999/retry"))[0] == 404
+        plugin.renderer.fail = None
+        status, body = await call("POST", f"/videos/{video_id}/retry")
+        assert status == 202 and body["id"] == video_id and body["status"] == "queued" and body["error"] is None
+        assert await wait_for_final(daemon, video_id) == "completed"
+        status, body = await call("POST", f"/videos/{video_id}/retry")
+    assert status == 409 and body["error"] == f"video {video_id} completed; there is nothing to retry"
+    assert len(plugin.renderer.requests) == 2
+
+
+async def test_a_full_disk_fails_the_job_cleanly_and_a_retry_makes_it_once_there_is_room(tmp_path):
+    """Real ENOSPC from the kernel: the MP4's temporary name points at /dev/full, the device that is always full."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+
+    settings = make_settings(tmp_path, default_renderer="local", plugins={"settings": {"local": {"preset": "ultrafast"}}})
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin()], settings=settings)
+    async with daemon.started():
+        done = await daemon.pipeline.ingest(b"A full disk, then room again.", "full.txt", ".txt",
+                                            overrides=VideoSettings(formats=["portrait-720"]))
+        (job_id,) = done.job_ids
+        out = daemon.settings.jobs.output_dir / f"job-{job_id}"
+        out.mkdir(parents=True)
+        (out / "video.mp4.part").symlink_to("/dev/full")
+        await daemon.jobs.execute(await daemon.store.claim(job_id))
+        failed = await daemon.store.job(job_id)
+        left = sorted(p.name for p in out.iterdir())
+        await daemon.jobs.retry(job_id)  # the cause is gone: the link went with the partial files
+        result = await daemon.jobs.execute(await daemon.store.claim(job_id))
+        job = await daemon.store.job(job_id)
+    assert failed.status == "failed" and left == []
+    assert failed.error == f"cannot write {out / 'video.mp4'}: no space left on device; nothing was kept"
+    assert job.status == "completed" and job.attempts == 2, job.error
+    with av.open(str(result.video)) as box:
+        assert box.streams.video and box.streams.audio
+    assert sorted(p.name for p in out.iterdir()) == ["captions.srt", "captions.vtt", "metadata.json",
+                                                     "thumbnail.jpg", "video.mp4"]

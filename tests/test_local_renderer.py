@@ -1,6 +1,10 @@
-"""Real renders, decoded with PyAV: durations, streams, lip movement, captions, formats."""
+"""Real renders, decoded with PyAV: durations, streams, lip movement, captions, formats, a full disk."""
 
+import errno
+import io
 import json
+import os
+from pathlib import Path
 
 import av
 import numpy as np
@@ -8,6 +12,7 @@ import pytest
 
 from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.testing import make_daemon
+from plugins.local_renderer import outputs
 from plugins.local_renderer.renderer import LocalRenderer
 from plugins.local_renderer.scene import layout_for
 
@@ -193,3 +198,93 @@ def test_looping_video_background_and_brand_logo(base, tmp_path, rendered):
         frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
     r, g, b = frame[60, 60].astype(int)  # inside the logo in the top-left corner
     assert r > 180 and g < 80 and b < 80
+
+
+# ---- a full disk ---------------------------------------------------------------------------------
+
+
+class FullDisk:
+    """A disk that fills up, at the OS boundary: the files the renderer opens are real files whose
+    growth draws on one budget. Like write(2), a write that does not fit writes what fits and the
+    next one fails with ENOSPC; Python's buffered file turns that into OSError, as on a real disk.
+    (A small tmpfs or loop mount would be the real thing, but needs privileges CI may not have.)
+
+    The disk has `free` bytes (None: plenty), and is full from the moment a file named `at_open`
+    is opened, or (`at_rewind`) a file is first sought back from its end, as the MP4 trailer does
+    before it shifts the samples to make room for the index: a render's sizes vary run to run
+    (Piper's speech is sampled), so the moment is pinned by what the writer does, not by a count."""
+
+    def __init__(self, free=None, at_open=None, at_rewind=False):
+        self.free, self.at_open, self.at_rewind = free, at_open, at_rewind
+
+    def open(self, path, mode="r", *args, **kwargs):
+        assert mode in ("wb", "w+b"), mode
+        if self.at_open and Path(path).name == self.at_open:
+            self.free = 0
+        raw = _Raw(path, "w+" if "+" in mode else "w", self)
+        return io.BufferedRandom(raw) if "+" in mode else io.BufferedWriter(raw)
+
+
+class _Raw(io.FileIO):
+    def __init__(self, path, mode, disk):
+        super().__init__(path, mode)
+        self.disk = disk
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        position = super().seek(offset, whence)
+        if self.disk.at_rewind and position < os.fstat(self.fileno()).st_size:
+            self.disk.free = 0
+        return position
+
+    def write(self, data):
+        if self.disk.free is None:
+            return super().write(data)
+        end = os.fstat(self.fileno()).st_size
+        pos = self.tell()
+        room = max(0, end - pos) + self.disk.free
+        if room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written = super().write(memoryview(data)[:room])
+        self.disk.free -= max(0, pos + written - end)
+        return written
+
+
+SHORT = "Short one. The disk fills up."
+
+
+@pytest.mark.parametrize("where", ["mid-video", "closing the video", "after the video"])
+def test_a_full_disk_fails_the_render_naming_the_file_and_keeps_nothing(base, tmp_path, monkeypatch, where):
+    disk, victim = {
+        "mid-video": (FullDisk(free=20_000), "video.mp4"),  # a few seconds of 720p take well over 100 KB
+        # the samples fit but the index (the moov box, written by the trailer) does not: close() used
+        # to swallow that, leaving a truncated video.mp4 that PyAV cannot open
+        "closing the video": (FullDisk(at_rewind=True), "video.mp4"),
+        # the MP4 is whole; the captions are not (an empty captions.srt used to be left beside the video)
+        "after the video": (FullDisk(at_open="captions.srt.part"), "captions.srt"),
+    }[where]
+    monkeypatch.setattr(outputs, "open", disk.open, raising=False)
+    request = _request(base, tmp_path, text=SHORT)
+    with pytest.raises(RenderError) as err:
+        LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
+    assert str(err.value) == f"cannot write {request.output_dir / victim}: no space left on device; nothing was kept"
+    assert disk.free == 0  # the disk really filled up
+    assert not request.output_dir.exists()  # no partial file, no empty caption file, not even the folder
+
+
+def test_an_mp4_that_does_not_read_back_is_refused(base, tmp_path, rendered):
+    result, _ = rendered
+    data = result.video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 3])  # the index at the front is whole; the samples are not
+    with pytest.raises(RenderError, match=r"shown.mp4 holds \d+ of the 999 frames written|shown.mp4 cannot be read"):
+        outputs.verify_mp4(cut, tmp_path / "shown.mp4", 999)
+    frames = sum(1 for _ in av.open(str(result.video)).demux(video=0)) - 1
+    outputs.verify_mp4(result.video, result.video, frames)  # a whole file passes
+
+
+def test_mouth_shapes_match_the_envelope_whatever_its_length():
+    from plugins.local_renderer import visemes
+
+    for frames in (29, 31, 47, 61):  # 31 / 30 * 30 is 31.000000000000004: one frame too many, and a crash
+        env = np.full(frames, 0.5, np.float32)
+        assert len(visemes.from_phonemes([("h", 0.0, 0.2)], frames / 30, 30, env)) == frames

@@ -144,3 +144,120 @@ def test_users_defaults_must_name_real_avatars(tmp_path):
         load_settings(tmp_path / "daemon.yaml", environ={})
     assert err.value.problems == [f"{tmp_path / 'users.yaml'}:5: workspaces.T1.user_defaults.U1.avatar: "
                                   "no avatar profile named 'nobody'"]
+
+
+# ---- the command line's own options, in-process where a subprocess proves nothing more -------------
+
+
+def _main(*argv) -> int:
+    from avatar_daemon import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(list(argv))
+    return exit_.value.code
+
+
+def test_config_before_the_command_reaches_the_command(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inbox:\n  max_file_bytes: lots\n")
+    assert _main("--config", str(bad), "check") == 1
+    out = capsys.readouterr().out
+    assert f"{bad}:2: inbox.max_file_bytes:" in out and "configuration OK" not in out
+
+
+def test_a_named_config_file_that_is_missing_is_an_error(tmp_path, capsys, monkeypatch):
+    missing = tmp_path / "nope.yaml"
+    for argv in (["--config", str(missing), "check"], ["check", "--config", str(missing)]):
+        assert _main(*argv) == 1
+        out = capsys.readouterr().out  # check lists its problems on stdout
+        assert out.strip() == f"{missing}: no such configuration file"
+    monkeypatch.setenv("AVATAR_DAEMON_CONFIG", str(missing))
+    assert _main("videos") == 1
+    assert f"{missing} (from AVATAR_DAEMON_CONFIG): no such configuration file" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_settings(missing, environ={})
+
+
+def test_version_and_log_level_on_every_command(tmp_path, capsys):
+    import logging
+
+    import importlib.metadata
+
+    assert _main("--version") == 0
+    assert capsys.readouterr().out.strip() == f"avatar-daemon {importlib.metadata.version('avatar-daemon')}"
+    cfg = str(_config(tmp_path))
+    for argv, level in ((["check"], logging.WARNING), (["-v", "check"], logging.INFO),
+                        (["check", "-vv"], logging.DEBUG), (["--log-level", "error", "schema", "campaign"],
+                                                           logging.ERROR)):
+        assert _main(*argv, "--config", cfg) == 0
+        assert logging.getLogger().level == level, argv
+    capsys.readouterr()
+
+
+def test_a_secret_in_a_plugins_error_never_prints(tmp_path, capsys, monkeypatch):
+    secret = "lobster-key-5ecr3t-value"
+    monkeypatch.setenv("LOBSTERS_API_KEY", secret)
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "leaky.py").write_text(
+        "import os\nraise RuntimeError('login refused for key ' + os.environ['LOBSTERS_API_KEY'])\n")
+    cfg = tmp_path / "daemon.yaml"
+    cfg.write_text(json.dumps({"data_dir": "var", "database": "var/db.sqlite3", "notifiers": ["log"],
+                               "plugins": {"plugins_dir": "plugins"}}))
+    for argv in (["plugins"], ["plugins", "--json"], ["check"]):
+        _main(*argv, "--config", str(cfg))
+        captured = capsys.readouterr()
+        assert "login refused for key ***" in captured.out + captured.err, argv  # the error, masked
+        assert secret not in captured.out + captured.err, argv
+
+
+def test_videos_retry_from_the_command_line(tmp_path, capsys):
+    import asyncio
+
+    from avatar_daemon.models import JobEvent, JobState
+    from avatar_daemon.store import NewJob
+    from avatar_daemon.testing import make_daemon, make_settings
+
+    settings = make_settings(tmp_path, default_renderer="local", notifiers=["log"])
+
+    async def seed() -> list[int]:
+        daemon = make_daemon(tmp_path, settings=settings)
+        async with daemon.started():
+            ids = await daemon.store.add_jobs([NewJob("local", "tiktok", "sarah", f"v{i}", {}) for i in range(2)])
+            for job_id, state in zip(ids, (JobState.failed, JobState.completed)):
+                await daemon.bus.publish(JobEvent(job_id=job_id, state=state, message="out of disk"))
+        return ids
+
+    failed, completed = asyncio.run(seed())
+    cfg = str(tmp_path / "daemon.yaml")
+    assert _main("videos", "retry", str(failed), "--config", cfg) == 0
+    assert f"video {failed} (v0) is queued again" in capsys.readouterr().out
+    assert _main("videos", "--status", "queued", "--config", cfg) == 0
+    assert capsys.readouterr().out.split()[:2] == [str(failed), "queued"]
+    for job_id, reason in ((failed, "is queued, not ended"), (completed, "completed; there is nothing to retry"),
+                           (999, "no video 999")):
+        assert _main("videos", "retry", str(job_id), "--config", cfg) == 1
+        assert reason in capsys.readouterr().err
+
+
+def test_videos_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`avatar-daemon videos | head`: the reader leaves early, and no traceback follows."""
+    import asyncio
+
+    from avatar_daemon.store import NewJob
+    from avatar_daemon.testing import make_daemon, make_settings
+
+    settings = make_settings(tmp_path, default_renderer="local", notifiers=["log"])
+
+    async def seed() -> None:
+        daemon = make_daemon(tmp_path, settings=settings)
+        async with daemon.started():  # far more than a pipe's buffer holds
+            await daemon.store.add_jobs([NewJob("local", "tiktok", "sarah", f"video {i}", {}) for i in range(3000)])
+
+    asyncio.run(seed())
+    proc = subprocess.Popen([sys.executable, "-m", "avatar_daemon", "videos", "--limit", "3000", "--config",
+                             str(tmp_path / "daemon.yaml")], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert first.split()[1] == b"queued" and err == ""

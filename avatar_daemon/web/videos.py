@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ResearchError, UnknownNameError
+from ..jobs import NotRetryable
 from ..models import JobState
 from ..pipeline import VideoSettings
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
@@ -188,6 +189,15 @@ async def cancel_video(request: web.Request) -> web.Response:
     return web.json_response({"id": job.id, "status": "cancelled"})
 
 
+async def retry_video(request: web.Request) -> web.Response:
+    job = await visible_job(request)
+    try:
+        job = await daemon_of(request).jobs.retry(job.id, caller(request))
+    except NotRetryable as exc:
+        raise ApiError(409, str(exc)) from None
+    return web.json_response(video_json(job), status=202)
+
+
 async def download_video(request: web.Request) -> web.StreamResponse:
     job = await visible_job(request)
     path = Path((job.result or {}).get("video") or "")
@@ -243,6 +253,10 @@ def endpoints() -> list[Endpoint]:
         Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
                  responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
                             409: "already ended"}),
+        Endpoint("POST", "/videos/{id}/retry", retry_video,
+                 "Queue a failed, timed-out or cancelled video again (same id; a new try)",
+                 responses={202: Answer("queued again", Video), 403: "another workspace's", 404: "unknown",
+                            409: "completed or not ended"}),
         Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported)",
                  headers={"Range": {"type": "string", "description": "bytes=start-end: only part of the file"}},
                  responses={200: Answer("the file", media=("video/mp4",)),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import json as jsonlib
 import logging
 import mimetypes
@@ -31,6 +33,21 @@ log = logging.getLogger(__name__)
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 EVENTS = ["avatar_video.success", "avatar_video.fail"]
+# 429s that pass with time: waited out until the job's deadline, however many it takes.
+# (Another 429, such as a used-up quota, still gets only `retries` tries.)
+PATIENT_CODES = {"concurrent_limit_exceeded", "rate_limit_exceeded"}
+
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("heygen_job_deadline", default=None)
+
+
+@contextlib.contextmanager
+def until(deadline: float):
+    """Calls made inside (and in tasks started inside) wait out PATIENT_CODES until `deadline` (monotonic)."""
+    token = _deadline.set(deadline)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 class Gate:
@@ -118,18 +135,28 @@ class HeyGenClient:
                 self.calls[name, "network"] += 1
                 error = HeyGenError(0, "network", f"HeyGen did not answer {name}: {type(exc).__name__} {exc}".strip())
             # A 429 means "not accepted", so any method may repeat it; other failures only when safe.
-            if not error.retryable or attempt > self.retries or not (error.status == 429 or repeatable):
+            if not error.retryable or not (error.status == 429 or repeatable):
+                raise error
+            deadline = _deadline.get()
+            patient = error.status == 429 and error.code in PATIENT_CODES and deadline is not None
+            if attempt > self.retries and not patient:
                 raise error
             delay = self._delay(attempt, error.retry_after)
-            if error.status == 429:
-                self.gate.hold(delay)  # everyone waits, not only this caller
-            log.info("heygen: %s answered %s; retry %d/%d in %.1f s", name, error.code, attempt, self.retries, delay)
+            if patient and time.monotonic() + delay >= deadline:
+                raise TimeoutError(f"HeyGen answered {name} with 429 {error.code} {attempt} times, until the job's "
+                                   "deadline (heygen.deadline_seconds)") from error
+            if error.status == 429 and error.code != "concurrent_limit_exceeded":
+                self.gate.hold(delay)  # a rate limit: everyone waits, not only this caller
+            log.info("heygen: %s answered %s; try %d in %.1f s", name, error.code, attempt + 1, delay)
             await asyncio.sleep(delay)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.retry_after_cap)
-        return min(60.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        """Never sooner than Retry-After; longer and longer when the refusals go on (with jitter, so
+        the jobs waiting on one concurrency slot do not all come back at the same instant)."""
+        backoff = min(60.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        if retry_after is None:
+            return backoff
+        return max(min(retry_after, self.retry_after_cap) * random.uniform(1.0, 1.2), backoff)
 
     # ---- videos (v3) ---------------------------------------------------------------
 

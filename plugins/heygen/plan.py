@@ -72,9 +72,11 @@ def resolution(width: int, height: int, cap: str) -> str:
     return order[min(order.index(wanted), order.index(cap))]
 
 
-def idempotency_key(instance: str, job_id: int, part: int | None = None) -> str:
-    """Our job id, scoped by the database it lives in: a fresh database reuses ids 1, 2, 3... within 24 h."""
-    key = f"avatar-daemon.{instance or 'x'}.job-{job_id}"
+def idempotency_key(instance: str, job_id: int, part: int | None = None, retry: int = 0) -> str:
+    """Our job id, scoped by the database it lives in (a fresh database reuses ids 1, 2, 3... within 24 h),
+    and by the try: a restart within one try repeats the key (and HeyGen answers with the video it made),
+    while a person's retry gets a new one (the old key would be answered with the old, failed video)."""
+    key = f"avatar-daemon.{instance or 'x'}.job-{job_id}" + (f".retry-{retry}" if retry else "")
     return key if part is None else f"{key}.part-{part}"
 
 
@@ -125,7 +127,7 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
     if studio and len(chunks) > 50:
         raise RenderError(f"the script needs {len(chunks)} Studio scenes; HeyGen allows 50")
     title = request.script.title[:200]
-    callback_id = idempotency_key(instance, request.job_id)
+    callback_id = idempotency_key(instance, request.job_id, retry=request.retry)
     bg = background(request.background, asset_url)
     burn = request.captions and fmt.caption_style.value != "none"
     estimated = estimate_seconds(text, request.voice_speed)
@@ -164,7 +166,7 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
     caption = bodies.Caption(style=cfg.caption_style if burn and not square else None)
     parts = []
     for i, chunk in enumerate(chunks):
-        key = idempotency_key(instance, request.job_id, None if len(chunks) == 1 else i)
+        key = idempotency_key(instance, request.job_id, None if len(chunks) == 1 else i, request.retry)
         body = bodies.CreateVideo(
             avatar_id=avatar_id, title=title if len(chunks) == 1 else f"{title} ({i + 1}/{len(chunks)})",
             resolution=resolution(fmt.width, fmt.height, cfg.resolution), aspect_ratio=aspect, background=bg,

@@ -17,7 +17,7 @@ from avatar_daemon import AvatarProfile, Progress, RenderError, RenderRequest, R
 from . import media
 from .api import HeyGenError, Quota, Video, VideoCreated
 from .catalogue import Catalogue
-from .client import HeyGenClient, LinkExpired
+from .client import HeyGenClient, LinkExpired, until
 from .plan import Plan, make_plan
 from .settings import HeyGenSettings
 
@@ -108,19 +108,30 @@ class HeyGenRenderer:
     # ---- render ----------------------------------------------------------------------
 
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
+        """One deadline for the whole job: 429s for concurrency or rate are waited out until it, then polling."""
+        deadline = time.monotonic() + self.cfg.deadline_seconds
+        with until(deadline):
+            return await self._render(request, progress, deadline)
+
+    async def _render(self, request: RenderRequest, progress: Progress, deadline: float) -> RenderResult:
         plan = await self.plan(request)
-        ids = [i for i in (request.external_id or "").split(",") if i]
+        # One slot per part, in order; an empty slot is a part not created yet (or dropped below).
+        saved = request.external_id.split(",") if request.external_id else []
+        slots: list[str | None] = [i or None for i in saved] + [None] * (len(plan.parts) - len(saved))
+        if request.retry:
+            await self._drop_failed(request, slots)
         submitted_at = None  # wall clock, to learn from HeyGen's completed_at; unknown for a resumed job
-        if len(ids) < len(plan.parts):
+        missing = [i for i, video_id in enumerate(slots) if video_id is None]
+        if missing:
             submitted_at = time.time()
-            if not ids:
+            if len(missing) == len(plan.parts):
                 await self._guard(request, plan)
-            # v2 creates (Studio, templates) have no idempotency key: after a crash mid-create, look for
-            # the video by its callback id before paying for a second one.
-            retrying = plan.api != "v3" and any(e.state.value == "submitting"
-                                                for e in await self.daemon.store.events(request.job_id))
-            await progress.submitting(f"submitting to HeyGen ({len(plan.parts)} video(s))")
-            for part in plan.parts[len(ids):]:
+            # v2 creates (Studio, templates) have no idempotency key: after a crash mid-create within
+            # this try, look for the video by its callback id before paying for a second one.
+            retrying = plan.api != "v3" and await self._submitted_before(request.job_id)
+            await progress.submitting(f"submitting to HeyGen ({len(missing)} video(s))")
+            for i in missing:
+                part = plan.parts[i]
                 found = await self._find_by_callback(part.key) if retrying else None
                 if found:
                     created = found
@@ -130,14 +141,49 @@ class HeyGenRenderer:
                     created = await self.client.generate_from_template(part.path.split("/")[3], part.body)
                 else:
                     created = await self.client.studio_generate(part.body)
-                ids.append(created.video_id)
-                await progress.submitted(",".join(ids))  # saved before anything else can go wrong
-            log.info("heygen: job %s submitted as %s", request.job_id, ", ".join(ids))
+                slots[i] = created.video_id
+                await progress.submitted(",".join(v or "" for v in slots))  # saved before anything else can go wrong
+            log.info("heygen: job %s submitted as %s", request.job_id, ", ".join(v or "" for v in slots))
         else:
             progress(1, "waiting for HeyGen (resumed)")
+        ids = [v for v in slots if v]
         started = time.monotonic()
-        videos = await asyncio.gather(*[self._wait(v, plan, progress, started, len(ids), submitted_at) for v in ids])
+        videos = await asyncio.gather(*[self._wait(v, plan, progress, started, deadline, len(ids), submitted_at)
+                                        for v in ids])
         return await self._deliver(request, plan, list(videos), progress, time.monotonic() - started)
+
+    async def _drop_failed(self, request: RenderRequest, slots: list[str | None]) -> None:
+        """On a person's retry, a saved video HeyGen failed (or no longer has) is made again; any other is resumed.
+
+        The new create carries this retry's idempotency key: the first try's key would only
+        be answered with the video that failed.
+        """
+        for i, video_id in enumerate(slots):
+            if video_id is None:
+                continue
+            try:
+                video = await self.client.get_video(video_id)
+            except HeyGenError as exc:
+                if exc.status != 404:
+                    raise
+                reason = "HeyGen no longer has it"
+            else:
+                if video.status != "failed":
+                    continue
+                reason = video.failure()
+            log.info("heygen: job %s retry %d: video %s is made again (%s)", request.job_id, request.retry,
+                     video_id, reason)
+            slots[i] = None
+
+    async def _submitted_before(self, job_id: int) -> bool:
+        """Whether this try already reached the create call (a `submitting` event since the last retry)."""
+        submitting = False
+        for event in await self.daemon.store.events(job_id):
+            if event.data.get("retry"):
+                submitting = False
+            elif event.state.value == "submitting":
+                submitting = True
+        return submitting
 
     async def _find_by_callback(self, callback_id: str) -> VideoCreated | None:
         """The newest page of HeyGen's video list, searched for our callback id."""
@@ -204,8 +250,8 @@ class HeyGenRenderer:
             for stale in [k for k, at in self.early.items() if time.monotonic() - at > 3600]:
                 del self.early[stale]
 
-    async def _wait(self, video_id: str, plan: Plan, progress: Progress, started: float, parts: int,
-                    submitted_at: float | None) -> Video:
+    async def _wait(self, video_id: str, plan: Plan, progress: Progress, started: float, deadline: float,
+                    parts: int, submitted_at: float | None) -> Video:
         c = self.cfg
         spoken = plan.estimated_seconds / max(1, parts)
         expected = max(c.poll_first_seconds, self.render_ratio * spoken)
@@ -214,7 +260,6 @@ class HeyGenRenderer:
         first = expected * (grace if self.webhook_active else 0.8)
         interval = max(expected * grace / 4, 1e-3)
         next_poll = started + first
-        deadline = started + c.deadline_seconds
         wake = self.waiters.setdefault(video_id, asyncio.Event())
         if self.early.pop(video_id, None) is not None:
             wake.set()
@@ -224,9 +269,9 @@ class HeyGenRenderer:
                 if now >= deadline:
                     raise TimeoutError(f"HeyGen did not finish video {video_id} within {c.deadline_seconds:g} s "
                                        "(heygen.deadline_seconds)")
-                until = min(next_poll, deadline, now + c.progress_tick_seconds)
+                wake_at = min(next_poll, deadline, now + c.progress_tick_seconds)
                 try:
-                    async with asyncio.timeout(max(0.0, until - now)):
+                    async with asyncio.timeout(max(0.0, wake_at - now)):
                         await wake.wait()
                 except TimeoutError:
                     pass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from avatar_daemon import PayloadError, load_json
 
 if TYPE_CHECKING:
     from .renderer import HeyGenRenderer
@@ -47,12 +48,15 @@ class WebhookReceiver:
         if not hmac.compare_digest(signature(secret, body), given):
             return self._refuse(request, 401, "bad signature")
         try:
-            payload = json.loads(body)
-            data = payload.get("event_data") or {}
-            kind = payload.get("event_type") or payload.get("event") or ""
-            video_id = data.get("video_id")
-        except (ValueError, AttributeError):
-            return self._refuse(request, 400, "body is not a JSON object")
+            payload = load_json(body, "the webhook body")
+        except PayloadError as exc:
+            return self._refuse(request, 400, str(exc))
+        if not isinstance(payload, dict):
+            return self._refuse(request, 400, "the webhook body is not a JSON object")
+        data = payload.get("event_data")
+        data = data if isinstance(data, dict) else {}
+        kind = str(payload.get("event_type") or payload.get("event") or "")
+        video_id = data.get("video_id")
         self.accepted += 1
         if video_id and kind.startswith("avatar_video."):
             log.info("heygen: webhook %s for video %s (callback %s)", kind, video_id, data.get("callback_id"))

@@ -7,26 +7,32 @@ import queue
 import threading
 from fractions import Fraction
 from pathlib import Path
+from typing import IO
 
 import av
 import numpy as np
 
+from .outputs import sync, write_failure
 from .yuv import Frame
 
 AUDIO_RATE = 48000
 
 
 class Mp4Writer:
-    """Writes to `path` while it is open; the caller renames it into place when all went well.
+    """Writes into `file` (opened "w+b", which it closes); the caller checks it and renames it into place.
 
     Encoding and muxing happen on a thread of their own, fed by a short queue: PyAV lets go
     of the GIL inside the encoder, so the next frame is composed while x264 works on this one.
+    Every failure to write, the trailer's included, is a RenderError naming `shown_as`.
     """
 
-    def __init__(self, path: Path, width: int, height: int, fps: int, speech_rate: int,
+    def __init__(self, file: IO[bytes], shown_as: Path, width: int, height: int, fps: int, speech_rate: int,
                  preset: str = "veryfast", crf: int = 23, threads: int = 0, depth: int = 4):
+        self.file = file
+        self.shown_as = shown_as
+        self._io = _Guarded(file)
         # faststart moves the index to the front, so browsers and Slack start playing at once
-        self.container = av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"})
+        self.container = av.open(self._io, mode="w", format="mp4", options={"movflags": "+faststart"})
         self.video = self.container.add_stream("libx264", rate=fps)
         self.video.width, self.video.height = width, height
         self.video.pix_fmt = "yuv420p"
@@ -71,21 +77,34 @@ class Mp4Writer:
         self._put((self.audio, af))
 
     def close(self) -> None:
+        """Finish the file and sync it to disk; raises if any byte of it could not be written."""
         self._put(None)
         self._thread.join()
         if self._error is not None:
-            raise self._error
+            raise self._failure()
+        try:
+            sync(self.file)
+            self.file.close()
+        except OSError as exc:
+            raise write_failure(self.shown_as, exc) from None
 
     def abort(self) -> None:
-        self._error = self._error or RuntimeError("aborted")
+        self._error = self._error or _Aborted()
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
         self._thread.join(timeout=10)
+        with contextlib.suppress(OSError, ValueError):
+            self.file.close()
+
+    def _failure(self) -> BaseException:
+        if isinstance(self._error, (OSError, av.FFmpegError)):
+            return write_failure(self.shown_as, self._error)
+        return self._error
 
     def _put(self, item) -> None:
         while True:
             if self._error is not None:
-                raise self._error
+                raise self._failure()
             try:
                 self._queue.put(item, timeout=0.5)
                 return
@@ -112,5 +131,40 @@ class Mp4Writer:
         except BaseException as exc:
             self._error = exc  # the producer sees it at its next put, within half a second
         finally:
-            with contextlib.suppress(av.FFmpegError):
-                self.container.close()
+            self._io.discarding = self._error is not None
+            try:
+                self.container.close()  # the trailer and the faststart pass: where a full disk often shows
+            except Exception as exc:
+                self._error = self._error or exc
+
+
+class _Guarded:
+    """The file as PyAV sees it. Once the file is being discarded, writes and seeks go nowhere: the
+    trailer PyAV writes on close would only fail again on a full disk, and PyAV prints every such failure."""
+
+    def __init__(self, file: IO[bytes]):
+        self.file = file
+        self.name = file.name  # faststart's second pass reopens the file by name to read it
+        self.discarding = False
+
+    def write(self, data: bytes) -> int:
+        return len(data) if self.discarding else self.file.write(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return b"" if self.discarding else self.file.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0 if self.discarding else self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return 0 if self.discarding else self.file.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+
+class _Aborted(Exception):
+    """The writer was stopped by its caller; whatever it wrote is discarded."""

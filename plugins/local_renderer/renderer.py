@@ -20,6 +20,7 @@ from avatar_daemon import (
 
 from . import captions, mix, tts, visemes
 from .encode import Mp4Writer
+from .outputs import Outputs, verify_mp4
 from .presenter import PresenterArtist
 from .scene import Scene, layout_for
 from .tts import SAMPLE_RATE, Speech, Word
@@ -45,10 +46,15 @@ class LocalRenderer:
 
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
         cancel = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self.render_sync, request, progress, cancel))
+        work.add_done_callback(lambda f: f.cancelled() or f.exception())  # a cancelled render's error is moot
         try:
-            return await asyncio.to_thread(self.render_sync, request, progress, cancel)
+            return await asyncio.shield(work)
         except asyncio.CancelledError:
-            cancel.set()  # the thread stops at its next frame and removes its partial file
+            # The thread stops at its next frame and removes its partial files. Wait for that, so a
+            # retry started the moment this job ends never shares its folder with a dying render.
+            cancel.set()
+            await asyncio.wait([work], timeout=10)
             raise
 
     # ---- the work, in a worker thread --------------------------------------------
@@ -61,6 +67,7 @@ class LocalRenderer:
 
     def render_sync(self, request: RenderRequest, progress: Progress,
                     cancel: threading.Event | None = None) -> RenderResult:
+        """Every output goes under a temporary name; all are renamed into place only when all are sound."""
         started = time.monotonic()
         fmt = request.format
         if not request.script.text.strip():
@@ -72,25 +79,26 @@ class LocalRenderer:
         bed = mix.Bed(Path(request.music)) if request.music else None  # a bad file fails before any work
         progress(1, "synthesising speech")
         feed = SpeechFeed(self.speak(request), limit, fmt)
-        request.output_dir.mkdir(parents=True, exist_ok=True)
-        video = request.output_dir / "video.mp4"
-        partial = video.with_name("video.mp4.part")
+        outputs = Outputs(request.output_dir)
         scene = None
         try:
             scene = self._scene(request)  # sprites are drawn while the first sentences are spoken
             progress(5, "composing frames")
-            speech, cues, thumbnail = self._encode(scene, feed, partial, progress, cancel,
+            speech, cues, thumbnail = self._encode(scene, feed, outputs, progress, cancel,
                                                    expected_frames=int(estimate * fmt.fps), bed=bed)
-            partial.replace(video)
+            progress(99, "writing captions and metadata")
+            self._companions(request, outputs, speech, cues, thumbnail, time.monotonic() - started)
+            placed = outputs.commit()
         except BaseException:
             feed.stop()
-            partial.unlink(missing_ok=True)
+            outputs.discard()
             raise
         finally:
             if scene:
                 scene.close()
-        progress(99, "writing captions and metadata")
-        return self._deliver(request, speech, cues, video, thumbnail, time.monotonic() - started)
+        return RenderResult(video=placed[VIDEO], thumbnail=placed["thumbnail.jpg"], srt=placed["captions.srt"],
+                            vtt=placed["captions.vtt"], metadata=placed["metadata.json"],
+                            duration=round(speech.duration, 3))
 
     def _scene(self, request: RenderRequest) -> Scene:
         fmt = request.format
@@ -100,15 +108,16 @@ class LocalRenderer:
                      request.brand, seed=request.job_id, research=request.research, cards=request.cards,
                      look=request.caption_look)
 
-    def _encode(self, scene: Scene, feed: "SpeechFeed", path: Path, progress: Progress,
+    def _encode(self, scene: Scene, feed: "SpeechFeed", outputs: Outputs, progress: Progress,
                 cancel: threading.Event | None, expected_frames: int, bed: mix.Bed | None = None):
-        """Compose and encode each batch of frames as soon as the speech under it exists."""
+        """Compose and encode each batch of frames as soon as the speech under it exists; check the file."""
         fmt = scene.fmt
         fps = fmt.fps
         pieces: list[Speech] = []
         done, complete, thumbnail, shown = 0, False, None, 5.0
         thumb_at = int(fps * 1.2)
-        writer = Mp4Writer(path, fmt.width, fmt.height, fps, SAMPLE_RATE, self.preset, self.crf, self.threads)
+        writer = Mp4Writer(outputs.open(VIDEO), outputs.final(VIDEO), fmt.width, fmt.height, fps, SAMPLE_RATE,
+                           self.preset, self.crf, self.threads)
         try:
             while not complete:
                 batch, complete = feed.next_batch()
@@ -151,17 +160,15 @@ class LocalRenderer:
         except BaseException:
             writer.abort()
             raise
+        verify_mp4(outputs.parts[VIDEO], outputs.final(VIDEO), writer.frames)
         return speech, cues, thumbnail
 
-    def _deliver(self, request: RenderRequest, speech: Speech, cues, video: Path, thumbnail, seconds: float):
-        out = request.output_dir
-        srt, vtt = out / "captions.srt", out / "captions.vtt"
-        srt.write_text(captions.to_srt(cues), encoding="utf-8")
-        vtt.write_text(captions.to_vtt(cues), encoding="utf-8")
-        thumb = out / "thumbnail.jpg"
-        thumbnail.save(thumb, quality=88)
-        meta = out / "metadata.json"
-        meta.write_text(json.dumps({
+    def _companions(self, request: RenderRequest, outputs: Outputs, speech: Speech, cues, thumbnail,
+                    seconds: float) -> None:
+        outputs.write_text("captions.srt", captions.to_srt(cues))
+        outputs.write_text("captions.vtt", captions.to_vtt(cues))
+        outputs.save_jpeg("thumbnail.jpg", thumbnail, quality=88)
+        outputs.write_text("metadata.json", json.dumps({
             "duration": round(speech.duration, 3), "title": request.script.title, "script": request.script.text,
             "description": request.script.description, "hashtags": request.script.hashtags,
             "avatar": request.avatar.id, "voice": "narration" if request.narration else request.avatar.voice,
@@ -169,9 +176,7 @@ class LocalRenderer:
             "width": request.format.width, "height": request.format.height, "fps": request.format.fps,
             "renderer": self.name, "render_seconds": round(seconds, 2),
             "words": [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in speech.words],
-        }, indent=2), encoding="utf-8")
-        return RenderResult(video=video, thumbnail=thumb, srt=srt, vtt=vtt,
-                            metadata=meta, duration=round(speech.duration, 3))
+        }, indent=2))
 
     # ---- previews ---------------------------------------------------------------------
 
@@ -193,6 +198,7 @@ class LocalRenderer:
         return [still, clip]
 
 
+VIDEO = "video.mp4"
 LOOKAHEAD = 0.5  # seconds of speech held back from composing until the next sentence arrives
 
 

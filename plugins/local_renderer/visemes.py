@@ -71,7 +71,8 @@ def _voiced_spans(phonemes: list[tuple[str, float, float]]) -> list[tuple[str, f
 def from_phonemes(phonemes: list[tuple[str, float, float]], duration: float, fps: int,
                   envelope: np.ndarray | None = None) -> np.ndarray:
     """One shape index per frame; frames the audio calls silent are forced to rest."""
-    n = int(np.ceil(duration * fps))
+    # One frame per envelope value: ceil(31 / 30 * 30) is 32 in floating point, and the mask below failed.
+    n = len(envelope) if envelope is not None else int(np.ceil(duration * fps))
     frames = np.full(n, SHAPES.index("X"), np.int8)
     for shape, start, end in _voiced_spans(phonemes):
         a, b = int(round(start * fps)), max(int(round(end * fps)), int(round(start * fps)) + 1)

@@ -19,7 +19,7 @@ from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.settings import load_settings
 from plugins.heygen import media
 from plugins.heygen.api import HeyGenError
-from plugins.heygen.client import HeyGenClient, LinkExpired
+from plugins.heygen.client import HeyGenClient, LinkExpired, until
 from plugins.heygen.plan import make_plan, resolution, split_script
 from plugins.heygen.settings import HeyGenSettings
 from tests.fake_heygen import API_KEY, FakeHeyGen, make_mp4
@@ -132,6 +132,42 @@ async def test_429_honours_retry_after_and_holds_every_caller(client, fake):
     assert client.calls["get_video", "429"] == 1 and client.calls["get_video", "ok"] == 1
 
 
+@pytest.mark.parametrize("code", ["concurrent_limit_exceeded", "rate_limit_exceeded"])
+async def test_a_long_429_run_is_waited_out_until_the_jobs_deadline(client, fake, code):
+    """More refusals in a row than `retries` allows: within a job's deadline the create still goes through."""
+    fake.retry_after = 0.05
+    client.retries = 1  # fewer tries than the refusals below, and a short test
+    refusal = {"error": {"code": code, "message": "Too many"}}
+    body = {"avatar_id": "look1", "voice_id": "v", "script": "x", "aspect_ratio": "9:16"}
+    fake.fail_next += [("create_video", 429, refusal)] * (client.retries + 4)
+    with until(time.monotonic() + 60):
+        created = await client.create_video(body, "storm-1")
+    assert created.video_id in fake.videos and client.calls["create_video", "429"] == client.retries + 4
+    times = fake.call_times["create_video"]
+    assert len(times) == client.retries + 5
+    assert all(b - a >= 0.05 for a, b in zip(times, times[1:]))  # never sooner than Retry-After
+
+    fake.fail_next += [("create_video", 429, refusal)] * (client.retries + 1)
+    with pytest.raises(HeyGenError):  # outside a job (no deadline), the usual number of tries
+        await client.create_video(body, "storm-2")
+    assert not fake.fail_next
+
+
+async def test_429s_past_the_deadline_end_in_a_timeout_and_other_429s_stay_bounded(client, fake):
+    fake.retry_after = 0.05
+    client.retries = 1
+    fake.storm, fake.storm_endpoints = 1.0, {"create_video"}
+    body = {"avatar_id": "look1", "voice_id": "v", "script": "x", "aspect_ratio": "9:16"}
+    with until(time.monotonic() + 1.0), pytest.raises(TimeoutError, match="until the job's deadline"):
+        await client.create_video(body, "storm-3")
+    assert fake.calls["create_video"] > client.retries + 1 and not fake.videos
+    fake.storm = 0
+    quota = {"error": {"code": "quota_exceeded", "message": "Usage quota exceeded"}}
+    fake.fail_next += [("create_video", 429, quota)] * (client.retries + 1)
+    with until(time.monotonic() + 60), pytest.raises(HeyGenError, match="quota_exceeded"):
+        await client.create_video(body, "storm-4")  # a used-up quota does not pass with time
+
+
 async def test_5xx_retried_for_reads_and_idempotent_creates_only(client, fake):
     body = {"avatar_id": "look1", "voice_id": "v", "script": "x", "aspect_ratio": "9:16"}
     fake.fail_next.append(("create_video", 503, {"error": {"code": "unavailable", "message": "try later"}}))
@@ -201,6 +237,8 @@ def test_plan_v3_body_from_request(tmp_path):
     plan = make_plan(_request(tmp_path, voice_speed=1.2), HeyGenSettings(), "abc", lambda p: p)
     (part,) = plan.parts
     assert part.path == "/v3/videos" and part.key == "avatar-daemon.abc.job-42"
+    retried = make_plan(_request(tmp_path, retry=2), HeyGenSettings(), "abc", lambda p: p)
+    assert retried.parts[0].key == retried.parts[0].body["callback_id"] == "avatar-daemon.abc.job-42.retry-2"
     body = part.body
     assert body["aspect_ratio"] == "9:16" and body["resolution"] == "1080p"
     assert body["voice_settings"]["speed"] == 1.2 and body["callback_id"] == part.key

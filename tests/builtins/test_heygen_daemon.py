@@ -459,3 +459,60 @@ async def test_studio_test_mode_is_free_and_marked(tmp_path, fake):
         assert await wait_for_final(daemon, job_id) == "completed"
     (video,) = fake.videos.values()
     assert video.body["test"] is True and fake.calls["studio_generate"] == 1 and fake.calls["remaining_quota"] == 0
+
+
+async def test_a_429_storm_slows_jobs_down_but_fails_none(tmp_path, fake):
+    """The issue's storm: 4 tries used to fail about one job in ten; now every refusal is waited out."""
+    fake.storm, fake.storm_endpoints = 0.6, {"create_video", "get_video"}
+    fake.retry_after = 0.02
+    daemon = heygen_daemon(tmp_path, fake, webhook=False)
+    async with running(daemon):
+        ids = await ingest(daemon, formats=("tiktok", "youtube", "reels", "shorts", "landscape-720"))
+        ids += await ingest(daemon, formats=("portrait-720", "tiktok", "youtube", "reels", "shorts"),
+                            data=b"A second script, about something else entirely.", suffix=".txt")
+        assert [await wait_for_final(daemon, i, timeout=60) for i in ids] == ["completed"] * 10
+    assert len(fake.videos) == 10  # the Idempotency-Key made every repeated create the same video
+    assert fake.storm_hits["create_video"] >= 3 and fake.storm_hits["get_video"] >= 3
+
+
+async def test_a_retry_makes_a_failed_video_again_with_a_new_key(tmp_path, fake):
+    daemon = heygen_daemon(tmp_path, fake, webhook=False)
+    async with running(daemon):
+        (job_id,) = await ingest(daemon, data=b"This FAIL script fails at HeyGen the first time.", suffix=".txt")
+        assert await wait_for_final(daemon, job_id) == "failed"
+        (failed,) = fake.videos
+        fake.fail_marker = None  # the cause is gone (a shorter script, more credits...)
+        await daemon.jobs.retry(job_id)
+        assert await wait_for_final(daemon, job_id) == "completed"
+        job = await daemon.store.job(job_id)
+    assert len(fake.videos) == 2 and job.external_id != failed and job.external_id in fake.videos
+    assert fake.videos[job.external_id].body["callback_id"].endswith(f"job-{job_id}.retry-1")
+    assert fake.videos[failed].body["callback_id"].endswith(f"job-{job_id}")
+
+
+async def test_a_retry_resumes_a_video_that_did_not_fail(tmp_path, fake):
+    fake.render_seconds = 1.5
+    daemon = heygen_daemon(tmp_path, fake, webhook=False, deadline_seconds=0.3)
+    async with running(daemon):
+        (job_id,) = await ingest(daemon)
+        assert await wait_for_final(daemon, job_id) == "timeout"  # HeyGen is still rendering it
+        daemon.renderers["heygen"].cfg.deadline_seconds = 60
+        await daemon.jobs.retry(job_id)
+        assert await wait_for_final(daemon, job_id) == "completed"
+        job = await daemon.store.job(job_id)
+    assert len(fake.videos) == 1 and fake.calls["create_video"] == 1 and job.external_id in fake.videos
+
+
+async def test_a_webhook_nested_too_deeply_is_refused_with_the_reason(tmp_path, fake):
+    daemon = heygen_daemon(tmp_path, fake)
+    async with running(daemon):
+        await wait_until(lambda: fake.endpoints)
+        secret = await daemon.store.get_meta("heygen.webhook.secret")
+        url = f"http://127.0.0.1:{daemon.http_port}/plugins/heygen/webhook"
+        depth = 30_000  # under the 64 KB cap, and deep enough to blow Python's own recursion limit
+        body = ('{"event_type": "avatar_video.success", "event_data": ' + "[" * depth + "]" * depth + "}").encode()
+        sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, data=body, headers={"signature": sig}) as resp:
+                status, answer = resp.status, await resp.json()
+    assert status == 400 and "the webhook body: nested too deeply" in answer["error"]

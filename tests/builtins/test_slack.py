@@ -235,7 +235,7 @@ async def test_a_real_local_render_is_uploaded_with_its_srt_and_metadata(tmp_pat
     assert job.status.value == "completed"
 
 
-async def test_failed_video_shows_the_reason_and_retry_makes_it_again(tmp_path, slack):
+async def test_failed_video_shows_the_reason_and_retry_tries_it_again(tmp_path, slack):
     daemon, plugin = slack_daemon(tmp_path, slack, renderer=FakeRenderer(fail="the presenter lost her voice"))
     async with running(daemon):
         await post(daemon, command(slack, "This one will fail.", trigger="f1"))
@@ -250,7 +250,9 @@ async def test_failed_video_shows_the_reason_and_retry_makes_it_again(tmp_path, 
         assert (await post(daemon, {"payload": json.dumps(payload)}))[0] == 200
         await wait_until(lambda: len(plugin.renderer.requests) == 2)
         jobs = await daemon.store.jobs()
-    assert len(jobs) == 2 and jobs[0].title == job.title
+        events = await daemon.store.events(job.id)
+    assert [j.id for j in jobs] == [job.id]  # the same video tried again, not a copy
+    assert [e.data.get("retry") for e in events if e.state.value == "queued"] == [None, 1]
 
 
 def socket_daemon(tmp_path, fake, **cfg):

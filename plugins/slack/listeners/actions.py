@@ -67,8 +67,26 @@ async def another_avatar(ack, body: dict, action: dict, context) -> None:
 
 
 async def retry(ack, body: dict, action: dict, context) -> None:
+    """The same video again, not a copy: the daemon's one retry path, for users of the video's workspace."""
     await ack()
-    await _again(context["bot"], body, int(action["value"]))
+    bot = context["bot"]
+    user = body["user"]["id"]
+    team = body["user"].get("team_id") or (body.get("team") or {}).get("id")
+    channel = (body.get("channel") or {}).get("id")
+    job_id = int(action["value"])
+    msg = bot.messages.get(job_id)
+    if msg is not None:
+        msg.done = False  # its message ended with the failure: it follows the new try, edited in place
+    try:
+        job = await bot.daemon.jobs.retry(job_id, bot.caller(team, user))
+    except PermissionError:
+        await bot.client.chat_postEphemeral(channel=channel, user=user, text=f"No video {job_id} in your workspace.")
+        return
+    except AvatarDaemonError as exc:
+        await bot.client.chat_postEphemeral(channel=channel, user=user, text=f":x: {exc}")
+        return
+    if msg is None:  # after a restart: its message is found again from the store, or posted anew
+        await bot.track(job, channel, team, user)
 
 
 async def download(ack) -> None:
