@@ -71,6 +71,14 @@ class Video(Reply):
     video_url: str | None = Field(description="the renderer's own link (HeyGen), when it gave one")
 
 
+class VideoPage(Video):
+    """One video with what its page shows beside the player (and what publishing posts)."""
+
+    description: str = Field("", description="the insights and their source links")
+    hashtags: list[str] = Field(default_factory=list)
+    script_notes: list[str] = Field(default_factory=list, description="what the writer left out or fell back on")
+
+
 class VideosCreated(Reply):
     videos: list[Video] = Field(min_length=1, description="one per format asked for")
 

@@ -14,7 +14,9 @@ from ..models import JobState
 from ..pipeline import VideoSettings
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
-from .replies import Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideosCreated, VideoStatus
+from .replies import (
+    Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideoPage, VideosCreated, VideoStatus,
+)
 
 SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square"}
 FALLBACK = {"portrait": "tiktok", "landscape": "youtube", "square": "square"}
@@ -247,7 +249,7 @@ def endpoints() -> list[Endpoint]:
                         "before": {**limit, "maximum": 10**9, "description": "a video id: the next page"}},
                  responses={200: Answer("OK", VideoList)}),
         Endpoint("GET", "/videos/{id}", get_video, "One video",
-                 responses={200: Answer("OK", Video), 403: "another workspace's", 404: "unknown"}),
+                 responses={200: Answer("OK", VideoPage), 403: "another workspace's", 404: "unknown"}),
         Endpoint("GET", "/videos/{id}/status", video_status, "A video's state and percent",
                  responses={200: Answer("OK", VideoStatus), 403: "another workspace's"}),
         Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
