@@ -282,7 +282,7 @@ async def test_openapi_documents_exactly_the_routes(api):
                     assert answer["content"]["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/ErrorReply"}, (method, path, code)
     video = doc["paths"]["/videos/{id}"]["get"]
-    assert video["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/Video"
+    assert video["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/VideoPage"
     assert {"401", "403", "404"} <= set(video["responses"]) and "path" not in doc["components"]["schemas"][
         "PublicBackground"]["properties"]  # remote callers are not offered server paths
 
