@@ -359,7 +359,9 @@ class Scene:
             layer.blend(frame, int(stage.neck[0] - layer.w / 2 - layer.ox + dx),
                         int(stage.neck[1] - layer.h * 0.62 - layer.oy + dy))
         else:
-            rig.shoulders.blend(frame, rig.body_x, int(stage.neck[1] - breath))
+            lift = round(breath / 2) * 2  # layers land on even rows; at 0 the base already shows the shoulders
+            if lift:
+                rig.shoulders.blend(frame, rig.body_x, stage.neck[1] - lift)
             brows = min(BROWS, key=lambda b: abs(b - self.brows.get(index, 0.0)))
             eyes = rig.eyes[(self.eye_state.get(index, "open"), self.gaze.get(index, 0), brows)]
             ox, oy = rig.neck_offset
