@@ -1,6 +1,8 @@
 """The text cleaner: what research text may carry into a caption, a script, Slack, a log or the store."""
 
+import json
 import re
+import sqlite3
 import sys
 import unicodedata
 
@@ -8,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avatar_daemon import clean_text, strip_markup, to_spoken
+from avatar_daemon import Insight, Research, clean_text, hookimpl, strip_markup, to_spoken
 from avatar_daemon.spoken import strip_invisible
+from avatar_daemon.testing import make_daemon
 
 # Deterministic (the same examples on every run and in CI), no example database left in the tree,
 # and no deadline: the machine is shared, and speed belongs in benchmarks.
@@ -165,3 +168,66 @@ def test_to_spoken_gives_speakable_text_for_any_input(text):
        st.text(alphabet=st.characters(blacklist_characters="<&"), max_size=40))
 def test_script_bodies_never_show_whatever_surrounds_them(before, after):
     assert "SECRET" not in clean_text(f"{before}<script>SECRET</script>{after}")
+
+
+# ---- the models: nothing unclean is stored, whichever plugin made it -------------------------
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _visible(value) -> bool:
+    return not any(_invisible(ch) for s in _strings(value) for ch in s)
+
+
+@PROPERTY
+@given(st.text(), st.text(), st.text())
+def test_research_models_hold_only_visible_text(text, detail, title):
+    insight = Insight(text=text, detail=detail, url=text)
+    research = Research(source="x", title=title, topic=title, insights=[insight], script_text=detail,
+                        meta={"origin": title, "nested": [detail]})
+    assert _visible(research.model_dump())
+    insight.detail = "late\u202eassignment"
+    assert insight.detail == "lateassignment"
+
+
+class HostileSource:
+    """A third-party source that copies text as it found it: no cleaning of its own."""
+
+    name = "hostile"
+
+    def detect(self, payload, filename):
+        return 1.0 if isinstance(payload, dict) and "hostile" in payload else 0.0
+
+    def extract(self, payload):
+        text = payload["hostile"]
+        return Research(source=self.name, title=text, topic=text, meta={"raw": text},
+                        insights=[Insight(text=text, detail=text, url="https://x.io/\u202egpj.exe")])
+
+
+class HostilePlugin:
+    __name__ = "hostile"
+
+    @hookimpl
+    def register_sources(self, register):
+        register(HostileSource())
+
+
+async def test_a_third_party_source_cannot_store_invisible_text(tmp_path, plugin):
+    daemon = make_daemon(tmp_path, plugins=[plugin, HostilePlugin()])
+    text = f"Price {BIDI[4]}drop\x1b[0m of 5{ZERO_WIDTH}0%\x07"
+    async with daemon.started():
+        done = await daemon.pipeline.ingest(json.dumps({"hostile": text}).encode(), "h.json", ".json")
+    with sqlite3.connect(daemon.settings.database) as db:
+        row = db.execute("SELECT title, topic, research, script FROM research_jobs WHERE id = ?",
+                         (done.research_id,)).fetchone()
+    title, topic, research, script = row[0], row[1], json.loads(row[2]), json.loads(row[3])
+    assert _visible([title, topic, research, script])
+    assert research["insights"][0]["text"] == title == "Price drop of 50%"
+    assert research["insights"][0]["url"] == "https://x.io/gpj.exe"
