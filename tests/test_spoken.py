@@ -126,6 +126,10 @@ def test_a_long_body_is_cut_at_a_word():
     assert clean_text(text, 50) == " ".join(["word"] * 10) + "…"
 
 
+def test_markup_dense_text_still_fills_the_limit():
+    assert clean_text("<em>word</em> " * 40, 30) == " ".join(["word"] * 6) + "…"
+
+
 # ---- property-based: any text gives text, never an exception ---------------------------------
 
 MARKUP = st.sampled_from([
