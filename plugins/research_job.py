@@ -17,6 +17,7 @@ SECTIONS = [  # synonyms per section; earlier sections rank higher, as the seed 
 ]
 NESTED = ("content_opportunities",)
 SCORE_KEYS = ("score", "stars", "search_volume", "engagement_score", "total_score")
+ERROR_ONLY = {"error", "message", "timestamp", "status", "code", "details"}
 TOPIC_PATHS = (("config", "keywords"), ("config", "search_terms"), ("config", "topics"), ("metadata", "topic"),
                ("query", "keywords"), ("query",), ("topic",))
 
@@ -69,11 +70,15 @@ class ResearchJobSource:
                 return 0.9
             if isinstance(payload.get("analyzed_data"), dict):
                 return 0.92  # beats the per-source detectors: the analysis is the point
+            if "error" in payload and set(payload) <= ERROR_ONLY:
+                return 0.5  # a research tool saved only its failure: ours to refuse with the reason
         return 0.0
 
     def extract(self, payload: Any) -> Research:
         if not isinstance(payload, dict):
             raise ResearchError("a research job is a JSON object with an `analysis` section")
+        if "error" in payload and set(payload) <= ERROR_ONLY:
+            raise ResearchError(f"the file holds only an error: {_reason(payload['error'])}")
         analysis = _analysis(payload)
         if not analysis:
             raise ResearchError("there is no `analysis` (or `analyzed_data.analysis`) section")

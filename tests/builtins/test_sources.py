@@ -77,6 +77,7 @@ def test_trends_rss_traffic_and_time(daemon):
     ("github_error.json", "GitHub API error, not data: API rate limit exceeded"),
     ("research_error.json", "analysis failed upstream: model timed out"),
     ("hn_ids.json", "bare list of 3 story ids"),
+    ("error_only.json", "holds only an error: quota exceeded for today"),
 ])
 def test_error_payloads_rejected_with_reason(daemon, name, reason):
     with pytest.raises(ResearchError) as exc:
