@@ -7,7 +7,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .spoken import strip_invisible
+
+VisibleStr = Annotated[str, AfterValidator(strip_invisible)]
+"""Research text from any source, ours or a third party's: no controls, escapes, bidi or zero-width tricks."""
 
 
 def utcnow() -> datetime:
@@ -17,23 +22,43 @@ def utcnow() -> datetime:
 class Insight(BaseModel):
     """One ranked finding; `score` is the source's own signal (points, stars, traffic)."""
 
-    text: str
+    model_config = ConfigDict(validate_assignment=True)  # a field set later is cleaned too
+
+    text: VisibleStr
     score: float | None = None
-    url: str | None = None
-    detail: str | None = None
+    url: VisibleStr | None = None
+    detail: VisibleStr | None = None
     created_at: datetime | None = None
 
 
 class Research(BaseModel):
     """What a source extracted from one payload, ranked best first."""
 
-    source: str
-    title: str
-    topic: str
+    model_config = ConfigDict(validate_assignment=True)
+
+    source: VisibleStr
+    title: VisibleStr
+    topic: VisibleStr
     insights: list[Insight]
     # A ready script (plain .txt/.md drops) bypasses the template writer.
-    script_text: str | None = None
+    script_text: VisibleStr | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta", mode="after")
+    @classmethod
+    def _visible_meta(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        return _visible(meta)
+
+
+def _visible(value: Any) -> Any:
+    """Strings anywhere in a plugin's free-form `meta`, cleaned like the text fields."""
+    if isinstance(value, str):
+        return strip_invisible(value)
+    if isinstance(value, dict):
+        return {_visible(k): _visible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    return value
 
 
 class Script(BaseModel):

@@ -20,9 +20,9 @@ def parse_time(value: Any) -> datetime | None:
         except ValueError:
             return _parse_text(s)
     if isinstance(value, (int, float)):
-        if value > 1e11:  # milliseconds
-            value /= 1000
         try:
+            if value > 1e11:  # milliseconds (an integer too big for a float overflows here)
+                value /= 1000
             return datetime.fromtimestamp(value, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
             return None

@@ -6,30 +6,28 @@ GITHUB_TOKEN when set.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
 from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time, secret
 
+from ._shapes import as_dict, as_list, list_score, number
+
 STAR_KEYS = ("stargazers_count", "stars", "stars_in_period")
 PERIOD_KEYS = ("currentPeriodStars", "newStars", "starsToday", "starsThisWeek", "stars_in_period")
+CONTAINERS = ("items", "repositories", "data")
+REPOSITORY = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name as GitHub allows them
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        digits = value.replace(",", "").strip()
-        try:
-            return float(digits)
-        except ValueError:
-            return None
-    return None
+def _identifier(value: Any) -> str:
+    """A name as saved, for the link: never read as markup (`_private_` is a name); a number too."""
+    return value.strip() if isinstance(value, str) else clean_text(value, 100)
 
 
 def _repo_like(x: Any) -> bool:
+    if isinstance(x, dict) and isinstance(x.get("basic_info"), dict):  # Sentigen's repository records
+        x = x["basic_info"]
     return isinstance(x, dict) and (("full_name" in x) or ("author" in x and "name" in x and "stars" in x)
                                     or "repo_name" in x or ("name" in x and any(k in x for k in STAR_KEYS)))
 
@@ -68,50 +66,57 @@ class GitHubSource:
                 return 0.9  # an API error body: ours to reject with its message
             if isinstance(payload.get("repositories"), list):
                 return 0.9
-            if isinstance(payload.get("data"), list) and payload["data"] and _repo_like(payload["data"][0]):
-                return 0.85
-        if isinstance(payload, list) and payload and all(_repo_like(x) for x in payload[:5]):
-            return 0.9
+            if isinstance(payload.get("data"), list):
+                return list_score(payload["data"], _repo_like, 0.85)
+        if isinstance(payload, list):
+            return list_score(payload, _repo_like, 0.9)
         return 0.0
 
     def extract(self, payload: Any) -> Research:
         if isinstance(payload, dict) and "message" in payload and "documentation_url" in payload:
-            raise ResearchError(f"this is a GitHub API error, not data: {clean_text(payload['message'], 200)}")
+            message = clean_text(payload["message"], 200) or "no message"
+            raise ResearchError(f"this is a GitHub API error, not data: {message}")
         topic = "GitHub"
         if isinstance(payload, dict):
-            repos = payload.get("items") or payload.get("repositories") or payload.get("data") or []
-            topic = str(payload.get("query") or topic)
+            repos = next((payload[k] for k in CONTAINERS if isinstance(payload.get(k), list) and payload[k]), [])
+            topic = clean_text(payload.get("query"), 80) or topic
         else:
-            repos = payload
-        insights = [i for i in (self._insight(r) for r in repos if isinstance(r, dict)) if i]
-        insights.sort(key=lambda i: i.score or 0, reverse=True)
+            repos = as_list(payload)
+        candidates = [r for r in repos if isinstance(r, dict)]
+        if not candidates:
+            raise ResearchError("there are no GitHub repositories in it")
+        insights = [i for i in (self._insight(r) for r in candidates) if i]
         if not insights:
-            raise ResearchError("no repositories with a name")
+            raise ResearchError(f"none of its {len(candidates)} repositories has a name (or all are disabled)")
+        insights.sort(key=lambda i: i.score or 0, reverse=True)
         title = "Trending on GitHub" if topic == "GitHub" else f"{topic} on GitHub"
         return Research(source=self.name, title=title, topic=topic, insights=insights)
 
     def _insight(self, r: dict) -> Insight | None:
-        basic = r.get("basic_info") if isinstance(r.get("basic_info"), dict) else r
-        name = basic.get("full_name") or basic.get("repo_name") or (
-            f"{basic['author']}/{basic['name']}" if basic.get("author") and basic.get("name") else basic.get("name"))
-        if not isinstance(name, str) or not name:
+        basic = as_dict(r.get("basic_info")) or r
+        if basic.get("disabled") is True:  # GitHub has taken it down (a DMCA notice, abuse): nothing to link to
+            return None
+        author, repo_name = _identifier(basic.get("author")), _identifier(basic.get("name"))
+        name = _identifier(basic.get("full_name")) or _identifier(basic.get("repo_name")) or (
+            f"{author}/{repo_name}" if author and repo_name else repo_name)
+        repo = clean_text(name.split("/")[-1], 100).replace("-", " ").replace("_", " ")
+        if not repo:
             return None
         description = clean_text(basic.get("description"), 300)
-        stars = next((_num(basic[k]) for k in STAR_KEYS if k in basic and _num(basic[k]) is not None), None)
-        period = next((_num(basic[k]) for k in PERIOD_KEYS if k in basic), None)
-        language = basic.get("language")
-        repo = name.split("/")[-1].replace("-", " ").replace("_", " ")
+        stars = next((number(basic[k]) for k in STAR_KEYS if number(basic.get(k)) is not None), None)
+        period = next((number(basic[k]) for k in PERIOD_KEYS if k in basic), None)
+        language = clean_text(basic.get("language"), 40)
         text = f"{repo}: {description}" if description else repo
         extra = []
         if stars:
             extra.append(f"{int(stars):,} stars")
         if period:
             extra.append(f"{int(period):,} new recently")
-        if isinstance(language, str) and language:
+        if language:
             extra.append(f"written in {language}")
-        url = basic.get("html_url") or basic.get("url") or basic.get("link")
-        if not (isinstance(url, str) and "github.com" in url and "api.github.com" not in url):
-            url = f"https://github.com/{name}" if "/" in name else None
+        url = next((u for u in (basic.get(k) for k in ("html_url", "url", "link")) if isinstance(u, str) and u), None)
+        if not (url and url.startswith(("https://github.com/", "http://github.com/"))):
+            url = f"https://github.com/{name}" if REPOSITORY.fullmatch(name) else None
         return Insight(text=text, score=period if period is not None else stars, url=url,
                        detail=", ".join(extra) or None, created_at=parse_time(basic.get("created_at")))
 

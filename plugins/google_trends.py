@@ -11,34 +11,39 @@ from typing import Any
 
 from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
+from ._shapes import as_dict, as_list, list_score, number
+
 HT = "{https://trends.google.com/trending/rss}"
 HT_OLD = "{https://trends.google.com/trends/trendingsearches/daily}"
 
 
 def traffic(value: Any) -> float | None:
     """'200,000+', '50K+', '2M+' -> a number; the raw string is kept as detail."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
     if not isinstance(value, str):
-        return None
+        return number(value)
     m = re.search(r"([\d.,]+)\s*([KkMm]?)", value)
-    if not m:
-        return None
-    try:
-        number = float(m.group(1).replace(",", ""))
-    except ValueError:
-        return None
-    return number * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+    figure = number(m.group(1)) if m else None
+    return None if figure is None else figure * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
 
 
 def _growth(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        if "breakout" in value.lower():
-            return 5000.0
-        return traffic(value)
-    return None
+    if isinstance(value, str) and "breakout" in value.lower():
+        return 5000.0
+    return traffic(value)
+
+
+def _is_trend(x: Any) -> bool:
+    """An item of the Trending-now RSS converted to JSON (trendspyg and friends)."""
+    return isinstance(x, dict) and "trend" in x and "traffic" in x
+
+
+def _is_row(x: Any) -> bool:
+    """A row of pytrends' interest over time saved as records."""
+    return isinstance(x, dict) and "isPartial" in x
+
+
+def _is_related(x: Any) -> bool:
+    return isinstance(x, dict) and bool(x) and set(x) <= {"top", "rising"}
 
 
 class GoogleTrendsSource:
@@ -61,26 +66,23 @@ class GoogleTrendsSource:
                 return 0.98
             return 0.3 if payload.tag == "rss" else 0.0
         if isinstance(payload, dict):
-            params = payload.get("search_parameters") or {}
-            if isinstance(params, dict) and str(params.get("engine", "")).startswith("google_trends"):
+            engine = as_dict(payload.get("search_parameters")).get("engine")
+            if isinstance(engine, str) and engine.startswith("google_trends"):
                 return 0.98
-            default = payload.get("default")
-            if isinstance(default, dict) and ("timelineData" in default or "trendingSearchesDays" in default):
+            default = as_dict(payload.get("default"))
+            if "timelineData" in default or "trendingSearchesDays" in default:
                 return 0.95
-            if "trending_searches" in payload and isinstance(payload["trending_searches"], list):
+            if isinstance(payload.get("trending_searches"), list):
                 return 0.9
-            if "isPartial" in payload and all(isinstance(v, dict) for v in payload.values()):
+            if isinstance(payload.get("isPartial"), dict) and any(
+                    isinstance(v, dict) for k, v in payload.items() if k != "isPartial"):
                 return 0.9
             if isinstance(payload.get("data"), list) and "keywords" in payload and "timeframe" in payload:
                 return 0.9
-            if payload and all(isinstance(v, dict) and set(v) <= {"top", "rising"} and v for v in payload.values()):
-                return 0.85
-        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
-            keys = set(payload[0])
-            if {"trend", "traffic"} <= keys:
-                return 0.9
-            if "isPartial" in keys:
-                return 0.85
+            if payload:
+                return list_score(list(payload.values()), _is_related, 0.85)
+        if isinstance(payload, list):
+            return max(list_score(payload, _is_trend, 0.9), list_score(payload, _is_row, 0.85))
         return 0.0
 
     def extract(self, payload: Any) -> Research:
@@ -88,10 +90,11 @@ class GoogleTrendsSource:
         if isinstance(payload, ET.Element):
             insights = self._rss(payload)
             topic = "today's searches"
-        elif isinstance(payload, list) and payload and "trend" in payload[0]:
+        elif isinstance(payload, list) and any(_is_trend(x) for x in payload):
             for item in payload:
-                news = [n.get("headline") for n in item.get("news_articles") or [] if isinstance(n, dict)]
-                insights.append(self._trend(item.get("trend"), item.get("traffic"), news, item.get("url")))
+                if _is_trend(item):
+                    news = [n.get("headline") for n in as_list(item.get("news_articles")) if isinstance(n, dict)]
+                    insights.append(self._trend(item["trend"], item["traffic"], news, item.get("url")))
             topic = "today's searches"
         elif isinstance(payload, list):
             topic, insights = self._interest(payload)
@@ -99,33 +102,41 @@ class GoogleTrendsSource:
             topic, insights = self._serpapi(payload)
         elif isinstance(payload, dict) and isinstance(payload.get("default"), dict):
             topic, insights = self._widget(payload["default"])
-        elif isinstance(payload, dict) and "trending_searches" in payload:
+        elif isinstance(payload, dict) and isinstance(payload.get("trending_searches"), list):
             names = payload["trending_searches"]
-            insights = [self._trend(q if isinstance(q, str) else q.get("query"), None if isinstance(q, str)
-                                    else q.get("formattedTraffic"), [], None) for q in names]
-            insights = [Insight(**{**i.model_dump(), "score": i.score or float(len(names) - n)})
-                        for n, i in enumerate(insights)]
+            for n, q in enumerate(names):
+                q = as_dict(q) or {"query": q}
+                insight = self._trend(q.get("query"), q.get("formattedTraffic"), [], None)
+                if insight.score is None:  # a plain list is ranked by its order
+                    insight.score = float(len(names) - n)
+                insights.append(insight)
             topic = "today's searches"
-        elif isinstance(payload, dict) and "isPartial" in payload:
-            rows = [dict(zip([k for k in payload if k != "isPartial"], vals))
-                    for vals in zip(*[payload[k].values() for k in payload if k != "isPartial"])]
-            topic, insights = self._interest(rows)
+        elif isinstance(payload, dict) and isinstance(payload.get("isPartial"), dict):
+            topic, insights = self._interest(self._columns(payload))
         elif isinstance(payload, dict) and isinstance(payload.get("data"), list):
             topic, insights = self._interest(payload["data"])
         elif isinstance(payload, dict):
             topic, insights = self._related(payload)
-        insights = [i for i in insights if i and i.text]
-        insights.sort(key=lambda i: i.score or 0, reverse=True)
+        insights = [i for i in insights if i.text]
         if not insights:
             raise ResearchError("no trends with a search term")
+        insights.sort(key=lambda i: i.score or 0, reverse=True)
         return Research(source=self.name, title=f"Trending searches: {topic}" if topic != "Google Trends"
                         else "What people are searching for", topic=topic, insights=insights)
 
+    def _columns(self, payload: dict) -> list[dict]:
+        """pandas `to_json()` of interest over time: one {epoch ms: value} dict per keyword, plus isPartial."""
+        columns = {k: v for k, v in payload.items() if isinstance(v, dict)}
+        index = next((list(v) for k, v in columns.items() if k != "isPartial"), [])
+        return [{k: v.get(i) for k, v in columns.items()} for i in index]
+
     def _trend(self, query: Any, raw_traffic: Any, news: list, url: Any) -> Insight:
-        news = [clean_text(n, 200) for n in news if isinstance(n, str) and n.strip()]
-        detail = (f"{raw_traffic} searches. " if raw_traffic else "") + (news[0] if news else "")
+        news = [clean_text(n, 200) for n in news]
+        news = [n for n in news if n]
+        shown = clean_text(raw_traffic, 40)
+        detail = (f"{shown} searches. " if shown else "") + (news[0] if news else "")
         return Insight(text=clean_text(query, 200), score=traffic(raw_traffic), detail=detail.strip() or None,
-                       url=url if isinstance(url, str) and url else None)
+                       url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None)
 
     def _rss(self, root: ET.Element) -> list[Insight]:
         out = []
@@ -138,63 +149,69 @@ class GoogleTrendsSource:
             out.append(insight)
         return out
 
-    def _interest(self, rows: list[dict]) -> tuple[str, list[Insight]]:
+    def _interest(self, rows: list) -> tuple[str, list[Insight]]:
         """Interest over time: rank keywords by their latest full (not partial) value and their rise."""
         rows = [r for r in rows if isinstance(r, dict)]
-        keywords = [k for k in (rows[0] if rows else {}) if k not in ("date", "isPartial", "time")]
+        keywords = list(dict.fromkeys(k for r in rows for k in r if k not in ("date", "isPartial", "time")))
         full = [r for r in rows if not r.get("isPartial")] or rows
         insights = []
         for kw in keywords:
-            values = [float(r[kw]) for r in full if isinstance(r.get(kw), (int, float))]
-            if not values:
+            name = clean_text(kw, 100)
+            values = [v for v in (number(r.get(kw), text=False) for r in full) if v is not None]
+            if not name or not values:
                 continue
             latest, first = values[-1], values[0]
             change = f"rising from {first:.0f} to {latest:.0f}" if latest > first else (
                 f"down from {first:.0f} to {latest:.0f}" if latest < first else f"steady at {latest:.0f}")
-            insights.append(Insight(text=f"Search interest in {kw} is {change} out of 100",
+            insights.append(Insight(text=f"Search interest in {name} is {change} out of 100",
                                     score=latest, detail=f"peak {max(values):.0f}"))
-        return (", ".join(keywords[:3]) or "Google Trends"), insights
+        return (", ".join(clean_text(k, 100) for k in keywords[:3]) or "Google Trends"), insights
 
     def _serpapi(self, p: dict) -> tuple[str, list[Insight]]:
-        topic = str(p["search_parameters"].get("q") or "Google Trends")
+        topic = clean_text(p["search_parameters"].get("q"), 80) or "Google Trends"
         if isinstance(p.get("interest_over_time"), dict):
             rows = []
-            for point in p["interest_over_time"].get("timeline_data") or []:
-                row = {"date": point.get("date")}
-                for v in point.get("values") or []:
-                    row[v.get("query")] = v.get("extracted_value", traffic(v.get("value")))
+            for point in as_list(p["interest_over_time"].get("timeline_data")):
+                row = {"date": as_dict(point).get("date")}
+                for v in as_list(as_dict(point).get("values")):
+                    v = as_dict(v)
+                    if isinstance(v.get("query"), str):
+                        row[v["query"]] = v.get("extracted_value", traffic(v.get("value")))
                 rows.append(row)
             return topic, self._interest(rows)[1]
         if isinstance(p.get("related_queries"), dict):
             return topic, self._related({topic: p["related_queries"]})[1]
-        searches = p.get("trending_searches") or []
         return topic, [self._trend(s.get("query"), s.get("formattedTraffic") or s.get("search_volume"), [], None)
-                       for s in searches if isinstance(s, dict)]
+                       for s in as_list(p.get("trending_searches")) if isinstance(s, dict)]
 
     def _widget(self, default: dict) -> tuple[str, list[Insight]]:
         if "trendingSearchesDays" in default:
             out = []
-            for day in default["trendingSearchesDays"] or []:
-                for s in day.get("trendingSearches") or []:
-                    title = (s.get("title") or {}).get("query")
-                    news = [a.get("title") for a in s.get("articles") or [] if isinstance(a, dict)]
-                    out.append(self._trend(title, s.get("formattedTraffic"), news, None))
+            for day in as_list(default["trendingSearchesDays"]):
+                for s in as_list(as_dict(day).get("trendingSearches")):
+                    s = as_dict(s)
+                    news = [a.get("title") for a in as_list(s.get("articles")) if isinstance(a, dict)]
+                    out.append(self._trend(as_dict(s.get("title")).get("query"), s.get("formattedTraffic"), news,
+                                           None))
             return "today's searches", out
-        rows = [{f"keyword {i + 1}": v for i, v in enumerate(point.get("value") or [])} | {
-            "isPartial": point.get("isPartial", False)} for point in default.get("timelineData") or []]
+        rows = [{f"keyword {i + 1}": v for i, v in enumerate(as_list(point.get("value")))} | {
+            "isPartial": point.get("isPartial", False)}
+            for point in as_list(default.get("timelineData")) if isinstance(point, dict)]
         return self._interest(rows)
 
     def _related(self, d: dict) -> tuple[str, list[Insight]]:
         out = []
         for groups in d.values():
             for kind in ("rising", "top"):
-                for q in (groups or {}).get(kind) or []:
-                    if isinstance(q, dict) and q.get("query"):
-                        growth = _growth(q.get("extracted_value", q.get("value")))
-                        label = f"rising fast, up {q.get('value')}" if kind == "rising" else "a top search"
-                        out.append(Insight(text=f"{clean_text(q['query'], 200)}: {label}" if kind == "rising"
-                                           else clean_text(q["query"], 200), score=growth, detail=label))
-        return ", ".join(list(d)[:3]) or "Google Trends", out
+                for q in as_list(as_dict(groups).get(kind)):
+                    query = clean_text(as_dict(q).get("query"), 200)
+                    if not query:
+                        continue
+                    growth = _growth(q.get("extracted_value", q.get("value")))
+                    label = f"rising fast, up {clean_text(q.get('value'), 40)}" if kind == "rising" else "a top search"
+                    out.append(Insight(text=f"{query}: {label}" if kind == "rising" else query, score=growth,
+                                       detail=label))
+        return ", ".join(clean_text(k, 100) for k in list(d)[:3]) or "Google Trends", out
 
 
 @hookimpl

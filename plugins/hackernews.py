@@ -5,15 +5,41 @@ Live fetch (campaigns): HN Algolia search from `base_url` (plugins.settings.hack
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
+from ._shapes import SAMPLE, as_dict, list_score, number
+
+TYPES = ("story", "comment", "job", "poll", "pollopt")
+# What HN shows instead of text that is gone; scrapers of the site save these words.
+GONE = re.compile(r"\[\s*(?:deleted|dead|flagged|removed)\s*\]", re.I)
+
+
+def _is_id(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
 
 def _is_item(x: Any) -> bool:
-    return isinstance(x, dict) and isinstance(x.get("id"), int) and x.get("type") in (
-        "story", "comment", "job", "poll", "pollopt")
+    """A Firebase item; a deleted one may be only `{"id": N, "deleted": true}`, and still is one."""
+    return isinstance(x, dict) and _is_id(x.get("id")) and (
+        x.get("type") in TYPES or x.get("deleted") is True or x.get("dead") is True)
+
+
+def _gone(d: dict, *fields: str) -> bool:
+    return bool(d.get("deleted") or d.get("dead")) or any(
+        isinstance(d.get(f), str) and GONE.fullmatch(d[f].strip()) for f in fields)
+
+
+def _url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+
+
+def _item_url(item_id: Any) -> str | None:
+    return f"https://news.ycombinator.com/item?id={item_id}" if _is_id(item_id) or (
+        isinstance(item_id, str) and item_id.isdigit()) else None
 
 
 class HackerNewsSource:
@@ -38,61 +64,63 @@ class HackerNewsSource:
 
     def detect(self, payload: Any, filename: str) -> float:
         if isinstance(payload, dict):
-            if isinstance(payload.get("hits"), list) and ("nbHits" in payload or any(
-                    isinstance(h, dict) and "objectID" in h for h in payload["hits"][:3])):
+            hits = payload.get("hits")
+            if isinstance(hits, list) and ("nbHits" in payload or any(
+                    isinstance(h, dict) and "objectID" in h for h in hits[:3])):
                 return 0.97
             if payload.get("source") == "hackernews" or isinstance(payload.get("stories"), list):
                 return 0.9
             if _is_item(payload):
                 return 0.9
         if isinstance(payload, list) and payload:
-            if all(isinstance(x, int) and not isinstance(x, bool) for x in payload):
-                return 0.6
-            items = [x for x in payload if x is not None]
-            if items and all(_is_item(x) for x in items):
-                return 0.9
+            if any(_is_item(x) for x in payload[:SAMPLE]):
+                return list_score(payload, lambda x: _is_item(x) or _is_id(x), 0.9)
+            return list_score(payload, _is_id, 0.6)  # topstories: ids only, refused in extract
         return 0.0
 
     def extract(self, payload: Any) -> Research:
         topic = "Hacker News"
         if isinstance(payload, dict) and isinstance(payload.get("hits"), list):
             insights = [self._hit(h) for h in payload["hits"] if isinstance(h, dict)]
-            if payload.get("query"):
-                topic = str(payload["query"])
+            topic = clean_text(payload.get("query"), 80) or topic
         elif isinstance(payload, dict) and isinstance(payload.get("stories"), list):
             insights = [self._item(s) for s in payload["stories"] if isinstance(s, dict)]
-            topic = str(payload.get("query") or topic)
-        elif isinstance(payload, dict):
+            topic = clean_text(payload.get("query"), 80) or topic
+        elif _is_item(payload):
             insights = [self._item(payload)]
-        elif payload and all(isinstance(x, int) for x in payload):
-            raise ResearchError(f"a bare list of {len(payload)} story ids has no titles or text to narrate; "
+        elif isinstance(payload, list) and any(isinstance(x, dict) for x in payload):
+            insights = [self._item(x) for x in payload if isinstance(x, dict)]
+        elif isinstance(payload, list) and any(_is_id(x) for x in payload):
+            ids = sum(1 for x in payload if _is_id(x))
+            raise ResearchError(f"a bare list of {ids} story ids has no titles or text to narrate; "
                                 "save the items themselves (or the Algolia search result)")
         else:
-            insights = [self._item(x) for x in payload if isinstance(x, dict)]
+            raise ResearchError("there are no Hacker News stories, comments or search hits in it")
         insights = [i for i in insights if i]
-        insights.sort(key=lambda i: i.score or 0, reverse=True)
         if not insights:
             raise ResearchError("no stories left after dropping deleted, dead and empty items")
+        insights.sort(key=lambda i: i.score or 0, reverse=True)
         return Research(source=self.name, title=f"{topic}: top stories" if topic != "Hacker News"
                         else "Top stories on Hacker News", topic=topic, insights=insights)
 
     def _hit(self, h: dict) -> Insight | None:
-        title = h.get("title") or h.get("story_title")
-        if not title:
-            hl = (h.get("_highlightResult") or {}).get("title") or {}
-            title = hl.get("value")
+        """An Algolia hit: a story, or a comment (no title of its own: its story's title stands in)."""
+        if _gone(h, "title", "story_text", "comment_text"):
+            return None
+        title = next((h[k] for k in ("title", "story_title") if h.get(k) not in (None, "")), None)
+        if title is None:  # some saves keep only the highlighted title
+            title = as_dict(as_dict(h.get("_highlightResult")).get("title")).get("value")
         text = clean_text(title, 300)
         body = clean_text(h.get("story_text") or h.get("comment_text"), 500)
         if not text:
             return None
-        url = h.get("url") or h.get("story_url") or (
-            f"https://news.ycombinator.com/item?id={h['objectID']}" if h.get("objectID") else None)
-        score = h.get("points")
-        return Insight(text=text, score=float(score) if isinstance(score, (int, float)) else None, url=url or None,
-                       detail=body or None, created_at=parse_time(h.get("created_at_i") or h.get("created_at")))
+        url = _url(h.get("url")) or _url(h.get("story_url")) or _item_url(h.get("objectID"))
+        return Insight(text=text, score=number(h.get("points")), url=url, detail=body or None,
+                       created_at=parse_time(h.get("created_at_i") or h.get("created_at")))
 
     def _item(self, d: dict) -> Insight | None:
-        if d.get("deleted") or d.get("dead"):
+        """A Firebase item (or Algolia's /items/ tree node, which says `points` and `created_at`)."""
+        if _gone(d, "title", "text"):
             return None
         text = clean_text(d.get("title"), 300)
         body = clean_text(d.get("text"), 500)
@@ -100,10 +128,9 @@ class HackerNewsSource:
             text, body = body, ""
         if not text:
             return None
-        url = d.get("url") or f"https://news.ycombinator.com/item?id={d.get('id')}"
-        score = d.get("score")
-        return Insight(text=text, score=float(score) if isinstance(score, (int, float)) else None, url=url,
-                       detail=body or None, created_at=parse_time(d.get("time")))
+        score = number(d["score"]) if "score" in d else number(d.get("points"))
+        return Insight(text=text, score=score, url=_url(d.get("url")) or _item_url(d.get("id")),
+                       detail=body or None, created_at=parse_time(d.get("time") or d.get("created_at")))
 
 
 @hookimpl

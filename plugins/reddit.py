@@ -5,26 +5,30 @@ Live fetch (campaigns): a subreddit listing from `base_url` (plugins.settings.re
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
-REMOVED = {"[deleted]", "[removed]", ""}
-PRAW_KEYS = {"title", "score"}
+from ._shapes import as_dict, as_list, list_score, number
+
 PRAW_HINTS = {"num_comments", "comms_num", "created_utc", "permalink", "subreddit", "upvotes", "selftext"}
+# Reddit's placeholders for content its author deleted or a moderator, admin or Reddit removed:
+# "[deleted]", "[removed]", "[deleted by user]", "[ Removed by Reddit ]", "[removed by moderator]".
+GONE = re.compile(r"\[\s*(?:deleted|removed)\b[^\]]*\]", re.I)
+# Set (to "moderator", "deleted", "author", "reddit", "copyright_takedown", ...) once a post is gone,
+# even where the title and body are still in the save.
+REMOVAL_FIELDS = ("removed_by_category", "removed_by", "banned_by")
 
 
-def _num(value: Any) -> float | None:
-    try:
-        return float(str(value).replace(",", "")) if value not in (None, "") else None
-    except ValueError:
-        return None
+def _gone(value: Any) -> bool:
+    return isinstance(value, str) and GONE.fullmatch(value.strip()) is not None
 
 
 def _link(d: dict) -> str | None:
-    if d.get("permalink"):
-        p = str(d["permalink"])
-        return p if p.startswith("http") else "https://www.reddit.com" + p
+    permalink = d.get("permalink")
+    if isinstance(permalink, str) and permalink:
+        return permalink if permalink.startswith("http") else "https://www.reddit.com" + permalink
     url = d.get("url") or d.get("link")
     return url if isinstance(url, str) and url.startswith("http") else None
 
@@ -33,10 +37,31 @@ def _is_listing(x: Any) -> bool:
     return isinstance(x, dict) and x.get("kind") == "Listing" and isinstance(x.get("data"), dict)
 
 
+def _children(listing: dict) -> list:
+    return as_list(listing["data"].get("children"))
+
+
+def _is_thing(x: Any) -> bool:
+    return isinstance(x, dict) and x.get("kind") in ("t3", "t1")
+
+
+def _looks_like_post(r: Any) -> bool:
+    """A PRAW-style record: a title, a score and one more Reddit field, whatever the exporter named them."""
+    return isinstance(r, dict) and "title" in r and ("score" in r or "upvotes" in r) and bool(r.keys() & PRAW_HINTS)
+
+
 def _columns_to_records(d: dict) -> list[dict]:
-    """pandas `to_json()` default orient: {"title": {"0": ..}, "score": {"0": ..}}."""
-    index = list(next(iter(d.values())).keys())
-    return [{col: d[col].get(i) for col in d if isinstance(d[col], dict)} for i in index]
+    """pandas `to_json()` default orient: {"title": {"0": ..}, "score": {"0": ..}}; other values are ignored."""
+    columns = {k: v for k, v in d.items() if isinstance(v, dict)}
+    return [{col: values.get(i) for col, values in columns.items()} for i in columns["title"]]
+
+
+def _records(payload: Any) -> list:
+    if isinstance(payload, list):
+        return payload
+    if isinstance(payload, dict) and isinstance(payload.get("title"), dict):
+        return _columns_to_records(payload)
+    return []
 
 
 class RedditSource:
@@ -61,91 +86,94 @@ class RedditSource:
 
     def detect(self, payload: Any, filename: str) -> float:
         if _is_listing(payload):
-            children = payload["data"].get("children") or []
-            return 0.95 if any(isinstance(c, dict) and c.get("kind") in ("t3", "t1") for c in children) else 0.5
-        if isinstance(payload, list) and len(payload) == 2 and all(_is_listing(x) for x in payload):
-            return 0.98
-        if isinstance(payload, dict) and isinstance(payload.get("posts"), list) and "session_info" in payload:
-            return 0.95
-        if isinstance(payload, dict) and "session_info" in payload and "results" in payload:
-            return 0.8  # an error-only research dump: ours to reject with its reason
+            return 0.95 if any(_is_thing(c) for c in _children(payload)) else 0.5
+        if isinstance(payload, list) and any(_is_listing(x) for x in payload[:4]):
+            return list_score(payload, _is_listing, 0.98)  # a thread: [post listing, comment listing]
+        if isinstance(payload, dict) and "session_info" in payload:
+            if isinstance(payload.get("posts"), list):
+                return 0.95
+            if "results" in payload:
+                return 0.8  # an error-only research dump: ours to reject with its reason
         if isinstance(payload, dict) and isinstance(payload.get("json"), dict):
-            return 0.6 if "things" in payload["json"].get("data", {}) else 0.0
-        records = self._records(payload)
-        if records:
-            keys = set().union(*(r.keys() for r in records[:5]))
-            if PRAW_KEYS <= keys and keys & PRAW_HINTS:
-                return 0.7
+            return 0.6 if "things" in as_dict(payload["json"].get("data")) else 0.0
+        if isinstance(payload, list):
+            return list_score(payload, _looks_like_post, 0.7)
+        if isinstance(payload, dict) and isinstance(payload.get("title"), dict):
+            columns = {k for k, v in payload.items() if isinstance(v, dict)}
+            return 0.7 if ("score" in columns or "upvotes" in columns) and columns & PRAW_HINTS else 0.0
         return 0.0
-
-    def _records(self, payload: Any) -> list[dict]:
-        if isinstance(payload, list) and payload and all(isinstance(x, dict) for x in payload):
-            return payload
-        if (isinstance(payload, dict) and "title" in payload and isinstance(payload["title"], dict)
-                and all(isinstance(v, dict) for v in payload.values())):
-            return _columns_to_records(payload)
-        return []
 
     def extract(self, payload: Any) -> Research:
         topic = None
-        if _is_listing(payload):
-            things = [c.get("data", {}) for c in payload["data"].get("children") or [] if isinstance(c, dict)]
-        elif isinstance(payload, list) and len(payload) == 2 and all(_is_listing(x) for x in payload):
-            post = [c.get("data", {}) for c in payload[0]["data"].get("children") or []]
-            comments = list(self._walk(payload[1]))
-            things = post + comments
-            topic = clean_text(post[0].get("title"), 120) if post else None
+        if _is_listing(payload) or (isinstance(payload, list) and any(_is_listing(x) for x in payload)):
+            listings = [payload] if _is_listing(payload) else [x for x in payload if _is_listing(x)]
+            things = [t for listing in listings for t in self._walk(listing)]
+            if len(listings) > 1:  # a thread is about its post
+                post = next((c["data"] for c in _children(listings[0])
+                             if _is_thing(c) and c["kind"] == "t3" and isinstance(c.get("data"), dict)), {})
+                topic = clean_text(post.get("title"), 120)
         elif isinstance(payload, dict) and "session_info" in payload:
             if not isinstance(payload.get("posts"), list):
-                error = (payload.get("results") or {}).get("error") if isinstance(payload.get("results"), dict) else None
+                error = as_dict(payload.get("results")).get("error")
                 raise ResearchError(f"the research dump holds only an error: {clean_text(error, 200) or 'no posts'}")
-            things = []
-            for p in payload["posts"]:
-                if isinstance(p, dict) and isinstance(p.get("reddit_data"), dict):
-                    things.append({**p["reddit_data"], "_analysis": p.get("ai_analysis")})
-            cfg = (payload["session_info"] or {}).get("config") or {}
-            topic = cfg.get("search_query")
+            things = [{**p["reddit_data"], "_analysis": p.get("ai_analysis")} for p in payload["posts"]
+                      if isinstance(p, dict) and isinstance(p.get("reddit_data"), dict)]
+            topic = clean_text(as_dict(as_dict(payload.get("session_info")).get("config")).get("search_query"), 120)
         elif isinstance(payload, dict) and isinstance(payload.get("json"), dict):
-            things = [t.get("data", {}) for t in payload["json"].get("data", {}).get("things", [])]
+            things = [as_dict(t.get("data")) for t in as_list(as_dict(payload["json"].get("data")).get("things"))
+                      if isinstance(t, dict)]
         else:
-            things = self._records(payload)
-        insights = [i for i in (self._insight(t) for t in things if isinstance(t, dict)) if i]
-        insights.sort(key=lambda i: i.score or 0, reverse=True)
-        subs = [t.get("subreddit") for t in things if isinstance(t, dict) and isinstance(t.get("subreddit"), str)]
-        if not topic:
-            topic = f"r/{max(set(subs), key=subs.count)}" if subs else "Reddit"
+            things = [r for r in _records(payload) if isinstance(r, dict)]
+        if not things:
+            raise ResearchError("there are no Reddit posts or comments in it")
+        insights, dropped = [], {"deleted or removed": 0, "stickied or by a moderator": 0, "empty": 0}
+        for thing in things:
+            insight = self._insight(thing, dropped)
+            if insight:
+                insights.append(insight)
         if not insights:
-            raise ResearchError("no posts or comments left after dropping deleted, removed and stickied ones")
-        return Research(source=self.name, title=f"Trending on {topic}", topic=str(topic), insights=insights,
+            reasons = ", ".join(f"{n} {why}" for why, n in dropped.items() if n)
+            raise ResearchError(f"none of its {len(things)} posts and comments can be used: {reasons}")
+        insights.sort(key=lambda i: i.score or 0, reverse=True)
+        subs = [t["subreddit"] for t in things if isinstance(t.get("subreddit"), str) and t["subreddit"]]
+        if not topic:
+            topic = f"r/{clean_text(max(set(subs), key=subs.count), 60)}" if subs else "Reddit"
+        return Research(source=self.name, title=f"Trending on {topic}", topic=topic, insights=insights,
                         meta={"items": len(things)})
 
-    def _walk(self, listing: Any):
-        if not _is_listing(listing):
-            return
-        for child in listing["data"].get("children") or []:
-            if isinstance(child, dict) and child.get("kind") == "t1":
-                data = child.get("data") or {}
-                yield data
-                yield from self._walk(data.get("replies"))  # "" when there are none
+    def _walk(self, listing: dict) -> list[dict]:
+        """Posts and comments, replies included: `replies` is a nested Listing, or "" when there are none."""
+        out, pending = [], list(reversed(_children(listing)))
+        while pending:  # depth first, in the saved order, without recursion
+            child = pending.pop()
+            if _is_thing(child) and isinstance(child.get("data"), dict):
+                out.append(child["data"])
+                replies = child["data"].get("replies")
+                if _is_listing(replies):
+                    pending.extend(reversed(_children(replies)))
+        return out
 
-    def _insight(self, d: dict) -> Insight | None:
-        if d.get("stickied") or d.get("distinguished") == "moderator":
-            return None
+    def _insight(self, d: dict, dropped: dict[str, int]) -> Insight | None:
+        """The post or comment as an insight, or None (counted in `dropped`) when it is gone or not for us."""
         title = d.get("title")
-        body = d.get("selftext", d.get("body", d.get("text", d.get("content"))))
-        if isinstance(title, str) and title.strip() in REMOVED:
+        body = next((d[k] for k in ("selftext", "body", "text", "content") if k in d), None)
+        if _gone(title) or _gone(body) or any(d.get(k) for k in REMOVAL_FIELDS):
+            dropped["deleted or removed"] += 1
             return None
-        text = clean_text(title, 300) if isinstance(title, str) else ""
-        detail = clean_text(body, 500) if isinstance(body, str) and body.strip() not in REMOVED else ""
+        if d.get("stickied") or d.get("distinguished") in ("moderator", "admin"):
+            dropped["stickied or by a moderator"] += 1
+            return None
+        text, detail = clean_text(title, 300), clean_text(body, 500)
         if not text:
             text, detail = detail, ""
-        if not text or text in REMOVED:
+        if not text:
+            dropped["empty"] += 1
             return None
-        analysis = d.get("_analysis")
-        if isinstance(analysis, dict) and isinstance(analysis.get("key_insights"), list) and not detail:
-            detail = clean_text(" ".join(str(x) for x in analysis["key_insights"][:2]), 400)
-        score = _num(d.get("score", d.get("ups", d.get("upvotes"))))
-        created = parse_time(d.get("created_utc", d.get("date", d.get("created_at", d.get("created")))))
+        analysis = as_dict(d.get("_analysis"))
+        if isinstance(analysis.get("key_insights"), list) and not detail:
+            detail = clean_text(" ".join(clean_text(x) for x in analysis["key_insights"][:2]), 400)
+        score = next((number(d[k]) for k in ("score", "ups", "upvotes") if k in d), None)
+        created = parse_time(next((d[k] for k in ("created_utc", "date", "created_at", "created") if k in d), None))
         return Insight(text=text, score=score, url=_link(d), detail=detail or None, created_at=created)
 
 

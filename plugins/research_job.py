@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl, strip_markup
+from avatar_daemon import Insight, Research, ResearchError, clean_text, hookimpl
+
+from ._shapes import as_dict, number
 
 SECTIONS = [  # synonyms per section; earlier sections rank higher, as the seed read them
     ("key_insights", "key_findings", "insights", "top_insights", "breakout_topics"),
@@ -14,6 +16,8 @@ SECTIONS = [  # synonyms per section; earlier sections rank higher, as the seed 
      "emerging_technologies", "trending_repositories", "emerging_projects", "trend_insights"),
 ]
 NESTED = ("content_opportunities",)
+SCORE_KEYS = ("score", "stars", "search_volume", "engagement_score", "total_score")
+ERROR_ONLY = {"error", "message", "timestamp", "status", "code", "details"}
 TOPIC_PATHS = (("config", "keywords"), ("config", "search_terms"), ("config", "topics"), ("metadata", "topic"),
                ("query", "keywords"), ("query",), ("topic",))
 
@@ -26,31 +30,35 @@ def _analysis(payload: dict) -> dict | None:
         if isinstance(analyzed.get("analysis"), dict):
             return analyzed["analysis"]
         if "error" in analyzed:
-            raise ResearchError(f"the analysis failed upstream: {clean_text(str(analyzed['error']), 200)}")
+            raise ResearchError(f"the analysis failed upstream: {_reason(analyzed['error'])}")
     return None
+
+
+def _reason(error: Any) -> str:
+    """An upstream error as saved: a sentence, or an object with a `message`."""
+    return clean_text(error, 200) or clean_text(as_dict(error).get("message"), 200) or "no reason given"
 
 
 def _item_text(item: Any) -> tuple[str, str | None, float | None]:
     """Strings, or dicts in the seed's shapes: {title, description}, {query, growth}, {action, description}..."""
-    if isinstance(item, str):
-        return clean_text(item, 300), None, None
     if not isinstance(item, dict):
-        return "", None, None
+        return clean_text(item, 300), None, None  # a string, a number, or "" for anything else
     info = item.get("topic_info") if isinstance(item.get("topic_info"), dict) else item
     head = next((info[k] for k in ("title", "action", "query", "question", "name", "topic", "topic_name")
-                 if isinstance(info.get(k), str) and info[k].strip()), None)
+                 if clean_text(info.get(k), 200)), None)
     body = next((info[k] for k in ("description", "explanation", "reason", "impact", "growth")
-                 if isinstance(info.get(k), (str, int, float)) and str(info[k]).strip()), None)
-    score = next((float(info[k]) for k in ("score", "stars", "search_volume", "engagement_score", "total_score")
-                  if isinstance(info.get(k), (int, float)) and not isinstance(info.get(k), bool)), None)
-    if head is None:
-        pairs = [f"{k}: {v}" for k, v in info.items() if isinstance(v, (str, int, float)) and len(str(v)) < 80][:3]
-        return clean_text("; ".join(pairs), 300), None, score
+                 if clean_text(info.get(k), 300)), None)
+    scores = (number(info.get(k), text=False) for k in SCORE_KEYS)
+    score = next((s for s in scores if s is not None), None)
+    if head is None:  # the first three short values, as the seed did
+        shown = ((k, clean_text(v, 80)) for k, v in info.items())
+        pairs = [f"{k}: {v}" for k, v in shown if v and not v.endswith("…")]
+        return clean_text("; ".join(pairs[:3]), 300), None, score
     text = clean_text(head, 200)
-    if body is not None and isinstance(body, str) and item.get("action"):
+    if isinstance(body, str) and item.get("action"):
         text = f"{text}: {clean_text(body, 200)}"
         body = None
-    return text, clean_text(str(body), 300) if body is not None else None, score
+    return text, clean_text(body, 300) if body is not None else None, score
 
 
 class ResearchJobSource:
@@ -62,14 +70,20 @@ class ResearchJobSource:
                 return 0.9
             if isinstance(payload.get("analyzed_data"), dict):
                 return 0.92  # beats the per-source detectors: the analysis is the point
+            if "error" in payload and set(payload) <= ERROR_ONLY:
+                return 0.5  # a research tool saved only its failure: ours to refuse with the reason
         return 0.0
 
-    def extract(self, payload: dict) -> Research:
+    def extract(self, payload: Any) -> Research:
+        if not isinstance(payload, dict):
+            raise ResearchError("a research job is a JSON object with an `analysis` section")
+        if "error" in payload and set(payload) <= ERROR_ONLY:
+            raise ResearchError(f"the file holds only an error: {_reason(payload['error'])}")
         analysis = _analysis(payload)
         if not analysis:
             raise ResearchError("there is no `analysis` (or `analyzed_data.analysis`) section")
         if "error" in analysis and len(analysis) == 1:
-            raise ResearchError(f"the analysis holds only an error: {clean_text(str(analysis['error']), 200)}")
+            raise ResearchError(f"the analysis holds only an error: {_reason(analysis['error'])}")
         ranked: list[tuple[int, float, int, Insight]] = []
         seen: set[str] = set()
         places = [analysis] + [analysis[n] for n in NESTED if isinstance(analysis.get(n), dict)]
@@ -117,11 +131,13 @@ class TextScriptSource:
     def detect(self, payload: Any, filename: str) -> float:
         return 0.9 if isinstance(payload, str) else 0.0
 
-    def extract(self, payload: str) -> Research:
-        lines = [line.strip() for line in payload.splitlines() if line.strip()]
+    def extract(self, payload: Any) -> Research:
+        if not isinstance(payload, str):
+            raise ResearchError("a script is text, not JSON")
+        lines = [line.strip() for line in payload.splitlines() if clean_text(line, 100)]
         if not lines:
-            raise ResearchError("the script is empty")
-        first = clean_text(strip_markup(lines[0]).rstrip("."), 100)
+            raise ResearchError("the script is empty: it has no text to show or speak")
+        first = clean_text(lines[0], 100).rstrip(".") or "Script"
         title = first if lines[0].lstrip().startswith("#") or len(first) <= 80 else first[:77] + "..."
         return Research(source=self.name, title=title, topic=title, insights=[], script_text=payload)
 

@@ -1,5 +1,7 @@
 """Every payload shape from the reference, through the real daemon's detection and extraction."""
 
+import json
+
 import pytest
 
 from avatar_daemon import ResearchError
@@ -75,6 +77,7 @@ def test_trends_rss_traffic_and_time(daemon):
     ("github_error.json", "GitHub API error, not data: API rate limit exceeded"),
     ("research_error.json", "analysis failed upstream: model timed out"),
     ("hn_ids.json", "bare list of 3 story ids"),
+    ("error_only.json", "holds only an error: quota exceeded for today"),
 ])
 def test_error_payloads_rejected_with_reason(daemon, name, reason):
     with pytest.raises(ResearchError) as exc:
@@ -116,3 +119,115 @@ def test_envelope_with_bad_field_names_it(daemon):
     env = {"request": {"voice_speed": 9}, "research": {}}
     with pytest.raises(ResearchError, match=r"request envelope field request.voice_speed"):
         daemon.pipeline.extract(json.dumps(env).encode(), "e.json", ".json")
+
+
+# ---- deleted, removed and odd elements ---------------------------------------------------------
+
+def test_reddit_drops_deleted_and_removed_posts_even_with_the_highest_scores(daemon):
+    research, _ = daemon.pipeline.extract(fixture_bytes("reddit_removed.json"), "r.json", ".json")
+    # "[deleted by user]", removed_by_category set, "[removed]"/"[deleted]" bodies, "[ Removed by Reddit ]"
+    assert [i.text for i in research.insights] == ["1984", "2001"]  # a title that is a number is not gone
+    assert research.insights[0].detail == "Rereading it this month, still unsettling."
+    assert research.meta == {"items": 7}  # the `more` stub is not a post
+
+
+def test_a_listing_of_nothing_but_removed_posts_is_refused_with_a_sentence(daemon):
+    with pytest.raises(ResearchError) as exc:
+        daemon.pipeline.extract(fixture_bytes("reddit_all_removed.json"), "gone.json", ".json")
+    assert str(exc.value) == ("gone.json: reddit: none of its 3 posts and comments can be used: "
+                              "3 deleted or removed")
+
+
+@pytest.mark.parametrize("record", [
+    {"title": "[deleted by user]", "score": 900, "comms_num": 3, "body": ""},
+    {"title": "Real title", "score": 900, "comms_num": 3, "body": "[removed]"},
+    {"title": "Real title", "score": 900, "num_comments": 3, "selftext": "", "removed_by_category": "author"},
+])
+def test_praw_exports_drop_deleted_and_removed_posts_too(daemon, record):
+    records = [record, {"title": "Kept", "score": 5, "comms_num": 1, "body": ""}]
+    research, _ = daemon.pipeline.extract(json.dumps(records).encode(), "p.json", ".json")
+    assert [i.text for i in research.insights] == ["Kept"]
+
+
+def test_sentigen_dump_drops_removed_posts(daemon):
+    dump = json.loads(fixture_bytes("sentigen_reddit.json"))
+    removed = {**dump["posts"][0]["reddit_data"], "title": "Top but removed", "score": 10 ** 6,
+               "selftext": "[removed]"}
+    dump["posts"].append({"reddit_data": removed, "comments": []})
+    research, _ = daemon.pipeline.extract(json.dumps(dump).encode(), "s.json", ".json")
+    assert "Top but removed" not in [i.text for i in research.insights]
+
+
+def test_hn_item_list_with_deleted_stubs_is_hacker_news(daemon):
+    research, _ = daemon.pipeline.extract(fixture_bytes("hn_firebase_stubs.json"), "hn.json", ".json")
+    assert research.source == "hackernews"
+    assert [i.text for i in research.insights] == ["My YC app: Dropbox - Throw away your USB drive", "1984"]
+    assert research.insights[1].url == "https://news.ycombinator.com/item?id=1984"  # "url": "" is no link
+
+
+def test_hn_list_of_only_deleted_stubs_is_refused_with_a_sentence(daemon):
+    data = json.dumps([{"id": 1, "deleted": True}, {"id": 2, "dead": True, "type": "comment"}, None]).encode()
+    with pytest.raises(ResearchError, match=r"^x.json: hackernews: no stories left after dropping deleted"):
+        daemon.pipeline.extract(data, "x.json", ".json")
+
+
+def _fixture(name):
+    return json.loads(fixture_bytes(name))
+
+
+ODD = [None, "a stray string", 42, [], {"unrelated": True}]
+
+
+@pytest.mark.parametrize("name,source,first", [
+    ("praw_records.json", "reddit", "Automation tools"),
+    ("hn_items.json", "hackernews", "Dropbox"),
+    ("github_trending.json", "github", "go"),
+])
+@pytest.mark.parametrize("odd", ODD, ids=repr)
+def test_one_element_of_another_shape_never_stops_a_list_being_recognised(daemon, name, source, first, odd):
+    for at in (0, 1, -1):
+        items = _fixture(name)
+        items.insert(at if at >= 0 else len(items), odd)
+        research, _ = daemon.pipeline.extract(json.dumps(items).encode(), name, ".json")
+        assert research.source == source and first in research.insights[0].text
+
+
+@pytest.mark.parametrize("odd", ODD, ids=repr)
+def test_odd_elements_in_the_other_lists_too(daemon, odd):
+    thread = _fixture("reddit_thread.json") + [odd]
+    assert daemon.pipeline.extract(json.dumps(thread).encode(), "t.json", ".json")[0].insights[0].text.startswith(
+        "What tool saved you")
+    trends = [odd, {"trend": "epic", "traffic": "1000+", "news_articles": [odd, {"headline": "Epic wins"}]}]
+    research, _ = daemon.pipeline.extract(json.dumps(trends).encode(), "g.json", ".json")
+    assert research.source == "google_trends" and research.insights[0].detail == "1000+ searches. Epic wins"
+    rows = [odd, {"date": "2021-01-01", "pizza": 80, "isPartial": False}, {"date": "2021-01-08", "pizza": 95,
+                                                                             "isPartial": False}]
+    research, _ = daemon.pipeline.extract(json.dumps(rows).encode(), "i.json", ".json")
+    assert research.insights[0].text == "Search interest in pizza is rising from 80 to 95 out of 100"
+    search = _fixture("github_search.json")
+    search["items"].insert(0, odd)
+    assert daemon.pipeline.extract(json.dumps(search).encode(), "s.json", ".json")[0].source == "github"
+
+
+def test_numbers_are_titles_in_every_source(daemon):
+    hits = {"hits": [{"objectID": "7", "title": 1984, "points": 3, "created_at_i": 1}], "nbHits": 1}
+    assert daemon.pipeline.extract(json.dumps(hits).encode(), "a.json", ".json")[0].insights[0].text == "1984"
+    job = {"analysis": {"key_insights": [1984, {"title": 2049, "description": "sequel"}]}}
+    research, _ = daemon.pipeline.extract(json.dumps(job).encode(), "j.json", ".json")
+    assert [(i.text, i.detail) for i in research.insights] == [("1984", None), ("2049", "sequel")]
+    repos = [{"author": "orwell", "name": 1984, "stars": 10}]
+    assert daemon.pipeline.extract(json.dumps(repos).encode(), "g.json", ".json")[0].insights[0].url == (
+        "https://github.com/orwell/1984")
+
+
+def test_github_drops_repositories_github_disabled(daemon):
+    search = _fixture("github_search.json")
+    search["items"][0]["disabled"] = True
+    research, _ = daemon.pipeline.extract(json.dumps(search).encode(), "s.json", ".json")
+    assert search["items"][0]["full_name"] not in [i.url.removeprefix("https://github.com/") for i in research.insights]
+
+
+def test_a_timestamp_no_calendar_holds_is_no_time(daemon):
+    records = [{"title": "Far future", "score": 1, "comms_num": 0, "created_utc": 10 ** 400}]
+    research, _ = daemon.pipeline.extract(json.dumps(records).encode(), "p.json", ".json")
+    assert research.insights[0].text == "Far future" and research.insights[0].created_at is None
