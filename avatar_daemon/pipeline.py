@@ -15,7 +15,7 @@ from .errors import ResearchError, UnknownNameError
 from .models import Background, JobEvent, JobState, Research, Script
 from .payload import parse
 from .spoken import estimate_seconds, to_spoken
-from .store import NewJob
+from .store import NewJob, while_busy
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -177,7 +177,8 @@ class Pipeline:
         """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
 
         `data` may be a path, read in the same worker thread that parses it. `fresh_jobs`
-        (one-shot `render`) makes new videos of research seen before instead.
+        (one-shot `render`) makes new videos of research seen before instead. A busy database
+        is waited out, never a failure.
         """
         def work() -> tuple[Prepared, str]:
             raw = data.read_bytes() if isinstance(data, Path) else data
@@ -190,10 +191,11 @@ class Pipeline:
                        template_id=settings.template or self.daemon.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)
                 for f in p.formats]
-        research_id, job_ids, created = await self.daemon.store.add_research_with_jobs(
-            digest, p.research, p.script, name, jobs, settings.workspace, settings.user, campaign_id)
+        store = self.daemon.store
+        research_id, job_ids, created = await while_busy(lambda: store.add_research_with_jobs(
+            digest, p.research, p.script, name, jobs, settings.workspace, settings.user, campaign_id), name)
         if not created and fresh_jobs:
-            job_ids, created = await self.daemon.store.add_jobs(jobs, research_id), True
+            job_ids, created = await while_busy(lambda: store.add_jobs(jobs, research_id), name), True
         if created:
             for job_id in job_ids:
                 self.daemon.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0,
