@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ResearchError, UnknownNameError
 from .models import Background, JobEvent, JobState, Research, Script
-from .payload import parse
-from .spoken import estimate_seconds, to_spoken
+from .payload import parse, read_file
+from .requests import SCRIPT_MAX_CHARS
+from .spoken import estimate_seconds, to_spoken, words_for_seconds
 from .store import NewJob, while_busy
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class Pipeline:
             research = self.daemon.sources[source].extract(payload)
         except ResearchError as exc:
             raise ResearchError(f"{name}: {source}: {exc}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # a plugin surprised by a shape it half-recognised: the file's fault, said so
             raise ResearchError(f"{name}: looked like {source} data but could not be read: "
                                 f"{type(exc).__name__}: {exc}") from None
         if not research.insights and not research.script_text:
@@ -133,12 +134,32 @@ class Pipeline:
         fmt = min((self.daemon.formats[f] for f in formats), key=lambda f: f.max_seconds)
         speed = voice_speed or fmt.voice_speed
         if research.script_text is not None:
-            text = to_spoken(research.script_text)
-            if not text:
-                raise ResearchError("the script has no words to speak")
+            text = self.spoken_script(research.script_text, voice_speed)
             return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
         writer = self.daemon.script_writer()
         return writer.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+
+    def spoken_script(self, script: str, voice_speed: float | None) -> str:
+        """A script as it will be read, refused when no registered format is long enough for it.
+
+        Refused here, at intake, with the limit in the sentence, instead of accepted, queued
+        and failed by the renderer. The character cap every interface shares comes first, so
+        a 20 MB text file is refused before it is cleaned.
+        """
+        if len(script) > SCRIPT_MAX_CHARS:
+            raise ResearchError(f"the script is {len(script):,} characters; the limit is {SCRIPT_MAX_CHARS:,}")
+        text = to_spoken(script)
+        if not text:
+            raise ResearchError("the script has no words to speak")
+        longest = max(self.daemon.formats, key=lambda f: f.max_seconds)
+        speed = voice_speed or longest.voice_speed
+        seconds = estimate_seconds(text, speed)
+        if seconds > longest.max_seconds:
+            raise ResearchError(
+                f"the script runs about {seconds:.0f} s read aloud ({len(text.split()):,} words), over the "
+                f"{longest.max_seconds:g} s the longest format ({longest.name}) allows: shorten it to about "
+                f"{words_for_seconds(longest.max_seconds, speed):,} words or split it into several files")
+        return text
 
     def plan(self, settings: VideoSettings) -> tuple[list[str], str, str]:
         d = self.daemon
@@ -165,9 +186,9 @@ class Pipeline:
                                                      **overrides.model_dump(exclude_none=True)})
         try:
             formats, avatar, renderer = self.plan(settings)
-        except UnknownNameError as exc:
+            script = self.write_script(research, formats, settings.voice_speed)
+        except (UnknownNameError, ResearchError) as exc:
             raise ResearchError(f"{name}: {exc}") from None
-        script = self.write_script(research, formats, settings.voice_speed)
         if settings.title:
             script = script.model_copy(update={"title": settings.title})
         return Prepared(research, settings, formats, avatar, renderer, script)
@@ -176,12 +197,12 @@ class Pipeline:
                      overrides: VideoSettings | None = None, fresh_jobs: bool = False) -> Ingested:
         """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
 
-        `data` may be a path, read in the same worker thread that parses it. `fresh_jobs`
-        (one-shot `render`) makes new videos of research seen before instead. A busy database
-        is waited out, never a failure.
+        `data` may be a path, read (a regular file only, never a link's target) in the same
+        worker thread that parses it. `fresh_jobs` (one-shot `render`) makes new videos of
+        research seen before instead. A busy database is waited out, never a failure.
         """
         def work() -> tuple[Prepared, str]:
-            raw = data.read_bytes() if isinstance(data, Path) else data
+            raw = read_file(data, name) if isinstance(data, Path) else data
             return self.prepare(raw, name, suffix, overrides), content_hash(raw)
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
