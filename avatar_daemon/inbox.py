@@ -1,33 +1,45 @@
-"""The inbox: watch a folder, claim each stable file, ingest it, and file it under done/ or failed/.
+"""The inbox: watch a folder, claim each stable entry, ingest it, and file it under done/ or failed/.
 
-Nothing dropped is ever deleted: every file ends in done/ or failed/ (with a sidecar
-saying why), and a file claimed into processing/ before a crash is taken up again at
-start, where the content hash stops it from making a second set of jobs.
+Nothing dropped is ever deleted or silently left behind: every entry ends in done/ or
+failed/ with a sidecar saying why (a link, a folder, a pipe and bad research alike), a
+file that cannot be claimed is named once and tried again with backoff, and a file
+claimed into processing/ before a crash is taken up again at start, where the content
+hash stops it from making a second set of jobs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import watchfiles
 
 from .errors import AvatarDaemonError
+from .models import Notice
 
 if TYPE_CHECKING:
     from .daemon import Daemon
+    from .pipeline import Ingested
 
 log = logging.getLogger(__name__)
 
-IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp", ".error.txt")
+ERROR_SUFFIX = ".error.txt"
+DUPLICATE_SUFFIX = ".duplicate.txt"
+IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp", ERROR_SUFFIX, DUPLICATE_SUFFIX)
 AREAS = ("processing", "done", "failed")
 RESCAN_SECONDS = 2.0
+NAME_MAX = 255
+"""Bytes in one file name on every filesystem an inbox is likely to live on."""
+HOW_TO_WRITE = ("To drop big or slow files, write them under a temporary name (NAME.part or NAME.tmp) and rename "
+                "them into the inbox when complete: the inbox never takes those names.")
 
 
 def ignored(path: Path) -> bool:
@@ -41,6 +53,15 @@ class InboxStats:
     duplicates: int = 0
 
 
+@dataclass
+class Trouble:
+    """A file the inbox could not claim or move: named once, then tried again with growing pauses."""
+
+    tries: int
+    error: str
+    retry: asyncio.TimerHandle | None = None
+
+
 class Inbox:
     name = "inbox"
 
@@ -52,6 +73,9 @@ class Inbox:
         self.settle = cfg.settle_seconds
         self.max_bytes = cfg.max_file_bytes
         self.stats = InboxStats()
+        # Pauses between tries on a file that cannot be claimed: first, doubling up to the cap.
+        self.retry_first, self.retry_cap = 2.0, 300.0
+        self.trouble: dict[str, Trouble] = {}
         self._inflight: set[Path] = set()
         self._limit = asyncio.Semaphore(cfg.workers)
         self._tasks: set[asyncio.Task] = set()
@@ -65,9 +89,9 @@ class Inbox:
     async def run(self, daemon: "Daemon" | None = None) -> None:
         self.prepare()
         for path in sorted(self.processing.iterdir()):  # claimed before a crash or a stop
-            if path.is_file() and not ignored(path):
+            if not ignored(path):
                 log.info("inbox: recovering %s left in processing/", path.name)
-                self._spawn(self._process_claimed(path))
+                self._spawn(self._process_claimed(path, None))
         # The daemon's own stop event ends the watcher thread at once instead of at its next timeout.
         # A quiet spell yields an empty set: the folder is then rescanned, which catches files dropped
         # before the watcher started and any event the OS dropped under a burst.
@@ -82,6 +106,9 @@ class Inbox:
                 for _, p in changes:
                     self.offer(Path(p))
         finally:
+            for trouble in self.trouble.values():
+                if trouble.retry:
+                    trouble.retry.cancel()
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:
@@ -92,7 +119,11 @@ class Inbox:
             self.offer(path)
 
     def offer(self, path: Path) -> None:
-        if path.parent != self.root or ignored(path) or path in self._inflight or not path.is_file():
+        """Take up any entry of the inbox itself (file, folder, link, pipe) but our own folders and ignored names."""
+        if path.parent != self.root or path.name in AREAS or ignored(path) or path in self._inflight:
+            return
+        trouble = self.trouble.get(path.name)
+        if trouble and trouble.retry:  # waiting out its pause: the timer offers it again
             return
         self._inflight.add(path)
         self._spawn(self._handle(path))
@@ -111,92 +142,255 @@ class Inbox:
 
     async def _handle(self, path: Path) -> None:
         try:
-            if not await self._wait_stable(path):
-                return
-            claimed = self._claim(path)
+            seen = await self._wait_stable(path)
+            claimed = _rename(path, _free_name(self.processing, path.name)) if seen else None
+        except FileNotFoundError:
+            claimed = None  # taken away by its writer (renamed into place elsewhere) or by another claimer
+        except OSError as exc:  # immutable, not ours, a broken disk: say so once, try again later
+            self._in_trouble(path, exc, "cannot be taken from the inbox")
+            return
         finally:
             self._inflight.discard(path)
-        if claimed:
-            await self._process_claimed(claimed)
+        if not claimed:
+            self.trouble.pop(path.name, None)  # gone: a new file of that name is news again
+            return
+        self._out_of_trouble(path.name)
+        await self._process_claimed(claimed, seen)
 
-    async def _wait_stable(self, path: Path) -> bool:
-        """Stable = same size and mtime, untouched for `settle` seconds (a writer has finished)."""
-        previous = None
+    async def _wait_stable(self, path: Path) -> os.stat_result | None:
+        """Stable = the same size and mtime for `settle` seconds of our own watching (a writer has finished).
+
+        Quietness is measured on the loop's clock, never as now minus mtime: a file copied from
+        a machine whose clock is ahead has an mtime in the future and would otherwise wait
+        forever. Only an entry already old when first seen (dropped while we were down) is
+        taken at once. lstat: a link is judged as itself, never by what it points to.
+        """
+        loop = asyncio.get_running_loop()
+        previous, since = None, 0.0
         while True:
             try:
-                st = path.stat()
+                st = path.lstat()
             except FileNotFoundError:
-                return False  # taken away by its writer (e.g. renamed into place elsewhere)
-            sig = (st.st_size, st.st_mtime_ns)
-            age = time.time() - st.st_mtime
-            if sig == previous and age >= self.settle:
-                return True
-            if previous is None and age >= self.settle * 2:
-                return True  # already old when seen: dropped while we were down
-            previous = sig
-            await asyncio.sleep(max(self.settle - age, 0.05))
+                return None
+            sig = (st.st_size, st.st_mtime_ns, st.st_ino)
+            now = loop.time()
+            if sig == previous and now - since >= self.settle:
+                return st
+            if sig != previous:
+                if previous is None and time.time() - st.st_mtime >= self.settle * 2:
+                    return st
+                previous, since = sig, now
+            await asyncio.sleep(max(self.settle - (now - since), 0.05))
 
-    def _claim(self, path: Path) -> Path | None:
-        target = _free_name(self.processing, path.name)
-        try:
-            os.rename(path, target)  # atomic on one filesystem: exactly one claimer wins
-        except FileNotFoundError:
-            return None
-        return target
-
-    async def _process_claimed(self, path: Path) -> None:
+    async def _process_claimed(self, path: Path, seen: os.stat_result | None) -> None:
+        """Ingest one claimed entry; `seen` is how it looked when claimed (None when recovered at start)."""
         async with self._limit:
             name = path.name
             try:
-                size = path.stat().st_size
-                if size > self.max_bytes:
-                    raise AvatarDaemonError(
-                        f"{name}: the file is {_human(size)}, over the inbox limit of {_human(self.max_bytes)} "
-                        "(inbox.max_file_bytes)")
+                refusal = self._refusal(path)
+                if refusal:
+                    raise AvatarDaemonError(refusal)
                 result = await self.daemon.pipeline.ingest(path, name, path.suffix)
             except AvatarDaemonError as exc:
-                self._fail(path, str(exc))
-                return
+                reason = str(exc)
             except Exception as exc:
                 log.exception("inbox: unexpected error on %s", name)
-                self._fail(path, f"{name}: internal error while processing: {type(exc).__name__}: {exc}")
-                return
-            _move(path, self.done)
-            if result.created:
-                self.stats.processed += 1
-                log.info("inbox: %s -> %s research #%d, jobs %s", name, result.source, result.research_id,
-                         result.job_ids)
+                reason = f"{name}: internal error while processing: {type(exc).__name__}: {exc}"
             else:
-                self.stats.duplicates += 1
-                log.info("inbox: %s was already ingested as research #%d (jobs %s); no new jobs", name,
-                         result.research_id, result.job_ids)
+                again = not result.created and not await self._committed_before_crash(name, result, seen)
+                note = (lambda target: (DUPLICATE_SUFFIX, _duplicate(target, result))) if again else None
+                if await self._file_away(path, self.done, note):
+                    self._count_done(name, result, again)
+                return
+        # Outside the worker slot: waiting to see whether the writer is still at it costs nobody a turn.
+        reason += await self._still_written(path, seen)
+        if await self._file_away(path, self.failed, lambda target: (ERROR_SUFFIX, reason)):
+            self.stats.failed += 1
+            log.warning("inbox: %s -> failed/: %s", name, reason)
 
-    def _fail(self, path: Path, reason: str) -> None:
-        self.stats.failed += 1
-        target = _move(path, self.failed)
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        target.with_name(target.name + ".error.txt").write_text(f"{reason}\n\nfailed at {stamp}\n", encoding="utf-8")
-        log.warning("inbox: %s -> failed/: %s", path.name, reason)
+    def _refusal(self, path: Path) -> str | None:
+        """Why the inbox will not read this entry at all, or None for a regular file within the size limit."""
+        name, st = path.name, path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return (f"{name} is a symbolic link (to {os.readlink(path)!r}): the inbox never follows a link out of "
+                    "itself; put the file itself in the inbox (a hard link is fine)")
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                entries = sum(1 for _ in os.scandir(path))
+            except OSError:
+                entries = None
+            held = f" (it holds {entries} entr{'y' if entries == 1 else 'ies'})" if entries is not None else ""
+            return (f"{name} is a folder{held}: the inbox takes files only and does not look inside folders; "
+                    "move the files themselves into the inbox")
+        if not stat.S_ISREG(st.st_mode):
+            return f"{name} is not a regular file but {_kind(st.st_mode)}: the inbox reads regular files only"
+        if st.st_size > self.max_bytes:
+            size, limit = _sizes(st.st_size, self.max_bytes)
+            return f"{name}: the file is {size}, over the inbox limit of {limit} (inbox.max_file_bytes)"
+        return None
+
+    async def _still_written(self, path: Path, seen: os.stat_result | None) -> str:
+        """A note for the sidecar when the file changed after it was claimed: its writer had not finished.
+
+        A writer that does not rename into place makes a file that fails as cut-short JSON;
+        the useful answer is how to write it, not only that it was invalid. One settle
+        period more catches a writer that was pausing when the file was claimed.
+        """
+        if seen is None:
+            return ""
+        await asyncio.sleep(self.settle)
+        try:
+            now = path.lstat()
+        except OSError:
+            return ""
+        if (now.st_size, now.st_mtime_ns) == (seen.st_size, seen.st_mtime_ns):
+            return ""
+        before, after = _sizes(seen.st_size, now.st_size)
+        return (f"\n\n{path.name} changed after the inbox took it ({before} then, {after} now): it was still "
+                f"being written. {HOW_TO_WRITE}")
+
+    async def _file_away(self, path: Path, folder: Path, note: Callable[[Path], tuple[str, str]] | None
+                         ) -> Path | None:
+        """Move a processed entry to done/ or failed/, its sidecar (suffix, text) written first.
+
+        First: a kill -9 between the two leaves the entry in processing/, to be taken again at
+        start, never filed without its reason. A folder that refuses files is waited out.
+        """
+        while True:
+            target = _free_name(folder, path.name)
+            try:
+                if note:
+                    _write_sidecar(target, *note(target))
+                _rename(path, target)
+            except FileNotFoundError:
+                if os.path.lexists(path):
+                    raise
+                log.warning("inbox: %s was taken out of processing/ by someone else before it could be filed",
+                            path.name)
+                return None
+            except OSError as exc:
+                await asyncio.sleep(self._in_trouble(path, exc, f"cannot be moved to {folder.name}/", retry=False))
+                continue
+            self._out_of_trouble(path.name)
+            return target
+
+    async def _committed_before_crash(self, name: str, result: "Ingested", seen: os.stat_result | None) -> bool:
+        """A file recovered from processing/ whose own jobs were committed before the crash: not a re-drop."""
+        if seen is not None:
+            return False
+        row = await self.daemon.store.research_job(result.research_id)
+        return row is not None and row.filename == name
+
+    def _count_done(self, name: str, result: "Ingested", again: bool) -> None:
+        if again:
+            self.stats.duplicates += 1
+            log.info("inbox: %s made no new video: its content is research #%d already (jobs %s)", name,
+                     result.research_id, result.job_ids)
+        else:
+            self.stats.processed += 1
+            log.info("inbox: %s -> %s research #%d, jobs %s", name, result.source, result.research_id,
+                     result.job_ids)
+
+    def _in_trouble(self, path: Path, exc: OSError, doing: str, retry: bool = True) -> float:
+        """Name a stuck file once (log and notifiers), then back off; the pause before the next try.
+
+        With `retry`, a timer offers the file again after the pause: rescans until then skip it.
+        """
+        name = path.name
+        trouble = self.trouble.get(name)
+        error = f"{type(exc).__name__}: {exc.strerror or exc}"
+        if trouble is None:
+            trouble = self.trouble[name] = Trouble(0, error)
+            message = f"{name} {doing}: {error}; the inbox will keep trying, with growing pauses"
+            log.warning("inbox: %s", message)
+            self.daemon.bus.notice(Notice(kind="inbox.stuck", message=message, data={"file": name, "error": error}))
+        trouble.tries += 1
+        delay = min(self.retry_first * 2 ** (trouble.tries - 1), self.retry_cap)
+        if retry:
+            trouble.retry = asyncio.get_running_loop().call_later(delay, self._retry, path)
+        return delay
+
+    def _retry(self, path: Path) -> None:
+        trouble = self.trouble.get(path.name)
+        if trouble:
+            trouble.retry = None
+        if path.parent == self.root and not os.path.lexists(path):
+            self.trouble.pop(path.name, None)  # gone: a new file of that name is news again
+            return
+        self.offer(path)
+
+    def _out_of_trouble(self, name: str) -> None:
+        trouble = self.trouble.pop(name, None)
+        if trouble:
+            log.info("inbox: %s could be handled after %d failed tries (%s)", name, trouble.tries, trouble.error)
+
+
+def _rename(path: Path, target: Path) -> Path:
+    """Atomic on one filesystem: exactly one claimer wins. A deleted area folder is made again."""
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        if not os.path.lexists(path) or target.parent.exists():
+            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, target)
+    return target
 
 
 def _free_name(folder: Path, name: str) -> Path:
-    """A name in `folder` that nothing holds yet; nothing is ever overwritten."""
+    """A name in `folder` that nothing holds yet and that fits the filesystem; nothing is ever overwritten."""
     target = folder / name
     stem, suffix = os.path.splitext(name)
+    if len(suffix) > 16:  # not a real suffix: keep the whole name as the part that may be shortened
+        stem, suffix = name, ""
     n = 1
-    while target.exists():
-        target = folder / f"{stem}.{n}{suffix}"
+    while os.path.lexists(target):
+        target = folder / _fit(stem, f".{n}{suffix}")
         n += 1
     return target
 
 
-def _move(path: Path, folder: Path) -> Path:
-    target = _free_name(folder, path.name)
-    os.rename(path, target)
-    return target
+def _fit(head: str, tail: str) -> str:
+    """`head + tail` within NAME_MAX bytes: head is shortened, and marked with a hash so shortened names differ."""
+    if len(os.fsencode(head + tail)) <= NAME_MAX:
+        return head + tail
+    mark = "~" + hashlib.sha256(os.fsencode(head)).hexdigest()[:8]
+    room = NAME_MAX - len(os.fsencode(mark + tail))
+    cut = os.fsencode(head)[:max(room, 0)]
+    return cut.decode("utf-8", "ignore") + mark + tail  # "ignore": never half a character
 
 
-def _human(n: int) -> str:
+def _duplicate(target: Path, result: "Ingested") -> str:
+    jobs = ", ".join(f"#{i}" for i in result.job_ids) or "none"
+    return (f"{target.name}: no new video: the same content was already taken as research #{result.research_id} "
+            f"(videos {jobs})")
+
+
+def _write_sidecar(target: Path, suffix: str, message: str) -> None:
+    """`message` next to the file it is about, under a name that fits; its first words name the file in full."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    target.parent.mkdir(parents=True, exist_ok=True)  # an area folder someone deleted
+    target.with_name(_fit(target.name, suffix)).write_text(f"{message}\n\nat {stamp}\n", encoding="utf-8",
+                                                           errors="backslashreplace")
+
+
+def _kind(mode: int) -> str:
+    for test, words in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return words
+    return "a special file"
+
+
+def _sizes(a: int, b: int) -> tuple[str, str]:
+    """Two sizes that read differently whenever they differ: exact bytes when the rounded ones would match."""
+    ha, hb = _human(a), _human(b)
+    if ha == hb and a != b:
+        return f"{a:,} bytes", f"{b:,} bytes"
+    return ha, hb
+
+
+def _human(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError, UnknownNameError
 from .models import CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
-from .store import Job, ResearchJob
+from .store import Job, ResearchJob, while_busy
 
 if TYPE_CHECKING:
     from .access import Caller
@@ -40,7 +40,7 @@ class JobRunner:
 
     async def run(self, daemon: "Daemon" | None = None) -> None:
         store = self.daemon.store
-        requeued = await store.requeue_interrupted()
+        requeued = await while_busy(store.requeue_interrupted, "requeueing interrupted jobs")
         if requeued:
             log.info("requeued %d job(s) interrupted by the last shutdown: %s", len(requeued), requeued)
         try:
@@ -63,7 +63,7 @@ class JobRunner:
         for renderer in self.daemon.renderers:
             name = renderer.name
             while self._slots.get(name, 0) < max(1, renderer.max_concurrency):
-                job = await self.daemon.store.claim_next(name)
+                job = await while_busy(lambda: self.daemon.store.claim_next(name), f"claiming a {name} job")
                 if job is None:
                     break
                 self._start(job)
@@ -170,11 +170,11 @@ class JobRunner:
             progress.close()  # a render thread still winding down must not publish after the job ended
 
     async def _execute(self, job: Job, progress: "JobProgress") -> RenderResult | None:
-        bus = self.daemon.bus
+        bus = PatientBus(self.daemon.bus)
         start = time.monotonic()
         try:
             renderer = self.daemon.renderers[job.renderer]
-            request = await self.build_request(job)
+            request = await while_busy(lambda: self.build_request(job), f"job {job.id}")
             await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
                                        message=f"rendering with {renderer.name}"))
             # A remote renderer that waits for hours on a queue sets its own, longer deadline.
@@ -210,12 +210,22 @@ def _not_retryable(job: Job) -> str:
             "can be retried")
 
 
+class PatientBus:
+    """The bus, with each publish waiting out a busy database: a job never fails because the database was locked."""
+
+    def __init__(self, bus: "EventBus"):
+        self.bus = bus
+
+    async def publish(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
+        await while_busy(lambda: self.bus.publish(event, result), f"job {event.job_id} ({event.state.value})")
+
+
 class JobProgress:
     """The `Progress` a renderer gets: coalesced percent reports plus the crash-safety checkpoints."""
 
     def __init__(self, job_id: int, bus: "EventBus"):
         self.job_id = job_id
-        self.bus = bus
+        self.bus = PatientBus(bus)
         self.loop = asyncio.get_running_loop()
         self.pending: list[asyncio.Future] = []
         self._percent = -100.0

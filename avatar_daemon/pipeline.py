@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ResearchError, UnknownNameError
 from .models import Background, JobEvent, JobState, MediaFile, Research, Script
-from .payload import parse
-from .spoken import estimate_seconds, to_spoken
-from .store import NewJob
+from .payload import parse, read_file
+from .requests import SCRIPT_MAX_CHARS
+from .spoken import estimate_seconds, to_spoken, words_for_seconds
+from .store import NewJob, while_busy
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -128,7 +129,7 @@ class Pipeline:
             research = self.daemon.sources[source].extract(payload)
         except ResearchError as exc:
             raise ResearchError(f"{name}: {source}: {exc}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except Exception as exc:  # a plugin surprised by a shape it half-recognised: the file's fault, said so
             raise ResearchError(f"{name}: looked like {source} data but could not be read: "
                                 f"{type(exc).__name__}: {exc}") from None
         if not research.insights and not research.script_text:
@@ -142,9 +143,7 @@ class Pipeline:
         fmt = min((self.daemon.formats[f] for f in formats), key=lambda f: f.max_seconds)
         speed = voice_speed or fmt.voice_speed
         if research.script_text is not None:
-            text = to_spoken(research.script_text)
-            if not text:
-                raise ResearchError("the script has no words to speak")
+            text = self.spoken_script(research.script_text, voice_speed)
             return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
         templates = self.daemon.settings.script_templates
         template = templates.get(research.source) or templates.get("default")
@@ -155,6 +154,28 @@ class Pipeline:
                             writer: str | None = None) -> Script:
         """write_script from the event loop, without stalling it while a writer waits."""
         return await asyncio.to_thread(self.write_script, research, formats, voice_speed, writer)
+
+    def spoken_script(self, script: str, voice_speed: float | None) -> str:
+        """A script as it will be read, refused when no registered format is long enough for it.
+
+        Refused here, at intake, with the limit in the sentence, instead of accepted, queued
+        and failed by the renderer. The character cap every interface shares comes first, so
+        a 20 MB text file is refused before it is cleaned.
+        """
+        if len(script) > SCRIPT_MAX_CHARS:
+            raise ResearchError(f"the script is {len(script):,} characters; the limit is {SCRIPT_MAX_CHARS:,}")
+        text = to_spoken(script)
+        if not text:
+            raise ResearchError("the script has no words to speak")
+        longest = max(self.daemon.formats, key=lambda f: f.max_seconds)
+        speed = voice_speed or longest.voice_speed
+        seconds = estimate_seconds(text, speed)
+        if seconds > longest.max_seconds:
+            raise ResearchError(
+                f"the script runs about {seconds:.0f} s read aloud ({len(text.split()):,} words), over the "
+                f"{longest.max_seconds:g} s the longest format ({longest.name}) allows: shorten it to about "
+                f"{words_for_seconds(longest.max_seconds, speed):,} words or split it into several files")
+        return text
 
     def plan(self, settings: VideoSettings) -> tuple[list[str], str, str]:
         d = self.daemon
@@ -181,11 +202,8 @@ class Pipeline:
                                                      **overrides.model_dump(exclude_none=True)})
         try:
             formats, avatar, renderer = self.plan(settings)
-        except UnknownNameError as exc:
-            raise ResearchError(f"{name}: {exc}") from None
-        try:
             script = self.write_script(research, formats, settings.voice_speed, settings.writer)
-        except UnknownNameError as exc:
+        except (UnknownNameError, ResearchError) as exc:
             raise ResearchError(f"{name}: {exc}") from None
         own = {k: v for k, v in (("title", settings.title), ("description", settings.description),
                                  ("hashtags", settings.hashtags)) if v}
@@ -198,12 +216,13 @@ class Pipeline:
                      remote: bool = False) -> Ingested:
         """Everything for one file happens in one transaction; a re-drop finds the first one's jobs.
 
-        `data` may be a path, read in the same worker thread that parses it. `fresh_jobs`
-        (one-shot `render`) makes new videos of research seen before instead. `remote` (an
-        HTTP caller's payload) limits its media to URLs, like every remote interface's.
+        `data` may be a path, read (a regular file only, never a link's target) in the same
+        worker thread that parses it. `fresh_jobs` (one-shot `render`) makes new videos of
+        research seen before instead. `remote` (an HTTP caller's payload) limits its media to
+        URLs, like every remote interface's. A busy database is waited out, never a failure.
         """
         def work() -> tuple[Prepared, str]:
-            raw = data.read_bytes() if isinstance(data, Path) else data
+            raw = read_file(data, name) if isinstance(data, Path) else data
             return self.prepare(raw, name, suffix, overrides), content_hash(raw)
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
@@ -213,10 +232,11 @@ class Pipeline:
                        template_id=settings.template or self.daemon.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)
                 for f in p.formats]
-        research_id, job_ids, created = await self.daemon.store.add_research_with_jobs(
-            digest, p.research, p.script, name, jobs, settings.workspace, settings.user, campaign_id)
+        store = self.daemon.store
+        research_id, job_ids, created = await while_busy(lambda: store.add_research_with_jobs(
+            digest, p.research, p.script, name, jobs, settings.workspace, settings.user, campaign_id), name)
         if not created and fresh_jobs:
-            job_ids, created = await self.daemon.store.add_jobs(jobs, research_id), True
+            job_ids, created = await while_busy(lambda: store.add_jobs(jobs, research_id), name), True
         if created:
             for job_id in job_ids:
                 # the writer's notes (text left out, a fallback) travel with the job's first report

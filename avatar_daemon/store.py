@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 import aiosqlite
 
@@ -25,6 +26,40 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 Clock = Callable[[], datetime]
 """Now, timezone-aware. Injected, so the store and the campaign scheduler stamp and compare the same time."""
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def busy(exc: BaseException) -> bool:
+    """SQLite's BUSY or LOCKED: another connection held the database past busy_timeout. Trying later works."""
+    return isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (
+        sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def while_busy(call: Callable[[], Awaitable[T]], what: str, first: float = 0.05, cap: float = 5.0) -> T:
+    """`call()`, called again with capped backoff for as long as the database is busy.
+
+    A busy database is never a reason to fail work (a valid file, a rendered video): the
+    write waits its turn. Each try is a whole transaction, which a BUSY error rolls back,
+    so trying again is safe. Other errors, and cancellation, go through at once.
+    """
+    delay, tries = first, 0
+    while True:
+        try:
+            result = await call()
+        except sqlite3.OperationalError as exc:
+            if not busy(exc):
+                raise
+            tries += 1
+            if tries == 1:
+                log.warning("%s: the database is busy (%s); trying again until it is free", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, cap)
+            continue
+        if tries:
+            log.info("%s: done after the database was busy for %d tries", what, tries)
+        return result
 
 
 @dataclass

@@ -100,14 +100,18 @@ async def test_half_written_file_waits_until_stable(tmp_path, plugin):
     assert _files(daemon.inbox.failed) == []
 
 
-async def test_redrop_makes_no_duplicate_jobs(daemon):
+async def test_redrop_makes_no_duplicate_jobs_and_says_so(daemon):
     async with running(daemon):
         drop(daemon, "a.json", fixture_bytes("hn_items.json"))
         await wait_until(lambda: "a.json" in _files(daemon.inbox.done))
         drop(daemon, "a.json", fixture_bytes("hn_items.json"))
-        await wait_until(lambda: len(_files(daemon.inbox.done)) == 2)
-        assert len(await daemon.store.jobs()) == 1
-    assert _files(daemon.inbox.done) == ["a.1.json", "a.json"]
+        await wait_until(lambda: "a.1.json.duplicate.txt" in _files(daemon.inbox.done))
+        jobs = await daemon.store.jobs()
+    assert len(jobs) == 1
+    assert _files(daemon.inbox.done) == ["a.1.json", "a.1.json.duplicate.txt", "a.json"]
+    note = (daemon.inbox.done / "a.1.json.duplicate.txt").read_text()
+    assert note.startswith(f"a.1.json: no new video: the same content was already taken as research "
+                           f"#{jobs[0].research_job_id} (videos #{jobs[0].id})")
 
 
 async def test_crash_between_claim_and_commit_recovers_once(tmp_path, plugin):
