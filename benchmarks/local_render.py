@@ -57,7 +57,9 @@ def main() -> None:
     variants = [base.copy() for _ in range(8)]
     for i, v in enumerate(variants):
         v.y[800 + i * 4:900 + i * 4, 400:700] = 200
-    writer = Mp4Writer(tmp / "ceiling.mp4", fmt.width, fmt.height, fmt.fps, 22050, preset="veryfast")
+    ceiling_file = tmp / "ceiling.mp4"
+    writer = Mp4Writer(ceiling_file.open("w+b"), ceiling_file, fmt.width, fmt.height, fmt.fps, 22050,
+                       preset="veryfast")
     t0 = time.perf_counter()
     for i in range(frames):
         frame = writer.new_frame()  # what the renderer pays too: one copy into the encoder's frame
