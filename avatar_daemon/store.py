@@ -232,11 +232,14 @@ class Store:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         async with self._write:
-            await self.db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a cancel while BEGIN waits for a busy database does not stop
+                # aiosqlite's thread from beginning it; the ROLLBACK queued after it ends it.
+                await self.db.execute("BEGIN IMMEDIATE")
                 yield
             except BaseException:
-                await self.db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.OperationalError):  # BEGIN itself failed: nothing to end
+                    await self.db.execute("ROLLBACK")
                 raise
             else:
                 await self.db.execute("COMMIT")

@@ -81,3 +81,19 @@ async def test_only_a_busy_database_is_waited_out(tmp_path):
     async with Store.open(tmp_path / "db.sqlite3") as store:
         with pytest.raises(sqlite3.OperationalError, match="syntax error"):
             await while_busy(lambda: store.db.execute("SELEC 1"), "a typo")  # at once, not retried
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transaction_open(tmp_path):
+    """A job cancelled (or the daemon stopped) while its write waits out a busy database: SQLite still
+    begins the transaction in aiosqlite's thread once the lock frees. Left open, it made every later
+    write fail with "cannot start a transaction within a transaction" until a restart."""
+    path = tmp_path / "db.sqlite3"
+    async with Store.open(path) as store:
+        async with held(path):
+            write = asyncio.create_task(store.set_meta("k", "cancelled"))
+            await wait_until(store._write.locked, interval=0)  # its BEGIN IMMEDIATE is in SQLite's busy wait
+            write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        await store.set_meta("k", "written")
+        assert await store.get_meta("k") == "written"

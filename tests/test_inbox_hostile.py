@@ -203,6 +203,12 @@ def immovable(path, monkeypatch):
         yield
 
 
+async def _all_rendered(daemon):
+    """Jobs ended before the daemon stops, so a render cut short at shutdown is not mistaken for inbox trouble."""
+    for job in await daemon.store.jobs():
+        assert await wait_for_final(daemon, job.id) == "completed"
+
+
 @pytest.fixture
 async def loop_errors():
     """Exceptions asyncio would report as 'Task exception was never retrieved' and the like."""
@@ -229,6 +235,7 @@ async def test_a_file_that_cannot_be_claimed_is_named_once_and_taken_when_it_can
             lock.close()  # chattr -i: the next try takes it, no restart needed
             await wait_until(lambda: "stuck.json" in _entries(daemon.inbox.done))
             assert daemon.inbox.trouble == {}
+            await _all_rendered(daemon)
     (notice,) = plugin.notifier.notices
     assert notice.kind == "inbox.stuck" and notice.data["file"] == "stuck.json"
     assert notice.message.startswith("stuck.json cannot be taken from the inbox: PermissionError: ")
@@ -246,5 +253,6 @@ async def test_a_done_folder_that_refuses_files_is_waited_out(tmp_path, plugin, 
             await wait_until(lambda: daemon.inbox.trouble.get("hn.json") and daemon.inbox.trouble["hn.json"].tries >= 2)
             assert _entries(daemon.inbox.processing) == ["hn.json"]
         await wait_until(lambda: "hn.json" in _entries(daemon.inbox.done))
+        await _all_rendered(daemon)
     assert [n.message.split(":")[0] for n in plugin.notifier.notices] == ["hn.json cannot be moved to done/"]
     assert loop_errors == []
