@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from datetime import datetime
 from pathlib import Path
@@ -313,6 +314,19 @@ class HeyGenRenderer:
                        waited: float) -> RenderResult:
         out = request.output_dir
         out.mkdir(parents=True, exist_ok=True)
+        before = set(out.iterdir())
+        try:
+            return await self._place(request, plan, videos, progress, waited, out)
+        except OSError as exc:  # a full disk, most often: nothing half-written may pose as a result
+            for path in set(out.iterdir()) - before:
+                path.unlink(missing_ok=True)
+            where = exc.filename or out
+            reason = (exc.strerror or str(exc)).lower()
+            raise RenderError(f"cannot write {where}: {reason}; nothing was kept (HeyGen's video is kept "
+                              "there: a retry downloads it again without paying twice)") from None
+
+    async def _place(self, request: RenderRequest, plan: Plan, videos: list[Video], progress: Progress,
+                     waited: float, out: Path) -> RenderResult:
         progress(96, "downloading from HeyGen")
         files = [await self._download(v, out, i if len(videos) > 1 else None, request.captions) for i, v in
                  enumerate(videos)]
@@ -335,16 +349,14 @@ class HeyGenRenderer:
         duration = await asyncio.to_thread(media.probe, video)
         srt = vtt = None
         if any(srt_texts):
-            srt = out / "video.srt"
-            srt.write_text(media.join_srt(srt_texts, starts) if len(files) > 1 else srt_texts[0])
-            vtt = out / "video.vtt"
-            vtt.write_text(media.srt_to_vtt(srt.read_text()))
+            text = media.join_srt(srt_texts, starts) if len(files) > 1 else srt_texts[0]
+            srt = await asyncio.to_thread(_write_whole, out / "video.srt", text)
+            vtt = await asyncio.to_thread(_write_whole, out / "video.vtt", media.srt_to_vtt(text))
         for f in files:
             if f.get("srt") and f["srt"] != srt:
                 f["srt"].unlink(missing_ok=True)
         thumbnail = files[0].get("thumbnail")
-        metadata = out / "metadata.json"
-        metadata.write_text(json.dumps({
+        metadata = await asyncio.to_thread(_write_whole, out / "metadata.json", json.dumps({
             "renderer": self.name, "title": request.script.title, "script": request.script.text,
             "description": request.script.description, "hashtags": request.script.hashtags,
             "format": request.format.name, "avatar": request.avatar.id, "duration": round(duration, 2),
@@ -414,6 +426,21 @@ class HeyGenRenderer:
         await self.daemon.store.set_meta("heygen.webhook.endpoint_id", endpoint_id)
         await self.daemon.store.set_meta("heygen.webhook.secret", value)
         self.webhook_secret = value
+
+
+def _write_whole(path: Path, text: str) -> Path:
+    """Under a temporary name, synced, then renamed: a full disk leaves no truncated file in place."""
+    part = path.with_name(path.name + ".part")
+    try:
+        with part.open("w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    part.replace(path)
+    return path
 
 
 def _number(value: Any) -> float | None:

@@ -516,3 +516,27 @@ async def test_a_webhook_nested_too_deeply_is_refused_with_the_reason(tmp_path, 
             async with http.post(url, data=body, headers={"signature": sig}) as resp:
                 status, answer = resp.status, await resp.json()
     assert status == 400 and "the webhook body: nested too deeply" in answer["error"]
+
+
+async def test_a_full_disk_while_delivering_keeps_nothing_and_a_retry_pays_nothing_more(tmp_path, fake):
+    """Real ENOSPC from the kernel: the metadata's temporary name points at /dev/full."""
+    if not __import__("os").path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    daemon = heygen_daemon(tmp_path, fake, webhook=False)
+    async with daemon.started():
+        (job_id,) = await ingest(daemon)
+        out = daemon.settings.jobs.output_dir / f"job-{job_id}"
+        out.mkdir(parents=True)
+        (out / "metadata.json.part").symlink_to("/dev/full")
+        await daemon.jobs.execute(await daemon.store.claim(job_id))
+        failed = await daemon.store.job(job_id)
+        left = sorted(p.name for p in out.iterdir())
+        await daemon.jobs.retry(job_id)
+        await daemon.jobs.execute(await daemon.store.claim(job_id))
+        job = await daemon.store.job(job_id)
+    assert failed.status == "failed" and left == []
+    assert failed.error.startswith(f"cannot write {out / 'metadata.json'}: no space left on device; nothing was kept")
+    assert job.status == "completed", job.error
+    assert fake.calls["create_video"] == 1  # the retry downloaded the same HeyGen video again
+    assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "thumbnail.jpg", "video.mp4", "video.srt",
+                                                     "video.vtt"]
