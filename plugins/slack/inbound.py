@@ -37,6 +37,15 @@ class Refused(Exception):
         super().__init__(message)
 
 
+class _View(BaseModel):
+    """A view as Slack sends it: Bolt reads `view["type"]` of every view submission unchecked."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    callback_id: str | None = None
+
+
 class _Shape(BaseModel):
     """The top-level fields Slack's requests carry as objects or lists, with the types Slack sends.
 
@@ -55,7 +64,7 @@ class _Shape(BaseModel):
     authorizations: list[dict[str, Any]] | None = None
     actions: list[dict[str, Any]] | None = Field(None, min_length=1)
     response_urls: list[dict[str, Any]] | None = None
-    view: dict[str, Any] | None = None
+    view: _View | None = None
     event: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     previous_message: dict[str, Any] | None = None
@@ -96,7 +105,7 @@ def _shape_error(exc: ValidationError) -> str:
     """"team: should be a string or an object", not pydantic's one line per member of the union."""
     errors = exc.errors()
     loc = errors[0]["loc"]
-    where = str(loc[0]) + "".join(f"[{p}]" for p in loc[1:] if isinstance(p, int))
+    where = str(loc[0]) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
     kinds = [_KINDS[e["type"]] for e in errors if e["loc"][:1] == loc[:1] and e["type"] in _KINDS]
     return f"{where}: should be {' or '.join(dict.fromkeys(kinds))}" if kinds else f"{where}: {errors[0]['msg']}"
 
