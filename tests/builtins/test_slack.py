@@ -626,7 +626,7 @@ BODIES = st.one_of(
     st.text(max_size=60).map(lambda t: b"payload=" + urllib.parse.quote(t).encode()),
     (JSON | PAYLOAD).map(lambda p: json.dumps(p).encode()),
 )
-HYPOTHESIS = settings(max_examples=60, deadline=None, database=None,
+HYPOTHESIS = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
