@@ -85,7 +85,10 @@ def test_music_bed_sits_under_the_voice_faded_and_looped(base, tmp_path):
     assert np.all(voice_db[speaking] - tone_db[speaking] >= 12)  # the music sits at least 12 dB under the voice
     middle = np.median(tone_db[speaking])
     assert middle > -60  # and it is there
-    assert tone_db[0] < middle - 10 and tone_db[-1] < middle - 10  # faded in and out
+    # Faded in and out: without the fades the lead-in and the tail, where nothing is spoken, would
+    # carry the bed unducked, about 16 dB over `middle`. The last 100 ms window's place against
+    # the fade's end moves with the speech's length, so the margin is kept wide of that.
+    assert tone_db[0] < middle - 6 and tone_db[-1] < middle - 6
     assert len(audio) / RATE > 6  # longer than the 3 s file: it looped
     lufs = pyloudnorm.Meter(RATE).integrated_loudness(audio)
     assert -15.0 <= lufs <= -13.0 and true_peak_db(audio) < -1.0
