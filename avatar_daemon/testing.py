@@ -168,3 +168,21 @@ async def wait_for_final(daemon: Daemon, job_id: int, timeout: float = 60.0) -> 
         return job.status if job and job.status.final else None
 
     return await wait_until(final, timeout)
+
+
+async def fail_on_a_full_disk_then_retry(daemon: Daemon, job_id: int, part: str) -> tuple[Any, list[str], Any, Any]:
+    """Run a job whose output `part` (a temporary file name) points at /dev/full, then retry it.
+
+    /dev/full gives real ENOSPC from the kernel; the link goes with the job's partial files,
+    so the retry runs with room. Returns (the failed job, what its folder held after the
+    failure, the retried job, the retry's RenderResult). Needs `daemon.started()`.
+    """
+    out = daemon.settings.jobs.output_dir / f"job-{job_id}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / part).symlink_to("/dev/full")
+    await daemon.jobs.execute(await daemon.store.claim(job_id))
+    failed = await daemon.store.job(job_id)
+    left = sorted(p.name for p in out.iterdir())
+    await daemon.jobs.retry(job_id)
+    result = await daemon.jobs.execute(await daemon.store.claim(job_id))
+    return failed, left, await daemon.store.job(job_id), result

@@ -15,7 +15,8 @@ from avatar_daemon.jobs import NotRetryable
 from avatar_daemon.pipeline import VideoSettings
 from avatar_daemon.store import NewJob
 from avatar_daemon.testing import (
-    FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_for_final, wait_until,
+    FakeRenderer, RecordingPlugin, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running,
+    wait_for_final, wait_until,
 )
 from tests.conftest import fixture_bytes
 
@@ -180,14 +181,7 @@ async def test_a_full_disk_fails_the_job_cleanly_and_a_retry_makes_it_once_there
                                             overrides=VideoSettings(formats=["portrait-720"]))
         (job_id,) = done.job_ids
         out = daemon.settings.jobs.output_dir / f"job-{job_id}"
-        out.mkdir(parents=True)
-        (out / "video.mp4.part").symlink_to("/dev/full")
-        await daemon.jobs.execute(await daemon.store.claim(job_id))
-        failed = await daemon.store.job(job_id)
-        left = sorted(p.name for p in out.iterdir())
-        await daemon.jobs.retry(job_id)  # the cause is gone: the link went with the partial files
-        result = await daemon.jobs.execute(await daemon.store.claim(job_id))
-        job = await daemon.store.job(job_id)
+        failed, left, job, result = await fail_on_a_full_disk_then_retry(daemon, job_id, "video.mp4.part")
     assert failed.status == "failed" and left == []
     assert failed.error == f"cannot write {out / 'video.mp4'}: no space left on device; nothing was kept"
     assert job.status == "completed" and job.attempts == 2, job.error

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import socket
 import sys
 
@@ -22,7 +23,10 @@ from avatar_daemon.cli import main
 from avatar_daemon.hookspecs import hookimpl
 from avatar_daemon.pipeline import VideoSettings
 from avatar_daemon.settings import load_settings
-from avatar_daemon.testing import RecordingNotifier, make_daemon, make_settings, running, wait_for_final, wait_until
+from avatar_daemon.testing import (
+    RecordingNotifier, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running, wait_for_final,
+    wait_until,
+)
 from tests.conftest import REPO, fixture_bytes
 from tests.fake_heygen import API_KEY, FakeHeyGen
 
@@ -520,20 +524,13 @@ async def test_a_webhook_nested_too_deeply_is_refused_with_the_reason(tmp_path, 
 
 async def test_a_full_disk_while_delivering_keeps_nothing_and_a_retry_pays_nothing_more(tmp_path, fake):
     """Real ENOSPC from the kernel: the metadata's temporary name points at /dev/full."""
-    if not __import__("os").path.exists("/dev/full"):
+    if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
     daemon = heygen_daemon(tmp_path, fake, webhook=False)
     async with daemon.started():
         (job_id,) = await ingest(daemon)
         out = daemon.settings.jobs.output_dir / f"job-{job_id}"
-        out.mkdir(parents=True)
-        (out / "metadata.json.part").symlink_to("/dev/full")
-        await daemon.jobs.execute(await daemon.store.claim(job_id))
-        failed = await daemon.store.job(job_id)
-        left = sorted(p.name for p in out.iterdir())
-        await daemon.jobs.retry(job_id)
-        await daemon.jobs.execute(await daemon.store.claim(job_id))
-        job = await daemon.store.job(job_id)
+        failed, left, job, _ = await fail_on_a_full_disk_then_retry(daemon, job_id, "metadata.json.part")
     assert failed.status == "failed" and left == []
     assert failed.error.startswith(f"cannot write {out / 'metadata.json'}: no space left on device; nothing was kept")
     assert job.status == "completed", job.error
