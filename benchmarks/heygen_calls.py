@@ -31,7 +31,7 @@ import aiohttp  # noqa: E402
 from avatar_daemon.settings import load_settings  # noqa: E402
 from avatar_daemon.store import NewJob  # noqa: E402
 from avatar_daemon.testing import make_daemon, make_settings, running, wait_until  # noqa: E402
-from plugins.heygen.client import HeyGenClient  # noqa: E402
+from avatar_daemon_plugins.heygen.client import HeyGenClient  # noqa: E402
 from tests.fake_heygen import API_KEY, FakeHeyGen  # noqa: E402
 
 SCALE = 600.0                   # one real minute is 0.1 s here

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avatar_daemon import RenderRequest, Script  # noqa: E402
 from avatar_daemon.testing import make_daemon  # noqa: E402
-from plugins.local_renderer.encode import Mp4Writer  # noqa: E402
-from plugins.local_renderer.renderer import LocalRenderer  # noqa: E402
-from plugins.local_renderer.yuv import Frame  # noqa: E402
+from avatar_daemon_plugins.local_renderer.encode import Mp4Writer  # noqa: E402
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer  # noqa: E402
+from avatar_daemon_plugins.local_renderer.yuv import Frame  # noqa: E402
 
 SENTENCE = ("Small open models now beat last year's giants on coding benchmarks, and they run on a laptop. ")
 

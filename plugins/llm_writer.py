@@ -35,7 +35,7 @@ from avatar_daemon import (
     ConfigError, GaveUp, PayloadError, Research, Script, ScriptTemplate, TryAgain, estimate_seconds, hookimpl,
     load_json, numbers_in_words, retry_after, retrying, secret, to_spoken, words_for_seconds,
 )
-from plugins.template_writer import SOURCE_LABELS, speakable
+from avatar_daemon_plugins.template_writer import SOURCE_LABELS, speakable
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import pytest
 
 from avatar_daemon import CaptionLook, RenderRequest, Script
 from avatar_daemon.testing import make_daemon
-from plugins.local_renderer import captions
-from plugins.local_renderer.renderer import LocalRenderer
-from plugins.local_renderer.scene import layout_for
+from avatar_daemon_plugins.local_renderer import captions
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
+from avatar_daemon_plugins.local_renderer.scene import layout_for
 
 TEXT = "Small open models now beat last year's giants on coding benchmarks."
 

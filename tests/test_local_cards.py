@@ -6,9 +6,9 @@ import pytest
 
 from avatar_daemon import Insight, RenderRequest, Research, Script
 from avatar_daemon.testing import make_daemon
-from plugins.local_renderer.renderer import LocalRenderer
-from plugins.local_renderer.scene import card_stage
-from plugins.local_renderer.yuv import hex_rgb
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
+from avatar_daemon_plugins.local_renderer.scene import card_stage
+from avatar_daemon_plugins.local_renderer.yuv import hex_rgb
 
 RESEARCH = Research(source="reddit", title="Trending on r/LocalLLaMA", topic="r/LocalLLaMA", insights=[
     Insight(text="Rust overtakes Go in new backend projects", score=1800, url="https://www.reddit.com/r/rust/1"),

@@ -7,8 +7,8 @@ import pytest
 
 from avatar_daemon import RenderRequest, Script
 from avatar_daemon.testing import make_daemon
-from plugins.local_renderer.renderer import LocalRenderer
-from plugins.local_renderer.scene import layout_for
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
+from avatar_daemon_plugins.local_renderer.scene import layout_for
 
 SPEECH = ("Small open models now beat last year's giants on coding benchmarks, and they run on a laptop. "
           "Developers are shipping them in editors, phones and tiny servers.")
@@ -105,7 +105,7 @@ def test_presenter_fills_the_frame_like_a_person_on_camera(base, tmp_path, fmt):
 
 def test_eight_presenters_are_different_people(base, tmp_path):
     """Every pair of built-in presenters differs clearly in the head and shoulders area."""
-    from plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
 
     ids = ["sarah", "mike", "emma", "david", "lisa", "james", "sophia", "alexander"]
     heads = []

@@ -12,9 +12,9 @@ import pytest
 
 from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.testing import make_daemon
-from plugins.local_renderer import outputs
-from plugins.local_renderer.renderer import LocalRenderer
-from plugins.local_renderer.scene import layout_for
+from avatar_daemon_plugins.local_renderer import outputs
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
+from avatar_daemon_plugins.local_renderer.scene import layout_for
 
 TEXT = "Hello there. Small models are fast now.\n\nThat's all for today."
 
@@ -111,7 +111,7 @@ def test_formats_have_their_dimensions(base, tmp_path, fmt, size):
 
 
 def test_every_avatar_voice_exists(base, tmp_path):
-    from plugins.local_renderer.tts import VOICES
+    from avatar_daemon_plugins.local_renderer.tts import VOICES
 
     assert {a.voice for a in base.settings.avatars.values()} <= set(VOICES)
 
@@ -283,7 +283,7 @@ def test_an_mp4_that_does_not_read_back_is_refused(base, tmp_path, rendered):
 
 
 def test_mouth_shapes_match_the_envelope_whatever_its_length():
-    from plugins.local_renderer import visemes
+    from avatar_daemon_plugins.local_renderer import visemes
 
     for frames in (29, 31, 47, 61):  # 31 / 30 * 30 is 31.000000000000004: one frame too many, and a crash
         env = np.full(frames, 0.5, np.float32)

@@ -8,9 +8,9 @@ from scipy.signal import resample_poly
 
 from avatar_daemon import RenderError, RenderRequest, Script
 from avatar_daemon.testing import make_daemon
-from plugins.local_renderer.mix import DUCK, bed_gains
-from plugins.local_renderer.renderer import LocalRenderer
-from plugins.local_renderer.tts import Word
+from avatar_daemon_plugins.local_renderer.mix import DUCK, bed_gains
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
+from avatar_daemon_plugins.local_renderer.tts import Word
 
 RATE = 48000
 TONE = 60.0  # under the voice's pitch: the voice leaves this band almost empty

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 import avatar_daemon
-import plugins
+import avatar_daemon_plugins as plugins
 from avatar_daemon import PluginError, hookimpl, hookspecs
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_until
 from tests.conftest import FIXTURES, REPO, fixture_bytes
@@ -147,7 +147,7 @@ def test_every_builtin_is_declared():
     table = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]["avatar_daemon"]
     on_disk = {p.stem if p.is_file() else p.name for p in (REPO / "plugins").iterdir()
                if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").exists())}
-    assert set(table.values()) == {f"plugins.{n}" for n in on_disk}
+    assert set(table.values()) == {f"avatar_daemon_plugins.{n}" for n in on_disk}
 
 
 def test_installed_metadata_is_current():
@@ -182,6 +182,8 @@ def test_plugins_import_only_the_public_contract():
     public = set(avatar_daemon.__all__)
     for path in (REPO / "plugins").rglob("*.py"):
         for module, names in _imports(path):
+            if module.startswith("avatar_daemon_plugins"):
+                continue  # a built-in plugin may share a helper with a sibling
             if module.startswith("avatar_daemon"):
                 assert module == "avatar_daemon", f"{path} imports {module}"
                 assert set(names) <= public, f"{path} imports {set(names) - public}"
@@ -236,3 +238,13 @@ async def test_auto_post_without_a_publisher_says_so_once(tmp_path):
         await wait_until(lambda: any(n.kind == "publish.missing" for n in plugin.notifier.notices))
     (notice,) = [n for n in plugin.notifier.notices if n.kind == "publish.missing"]
     assert "no installed plugin implements the `publish` hook" in notice.message
+
+
+def test_every_package_is_installed_under_its_own_name():
+    """The wheel lists packages by hand (the plugins folder installs as avatar_daemon_plugins): none is left out."""
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {".".join(p.parent.relative_to(REPO).parts) for root in ("avatar_daemon", "plugins")
+               for p in (REPO / root).rglob("__init__.py")}
+    assert {n.replace("plugins", "avatar_daemon_plugins", 1) if n.startswith("plugins") else n
+            for n in on_disk} == listed
+    assert "plugins" not in listed

@@ -17,11 +17,11 @@ import pytest
 
 from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.settings import load_settings
-from plugins.heygen import media
-from plugins.heygen.api import HeyGenError
-from plugins.heygen.client import HeyGenClient, LinkExpired, until
-from plugins.heygen.plan import make_plan, resolution, split_script
-from plugins.heygen.settings import HeyGenSettings
+from avatar_daemon_plugins.heygen import media
+from avatar_daemon_plugins.heygen.api import HeyGenError
+from avatar_daemon_plugins.heygen.client import HeyGenClient, LinkExpired, until
+from avatar_daemon_plugins.heygen.plan import make_plan, resolution, split_script
+from avatar_daemon_plugins.heygen.settings import HeyGenSettings
 from tests.fake_heygen import API_KEY, FakeHeyGen, make_mp4
 
 
@@ -226,7 +226,7 @@ def test_resolution_follows_format_within_plan_ceiling():
 
 def _request(tmp_path, fmt="tiktok", text="Hello there. This is a test.", **kw):
     settings = load_settings(None, environ={})
-    from plugins.formats import FORMATS
+    from avatar_daemon_plugins.formats import FORMATS
     formats = {f.name: f for f in FORMATS}
     avatar = settings.avatars["sarah"]
     return RenderRequest(job_id=42, script=Script(title="T", text=text, estimated_seconds=3), avatar=avatar,

@@ -9,7 +9,7 @@ import pytest
 from avatar_daemon import Insight, Research, ScriptTemplate
 from avatar_daemon.pipeline import Limits
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings
-from plugins.llm_writer import check
+from avatar_daemon_plugins.llm_writer import check
 from tests.conftest import fixture_bytes
 from tests.fake_llm import FakeLLM, Reply
 

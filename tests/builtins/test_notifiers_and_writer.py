@@ -8,7 +8,7 @@ from aiohttp import web
 from avatar_daemon import JobEvent, JobState, Research, Insight
 from avatar_daemon.pipeline import Limits
 from avatar_daemon.testing import make_daemon
-from plugins.webhook_notifier import WebhookNotifier
+from avatar_daemon_plugins.webhook_notifier import WebhookNotifier
 
 
 async def test_webhook_signs_and_retries(tmp_path, monkeypatch):

@@ -635,7 +635,7 @@ HYPOTHESIS = settings(max_examples=60, deadline=None, database=None, derandomize
     ["application/x-www-form-urlencoded", "application/json", "text/plain", ""]))
 def test_any_body_parses_to_a_dict_or_a_payload_error(body, content_type):
     from avatar_daemon import PayloadError
-    from plugins.slack.inbound import parse
+    from avatar_daemon_plugins.slack.inbound import parse
 
     try:
         text = body.decode("utf-8")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from plugins.slack.settings import SlackSettings
+from avatar_daemon_plugins.slack.settings import SlackSettings
 
 CONFIG = Path(__file__).parent.parent.parent / "config" / "slack"
 

@@ -9,7 +9,7 @@ import pytest
 from avatar_daemon import Insight, RenderRequest, Research, Script, ScriptTemplate, numbers_in_words, say_number
 from avatar_daemon import to_spoken
 from avatar_daemon.pipeline import Limits
-from plugins.template_writer import TemplateWriter
+from avatar_daemon_plugins.template_writer import TemplateWriter
 from tests.builtins.test_slack import slack  # noqa: F401 (the fake Slack fixture)
 from tests.conftest import fixture_bytes
 
@@ -142,7 +142,7 @@ def test_every_script_has_a_title_description_and_hashtags(daemon):
 
 
 def test_metadata_json_carries_the_description_and_hashtags(daemon, tmp_path):
-    from plugins.local_renderer.renderer import LocalRenderer
+    from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
 
     script = Script(title="Picks", text="Two picks today.", estimated_seconds=2,
                     description="Picks\n\n1. go https://github.com/golang/go", hashtags=["#GitHub", "#Go"])
