@@ -42,6 +42,7 @@ MAX_WAIT = 3600.0  # due campaigns are looked at least hourly, whatever the cloc
 # of an editor or a script writing it in steps, short enough to tell a real mistake promptly.
 SETTLE_SECONDS = 1.0
 ATTEMPTS = 3  # a run raced by another process's run of the same campaign is made again, this often
+LEADER_RETRY = 2.0  # seconds between a waiting node's tries for the scheduler lock
 
 
 @dataclass
@@ -417,18 +418,42 @@ class Campaigns:
     # ---- the service ------------------------------------------------------------------------
 
     async def run(self, daemon: "Daemon" | None = None) -> None:
-        """Until cancelled: watch the folder, run what is due, publish, clean up."""
+        """Until cancelled: watch the folder; while this node leads, run what is due, publish, clean up."""
         await self.reload()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._watch(), name="campaigns-watch")
-            tg.create_task(self._publisher(), name="campaigns-publish")
-            tg.create_task(self._cleaner(), name="campaigns-cleanup")
-            while True:
-                self.changed.clear()
-                await self.run_due()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(await self.next_wake()):
-                        await self.changed.wait()
+            tg.create_task(self._lead(), name="campaigns-lead")
+
+    async def _lead(self) -> None:
+        """Of several daemons on one database, one schedules, publishes and cleans up at a time.
+
+        Every node watches the files (each must know the campaigns it is asked about); the
+        leader lock says who acts on them. Its holder that dies loses it with its connection,
+        and a waiting node takes over within LEADER_RETRY seconds. The (campaign, slot) key in
+        the store is the second guard: even two leaders at once cannot make one slot twice.
+        """
+        node = self.daemon.node_id
+        while True:
+            async with self.daemon.store.leader("campaigns") as lead:
+                if lead.held:
+                    log.info("campaigns: node %s runs the scheduler", node)
+                    async with asyncio.TaskGroup() as tg:
+                        duties = [tg.create_task(self._schedule(), name="campaigns-schedule"),
+                                  tg.create_task(self._publisher(), name="campaigns-publish"),
+                                  tg.create_task(self._cleaner(), name="campaigns-cleanup")]
+                        await lead.lost.wait()
+                        log.warning("campaigns: node %s lost the scheduler lock; another node takes over", node)
+                        for duty in duties:
+                            duty.cancel()
+            await asyncio.sleep(LEADER_RETRY)
+
+    async def _schedule(self) -> None:
+        while True:
+            self.changed.clear()
+            await self.run_due()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(await self.next_wake()):
+                    await self.changed.wait()
 
     async def _watch(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

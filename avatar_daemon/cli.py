@@ -397,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_videos)
+
+    from .node_commands import add_commands as node_commands  # the command's own module
+    node_commands(command)
     return parser
 
 

@@ -7,12 +7,14 @@ import contextlib
 import inspect
 import logging
 import signal
+import socket
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
 from . import systemd
 from .campaigns import Campaigns
+from .cluster import Cluster
 from .errors import ConfigError, PluginError, UnknownNameError
 from .events import EventBus
 from .inbox import Inbox
@@ -20,6 +22,7 @@ from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Servic
 from .jobs import JobRunner
 from .media import MediaResolver
 from .models import AvatarProfile, FormatSpec, utcnow
+from .nodes import node_id
 from .pipeline import Pipeline
 from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .previews import AvatarPreviews
@@ -41,6 +44,9 @@ class Daemon:
                  clock: Clock = utcnow):
         self.settings = settings
         self.clock = clock  # one clock for the store's stamps and the scheduler's comparisons
+        self.node_id = node_id(settings.node_id, settings.data_dir)
+        self.host = socket.gethostname()
+        self.started_at = clock()
         self.pm = make_plugin_manager()
         load = load or LoadSpec(plugins_dir=settings.plugins.plugins_dir, only=settings.plugins.only,
                                 disabled=settings.plugins.disabled)
@@ -70,6 +76,7 @@ class Daemon:
         self.previews = AvatarPreviews(self)
         self.bus: EventBus | None = None
         self.web: HttpServer | None = None
+        self.cluster: Cluster | None = None
 
     # ---- plugins -------------------------------------------------------------
 
@@ -133,14 +140,15 @@ class Daemon:
     async def started(self) -> AsyncIterator["Daemon"]:
         """Store open, HTTP client ready, startup hooks run; no services yet (one-shot commands)."""
         async with contextlib.AsyncExitStack() as stack:
-            self.store = await stack.enter_async_context(Store.open(self.settings.database, self.clock))
+            self.store = await stack.enter_async_context(
+                Store.open(self.settings.database, self.clock, node_id=self.node_id))
             self.http = await stack.enter_async_context(
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60, connect=10)))
             unknown = [n for n in self.settings.notifiers if n not in self.notifiers]
             if unknown:
                 raise ConfigError([f"{self.settings.config_path or 'settings'}:1: notifiers: no notifier named "
                                    f"{n!r} (known: {', '.join(self.notifiers.names())})" for n in unknown])
-            self.bus = EventBus(self.store, [self.notifiers[n] for n in self.settings.notifiers])
+            self.bus = EventBus(self.store, [self.notifiers[n] for n in self.settings.notifiers], self.node_id)
             await self.store.sync_catalogue(self.settings.avatars.values(), self.settings.templates.values())
             for result in self.pm.hook.startup(daemon=self):
                 if inspect.isawaitable(result):
@@ -157,7 +165,11 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.stop)
-            core: list[Service] = [self.inbox, self.jobs]
+            self.cluster = Cluster(self.store, self.bus, self.inbox, self.wake_jobs, node_id=self.node_id,
+                                   host=self.host, started_at=self.started_at, renderers=self.renderers.names(),
+                                   lease_seconds=self.settings.jobs.lease_seconds)
+            await self.cluster.beat()  # known alive before the inbox looks for dead nodes' folders
+            core: list[Service] = [self.cluster, self.inbox, self.jobs]
             if self.settings.http.enabled:
                 self.web = HttpServer(self)
                 core.append(self.web)

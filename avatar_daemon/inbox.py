@@ -10,6 +10,7 @@ hash stops it from making a second set of jobs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -69,7 +70,13 @@ class Inbox:
         self.daemon = daemon
         cfg = daemon.settings.inbox
         self.root: Path = cfg.path
-        self.processing, self.done, self.failed = (self.root / a for a in AREAS)
+        self.processing_root, self.done, self.failed = (self.root / a for a in AREAS)
+        # Each node claims into a folder of its own, so on an inbox several daemons share, a node
+        # that restarts takes up only what it had claimed itself (`adopt` takes a dead node's).
+        self.node = daemon.node_id
+        self.processing = self.processing_root / self.node
+        self.polling = cfg.force_polling
+        self.poll_ms = cfg.poll_ms
         self.settle = cfg.settle_seconds
         self.max_bytes = cfg.max_file_bytes
         self.stats = InboxStats()
@@ -90,14 +97,16 @@ class Inbox:
         self.prepare()
         for path in sorted(self.processing.iterdir()):  # claimed before a crash or a stop
             if not ignored(path):
-                log.info("inbox: recovering %s left in processing/", path.name)
+                log.info("inbox: recovering %s left in processing/%s/", path.name, self.node)
                 self._spawn(self._process_claimed(path, None))
+        self._take_over(self.processing_root, "processing/")  # claimed by a daemon older than node folders
         # The daemon's own stop event ends the watcher thread at once instead of at its next timeout.
         # A quiet spell yields an empty set: the folder is then rescanned, which catches files dropped
         # before the watcher started and any event the OS dropped under a burst.
         watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.daemon.stopping, step=50, debounce=200,
                                     rust_timeout=int(RESCAN_SECONDS * 1000), yield_on_timeout=True,
-                                    watch_filter=lambda change, p: change != watchfiles.Change.deleted)
+                                    watch_filter=lambda change, p: change != watchfiles.Change.deleted,
+                                    force_polling=self.polling, poll_delay_ms=self.poll_ms)
         try:
             self.scan()  # files dropped while the daemon was down
             async for changes in watcher:
@@ -113,6 +122,42 @@ class Inbox:
                 task.cancel()
             if self._tasks:
                 await asyncio.wait(list(self._tasks), timeout=5)
+
+    def adopt(self, node: str) -> int:
+        """Take up what a node that stopped heartbeating had claimed; how many entries this node won.
+
+        Each entry moves into this node's own folder first (one rename: if two nodes adopt at
+        once, each entry goes to one of them), then is processed as a recovered claim: the
+        content hash keeps a file the dead node had half ingested from making a second set of jobs.
+        """
+        folder = self.processing_root / node
+        if node == self.node or not folder.is_dir():
+            return 0
+        taken = self._take_over(folder, f"processing/{node}/ (node {node} stopped heartbeating)")
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # empty now, unless the node came back and claimed again meanwhile
+        return taken
+
+    def stale_folders(self, alive: set[str]) -> list[str]:
+        """Node folders under processing/ whose node is not among `alive`."""
+        with contextlib.suppress(FileNotFoundError):
+            return sorted(p.name for p in self.processing_root.iterdir()
+                          if p.is_dir() and not p.is_symlink() and p.name not in alive and p.name != self.node)
+        return []
+
+    def _take_over(self, folder: Path, where: str) -> int:
+        taken = 0
+        for path in sorted(folder.iterdir()):
+            if ignored(path) or path.is_dir() and not path.is_symlink() and folder == self.processing_root:
+                continue  # the node folders themselves
+            try:
+                claimed = _rename(path, _free_name(self.processing, path.name))
+            except FileNotFoundError:
+                continue  # another node took it first
+            log.info("inbox: recovering %s left in %s", path.name, where)
+            self._spawn(self._process_claimed(claimed, None))
+            taken += 1
+        return taken
 
     def scan(self) -> None:
         for path in sorted(self.root.iterdir()):

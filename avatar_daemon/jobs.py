@@ -34,13 +34,16 @@ class JobRunner:
 
     def __init__(self, daemon: "Daemon"):
         self.daemon = daemon
+        self.node = daemon.node_id
+        self.lease = daemon.settings.jobs.lease_seconds
         self.wake = asyncio.Event()
         self.running: dict[int, asyncio.Task] = {}
         self._slots: dict[str, int] = {}
 
     async def run(self, daemon: "Daemon" | None = None) -> None:
         store = self.daemon.store
-        requeued = await while_busy(store.requeue_interrupted, "requeueing interrupted jobs")
+        # Only this node's own: jobs other nodes run are theirs until their leases run out.
+        requeued = await while_busy(lambda: store.requeue_interrupted(self.node), "requeueing interrupted jobs")
         if requeued:
             log.info("requeued %d job(s) interrupted by the last shutdown: %s", len(requeued), requeued)
         try:
@@ -63,7 +66,8 @@ class JobRunner:
         for renderer in self.daemon.renderers:
             name = renderer.name
             while self._slots.get(name, 0) < max(1, renderer.max_concurrency):
-                job = await while_busy(lambda: self.daemon.store.claim_next(name), f"claiming a {name} job")
+                job = await while_busy(lambda: self.daemon.store.claim_next(name, self.node, self.lease),
+                                       f"claiming a {name} job")
                 if job is None:
                     break
                 self._start(job)
@@ -163,14 +167,28 @@ class JobRunner:
         )
 
     async def execute(self, job: Job) -> RenderResult | None:
-        progress = JobProgress(job.id, self.daemon.bus)
+        """Run a job claimed by this node; every write is fenced by the claim (node, attempt).
+
+        When a write is refused (the lease ran out and another node took the job, or someone
+        ended it), the render stops at once: its result would not be this node's to record.
+        """
+        bus = PatientBus(self.daemon.bus, (self.node, job.attempts), asyncio.current_task())
+        progress = JobProgress(job.id, bus)
         try:
-            return await self._execute(job, progress)
+            return await self._execute(job, progress, bus)
+        except LostClaim as exc:
+            log.warning("job %s: %s; this node stops rendering it", job.id, exc)
+            return None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if bus.lost and task is not None and task.uncancel() == 0:  # our own cancel, not a shutdown's
+                log.warning("job %s: this node's claim on it is gone; its render was stopped", job.id)
+                return None
+            raise
         finally:
             progress.close()  # a render thread still winding down must not publish after the job ended
 
-    async def _execute(self, job: Job, progress: "JobProgress") -> RenderResult | None:
-        bus = PatientBus(self.daemon.bus)
+    async def _execute(self, job: Job, progress: "JobProgress", bus: "PatientBus") -> RenderResult | None:
         start = time.monotonic()
         try:
             renderer = self.daemon.renderers[job.renderer]
@@ -185,7 +203,7 @@ class JobRunner:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.timeout,
                                        message=str(exc) or f"render took longer than {limit:g} s"))
             return None
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, LostClaim):
             raise  # a user cancel publishes its own event; a shutdown leaves the job to be resumed
         except AvatarDaemonError as exc:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.failed, message=str(exc)))
@@ -210,22 +228,45 @@ def _not_retryable(job: Job) -> str:
             "can be retried")
 
 
-class PatientBus:
-    """The bus, with each publish waiting out a busy database: a job never fails because the database was locked."""
+class LostClaim(AvatarDaemonError):
+    """This node's claim on a job is gone: its lease ran out and another node took it, or it was ended."""
 
-    def __init__(self, bus: "EventBus"):
-        self.bus = bus
+
+class PatientBus:
+    """The bus for one claim: each publish fenced by it, and waiting out a busy database.
+
+    A job never fails because the database was locked. A refused write cancels `task` (the
+    job's own), so a render that is no longer this node's stops instead of running on.
+    """
+
+    def __init__(self, bus: "EventBus", fence: tuple[str, int], task: asyncio.Task | None = None):
+        self.bus, self.fence, self.task = bus, fence, task
+        self.lost = False
 
     async def publish(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
-        await while_busy(lambda: self.bus.publish(event, result), f"job {event.job_id} ({event.state.value})")
+        if self.lost:
+            raise LostClaim(_lost(event, self.fence))
+        written = await while_busy(lambda: self.bus.publish(event, result, fence=self.fence),
+                                   f"job {event.job_id} ({event.state.value})")
+        if not written:
+            self.lost = True
+            if self.task is not None and self.task is not asyncio.current_task() and not self.task.done():
+                self.task.cancel(_lost(event, self.fence))
+            raise LostClaim(_lost(event, self.fence))
+
+
+def _lost(event: JobEvent, fence: tuple[str, int]) -> str:
+    node, attempt = fence
+    return (f"the store refused its {event.state.value} event: try {attempt} is no longer node {node}'s "
+            "(its lease ran out and another node took the job, or the job was ended)")
 
 
 class JobProgress:
     """The `Progress` a renderer gets: coalesced percent reports plus the crash-safety checkpoints."""
 
-    def __init__(self, job_id: int, bus: "EventBus"):
+    def __init__(self, job_id: int, bus: PatientBus):
         self.job_id = job_id
-        self.bus = PatientBus(bus)
+        self.bus = bus
         self.loop = asyncio.get_running_loop()
         self.pending: list[asyncio.Future] = []
         self._percent = -100.0

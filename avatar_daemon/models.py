@@ -324,6 +324,7 @@ class JobEvent(BaseModel):
     message: str = ""
     at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
+    node_id: str | None = None  # the daemon that published it, among several sharing one database
 
 
 class Notice(BaseModel):

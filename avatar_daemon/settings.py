@@ -26,6 +26,10 @@ class InboxSettings(Strict):
     max_file_bytes: int = 20 * 1024 * 1024
     settle_seconds: float = 0.3
     workers: int = 8
+    # Poll the folder instead of waiting for the OS to say it changed: a folder on NFS or SMB that
+    # several daemons share needs it, since inotify never hears of other machines' writes.
+    force_polling: bool = False
+    poll_ms: int = Field(500, ge=50)
 
 
 class JobSettings(Strict):
@@ -33,6 +37,9 @@ class JobSettings(Strict):
     output_dir: Path = Path("var/videos")
     # The seed's weekly clean-up: files of videos that ended longer ago than this are deleted.
     retention_days: float | None = None
+    # A claimed job is this node's for this long, renewed by heartbeat while it runs: a node that
+    # dies loses its jobs to the others when it runs out.
+    lease_seconds: float = Field(60.0, ge=1)
 
 
 class HttpSettings(Strict):
@@ -70,6 +77,9 @@ class Settings(Strict):
     """Everything the daemon reads at start. Relative paths are relative to daemon.yaml."""
 
     data_dir: Path = Path("var")
+    # This daemon's name among several sharing one database; by default the host name and a random
+    # suffix, made once and kept in data_dir/node-id. Also the name of its inbox processing folder.
+    node_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     database: Path = Path("var/avatar-daemon.sqlite3")
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
@@ -166,6 +176,7 @@ def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> None:
         "AVATAR_DAEMON_INBOX": ("inbox", "path"),
         "AVATAR_DAEMON_DATA_DIR": ("data_dir",),
         "AVATAR_DAEMON_DATABASE": ("database",),
+        "AVATAR_DAEMON_NODE_ID": ("node_id",),
         "AVATAR_DAEMON_RENDERER": ("default_renderer",),
         "AVATAR_VIDEO_HOST": ("http", "host"),
         "AVATAR_VIDEO_PORT": ("http", "port"),

@@ -16,7 +16,12 @@ def _label(value: object) -> str:
 
 async def metrics(request: web.Request) -> web.Response:
     d = daemon_of(request)
-    lines = ["# HELP avatar_daemon_jobs Video jobs by state.", "# TYPE avatar_daemon_jobs gauge"]
+    lines = ["# HELP avatar_daemon_node_info The daemon that answered, among several sharing one database.",
+             "# TYPE avatar_daemon_node_info gauge", f'avatar_daemon_node_info{{node="{_label(d.node_id)}"}} 1',
+             "# HELP avatar_daemon_node_running_jobs Jobs this node is running now.",
+             "# TYPE avatar_daemon_node_running_jobs gauge",
+             f'avatar_daemon_node_running_jobs{{node="{_label(d.node_id)}"}} {len(d.jobs.running)}',
+             "# HELP avatar_daemon_jobs Video jobs by state.", "# TYPE avatar_daemon_jobs gauge"]
     counts = await d.store.counts()
     lines += [f'avatar_daemon_jobs{{state="{s.value}"}} {counts.get(s.value, 0)}' for s in JobState]
     seconds = await d.store.render_seconds()

@@ -30,6 +30,8 @@ class Health(Reply):
     ok: bool
     jobs: dict[str, int] = Field(description="jobs by state")
     inbox: dict[str, int] = Field(description="files taken from the inbox by outcome")
+    node: str = Field(description="the id of the daemon that answered, among several sharing one database")
+    database: str = Field(description="the database it uses, without any password")
 
 
 class Avatar(Reply):

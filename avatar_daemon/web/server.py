@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ..store import describe
+
 from ..access import token_caller
 from ..errors import InvalidRequest
 from . import analytics, campaigns, metrics, openapi, status_ws, videos
@@ -112,8 +114,9 @@ class HttpServer:
     # ---- small endpoints --------------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "jobs": await self.daemon.store.counts(),
-                                  "inbox": self.daemon.inbox.stats.__dict__})
+        d = self.daemon
+        return web.json_response({"ok": True, "jobs": await d.store.counts(), "inbox": d.inbox.stats.__dict__,
+                                  "node": d.node_id, "database": describe(d.settings.database)})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(self.document)

@@ -149,8 +149,8 @@ class SlackBot:
     async def on_event(self, event: JobEvent) -> None:
         msg = self.messages.get(event.job_id)
         if msg is None:
-            if event.job_id in self.ignored:
-                return
+            if event.job_id in self.ignored or event.node_id not in (None, self.daemon.node_id):
+                return  # another node's event: the node that made the job posts (or adopts) its message
             await self._adopt(event)
             msg = self.messages.get(event.job_id)  # adopted, restored, or claimed by a listener meanwhile
             if msg is None:

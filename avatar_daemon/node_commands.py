@@ -1,0 +1,50 @@
+"""`avatar-daemon nodes`: the daemons sharing this database, as their heartbeats left them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from .daemon import Daemon
+from .settings import load_settings
+
+
+def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    p = command("nodes", help="list the daemons sharing the database: heartbeat, running jobs, renderers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_nodes)
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from .cli import say  # the one printer, masking secrets
+
+    rows = asyncio.run(_rows(Daemon(load_settings(Path(args.config) if args.config else None))))
+    if args.json:
+        say(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        say("no daemon has heartbeat into this database yet")
+        return 0
+    say(f"{'NODE':<28} {'HOST':<20} {'STARTED':<20} {'LAST HEARTBEAT':<22} {'RUNNING':>7}  RENDERERS")
+    for r in rows:
+        age = f"{r['heartbeat_age_seconds']:.0f} s ago" + ("" if r["alive"] else " (gone)")
+        say(f"{r['node_id']:<28} {r['host']:<20} {r['started_at'][:19]:<20} {age:<22} {r['running']:>7}  "
+            f"{', '.join(r['renderers'])}")
+    return 0
+
+
+async def _rows(daemon: Daemon) -> list[dict[str, Any]]:
+    async with daemon.started():
+        now = daemon.store.clock()
+        lease = daemon.settings.jobs.lease_seconds
+        out = []
+        for n in await daemon.store.nodes():
+            age = (now - datetime.fromisoformat(n.heartbeat_at)).total_seconds()
+            out.append({"node_id": n.node_id, "host": n.host, "started_at": n.started_at,
+                        "heartbeat_at": n.heartbeat_at, "heartbeat_age_seconds": round(age, 1),
+                        "alive": age <= lease, "running": n.running, "renderers": n.renderers})
+        return out

@@ -1,0 +1,255 @@
+"""Three real daemon processes on one PostgreSQL and one shared inbox, one of them SIGKILLed twice.
+
+What several daemons promise, checked from the database and the folders afterwards: every
+dropped file is filed once (done or failed), there is one job per (file, format), every
+job completed once, no job was rendered by two nodes at once, and the campaign slot that
+fell due while they ran was made once. The renderer is `parked` (tests/fixtures/
+cluster_plugins), which holds its slot a moment and logs when each render starts and ends,
+so the test measures coordination rather than x264. The daemons' clock is the wall clock
+started just before a campaign slot (tests/fast_clock_daemon.py at speed 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, REPO
+from tests.cluster_db import scratch_database
+
+pytestmark = pytest.mark.timeout(120)
+
+LEASE = 2.0  # seconds: a dead node's jobs run elsewhere this soon after its last heartbeat
+FILES = 300
+FORMATS = ["tiktok", "square"]
+
+
+class Node:
+    """`avatar-daemon run` (with the test clock) as its own process; its log kept for failures."""
+
+    def __init__(self, name: str, config: Path, env: dict[str, str], log: list[str]):
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.fast_clock_daemon", "--config", str(config)], cwd=REPO,
+            env={**env, "PARKED_NODE": name}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.ready, self.leading = threading.Event(), threading.Event()
+        threading.Thread(target=self._read, args=(log,), daemon=True).start()
+
+    def _read(self, log: list[str]) -> None:
+        for line in self.proc.stderr:
+            log.append(f"{self.name}: {line.rstrip()}")
+            if "avatar-daemon running" in line:
+                self.ready.set()
+            if "runs the scheduler" in line:
+                self.leading.set()
+
+    def kill(self) -> float:
+        self.proc.kill()
+        self.proc.wait()
+        return time.time()
+
+
+class Cluster:
+    def __init__(self, tmp: Path, database: str, start: datetime, campaign: dict):
+        self.tmp, self.database, self.log = tmp, database, []
+        self.shared = tmp / "shared"
+        for d in ("inbox", "videos", "campaigns"):
+            (self.shared / d).mkdir(parents=True)
+        (self.shared / "campaigns/daily.yaml").write_text(json.dumps(campaign))
+        self.renders = tmp / "renders.log"
+        self.env = {**os.environ, "FAST_CLOCK_START": start.isoformat(), "FAST_CLOCK_ORIGIN": repr(time.time()),
+                    "FAST_CLOCK_SPEED": "1", "PARKED_LOG": str(self.renders), "PARKED_SECONDS": "0.3"}
+        self.nodes: dict[str, Node] = {}
+        self.dead: list[Node] = []
+        self.kills: list[tuple[str, float]] = []
+
+    def config(self, name: str) -> Path:
+        own = self.tmp / name
+        own.mkdir(exist_ok=True)
+        path = own / "daemon.yaml"
+        path.write_text(json.dumps({
+            "node_id": name, "data_dir": str(own / "var"), "database": self.database,
+            "inbox": {"path": str(self.shared / "inbox"), "settle_seconds": 0.05, "force_polling": True,
+                      "poll_ms": 100},
+            "jobs": {"output_dir": str(self.shared / "videos"), "lease_seconds": LEASE},
+            "http": {"enabled": False}, "default_renderer": "parked", "default_formats": FORMATS,
+            "notifiers": ["log"], "campaigns_dir": str(self.shared / "campaigns"),
+            "plugins": {"plugins_dir": str(FIXTURES / "cluster_plugins"),
+                        "only": ["research_job", "template_writer", "formats", "log_notifier", "parked_renderer"]},
+        }))
+        return path
+
+    def start(self, name: str) -> Node:
+        node = self.nodes[name] = Node(name, self.config(name), self.env, self.log)
+        assert node.ready.wait(60), f"{name} did not start:\n" + self.tail()
+        return node
+
+    def kill(self, name: str) -> float:
+        node = self.nodes.pop(name)
+        self.dead.append(node)
+        self.kills.append((name, node.kill()))
+        return self.kills[-1][1]
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log[-n:])
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.proc.send_signal(signal.SIGTERM)
+        for name, node in self.nodes.items():
+            assert node.proc.wait(timeout=30) == 0, f"{name} did not stop cleanly:\n" + self.tail()
+
+    def close(self) -> None:
+        for node in [*self.nodes.values(), *self.dead]:
+            if node.proc.poll() is None:
+                node.kill()  # nothing, unless a check failed with it running
+
+    def render_log(self) -> list[dict]:
+        return [json.loads(line) for line in self.renders.read_text().splitlines()] if self.renders.exists() else []
+
+
+def research(n: int) -> bytes:
+    return json.dumps({"config": {"keywords": [f"cluster {n}"]}, "analysis": {"key_insights": [
+        f"Story number {n} of the cluster test", f"A second point about story {n}"]}}).encode()
+
+
+def drop(inbox: Path, n: int) -> None:
+    tmp = inbox / f"r{n}.json.part"
+    tmp.write_bytes(research(n))
+    tmp.rename(inbox / f"r{n}.json")
+
+
+def wait(condition, what: str, cluster: Cluster, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not in {timeout:.0f} s\n" + cluster.tail()
+        time.sleep(0.05)
+
+
+def campaign(cron: str) -> dict:
+    return {"name": "daily", "sources": [{"source": "research_job"}], "schedule": {"cron": cron},
+            "max_videos_per_day": 3, "quality": {"min_insights": 1}, "formats": ["tiktok"]}
+
+
+def test_three_nodes_one_killed_twice_do_every_file_and_job_once(tmp_path):
+    # The campaign slot at 08:00 falls due a few seconds in, while files arrive and nodes die.
+    start = datetime(2026, 11, 24, 7, 59, 56, tzinfo=timezone.utc)
+    with scratch_database("multi_node") as (url, sql):
+        cluster = Cluster(tmp_path, url, start, campaign("0 8 * * *"))
+        inbox = cluster.shared / "inbox"
+        try:
+            for name in ("n1", "n2", "n3"):
+                cluster.start(name)
+            for n in range(FILES):
+                drop(inbox, n)
+                if n == FILES // 3:
+                    cluster.kill("n2")  # mid-burst: files it had claimed sit in processing/n2/
+                    cluster.start("n2")  # ... and it takes up its own folder again
+            # Mid-render: kill a node while it holds leases; its jobs must run elsewhere once they run out.
+            wait(lambda: sql("SELECT count(*) FROM video_generations WHERE claimed_by = 'n3' "
+                             "AND status = 'rendering'")[0][0] >= 2, "n3 rendering", cluster)
+            held = {r[0] for r in sql("SELECT id FROM video_generations WHERE claimed_by = 'n3' "
+                                      "AND status = 'rendering'")}
+            cluster.kill("n3")
+            # Within the lease plus a few seconds, each is running or done on another node.
+            wait(lambda: all(status == "completed" or (status == "rendering" and by != "n3") for status, by in
+                             sql(f"SELECT status, claimed_by FROM video_generations WHERE id IN "
+                                 f"({','.join(map(str, held))})")), "n3's jobs taken over", cluster, LEASE + 5)
+            cluster.start("n3")
+            done, failed = inbox / "done", inbox / "failed"
+            wait(lambda: len(_files(done)) + len(_files(failed)) >= FILES, "every file filed", cluster)
+            wait(lambda: sql("SELECT count(*) FROM video_generations WHERE status NOT IN "
+                             "('completed', 'failed', 'timeout', 'cancelled')")[0][0] == 0,
+                 "every job ended", cluster)
+            wait(lambda: sql("SELECT count(*) FROM campaign_runs")[0][0] >= 1, "the campaign ran", cluster)
+            cluster.stop()
+        finally:
+            cluster.close()
+
+        log = cluster.log
+        assert not any("Traceback" in line for line in log), "\n".join(log)
+        # Every file filed once: done/ or failed/, nothing left in processing/, nothing twice.
+        filed = sorted(_files(done) + _files(failed))
+        assert filed == sorted(f"r{n}.json" for n in range(FILES)), set(filed) ^ {f"r{n}.json" for n in range(FILES)}
+        assert _files(failed) == []
+        assert [p for p in (inbox / "processing").rglob("*") if p.is_file()] == []
+        # One job per (file, format), and every job completed, once.
+        jobs = sql("SELECT v.id, r.filename, v.format, v.status FROM video_generations v "
+                   "JOIN research_jobs r ON r.id = v.research_job_id WHERE v.campaign_id IS NULL")
+        per = Counter((f, fmt) for _, f, fmt, _ in jobs)
+        assert len(per) == FILES * len(FORMATS) and set(per.values()) == {1}
+        assert {s for *_, s in jobs} == {"completed"}
+        completed = Counter(r[0] for r in sql("SELECT job_id FROM events WHERE state = 'completed'"))
+        everything = {r[0] for r in sql("SELECT id FROM video_generations")}
+        assert set(completed) == everything and set(completed.values()) == {1}
+        # No job rendered by two nodes at once: a killed node's render ended when it was killed.
+        _assert_no_overlap(cluster.render_log(), cluster.kills)
+        assert {r["job"] for r in cluster.render_log() if r["event"] == "end"} == everything
+        # The due slot was made once, by one node, although three ran the campaign file.
+        runs = sql("SELECT slot, trigger FROM campaign_runs")
+        assert len(runs) == 1 and _when(runs[0][0]) == start.replace(hour=8, minute=0, second=0)
+
+
+def test_when_the_scheduler_node_dies_another_takes_over_and_runs_the_slot_once(tmp_path):
+    start = datetime(2026, 11, 24, 7, 59, 50, tzinfo=timezone.utc)
+    with scratch_database("multi_node_leader") as (url, sql):
+        cluster = Cluster(tmp_path, url, start, campaign("0 8 * * *"))
+        try:
+            first, second = cluster.start("a"), cluster.start("b")
+            wait(lambda: first.leading.is_set() or second.leading.is_set(), "a leader", cluster, 20)
+            leader, other = ("a", second) if first.leading.is_set() else ("b", first)
+            assert not other.leading.is_set()
+            killed_at = cluster.kill(leader)
+            wait(other.leading.is_set, "the other node taking over", cluster, 15)
+            took = time.time() - killed_at
+            wait(lambda: sql("SELECT count(*) FROM campaign_runs")[0][0] >= 1, "the 08:00 run", cluster, 30)
+            time.sleep(0.5)  # a second maker, if there were one, would have recorded by now
+            cluster.stop()
+        finally:
+            cluster.close()
+        assert took < 10, f"took over {took:.1f} s after the kill"
+        assert len(sql("SELECT id FROM campaign_runs")) == 1
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.endswith(".txt")) \
+        if folder.exists() else []
+
+
+def _when(value) -> datetime:
+    return (value if isinstance(value, datetime) else datetime.fromisoformat(value)).astimezone(timezone.utc)
+
+
+def _assert_no_overlap(lines: list[dict], kills: list[tuple[str, float]]) -> None:
+    """Each job's renders, one interval per start (to its end, or to the kill of its node)."""
+    spans: dict[int, list[tuple[float, float, str]]] = defaultdict(list)
+    open_: dict[tuple[int, str], float] = {}
+    for line in lines:
+        key = (line["job"], line["node"])
+        if line["event"] == "start":
+            if key in open_:  # its node was killed mid-render, came back and took the job up again
+                began = open_[key]
+                spans[line["job"]].append((began, min(t for n, t in kills if n == line["node"] and t >= began),
+                                           line["node"]))
+            open_[key] = line["t"]
+        else:
+            spans[line["job"]].append((open_.pop(key), line["t"], line["node"]))
+    for (job, node), began in open_.items():  # started and never ended: its node was killed
+        spans[job].append((began, min(t for n, t in kills if n == node and t >= began), node))
+    for job, runs in spans.items():
+        runs.sort()
+        for (a0, a1, an), (b0, b1, bn) in zip(runs, runs[1:]):
+            assert b0 >= a1 - 0.05, f"job {job} rendered by {an} and {bn} at once: {runs}"
