@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 
 from .errors import ConfigError
 from .models import AvatarProfile, VideoTemplate
+from .store.contract import is_postgres, sqlite_path
 from .yamlfile import YamlDocument
 
 DEFAULTS = Path(__file__).parent / "defaults"
@@ -80,7 +81,8 @@ class Settings(Strict):
     # This daemon's name among several sharing one database; by default the host name and a random
     # suffix, made once and kept in data_dir/node-id. Also the name of its inbox processing folder.
     node_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-    database: Path = Path("var/avatar-daemon.sqlite3")
+    # A SQLite file (a path or sqlite:///path) for one daemon, or postgresql://user@host/dbname for several.
+    database: Path | str = Path("var/avatar-daemon.sqlite3")
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -109,6 +111,16 @@ class Settings(Strict):
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         return dict(self.plugins.settings.get(name, {}))
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database(cls, v: Any) -> Any:
+        if isinstance(v, str) and is_postgres(v):
+            return v
+        if isinstance(v, str) and "://" in v and not v.startswith("sqlite:///"):
+            raise ValueError(f"{v.split('://')[0]}:// is not a database this daemon knows: use a SQLite path "
+                             "(or sqlite:///path) or postgresql://user@host/dbname")
+        return sqlite_path(v) if isinstance(v, str) else v
 
 
 class ScriptTemplate(Strict):
@@ -232,7 +244,8 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         raise ConfigError(problems + exc.problems) from None
     settings.config_path = path if path.exists() else None
     settings.data_dir = _resolve(base, settings.data_dir)
-    settings.database = _resolve(base, settings.database)
+    if isinstance(settings.database, Path):
+        settings.database = _resolve(base, settings.database)
     settings.inbox.path = _resolve(base, settings.inbox.path)
     settings.jobs.output_dir = _resolve(base, settings.jobs.output_dir)
     settings.plugins.plugins_dir = _resolve(base, settings.plugins.plugins_dir)

@@ -1,4 +1,4 @@
-"""The SQLite store: the only module that speaks SQL."""
+"""The SQLite store: one machine, one daemon, one file."""
 
 from __future__ import annotations
 
@@ -7,196 +7,44 @@ import contextlib
 import json
 import logging
 import sqlite3
-from dataclasses import dataclass
+from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
+from typing import Any, AsyncIterator, Iterable
 
 import aiosqlite
 
-from .errors import AvatarDaemonError
-from .models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
+from ..models import AvatarProfile, JobEvent, JobState, VideoTemplate, utcnow
+from .contract import (
+    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
+    RunConflict, SlotTaken, Store, check_notify, ended,
+)
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = Path(__file__).parent.parent / "migrations" / "sqlite"
 
 # aiosqlite logs every statement with its parameters at DEBUG, and `meta` holds secrets
 # (a HeyGen webhook signing secret): that logger never goes below INFO.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
-
-Clock = Callable[[], datetime]
-"""Now, timezone-aware. Injected, so the store and the campaign scheduler stamp and compare the same time."""
-
-T = TypeVar("T")
-log = logging.getLogger(__name__)
+# notify/listen on SQLite reach the stores of this process that share the file: no other process
+# can hear them, which is all one machine with one daemon needs.
+_listeners: dict[Path, dict[str, set[asyncio.Queue[tuple[str, str]]]]] = defaultdict(lambda: defaultdict(set))
 
 
-def busy(exc: BaseException) -> bool:
-    """SQLite's BUSY or LOCKED: another connection held the database past busy_timeout. Trying later works."""
-    return isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (
-        sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-async def while_busy(call: Callable[[], Awaitable[T]], what: str, first: float = 0.05, cap: float = 5.0) -> T:
-    """`call()`, called again with capped backoff for as long as the database is busy.
-
-    A busy database is never a reason to fail work (a valid file, a rendered video): the
-    write waits its turn. Each try is a whole transaction, which a BUSY error rolls back,
-    so trying again is safe. Other errors, and cancellation, go through at once.
-    """
-    delay, tries = first, 0
-    while True:
-        try:
-            result = await call()
-        except sqlite3.OperationalError as exc:
-            if not busy(exc):
-                raise
-            tries += 1
-            if tries == 1:
-                log.warning("%s: the database is busy (%s); trying again until it is free", what, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, cap)
-            continue
-        if tries:
-            log.info("%s: done after the database was busy for %d tries", what, tries)
-        return result
-
-
-@dataclass
-class NewJob:
-    renderer: str
-    format: str
-    avatar_id: str
-    title: str
-    request: dict[str, Any]
-    template_id: str | None = None
-    workspace_id: str | None = None
-    user_id: str | None = None
-    campaign_id: int | None = None
-
-
-@dataclass
-class Job:
-    id: int
-    research_job_id: int | None
-    status: JobState
-    percent: float
-    renderer: str
-    format: str
-    avatar_id: str
-    template_id: str | None
-    title: str
-    request: dict[str, Any]
-    external_id: str | None
-    result: dict[str, Any] | None
-    error: str | None
-    attempts: int
-    workspace_id: str | None
-    user_id: str | None
-    campaign_id: int | None
-    created_at: str
-    updated_at: str
-
-    @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> "Job":
-        return cls(
-            id=row["id"], research_job_id=row["research_job_id"], status=JobState(row["status"]),
-            percent=row["percent"], renderer=row["renderer"], format=row["format"], avatar_id=row["avatar_id"],
-            template_id=row["template_id"], title=row["title"], request=json.loads(row["request"]),
-            external_id=row["external_id"], result=json.loads(row["result"]) if row["result"] else None,
-            error=row["error"], attempts=row["attempts"], workspace_id=row["workspace_id"],
-            user_id=row["user_id"], campaign_id=row["campaign_id"], created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-
-    def public(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["status"] = self.status.value
-        return d
-
-
-@dataclass
-class CampaignRow:
-    id: int
-    name: str
-    path: str | None
-    definition: str
-    paused: bool
-    next_run_at: datetime | None
-    last_run_at: datetime | None
-    removed_at: str | None
-
-    @classmethod
-    def from_row(cls, r: aiosqlite.Row) -> "CampaignRow":
-        def when(v: str | None) -> datetime | None:
-            return datetime.fromisoformat(v) if v else None
-
-        return cls(r["id"], r["name"], r["path"], r["definition"], bool(r["paused"]), when(r["next_run_at"]),
-                   when(r["last_run_at"]), r["removed_at"])
-
-
-@dataclass(frozen=True)
-class RunBasis:
-    """The state a campaign run started from; `record_campaign_run` takes it back.
-
-    Opaque to callers. Here: the research id the campaign had considered through, the
-    highest research id committed when the run began (SQLite's one writer commits ids in
-    order), and the campaign's last recorded run, so two runs begun from one state cannot
-    both be recorded. A PostgreSQL store would keep something else: ids from a sequence are
-    not committed in order there.
-    """
-
-    campaign_id: int
-    last_run_id: int | None
-    considered_through: int
-    research_through: int
-
-
-class RunConflict(AvatarDaemonError):
-    """Another run of the campaign (from another process) was recorded after this one began: make it again."""
-
-
-class SlotTaken(RunConflict):
-    """The scheduled time this run answers was answered by another run: nothing to make again."""
-
-
-@dataclass
-class Pick:
-    """One research chosen by a campaign run: existing (research_id) or fetched live (research + hash)."""
-
-    research_id: int | None
-    research: Research
-    content_hash: str | None
-    script: Script
-    jobs: list[NewJob]
-    insight_keys: list[str]
-    why: str
-
-
-@dataclass
-class ResearchJob:
-    id: int
-    source: str
-    title: str
-    topic: str
-    filename: str | None
-    research: Research
-    script: Script
-    created_at: str
-    workspace_id: str | None = None
-
-
-class Store:
+class SqliteStore(Store):
     """One aiosqlite connection in WAL mode; writes go through `transaction()`."""
 
-    def __init__(self, db: aiosqlite.Connection, clock: Clock = utcnow):
+    def __init__(self, db: aiosqlite.Connection, clock: Clock = utcnow, node_id: str | None = None,
+                 path: Path | None = None):
+        super().__init__(clock, node_id)
         self.db = db
-        self.clock = clock
+        self.path = path.resolve() if path else None
         self._write = asyncio.Lock()  # one connection: transactions from many tasks take turns
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, path: Path, clock: Clock = utcnow) -> AsyncIterator["Store"]:
+    async def connect(cls, path: Path, clock: Clock = utcnow, node_id: str | None = None,
+                      migrate: bool = True) -> AsyncIterator["SqliteStore"]:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -205,8 +53,9 @@ class Store:
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=5000")
-            store = cls(db, clock)
-            await store.migrate()
+            store = cls(db, clock, node_id, path)
+            if migrate:
+                await store.migrate()
             yield store
         finally:
             await db.close()
@@ -220,14 +69,11 @@ class Store:
                 continue
             async with self.transaction():
                 # executescript would COMMIT on its own; split so the whole migration is atomic.
-                for statement in _statements(sql.read_text()):
+                for statement in statements(sql.read_text()):
                     await self.db.execute(statement)
                 await self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (sql.name, self._now()))
             applied.append(sql.name)
         return applied
-
-    def _now(self) -> str:
-        return self.clock().astimezone(timezone.utc).isoformat()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -285,12 +131,15 @@ class Store:
                 return rows[0][0], ids, False
             research_id = cur.lastrowid
             job_ids = [await self._insert_job(j, research_id, now) for j in jobs]
+        self._wake({j.renderer for j in jobs})
         return research_id, job_ids, True
 
     async def add_jobs(self, jobs: list[NewJob], research_id: int | None = None) -> list[int]:
         now = self._now()
         async with self.transaction():
-            return [await self._insert_job(j, research_id, now) for j in jobs]
+            ids = [await self._insert_job(j, research_id, now) for j in jobs]
+        self._wake({j.renderer for j in jobs})
+        return ids
 
     async def _insert_job(self, j: NewJob, research_id: int | None, now: str) -> int:
         cur = await self.db.execute(
@@ -300,15 +149,12 @@ class Store:
             (research_id, j.campaign_id, JobState.queued.value, j.renderer, j.format, j.avatar_id, j.template_id,
              j.title, json.dumps(j.request), j.workspace_id, j.user_id, now, now),
         )
-        await self.db.execute(
-            "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
-            (cur.lastrowid, JobState.queued.value, 0, "queued", "{}", now),
-        )
+        await self._insert_event(cur.lastrowid, JobState.queued.value, 0, "queued", {}, now)
         return cur.lastrowid
 
     async def research_job(self, research_id: int) -> ResearchJob | None:
         rows = await self.db.execute_fetchall("SELECT * FROM research_jobs WHERE id = ?", (research_id,))
-        return _research_job(rows[0]) if rows else None
+        return ResearchJob.from_row(rows[0]) if rows else None
 
     async def job(self, job_id: int) -> Job | None:
         rows = await self.db.execute_fetchall("SELECT * FROM video_generations WHERE id = ?", (job_id,))
@@ -347,7 +193,7 @@ class Store:
             rows = await self.db.execute_fetchall(
                 "SELECT * FROM research_jobs WHERE workspace_id IS NULL OR workspace_id = ? ORDER BY id DESC LIMIT ?",
                 (workspace, limit))
-        return [_research_job(r) for r in rows]
+        return [ResearchJob.from_row(r) for r in rows]
 
     async def render_seconds(self) -> list[float]:
         rows = await self.db.execute_fetchall(
@@ -383,22 +229,63 @@ class Store:
             out[name] = [{"key": k, **v} for k, v in totals.items()]
         return out
 
-    async def claim_next(self, renderer: str) -> Job | None:
-        """Atomically move the oldest queued job of a renderer to rendering."""
+    async def claim_next(self, renderer: str, node_id: str | None = None,
+                         lease_seconds: float = LEASE_SECONDS) -> Job | None:
+        """Atomically move the oldest queued job of a renderer to rendering, leased to `node_id`."""
         return await self._claim("id = (SELECT id FROM video_generations WHERE status = 'queued' "
-                                 "AND renderer = ? ORDER BY id LIMIT 1)", renderer)
+                                 "AND renderer = ? ORDER BY id LIMIT 1)", renderer, node_id, lease_seconds)
 
-    async def claim(self, job_id: int) -> Job | None:
+    async def claim(self, job_id: int, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS,
+                    ) -> Job | None:
         """Move one queued job to rendering; None when someone else took it first."""
-        return await self._claim("id = ? AND status = 'queued'", job_id)
+        return await self._claim("id = ? AND status = 'queued'", job_id, node_id, lease_seconds)
 
-    async def _claim(self, where: str, param: object) -> Job | None:
+    async def _claim(self, where: str, param: object, node_id: str | None, lease_seconds: float) -> Job | None:
         now = self._now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
-                f"updated_at = ? WHERE {where} RETURNING *", (now, now, param))
+                f"updated_at = ?, claimed_by = ?, lease_until = ? WHERE {where} RETURNING *",
+                (now, now, node_id or self.node_id, self._lease(lease_seconds), param))
         return Job.from_row(rows[0]) if rows else None
+
+    async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
+        """The heartbeat: every job the node still runs is its own for another lease. How many."""
+        async with self.transaction():
+            cur = await self.db.execute(
+                "UPDATE video_generations SET lease_until = ? WHERE claimed_by = ? AND status IN (?, ?)",
+                (self._lease(lease_seconds), node_id or self.node_id, *RUNNING))
+        return cur.rowcount
+
+    async def reap_expired(self) -> list[int]:
+        """Running jobs whose lease ran out (their node died or hung) back in the queue for any node.
+
+        The remote id stays, so a remote render is resumed, never created twice. Idempotent:
+        any node may reap, and two reaping at once requeue each job once.
+        """
+        now = self._now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
+                "updated_at = ? WHERE status IN (?, ?) AND lease_until < ? RETURNING id, renderer",
+                (now, *RUNNING, now))
+            for job_id, _ in rows:
+                await self._insert_event(job_id, "queued", 0, "queued again: the lease of the node running it "
+                                         "ran out", {"reaped": True}, now)
+        self._wake({r[1] for r in rows})
+        return sorted(r[0] for r in rows)
+
+    async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
+        """At start, the jobs this node's last stop left running go back to the queue, keeping any remote
+        id to resume. Other nodes' jobs are theirs until their lease runs out (see `reap_expired`)."""
+        node = node_id or self.node_id
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
+                "updated_at = ? WHERE status IN (?, ?) AND (claimed_by = ? OR claimed_by IS NULL) "
+                "RETURNING id, renderer", (self._now(), *RUNNING, node))
+        self._wake({r[1] for r in rows})
+        return sorted(r[0] for r in rows)
 
     async def requeue_ended(self, job_id: int, states: Iterable[str], by: str | None = None,
                             ) -> tuple[Job, JobEvent] | None:
@@ -419,16 +306,16 @@ class Store:
             previous, error = rows[0]
             retry = await self._retries(job_id) + 1
             event = JobEvent(job_id=job_id, state=JobState.queued, percent=0, at=now,
-                             message=f"queued again (retry {retry}) after it {_ended(previous)}",
+                             message=f"queued again (retry {retry}) after it {ended(previous)}",
                              data={"retry": retry, "previous": previous, "error": error, "by": by})
-            await self.db.execute(
-                "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
-                (job_id, event.state.value, 0, event.message, json.dumps(event.data), now.isoformat()))
+            await self._insert_event(job_id, event.state.value, 0, event.message, event.data, now.isoformat())
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'queued', percent = 0, error = NULL, result = NULL, "
-                "started_at = NULL, finished_at = NULL, updated_at = ? WHERE id = ? RETURNING *",
-                (now.isoformat(), job_id))
-        return Job.from_row(rows[0]), event
+                "started_at = NULL, finished_at = NULL, claimed_by = NULL, lease_until = NULL, updated_at = ? "
+                "WHERE id = ? RETURNING *", (now.isoformat(), job_id))
+        job = Job.from_row(rows[0])
+        self._wake({job.renderer})
+        return job, event
 
     async def retries(self, job_id: int) -> int:
         """How many times a person has retried this job (restarts after a crash are not retries)."""
@@ -440,34 +327,41 @@ class Store:
             "AND json_extract(data, '$.retry') IS NOT NULL", (job_id,))
         return int(rows[0][0])
 
-    async def requeue_interrupted(self) -> list[int]:
-        """At start, jobs a stop left running go back to the queue, keeping any remote id to resume."""
-        rows = await self.db.execute_fetchall(
-            "UPDATE video_generations SET status = 'queued', updated_at = ? "
-            "WHERE status IN ('rendering', 'submitting') RETURNING id", (self._now(),))
-        return [r[0] for r in rows]
+    async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None,
+                           fence: tuple[str, int] | None = None) -> bool:
+        """Persist an event and the job's new state in one transaction; False when nothing was written.
 
-    async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None) -> None:
-        """Persist an event and the job's new state in one transaction."""
+        `fence` is (node id, attempt) from the runner's claim: the write lands only while the
+        job is still that claim's, so a node that lost its lease never overwrites the new
+        owner's work. Without a fence (a person cancelling) it always lands. Either way a late
+        progress report never reopens an ended job.
+        """
         at = event.at.isoformat()
         final = event.state.final
         async with self.transaction():
-            if not final:
-                rows = await self.db.execute_fetchall(
-                    "SELECT status FROM video_generations WHERE id = ?", (event.job_id,))
-                if rows and JobState(rows[0][0]).final:
-                    return  # a late progress report never reopens an ended job
-            await self.db.execute(
-                "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
-                (event.job_id, event.state.value, event.percent, event.message, json.dumps(event.data), at))
+            rows = await self.db.execute_fetchall(
+                "SELECT status, claimed_by, attempts FROM video_generations WHERE id = ?", (event.job_id,))
+            if rows and not final and JobState(rows[0][0]).final:
+                return False
+            if fence is not None and (not rows or (rows[0][1], rows[0][2]) != tuple(fence)):
+                return False
+            await self._insert_event(event.job_id, event.state.value, event.percent, event.message, event.data, at)
             await self.db.execute(
                 "UPDATE video_generations SET status = ?, percent = COALESCE(?, percent), updated_at = ?, "
                 "error = CASE WHEN ? IN ('failed','timeout','cancelled') THEN ? ELSE error END, "
                 "result = COALESCE(?, result), finished_at = CASE WHEN ? THEN ? ELSE finished_at END, "
+                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, "
                 "external_id = COALESCE(?, external_id) WHERE id = ?",
                 (event.state.value, event.percent, at, event.state.value, event.message,
-                 json.dumps(result, default=str) if result else None, final, at,
+                 json.dumps(result, default=str) if result else None, final, at, final,
                  event.data.get("external_id"), event.job_id))
+        return True
+
+    async def _insert_event(self, job_id: int, state: str, percent: float | None, message: str,
+                            data: dict[str, Any], at: str) -> None:
+        await self.db.execute(
+            "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
+            (job_id, state, percent, message, json.dumps(data), at))
 
     async def events(self, job_id: int) -> list[JobEvent]:
         rows = await self.db.execute_fetchall(
@@ -546,7 +440,7 @@ class Store:
         sql = (f"SELECT * FROM research_jobs WHERE {where} AND created_at >= ? "
                f"AND source IN ({','.join('?' * len(sources))}) ORDER BY id")
         rows = await self.db.execute_fetchall(sql, [*args, since.astimezone(timezone.utc).isoformat(), *sources])
-        return [_research_job(r) for r in rows]
+        return [ResearchJob.from_row(r) for r in rows]
 
     async def campaign_jobs_since(self, campaign_id: int, since: datetime) -> int:
         rows = await self.db.execute_fetchall(
@@ -578,6 +472,15 @@ class Store:
                 raise SlotTaken(f"campaign #{campaign_id}: the run due at {slot.isoformat()} was already made")
             if last_run != basis.last_run_id:
                 raise RunConflict(f"campaign #{campaign_id}: run #{last_run} was recorded while this run was made")
+            # The run row first: UNIQUE (campaign_id, slot) makes a second run of one slot impossible
+            # whatever the checks above saw.
+            rows = await self.db.execute_fetchall(
+                "INSERT INTO campaign_runs (campaign_id, slot, trigger, considered, chosen, job_ids, message, at) "
+                "VALUES (?,?,?,?,'[]','[]',?,?) ON CONFLICT DO NOTHING RETURNING id",
+                (campaign_id, slot.isoformat() if slot else None, trigger, json.dumps(considered), message, ran))
+            if not rows:
+                raise SlotTaken(f"campaign #{campaign_id}: the run due at {slot.isoformat()} was already made")
+            run_id = rows[0][0]
             for pick in picks:
                 research_id = pick.research_id
                 if research_id is None:
@@ -592,22 +495,20 @@ class Store:
                 job_ids += ids
                 chosen.append({"research_id": research_id, "title": pick.script.title, "why": pick.why,
                                "job_ids": ids})
-            run = await self.db.execute(
-                "INSERT INTO campaign_runs (campaign_id, slot, trigger, considered, chosen, job_ids, message, at) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                (campaign_id, slot.isoformat() if slot else None, trigger, json.dumps(considered),
-                 json.dumps(chosen), json.dumps(job_ids), message, ran))
+            await self.db.execute("UPDATE campaign_runs SET chosen = ?, job_ids = ? WHERE id = ?",
+                                  (json.dumps(chosen), json.dumps(job_ids), run_id))
             # Plain INSERT: a key used before fails the whole run instead of being told twice. The
             # basis check above is what keeps that from happening; this makes a slip loud.
             await self.db.executemany(
                 "INSERT INTO campaign_insights (campaign_id, key, run_id) VALUES (?, ?, ?)",
-                [(campaign_id, k, run.lastrowid) for k in dict.fromkeys(k for p in picks for k in p.insight_keys)])
+                [(campaign_id, k, run_id) for k in dict.fromkeys(k for p in picks for k in p.insight_keys)])
             await self.db.execute(
                 "UPDATE video_campaigns SET last_run_at = ?, considered_through = ?, "
                 "next_run_at = CASE WHEN ? THEN ? ELSE next_run_at END WHERE id = ?",
                 (ran, basis.research_through, next_run_at is not None,
                  next_run_at.isoformat() if next_run_at else None, campaign_id))
-        return run.lastrowid, job_ids
+        self._wake({j.renderer for p in picks for j in p.jobs})
+        return run_id, job_ids
 
     async def campaign_runs(self, campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
         rows = await self.db.execute_fetchall(
@@ -670,17 +571,75 @@ class Store:
         rows = await self.db.execute_fetchall("SELECT status, count(*) FROM video_generations GROUP BY status")
         return {r[0]: r[1] for r in rows}
 
+    # ---- nodes and cross-node signals ---------------------------------------------
 
-def _ended(state: str) -> str:
-    return {"timeout": "timed out", "cancelled": "was cancelled"}.get(state, state)
+    async def heartbeat_node(self, node_id: str, host: str, started_at: datetime, renderers: list[str]) -> None:
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT INTO nodes (node_id, host, started_at, heartbeat_at, renderers) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, started_at = excluded.started_at, "
+                "heartbeat_at = excluded.heartbeat_at, renderers = excluded.renderers",
+                (node_id, host, started_at.astimezone(timezone.utc).isoformat(), self._now(), json.dumps(renderers)))
+
+    async def nodes(self) -> list[Node]:
+        rows = await self.db.execute_fetchall(
+            "SELECT n.*, (SELECT count(*) FROM video_generations v WHERE v.claimed_by = n.node_id "
+            "AND v.status IN (?, ?)) AS running FROM nodes n ORDER BY n.node_id", RUNNING)
+        return [Node.from_row(r) for r in rows]
+
+    async def remove_node(self, node_id: str) -> bool:
+        async with self.transaction():
+            cur = await self.db.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
+        return cur.rowcount == 1
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Tell every listener of `channel` (here: the stores of this process on this file)."""
+        check_notify(channel, payload)
+        for queue in list(_listeners[self.path or Path()][channel]):
+            queue.put_nowait((channel, payload))
+
+    @contextlib.asynccontextmanager
+    async def listen(self, channels: Iterable[str]) -> AsyncIterator[AsyncIterator[tuple[str, str]]]:
+        """`(channel, payload)` for each notify from the moment the block opens."""
+        channels = list(channels)
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        registry = _listeners[self.path or Path()]
+        for channel in channels:
+            registry[channel].add(queue)
+
+        async def notes() -> AsyncIterator[tuple[str, str]]:
+            while True:
+                yield await queue.get()
+
+        try:
+            yield notes()
+        finally:
+            for channel in channels:
+                registry[channel].discard(queue)
+
+    @contextlib.asynccontextmanager
+    async def leader(self, name: str) -> AsyncIterator[Leadership]:
+        """One daemon per SQLite file: it is always the leader."""
+        yield Leadership(name, held=True)
+
+    def _wake(self, renderers: Iterable[str]) -> None:
+        """Called after the commit: a listener that hears of a job finds it."""
+        for renderer in sorted(renderers):
+            for queue in list(_listeners[self.path or Path()]["jobs"]):
+                queue.put_nowait(("jobs", renderer))
 
 
-def _research_job(r: aiosqlite.Row) -> ResearchJob:
-    return ResearchJob(r["id"], r["source"], r["title"], r["topic"], r["filename"],
-                       Research.model_validate_json(r["research"]), Script.model_validate_json(r["script"]),
-                       r["created_at"], r["workspace_id"])
-
-
-def _statements(sql: str) -> list[str]:
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+def statements(script: str) -> list[str]:
+    """A migration's statements, split where SQLite says a statement is complete (not at every `;`,
+    which a string or a trigger body may hold)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                out.append(current.strip())
+            current = ""
+    if current.strip() and not all(line.strip().startswith("--") or not line.strip()
+                                   for line in current.splitlines()):
+        raise ValueError(f"migration ends inside a statement: {current.strip()[:80]!r}")
+    return out

@@ -1,0 +1,11 @@
+"""The store: the only package that speaks SQL, on SQLite (one machine) or PostgreSQL (several)."""
+
+from .contract import (
+    LEASE_SECONDS, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis, RunConflict,
+    SlotTaken, Store, busy, describe, while_busy,
+)
+
+__all__ = [
+    "LEASE_SECONDS", "CampaignRow", "Clock", "Job", "Leadership", "NewJob", "Node", "Pick", "ResearchJob", "RunBasis",
+    "RunConflict", "SlotTaken", "Store", "busy", "describe", "while_busy",
+]
