@@ -291,7 +291,11 @@ class JobProgress:
 
     def _publish(self, event: JobEvent) -> None:
         if not self.closed:
-            self.pending.append(asyncio.ensure_future(self.bus.publish(event)))
+            self.pending.append(asyncio.ensure_future(self._report(event)))
+
+    async def _report(self, event: JobEvent) -> None:
+        with contextlib.suppress(LostClaim):  # the bus has stopped the job already
+            await self.bus.publish(event)
 
     async def submitting(self, message: str) -> None:
         await self.flush()

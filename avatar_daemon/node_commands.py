@@ -26,15 +26,20 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     if args.json:
         say(json.dumps(rows, indent=2))
         return 0
+    for line in table(rows):
+        say(line)
+    return 0
+
+
+def table(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
-        say("no daemon has heartbeat into this database yet")
-        return 0
-    say(f"{'NODE':<28} {'HOST':<20} {'STARTED':<20} {'LAST HEARTBEAT':<22} {'RUNNING':>7}  RENDERERS")
+        return ["no daemon has sent a heartbeat to this database yet"]
+    out = [f"{'NODE':<28} {'HOST':<20} {'STARTED':<20} {'LAST HEARTBEAT':<22} {'RUNNING':>7}  RENDERERS"]
     for r in rows:
         age = f"{r['heartbeat_age_seconds']:.0f} s ago" + ("" if r["alive"] else " (gone)")
-        say(f"{r['node_id']:<28} {r['host']:<20} {r['started_at'][:19]:<20} {age:<22} {r['running']:>7}  "
-            f"{', '.join(r['renderers'])}")
-    return 0
+        out.append(f"{r['node_id']:<28} {r['host']:<20} {r['started_at'][:19]:<20} {age:<22} {r['running']:>7}  "
+                   f"{', '.join(r['renderers'])}")
+    return out
 
 
 async def _rows(daemon: Daemon) -> list[dict[str, Any]]:

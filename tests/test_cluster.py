@@ -15,7 +15,9 @@ import pytest
 from avatar_daemon.cluster import Cluster
 from avatar_daemon.events import MAX_SHARED_DATA, shared_payload
 from avatar_daemon.models import JobEvent, JobState
+from avatar_daemon.node_commands import table
 from avatar_daemon.nodes import node_id
+from avatar_daemon.store import NewJob, Store
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_for_final, wait_until
 from tests.cluster_db import scratch_database
 from tests.conftest import REPO, fixture_bytes
@@ -54,18 +56,18 @@ def test_a_node_id_that_could_not_name_a_folder_is_refused(tmp_path):
 async def test_a_claim_whose_lease_ran_out_writes_nothing_and_its_render_stops(tmp_path):
     """Node A stalls past its lease; node B takes the job; A's progress and result are refused."""
     clock = Clock()
-    renderer = FakeRenderer(seconds=60)
+    renderer = GatedRenderer()
     daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(renderer)], clock=clock, jobs={"lease_seconds": 5})
     async with daemon.started():
         (job_id,) = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "x.json", ".json")).job_ids
         job = await daemon.store.claim_next("fake", daemon.node_id, 5)
         render = asyncio.create_task(daemon.jobs.execute(job))
-        await wait_until(lambda: renderer.requests)
+        await asyncio.wait_for(renderer.entered.wait(), 10)
         clock.now += timedelta(seconds=6)  # no heartbeat came: the lease ran out
         assert await daemon.store.reap_expired() == [job_id]
         other = await daemon.store.claim_next("fake", "node-b", 5)
         assert other.id == job_id and other.attempts == job.attempts + 1
-        # A's next write (its 25 % report) is refused, and A stops rendering.
+        renderer.gate.set()  # A wakes from its stall: its next write (its 25 % report) is refused; it stops
         assert await asyncio.wait_for(render, 30) is None
         now = await daemon.store.job(job_id)
         assert (now.status, now.claimed_by, now.attempts) == (JobState.rendering, "node-b", other.attempts)
@@ -104,10 +106,12 @@ async def test_a_dead_nodes_inbox_folder_is_taken_over_and_a_live_ones_is_left(t
         (processing / node).mkdir(parents=True)
         (processing / node / f"{node}.json").write_bytes(fixture_bytes("hn_algolia.json" if node == "dead"
                                                                        else "github_search.json"))
+    async with Store.open(daemon.settings.database, clock) as store:  # two other nodes, one long silent
+        clock.now -= timedelta(seconds=60)
+        await store.heartbeat_node("dead", "h", clock(), ["fake"])
+        clock.now += timedelta(seconds=60)
+        await store.heartbeat_node("alive", "h", clock(), ["fake"])
     async with running(daemon):
-        await daemon.store.heartbeat_node("alive", "h", clock(), ["fake"])
-        await daemon.store.heartbeat_node("dead", "h", clock() - timedelta(seconds=60), ["fake"])
-        await daemon.cluster.reap()
         await wait_until(lambda: (tmp_path / "inbox/done/dead.json").exists())
         assert (processing / "alive/alive.json").exists()  # its node still heartbeats: it is its own to finish
         assert not (processing / "dead").exists()
@@ -148,17 +152,19 @@ async def test_healthz_and_metrics_name_the_node_and_the_database_without_its_pa
 
 async def test_the_nodes_command_lists_each_daemon_with_its_heartbeat_and_running_jobs(tmp_path):
     daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(FakeRenderer(seconds=30))], node_id="studio-1",
-                         http={"enabled": False})
+                         http={"enabled": False}, notifiers=["log"], default_renderer="local")
     async with running(daemon):
-        await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "x.json", ".json")
+        await daemon.store.add_jobs([NewJob("fake", "tiktok", "sarah", "held", {"script": {
+            "title": "held", "text": "A job held while the command looks.", "estimated_seconds": 2}})])
+        daemon.wake_jobs()
         await wait_until(lambda: daemon.jobs.running)
         await daemon.cluster.beat()
-        rows = await _nodes_cli(daemon.settings.config_path, "--json")
-        table = await _nodes_cli(daemon.settings.config_path)
-    assert [(r["node_id"], r["running"], r["renderers"], r["alive"]) for r in json.loads(rows)] == [
+        rows = json.loads(await _nodes_cli(daemon.settings.config_path, "--json"))
+    assert [(r["node_id"], r["running"], r["renderers"], r["alive"]) for r in rows] == [
         ("studio-1", 1, daemon.renderers.names(), True)]
-    header, line = table.splitlines()
-    assert header.split()[:3] == ["NODE", "HOST", "STARTED"] and line.startswith("studio-1 ")
+    header, line = table(rows)
+    assert header.split()[:3] == ["NODE", "HOST", "STARTED"] and line.split()[0] == "studio-1"
+    assert "ago (gone)" in table([{**rows[0], "alive": False}])[1]
 
 
 async def _nodes_cli(config, *args) -> str:
@@ -175,9 +181,10 @@ class GatedRenderer(FakeRenderer):
 
     def __init__(self):
         super().__init__(seconds=0.4)
-        self.gate = asyncio.Event()
+        self.gate, self.entered = asyncio.Event(), asyncio.Event()
 
     async def render(self, request, progress):
+        self.entered.set()
         await self.gate.wait()
         return await super().render(request, progress)
 
