@@ -15,6 +15,7 @@ from typing import Any
 
 from .campaign import Campaign
 from .daemon import Daemon
+from .db_commands import register as register_db
 from .errors import AvatarDaemonError, ConfigError
 from .logs import LEVELS, level_for, redact, setup_logging
 from .models import JobState
@@ -397,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_videos)
+    register_db(command)
     return parser
 
 

@@ -38,6 +38,7 @@ _MIGRATING, _RESEARCH = 1, 2
 
 # psycopg logs connection attempts and notices with the conninfo at DEBUG; a URL may hold a password.
 logging.getLogger("psycopg").setLevel(logging.INFO)
+logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per borrowed connection otherwise
 log = logging.getLogger(__name__)
 
 LEADER_CHECK_SECONDS = 2.0
