@@ -15,6 +15,8 @@ from typing import Any
 
 from .campaign import Campaign
 from .daemon import Daemon
+from .db_commands import register as register_db
+from .node_commands import register as register_nodes
 from .errors import AvatarDaemonError, ConfigError
 from .logs import LEVELS, level_for, redact, setup_logging
 from .models import JobState
@@ -397,9 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_videos)
-
-    from .node_commands import add_commands as node_commands  # the command's own module
-    node_commands(command)
+    register_db(command)
+    register_nodes(command)
     return parser
 
 

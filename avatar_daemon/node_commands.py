@@ -13,7 +13,7 @@ from .daemon import Daemon
 from .settings import load_settings
 
 
-def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("nodes", help="list the daemons sharing the database: heartbeat, running jobs, renderers")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_nodes)

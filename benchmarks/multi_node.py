@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from avatar_daemon.store import NewJob, Store  # noqa: E402
-from tests.cluster_db import scratch_database  # noqa: E402
+from tests.postgres import scratch_database  # noqa: E402
 
 LEASE = 3.0
 
@@ -152,7 +152,7 @@ def main() -> None:
     sqlite = asyncio.run(claim_all(Path(tempfile.mkdtemp()) / "claims.sqlite3", 1, claims))
     print(f"  baseline: 1 node on SQLite     {sqlite:8.0f} claims/s")
     for nodes in (1, 2, 4):
-        with scratch_database("bench_claims") as (url, _):
+        with scratch_database("bench_claims") as url:
             rate = asyncio.run(claim_all(url, nodes, claims))
         print(f"  {nodes} node(s) on PostgreSQL      {rate:8.0f} claims/s   x{rate / sqlite:.2f} of SQLite")
 
@@ -160,11 +160,11 @@ def main() -> None:
     base = end_to_end(Path(tempfile.mkdtemp()) / "e2e.sqlite3", 1, jobs)
     print(f"  baseline: 1 daemon on SQLite   {base:8.1f} jobs/s")
     for daemons in (1, 2, 4):
-        with scratch_database("bench_e2e") as (url, _):
+        with scratch_database("bench_e2e") as url:
             rate = end_to_end(url, daemons, jobs)
         print(f"  {daemons} daemon(s) on PostgreSQL    {rate:8.1f} jobs/s     x{rate / base:.2f} of SQLite")
 
-    with scratch_database("bench_failover") as (url, _):
+    with scratch_database("bench_failover") as url:
         seconds = failover(url)
     verdict = "within" if seconds <= LEASE + 5 else "OVER"
     print(f"failover: kill -9 to the jobs running elsewhere: {seconds:.2f} s (lease {LEASE:g} s; target lease + 5 s "

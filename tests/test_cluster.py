@@ -19,7 +19,7 @@ from avatar_daemon.node_commands import table
 from avatar_daemon.nodes import node_id
 from avatar_daemon.store import NewJob, Store
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_for_final, wait_until
-from tests.cluster_db import scratch_database
+from tests.postgres import scratch_database
 from tests.conftest import REPO, fixture_bytes
 
 
@@ -197,7 +197,7 @@ async def test_a_websocket_on_one_node_follows_a_job_another_node_renders(tmp_pa
     """Node `web` serves the API and renders nothing of this kind; node `worker` renders; events cross over."""
     from tests.test_http_api import TOKENS, users_yaml
 
-    with scratch_database("cluster_ws") as (url, _):
+    with scratch_database("cluster_ws") as url:
         shared = {"inbox": {"path": str(tmp_path / "inbox"), "settle_seconds": 0.05}, "database": url,
                   "jobs": {"output_dir": str(tmp_path / "videos")}}
         (tmp_path / "web").mkdir()

@@ -22,10 +22,11 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import FIXTURES, REPO
-from tests.cluster_db import scratch_database
+from tests.postgres import scratch_database
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,7 +148,8 @@ def campaign(cron: str) -> dict:
 def test_three_nodes_one_killed_twice_do_every_file_and_job_once(tmp_path):
     # The campaign slot at 08:00 falls due a few seconds in, while files arrive and nodes die.
     start = datetime(2026, 11, 24, 7, 59, 56, tzinfo=timezone.utc)
-    with scratch_database("multi_node") as (url, sql):
+    with scratch_database("multi_node") as url, psycopg.connect(url, autocommit=True) as db:
+        sql = _query(db)
         cluster = Cluster(tmp_path, url, start, campaign("0 8 * * *"))
         inbox = cluster.shared / "inbox"
         try:
@@ -205,7 +207,8 @@ def test_three_nodes_one_killed_twice_do_every_file_and_job_once(tmp_path):
 
 def test_when_the_scheduler_node_dies_another_takes_over_and_runs_the_slot_once(tmp_path):
     start = datetime(2026, 11, 24, 7, 59, 50, tzinfo=timezone.utc)
-    with scratch_database("multi_node_leader") as (url, sql):
+    with scratch_database("multi_node_leader") as url, psycopg.connect(url, autocommit=True) as db:
+        sql = _query(db)
         cluster = Cluster(tmp_path, url, start, campaign("0 8 * * *"))
         try:
             first, second = cluster.start("a"), cluster.start("b")
@@ -222,6 +225,10 @@ def test_when_the_scheduler_node_dies_another_takes_over_and_runs_the_slot_once(
             cluster.close()
         assert took < 10, f"took over {took:.1f} s after the kill"
         assert len(sql("SELECT id FROM campaign_runs")) == 1
+
+
+def _query(db):
+    return lambda text: db.execute(text).fetchall()
 
 
 def _files(folder: Path) -> list[str]:

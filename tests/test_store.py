@@ -1,0 +1,283 @@
+"""One store contract, two backends: every test here runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from avatar_daemon.models import JobEvent, JobState, Research, Script
+from avatar_daemon.store import NewJob, Pick, RunConflict, SlotTaken, Store
+from tests.postgres import empty_tables, postgres_database  # noqa: F401  (a fixture)
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    """The injected clock: a test moves it, nothing waits for real time to pass."""
+
+    def __init__(self, now: datetime = T0):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "store.sqlite3"
+    url = request.getfixturevalue("postgres_database")
+    empty_tables(url)
+    return url
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+async def store(database, clock):
+    async with Store.open(database, clock, node_id="node-a") as s:
+        yield s
+
+
+def job(renderer: str = "local", title: str = "a video") -> NewJob:
+    return NewJob(renderer=renderer, format="tiktok", avatar_id="sarah", title=title, request={"n": 1})
+
+
+def research(n: int = 1) -> tuple[Research, Script]:
+    r = Research.model_validate({"source": "hackernews", "title": f"Story {n}", "topic": "tech",
+                                 "insights": [{"text": f"insight {n}"}]})
+    return r, Script(title=f"Story {n}", text=f"About story {n}.", estimated_seconds=2.0)
+
+
+def event(job_id: int, state: JobState, message: str = "", **kw) -> JobEvent:
+    return JobEvent(job_id=job_id, state=state, message=message, **kw)
+
+
+async def test_research_and_its_jobs_are_made_once(store):
+    r, s = research()
+    rid, ids, created = await store.add_research_with_jobs("hash-1", r, s, "a.json", [job(), job(title="b")])
+    again = await store.add_research_with_jobs("hash-1", r, s, "a.json", [job()])
+    assert created and len(ids) == 2
+    assert again == (rid, ids, False)
+    assert (await store.research_job(rid)).research.title == "Story 1"
+    assert [j.id for j in await store.jobs()] == sorted(ids, reverse=True)
+    assert [e.state for e in await store.events(ids[0])] == [JobState.queued]
+
+
+async def test_a_claim_leases_the_job_to_the_node(store, clock):
+    (job_id,) = await store.add_jobs([job()])
+    claimed = await store.claim_next("local", "node-a", lease_seconds=60)
+    assert (claimed.id, claimed.status, claimed.attempts) == (job_id, JobState.rendering, 1)
+    assert claimed.claimed_by == "node-a"
+    assert datetime.fromisoformat(claimed.lease_until) == clock() + timedelta(seconds=60)
+    assert claimed.fence == ("node-a", 1)
+    assert await store.claim_next("local", "node-b") is None
+    assert await store.claim_next("other") is None
+
+
+async def test_a_lease_not_extended_runs_out_and_the_job_goes_to_another_node(store, clock):
+    await store.add_jobs([job(), job()])
+    first = await store.claim_next("local", "node-a", lease_seconds=60)
+    second = await store.claim_next("local", "node-b", lease_seconds=60)
+    await store.record_event(event(first.id, JobState.rendering, "submitted", data={"external_id": "remote-7"}),
+                             fence=first.fence)
+    clock.advance(50)
+    assert await store.extend_leases("node-b", 60) == 1  # node-b heartbeats; node-a has died
+    assert await store.reap_expired() == []
+    clock.advance(20)
+    assert await store.reap_expired() == [first.id]
+    assert await store.reap_expired() == []  # idempotent
+    requeued = await store.job(first.id)
+    assert (requeued.status, requeued.claimed_by, requeued.external_id) == (JobState.queued, None, "remote-7")
+    assert (await store.job(second.id)).status == JobState.rendering
+    taken = await store.claim_next("local", "node-c")
+    assert (taken.id, taken.attempts, taken.claimed_by) == (first.id, 2, "node-c")
+
+
+async def test_a_node_that_lost_its_lease_cannot_overwrite_the_new_owners_work(store, clock):
+    (job_id,) = await store.add_jobs([job()])
+    old = await store.claim_next("local", "node-a", lease_seconds=10)
+    clock.advance(11)
+    assert await store.reap_expired() == [job_id]
+    new = await store.claim_next("local", "node-b", lease_seconds=10)
+    before = len(await store.events(job_id))
+
+    assert not await store.record_event(event(job_id, JobState.rendering, "late progress", percent=90),
+                                        fence=old.fence)
+    assert not await store.record_event(event(job_id, JobState.completed, "late result", percent=100),
+                                        {"video": "stale.mp4"}, fence=old.fence)
+    got = await store.job(job_id)
+    assert (got.status, got.result, got.claimed_by) == (JobState.rendering, None, "node-b")
+    assert len(await store.events(job_id)) == before
+
+    assert await store.record_event(event(job_id, JobState.completed, "done", percent=100),
+                                    {"video": "new.mp4"}, fence=new.fence)
+    got = await store.job(job_id)
+    assert (got.status, got.result, got.lease_until) == (JobState.completed, {"video": "new.mp4"}, None)
+
+
+async def test_a_late_progress_report_never_reopens_an_ended_job(store):
+    (job_id,) = await store.add_jobs([job()])
+    claimed = await store.claim(job_id)
+    assert await store.record_event(event(job_id, JobState.cancelled, "cancelled"))  # a person: no fence
+    assert not await store.record_event(event(job_id, JobState.rendering, "50%", percent=50), fence=claimed.fence)
+    assert (await store.job(job_id)).status == JobState.cancelled
+
+
+async def test_a_restart_requeues_only_the_nodes_own_jobs(store):
+    await store.add_jobs([job(), job(), job()])
+    mine = await store.claim_next("local", "node-a")
+    theirs = await store.claim_next("local", "node-b")
+    assert await store.requeue_interrupted("node-a") == [mine.id]
+    assert (await store.job(theirs.id)).status == JobState.rendering
+    assert await store.requeue_interrupted() == []  # the store's own node id is node-a
+
+
+async def test_a_retried_job_is_a_new_try_that_keeps_its_remote_id(store):
+    (job_id,) = await store.add_jobs([job()])
+    claimed = await store.claim(job_id)
+    await store.record_event(event(job_id, JobState.failed, "boom", data={"external_id": "r-1"}), fence=claimed.fence)
+    requeued, ev = await store.requeue_ended(job_id, ["failed"], by="ops")
+    assert (requeued.status, requeued.external_id, requeued.claimed_by) == (JobState.queued, "r-1", None)
+    assert ev.data == {"retry": 1, "previous": "failed", "error": "boom", "by": "ops"}
+    assert await store.requeue_ended(job_id, ["failed"]) is None
+    assert await store.retries(job_id) == 1
+
+
+async def test_nodes_say_they_are_alive(store, clock):
+    await store.heartbeat_node("node-a", "host-1", T0, ["local", "heygen"])
+    await store.heartbeat_node("node-b", "host-2", T0, ["local"])
+    await store.add_jobs([job()])
+    await store.claim_next("local", "node-b")
+    clock.advance(10)
+    await store.heartbeat_node("node-b", "host-2", T0, ["local"])
+    nodes = {n.node_id: n for n in await store.nodes()}
+    assert set(nodes) == {"node-a", "node-b"}
+    assert nodes["node-a"].renderers == ["local", "heygen"] and nodes["node-a"].running == 0
+    assert nodes["node-b"].running == 1
+    assert datetime.fromisoformat(nodes["node-b"].heartbeat_at) == T0 + timedelta(seconds=10)
+    assert datetime.fromisoformat(nodes["node-b"].started_at) == T0
+    assert await store.remove_node("node-a") and not await store.remove_node("node-a")
+    assert [n.node_id for n in await store.nodes()] == ["node-b"]
+
+
+async def test_notify_reaches_another_store_on_the_same_database(database, clock):
+    async with Store.open(database, clock, node_id="a") as a, Store.open(database, clock, node_id="b") as b:
+        async with b.listen(["jobs", "job_events"]) as notes:
+            await a.notify("job_events", '{"job_id": 1}')
+            await a.add_jobs([job("heygen")])
+            async with asyncio.timeout(10):
+                heard = [await anext(notes), await anext(notes)]
+    assert heard == [("job_events", '{"job_id": 1}'), ("jobs", "heygen")]
+
+
+async def test_a_notify_payload_too_big_for_postgresql_is_refused_on_both(store):
+    with pytest.raises(ValueError, match="8000|7999"):
+        await store.notify("job_events", "x" * 8000)
+    with pytest.raises(ValueError, match="channel"):
+        await store.notify("jobs; DROP TABLE nodes", "")
+
+
+async def _campaign(store, slot):
+    row = await store.upsert_campaign("daily", "daily.yaml", "{}")
+    await store.set_campaign_schedule(row.id, slot)
+    return row
+
+
+def _pick(n: int) -> Pick:
+    r, s = research(n)
+    return Pick(None, r, f"live-{n}", s, [job()], [f"insight {n}"], "new")
+
+
+async def test_a_campaign_slot_runs_once_across_two_stores(database, clock):
+    slot = T0 + timedelta(hours=1)
+    async with Store.open(database, clock, node_id="a") as a, Store.open(database, clock, node_id="b") as b:
+        row = await _campaign(a, slot)
+        basis_a, basis_b = await a.campaign_run_basis(row.id), await b.campaign_run_basis(row.id)
+        results = await asyncio.gather(
+            a.record_campaign_run(basis_a, [_pick(1)], trigger="schedule", slot=slot, next_run_at=slot
+                                  + timedelta(days=1), considered=[], message="a", ran_at=slot),
+            b.record_campaign_run(basis_b, [_pick(2)], trigger="schedule", slot=slot, next_run_at=slot
+                                  + timedelta(days=1), considered=[], message="b", ran_at=slot),
+            return_exceptions=True)
+        made = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(made) == 1 and len(refused) == 1 and isinstance(refused[0], RunConflict), results
+        runs = await a.campaign_runs(row.id)
+        assert len(runs) == 1 and len(await a.jobs()) == 1
+        assert datetime.fromisoformat(runs[0]["slot"]) == slot
+
+
+async def test_the_unique_slot_refuses_a_second_run_the_schedule_check_let_through(store):
+    """A run that left the schedule where it was (a split brain's view): the key alone stops a repeat."""
+    slot = T0 + timedelta(hours=1)
+    row = await _campaign(store, slot)
+    first, _ = await store.record_campaign_run(await store.campaign_run_basis(row.id), [_pick(1)],
+                                               trigger="schedule", slot=slot, next_run_at=None, considered=[],
+                                               message="first", ran_at=slot)
+    with pytest.raises(SlotTaken):
+        await store.record_campaign_run(await store.campaign_run_basis(row.id), [_pick(2)], trigger="schedule",
+                                        slot=slot, next_run_at=None, considered=[], message="again", ran_at=slot)
+    assert [r["id"] for r in await store.campaign_runs(row.id)] == [first]
+    assert len(await store.jobs()) == 1 and await store.used_insights(row.id) == {"insight 1"}
+    # Runs by hand have no slot and are never refused for one.
+    for n in (3, 4):
+        await store.record_campaign_run(await store.campaign_run_basis(row.id), [], trigger="manual", slot=None,
+                                        next_run_at=None, considered=[], message="by hand", ran_at=slot)
+    assert len(await store.campaign_runs(row.id)) == 3
+
+
+async def test_leader_is_one_holder_at_a_time(database, clock):
+    async with Store.open(database, clock, node_id="a") as a, Store.open(database, clock, node_id="b") as b:
+        async with a.leader("campaigns") as first:
+            assert first.held and not first.lost.is_set()
+            async with b.leader("campaigns") as second:
+                sqlite = str(database).endswith(".sqlite3")
+                assert second.held is sqlite  # one daemon per SQLite file: always the leader
+        async with b.leader("campaigns") as after:
+            assert after.held
+
+
+async def test_small_state_usage_and_analytics(store, clock):
+    assert len(await store.instance_id()) == 12
+    await store.set_meta("k", "v1")
+    await store.set_meta("k", "v2")
+    assert await store.get_meta("k") == "v2" and await store.get_meta("missing") is None
+    (job_id,) = await store.add_jobs([job("heygen")])
+    assert await store.record_usage(job_id, "heygen", 30.0, None)
+    assert not await store.record_usage(job_id, "heygen", 30.0, None)
+    assert await store.usage("heygen", T0 - timedelta(days=1)) == (1, 30.0)
+    assert await store.usage("heygen", T0 - timedelta(days=1), exclude_job=job_id) == (0, 0.0)
+    await store.add_analytics(job_id, "view", "tiktok")
+    await store.add_analytics(job_id, "view", "youtube")
+    got = await store.analytics(None)
+    assert got["by_video"] == [{"key": job_id, "view": 2}]
+    assert got["by_day"] == [{"key": "2026-03-02", "view": 2}]
+    assert await store.counts() == {"queued": 1}
+
+
+async def test_both_backends_hand_out_the_same_rows(tmp_path, clock, request):
+    """The same calls on each backend give equal rows (ids, times and JSON alike)."""
+    url = request.getfixturevalue("postgres_database")
+    empty_tables(url)
+    seen = []
+    for database in (tmp_path / "same.sqlite3", url):
+        async with Store.open(database, clock, node_id="n") as s:
+            r, sc = research()
+            _, ids, _ = await s.add_research_with_jobs("h", r, sc, "f.json", [job()], workspace_id="w")
+            claimed = await s.claim(ids[0])
+            await s.record_event(event(ids[0], JobState.completed, "done", percent=100, at=T0),
+                                 {"video": "v.mp4", "render_seconds": 1.5}, fence=claimed.fence)
+            row = await s.upsert_campaign("c", None, "{}")
+            seen.append(((await s.job(ids[0])).public(), await s.events(ids[0]), await s.render_seconds(),
+                         (await s.research_page("w"))[0], row, await s.ended_before(T0 + timedelta(1))))
+    assert seen[0] == seen[1]
+    assert seen[0][-1] == [1] and seen[0][2] == [1.5]
