@@ -200,7 +200,8 @@ async def test_a_websocket_on_one_node_follows_a_job_another_node_renders(tmp_pa
     with scratch_database("cluster_ws") as url:
         shared = {"inbox": {"path": str(tmp_path / "inbox"), "settle_seconds": 0.05}, "database": url,
                   "jobs": {"output_dir": str(tmp_path / "videos")}}
-        (tmp_path / "web").mkdir()
+        for node in ("web", "worker"):
+            (tmp_path / node).mkdir()
         users_yaml(tmp_path / "web")
         web_plugin = RecordingPlugin(OtherRenderer())
         web = make_daemon(tmp_path / "web", plugins=[web_plugin], node_id="web", users_file="users.yaml",
