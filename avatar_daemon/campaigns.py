@@ -14,35 +14,37 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Awaitable, Callable
 
+import aiohttp
 import yaml
 from watchfiles import awatch
 
 from .campaign import Campaign
+from .catalogue import Catalogue
 from .errors import AvatarDaemonError, ConfigError, UnknownNameError
-from .models import JobEvent, JobState, Notice, Research
+from .events import EventBus
+from .jobs import Queued
+from .models import JobState, Notice, Research
+from .planning import awrite_script
 from .selection import Candidate, choose, insight_key
-from .store import CampaignRow, NewJob, Pick, RunConflict, SlotTaken
+from .store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
 from .yamlfile import YamlDocument
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
 
 log = logging.getLogger(__name__)
 
 BATCH = "batch"  # the implicit campaign `avatar-daemon batch` records its runs and used insights under
 MAX_WAIT = 3600.0  # due campaigns are looked at least hourly, whatever the clock did (suspend, NTP)
+Publish = Callable[[dict[str, Any], list[str]], list[Awaitable[None] | None]]
+"""The `publish` hook, called with (video, platforms): one result per plugin that implements it."""
 # A campaign file must stay invalid, or gone, this long before it counts: longer than the pauses
 # of an editor or a script writing it in steps, short enough to tell a real mistake promptly.
 SETTLE_SECONDS = 1.0
 ATTEMPTS = 3  # a run raced by another process's run of the same campaign is made again, this often
-LEADER_RETRY = 2.0  # seconds between a waiting node's tries for the scheduler lock
 
 
 @dataclass
@@ -55,12 +57,49 @@ class RunReport:
     message: str
 
 
+def load_campaign(catalogue: Catalogue, path: Path) -> Campaign:
+    """A campaign file, checked: ConfigError with `path:line: reason` for each problem."""
+    return check_campaign(catalogue, YamlDocument.load(path))
+
+
+def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
+    """Schema first, then every name it uses must exist here, with the line that names it."""
+    path = doc.path
+    campaign = doc.validate(Campaign)
+    c = catalogue
+    checks: list[tuple[tuple, str | None, Any, str]] = [
+        (("avatar",), campaign.avatar, c.settings.avatars, "avatar profile"),
+        (("template",), campaign.template, c.settings.templates, "template"),
+        (("renderer",), campaign.renderer, c.renderers, "renderer"),
+    ]
+    checks += [(("formats", i), f, c.formats, "format") for i, f in enumerate(campaign.formats)]
+    checks += [(("sources", i, "source"), s.source, c.sources, "source") for i, s in enumerate(campaign.sources)]
+    problems = []
+    for loc, value, known, what in checks:
+        if value is not None and value not in known:
+            names = ", ".join(sorted(k if isinstance(k, str) else k.name for k in known)) or "none"
+            problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(map(str, loc))}: no {what} named {value!r} "
+                            f"(known: {names})")
+    for i, spec in enumerate(campaign.sources):
+        if spec.fetch is not None and spec.source in c.sources and not hasattr(c.sources[spec.source], "fetch"):
+            problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
+                            f"{spec.source!r} cannot fetch live research")
+    if problems:
+        raise ConfigError(problems)
+    return campaign
+
+
 class Campaigns:
     name = "campaigns"
 
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
-        self.clock = daemon.clock
+    def __init__(self, catalogue: Catalogue, store: Store, bus: EventBus, http: aiohttp.ClientSession,
+                 queued: Queued, publish: Publish, clock: Clock, stopping: asyncio.Event):
+        self.catalogue = catalogue
+        self.folder: Path = catalogue.settings.campaigns_dir
+        self.store, self.bus, self.http = store, bus, http
+        self.queued, self.publish = queued, publish
+        self.clock = clock
+        self.stopping = stopping
         self.good: dict[Path, Campaign] = {}        # the last good version of each file
         self.ids: dict[str, int] = {}               # campaign name -> its row, learnt as files load
         self.problems: dict[Path, list[str]] = {}   # reported problems of each invalid file
@@ -69,10 +108,6 @@ class Campaigns:
         self._publish_warned: set[str] = set()
         self._reloading = asyncio.Lock()
         self._turns: dict[int, asyncio.Lock] = {}  # campaign id -> its runs take turns
-
-    @property
-    def folder(self) -> Path:
-        return self.daemon.settings.campaigns_dir
 
     def get(self, name: str) -> Campaign:
         for campaign in self.good.values():
@@ -102,7 +137,7 @@ class Campaigns:
             return await self._reload(settle)
 
     async def _reload(self, settle: bool) -> list[str]:
-        store = self.daemon.store
+        store = self.store
         now = self.clock()
         seen: set[Path] = set()
         names: dict[str, Path] = {}
@@ -111,7 +146,7 @@ class Campaigns:
                 continue
             seen.add(path)
             try:
-                campaign = await asyncio.to_thread(self._load, path)
+                campaign = await asyncio.to_thread(load_campaign, self.catalogue, path)
                 if campaign.name in names:
                     raise ConfigError([f"{path}:1: name: {campaign.name!r} is already the name of the campaign "
                                        f"in {names[campaign.name].name}"])
@@ -174,42 +209,12 @@ class Campaigns:
             return False
         return now - since[1] >= SETTLE_SECONDS
 
-    def _load(self, path: Path) -> Campaign:
-        return self._validate(YamlDocument.load(path))
-
-    def _validate(self, doc: YamlDocument) -> Campaign:
-        """Schema first, then every name it uses must exist here, with the line that names it."""
-        path = doc.path
-        campaign = doc.validate(Campaign)
-        d = self.daemon
-        checks: list[tuple[tuple, str | None, Any, str]] = [
-            (("avatar",), campaign.avatar, d.settings.avatars, "avatar profile"),
-            (("template",), campaign.template, d.settings.templates, "template"),
-            (("renderer",), campaign.renderer, d.renderers, "renderer"),
-        ]
-        checks += [(("formats", i), f, d.formats, "format") for i, f in enumerate(campaign.formats)]
-        checks += [(("sources", i, "source"), s.source, d.sources, "source") for i, s in enumerate(campaign.sources)]
-        problems = []
-        for loc, value, known, what in checks:
-            if value is not None and value not in known:
-                names = ", ".join(sorted(k if isinstance(k, str) else k.name for k in known)) or "none"
-                problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(map(str, loc))}: no {what} named {value!r} "
-                                f"(known: {names})")
-        for i, spec in enumerate(campaign.sources):
-            if spec.fetch is not None and spec.source in d.sources and not hasattr(d.sources[spec.source], "fetch"):
-                problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
-                                f"{spec.source!r} cannot fetch live research")
-        if problems:
-            raise ConfigError(problems)
-        return campaign
-
     def _report_invalid(self, path: Path, problems: list[str]) -> None:
         kept = f"; the last good version of {self.good[path].name} keeps running" if path in self.good else ""
         for problem in problems:
             log.warning("campaign file invalid: %s%s", problem, kept)
-        if self.daemon.bus:
-            self.daemon.bus.notice(Notice(kind="campaign.invalid", message="; ".join(problems) + kept,
-                                          data={"path": str(path), "problems": problems}))
+        self.bus.notice(Notice(kind="campaign.invalid", message="; ".join(problems) + kept,
+                               data={"path": str(path), "problems": problems}))
 
     async def write(self, campaign: Campaign) -> Path:
         """Create or replace a campaign's file (for the HTTP API): the file stays the source of truth.
@@ -222,7 +227,7 @@ class Campaigns:
             data = campaign.model_dump(mode="json", exclude_defaults=True)
             data["name"] = campaign.name
             text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-            self._validate(YamlDocument(Path(path.name), text))
+            check_campaign(self.catalogue, YamlDocument(Path(path.name), text))
             self.folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name("." + path.name + ".tmp")
             tmp.write_text(text)
@@ -234,7 +239,7 @@ class Campaigns:
 
     async def rows(self) -> list[dict[str, Any]]:
         """Every campaign with its file, schedule, state and totals."""
-        store = self.daemon.store
+        store = self.store
         totals = await store.campaign_totals()
         by_name = {r.name: r for r in await store.campaign_rows()}
         out = []
@@ -255,12 +260,12 @@ class Campaigns:
 
     async def set_paused(self, name: str, paused: bool) -> None:
         self.get(name)
-        await self.daemon.store.set_campaign_paused(name, paused)
+        await self.store.set_campaign_paused(name, paused)
         self.changed.set()
         log.info("campaign %s %s", name, "paused" if paused else "resumed")
 
     async def run_now(self, name: str) -> RunReport:
-        row = await self.daemon.store.campaign_row(name)
+        row = await self.store.campaign_row(name)
         if row is None:
             raise UnknownNameError(f"no campaign named {name!r}")
         return await self.run_campaign(self.get(name), row, self.clock(), "manual")
@@ -270,7 +275,7 @@ class Campaigns:
     async def run_due(self, now: datetime | None = None) -> list[RunReport]:
         now = now or self.clock()
         reports = []
-        rows = {r.name: r for r in await self.daemon.store.campaign_rows()}
+        rows = {r.name: r for r in await self.store.campaign_rows()}
         for campaign in list(self.good.values()):
             row = rows.get(campaign.name)
             if row is None or not campaign.active or row.paused or row.next_run_at is None or row.next_run_at > now:
@@ -285,14 +290,14 @@ class Campaigns:
                 log.info("campaign %s: %s", campaign.name, exc)
             except Exception as exc:  # one broken run must not stop the others, nor repeat in a tight loop
                 log.exception("campaign %s: run failed", campaign.name)
-                await self.daemon.store.set_campaign_schedule(row.id, next_run)
+                await self.store.set_campaign_schedule(row.id, next_run)
                 self._notice("campaign.error", f"campaign {campaign.name}: run failed: {exc}", campaign)
         return reports
 
     async def next_wake(self) -> float:
         """Seconds until the earliest due campaign (at most an hour)."""
         now = self.clock()
-        rows = await self.daemon.store.campaign_rows()
+        rows = await self.store.campaign_rows()
         active = {c.name for c in self.good.values() if c.active}
         times = [r.next_run_at for r in rows if r.name in active and not r.paused and r.next_run_at]
         if not times:
@@ -320,22 +325,22 @@ class Campaigns:
 
     async def _run_once(self, campaign: Campaign, row: CampaignRow, now: datetime, trigger: str,
                         slot: datetime | None, next_run: datetime | None, overrides: dict[str, Any]) -> RunReport:
-        d = self.daemon
+        store = self.store
         rules = campaign.quality
         since = now - timedelta(hours=rules.max_age_hours)
         sources = sorted({s.source for s in campaign.sources})
-        basis = await d.store.campaign_run_basis(row.id)
+        basis = await store.campaign_run_basis(row.id)
         # A run considers the research it has not considered before (max_age_hours still applies);
         # batch considers its window, whatever ran before.
-        found = (await d.store.research_since(sources, since) if trigger == "batch"
-                 else await d.store.research_unconsidered(basis, sources, since))
+        found = (await store.research_since(sources, since) if trigger == "batch"
+                 else await store.research_unconsidered(basis, sources, since))
         candidates = [Candidate(r.research, r.id, datetime.fromisoformat(r.created_at)) for r in found]
         considered_errors = []
         for spec in campaign.sources:
             if spec.fetch is None:
                 continue
             try:
-                research = await d.sources[spec.source].fetch(spec.fetch, d.http)
+                research = await self.catalogue.sources[spec.source].fetch(spec.fetch, self.http)
                 candidates.append(Candidate(research, None, now))
             except AvatarDaemonError as exc:
                 considered_errors.append({"source": spec.source, "verdict": f"live fetch failed: {exc}"})
@@ -345,9 +350,9 @@ class Campaigns:
                 considered_errors.append({"source": spec.source, "verdict": f"live fetch failed: {type(exc).__name__}"})
         zone = campaign.schedule.zone
         day_start = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-        made_today = await d.store.campaign_jobs_since(row.id, day_start)
+        made_today = await store.campaign_jobs_since(row.id, day_start)
         limit = campaign.max_videos_per_day if trigger != "batch" else 10**9
-        used = await d.store.used_insights(row.id)
+        used = await store.used_insights(row.id)
         chosen = choose(candidates, rules, used, now, max(0, limit - made_today), len(campaign.formats))
         picks = [await self._pick(campaign, row, c, overrides) for c in chosen]
         considered = [c.summary() for c in candidates] + considered_errors
@@ -356,23 +361,19 @@ class Campaigns:
                    f"{len(picks)} chosen, {jobs} video(s) queued")
         if limit - made_today <= 0:
             message += f"; today's limit of {campaign.max_videos_per_day} was already reached"
-        run_id, job_ids = await d.store.record_campaign_run(basis, picks, trigger=trigger, slot=slot,
-                                                            next_run_at=next_run, considered=considered,
-                                                            message=message, ran_at=now)
-        for job_id in job_ids:
-            d.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0, message="queued",
-                                    data={"campaign": campaign.name}))
-        if job_ids:
-            d.wake_jobs()
+        run_id, job_ids = await store.record_campaign_run(basis, picks, trigger=trigger, slot=slot,
+                                                          next_run_at=next_run, considered=considered,
+                                                          message=message, ran_at=now)
+        self.queued(job_ids, campaign=campaign.name)
         log.info("%s", message)
         self._notice("campaign.run", message, campaign, run_id=run_id, job_ids=job_ids, considered=considered)
         return RunReport(campaign.name, run_id, trigger, considered, job_ids, message)
 
     async def _pick(self, campaign: Campaign, row: CampaignRow, c: Candidate, overrides: dict[str, Any]) -> Pick:
-        d = self.daemon
+        defaults = self.catalogue.settings
         research = c.research.model_copy(update={"insights": c.kept})
         formats = [overrides.get("format")] if overrides.get("format") else campaign.formats
-        script = await d.pipeline.awrite_script(research, formats, campaign.voice_speed, campaign.writer)
+        script = await awrite_script(self.catalogue, research, formats, campaign.voice_speed, campaign.writer)
         if campaign.hashtags:
             own = ["#" + t.lstrip("#") for t in campaign.hashtags]
             script = script.model_copy(update={"hashtags": list(dict.fromkeys(own + script.hashtags))[:10]})
@@ -380,104 +381,80 @@ class Campaigns:
                                                      ("captions", campaign.captions)) if v is not None}
         if c.research_id is not None:  # existing research, re-told from the insights this campaign may use
             request["script"] = script.model_dump(mode="json")
-        avatar = overrides.get("avatar") or campaign.avatar or d.settings.default_avatar
-        renderer = campaign.renderer or d.settings.default_renderer
-        jobs = [NewJob(renderer, f, avatar, script.title, request, campaign.template or d.settings.default_template,
+        avatar = overrides.get("avatar") or campaign.avatar or defaults.default_avatar
+        renderer = campaign.renderer or defaults.default_renderer
+        jobs = [NewJob(renderer, f, avatar, script.title, request, campaign.template or defaults.default_template,
                        campaign_id=row.id) for f in formats]
         digest = None if c.research_id is not None else _research_hash(c.research)
         return Pick(c.research_id, c.research, digest, script, jobs, [insight_key(i) for i in c.kept],
                     c.verdict)
 
     def _notice(self, kind: str, message: str, campaign: Campaign, **data: Any) -> None:
-        if self.daemon.bus:
-            self.daemon.bus.notice(Notice(kind=kind, message=message, data={
-                "campaign": campaign.name, "notify": campaign.notify.model_dump(exclude_none=True), **data}))
+        self.bus.notice(Notice(kind=kind, message=message, data={
+            "campaign": campaign.name, "notify": campaign.notify.model_dump(exclude_none=True), **data}))
 
     # ---- batch: the seed's batch_create_videos_from_research ------------------------------
 
     async def batch(self, hours_back: float, source: str | None = None, avatar: str | None = None,
                     format: str | None = None) -> RunReport:
         """Videos from the research ingested in the last `hours_back` hours, selected and de-duplicated like a run."""
-        d = self.daemon
-        if source is not None and source not in d.sources:
-            raise UnknownNameError(f"no source named {source!r} (known: {', '.join(d.sources.names())})")
+        c = self.catalogue
+        if source is not None:
+            c.sources[source]  # UnknownNameError naming the known ones
         if avatar is not None:
-            d.avatar(avatar)
+            c.avatar(avatar)
         if format is not None:
-            d.formats[format]
-        sources = [source] if source else d.sources.names()
+            c.formats[format]
+        sources = [source] if source else c.sources.names()
         campaign = Campaign.model_validate({
             "name": BATCH, "sources": [{"source": s} for s in sources], "schedule": {"every": "daily"},
-            "formats": [format] if format else d.settings.default_formats,
+            "formats": [format] if format else c.settings.default_formats,
             "quality": {"max_age_hours": hours_back, "min_insights": 1}})
-        row = await d.store.upsert_campaign(BATCH, None, campaign.model_dump_json())
-        await d.store.remove_campaign(BATCH)  # history only: never listed or scheduled
+        row = await self.store.upsert_campaign(BATCH, None, campaign.model_dump_json())
+        await self.store.remove_campaign(BATCH)  # history only: never listed or scheduled
         return await self.run_campaign(campaign, row, self.clock(), "batch",
                                        overrides={"avatar": avatar, "format": format})
 
     # ---- the service ------------------------------------------------------------------------
 
-    async def run(self, daemon: "Daemon" | None = None) -> None:
-        """Until cancelled: watch the folder; while this node leads, run what is due, publish, clean up."""
+    async def run(self) -> None:
+        """Until cancelled: watch the folder. Every node does, so each knows the campaigns it is asked about."""
         await self.reload()
+        await self._watch()
+
+    async def lead(self) -> None:
+        """Until cancelled: run what is due and publish; the duty of one node at a time (leadership.Leader)."""
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._watch(), name="campaigns-watch")
-            tg.create_task(self._lead(), name="campaigns-lead")
-
-    async def _lead(self) -> None:
-        """Of several daemons on one database, one schedules, publishes and cleans up at a time.
-
-        Every node watches the files (each must know the campaigns it is asked about); the
-        leader lock says who acts on them. Its holder that dies loses it with its connection,
-        and a waiting node takes over within LEADER_RETRY seconds. The (campaign, slot) key in
-        the store is the second guard: even two leaders at once cannot make one slot twice.
-        """
-        node = self.daemon.node_id
-        while True:
-            async with self.daemon.store.leader("campaigns") as lead:
-                if lead.held:
-                    log.info("campaigns: node %s runs the scheduler", node)
-                    async with asyncio.TaskGroup() as tg:
-                        duties = [tg.create_task(self._schedule(), name="campaigns-schedule"),
-                                  tg.create_task(self._publisher(), name="campaigns-publish"),
-                                  tg.create_task(self._cleaner(), name="campaigns-cleanup")]
-                        await lead.lost.wait()
-                        log.warning("campaigns: node %s lost the scheduler lock; another node takes over", node)
-                        for duty in duties:
-                            duty.cancel()
-            await asyncio.sleep(LEADER_RETRY)
-
-    async def _schedule(self) -> None:
-        while True:
-            self.changed.clear()
-            await self.run_due()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(await self.next_wake()):
-                    await self.changed.wait()
+            tg.create_task(self._publisher(), name="campaigns-publish")
+            while True:
+                self.changed.clear()
+                await self.run_due()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(await self.next_wake()):
+                        await self.changed.wait()
 
     async def _watch(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         # A quiet spell yields an empty set, so a file waiting to settle is looked at again.
-        async for changes in awatch(self.folder, stop_event=self.daemon.stopping, debounce=200, recursive=False,
+        async for changes in awatch(self.folder, stop_event=self.stopping, debounce=200, recursive=False,
                                     rust_timeout=250, yield_on_timeout=True):
             if changes or self._unsettled:
                 await self.reload(settle=True)
 
     async def _publisher(self) -> None:
         """Finished videos of campaigns with `auto_post` go to the `publish` hook."""
-        d = self.daemon
-        async with d.bus.watch() as events:
+        async with self.bus.watch() as events:
             while True:
                 event = await events.get()
                 if event.state is not JobState.completed:
                     continue
-                job = await d.store.job(event.job_id)
+                job = await self.store.job(event.job_id)
                 if job is None or job.campaign_id is None:
                     continue
                 campaign = self.by_id(job.campaign_id)
                 if campaign is None or not campaign.auto_post:
                     continue
-                results = d.pm.hook.publish(video=job.public(), platforms=campaign.auto_post, daemon=d)
+                results = self.publish(job.public(), campaign.auto_post)
                 for result in results:
                     if asyncio.iscoroutine(result):
                         await result
@@ -486,36 +463,6 @@ class Campaigns:
                     self._notice("publish.missing", f"campaign {campaign.name} asks to post to "
                                  f"{', '.join(campaign.auto_post)}, but no installed plugin implements the `publish` "
                                  "hook yet: the videos are kept on disk, not posted", campaign, job_id=job.id)
-
-    async def _cleaner(self) -> None:
-        """The seed's weekly clean-up: video folders of ended jobs older than `jobs.retention_days`."""
-        d = self.daemon
-        days = d.settings.jobs.retention_days
-        if not days:
-            return
-        while True:
-            last = await d.store.get_meta("cleanup.last_at")
-            now = self.clock()
-            due = datetime.fromisoformat(last) + timedelta(days=7) if last else now
-            if due <= now:
-                await self.clean(now - timedelta(days=days))
-                await d.store.set_meta("cleanup.last_at", now.isoformat())
-                due = now + timedelta(days=7)
-            await asyncio.sleep(min(MAX_WAIT, (due - now).total_seconds()))
-
-    async def clean(self, cutoff: datetime) -> int:
-        removed = 0
-        root = self.daemon.settings.jobs.output_dir
-        for job_id in await self.daemon.store.ended_before(cutoff):
-            folder = root / f"job-{job_id}"
-            if folder.is_dir():
-                await asyncio.to_thread(shutil.rmtree, folder, True)
-                removed += 1
-        if removed:
-            log.info("clean-up: removed the files of %d video(s) that ended before %s", removed,
-                     cutoff.date().isoformat())
-        return removed
-
 
 def _signature(path: Path) -> tuple | None:
     try:

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from .campaign import Campaign
+from .campaigns import load_campaign
 from .daemon import Daemon
 from .db_commands import register as register_db
 from .node_commands import register as register_nodes
 from .errors import AvatarDaemonError, ConfigError
 from .logs import LEVELS, level_for, redact, setup_logging
 from .models import JobState
-from .pipeline import VideoSettings
+from .planning import VideoSettings, prepare, request_for
 from .progressbar import ProgressBar
 from .settings import Settings, load_settings
 
@@ -46,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_script(args: argparse.Namespace) -> int:
     daemon = Daemon(_settings(args))
     path = Path(args.file)
-    prepared = daemon.pipeline.prepare(_read(path), path.name, path.suffix, VideoSettings(formats=args.format))
+    prepared = prepare(daemon.catalogue, _read(path), path.name, path.suffix, VideoSettings(formats=args.format))
     research, script = prepared.research, prepared.script
     if args.json:
         say(json.dumps({
@@ -73,14 +74,14 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
     """Print what the renderer would send, one JSON object per request; nothing is stored or sent."""
-    p = daemon.pipeline.prepare(_read(path), path.name, path.suffix, overrides)
+    p = prepare(daemon.catalogue, _read(path), path.name, path.suffix, overrides)
     renderer = daemon.renderers[p.renderer]
     if not hasattr(renderer, "dry_run"):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
     template = p.settings.template or daemon.settings.default_template
     for fmt in p.formats:
-        request = daemon.jobs.request_for(0, p.script, p.avatar, fmt, template, settings)
+        request = request_for(daemon.catalogue, daemon.media, 0, p.script, p.avatar, fmt, template, settings)
         for sent in await renderer.dry_run(request):
             say(json.dumps(sent, ensure_ascii=False))
     return 0
@@ -137,7 +138,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if settings.campaigns_dir.is_dir():
             for f in sorted(settings.campaigns_dir.glob("*.y*ml")):
                 try:
-                    daemon.campaigns._load(f)
+                    load_campaign(daemon.catalogue, f)
                 except ConfigError as exc:
                     problems.extend(exc.problems)
     for p in problems:

@@ -59,7 +59,7 @@ class Cluster:
         cutoff = self.store.clock() - timedelta(seconds=self.lease)
         return [n for n in await self.store.nodes() if datetime.fromisoformat(n.heartbeat_at) >= cutoff]
 
-    async def run(self, daemon: object = None) -> None:
+    async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._keep_alive(), name="cluster-heartbeat")
             tg.create_task(self._listen(), name="cluster-listen")

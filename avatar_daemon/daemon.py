@@ -1,44 +1,56 @@
-"""The Daemon: owns the plugin manager, registries, store and services, and runs them."""
+"""The Daemon, the one composition root: loads the plugins, opens the store, builds every service and runs them.
+
+Each service gets the parts it uses in its constructor, here and nowhere else. Plugins are
+handed this object as `daemon` in their hooks; what they may use of it is the `Host` of the
+contract page (hookspecs.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 import signal
 import socket
+from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
 from . import systemd
 from .campaigns import Campaigns
+from .catalogue import Catalogue
 from .cluster import Cluster
-from .errors import ConfigError, PluginError, UnknownNameError
+from .errors import ConfigError, PluginError
 from .events import EventBus
 from .inbox import Inbox
-from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
+from .interfaces import ScriptWriter
+from .job_files import Cleanup
 from .jobs import JobRunner
+from .leadership import Leader
 from .media import MediaResolver
-from .models import AvatarProfile, FormatSpec, utcnow
+from .models import AvatarProfile, Notice, utcnow
 from .nodes import node_id
-from .pipeline import Pipeline
+from .pipeline import Ingested, Pipeline
 from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .previews import AvatarPreviews
-from .registry import Registry
 from .requests import VideoRequests
 from .settings import Settings
 from .store import Clock, Store
-from .web import HttpServer
+from .web import HttpServer, Route
 
 log = logging.getLogger(__name__)
 
-Route = tuple[str, str, Callable[..., Awaitable[Any]]]
-
 
 class Daemon:
-    """One instance = one plugin manager; tests build a fresh one each."""
+    """One instance = one plugin manager; tests build a fresh one each.
+
+    What needs no open resource (settings, the plugins' registries, media rules, previews,
+    the inbox's folders) exists from the start; the store, the HTTP client, the event bus and
+    the services that use them are made by `started()`, and are None before it.
+    """
 
     def __init__(self, settings: Settings, load: LoadSpec | None = None, extra_plugins: tuple = (),
                  clock: Clock = utcnow):
@@ -54,41 +66,37 @@ class Daemon:
         for plugin in extra_plugins:
             self.pm.register(plugin, name=getattr(plugin, "__name__", type(plugin).__name__))
             self.plugins.append(PluginInfo(self.pm.get_name(plugin), "registered"))
-        self.sources: Registry[ResearchSource] = Registry("source")
-        self.script_writers: Registry[ScriptWriter] = Registry("script writer")
-        self.renderers: Registry[Renderer] = Registry("renderer")
-        self.formats: Registry[FormatSpec] = Registry("format")
-        self.notifiers: Registry[Notifier] = Registry("notifier")
-        self.services: Registry[Service] = Registry("service")
+        self.catalogue = c = Catalogue(settings)
+        self.sources, self.script_writers, self.renderers = c.sources, c.script_writers, c.renderers
+        self.formats, self.notifiers, self.services = c.formats, c.notifiers, c.services
         self.routes: list[Route] = []
         self._collect()
-        self.store: Store | None = None
-        self.http: aiohttp.ClientSession | None = None
         self.stopping = asyncio.Event()
         self.http_ready = asyncio.Event()
-        self.http_port: int | None = None
         self.media = MediaResolver(settings)
-        self.pipeline = Pipeline(self)
-        self.jobs = JobRunner(self)
-        self.inbox = Inbox(self)
-        self.campaigns = Campaigns(self)
-        self.videos = VideoRequests(self)
-        self.previews = AvatarPreviews(self)
+        self.previews = AvatarPreviews(c, settings.data_dir / "previews")
+        self.inbox = Inbox(settings.inbox, self.node_id, self._ingest, self._notice, self.stopping)
+        # made by started(), once the store and the HTTP client are open
+        self.store: Store | None = None
+        self.http: aiohttp.ClientSession | None = None
         self.bus: EventBus | None = None
+        self.jobs: JobRunner | None = None
+        self.pipeline: Pipeline | None = None
+        self.campaigns: Campaigns | None = None
+        self.videos: VideoRequests | None = None
+        self.cleanup: Cleanup | None = None
         self.web: HttpServer | None = None
         self.cluster: Cluster | None = None
+        self.leader: Leader | None = None
 
     # ---- plugins -------------------------------------------------------------
 
     def _collect(self) -> None:
         """Call each plugin's registration hooks one by one, so every object has an owner."""
         info = {p.name: p for p in self.plugins}
-        for hook, registry in (
-            ("register_sources", self.sources), ("register_script_writers", self.script_writers),
-            ("register_renderers", self.renderers), ("register_formats", self.formats),
-            ("register_notifiers", self.notifiers), ("register_services", self.services),
-            ("register_routes", None),
-        ):
+        for hook in ("register_sources", "register_script_writers", "register_renderers", "register_formats",
+                     "register_notifiers", "register_services", "register_routes"):
+            registry = None if hook == "register_routes" else self.catalogue.registry(hook)
             for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
                 owner = impl.plugin_name
                 names: list[str] = []
@@ -121,18 +129,15 @@ class Daemon:
     # ---- lookups -------------------------------------------------------------
 
     def avatar(self, avatar_id: str) -> AvatarProfile:
-        try:
-            return self.settings.avatars[avatar_id]
-        except KeyError:
-            known = ", ".join(self.settings.avatars) or "none"
-            raise UnknownNameError(f"no avatar profile named {avatar_id!r} (known: {known})") from None
+        return self.catalogue.avatar(avatar_id)
 
     def script_writer(self, name: str | None = None) -> ScriptWriter:
-        """`name` (a request's, campaign's or template's choice), else daemon.yaml's script.writer."""
-        return self.script_writers[name or self.plugin_config("script").get("writer", "template")]
+        return self.catalogue.script_writer(name)
 
-    def wake_jobs(self) -> None:
-        self.jobs.wake.set()
+    @property
+    def http_port(self) -> int | None:
+        """The port the HTTP server really bound (settings may say 0 for any free one), once it listens."""
+        return self.web.port if self.web else None
 
     # ---- lifecycle -----------------------------------------------------------
 
@@ -149,6 +154,7 @@ class Daemon:
                 raise ConfigError([f"{self.settings.config_path or 'settings'}:1: notifiers: no notifier named "
                                    f"{n!r} (known: {', '.join(self.notifiers.names())})" for n in unknown])
             self.bus = EventBus(self.store, [self.notifiers[n] for n in self.settings.notifiers], self.node_id)
+            self._build()
             await self.store.sync_catalogue(self.settings.avatars.values(), self.settings.templates.values())
             for result in self.pm.hook.startup(daemon=self):
                 if inspect.isawaitable(result):
@@ -158,6 +164,34 @@ class Daemon:
             finally:
                 await self.bus.drain()
 
+    def _build(self) -> None:
+        """Every service, with the parts it uses: the one place that knows how they fit together."""
+        c, store, bus = self.catalogue, self.store, self.bus
+        self.jobs = JobRunner(c, self.media, store, bus, node_id=self.node_id,
+                              lease_seconds=self.settings.jobs.lease_seconds)
+        queued = self.jobs.queued
+        self.pipeline = Pipeline(c, self.media, store, queued)
+        self.videos = VideoRequests(c, self.media, store, queued)
+        self.campaigns = Campaigns(c, store, bus, self.http, queued, self._publish, self.clock, self.stopping)
+        self.cleanup = Cleanup(store, self.settings.jobs, self.clock)
+        # Of several daemons on one database, one at a time schedules campaigns and cleans up.
+        self.leader = Leader(store, "campaigns", self.node_id, [self.campaigns.lead, self.cleanup.run])
+        self.cluster = Cluster(store, bus, self.inbox, self.jobs.wake.set, node_id=self.node_id, host=self.host,
+                               started_at=self.started_at, renderers=self.renderers.names(),
+                               lease_seconds=self.settings.jobs.lease_seconds)
+        if self.settings.http.enabled:
+            self.web = HttpServer(self, self.routes, self.stopping, self.http_ready)
+
+    async def _ingest(self, path: Path, name: str, suffix: str) -> Ingested:
+        """The inbox's way in: it exists before the store is open, the pipeline only after."""
+        return await self.pipeline.ingest(path, name, suffix)
+
+    def _notice(self, notice: Notice) -> None:
+        self.bus.notice(notice)
+
+    def _publish(self, video: dict[str, Any], platforms: list[str]) -> list[Any]:
+        return self.pm.hook.publish(video=video, platforms=platforms, daemon=self)
+
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT or stop(); every service is cancelled and closed on the way out."""
         async with self.started():
@@ -165,21 +199,18 @@ class Daemon:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.stop)
-            self.cluster = Cluster(self.store, self.bus, self.inbox, self.wake_jobs, node_id=self.node_id,
-                                   host=self.host, started_at=self.started_at, renderers=self.renderers.names(),
-                                   lease_seconds=self.settings.jobs.lease_seconds)
             await self.cluster.beat()  # known alive before the inbox looks for dead nodes' folders
-            core: list[Service] = [self.cluster, self.inbox, self.jobs]
-            if self.settings.http.enabled:
-                self.web = HttpServer(self)
-                core.append(self.web)
+            core = [self.cluster, self.inbox, self.jobs, *([self.web] if self.web else [])]
             try:
                 async with asyncio.TaskGroup() as tg:
                     for service in core:
-                        tg.create_task(service.run(self), name=service.name)
+                        tg.create_task(service.run(), name=service.name)
                     # Campaigns run user-edited files and live fetches: supervised like a plugin's service.
-                    for service in [self.campaigns, *self.services]:
-                        tg.create_task(self._supervise(service), name=service.name)
+                    tg.create_task(self._supervise(self.campaigns.run, self.campaigns.name), name="campaigns")
+                    tg.create_task(self._supervise(self.leader.run, self.leader.name), name="leader")
+                    for service in self.services:
+                        tg.create_task(self._supervise(functools.partial(service.run, self), service.name),
+                                       name=service.name)
                     tg.create_task(self._heartbeat(), name="heartbeat")
                     systemd.notify("READY=1\nSTATUS=running")
                     log.info("avatar-daemon running: inbox %s, renderers %s", self.settings.inbox.path,
@@ -199,17 +230,17 @@ class Daemon:
     def stop(self) -> None:
         self.stopping.set()
 
-    async def _supervise(self, service: Service) -> None:
+    async def _supervise(self, run: Callable[[], Awaitable[None]], name: str) -> None:
         """Plugin services restart with capped backoff; a crash is logged, not fatal."""
         delay = 1.0
         while True:
             try:
-                await service.run(self)
+                await run()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.error("service %r crashed: %s: %s; restarting in %.0f s", service.name,
+                log.error("service %r crashed: %s: %s; restarting in %.0f s", name,
                           type(exc).__name__, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)

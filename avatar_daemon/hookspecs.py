@@ -39,7 +39,6 @@ import pluggy
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from .daemon import Daemon
     from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
     from .models import FormatSpec
 

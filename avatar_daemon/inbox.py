@@ -19,16 +19,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Awaitable, Callable
 
 import watchfiles
 
 from .errors import AvatarDaemonError
 from .models import Notice
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
-    from .pipeline import Ingested
+from .pipeline import Ingested
+from .settings import InboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +64,14 @@ class Trouble:
 class Inbox:
     name = "inbox"
 
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
-        cfg = daemon.settings.inbox
+    def __init__(self, cfg: InboxSettings, node_id: str, ingest: Callable[[Path, str, str], Awaitable[Ingested]],
+                 notice: Callable[[Notice], None], stopping: asyncio.Event):
+        self.ingest, self.notice, self.stopping = ingest, notice, stopping
         self.root: Path = cfg.path
         self.processing_root, self.done, self.failed = (self.root / a for a in AREAS)
         # Each node claims into a folder of its own, so on an inbox several daemons share, a node
         # that restarts takes up only what it had claimed itself (`adopt` takes a dead node's).
-        self.node = daemon.node_id
+        self.node = node_id
         self.processing = self.processing_root / self.node
         self.polling = cfg.force_polling
         self.poll_ms = cfg.poll_ms
@@ -93,7 +91,7 @@ class Inbox:
         for d in (self.root, self.processing, self.done, self.failed):
             d.mkdir(parents=True, exist_ok=True)
 
-    async def run(self, daemon: "Daemon" | None = None) -> None:
+    async def run(self) -> None:
         self.prepare()
         for path in sorted(self.processing.iterdir()):  # claimed before a crash or a stop
             if not ignored(path):
@@ -103,7 +101,7 @@ class Inbox:
         # The daemon's own stop event ends the watcher thread at once instead of at its next timeout.
         # A quiet spell yields an empty set: the folder is then rescanned, which catches files dropped
         # before the watcher started and any event the OS dropped under a burst.
-        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.daemon.stopping, step=50, debounce=200,
+        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.stopping, step=50, debounce=200,
                                     rust_timeout=int(RESCAN_SECONDS * 1000), yield_on_timeout=True,
                                     watch_filter=lambda change, p: change != watchfiles.Change.deleted,
                                     force_polling=self.polling, poll_delay_ms=self.poll_ms)
@@ -235,14 +233,15 @@ class Inbox:
                 refusal = self._refusal(path)
                 if refusal:
                     raise AvatarDaemonError(refusal)
-                result = await self.daemon.pipeline.ingest(path, name, path.suffix)
+                result = await self.ingest(path, name, path.suffix)
             except AvatarDaemonError as exc:
                 reason = str(exc)
             except Exception as exc:
                 log.exception("inbox: unexpected error on %s", name)
                 reason = f"{name}: internal error while processing: {type(exc).__name__}: {exc}"
             else:
-                again = not result.created and not await self._committed_before_crash(name, result, seen)
+                # a file recovered from processing/ whose own jobs were committed before a crash is no re-drop
+                again = not result.created and not (seen is None and result.first_filename == name)
                 note = (lambda target: (DUPLICATE_SUFFIX, _duplicate(target, result))) if again else None
                 if await self._file_away(path, self.done, note):
                     self._count_done(name, result, again)
@@ -319,14 +318,7 @@ class Inbox:
             self._out_of_trouble(path.name)
             return target
 
-    async def _committed_before_crash(self, name: str, result: "Ingested", seen: os.stat_result | None) -> bool:
-        """A file recovered from processing/ whose own jobs were committed before the crash: not a re-drop."""
-        if seen is not None:
-            return False
-        row = await self.daemon.store.research_job(result.research_id)
-        return row is not None and row.filename == name
-
-    def _count_done(self, name: str, result: "Ingested", again: bool) -> None:
+    def _count_done(self, name: str, result: Ingested, again: bool) -> None:
         if again:
             self.stats.duplicates += 1
             log.info("inbox: %s made no new video: its content is research #%d already (jobs %s)", name,
@@ -348,7 +340,7 @@ class Inbox:
             trouble = self.trouble[name] = Trouble(0, error)
             message = f"{name} {doing}: {error}; the inbox will keep trying, with growing pauses"
             log.warning("inbox: %s", message)
-            self.daemon.bus.notice(Notice(kind="inbox.stuck", message=message, data={"file": name, "error": error}))
+            self.notice(Notice(kind="inbox.stuck", message=message, data={"file": name, "error": error}))
         trouble.tries += 1
         delay = min(self.retry_first * 2 ** (trouble.tries - 1), self.retry_cap)
         if retry:
@@ -405,7 +397,7 @@ def _fit(head: str, tail: str) -> str:
     return cut.decode("utf-8", "ignore") + mark + tail  # "ignore": never half a character
 
 
-def _duplicate(target: Path, result: "Ingested") -> str:
+def _duplicate(target: Path, result: Ingested) -> str:
     jobs = ", ".join(f"#{i}" for i in result.job_ids) or "none"
     return (f"{target.name}: no new video: the same content was already taken as research #{result.research_id} "
             f"(videos {jobs})")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .models import AvatarProfile, JobEvent, RenderRequest, RenderResult, Research, Script
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
 
 class Progress(Protocol):
     """What a renderer reports through while it works."""
@@ -66,5 +63,5 @@ class Notifier(Protocol):
 class Service(Protocol):
     name: str
 
-    async def run(self, daemon: "Daemon") -> None:
+    async def run(self, daemon: Any) -> None:
         """Run until cancelled; release what you hold in `finally`."""

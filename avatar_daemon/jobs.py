@@ -7,16 +7,16 @@ import contextlib
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .access import Caller
+from .catalogue import Catalogue
 from .errors import AvatarDaemonError, UnknownNameError
-from .models import CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
-from .store import Job, ResearchJob, while_busy
-
-if TYPE_CHECKING:
-    from .access import Caller
-    from .daemon import Daemon
-    from .events import EventBus
+from .events import EventBus
+from .media import MediaResolver
+from .models import JobEvent, JobState, RenderRequest, RenderResult, Script
+from .planning import request_for
+from .store import Job, ResearchJob, Store, while_busy
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +29,36 @@ class NotRetryable(AvatarDaemonError):
     """The job has not ended, or ended well: there is nothing to retry (HTTP answers 409)."""
 
 
+class Queued(Protocol):
+    """JobRunner.queued: how every interface that stored new jobs gets them heard of and started."""
+
+    def __call__(self, job_ids: list[int], **data: Any) -> None: ...
+
+
 class JobRunner:
     name = "jobs"
 
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
-        self.node = daemon.node_id
-        self.lease = daemon.settings.jobs.lease_seconds
+    def __init__(self, catalogue: Catalogue, media: MediaResolver, store: Store, bus: EventBus, *,
+                 node_id: str, lease_seconds: float):
+        self.catalogue = catalogue
+        self.media = media
+        self.store = store
+        self.bus = bus
+        self.node = node_id  # this daemon's claims, among several sharing the store
+        self.lease = lease_seconds
         self.wake = asyncio.Event()
         self.running: dict[int, asyncio.Task] = {}
         self._slots: dict[str, int] = {}
 
-    async def run(self, daemon: "Daemon" | None = None) -> None:
-        store = self.daemon.store
+    def queued(self, job_ids: list[int], **data: Any) -> None:
+        """Announce jobs just stored as queued (with `data`) and wake the runner: the one way to queue."""
+        for job_id in job_ids:
+            self.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0, message="queued", data=data))
+        if job_ids:
+            self.wake.set()
+
+    async def run(self) -> None:
+        store = self.store
         # Only this node's own: jobs other nodes run are theirs until their leases run out.
         requeued = await while_busy(lambda: store.requeue_interrupted(self.node), "requeueing interrupted jobs")
         if requeued:
@@ -63,10 +80,10 @@ class JobRunner:
 
     async def _fill(self) -> None:
         """Claim work only for renderers with a free slot: a busy runner costs no query per wake."""
-        for renderer in self.daemon.renderers:
+        for renderer in self.catalogue.renderers:
             name = renderer.name
             while self._slots.get(name, 0) < max(1, renderer.max_concurrency):
-                job = await while_busy(lambda: self.daemon.store.claim_next(name, self.node, self.lease),
+                job = await while_busy(lambda: self.store.claim_next(name, self.node, self.lease),
                                        f"claiming a {name} job")
                 if job is None:
                     break
@@ -86,23 +103,23 @@ class JobRunner:
 
     async def cancel(self, job_id: int) -> bool:
         """Cancel a queued or running job; False when it had already ended."""
-        job = await self.daemon.store.job(job_id)
+        job = await self.store.job(job_id)
         if job is None or job.status.final:
             return False
         task = self.running.get(job_id)
         if task:
             task.cancel()
             await asyncio.wait([task], timeout=10)
-        await self.daemon.bus.publish(JobEvent(job_id=job_id, state=JobState.cancelled, message="cancelled"))
+        await self.bus.publish(JobEvent(job_id=job_id, state=JobState.cancelled, message="cancelled"))
         return True
 
-    async def retry(self, job_id: int, who: "Caller | None" = None) -> Job:
+    async def retry(self, job_id: int, who: Caller | None = None) -> Job:
         """Queue a failed, timed-out or cancelled job again as a new try; the one path for every interface.
 
         `who` is the person asking (HTTP, Slack): they must be allowed to see the job. None is
         the command line, which is trusted. The job keeps its id, settings and any remote id.
         """
-        store = self.daemon.store
+        store = self.store
         job = await store.job(job_id)
         if job is None:
             raise UnknownNameError(f"no video {job_id}")
@@ -111,15 +128,16 @@ class JobRunner:
                                   f"{who.workspace}'s videos")
         if job.status not in RETRYABLE:
             raise NotRetryable(_not_retryable(job))
-        if job.renderer not in self.daemon.renderers:
-            raise NotRetryable(f"video {job_id} was made with renderer {job.renderer!r}, which is not loaded "
-                               f"(known: {', '.join(self.daemon.renderers.names())})")
+        try:
+            self.catalogue.renderers[job.renderer]
+        except UnknownNameError as exc:
+            raise NotRetryable(f"video {job_id} was made with a renderer that is not loaded: {exc}") from None
         done = await store.requeue_ended(job_id, [s.value for s in RETRYABLE], who.name if who else "command line")
         if done is None:  # it changed under us: another caller retried it first
             raise NotRetryable(_not_retryable(await store.job(job_id)))
         job, event = done
         log.info("job %s: %s", job_id, event.message)
-        self.daemon.bus.announce(event)
+        self.bus.announce(event)
         self.wake.set()
         return job
 
@@ -128,43 +146,17 @@ class JobRunner:
         if job.request.get("script") is not None:
             return Script.model_validate(job.request["script"])
         if research is None and job.research_job_id:
-            research = await self.daemon.store.research_job(job.research_job_id)
+            research = await self.store.research_job(job.research_job_id)
         return research.script if research else None
 
     async def build_request(self, job: Job) -> RenderRequest:
-        research = await self.daemon.store.research_job(job.research_job_id) if job.research_job_id else None
+        research = await self.store.research_job(job.research_job_id) if job.research_job_id else None
         settings = {k: v for k, v in job.request.items() if k != "script"}
-        request = self.request_for(job.id, await self.script_for(job, research), job.avatar_id, job.format,
+        request = request_for(self.catalogue, self.media, job.id, await self.script_for(job, research), job.avatar_id, job.format,
                                    job.template_id, settings, job.external_id, job.campaign_id,
                                    research.research if research else None)
-        request.retry = await self.daemon.store.retries(job.id)
+        request.retry = await self.store.retries(job.id)
         return request
-
-    def request_for(self, job_id: int, script: Script, avatar_id: str, format_name: str, template_id: str | None,
-                    settings: dict[str, Any], external_id: str | None = None,
-                    campaign_id: int | None = None, research: Research | None = None) -> RenderRequest:
-        """A job's settings over its template's over the format's: one rule for jobs and dry runs."""
-        daemon = self.daemon
-        fmt = daemon.formats[format_name]
-        template = daemon.settings.templates.get(template_id or "")
-        return RenderRequest(
-            job_id=job_id,
-            script=script,
-            avatar=daemon.avatar(avatar_id),
-            format=fmt,
-            voice_speed=settings.get("voice_speed") or fmt.voice_speed,
-            captions=settings.get("captions", template.captions if template else True),
-            title_card=template.title_card if template else True,
-            **daemon.media.for_render(settings, template),  # local files the core checked, never a URL
-            output_dir=daemon.settings.jobs.output_dir / f"job-{job_id}",
-            external_id=external_id,
-            campaign_id=campaign_id,
-            template_id=template_id,
-            research=research,
-            cards=settings.get("cards", template.cards if template else True),
-            caption_look=CaptionLook.model_validate(settings.get("caption_look") or (
-                template.caption_look.model_dump() if template else {})),
-        )
 
     async def execute(self, job: Job) -> RenderResult | None:
         """Run a job claimed by this node; every write is fenced by the claim (node, attempt).
@@ -172,7 +164,7 @@ class JobRunner:
         When a write is refused (the lease ran out and another node took the job, or someone
         ended it), the render stops at once: its result would not be this node's to record.
         """
-        bus = PatientBus(self.daemon.bus, (self.node, job.attempts), asyncio.current_task())
+        bus = PatientBus(self.bus, (self.node, job.attempts), asyncio.current_task())
         progress = JobProgress(job.id, bus)
         try:
             return await self._execute(job, progress, bus)
@@ -191,12 +183,12 @@ class JobRunner:
     async def _execute(self, job: Job, progress: "JobProgress", bus: "PatientBus") -> RenderResult | None:
         start = time.monotonic()
         try:
-            renderer = self.daemon.renderers[job.renderer]
+            renderer = self.catalogue.renderers[job.renderer]
             request = await while_busy(lambda: self.build_request(job), f"job {job.id}")
             await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
                                        message=f"rendering with {renderer.name}"))
             # A remote renderer that waits for hours on a queue sets its own, longer deadline.
-            limit = getattr(renderer, "timeout_seconds", None) or self.daemon.settings.jobs.timeout_seconds
+            limit = getattr(renderer, "timeout_seconds", None) or self.catalogue.settings.jobs.timeout_seconds
             async with asyncio.timeout(limit):
                 result = await renderer.render(request, progress)
         except TimeoutError as exc:
@@ -232,6 +224,7 @@ class LostClaim(AvatarDaemonError):
     """This node's claim on a job is gone: its lease ran out and another node took it, or it was ended."""
 
 
+
 class PatientBus:
     """The bus for one claim: each publish fenced by it, and waiting out a busy database.
 
@@ -239,7 +232,7 @@ class PatientBus:
     job's own), so a render that is no longer this node's stops instead of running on.
     """
 
-    def __init__(self, bus: "EventBus", fence: tuple[str, int], task: asyncio.Task | None = None):
+    def __init__(self, bus: EventBus, fence: tuple[str, int], task: asyncio.Task | None = None):
         self.bus, self.fence, self.task = bus, fence, task
         self.lost = False
 

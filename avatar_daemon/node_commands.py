@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .daemon import Daemon
+from .logs import redact
 from .settings import load_settings
 
 
@@ -20,14 +21,12 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    from .cli import say  # the one printer, masking secrets
-
     rows = asyncio.run(_rows(Daemon(load_settings(Path(args.config) if args.config else None))))
     if args.json:
-        say(json.dumps(rows, indent=2))
+        print(redact(json.dumps(rows, indent=2)))  # through the logs' mask, as every command prints
         return 0
     for line in table(rows):
-        say(line)
+        print(redact(line))
     return 0
 
 

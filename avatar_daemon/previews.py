@@ -9,12 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
-
+from .catalogue import Catalogue
 from .errors import UnknownNameError
-
-if TYPE_CHECKING:
-    from .daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +18,25 @@ KINDS = {"jpg": "image/jpeg", "mp4": "video/mp4"}
 
 
 class AvatarPreviews:
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
+    def __init__(self, catalogue: Catalogue, folder: Path):
+        self.catalogue = catalogue
+        self.folder = folder
         self._lock = asyncio.Lock()  # one preview render at a time: they share the CPU with real jobs
 
-    @property
-    def folder(self) -> Path:
-        return self.daemon.settings.data_dir / "previews"
-
     def available(self) -> bool:
-        return any(hasattr(r, "preview") for r in self.daemon.renderers)
+        return any(hasattr(r, "preview") for r in self.catalogue.renderers)
 
     def urls(self, base: str | None) -> dict[str, tuple[str | None, str | None]]:
         """(image, clip) URL of every profile: a renderer catalogue's (HeyGen's looks) first, else the ones
         drawn here and served under `base` ("" for relative links; None when ours are not reachable)."""
         remote: dict[str, tuple[str | None, str | None]] = {}
-        for renderer in self.daemon.renderers:
+        for renderer in self.catalogue.renderers:
             for p in renderer.list_avatars():
                 if p.preview_image_url or p.preview_video_url:
                     remote.setdefault(p.id, (p.preview_image_url, p.preview_video_url))
         ours = base is not None and self.available()
         out = {}
-        for avatar_id in self.daemon.settings.avatars:
+        for avatar_id in self.catalogue.settings.avatars:
             image, clip = remote.get(avatar_id, (None, None))
             own = f"{(base or '').rstrip('/')}/avatars/{avatar_id}/preview" if ours else None
             out[avatar_id] = (image or (own and own + ".jpg"), clip or (own and own + ".mp4"))
@@ -51,13 +44,13 @@ class AvatarPreviews:
 
     async def path(self, avatar_id: str, kind: str) -> Path:
         """The cached file, drawn first if needed; UnknownNameError for an unknown profile or kind."""
-        avatar = self.daemon.avatar(avatar_id)
+        avatar = self.catalogue.avatar(avatar_id)
         if kind not in KINDS:
             raise UnknownNameError(f"no preview of kind {kind!r} (known: {', '.join(KINDS)})")
         target = self.folder / f"{avatar.id}.{kind}"
         if target.is_file():
             return target
-        renderer = next((r for r in self.daemon.renderers if hasattr(r, "preview")), None)
+        renderer = next((r for r in self.catalogue.renderers if hasattr(r, "preview")), None)
         if renderer is None:
             raise UnknownNameError("no renderer here can draw previews")
         async with self._lock:
@@ -69,5 +62,5 @@ class AvatarPreviews:
 
     async def warm(self) -> None:
         """Draw every missing preview, one by one, so the first picker to ask finds them ready."""
-        for avatar_id in self.daemon.settings.avatars:
+        for avatar_id in self.catalogue.settings.avatars:
             await self.path(avatar_id, "jpg")

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .access import Caller, tier_of
+from .catalogue import Catalogue
 from .errors import InvalidRequest, UnknownNameError
-from .models import Background, JobEvent, JobState, MediaFile, Research
-from .store import Job, NewJob
+from .jobs import Queued
+from .media import MediaResolver
+from .models import Background, MediaFile, Research
+from .planning import SCRIPT_MAX_CHARS, awrite_script, write_script
+from .store import Job, NewJob, Store
 
-SCRIPT_MAX_CHARS = 20_000
 TITLE_MAX_CHARS = 200
 
 
@@ -55,46 +58,44 @@ def check_text(field: str, text: str, limit: int) -> str:
         raise InvalidRequest(field, f"is {len(text):,} characters; the limit is {limit:,}")
     return text
 
-if TYPE_CHECKING:
-    from .daemon import Daemon
-
 
 class VideoRequests:
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
+    def __init__(self, catalogue: Catalogue, media: MediaResolver, store: Store, queued: Queued):
+        self.catalogue = catalogue
+        self.media = media
+        self.store = store
+        self.queued = queued
 
     def caller(self, workspace: str | None, user: str | None, name: str | None = None) -> Caller:
         """A chat user as a Caller: their tier from users.yaml, their workspace's rows."""
-        users = self.daemon.settings.users
+        users = self.catalogue.settings.users
         return Caller(name or f"{user}@{workspace}", workspace, user, tier_of(users, workspace, user))
 
     def defaults(self, workspace: str | None, user: str | None) -> tuple[str | None, str]:
         """(avatar, format) for a one-line request: the user's, else the workspace's, else the daemon's;
         the avatar only if the caller's tier allows it (else their first allowed one, or None)."""
-        d = self.daemon
-        ws = d.settings.users.workspaces.get(workspace or "")
+        c = self.catalogue
+        ws = c.settings.users.workspaces.get(workspace or "")
         mine = ws.user_defaults.get(user or "") if ws else None
-        avatar = (mine and mine.avatar) or (ws and ws.defaults.avatar) or d.settings.default_avatar
-        fmt = (mine and mine.format) or (ws and ws.defaults.format) or d.settings.default_formats[0]
+        avatar = (mine and mine.avatar) or (ws and ws.defaults.avatar) or c.settings.default_avatar
+        fmt = (mine and mine.format) or (ws and ws.defaults.format) or c.settings.default_formats[0]
         who = self.caller(workspace, user)
-        allowed = [a.id for a in d.settings.avatars.values() if who.may_use(a)]
+        allowed = [a.id for a in c.settings.avatars.values() if who.may_use(a)]
         if avatar not in allowed:
             avatar = allowed[0] if allowed else None
-        return avatar, fmt if fmt in d.formats else d.settings.default_formats[0]
+        return avatar, fmt if fmt in c.formats else c.settings.default_formats[0]
 
     def check(self, who: Caller, avatar: str, format_name: str, renderer: str | None, template: str | None) -> None:
         """Every name must exist and the avatar must be open to the caller's tier: InvalidRequest otherwise."""
-        d = self.daemon
-        for field, lookup in (("avatar", lambda: d.avatar(avatar)), ("format", lambda: d.formats[format_name]),
-                              ("renderer", lambda: renderer is None or d.renderers[renderer])):
+        c = self.catalogue
+        for field, lookup in (("avatar", lambda: c.avatar(avatar)), ("format", lambda: c.formats[format_name]),
+                              ("renderer", lambda: renderer is None or c.renderers[renderer]),
+                              ("template", lambda: c.template_name(template))):
             try:
                 lookup()
             except UnknownNameError as exc:
                 raise InvalidRequest(field, str(exc)) from None
-        if template is not None and template not in d.settings.templates:
-            raise InvalidRequest("template", f"no template named {template!r} (known: "
-                                 f"{', '.join(d.settings.templates) or 'none'})")
-        profile = d.avatar(avatar)
+        profile = c.avatar(avatar)
         if not who.may_use(profile):
             raise PermissionError(who.refusal(profile))
 
@@ -102,47 +103,44 @@ class VideoRequests:
                           renderer: str | None = None, template: str | None = None,
                           settings: dict[str, Any] | None = None, key: str | None = None) -> tuple[list[Job], bool]:
         """(jobs, created): created is False when `key` was seen before."""
-        d = self.daemon
+        c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         title = check_text("title", title, TITLE_MAX_CHARS)
         text = check_text("script", text, SCRIPT_MAX_CHARS)
-        settings = await d.media.settle(video_options(settings), remote=True)  # people are remote callers
+        settings = await self.media.settle(video_options(settings), remote=True)  # people are remote callers
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
-        script = d.pipeline.write_script(research, [format_name], settings.get("voice_speed"))
+        script = write_script(c, research, [format_name], settings.get("voice_speed"))
         script = script.model_copy(update={"title": title})
-        job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, title, settings,
-                     template or d.settings.default_template, who.workspace, who.user)
+        job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, title, settings,
+                     template or c.settings.default_template, who.workspace, who.user)
         digest = "request:" + (hashlib.sha256(key.encode()).hexdigest() if key else uuid.uuid4().hex)
-        _, job_ids, created = await d.store.add_research_with_jobs(digest, research, script, None, [job],
-                                                                   who.workspace, who.user)
+        _, job_ids, created = await self.store.add_research_with_jobs(digest, research, script, None, [job],
+                                                                      who.workspace, who.user)
         return await self._queued(job_ids, created), created
 
     async def from_research(self, research_id: int, *, who: Caller, avatar: str, format_name: str,
                             renderer: str | None = None, template: str | None = None,
                             settings: dict[str, Any] | None = None, title: str | None = None) -> list[Job]:
-        d = self.daemon
+        c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         settings = video_options(settings)
         if title is not None:
             title = check_text("title", title, TITLE_MAX_CHARS)
-        found = await d.store.research_job(research_id)
+        found = await self.store.research_job(research_id)
         if found is None:
             raise UnknownNameError(f"no research job {research_id}")
         if found.workspace_id not in (None, who.workspace) and not who.admin:
             raise PermissionError(f"research job {research_id} belongs to another workspace")
-        settings = await d.media.settle(settings, remote=True)  # people are remote callers
-        script = await d.pipeline.awrite_script(found.research, [format_name], settings.get("voice_speed"))
+        settings = await self.media.settle(settings, remote=True)  # people are remote callers
+        script = await awrite_script(c, found.research, [format_name], settings.get("voice_speed"))
         if title:
             script = script.model_copy(update={"title": title})
-        job = NewJob(renderer or d.settings.default_renderer, format_name, avatar, script.title,
+        job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, script.title,
                      {**settings, "script": script.model_dump(mode="json")},
-                     template or d.settings.default_template, who.workspace, who.user)
-        return await self._queued(await d.store.add_jobs([job], found.id), True)
+                     template or c.settings.default_template, who.workspace, who.user)
+        return await self._queued(await self.store.add_jobs([job], found.id), True)
 
     async def _queued(self, job_ids: list[int], created: bool) -> list[Job]:
-        d = self.daemon
         if created:
-            for job_id in job_ids:
-                d.bus.announce(JobEvent(job_id=job_id, state=JobState.queued, percent=0, message="queued"))
-            d.wake_jobs()
-        return [await d.store.job(i) for i in job_ids]
+            self.queued(job_ids)
+        return [await self.store.job(i) for i in job_ids]

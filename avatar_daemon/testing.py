@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator
 from .daemon import Daemon
 from .errors import RenderError
 from .hookspecs import hookimpl
+from .job_files import job_folder
 from .models import JobEvent, JobState, Notice, RenderRequest, RenderResult
 from .plugins import LoadSpec
 from .settings import Settings, load_settings
@@ -126,7 +127,7 @@ async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
     """Run the daemon in a task; stop it and wait for a clean exit on the way out."""
     task = asyncio.create_task(daemon.run())
     try:
-        while daemon.bus is None or not daemon.inbox.root.joinpath("processing").exists():
+        while daemon.bus is None or not daemon.inbox.processing.exists():
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
@@ -177,7 +178,7 @@ async def fail_on_a_full_disk_then_retry(daemon: Daemon, job_id: int, part: str)
     so the retry runs with room. Returns (the failed job, what its folder held after the
     failure, the retried job, the retry's RenderResult). Needs `daemon.started()`.
     """
-    out = daemon.settings.jobs.output_dir / f"job-{job_id}"
+    out = job_folder(daemon.settings.jobs.output_dir, job_id)
     out.mkdir(parents=True, exist_ok=True)
     (out / part).symlink_to("/dev/full")
     await daemon.jobs.execute(await daemon.store.claim(job_id))

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avatar_daemon.campaign import Campaign
+from avatar_daemon.campaigns import load_campaign
 from avatar_daemon.errors import ConfigError
 from avatar_daemon.testing import make_daemon
 
@@ -60,15 +61,15 @@ def campaign_shaped():
 
 
 @pytest.fixture(scope="module")
-def campaigns(tmp_path_factory):
-    return make_daemon(tmp_path_factory.mktemp("props")).campaigns
+def catalogue(tmp_path_factory):
+    return make_daemon(tmp_path_factory.mktemp("props")).catalogue
 
 
-def load(campaigns, tmp_path, data: bytes):
+def load(catalogue, tmp_path, data: bytes):
     path = tmp_path / "c.yaml"
     path.write_bytes(data)
     try:
-        return campaigns._load(path)
+        return load_campaign(catalogue, path)
     except ConfigError as exc:
         assert exc.problems, "an error with no problem in it"
         for problem in exc.problems:
@@ -79,32 +80,32 @@ def load(campaigns, tmp_path, data: bytes):
 
 @CHECKS
 @given(st.binary(max_size=300))
-def test_any_bytes(campaigns, tmp_path, data):
-    load(campaigns, tmp_path, data)
+def test_any_bytes(catalogue, tmp_path, data):
+    load(catalogue, tmp_path, data)
 
 
 @CHECKS
 @given(st.text(max_size=300))
-def test_any_text(campaigns, tmp_path, text):
-    load(campaigns, tmp_path, text.encode())
+def test_any_text(catalogue, tmp_path, text):
+    load(catalogue, tmp_path, text.encode())
 
 
 @CHECKS
 @given(campaign_shaped())
-def test_campaign_shaped_documents_with_any_values(campaigns, tmp_path, doc):
-    result = load(campaigns, tmp_path, yaml.safe_dump(doc, allow_unicode=True).encode())
+def test_campaign_shaped_documents_with_any_values(catalogue, tmp_path, doc):
+    result = load(catalogue, tmp_path, yaml.safe_dump(doc, allow_unicode=True).encode())
     if isinstance(result, Campaign):
         assert Campaign.model_validate_json(result.model_dump_json()) == result  # what the store keeps loads back
 
 
 @CHECKS
 @given(st.integers(0, len(VALID_TEXT)), st.text(max_size=5))
-def test_a_valid_file_cut_off_anywhere(campaigns, tmp_path, cut, tail):
-    load(campaigns, tmp_path, (VALID_TEXT[:cut] + tail).encode())
+def test_a_valid_file_cut_off_anywhere(catalogue, tmp_path, cut, tail):
+    load(catalogue, tmp_path, (VALID_TEXT[:cut] + tail).encode())
 
 
-def test_the_unmutated_document_is_valid(campaigns, tmp_path):
-    assert isinstance(load(campaigns, tmp_path, VALID_TEXT.encode()), Campaign)
+def test_the_unmutated_document_is_valid(catalogue, tmp_path):
+    assert isinstance(load(catalogue, tmp_path, VALID_TEXT.encode()), Campaign)
 
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -123,7 +124,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     (VALID_TEXT.replace("min_score: 10", "min_score: .nan"), "min_score: Input should be a finite number"),
     (VALID_TEXT.replace("Europe/Berlin", "Europe"), "schedule.timezone: Value error, 'Europe' is not a known"),
 ])
-def test_hostile_files_are_refused_with_the_reason(campaigns, tmp_path, text, reason):
+def test_hostile_files_are_refused_with_the_reason(catalogue, tmp_path, text, reason):
     """Each of these escaped as another exception (the watcher then died), or loaded and failed every run."""
-    result = load(campaigns, tmp_path, text.encode())
+    result = load(catalogue, tmp_path, text.encode())
     assert isinstance(result, ConfigError) and any(reason in p for p in result.problems), result

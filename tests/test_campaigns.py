@@ -656,6 +656,6 @@ async def test_cleanup_removes_old_video_files_only(tmp_path):
         (job_id,) = done.job_ids
         await wait_until(lambda: (tmp_path / f"var/videos/job-{job_id}").exists())
         await wait_until(lambda: "completed" in plugin.notifier.states(job_id))
-        assert await daemon.campaigns.clean(datetime.now(UTC) - timedelta(days=1)) == 0
-        assert await daemon.campaigns.clean(datetime.now(UTC) + timedelta(seconds=1)) == 1
+        assert await daemon.cleanup.clean(datetime.now(UTC) - timedelta(days=1)) == 0
+        assert await daemon.cleanup.clean(datetime.now(UTC) + timedelta(seconds=1)) == 1
     assert not (tmp_path / f"var/videos/job-{job_id}").exists()

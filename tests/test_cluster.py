@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 
-from avatar_daemon.cluster import Cluster
 from avatar_daemon.events import MAX_SHARED_DATA, shared_payload
 from avatar_daemon.models import JobEvent, JobState
 from avatar_daemon.node_commands import table
@@ -86,15 +85,14 @@ async def test_the_heartbeat_keeps_a_long_render_leased(tmp_path):
     async with daemon.started():
         await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "x.json", ".json")
         job = await daemon.store.claim_next("fake", daemon.node_id, 5)
-        cluster = Cluster(daemon.store, daemon.bus, daemon.inbox, daemon.wake_jobs, node_id=daemon.node_id,
-                          host="h", started_at=clock(), renderers=["fake"], lease_seconds=5)
+        cluster = daemon.cluster  # its tasks are not running: the test beats by hand
         for _ in range(4):  # 12 s in all: past two leases, renewed each time
             clock.now += timedelta(seconds=3)
             assert await cluster.beat() == 1
             assert await cluster.reap() == []
         assert (await daemon.store.job(job.id)).claimed_by == daemon.node_id
         nodes = await daemon.store.nodes()
-        assert [(n.node_id, n.running, n.renderers) for n in nodes] == [(daemon.node_id, 1, ["fake"])]
+        assert [(n.node_id, n.running, n.renderers) for n in nodes] == [(daemon.node_id, 1, daemon.renderers.names())]
 
 
 async def test_a_dead_nodes_inbox_folder_is_taken_over_and_a_live_ones_is_left(tmp_path):
@@ -156,7 +154,7 @@ async def test_the_nodes_command_lists_each_daemon_with_its_heartbeat_and_runnin
     async with running(daemon):
         await daemon.store.add_jobs([NewJob("fake", "tiktok", "sarah", "held", {"script": {
             "title": "held", "text": "A job held while the command looks.", "estimated_seconds": 2}})])
-        daemon.wake_jobs()
+        daemon.jobs.wake.set()
         await wait_until(lambda: daemon.jobs.running)
         await daemon.cluster.beat()
         rows = json.loads(await _nodes_cli(daemon.settings.config_path, "--json"))

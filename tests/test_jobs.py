@@ -12,7 +12,7 @@ import yaml
 from avatar_daemon.access import Caller
 from avatar_daemon.errors import UnknownNameError
 from avatar_daemon.jobs import NotRetryable
-from avatar_daemon.pipeline import VideoSettings
+from avatar_daemon.planning import VideoSettings
 from avatar_daemon.store import NewJob
 from avatar_daemon.testing import (
     FakeRenderer, RecordingPlugin, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running,

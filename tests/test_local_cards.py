@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from avatar_daemon import Insight, RenderRequest, Research, Script
+from avatar_daemon.planning import request_for
 from avatar_daemon.testing import make_daemon
 from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
 from avatar_daemon_plugins.local_renderer.scene import card_stage
@@ -85,12 +86,12 @@ def test_template_can_turn_cards_off(base, tmp_path):
 
 def test_job_runner_puts_the_research_and_the_card_setting_on_the_request(base):
     script = Script(title="Cards", text=TEXT, estimated_seconds=9)
-    request = base.jobs.request_for(1, script, "sarah", "tiktok", None, {}, research=RESEARCH)
+    request = request_for(base.catalogue, base.media, 1, script, "sarah", "tiktok", None, {}, research=RESEARCH)
     assert request.research == RESEARCH and request.cards
-    assert not base.jobs.request_for(1, script, "sarah", "tiktok", None, {"cards": False}, research=RESEARCH).cards
+    assert not request_for(base.catalogue, base.media, 1, script, "sarah", "tiktok", None, {"cards": False}, research=RESEARCH).cards
     template = next(iter(base.settings.templates.values()))
     base.settings.templates[template.id] = template.model_copy(update={"cards": False})
     try:
-        assert not base.jobs.request_for(1, script, "sarah", "tiktok", template.id, {}, research=RESEARCH).cards
+        assert not request_for(base.catalogue, base.media, 1, script, "sarah", "tiktok", template.id, {}, research=RESEARCH).cards
     finally:
         base.settings.templates[template.id] = template

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from avatar_daemon import AvatarDaemonError, PayloadError, fetch, load_json
 from avatar_daemon.payload import MAX_DEPTH, TEXT_SUFFIXES, parse
+from avatar_daemon.planning import prepare
 from avatar_daemon.testing import RecordingPlugin, make_daemon
 from tests.conftest import FIXTURES
 
@@ -169,16 +170,16 @@ def _depth(root: ET.Element) -> int:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    return make_daemon(tmp_path_factory.mktemp("property"), plugins=[RecordingPlugin()]).pipeline
+def catalogue(tmp_path_factory):
+    return make_daemon(tmp_path_factory.mktemp("property"), plugins=[RecordingPlugin()]).catalogue
 
 
 @PROPERTY
 @given(data=ANY_BYTES, suffix=SUFFIXES)
-def test_the_whole_decoding_of_a_drop_gives_a_script_or_our_error(pipeline, data, suffix):
+def test_the_whole_decoding_of_a_drop_gives_a_script_or_our_error(catalogue, data, suffix):
     """parse, unwrap, detect, extract and write the script, as the inbox does before the store."""
     try:
-        prepared = pipeline.prepare(data, NAME, suffix)
+        prepared = prepare(catalogue, data, NAME, suffix)
     except AvatarDaemonError as exc:
         _refused_with_a_sentence(exc)
         return

@@ -14,6 +14,7 @@ import avatar_daemon
 import avatar_daemon_plugins as plugins
 from avatar_daemon import PluginError, hookimpl, hookspecs
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_until
+from avatar_daemon.planning import extract
 from tests.conftest import FIXTURES, REPO, fixture_bytes
 
 HOOKS = hookspecs.HOOK_NAMES
@@ -36,7 +37,7 @@ def test_every_hook_has_a_test():
 
 def test_hook_register_sources(tmp_path):
     daemon = make_daemon(tmp_path, settings=make_settings(tmp_path, plugins={"plugins_dir": str(FIXTURES / "loose_plugins")}))
-    research, _ = daemon.pipeline.extract(b'[{"short_id": "a", "title": "Hi", "score": 3}]', "l.json", ".json")
+    research, _ = extract(daemon.catalogue, b'[{"short_id": "a", "title": "Hi", "score": 3}]', "l.json", ".json")
     assert research.source == "lobsters"
 
 

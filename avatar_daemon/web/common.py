@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -14,12 +14,41 @@ from ..payload import load_json
 from .bodies import MAX_ID
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
-    from ..store import Job
+    from ..campaigns import Campaigns
+    from ..events import EventBus
+    from ..inbox import Inbox
+    from ..interfaces import Renderer
+    from ..jobs import JobRunner
+    from ..models import FormatSpec
+    from ..pipeline import Pipeline
+    from ..previews import AvatarPreviews
+    from ..registry import Registry
+    from ..requests import VideoRequests
+    from ..settings import Settings
+    from ..store import Job, Store
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Route = tuple[str, str, Handler]
+"""A plugin's route: (method, path, handler)."""
 DAEMON = web.AppKey("daemon", object)
+
+
+class WebHost(Protocol):
+    """What the API's handlers use of the running daemon: its settings, registries and services."""
+
+    settings: "Settings"
+    node_id: str
+    formats: "Registry[FormatSpec]"
+    renderers: "Registry[Renderer]"
+    store: "Store"
+    bus: "EventBus"
+    inbox: "Inbox"
+    pipeline: "Pipeline"
+    jobs: "JobRunner"
+    videos: "VideoRequests"
+    campaigns: "Campaigns"
+    previews: "AvatarPreviews"
 CALLER = web.RequestKey("caller", Caller)
 
 
@@ -64,7 +93,7 @@ def caller(request: web.Request) -> Caller:
     return request[CALLER]
 
 
-def daemon_of(request: web.Request) -> "Daemon":
+def daemon_of(request: web.Request) -> WebHost:
     return request.app[DAEMON]
 
 

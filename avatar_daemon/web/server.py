@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib.metadata
 import logging
 import weakref
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -15,11 +15,8 @@ from ..store import describe
 from ..access import token_caller
 from ..errors import InvalidRequest
 from . import analytics, campaigns, metrics, openapi, status_ws, videos
-from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
+from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler, Route, WebHost
 from .replies import Health
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +29,10 @@ HTTP_FIELDS = {"script": "script_content", "title": "script_title", "avatar": "a
 class HttpServer:
     name = "http"
 
-    def __init__(self, daemon: "Daemon"):
-        self.daemon = daemon
+    def __init__(self, host: WebHost, routes: list[Route], stopping: asyncio.Event, ready: asyncio.Event):
+        self.host = host
+        self.stopping, self.ready = stopping, ready
+        self.port: int | None = None
         self.endpoints: list[Endpoint] = [
             Endpoint("GET", "/healthz", self.healthz, "Liveness and job counts", auth=False,
                      responses={200: Answer("OK", Health)}),
@@ -42,19 +41,19 @@ class HttpServer:
             *metrics.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
-        self.app[DAEMON] = daemon
+        self.app[DAEMON] = host
         self.app[status_ws.SOCKETS] = weakref.WeakSet()
         self.app.on_shutdown.append(status_ws.close_all)
         for e in self.endpoints:
             handler = self._known_query(e)
             self.app.router.add_route(e.method, e.path, self._authenticated(handler) if e.auth else handler)
-        for method, path, handler in daemon.routes:
+        for method, path, handler in routes:
             self.app.router.add_route(method, path, handler)
         try:
             version = importlib.metadata.version("avatar-daemon")
         except importlib.metadata.PackageNotFoundError:
             version = "0"
-        self.document = openapi.document(self.endpoints, [(m, p) for m, p, _ in daemon.routes], version)
+        self.document = openapi.document(self.endpoints, [(m, p) for m, p, _ in routes], version)
 
     # ---- cross-cutting --------------------------------------------------------------------
 
@@ -65,7 +64,7 @@ class HttpServer:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
-            who = token_caller(self.daemon.settings.users, token.strip())
+            who = token_caller(self.host.settings.users, token.strip())
             if who is None:
                 raise ApiError(401, "the bearer token is not one in users.yaml")
             request[CALLER] = who
@@ -114,27 +113,27 @@ class HttpServer:
     # ---- small endpoints --------------------------------------------------------------------
 
     async def healthz(self, request: web.Request) -> web.Response:
-        d = self.daemon
-        return web.json_response({"ok": True, "jobs": await d.store.counts(), "inbox": d.inbox.stats.__dict__,
-                                  "node": d.node_id, "database": describe(d.settings.database)})
+        h = self.host
+        return web.json_response({"ok": True, "jobs": await h.store.counts(), "inbox": h.inbox.stats.__dict__,
+                                  "node": h.node_id, "database": describe(h.settings.database)})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(self.document)
 
     # ---- the service ---------------------------------------------------------------------------
 
-    async def run(self, daemon: "Daemon" | None = None) -> None:
-        cfg = self.daemon.settings.http
+    async def run(self) -> None:
+        cfg = self.host.settings.http
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         try:
             site = web.TCPSite(runner, cfg.host, cfg.port, backlog=1024)
             await site.start()
             # the port really bound (settings may say 0 for "any free port")
-            self.daemon.http_port = site._server.sockets[0].getsockname()[1]
-            log.info("http: listening on http://%s:%s", cfg.host, self.daemon.http_port)
-            self.daemon.http_ready.set()
-            await self.daemon.stopping.wait()
+            self.port = site._server.sockets[0].getsockname()[1]
+            log.info("http: listening on http://%s:%s", cfg.host, self.port)
+            self.ready.set()
+            await self.stopping.wait()
         finally:
             await runner.cleanup()
 

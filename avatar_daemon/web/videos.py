@@ -11,7 +11,7 @@ from aiohttp import web
 from ..errors import ResearchError, UnknownNameError
 from ..jobs import NotRetryable
 from ..models import JobState
-from ..pipeline import VideoSettings
+from ..planning import VideoSettings
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
 from .replies import (

@@ -21,7 +21,7 @@ from PIL import Image
 
 from avatar_daemon.cli import main
 from avatar_daemon.hookspecs import hookimpl
-from avatar_daemon.pipeline import VideoSettings
+from avatar_daemon.planning import VideoSettings
 from avatar_daemon.settings import load_settings
 from avatar_daemon.testing import (
     RecordingNotifier, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running, wait_for_final,

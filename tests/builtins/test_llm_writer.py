@@ -7,7 +7,7 @@ import re
 import pytest
 
 from avatar_daemon import Insight, Research, ScriptTemplate
-from avatar_daemon.pipeline import Limits
+from avatar_daemon.planning import Limits, awrite_script, prepare
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings
 from avatar_daemon_plugins.llm_writer import check
 from tests.conftest import fixture_bytes
@@ -35,7 +35,7 @@ def _daemon(tmp_path, base_url, **llm):
 
 
 async def _write(daemon, research=RESEARCH, writer="llm"):
-    return await daemon.pipeline.awrite_script(research, ["tiktok"], None, writer)
+    return await awrite_script(daemon.catalogue, research, ["tiktok"], None, writer)
 
 
 async def test_a_grounded_script_streams_in_and_is_spoken_in_words(tmp_path, monkeypatch):
@@ -130,10 +130,10 @@ async def test_the_writer_is_chosen_by_request_or_template_and_is_off_by_default
     async with fake as url:
         daemon = _daemon(tmp_path, url)
         algolia = json.loads(fixture_bytes("hn_algolia.json"))
-        default = await asyncio.to_thread(daemon.pipeline.prepare, fixture_bytes("hn_algolia.json"), "a.json", ".json")
+        default = await asyncio.to_thread(prepare, daemon.catalogue, fixture_bytes("hn_algolia.json"), "a.json", ".json")
         assert default.script.writer == "template" and fake.requests == []
         envelope = json.dumps({"request": {"writer": "llm"}, "research": algolia}).encode()
-        chosen = await asyncio.to_thread(daemon.pipeline.prepare, envelope, "b.json", ".json")
+        chosen = await asyncio.to_thread(prepare, daemon.catalogue, envelope, "b.json", ".json")
         # GOOD is about other stories: the llm writer was asked, twice, and said why it fell back
         assert len(fake.requests) == 2 and "failed its checks twice" in chosen.script.notes[-1]
         templates = daemon.settings.script_templates

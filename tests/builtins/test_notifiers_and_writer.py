@@ -6,7 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from avatar_daemon import JobEvent, JobState, Research, Insight
-from avatar_daemon.pipeline import Limits
+from avatar_daemon.planning import Limits
 from avatar_daemon.testing import make_daemon
 from avatar_daemon_plugins.webhook_notifier import WebhookNotifier
 

@@ -8,7 +8,7 @@ import pytest
 
 from avatar_daemon import Insight, RenderRequest, Research, Script, ScriptTemplate, numbers_in_words, say_number
 from avatar_daemon import to_spoken
-from avatar_daemon.pipeline import Limits
+from avatar_daemon.planning import Limits, extract
 from avatar_daemon_plugins.template_writer import TemplateWriter
 from tests.builtins.test_slack import slack  # noqa: F401 (the fake Slack fixture)
 from tests.conftest import fixture_bytes
@@ -17,7 +17,7 @@ MINUTE = Limits(max_seconds=60, voice_speed=1.0)
 
 
 def _research(daemon, name: str) -> Research:
-    return daemon.pipeline.extract(fixture_bytes(name), name, "." + name.rsplit(".", 1)[1])[0]
+    return extract(daemon.catalogue, fixture_bytes(name), name, "." + name.rsplit(".", 1)[1])[0]
 
 
 def _write(daemon, research: Research, limits: Limits = MINUTE) -> Script:

@@ -1,0 +1,227 @@
+"""Planning a video without effects: parse, detect the source, extract, choose, write the script.
+
+Functions of the catalogue and the payload, nothing that runs or is stored, so the inbox,
+the HTTP API and the command line's dry run plan alike (the CLI calls them directly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .catalogue import Catalogue
+from .errors import ResearchError, UnknownNameError
+from .interfaces import ResearchSource
+from .job_files import job_folder
+from .media import MediaResolver
+from .models import Background, CaptionLook, FormatSpec, MediaFile, RenderRequest, Research, Script
+from .registry import Registry
+from .payload import parse
+from .spoken import estimate_seconds, to_spoken, words_for_seconds
+
+log = logging.getLogger(__name__)
+
+SCRIPT_MAX_CHARS = 20_000
+"""The longest script any interface takes, in characters: refused before it is cleaned or read aloud."""
+
+
+class VideoSettings(BaseModel):
+    """The `request` part of an envelope: which videos to make of this research."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formats: list[str] | None = None
+    avatar: str | None = None
+    renderer: str | None = None
+    template: str | None = None
+    voice_speed: float | None = Field(None, ge=0.5, le=1.5)
+    captions: bool | None = None
+    background: Background | None = None
+    narration: MediaFile | None = None
+    talking_photo: MediaFile | None = None
+    title: str | None = None
+    description: str | None = None
+    hashtags: list[str] | None = None
+    writer: str | None = None
+    workspace: str | None = None
+    user: str | None = None
+
+    def job_settings(self) -> dict[str, Any]:
+        """What a job row keeps of these (the rest are columns): read back by request_for."""
+        return self.model_dump(exclude_none=True, mode="json",
+                               include={"voice_speed", "captions", "background", "narration", "talking_photo"})
+
+
+class Envelope(BaseModel):
+    source: str | None = None
+    request: VideoSettings = Field(default_factory=VideoSettings)
+    research: Any
+
+
+@dataclass
+class Limits:
+    max_seconds: float
+    voice_speed: float
+    language: str = "en"  # the voice's: text in another script is left out of the narration
+
+
+@dataclass
+class Prepared:
+    research: Research
+    settings: VideoSettings
+    formats: list[str]
+    avatar: str
+    renderer: str
+    script: Script
+
+
+def unwrap(payload: Any, name: str) -> tuple[Any, str | None, VideoSettings]:
+    if isinstance(payload, dict) and "research" in payload and set(payload) <= {"source", "request", "research"}:
+        try:
+            env = Envelope.model_validate(payload)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise ResearchError(f"{name}: request envelope field {where}: {err['msg']}") from None
+        return env.research, env.source, env.request
+    return payload, None, VideoSettings()
+
+def detect(sources: Registry[ResearchSource], payload: Any, name: str, explicit: str | None) -> str:
+    if explicit:
+        if explicit not in sources:
+            raise ResearchError(f"{name}: the envelope names source {explicit!r}, which no plugin provides "
+                                f"(known: {', '.join(sorted(sources.names()))})")
+        return explicit
+    scores = []
+    for source in sources:
+        try:
+            scores.append((float(source.detect(payload, name)), source.name))
+        except Exception as exc:  # one confused detector must not hide the others
+            log.warning("source %r failed to score %s: %s", source.name, name, exc)
+    best = max(scores, default=(0.0, ""))
+    if best[0] <= 0:
+        kind = type(payload).__name__ if not hasattr(payload, "tag") else f"XML <{payload.tag}>"
+        raise ResearchError(f"{name}: no source recognises this {kind}: it is not Reddit, Hacker News, "
+                            "GitHub, Google Trends or research-job data")
+    return best[1]
+
+def extract(catalogue: Catalogue, data: bytes, name: str, suffix: str) -> tuple[Research, VideoSettings]:
+    payload, explicit, settings = unwrap(parse(data, name, suffix), name)
+    source = detect(catalogue.sources, payload, name, explicit)
+    try:
+        research = catalogue.sources[source].extract(payload)
+    except ResearchError as exc:
+        raise ResearchError(f"{name}: {source}: {exc}") from None
+    except Exception as exc:  # a plugin surprised by a shape it half-recognised: the file's fault, said so
+        raise ResearchError(f"{name}: looked like {source} data but could not be read: "
+                            f"{type(exc).__name__}: {exc}") from None
+    if not research.insights and not research.script_text:
+        raise ResearchError(f"{name}: {source}: nothing usable: no insights after dropping deleted, "
+                            "removed and empty items")
+    return research, settings
+
+def write_script(catalogue: Catalogue, research: Research, formats: list[str], voice_speed: float | None,
+                 writer: str | None = None) -> Script:
+    """Blocking: a writer may wait on the network (the LLM writer). Call it in a worker thread."""
+    fmt = min((catalogue.formats[f] for f in formats), key=lambda f: f.max_seconds)
+    speed = voice_speed or fmt.voice_speed
+    if research.script_text is not None:
+        text = spoken_script(catalogue.formats, research.script_text, voice_speed)
+        return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
+    templates = catalogue.settings.script_templates
+    template = templates.get(research.source) or templates.get("default")
+    chosen = catalogue.script_writer(writer or (template.writer if template else None))
+    return chosen.write(research, research.source, Limits(max_seconds=fmt.max_seconds, voice_speed=speed))
+
+async def awrite_script(catalogue: Catalogue, research: Research, formats: list[str], voice_speed: float | None,
+                        writer: str | None = None) -> Script:
+    """write_script from the event loop, without stalling it while a writer waits."""
+    return await asyncio.to_thread(write_script, catalogue, research, formats, voice_speed, writer)
+
+def spoken_script(formats: Registry[FormatSpec], script: str, voice_speed: float | None) -> str:
+    """A script as it will be read, refused when no registered format is long enough for it.
+
+    Refused here, at intake, with the limit in the sentence, instead of accepted, queued
+    and failed by the renderer. The character cap every interface shares comes first, so
+    a 20 MB text file is refused before it is cleaned.
+    """
+    if len(script) > SCRIPT_MAX_CHARS:
+        raise ResearchError(f"the script is {len(script):,} characters; the limit is {SCRIPT_MAX_CHARS:,}")
+    text = to_spoken(script)
+    if not text:
+        raise ResearchError("the script has no words to speak")
+    longest = max(formats, key=lambda f: f.max_seconds)
+    speed = voice_speed or longest.voice_speed
+    seconds = estimate_seconds(text, speed)
+    if seconds > longest.max_seconds:
+        raise ResearchError(
+            f"the script runs about {seconds:.0f} s read aloud ({len(text.split()):,} words), over the "
+            f"{longest.max_seconds:g} s the longest format ({longest.name}) allows: shorten it to about "
+            f"{words_for_seconds(longest.max_seconds, speed):,} words or split it into several files")
+    return text
+
+def plan(catalogue: Catalogue, settings: VideoSettings) -> tuple[list[str], str, str]:
+    """(formats, avatar, renderer) of a request, its own else the defaults; UnknownNameError naming the known ones."""
+    c = catalogue
+    formats = settings.formats or c.settings.default_formats
+    for f in formats:
+        c.formats[f]
+    avatar = settings.avatar or c.settings.default_avatar
+    c.avatar(avatar)
+    renderer = settings.renderer or c.settings.default_renderer
+    c.renderers[renderer]
+    return formats, avatar, renderer
+
+def prepare(catalogue: Catalogue, data: bytes, name: str, suffix: str, overrides: VideoSettings | None = None) -> Prepared:
+    """Everything short of the store: parse, detect, extract, choose and write the script.
+
+    Pure CPU work on the payload, so Pipeline.ingest runs it in a thread and a 20 MB file never
+    stalls the event loop (and with it the HTTP server and every running job's progress).
+    """
+    research, settings = extract(catalogue, data, name, suffix)
+    if overrides:
+        # validated, not copied: a nested override (background) must become its model again
+        settings = VideoSettings.model_validate({**settings.model_dump(exclude_none=True),
+                                                 **overrides.model_dump(exclude_none=True)})
+    try:
+        formats, avatar, renderer = plan(catalogue, settings)
+        script = write_script(catalogue, research, formats, settings.voice_speed, settings.writer)
+    except (UnknownNameError, ResearchError) as exc:
+        raise ResearchError(f"{name}: {exc}") from None
+    own = {k: v for k, v in (("title", settings.title), ("description", settings.description),
+                             ("hashtags", settings.hashtags)) if v}
+    if own:
+        script = script.model_copy(update=own)
+    return Prepared(research, settings, formats, avatar, renderer, script)
+
+
+
+def request_for(catalogue: Catalogue, media: MediaResolver, job_id: int, script: Script, avatar_id: str,
+                format_name: str, template_id: str | None, settings: dict[str, Any], external_id: str | None = None,
+                campaign_id: int | None = None, research: Research | None = None) -> RenderRequest:
+    """A job's settings over its template's over the format's: one rule for jobs and dry runs."""
+    c = catalogue
+    fmt = c.formats[format_name]
+    template = c.settings.templates.get(template_id or "")
+    return RenderRequest(
+        job_id=job_id,
+        script=script,
+        avatar=c.avatar(avatar_id),
+        format=fmt,
+        voice_speed=settings.get("voice_speed") or fmt.voice_speed,
+        captions=settings.get("captions", template.captions if template else True),
+        title_card=template.title_card if template else True,
+        **media.for_render(settings, template),  # local files the core checked, never a URL
+        output_dir=job_folder(c.settings.jobs.output_dir, job_id),
+        external_id=external_id,
+        campaign_id=campaign_id,
+        template_id=template_id,
+        research=research,
+        cards=settings.get("cards", template.cards if template else True),
+        caption_look=CaptionLook.model_validate(settings.get("caption_look") or (
+            template.caption_look.model_dump() if template else {})),
+    )
