@@ -17,8 +17,9 @@ from avatar_daemon.models import JobEvent, JobState
 from avatar_daemon.node_commands import table
 from avatar_daemon.nodes import node_id
 from avatar_daemon.store import NewJob, Store
-from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, running, wait_for_final, wait_until
+from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_until
 from tests.postgres import scratch_database
+from tests.builtins.test_slack import command, post, slack  # noqa: F401 (slack: a fixture)
 from tests.conftest import REPO, fixture_bytes
 
 
@@ -42,7 +43,6 @@ def test_a_node_id_is_made_once_per_data_dir_and_kept(tmp_path):
 
 def test_a_node_id_that_could_not_name_a_folder_is_refused(tmp_path):
     from avatar_daemon.errors import ConfigError
-    from avatar_daemon.testing import make_settings
 
     with pytest.raises(ConfigError, match="node_id"):
         make_settings(tmp_path, node_id="../elsewhere")
@@ -231,3 +231,39 @@ async def test_a_websocket_on_one_node_follows_a_job_another_node_renders(tmp_pa
         # Notifiers are told once, by the node that made the event: web's heard nothing of the worker's job.
         assert worker_plugin.notifier.states(job_id)[-1] == "completed"
         assert web_plugin.notifier.states(job_id) == []
+
+
+async def test_a_slack_progress_message_posted_by_one_node_follows_a_job_another_node_renders(tmp_path, slack):
+    """Node `web` takes the slash command and posts the message; node `worker` renders; web edits it to Done."""
+    with scratch_database("cluster_slack") as url:
+        shared = {"database": url, "jobs": {"output_dir": str(tmp_path / "videos")},
+                  "inbox": {"path": str(tmp_path / "inbox"), "settle_seconds": 0.05}}
+        (tmp_path / "web").mkdir()
+        (tmp_path / "worker").mkdir()
+        blocker = GatedRenderer()  # web's one slot stays taken, so only the worker can claim the Slack job
+        blocker.max_concurrency = 1
+        (tmp_path / "web/users.yaml").write_text(json.dumps({"workspaces": {"T0EXAMPLE": {"tier": "pro"}}}))
+        settings = make_settings(tmp_path / "web", users_file="users.yaml", node_id="web", plugins={"settings": {
+            "slack": {"mode": "http", "api_url": f"{slack.url}/api/", "progress_interval_seconds": 0.3}}}, **shared)
+        web = make_daemon(tmp_path / "web", plugins=[RecordingPlugin(blocker)], settings=settings)
+        worker_plugin = RecordingPlugin(FakeRenderer(seconds=0.8))
+        worker = make_daemon(tmp_path / "worker", plugins=[worker_plugin], node_id="worker",
+                             http={"enabled": False}, notifiers=["recording"], **shared)
+        async with running(web):
+            await web.store.add_jobs([NewJob("fake", "tiktok", "sarah", "blocker", {"script": {
+                "title": "blocker", "text": "Held by web the whole test.", "estimated_seconds": 2}})])
+            web.jobs.wake.set()
+            await asyncio.wait_for(blocker.entered.wait(), 10)
+            async with running(worker):
+                status, _, _ = await post(web, command(slack, "Robots are learning to cook. Here is how."))
+                assert status == 200
+                await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=30)
+                job = next(j for j in await web.store.jobs() if j.title != "blocker")
+            blocker.gate.set()
+    assert job.status.value == "completed" and job.claimed_by == "worker"
+    assert worker_plugin.notifier.states(job.id)[-1] == "completed"
+    (posted, *_) = [p for p in slack.called("chat.postMessage") if not p.get("thread_ts")]
+    assert posted["channel"] == "C1"
+    updates = slack.called("chat.update")
+    assert updates and "Done" in updates[-1]["text"]
+    assert any("rendering" in json.dumps(u).lower() or "%" in json.dumps(u) for u in updates[:-1]), updates
