@@ -58,7 +58,7 @@ def _isos(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _iso(v) for k, v in row.items()}
 
 
-class PostgresStore(Store):
+class PostgresStore(Store, backend="postgresql"):
     """A connection pool; writes are transactions on one pooled connection each."""
 
     def __init__(self, url: str, pool: AsyncConnectionPool, clock: Clock = utcnow, node_id: str | None = None):
@@ -142,7 +142,6 @@ class PostgresStore(Store):
         jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
         campaign_id: int | None = None,
     ) -> tuple[int, list[int], bool]:
-        """Insert research and its video jobs atomically; (research id, job ids, created?)."""
         now = self._now()
         async with self.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _RESEARCH))
@@ -208,7 +207,6 @@ class PostgresStore(Store):
 
     async def jobs_page(self, workspace: str | None, status: str | None = None, limit: int = 50,
                         before_id: int | None = None) -> list[Job]:
-        """Newest first, one page; `workspace` None means every row (an admin's view)."""
         query, args = "SELECT * FROM video_generations WHERE true", []
         if workspace is not None:
             query += " AND workspace_id = %s"
@@ -223,7 +221,6 @@ class PostgresStore(Store):
         return [Job.from_row(r) for r in rows]
 
     async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
-        """Recent research: shared research (inbox, campaigns) and the workspace's own."""
         if workspace is None:
             rows = await self._rows("SELECT * FROM research_jobs ORDER BY id DESC LIMIT %s", (limit,))
         else:
@@ -245,7 +242,6 @@ class PostgresStore(Store):
                                (video_id, event, platform, self._now()))
 
     async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
-        """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
         where, args = "WHERE true", []
         if workspace is not None:
             where += " AND v.workspace_id = %s"
@@ -276,7 +272,6 @@ class PostgresStore(Store):
 
     async def claim(self, job_id: int, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS,
                     ) -> Job | None:
-        """Move one queued job to rendering; None when someone else took it first."""
         return await self._claim("id = %s AND status = 'queued'", job_id, node_id, lease_seconds)
 
     async def _claim(self, where: str, param: object, node_id: str | None, lease_seconds: float) -> Job | None:
@@ -288,7 +283,6 @@ class PostgresStore(Store):
         return Job.from_row(rows[0]) if rows else None
 
     async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
-        """The heartbeat: every job the node still runs is its own for another lease. How many."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "UPDATE video_generations SET lease_until = %s WHERE claimed_by = %s AND status = ANY(%s)",
@@ -315,8 +309,6 @@ class PostgresStore(Store):
         return sorted(r["id"] for r in rows)
 
     async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
-        """At start, the jobs this node's last stop left running go back to the queue, keeping any remote
-        id to resume. Other nodes' jobs are theirs until their lease runs out (see `reap_expired`)."""
         async with self.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE video_generations SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
@@ -328,12 +320,6 @@ class PostgresStore(Store):
 
     async def requeue_ended(self, job_id: int, states: Iterable[str], by: str | None = None,
                             ) -> tuple[Job, JobEvent] | None:
-        """An ended job back in the queue as a new try, and the event that says so, in one transaction.
-
-        None when the job is not in one of `states` (it did not end that way, or another caller
-        retried it first). The result, error and times of the last try are cleared; a remote id
-        is kept, so the renderer can resume a remote render that did not itself fail.
-        """
         now = self.clock().astimezone(timezone.utc)
         async with self.transaction() as conn:
             cur = await conn.execute("SELECT status, error FROM video_generations WHERE id = %s AND status = ANY(%s) "
@@ -356,7 +342,6 @@ class PostgresStore(Store):
         return job, event
 
     async def retries(self, job_id: int) -> int:
-        """How many times a person has retried this job (restarts after a crash are not retries)."""
         async with self.pool.connection() as conn:
             return await self._retries(conn, job_id)
 
@@ -406,7 +391,6 @@ class PostgresStore(Store):
     # ---- campaigns ------------------------------------------------------------------
 
     async def upsert_campaign(self, name: str, path: str | None, definition: str) -> CampaignRow:
-        """The file's latest good definition; a campaign seen again (renamed file) keeps its id and history."""
         rows = await self._rows(
             "INSERT INTO video_campaigns (name, path, definition, created_at) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (name) DO UPDATE SET path = excluded.path, definition = excluded.definition, "
@@ -439,9 +423,7 @@ class PostgresStore(Store):
         return {r["key"] for r in rows}
 
     async def campaign_run_basis(self, campaign_id: int) -> RunBasis:
-        """Where a run of this campaign starts: what it has considered, and what exists now.
-
-        Under the research lock: no research insert is between taking its id and committing,
+        """Under the research lock: no research insert is between taking its id and committing,
         so every id up to the highest seen is committed, and later ones are higher.
         """
         async with self.transaction() as conn:
@@ -455,15 +437,11 @@ class PostgresStore(Store):
         return RunBasis(campaign_id, r["last_run"], r["considered"], max(r["considered"], r["through"]))
 
     async def research_unconsidered(self, basis: RunBasis, sources: list[str], since: datetime) -> list[ResearchJob]:
-        """Research of these sources, created since `since`, that the campaign had not considered when
-        its run began. Recording the run on `basis` marks every such row considered, chosen or not.
-        Its own live fetches are not among them: it considered those when it fetched them."""
         return await self._research("id > %s AND id <= %s AND campaign_id IS DISTINCT FROM %s",
                                     [basis.considered_through, basis.research_through, basis.campaign_id],
                                     sources, since)
 
     async def research_since(self, sources: list[str], since: datetime) -> list[ResearchJob]:
-        """Every research of these sources created since `since` (batch: a window, whatever ran before)."""
         return await self._research("true", [], sources, since)
 
     async def _research(self, where: str, args: list[Any], sources: list[str], since: datetime) -> list[ResearchJob]:
@@ -571,13 +549,11 @@ class PostgresStore(Store):
                          "RETURNING key", (key, value))
 
     async def instance_id(self) -> str:
-        """A random id made once per database: remote idempotency keys must not collide across installs."""
         return (await self.get_meta("instance_id")) or ""
 
     # ---- paid usage ----------------------------------------------------------------
 
     async def record_usage(self, job_id: int, renderer: str, seconds: float, campaign_id: int | None) -> bool:
-        """Count one paid render; False when this job was already counted (a resubmit after a crash)."""
         rows = await self._rows(
             "INSERT INTO renderer_usage (job_id, renderer, campaign_id, seconds, at) VALUES (%s,%s,%s,%s,%s) "
             "ON CONFLICT (job_id) DO NOTHING RETURNING job_id", (job_id, renderer, campaign_id, seconds, self._now()))
@@ -585,7 +561,6 @@ class PostgresStore(Store):
 
     async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,
                     exclude_job: int | None = None) -> tuple[int, float]:
-        """(renders, seconds) counted for a renderer since a time, overall or for one campaign."""
         query = ("SELECT count(*) AS n, coalesce(sum(seconds), 0) AS s FROM renderer_usage WHERE renderer = %s "
                  "AND at >= %s AND job_id IS DISTINCT FROM %s::bigint")
         args: list[Any] = [renderer, _isotime(since), exclude_job]
