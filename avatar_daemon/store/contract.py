@@ -36,10 +36,9 @@ NOTIFY_LIMIT = 7999
 that works on one backend works on the other."""
 
 RUNNING = ("rendering", "submitting")
-ENDED = ("completed", "failed", "timeout", "cancelled")
 
 # SQLSTATEs after which the whole transaction can simply run again: serialization failure,
-# deadlock detected, lock not available. A lost connection is the pool's to replace.
+# deadlock detected, lock not available, and a connection lost (the pool replaces it).
 _PG_TRANSIENT = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
 
 

@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AvatarDaemonError
-from ..models import AvatarProfile, JobEvent, JobState, VideoTemplate, utcnow
+from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
     LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
     RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended,
@@ -138,7 +138,7 @@ class PostgresStore(Store, backend="postgresql"):
     # ---- research and jobs ---------------------------------------------------
 
     async def add_research_with_jobs(
-        self, content_hash: str, research, script, filename: str | None,
+        self, content_hash: str, research: Research, script: Script, filename: str | None,
         jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
         campaign_id: int | None = None,
     ) -> tuple[int, list[int], bool]:

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Iterable
 
 import aiosqlite
 
-from ..models import AvatarProfile, JobEvent, JobState, VideoTemplate, utcnow
+from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
     LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
     RunConflict, SlotTaken, Store, check_notify, ended,
