@@ -317,3 +317,16 @@ async def test_an_old_sqlite_database_upgrades_and_its_running_jobs_are_requeued
         assert await store.requeue_interrupted() == [1]
         got = await store.job(1)
     assert (got.status, got.external_id, got.claimed_by) == (JobState.queued, "hg-1", None)
+
+
+async def test_a_nul_in_a_renderers_output_never_fails_the_write(store):
+    """PostgreSQL text refuses NUL, SQLite keeps it: on both the write lands and the job ends."""
+    (job_id,) = await store.add_jobs([job()])
+    claimed = await store.claim(job_id)
+    assert await store.record_event(event(job_id, JobState.failed, "ffmpeg said \x00 then died",
+                                          data={"stderr": "a\x00b", "n\x00": [1, "c\x00"]}),
+                                    {"log": "x\x00y"}, fence=claimed.fence)
+    got = await store.job(job_id)
+    assert got.status == JobState.failed and got.error.startswith("ffmpeg said ")
+    (last,) = [e for e in await store.events(job_id) if e.state == JobState.failed]
+    assert last.data["stderr"] in ("a\x00b", "a\ufffdb") and got.result["log"] in ("x\x00y", "x\ufffdy")

@@ -50,6 +50,24 @@ class DatabaseUnavailable(AvatarDaemonError):
     """The PostgreSQL server could not be reached or refused us."""
 
 
+def _text(v: str | None) -> str | None:
+    """PostgreSQL text and jsonb cannot hold NUL, which SQLite takes: a renderer's error output or a
+    payload may carry one, and its write must not fail for it. It becomes U+FFFD, as bad bytes do."""
+    return v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {_clean(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return _text(v)
+
+
+def _jsonb(v: Any) -> str:
+    return json.dumps(_clean(v), default=lambda o: _text(str(o)))
+
+
 def _isotime(v: datetime | None) -> str | None:
     return v.astimezone(timezone.utc).isoformat() if v else None
 
@@ -149,7 +167,7 @@ class PostgresStore(Store, backend="postgresql"):
                 "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
                 "workspace_id, user_id, campaign_id, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
-                (content_hash, research.source, research.title, research.topic, filename,
+                (content_hash, research.source, _text(research.title), _text(research.topic), _text(filename),
                  research.model_dump_json(), script.model_dump_json(), workspace_id, user_id, campaign_id, now))
             row = await cur.fetchone()
             if row is None:
@@ -177,7 +195,7 @@ class PostgresStore(Store, backend="postgresql"):
             "template_id, title, request, workspace_id, user_id, created_at, updated_at) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
             (research_id, j.campaign_id, JobState.queued.value, j.renderer, j.format, j.avatar_id, j.template_id,
-             j.title, json.dumps(j.request), j.workspace_id, j.user_id, now, now))
+             _text(j.title), _jsonb(j.request), j.workspace_id, j.user_id, now, now))
         job_id = (await cur.fetchone())["id"]
         await self._insert_event(conn, job_id, JobState.queued.value, 0, "queued", {}, now)
         return job_id
@@ -187,7 +205,7 @@ class PostgresStore(Store, backend="postgresql"):
                             message: str, data: dict[str, Any], at: str) -> None:
         await conn.execute(
             "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (%s,%s,%s,%s,%s,%s)",
-            (job_id, state, percent, message, json.dumps(data, default=str), at))
+            (job_id, state, percent, _text(message), _jsonb(data), at))
 
     async def research_job(self, research_id: int) -> ResearchJob | None:
         rows = await self._rows("SELECT * FROM research_jobs WHERE id = %s", (research_id,))
@@ -378,8 +396,8 @@ class PostgresStore(Store, backend="postgresql"):
                 "result = COALESCE(%s::jsonb, result), finished_at = CASE WHEN %s THEN %s::timestamptz "
                 "ELSE finished_at END, lease_until = CASE WHEN %s THEN NULL ELSE lease_until END, "
                 "external_id = COALESCE(%s, external_id) WHERE id = %s",
-                (event.state.value, event.percent, at, event.state.value, event.message,
-                 json.dumps(result, default=str) if result else None, final, at, final,
+                (event.state.value, event.percent, at, event.state.value, _text(event.message),
+                 _jsonb(result) if result else None, final, at, final,
                  event.data.get("external_id"), event.job_id))
         return True
 
@@ -484,7 +502,7 @@ class PostgresStore(Store, backend="postgresql"):
             cur = await conn.execute(
                 "INSERT INTO campaign_runs (campaign_id, slot, trigger, considered, chosen, job_ids, message, at) "
                 "VALUES (%s,%s,%s,%s,'[]','[]',%s,%s) ON CONFLICT DO NOTHING RETURNING id",
-                (campaign_id, _isotime(slot), trigger, json.dumps(considered, default=str), message, ran))
+                (campaign_id, _isotime(slot), trigger, _jsonb(considered), _text(message), ran))
             row = await cur.fetchone()
             if row is None:
                 raise SlotTaken(f"campaign #{campaign_id}: the run due at {slot.isoformat()} was already made")
@@ -498,7 +516,8 @@ class PostgresStore(Store, backend="postgresql"):
                         "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
                         "campaign_id, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (content_hash) "
                         "DO UPDATE SET content_hash = excluded.content_hash RETURNING id",
-                        (pick.content_hash, pick.research.source, pick.research.title, pick.research.topic, None,
+                        (pick.content_hash, pick.research.source, _text(pick.research.title),
+                         _text(pick.research.topic), None,
                          pick.research.model_dump_json(), pick.script.model_dump_json(), campaign_id, now))
                     research_id = (await cur.fetchone())["id"]
                 ids = [await self._insert_job(conn, j, research_id, now) for j in pick.jobs]
@@ -506,7 +525,7 @@ class PostgresStore(Store, backend="postgresql"):
                 chosen.append({"research_id": research_id, "title": pick.script.title, "why": pick.why,
                                "job_ids": ids})
             await conn.execute("UPDATE campaign_runs SET chosen = %s, job_ids = %s WHERE id = %s",
-                               (json.dumps(chosen), json.dumps(job_ids), run_id))
+                               (_jsonb(chosen), json.dumps(job_ids), run_id))
             # Plain INSERT: a key used before fails the whole run instead of being told twice.
             async with conn.cursor() as c:
                 await c.executemany(
