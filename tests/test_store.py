@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -281,3 +282,51 @@ async def test_both_backends_hand_out_the_same_rows(tmp_path, clock, request):
                          (await s.research_page("w"))[0], row, await s.ended_before(T0 + timedelta(1))))
     assert seen[0] == seen[1]
     assert seen[0][-1] == [1] and seen[0][2] == [1.5]
+
+
+def test_migrations_split_where_sqlite_says_a_statement_ends():
+    from avatar_daemon.store.sqlite import statements
+
+    script = ("-- a comment; with a semicolon\nCREATE TABLE t (x TEXT DEFAULT 'a;b');\n"
+              "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET x = 'c;d'; END;\n-- the end\n")
+    assert statements(script) == [
+        "-- a comment; with a semicolon\nCREATE TABLE t (x TEXT DEFAULT 'a;b');",
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET x = 'c;d'; END;"]
+    with pytest.raises(ValueError, match="ends inside a statement"):
+        statements("CREATE TABLE u (x TEXT")
+
+
+async def test_an_old_sqlite_database_upgrades_and_its_running_jobs_are_requeued_at_start(tmp_path):
+    """A database from before leases: its running jobs have no owner, and the first start takes them back."""
+    import sqlite3
+
+    from avatar_daemon.store.sqlite import MIGRATIONS, statements
+
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        for sql in sorted(MIGRATIONS.glob("000[1-4]_*.sql")):
+            for statement in statements(sql.read_text()):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (sql.name, T0.isoformat()))
+        db.execute("INSERT INTO video_generations (status, renderer, format, avatar_id, title, request, external_id, "
+                   "attempts, created_at, updated_at) VALUES ('rendering', 'heygen', 'tiktok', 'sarah', 't', '{}', "
+                   "'hg-1', 1, ?, ?)", (T0.isoformat(), T0.isoformat()))
+        db.commit()
+    async with Store.open(path, Clock(), node_id="node-a") as store:
+        assert await store.requeue_interrupted() == [1]
+        got = await store.job(1)
+    assert (got.status, got.external_id, got.claimed_by) == (JobState.queued, "hg-1", None)
+
+
+async def test_a_nul_in_a_renderers_output_never_fails_the_write(store):
+    """PostgreSQL text refuses NUL, SQLite keeps it: on both the write lands and the job ends."""
+    (job_id,) = await store.add_jobs([job()])
+    claimed = await store.claim(job_id)
+    assert await store.record_event(event(job_id, JobState.failed, "ffmpeg said \x00 then died",
+                                          data={"stderr": "a\x00b", "n\x00": [1, "c\x00"]}),
+                                    {"log": "x\x00y"}, fence=claimed.fence)
+    got = await store.job(job_id)
+    assert got.status == JobState.failed and got.error.startswith("ffmpeg said ")
+    (last,) = [e for e in await store.events(job_id) if e.state == JobState.failed]
+    assert last.data["stderr"] in ("a\x00b", "a\ufffdb") and got.result["log"] in ("x\x00y", "x\ufffdy")

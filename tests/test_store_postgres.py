@@ -17,6 +17,9 @@ from tests.conftest import fixture_bytes
 from tests.postgres import empty_tables, postgres_database, scratch_database  # noqa: F401  (a fixture)
 from tests.test_store import Clock, job
 
+# pg_locks is the whole server's: other test runs share it.
+THIS_DATABASE = "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+
 
 @pytest.fixture
 def url(postgres_database):
@@ -65,8 +68,8 @@ async def test_a_leader_whose_connection_dies_learns_it_and_another_node_takes_o
             async with b.leader("campaigns") as other:
                 assert not other.held
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
-                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_locks "
-                                    "WHERE locktype = 'advisory' AND granted")
+                await admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE {THIS_DATABASE} "
+                                    "AND locktype = 'advisory' AND granted")
             async with asyncio.timeout(10):
                 await lead.lost.wait()
             assert not lead.held
@@ -78,8 +81,9 @@ async def test_a_listener_on_a_dead_connection_raises_so_its_node_falls_back_to_
     async with nodes(url, Clock(), 1) as (a,):
         async with a.listen(["jobs"]) as notes:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
-                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
+                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                                    "datname = current_database() AND query LIKE 'LISTEN%%' "
+                                    "AND pid <> pg_backend_pid()")
             with pytest.raises(psycopg.OperationalError):
                 async with asyncio.timeout(10):
                     await anext(notes)
@@ -116,3 +120,41 @@ async def test_job_requests_are_json_postgresql_can_query(url):
     async with await psycopg.AsyncConnection.connect(url) as conn:
         cur = await conn.execute("SELECT request->>'voice', request FROM video_generations WHERE id = %s", (job_id,))
         assert await cur.fetchone() == ("amy", {"voice": "amy", "n": 2})
+
+
+async def test_a_run_basis_waits_for_research_that_is_being_inserted(url):
+    """Ids from a sequence commit out of order: a basis read past an uncommitted research row would mark
+    it considered before any run saw it. Research inserts and the basis take one lock instead."""
+    from avatar_daemon.store.postgres import _LOCKS, _RESEARCH
+    from avatar_daemon.testing import wait_until
+
+    async def basis_is_waiting() -> bool:
+        async with await psycopg.AsyncConnection.connect(url) as probe:
+            cur = await probe.execute(f"SELECT count(*) FROM pg_locks WHERE {THIS_DATABASE} "
+                                      "AND locktype = 'advisory' AND NOT granted")
+            return (await cur.fetchone())[0] == 1
+
+    async with Store.open(url) as store:
+        campaign = await store.upsert_campaign("daily", None, "{}")
+        async with await psycopg.AsyncConnection.connect(url) as inserting:  # a transaction left open
+            await inserting.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _RESEARCH))
+            cur = await inserting.execute(
+                "INSERT INTO research_jobs (content_hash, source, title, topic, research, script, created_at) "
+                "VALUES ('h', 'hackernews', 't', 'x', '{}', '{}', now()) RETURNING id")
+            (research_id,) = await cur.fetchone()
+            basis = asyncio.create_task(store.campaign_run_basis(campaign.id))
+            await wait_until(basis_is_waiting)
+            await inserting.commit()
+        assert (await basis).research_through == research_id
+
+
+def test_without_a_server_the_postgresql_tests_skip_saying_how_but_fail_in_ci(monkeypatch):
+    from tests import postgres
+
+    monkeypatch.setenv("AVATAR_DAEMON_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:1/none")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="AVATAR_DAEMON_TEST_POSTGRES=postgresql://... or start"):
+        postgres.server()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the PostgreSQL tests"):
+        postgres.server()

@@ -4,8 +4,10 @@ from .contract import (
     LEASE_SECONDS, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis, RunConflict,
     SlotTaken, Store, busy, describe, while_busy,
 )
+from .postgres import PostgresStore
+from .sqlite import SqliteStore
 
 __all__ = [
     "LEASE_SECONDS", "CampaignRow", "Clock", "Job", "Leadership", "NewJob", "Node", "Pick", "ResearchJob", "RunBasis",
-    "RunConflict", "SlotTaken", "Store", "busy", "describe", "while_busy",
+    "RunConflict", "SlotTaken", "Store", "busy", "describe", "while_busy", "PostgresStore", "SqliteStore",
 ]

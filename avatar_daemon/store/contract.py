@@ -6,6 +6,7 @@ with the same semantics, and one test suite (tests/test_store.py) runs against b
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -15,10 +16,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, TypeVar
 
 from ..errors import AvatarDaemonError
-from ..models import JobState, Research, Script, utcnow
+from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 
 Clock = Callable[[], datetime]
 """Now, timezone-aware. Injected, so the store and the campaign scheduler stamp and compare the same time."""
@@ -35,10 +36,9 @@ NOTIFY_LIMIT = 7999
 that works on one backend works on the other."""
 
 RUNNING = ("rendering", "submitting")
-ENDED = ("completed", "failed", "timeout", "cancelled")
 
 # SQLSTATEs after which the whole transaction can simply run again: serialization failure,
-# deadlock detected, lock not available. A lost connection is the pool's to replace.
+# deadlock detected, lock not available, and a connection lost (the pool replaces it).
 _PG_TRANSIENT = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
 
 
@@ -301,13 +301,22 @@ def describe(database: Path | str) -> str:
     return f"sqlite:///{sqlite_path(database)}"
 
 
-class Store:
+class Store(abc.ABC):
     """The one place that speaks SQL. Open with `Store.open(database, clock, node_id=...)`.
 
     `database` is a Path or `sqlite:///path` (one machine) or `postgresql://...` (several
     daemons). Both backends stamp times with the injected clock, so leases, schedules and
     tests agree on what "now" is. Method names and meanings are the same on both.
     """
+
+    _backends: dict[str, type["Store"]] = {}
+
+    def __init_subclass__(cls, backend: str | None = None, **kw: Any):
+        """A backend names the kind of database it opens; the package imports both, so `open` knows them
+        without this module importing its own subclasses."""
+        super().__init_subclass__(**kw)
+        if backend:
+            Store._backends[backend] = cls
 
     def __init__(self, clock: Clock = utcnow, node_id: str | None = None):
         self.clock = clock
@@ -317,16 +326,304 @@ class Store:
     @contextlib.asynccontextmanager
     async def open(cls, database: Path | str, clock: Clock = utcnow, node_id: str | None = None,
                    migrate: bool = True) -> AsyncIterator["Store"]:
+        """The store for `database`, migrated unless told otherwise."""
         if is_postgres(database):
-            from .postgres import PostgresStore as backend
+            backend = Store._backends["postgresql"]
         else:
-            from .sqlite import SqliteStore as backend
-            database = sqlite_path(database)
+            backend, database = Store._backends["sqlite"], sqlite_path(database)
         async with backend.connect(database, clock, node_id, migrate) as store:
             yield store
+
+    @classmethod
+    @abc.abstractmethod
+    def connect(cls, database: Any, clock: Clock, node_id: str | None,
+                migrate: bool) -> contextlib.AbstractAsyncContextManager["Store"]:
+        raise NotImplementedError
 
     def _now(self) -> str:
         return self.clock().astimezone(timezone.utc).isoformat()
 
     def _lease(self, seconds: float) -> str:
         return (self.clock() + timedelta(seconds=seconds)).astimezone(timezone.utc).isoformat()
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[str]:
+        """Apply the backend's migrations not yet applied, each whole or not at all; their names."""
+        raise NotImplementedError
+
+    # ---- catalogue -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def sync_catalogue(self, avatars: Iterable[AvatarProfile], templates: Iterable[VideoTemplate]) -> None:
+        raise NotImplementedError
+
+    # ---- research and jobs -----------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_research_with_jobs(
+        self, content_hash: str, research: Research, script: Script, filename: str | None,
+        jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
+        campaign_id: int | None = None,
+    ) -> tuple[int, list[int], bool]:
+        """Insert research and its video jobs atomically; (research id, job ids, created?)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def add_jobs(self, jobs: list[NewJob], research_id: int | None = None) -> list[int]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def research_job(self, research_id: int) -> ResearchJob | None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def job(self, job_id: int) -> Job | None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def jobs(self, status: str | None = None, limit: int = 100) -> list[Job]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def jobs_page(self, workspace: str | None, status: str | None = None, limit: int = 50,
+                        before_id: int | None = None) -> list[Job]:
+        """Newest first, one page; `workspace` None means every row (an admin's view)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
+        """Recent research: shared research (inbox, campaigns) and the workspace's own."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def render_seconds(self) -> list[float]:
+        raise NotImplementedError
+
+    # ---- analytics -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_analytics(self, video_id: int, event: str, platform: str | None) -> None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
+        """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
+        raise NotImplementedError
+
+    # ---- claims, leases and job events -----------------------------------------
+
+    @abc.abstractmethod
+    async def claim_next(self, renderer: str, node_id: str | None = None,
+                         lease_seconds: float = LEASE_SECONDS) -> Job | None:
+        """Atomically move the oldest queued job of a renderer to rendering, leased to `node_id`."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def claim(self, job_id: int, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS,
+                    ) -> Job | None:
+        """Move one queued job to rendering; None when someone else took it first."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
+        """The heartbeat: every job the node still runs is its own for another lease. How many."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def reap_expired(self) -> list[int]:
+        """Running jobs whose lease ran out (their node died or hung) back in the queue for any node.
+
+        The remote id stays, so a remote render is resumed, never created twice. Idempotent:
+        any node may reap, and two reaping at once requeue each job once.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
+        """At start, the jobs this node's last stop left running go back to the queue, keeping any remote
+        id to resume. Other nodes' jobs are theirs until their lease runs out (see `reap_expired`)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def requeue_ended(self, job_id: int, states: Iterable[str], by: str | None = None,
+                            ) -> tuple[Job, JobEvent] | None:
+        """An ended job back in the queue as a new try, and the event that says so, in one transaction.
+
+        None when the job is not in one of `states` (it did not end that way, or another caller
+        retried it first). The result, error and times of the last try are cleared; a remote id
+        is kept, so the renderer can resume a remote render that did not itself fail.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def retries(self, job_id: int) -> int:
+        """How many times a person has retried this job (restarts after a crash are not retries)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None,
+                           fence: tuple[str, int] | None = None) -> bool:
+        """Persist an event and the job's new state in one transaction; False when nothing was written.
+
+        `fence` is (node id, attempt) from the runner's claim: the write lands only while the
+        job is still that claim's, so a node that lost its lease never overwrites the new
+        owner's work. Without a fence (a person cancelling) it always lands. Either way a late
+        progress report never reopens an ended job.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def events(self, job_id: int) -> list[JobEvent]:
+        raise NotImplementedError
+
+    # ---- campaigns -------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def upsert_campaign(self, name: str, path: str | None, definition: str) -> CampaignRow:
+        """The file's latest good definition; a campaign seen again (renamed file) keeps its id and history."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def remove_campaign(self, name: str) -> None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def campaign_rows(self) -> list[CampaignRow]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def campaign_row(self, name: str) -> CampaignRow | None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def set_campaign_schedule(self, campaign_id: int, next_run_at: datetime | None) -> None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def set_campaign_paused(self, name: str, paused: bool) -> bool:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def used_insights(self, campaign_id: int) -> set[str]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def campaign_run_basis(self, campaign_id: int) -> RunBasis:
+        """Where a run of this campaign starts: what it has considered, and what exists now.
+
+        Research ids up to the basis are all committed when it is read, and later ones are
+        higher, so "above the mark" never skips a research row that committed late.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def research_unconsidered(self, basis: RunBasis, sources: list[str], since: datetime) -> list[ResearchJob]:
+        """Research of these sources, created since `since`, that the campaign had not considered when
+        its run began. Recording the run on `basis` marks every such row considered, chosen or not.
+        Its own live fetches are not among them: it considered those when it fetched them."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def research_since(self, sources: list[str], since: datetime) -> list[ResearchJob]:
+        """Every research of these sources created since `since` (batch: a window, whatever ran before)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def campaign_jobs_since(self, campaign_id: int, since: datetime) -> int:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def record_campaign_run(self, basis: RunBasis, picks: list[Pick], *, trigger: str,
+                                  slot: datetime | None, next_run_at: datetime | None, considered: list[dict],
+                                  message: str, ran_at: datetime) -> tuple[int, list[int]]:
+        """Jobs, used insights, the run, the research it considered and the next run time in one transaction.
+
+        So a crash leaves either the whole run (and the schedule moved on) or none of it
+        (and the due run happens again at the next start): never a skipped or a doubled run,
+        nor research considered twice or never. RunConflict when another run was recorded
+        since `basis` was read, or another run already answered `slot`.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def campaign_runs(self, campaign_id: int, limit: int = 20) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def campaign_totals(self) -> dict[int, dict[str, int]]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def ended_before(self, cutoff: datetime) -> list[int]:
+        raise NotImplementedError
+
+    # ---- small state for plugins -----------------------------------------------
+
+    @abc.abstractmethod
+    async def get_meta(self, key: str) -> str | None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def set_meta(self, key: str, value: str) -> None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def instance_id(self) -> str:
+        """A random id made once per database: remote idempotency keys must not collide across installs."""
+        raise NotImplementedError
+
+    # ---- paid usage ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def record_usage(self, job_id: int, renderer: str, seconds: float, campaign_id: int | None) -> bool:
+        """Count one paid render; False when this job was already counted (a resubmit after a crash)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,
+                    exclude_job: int | None = None) -> tuple[int, float]:
+        """(renders, seconds) counted for a renderer since a time, overall or for one campaign."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def counts(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    # ---- nodes and cross-node signals ------------------------------------------
+
+    @abc.abstractmethod
+    async def heartbeat_node(self, node_id: str, host: str, started_at: datetime, renderers: list[str]) -> None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def nodes(self) -> list[Node]:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def remove_node(self, node_id: str) -> bool:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Tell every listener of `channel`, on every node (SQLite: this process). Under 8000 bytes:
+        send an id and let listeners read the rest from the store."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def listen(self, channels: Iterable[str]) -> contextlib.AbstractAsyncContextManager[
+            AsyncIterator[tuple[str, str]]]:
+        """`async with store.listen([...]) as notes: async for channel, payload in notes`.
+
+        Every notify from the moment the block opens. Notifications can be lost (a dropped
+        connection), so a listener keeps a slow poll as well.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    def leader(self, name: str) -> contextlib.AbstractAsyncContextManager[Leadership]:
+        """`async with store.leader("campaigns") as lead`: one try at leading `name`.
+
+        `lead.held` says whether this node leads until the block ends; `lead.lost` is set if
+        the lead goes away before that (the holder must stop at once). SQLite: always held.
+        """
+        raise NotImplementedError

@@ -41,7 +41,12 @@ async def copy_sqlite_to_postgres(source: Path, target: str) -> dict[str, int]:
                     raise CopyRefused(f"{describe(target)} already holds {n} row(s) in {table}: copy only into a "
                                       "new, empty database (nothing was copied)")
             await conn.execute("DELETE FROM meta")  # the source's instance id replaces the fresh one
-            copied = {table: await _copy_table(src, conn, table) for table in TABLES}
+            # One read transaction: a snapshot of the source, even if a daemon still writes to it.
+            await src.db.execute("BEGIN")
+            try:
+                copied = {table: await _copy_table(src, conn, table) for table in TABLES}
+            finally:
+                await src.db.execute("ROLLBACK")
             for table in TABLES:
                 if await _has_identity(conn, table):  # new rows continue after the copied ids
                     await conn.execute(sql.SQL(
@@ -54,23 +59,24 @@ async def _copy_table(src: SqliteStore, conn: psycopg.AsyncConnection, table: st
     cur = await conn.execute("SELECT column_name, data_type FROM information_schema.columns "
                              "WHERE table_schema = current_schema() AND table_name = %s", (table,))
     target = {r["column_name"]: r["data_type"] for r in await cur.fetchall()}
-    rows = await src.db.execute_fetchall(f"SELECT * FROM {table}")  # noqa: S608 (our own table names)
-    if not rows:
-        return 0
-    columns = list(rows[0].keys())
-    missing = [c for c in columns if c not in target]
-    if missing:
-        raise CopyRefused(f"{table}: the PostgreSQL schema has no column {', '.join(missing)} (migrate both first)")
-    booleans = [i for i, c in enumerate(columns) if target[c] == "boolean"]
-    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
-    async with conn.cursor() as c, c.copy(copy) as out:
-        for row in rows:
-            values = list(row)
-            for i in booleans:
-                values[i] = None if values[i] is None else bool(values[i])
-            await out.write_row(values)
-    return len(rows)
+    copied = 0
+    async with src.db.execute(f"SELECT * FROM {table}") as rows:  # noqa: S608 (our own table names)
+        columns = [d[0] for d in rows.description]
+        missing = [c for c in columns if c not in target]
+        if missing:
+            raise CopyRefused(f"{table}: the PostgreSQL schema has no column {', '.join(missing)} "
+                              "(migrate both first)")
+        booleans = [i for i, c in enumerate(columns) if target[c] == "boolean"]
+        copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            sql.Identifier(table), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+        async with conn.cursor() as c, c.copy(copy) as out:
+            async for row in rows:  # streamed: an events table need not fit in memory
+                values = list(row)
+                for i in booleans:
+                    values[i] = None if values[i] is None else bool(values[i])
+                await out.write_row(values)
+                copied += 1
+    return copied
 
 
 async def _has_identity(conn: psycopg.AsyncConnection, table: str) -> bool:

@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..errors import AvatarDaemonError
-from ..models import AvatarProfile, JobEvent, JobState, VideoTemplate, utcnow
+from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
     LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
     RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended,
@@ -50,6 +50,24 @@ class DatabaseUnavailable(AvatarDaemonError):
     """The PostgreSQL server could not be reached or refused us."""
 
 
+def _text(v: str | None) -> str | None:
+    """PostgreSQL text and jsonb cannot hold NUL, which SQLite takes: a renderer's error output or a
+    payload may carry one, and its write must not fail for it. It becomes U+FFFD, as bad bytes do."""
+    return v.replace("\x00", "\ufffd") if isinstance(v, str) else v
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {_clean(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return _text(v)
+
+
+def _jsonb(v: Any) -> str:
+    return json.dumps(_clean(v), default=lambda o: _text(str(o)))
+
+
 def _isotime(v: datetime | None) -> str | None:
     return v.astimezone(timezone.utc).isoformat() if v else None
 
@@ -58,7 +76,7 @@ def _isos(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _iso(v) for k, v in row.items()}
 
 
-class PostgresStore(Store):
+class PostgresStore(Store, backend="postgresql"):
     """A connection pool; writes are transactions on one pooled connection each."""
 
     def __init__(self, url: str, pool: AsyncConnectionPool, clock: Clock = utcnow, node_id: str | None = None):
@@ -138,11 +156,10 @@ class PostgresStore(Store):
     # ---- research and jobs ---------------------------------------------------
 
     async def add_research_with_jobs(
-        self, content_hash: str, research, script, filename: str | None,
+        self, content_hash: str, research: Research, script: Script, filename: str | None,
         jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
         campaign_id: int | None = None,
     ) -> tuple[int, list[int], bool]:
-        """Insert research and its video jobs atomically; (research id, job ids, created?)."""
         now = self._now()
         async with self.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _RESEARCH))
@@ -150,7 +167,7 @@ class PostgresStore(Store):
                 "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
                 "workspace_id, user_id, campaign_id, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
                 "ON CONFLICT (content_hash) DO NOTHING RETURNING id",
-                (content_hash, research.source, research.title, research.topic, filename,
+                (content_hash, research.source, _text(research.title), _text(research.topic), _text(filename),
                  research.model_dump_json(), script.model_dump_json(), workspace_id, user_id, campaign_id, now))
             row = await cur.fetchone()
             if row is None:
@@ -178,7 +195,7 @@ class PostgresStore(Store):
             "template_id, title, request, workspace_id, user_id, created_at, updated_at) "
             "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
             (research_id, j.campaign_id, JobState.queued.value, j.renderer, j.format, j.avatar_id, j.template_id,
-             j.title, json.dumps(j.request), j.workspace_id, j.user_id, now, now))
+             _text(j.title), _jsonb(j.request), j.workspace_id, j.user_id, now, now))
         job_id = (await cur.fetchone())["id"]
         await self._insert_event(conn, job_id, JobState.queued.value, 0, "queued", {}, now)
         return job_id
@@ -188,7 +205,7 @@ class PostgresStore(Store):
                             message: str, data: dict[str, Any], at: str) -> None:
         await conn.execute(
             "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (%s,%s,%s,%s,%s,%s)",
-            (job_id, state, percent, message, json.dumps(data, default=str), at))
+            (job_id, state, percent, _text(message), _jsonb(data), at))
 
     async def research_job(self, research_id: int) -> ResearchJob | None:
         rows = await self._rows("SELECT * FROM research_jobs WHERE id = %s", (research_id,))
@@ -208,7 +225,6 @@ class PostgresStore(Store):
 
     async def jobs_page(self, workspace: str | None, status: str | None = None, limit: int = 50,
                         before_id: int | None = None) -> list[Job]:
-        """Newest first, one page; `workspace` None means every row (an admin's view)."""
         query, args = "SELECT * FROM video_generations WHERE true", []
         if workspace is not None:
             query += " AND workspace_id = %s"
@@ -223,7 +239,6 @@ class PostgresStore(Store):
         return [Job.from_row(r) for r in rows]
 
     async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
-        """Recent research: shared research (inbox, campaigns) and the workspace's own."""
         if workspace is None:
             rows = await self._rows("SELECT * FROM research_jobs ORDER BY id DESC LIMIT %s", (limit,))
         else:
@@ -245,7 +260,6 @@ class PostgresStore(Store):
                                (video_id, event, platform, self._now()))
 
     async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
-        """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
         where, args = "WHERE true", []
         if workspace is not None:
             where += " AND v.workspace_id = %s"
@@ -276,7 +290,6 @@ class PostgresStore(Store):
 
     async def claim(self, job_id: int, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS,
                     ) -> Job | None:
-        """Move one queued job to rendering; None when someone else took it first."""
         return await self._claim("id = %s AND status = 'queued'", job_id, node_id, lease_seconds)
 
     async def _claim(self, where: str, param: object, node_id: str | None, lease_seconds: float) -> Job | None:
@@ -288,7 +301,6 @@ class PostgresStore(Store):
         return Job.from_row(rows[0]) if rows else None
 
     async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
-        """The heartbeat: every job the node still runs is its own for another lease. How many."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "UPDATE video_generations SET lease_until = %s WHERE claimed_by = %s AND status = ANY(%s)",
@@ -315,8 +327,6 @@ class PostgresStore(Store):
         return sorted(r["id"] for r in rows)
 
     async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
-        """At start, the jobs this node's last stop left running go back to the queue, keeping any remote
-        id to resume. Other nodes' jobs are theirs until their lease runs out (see `reap_expired`)."""
         async with self.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE video_generations SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
@@ -328,12 +338,6 @@ class PostgresStore(Store):
 
     async def requeue_ended(self, job_id: int, states: Iterable[str], by: str | None = None,
                             ) -> tuple[Job, JobEvent] | None:
-        """An ended job back in the queue as a new try, and the event that says so, in one transaction.
-
-        None when the job is not in one of `states` (it did not end that way, or another caller
-        retried it first). The result, error and times of the last try are cleared; a remote id
-        is kept, so the renderer can resume a remote render that did not itself fail.
-        """
         now = self.clock().astimezone(timezone.utc)
         async with self.transaction() as conn:
             cur = await conn.execute("SELECT status, error FROM video_generations WHERE id = %s AND status = ANY(%s) "
@@ -356,7 +360,6 @@ class PostgresStore(Store):
         return job, event
 
     async def retries(self, job_id: int) -> int:
-        """How many times a person has retried this job (restarts after a crash are not retries)."""
         async with self.pool.connection() as conn:
             return await self._retries(conn, job_id)
 
@@ -393,8 +396,8 @@ class PostgresStore(Store):
                 "result = COALESCE(%s::jsonb, result), finished_at = CASE WHEN %s THEN %s::timestamptz "
                 "ELSE finished_at END, lease_until = CASE WHEN %s THEN NULL ELSE lease_until END, "
                 "external_id = COALESCE(%s, external_id) WHERE id = %s",
-                (event.state.value, event.percent, at, event.state.value, event.message,
-                 json.dumps(result, default=str) if result else None, final, at, final,
+                (event.state.value, event.percent, at, event.state.value, _text(event.message),
+                 _jsonb(result) if result else None, final, at, final,
                  event.data.get("external_id"), event.job_id))
         return True
 
@@ -406,7 +409,6 @@ class PostgresStore(Store):
     # ---- campaigns ------------------------------------------------------------------
 
     async def upsert_campaign(self, name: str, path: str | None, definition: str) -> CampaignRow:
-        """The file's latest good definition; a campaign seen again (renamed file) keeps its id and history."""
         rows = await self._rows(
             "INSERT INTO video_campaigns (name, path, definition, created_at) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (name) DO UPDATE SET path = excluded.path, definition = excluded.definition, "
@@ -439,9 +441,7 @@ class PostgresStore(Store):
         return {r["key"] for r in rows}
 
     async def campaign_run_basis(self, campaign_id: int) -> RunBasis:
-        """Where a run of this campaign starts: what it has considered, and what exists now.
-
-        Under the research lock: no research insert is between taking its id and committing,
+        """Under the research lock: no research insert is between taking its id and committing,
         so every id up to the highest seen is committed, and later ones are higher.
         """
         async with self.transaction() as conn:
@@ -455,15 +455,11 @@ class PostgresStore(Store):
         return RunBasis(campaign_id, r["last_run"], r["considered"], max(r["considered"], r["through"]))
 
     async def research_unconsidered(self, basis: RunBasis, sources: list[str], since: datetime) -> list[ResearchJob]:
-        """Research of these sources, created since `since`, that the campaign had not considered when
-        its run began. Recording the run on `basis` marks every such row considered, chosen or not.
-        Its own live fetches are not among them: it considered those when it fetched them."""
         return await self._research("id > %s AND id <= %s AND campaign_id IS DISTINCT FROM %s",
                                     [basis.considered_through, basis.research_through, basis.campaign_id],
                                     sources, since)
 
     async def research_since(self, sources: list[str], since: datetime) -> list[ResearchJob]:
-        """Every research of these sources created since `since` (batch: a window, whatever ran before)."""
         return await self._research("true", [], sources, since)
 
     async def _research(self, where: str, args: list[Any], sources: list[str], since: datetime) -> list[ResearchJob]:
@@ -506,7 +502,7 @@ class PostgresStore(Store):
             cur = await conn.execute(
                 "INSERT INTO campaign_runs (campaign_id, slot, trigger, considered, chosen, job_ids, message, at) "
                 "VALUES (%s,%s,%s,%s,'[]','[]',%s,%s) ON CONFLICT DO NOTHING RETURNING id",
-                (campaign_id, _isotime(slot), trigger, json.dumps(considered, default=str), message, ran))
+                (campaign_id, _isotime(slot), trigger, _jsonb(considered), _text(message), ran))
             row = await cur.fetchone()
             if row is None:
                 raise SlotTaken(f"campaign #{campaign_id}: the run due at {slot.isoformat()} was already made")
@@ -520,7 +516,8 @@ class PostgresStore(Store):
                         "INSERT INTO research_jobs (content_hash, source, title, topic, filename, research, script, "
                         "campaign_id, created_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (content_hash) "
                         "DO UPDATE SET content_hash = excluded.content_hash RETURNING id",
-                        (pick.content_hash, pick.research.source, pick.research.title, pick.research.topic, None,
+                        (pick.content_hash, pick.research.source, _text(pick.research.title),
+                         _text(pick.research.topic), None,
                          pick.research.model_dump_json(), pick.script.model_dump_json(), campaign_id, now))
                     research_id = (await cur.fetchone())["id"]
                 ids = [await self._insert_job(conn, j, research_id, now) for j in pick.jobs]
@@ -528,7 +525,7 @@ class PostgresStore(Store):
                 chosen.append({"research_id": research_id, "title": pick.script.title, "why": pick.why,
                                "job_ids": ids})
             await conn.execute("UPDATE campaign_runs SET chosen = %s, job_ids = %s WHERE id = %s",
-                               (json.dumps(chosen), json.dumps(job_ids), run_id))
+                               (_jsonb(chosen), json.dumps(job_ids), run_id))
             # Plain INSERT: a key used before fails the whole run instead of being told twice.
             async with conn.cursor() as c:
                 await c.executemany(
@@ -571,13 +568,11 @@ class PostgresStore(Store):
                          "RETURNING key", (key, value))
 
     async def instance_id(self) -> str:
-        """A random id made once per database: remote idempotency keys must not collide across installs."""
         return (await self.get_meta("instance_id")) or ""
 
     # ---- paid usage ----------------------------------------------------------------
 
     async def record_usage(self, job_id: int, renderer: str, seconds: float, campaign_id: int | None) -> bool:
-        """Count one paid render; False when this job was already counted (a resubmit after a crash)."""
         rows = await self._rows(
             "INSERT INTO renderer_usage (job_id, renderer, campaign_id, seconds, at) VALUES (%s,%s,%s,%s,%s) "
             "ON CONFLICT (job_id) DO NOTHING RETURNING job_id", (job_id, renderer, campaign_id, seconds, self._now()))
@@ -585,7 +580,6 @@ class PostgresStore(Store):
 
     async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,
                     exclude_job: int | None = None) -> tuple[int, float]:
-        """(renders, seconds) counted for a renderer since a time, overall or for one campaign."""
         query = ("SELECT count(*) AS n, coalesce(sum(seconds), 0) AS s FROM renderer_usage WHERE renderer = %s "
                  "AND at >= %s AND job_id IS DISTINCT FROM %s::bigint")
         args: list[Any] = [renderer, _isotime(since), exclude_job]

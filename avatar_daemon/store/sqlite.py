@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Iterable
 
 import aiosqlite
 
-from ..models import AvatarProfile, JobEvent, JobState, VideoTemplate, utcnow
+from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
     LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
     RunConflict, SlotTaken, Store, check_notify, ended,
@@ -31,7 +31,7 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 _listeners: dict[Path, dict[str, set[asyncio.Queue[tuple[str, str]]]]] = defaultdict(lambda: defaultdict(set))
 
 
-class SqliteStore(Store):
+class SqliteStore(Store, backend="sqlite"):
     """One aiosqlite connection in WAL mode; writes go through `transaction()`."""
 
     def __init__(self, db: aiosqlite.Connection, clock: Clock = utcnow, node_id: str | None = None,
@@ -113,7 +113,6 @@ class SqliteStore(Store):
         jobs: list[NewJob], workspace_id: str | None = None, user_id: str | None = None,
         campaign_id: int | None = None,
     ) -> tuple[int, list[int], bool]:
-        """Insert research and its video jobs atomically; (research id, job ids, created?)."""
         now = self._now()
         async with self.transaction():
             cur = await self.db.execute(
@@ -171,7 +170,6 @@ class SqliteStore(Store):
 
     async def jobs_page(self, workspace: str | None, status: str | None = None, limit: int = 50,
                         before_id: int | None = None) -> list[Job]:
-        """Newest first, one page; `workspace` None means every row (an admin's view)."""
         sql, args = "SELECT * FROM video_generations WHERE 1=1", []
         if workspace is not None:
             sql += " AND workspace_id = ?"
@@ -186,7 +184,6 @@ class SqliteStore(Store):
         return [Job.from_row(r) for r in rows]
 
     async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
-        """Recent research: shared research (inbox, campaigns) and the workspace's own."""
         if workspace is None:
             rows = await self.db.execute_fetchall("SELECT * FROM research_jobs ORDER BY id DESC LIMIT ?", (limit,))
         else:
@@ -209,7 +206,6 @@ class SqliteStore(Store):
                                   (video_id, event, platform, self._now()))
 
     async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
-        """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
         where, args = "WHERE 1=1", []
         if workspace is not None:
             where += " AND v.workspace_id = ?"
@@ -231,13 +227,11 @@ class SqliteStore(Store):
 
     async def claim_next(self, renderer: str, node_id: str | None = None,
                          lease_seconds: float = LEASE_SECONDS) -> Job | None:
-        """Atomically move the oldest queued job of a renderer to rendering, leased to `node_id`."""
         return await self._claim("id = (SELECT id FROM video_generations WHERE status = 'queued' "
                                  "AND renderer = ? ORDER BY id LIMIT 1)", renderer, node_id, lease_seconds)
 
     async def claim(self, job_id: int, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS,
                     ) -> Job | None:
-        """Move one queued job to rendering; None when someone else took it first."""
         return await self._claim("id = ? AND status = 'queued'", job_id, node_id, lease_seconds)
 
     async def _claim(self, where: str, param: object, node_id: str | None, lease_seconds: float) -> Job | None:
@@ -250,7 +244,6 @@ class SqliteStore(Store):
         return Job.from_row(rows[0]) if rows else None
 
     async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
-        """The heartbeat: every job the node still runs is its own for another lease. How many."""
         async with self.transaction():
             cur = await self.db.execute(
                 "UPDATE video_generations SET lease_until = ? WHERE claimed_by = ? AND status IN (?, ?)",
@@ -258,11 +251,6 @@ class SqliteStore(Store):
         return cur.rowcount
 
     async def reap_expired(self) -> list[int]:
-        """Running jobs whose lease ran out (their node died or hung) back in the queue for any node.
-
-        The remote id stays, so a remote render is resumed, never created twice. Idempotent:
-        any node may reap, and two reaping at once requeue each job once.
-        """
         now = self._now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
@@ -276,8 +264,6 @@ class SqliteStore(Store):
         return sorted(r[0] for r in rows)
 
     async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
-        """At start, the jobs this node's last stop left running go back to the queue, keeping any remote
-        id to resume. Other nodes' jobs are theirs until their lease runs out (see `reap_expired`)."""
         node = node_id or self.node_id
         async with self.transaction():
             rows = await self.db.execute_fetchall(
@@ -289,12 +275,6 @@ class SqliteStore(Store):
 
     async def requeue_ended(self, job_id: int, states: Iterable[str], by: str | None = None,
                             ) -> tuple[Job, JobEvent] | None:
-        """An ended job back in the queue as a new try, and the event that says so, in one transaction.
-
-        None when the job is not in one of `states` (it did not end that way, or another caller
-        retried it first). The result, error and times of the last try are cleared; a remote id
-        is kept, so the renderer can resume a remote render that did not itself fail.
-        """
         states = list(states)
         now = self.clock().astimezone(timezone.utc)
         async with self.transaction():
@@ -318,7 +298,6 @@ class SqliteStore(Store):
         return job, event
 
     async def retries(self, job_id: int) -> int:
-        """How many times a person has retried this job (restarts after a crash are not retries)."""
         return await self._retries(job_id)
 
     async def _retries(self, job_id: int) -> int:
@@ -329,13 +308,6 @@ class SqliteStore(Store):
 
     async def record_event(self, event: JobEvent, result: dict[str, Any] | None = None,
                            fence: tuple[str, int] | None = None) -> bool:
-        """Persist an event and the job's new state in one transaction; False when nothing was written.
-
-        `fence` is (node id, attempt) from the runner's claim: the write lands only while the
-        job is still that claim's, so a node that lost its lease never overwrites the new
-        owner's work. Without a fence (a person cancelling) it always lands. Either way a late
-        progress report never reopens an ended job.
-        """
         at = event.at.isoformat()
         final = event.state.final
         async with self.transaction():
@@ -372,7 +344,6 @@ class SqliteStore(Store):
     # ---- campaigns ------------------------------------------------------------------
 
     async def upsert_campaign(self, name: str, path: str | None, definition: str) -> CampaignRow:
-        """The file's latest good definition; a campaign seen again (renamed file) keeps its id and history."""
         now = self._now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
@@ -411,9 +382,7 @@ class SqliteStore(Store):
         return {r[0] for r in rows}
 
     async def campaign_run_basis(self, campaign_id: int) -> RunBasis:
-        """Where a run of this campaign starts: what it has considered, and what exists now.
-
-        Read under the write lock: this one connection must not see another task's research
+        """Read under the write lock: this one connection must not see another task's research
         row before its transaction commits (a rollback would hand that id to a later row).
         """
         async with self.transaction():
@@ -425,15 +394,11 @@ class SqliteStore(Store):
         return RunBasis(campaign_id, last_run, considered, max(considered, through))
 
     async def research_unconsidered(self, basis: RunBasis, sources: list[str], since: datetime) -> list[ResearchJob]:
-        """Research of these sources, created since `since`, that the campaign had not considered when
-        its run began. Recording the run on `basis` marks every such row considered, chosen or not.
-        Its own live fetches are not among them: it considered those when it fetched them."""
         return await self._research("id > ? AND id <= ? AND campaign_id IS NOT ?",
                                     [basis.considered_through, basis.research_through, basis.campaign_id],
                                     sources, since)
 
     async def research_since(self, sources: list[str], since: datetime) -> list[ResearchJob]:
-        """Every research of these sources created since `since` (batch: a window, whatever ran before)."""
         return await self._research("1 = 1", [], sources, since)
 
     async def _research(self, where: str, args: list[Any], sources: list[str], since: datetime) -> list[ResearchJob]:
@@ -451,13 +416,6 @@ class SqliteStore(Store):
     async def record_campaign_run(self, basis: RunBasis, picks: list["Pick"], *, trigger: str,
                                   slot: datetime | None, next_run_at: datetime | None, considered: list[dict],
                                   message: str, ran_at: datetime) -> tuple[int, list[int]]:
-        """Jobs, used insights, the run, the research it considered and the next run time in one transaction.
-
-        So a crash leaves either the whole run (and the schedule moved on) or none of it
-        (and the due run happens again at the next start): never a skipped or a doubled run,
-        nor research considered twice or never. RunConflict when another run was recorded
-        since `basis` was read, or another run already answered `slot`.
-        """
         campaign_id = basis.campaign_id
         now = self._now()
         ran = ran_at.astimezone(timezone.utc).isoformat()  # when the run looked: its slot, age rules, next run
@@ -542,13 +500,11 @@ class SqliteStore(Store):
                 "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     async def instance_id(self) -> str:
-        """A random id made once per database: remote idempotency keys must not collide across installs."""
         return (await self.get_meta("instance_id")) or ""
 
     # ---- paid usage ----------------------------------------------------------------
 
     async def record_usage(self, job_id: int, renderer: str, seconds: float, campaign_id: int | None) -> bool:
-        """Count one paid render; False when this job was already counted (a resubmit after a crash)."""
         async with self.transaction():
             cur = await self.db.execute(
                 "INSERT INTO renderer_usage (job_id, renderer, campaign_id, seconds, at) VALUES (?,?,?,?,?) "
@@ -557,7 +513,6 @@ class SqliteStore(Store):
 
     async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,
                     exclude_job: int | None = None) -> tuple[int, float]:
-        """(renders, seconds) counted for a renderer since a time, overall or for one campaign."""
         sql = ("SELECT count(*), coalesce(sum(seconds), 0) FROM renderer_usage WHERE renderer = ? AND at >= ? "
                "AND job_id IS NOT ?")
         args: list[Any] = [renderer, since.astimezone(timezone.utc).isoformat(), exclude_job]
