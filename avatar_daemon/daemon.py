@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import aiohttp
 
 from . import systemd
-from .campaigns import Campaigns
+from .campaigns.service import Campaigns
 from .catalogue import Catalogue
 from .errors import ConfigError, PluginError
 from .events import EventBus
@@ -30,9 +30,9 @@ from .jobs import JobRunner
 from .media import MediaResolver
 from .models import AvatarProfile, Notice, utcnow
 from .pipeline import Ingested, Pipeline
-from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
+from .plugin_loading import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .previews import AvatarPreviews
-from .requests import VideoRequests
+from .video_requests import VideoRequests
 from .settings import Settings
 from .store import Clock, Store
 from .web import HttpServer, Route

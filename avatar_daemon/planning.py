@@ -20,7 +20,7 @@ from .job_files import job_folder
 from .media import MediaResolver
 from .models import Background, CaptionLook, FormatSpec, MediaFile, RenderRequest, Research, Script
 from .registry import Registry
-from .payload import parse
+from .decoding import parse
 from .spoken import estimate_seconds, to_spoken, words_for_seconds
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from .errors import RenderError
 from .hookspecs import hookimpl
 from .job_files import job_folder
 from .models import JobEvent, JobState, Notice, RenderRequest, RenderResult
-from .plugins import LoadSpec
+from .plugin_loading import LoadSpec
 from .settings import Settings, load_settings
 from .store import Clock
 

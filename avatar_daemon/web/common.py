@@ -10,11 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from ..access import Caller
 from ..errors import PayloadError
-from ..payload import load_json
+from ..decoding import load_json
 from .bodies import MAX_ID
 
 if TYPE_CHECKING:
-    from ..campaigns import Campaigns
+    from ..campaigns.service import Campaigns
     from ..events import EventBus
     from ..inbox import Inbox
     from ..interfaces import Renderer
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..pipeline import Pipeline
     from ..previews import AvatarPreviews
     from ..registry import Registry
-    from ..requests import VideoRequests
+    from ..video_requests import VideoRequests
     from ..settings import Settings
     from ..store import Job, Store
 

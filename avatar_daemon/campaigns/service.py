@@ -24,16 +24,16 @@ import aiohttp
 import yaml
 from watchfiles import awatch
 
-from .campaign import Campaign
-from .catalogue import Catalogue
-from .errors import AvatarDaemonError, ConfigError, UnknownNameError
-from .events import EventBus
-from .jobs import Queued
-from .models import JobState, Notice, Research
-from .planning import awrite_script
+from ..catalogue import Catalogue
+from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
+from ..events import EventBus
+from ..jobs import Queued
+from ..models import JobState, Notice, Research
+from ..planning import awrite_script
+from ..store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
+from ..yamlfile import YamlDocument
+from .schema import Campaign
 from .selection import Candidate, choose, insight_key
-from .store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
-from .yamlfile import YamlDocument
 
 log = logging.getLogger(__name__)
 
