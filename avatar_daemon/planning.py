@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
-from .errors import ResearchError, UnknownNameError
+from .errors import ResearchError, UnknownNameError, first_problem
 from .interfaces import ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
@@ -84,9 +84,8 @@ def unwrap(payload: Any, name: str) -> tuple[Any, str | None, VideoSettings]:
         try:
             env = Envelope.model_validate(payload)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise ResearchError(f"{name}: request envelope field {where}: {err['msg']}") from None
+            where, reason = first_problem(exc)
+            raise ResearchError(f"{name}: request envelope field {where}: {reason}") from None
         return env.research, env.source, env.request
     return payload, None, VideoSettings()
 

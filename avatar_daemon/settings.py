@@ -7,18 +7,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork
+from pydantic import AliasChoices, Field, IPvAnyNetwork
 
 from .errors import ConfigError
-from .models import AvatarProfile, VideoTemplate
+from .models import AvatarProfile, Strict, Tier, VideoTemplate
 from .yamlfile import YamlDocument
 
 DEFAULTS = Path(__file__).parent / "defaults"
 ENV_PREFIX = "AVATAR_DAEMON__"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class InboxSettings(Strict):
@@ -126,7 +122,7 @@ class ApiToken(Strict):
     sha256: str
     workspace: str
     user: str
-    tier: Literal["free", "pro", "enterprise"] = "free"
+    tier: Tier = "free"
     admin: bool = False          # sees and acts on every video, including the inbox's and campaigns'
     campaigns: bool = False      # may create, change and run campaigns
 
@@ -139,14 +135,14 @@ class VideoDefaults(Strict):
 
 
 class Workspace(Strict):
-    tier: Literal["free", "pro", "enterprise"] = "free"
-    users: dict[str, Literal["free", "pro", "enterprise"]] = Field(default_factory=dict)
+    tier: Tier = "free"
+    users: dict[str, Tier] = Field(default_factory=dict)
     defaults: VideoDefaults = Field(default_factory=VideoDefaults)
     user_defaults: dict[str, VideoDefaults] = Field(default_factory=dict)
 
 
 class UsersFile(Strict):
-    default_tier: Literal["free", "pro", "enterprise"] = "free"
+    default_tier: Tier = "free"
     workspaces: dict[str, Workspace] = Field(default_factory=dict)
     api_tokens: list[ApiToken] = Field(default_factory=list)
 

@@ -12,16 +12,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from ..models import Strict
 
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 BIWEEKLY_ANCHOR = date(2026, 1, 5)  # a Monday: "every other week" counts from here unless `starts` says
-
-
-class Strict(BaseModel):
-    # No inf or nan: JSON (the store, the API) cannot carry them, and they make every comparison moot.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SourceSpec(Strict):

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..access import Caller
-from ..errors import PayloadError
+from ..errors import PayloadError, first_problem
 from ..decoding import load_json
 from .bodies import MAX_ID
 
@@ -107,9 +107,8 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or None
-        raise ApiError(422, f"{where or 'body'}: {err['msg']}", where) from None
+        where, reason = first_problem(exc)
+        raise ApiError(422, f"{where or 'body'}: {reason}", where or None) from None
 
 
 def int_arg(request: web.Request, name: str, default: int | None = None, low: int = 1,
