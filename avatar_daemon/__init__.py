@@ -17,7 +17,7 @@ from .models import (
 from .settings import ScriptTemplate, secret
 from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
 from .numbers import numbers_in_words, say_number
-from .payload import load_json
+from .decoding import load_json
 from .retry import GaveUp, TryAgain, retry_after, retrying
 from .timeparse import parse_time
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
-from .models import AvatarProfile
+from .models import AvatarProfile, Tier
 
 if TYPE_CHECKING:
     from .settings import UsersFile
     from .store import Job
 
-TIERS = ["free", "pro", "enterprise"]
+TIERS = list(get_args(Tier))
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .campaign import Campaign
-from .campaigns import load_campaign
+from .campaigns.schema import Campaign
+from .campaigns.service import load_campaign
 from .daemon import Daemon
 from .db_commands import register as register_db
 from .node_commands import register as register_nodes

@@ -20,7 +20,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import aiohttp
 
 from . import systemd
-from .campaigns import Campaigns
+from .campaigns.service import Campaigns
 from .catalogue import Catalogue
 from .cluster import Cluster
 from .errors import ConfigError, PluginError
@@ -34,9 +34,9 @@ from .media import MediaResolver
 from .models import AvatarProfile, Notice, utcnow
 from .nodes import node_id
 from .pipeline import Ingested, Pipeline
-from .plugins import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
+from .plugin_loading import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .previews import AvatarPreviews
-from .requests import VideoRequests
+from .video_requests import VideoRequests
 from .settings import Settings
 from .store import Clock, Store
 from .web import HttpServer, Route

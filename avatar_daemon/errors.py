@@ -1,5 +1,12 @@
 """Errors that reach users: each message is one sentence naming the thing and the reason."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class AvatarDaemonError(Exception):
     """Base class, so callers can tell our refusals from bugs."""
@@ -31,6 +38,16 @@ class UnknownNameError(AvatarDaemonError):
 
 class PayloadError(AvatarDaemonError):
     """Bytes from outside (a dropped file, an HTTP body, a webhook) that are not the JSON or XML they claim to be."""
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """(where, reason) of a model's first refusal: `where` is the dotted field path, "" for the whole value.
+
+    One problem, not pydantic's list of all of them with URLs: the sentence a person reads
+    names the first thing to fix.
+    """
+    err = exc.errors()[0]
+    return ".".join(str(p) for p in err["loc"]), err["msg"]
 
 
 class InvalidRequest(AvatarDaemonError):

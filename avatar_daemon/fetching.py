@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from .errors import ResearchError
-from .payload import parse
+from .decoding import parse
 from .retry import GaveUp, TryAgain, retry_after, retrying
 
 _last_call: dict[tuple[int, str], float] = {}

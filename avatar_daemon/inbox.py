@@ -27,6 +27,7 @@ from .errors import AvatarDaemonError
 from .models import Notice
 from .pipeline import Ingested
 from .settings import InboxSettings
+from .watching import watch
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class Inbox:
         self._tasks: set[asyncio.Task] = set()
         self.idle = asyncio.Event()
         self.idle.set()
+        self.listening = asyncio.Event()  # the watcher is in place: a file dropped from now on is seen at once
 
     def prepare(self) -> None:
         for d in (self.root, self.processing, self.done, self.failed):
@@ -101,10 +103,10 @@ class Inbox:
         # The daemon's own stop event ends the watcher thread at once instead of at its next timeout.
         # A quiet spell yields an empty set: the folder is then rescanned, which catches files dropped
         # before the watcher started and any event the OS dropped under a burst.
-        watcher = watchfiles.awatch(self.root, recursive=False, stop_event=self.stopping, step=50, debounce=200,
-                                    rust_timeout=int(RESCAN_SECONDS * 1000), yield_on_timeout=True,
-                                    watch_filter=lambda change, p: change != watchfiles.Change.deleted,
-                                    force_polling=self.polling, poll_delay_ms=self.poll_ms)
+        watcher = watch(self.root, self.listening, recursive=False, stop_event=self.stopping, step=50, debounce=200,
+                        rust_timeout=int(RESCAN_SECONDS * 1000), yield_on_timeout=True,
+                        watch_filter=lambda change, p: change != watchfiles.Change.deleted,
+                        force_polling=self.polling, poll_delay_ms=self.poll_ms)
         try:
             self.scan()  # files dropped while the daemon was down
             async for changes in watcher:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_MIN_STEP = 1.0       # percent
 PROGRESS_MIN_INTERVAL = 0.25  # seconds
-RETRYABLE = (JobState.failed, JobState.timeout, JobState.cancelled)
+RETRYABLE = tuple(s for s in JobState if s.final and s is not JobState.completed)  # ended, but not well
 
 
 class NotRetryable(AvatarDaemonError):

@@ -15,6 +15,17 @@ VisibleStr = Annotated[str, AfterValidator(strip_invisible)]
 """Research text from any source, ours or a third party's: no controls, escapes, bidi or zero-width tricks."""
 
 
+Tier = Literal["free", "pro", "enterprise"]
+"""Account tiers, lowest first: an avatar needs a tier, a user or workspace has one."""
+
+
+class Strict(BaseModel):
+    """Every file and request model: an unknown field is a mistake to name, not something to ignore."""
+
+    # No inf or nan: JSON (the store, the API) cannot carry them, and they make every comparison moot.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -120,7 +131,7 @@ class AvatarProfile(BaseModel):
 
     id: str
     name: str
-    tier: Literal["free", "pro", "enterprise"] = "free"
+    tier: Tier = "free"
     gender: Literal["female", "male"] = "female"
     age_range: str = "25-35"
     style: str = "professional"

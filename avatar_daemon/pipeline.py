@@ -11,7 +11,7 @@ from .catalogue import Catalogue
 from .jobs import Queued
 from .media import MediaResolver
 from .models import Script
-from .payload import read_file
+from .decoding import read_file
 from .planning import Prepared, VideoSettings, prepare
 from .store import NewJob, Store, while_busy
 

@@ -14,13 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
-from .errors import ResearchError, UnknownNameError
+from .errors import ResearchError, UnknownNameError, first_problem
 from .interfaces import ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
 from .models import Background, CaptionLook, FormatSpec, MediaFile, RenderRequest, Research, Script
 from .registry import Registry
-from .payload import parse
+from .decoding import parse
 from .spoken import estimate_seconds, to_spoken, words_for_seconds
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,8 @@ def unwrap(payload: Any, name: str) -> tuple[Any, str | None, VideoSettings]:
         try:
             env = Envelope.model_validate(payload)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise ResearchError(f"{name}: request envelope field {where}: {err['msg']}") from None
+            where, reason = first_problem(exc)
+            raise ResearchError(f"{name}: request envelope field {where}: {reason}") from None
         return env.research, env.source, env.request
     return payload, None, VideoSettings()
 

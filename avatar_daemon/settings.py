@@ -7,19 +7,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator
 
 from .errors import ConfigError
-from .models import AvatarProfile, VideoTemplate
+from .models import AvatarProfile, Strict, Tier, VideoTemplate
 from .store.contract import is_postgres, sqlite_path
 from .yamlfile import YamlDocument
 
 DEFAULTS = Path(__file__).parent / "defaults"
 ENV_PREFIX = "AVATAR_DAEMON__"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class InboxSettings(Strict):
@@ -148,7 +144,7 @@ class ApiToken(Strict):
     sha256: str
     workspace: str
     user: str
-    tier: Literal["free", "pro", "enterprise"] = "free"
+    tier: Tier = "free"
     admin: bool = False          # sees and acts on every video, including the inbox's and campaigns'
     campaigns: bool = False      # may create, change and run campaigns
 
@@ -161,14 +157,14 @@ class VideoDefaults(Strict):
 
 
 class Workspace(Strict):
-    tier: Literal["free", "pro", "enterprise"] = "free"
-    users: dict[str, Literal["free", "pro", "enterprise"]] = Field(default_factory=dict)
+    tier: Tier = "free"
+    users: dict[str, Tier] = Field(default_factory=dict)
     defaults: VideoDefaults = Field(default_factory=VideoDefaults)
     user_defaults: dict[str, VideoDefaults] = Field(default_factory=dict)
 
 
 class UsersFile(Strict):
-    default_tier: Literal["free", "pro", "enterprise"] = "free"
+    default_tier: Tier = "free"
     workspaces: dict[str, Workspace] = Field(default_factory=dict)
     api_tokens: list[ApiToken] = Field(default_factory=list)
 

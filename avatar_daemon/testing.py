@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 from .daemon import Daemon
 from .errors import RenderError
 from .hookspecs import hookimpl
 from .job_files import job_folder
 from .models import JobEvent, JobState, Notice, RenderRequest, RenderResult
-from .plugins import LoadSpec
+from .plugin_loading import LoadSpec
 from .settings import Settings, load_settings
 from .store import Clock
 
@@ -124,17 +124,30 @@ def make_daemon(tmp_path: Path, plugins: tuple | list = (), settings: Settings |
 
 @contextlib.asynccontextmanager
 async def running(daemon: Daemon) -> AsyncIterator[Daemon]:
-    """Run the daemon in a task; stop it and wait for a clean exit on the way out."""
+    """Run the daemon in a task, until its watchers listen and its HTTP server (if any) serves.
+
+    On the way out: stop it and wait for a clean exit. A daemon that fails to start raises here.
+    """
     task = asyncio.create_task(daemon.run())
+
+    async def until(ready: Callable[[], Awaitable[Any]], what: str) -> None:
+        waiter = asyncio.ensure_future(ready())
+        done, _ = await asyncio.wait({task, waiter}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if waiter in done:
+            waiter.result()  # its own failure, if any
+        elif task in done:
+            task.result()
+            raise RuntimeError(f"the daemon stopped before {what}")
+        else:
+            raise TimeoutError(f"the daemon started, but {what} did not happen in 30 s")
+
     try:
-        while daemon.bus is None or not daemon.inbox.processing.exists():
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
+        await until(lambda: wait_until(lambda: daemon.campaigns is not None, interval=0.01), "its services were made")
+        await until(daemon.inbox.listening.wait, "the inbox watcher listened")
+        await until(daemon.campaigns.listening.wait, "the campaign folder watcher listened")
         if daemon.settings.http.enabled:
-            async with asyncio.timeout(10):
-                await daemon.http_ready.wait()
-        await asyncio.sleep(0.1)  # the watcher is listening
+            await until(daemon.http_ready.wait, "the HTTP server listened")
         yield daemon
     finally:
         daemon.stop()

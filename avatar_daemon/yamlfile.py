@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import ConfigError
-from .payload import MAX_DEPTH
+from .decoding import MAX_DEPTH
 
 MAX_VALUES = 100_000  # far beyond any config file, far below what an alias bomb expands to
 

@@ -83,7 +83,7 @@ async def daemon_run(n: int, webhook: bool) -> dict:
             job = await daemon.store.job(ingested.job_ids[0])
             more = [NewJob("heygen", "tiktok", "sarah", f"{job.title} {i}", {}) for i in range(n - 1)]
             ids = ingested.job_ids + await daemon.store.add_jobs(more, ingested.research_id)
-            daemon.wake_jobs()
+            daemon.jobs.wake.set()
 
             async def finished():
                 counts = await daemon.store.counts()

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from avatar_daemon.campaign import Schedule
+from avatar_daemon.campaigns.schema import Schedule
 from tests.conftest import REPO
 
 SPEED = 120  # a fake minute every half second of real time

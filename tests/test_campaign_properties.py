@@ -13,8 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avatar_daemon.campaign import Campaign
-from avatar_daemon.campaigns import load_campaign
+from avatar_daemon.campaigns.schema import Campaign
+from avatar_daemon.campaigns.service import load_campaign
 from avatar_daemon.errors import ConfigError
 from avatar_daemon.testing import make_daemon
 

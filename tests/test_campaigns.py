@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from avatar_daemon.campaign import Campaign, Schedule
+from avatar_daemon.campaigns.schema import Campaign, Schedule
 from avatar_daemon.cli import campaign_schema
 from avatar_daemon.errors import ConfigError
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_until
+from avatar_daemon.yamlfile import YamlDocument
 from tests.conftest import FIXTURES, REPO
 
 UTC = timezone.utc
@@ -66,30 +67,27 @@ def test_weekly_biweekly_and_cron():
     ({"every": "daily", "at": "25:00"}, "not a time like 09:00"),
 ])
 def test_bad_schedules_are_refused_with_the_reason(tmp_path, schedule, message):
-    from avatar_daemon.campaign import load_campaign
     f = tmp_path / "c.yaml"
     f.write_text(json.dumps({"name": "c", "sources": [{"source": "reddit"}], "schedule": schedule}, indent=1))
     with pytest.raises(ConfigError) as err:
-        load_campaign(f)
+        YamlDocument.load(f).validate(Campaign)
     assert message in str(err.value) and str(f) in str(err.value)
 
 
 @pytest.mark.parametrize("cron, reason", [("61 * * * *", "is not valid: Bad minute"),
                                           ("*/5 * * * * *", "needs 5 fields"), ("@daily", "needs 5 fields")])
 def test_a_bad_cron_is_reported_at_the_cron_line(tmp_path, cron, reason):
-    from avatar_daemon.campaign import load_campaign
     f = tmp_path / "c.yaml"
     f.write_text(f"name: c\nsources: [{{source: reddit}}]\nschedule:\n  timezone: UTC\n  cron: '{cron}'\n")
     with pytest.raises(ConfigError) as err:
-        load_campaign(f)
+        YamlDocument.load(f).validate(Campaign)
     (problem,) = err.value.problems
     assert problem.startswith(f"{f}:5: schedule.cron: ") and reason in problem
 
 
 def test_schema_export_matches_the_committed_file_and_the_examples_load():
     assert json.loads((REPO / "config/campaign.schema.json").read_text()) == campaign_schema()
-    from avatar_daemon.campaign import load_campaign
-    names = {load_campaign(f).name for f in (REPO / "config/campaigns").glob("*.yaml")}
+    names = {YamlDocument.load(f).validate(Campaign).name for f in (REPO / "config/campaigns").glob("*.yaml")}
     assert names == {"daily-ai-trends", "weekly-hn-summary", "multi-platform-github"}
 
 

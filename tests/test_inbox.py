@@ -78,10 +78,13 @@ async def test_ignored_names_are_left_alone(daemon):
     async with running(daemon):
         for name in (".hidden.json", "x.json.tmp", "y.json.part"):
             (daemon.inbox.root / name).write_bytes(fixture_bytes("hn_algolia.json"))
-        await asyncio.sleep(0.5)
+        # A file after them: once it is taken, the watcher has reported (and the inbox passed over) those before it.
+        drop(daemon, "after.json", fixture_bytes("github_search.json"))
+        await wait_until(lambda: "after.json" in _files(daemon.inbox.done))
         assert sorted(p.name for p in daemon.inbox.root.iterdir() if p.is_file()) == [
             ".hidden.json", "x.json.tmp", "y.json.part"]
-        assert await daemon.store.jobs() == []
+        made_from = {(await daemon.store.research_job(j.research_job_id)).filename for j in await daemon.store.jobs()}
+        assert made_from == {"after.json"}
 
 
 async def test_half_written_file_waits_until_stable(tmp_path, plugin):

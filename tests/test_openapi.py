@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from avatar_daemon.daemon import Daemon
-from avatar_daemon.plugins import LoadSpec
+from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings, running
 from tests.test_http_api import TOKENS, users_yaml
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..campaign import Campaign
+from ..campaigns.schema import Campaign
 from ..errors import ConfigError, UnknownNameError
 from .bodies import CampaignPatchBody
 from .common import ApiError, Endpoint, caller, daemon_of, parse_body

@@ -9,12 +9,12 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ..access import Caller
-from ..errors import PayloadError
-from ..payload import load_json
+from ..errors import PayloadError, first_problem
+from ..decoding import load_json
 from .bodies import MAX_ID
 
 if TYPE_CHECKING:
-    from ..campaigns import Campaigns
+    from ..campaigns.service import Campaigns
     from ..events import EventBus
     from ..inbox import Inbox
     from ..interfaces import Renderer
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..pipeline import Pipeline
     from ..previews import AvatarPreviews
     from ..registry import Registry
-    from ..requests import VideoRequests
+    from ..video_requests import VideoRequests
     from ..settings import Settings
     from ..store import Job, Store
 
@@ -108,9 +108,8 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or None
-        raise ApiError(422, f"{where or 'body'}: {err['msg']}", where) from None
+        where, reason = first_problem(exc)
+        raise ApiError(422, f"{where or 'body'}: {reason}", where or None) from None
 
 
 def int_arg(request: web.Request, name: str, default: int | None = None, low: int = 1,

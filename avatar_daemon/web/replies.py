@@ -10,9 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models import JobState
+from ..models import JobState, Tier
 
-Tier = Literal["free", "pro", "enterprise"]
 
 
 class Reply(BaseModel):

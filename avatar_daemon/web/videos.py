@@ -19,7 +19,6 @@ from .replies import (
 )
 
 SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square"}
-FALLBACK = {"portrait": "tiktok", "landscape": "youtube", "square": "square"}
 IDEMPOTENCY_KEY_MAX = 200
 
 
@@ -77,7 +76,11 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
         fmt = body.format
     elif body.aspect_ratio:
         shape = SHAPES[body.aspect_ratio]
-        fmt = next((f for f in d.settings.default_formats if d.formats[f].orientation == shape), FALLBACK[shape])
+        # a default format of that shape, else the first registered one
+        fmt = next((f for f in d.settings.default_formats if d.formats[f].orientation == shape),
+                   next((f.name for f in d.formats if f.orientation == shape), None))
+        if fmt is None:
+            raise ApiError(422, f"aspect_ratio: no format here is {body.aspect_ratio}", "aspect_ratio")
     else:
         fmt = d.settings.default_formats[0]
     renderer = body.renderer or d.settings.default_renderer

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avatar_daemon import Research, ResearchError
-from avatar_daemon.payload import parse
+from avatar_daemon.decoding import parse
 from avatar_daemon.testing import make_daemon
 from tests.conftest import FIXTURES
 

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .yamlfile import YamlDocument
+from ..models import Strict
+
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 BIWEEKLY_ANCHOR = date(2026, 1, 5)  # a Monday: "every other week" counts from here unless `starts` says
-
-
-class Strict(BaseModel):
-    # No inf or nan: JSON (the store, the API) cannot carry them, and they make every comparison moot.
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SourceSpec(Strict):
@@ -154,9 +149,3 @@ class Campaign(Strict):
     notify: NotifyTargets = Field(default_factory=NotifyTargets)
     auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(
         default_factory=list, description="platforms to publish to, through a `publish` plugin (none built in yet)")
-
-
-def load_campaign(path: Path) -> Campaign:
-    """Raises ConfigError with `path:line: reason` lines."""
-    doc = YamlDocument.load(path)
-    return doc.validate(Campaign)

@@ -9,7 +9,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from avatar_daemon import AvatarDaemonError, PayloadError, fetch, load_json
-from avatar_daemon.payload import MAX_DEPTH, TEXT_SUFFIXES, parse
+from avatar_daemon.decoding import MAX_DEPTH, TEXT_SUFFIXES, parse
 from avatar_daemon.planning import prepare
 from avatar_daemon.testing import RecordingPlugin, make_daemon
 from tests.conftest import FIXTURES

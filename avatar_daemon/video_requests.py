@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .access import Caller, tier_of
 from .catalogue import Catalogue
-from .errors import InvalidRequest, UnknownNameError
+from .errors import InvalidRequest, UnknownNameError, first_problem
 from .jobs import Queued
 from .media import MediaResolver
 from .models import Background, MediaFile, Research
@@ -45,8 +45,8 @@ def video_options(settings: dict[str, Any] | None) -> dict[str, Any]:
     try:
         options = VideoOptions.model_validate(settings or {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise InvalidRequest(".".join(str(p) for p in err["loc"]) or "settings", err["msg"]) from None
+        where, reason = first_problem(exc)
+        raise InvalidRequest(where or "settings", reason) from None
     return options.model_dump(mode="json", exclude_none=True)
 
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .campaign import QualityRules
-from .models import Insight, Research
+from .schema import QualityRules
+from ..models import Insight, Research
 
 
 def insight_key(insight: Insight) -> str:

@@ -22,18 +22,18 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 import yaml
-from watchfiles import awatch
 
-from .campaign import Campaign
-from .catalogue import Catalogue
-from .errors import AvatarDaemonError, ConfigError, UnknownNameError
-from .events import EventBus
-from .jobs import Queued
-from .models import JobState, Notice, Research
-from .planning import awrite_script
+from ..catalogue import Catalogue
+from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
+from ..events import EventBus
+from ..jobs import Queued
+from ..models import JobState, Notice, Research
+from ..planning import awrite_script
+from ..store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
+from ..watching import watch
+from ..yamlfile import YamlDocument
+from .schema import Campaign
 from .selection import Candidate, choose, insight_key
-from .store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
-from .yamlfile import YamlDocument
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ class Campaigns:
         self.problems: dict[Path, list[str]] = {}   # reported problems of each invalid file
         self._unsettled: dict[Path, tuple[tuple | None, float]] = {}  # path -> (its stat, or None: gone; since)
         self.changed = asyncio.Event()
+        self.listening = asyncio.Event()  # the folder watcher is in place: an edit from now on is seen
         self._publish_warned: set[str] = set()
         self._reloading = asyncio.Lock()
         self._turns: dict[int, asyncio.Lock] = {}  # campaign id -> its runs take turns
@@ -436,8 +437,8 @@ class Campaigns:
     async def _watch(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         # A quiet spell yields an empty set, so a file waiting to settle is looked at again.
-        async for changes in awatch(self.folder, stop_event=self.stopping, debounce=200, recursive=False,
-                                    rust_timeout=250, yield_on_timeout=True):
+        async for changes in watch(self.folder, self.listening, stop_event=self.stopping, debounce=200,
+                                   recursive=False, rust_timeout=250, yield_on_timeout=True):
             if changes or self._unsettled:
                 await self.reload(settle=True)
 
