@@ -193,7 +193,7 @@ class LlmWriter:
                            "(Pipeline.awrite_script), or await awrite")
 
     async def awrite(self, research: Research, template: str, limits) -> Script:
-        fallback = self.daemon.script_writers["template"].write(research, template, limits)
+        fallback = self.daemon.script_writer("template").write(research, template, limits)
         if not self.cfg.model:
             return self._fallback(fallback, "no model is configured (plugins.settings.llm.model)")
         t = self._template(template)

@@ -248,3 +248,34 @@ def test_every_package_is_installed_under_its_own_name():
     assert {n.replace("plugins", "avatar_daemon_plugins", 1) if n.startswith("plugins") else n
             for n in on_disk} == listed
     assert "plugins" not in listed
+
+
+def _declared(protocol) -> dict[str, object]:
+    """A Protocol's members: methods, and attributes it annotates."""
+    members = {n: v for n, v in vars(protocol).items() if not n.startswith("_") and callable(v)}
+    members.update({n: t for n, t in protocol.__annotations__.items() if not n.startswith("_")})
+    return members
+
+
+async def test_the_daemon_is_a_host(tmp_path):
+    """Every member Host promises a plugin exists on a started daemon, methods with compatible parameters."""
+    daemon = make_daemon(tmp_path, notifiers=["log"])
+    async with daemon.started():
+        checked = 0
+        todo = [(hookspecs.Host, daemon, "daemon")]
+        while todo:
+            protocol, obj, where = todo.pop()
+            for name, member in _declared(protocol).items():
+                assert hasattr(obj, name), f"{where}.{name} is promised by {protocol.__name__} but missing"
+                value = getattr(obj, name)
+                checked += 1
+                nested = getattr(hookspecs, member.strip("\"'"), None) if isinstance(member, str) else None
+                if getattr(nested, "_is_protocol", False):
+                    todo.append((nested, value, f"{where}.{name}"))
+                elif inspect.isfunction(member):
+                    promised = [p for p in inspect.signature(member).parameters if p != "self"]
+                    actual = inspect.signature(value).parameters
+                    assert set(promised) <= set(actual), f"{where}.{name} takes {list(actual)}, not {promised}"
+                    assert inspect.iscoroutinefunction(member) == inspect.iscoroutinefunction(value), \
+                        f"{where}.{name}: async in one and not the other"
+    assert checked > 30
