@@ -26,6 +26,7 @@ from watchfiles import awatch
 
 from .campaign import Campaign
 from .errors import AvatarDaemonError, ConfigError, UnknownNameError
+from .hookspecs import FetchesLive
 from .models import JobEvent, JobState, Notice, Research
 from .selection import Candidate, choose, insight_key
 from .store import CampaignRow, NewJob, Pick, RunConflict, SlotTaken
@@ -195,7 +196,7 @@ class Campaigns:
                 problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(map(str, loc))}: no {what} named {value!r} "
                                 f"(known: {names})")
         for i, spec in enumerate(campaign.sources):
-            if spec.fetch is not None and spec.source in d.sources and not hasattr(d.sources[spec.source], "fetch"):
+            if spec.fetch is not None and spec.source in d.sources and not isinstance(d.sources[spec.source], FetchesLive):
                 problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                                 f"{spec.source!r} cannot fetch live research")
         if problems:

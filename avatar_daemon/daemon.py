@@ -16,7 +16,7 @@ from .campaigns import Campaigns
 from .errors import ConfigError, PluginError, UnknownNameError
 from .events import EventBus
 from .inbox import Inbox
-from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
+from .hookspecs import Notifier, Renderer, ResearchSource, ScriptWriter, Service
 from .jobs import JobRunner
 from .media import MediaResolver
 from .models import AvatarProfile, FormatSpec, utcnow
@@ -55,6 +55,7 @@ class Daemon:
         self.notifiers: Registry[Notifier] = Registry("notifier")
         self.services: Registry[Service] = Registry("service")
         self.routes: list[Route] = []
+        self.plugin_objects: dict[Any, Any] = {}  # per_daemon's: what a plugin's hooks share
         self._collect()
         self.store: Store | None = None
         self.http: aiohttp.ClientSession | None = None

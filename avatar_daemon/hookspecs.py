@@ -52,7 +52,9 @@ if TYPE_CHECKING:
     import aiohttp
     from aiohttp import web
 
-    from .models import AvatarProfile, FormatSpec, JobEvent, Notice, RenderRequest, RenderResult, Research, Script
+    from .models import (
+        AvatarProfile, FormatSpec, JobEvent, Notice, RenderRequest, RenderResult, Research, Script, VideoTemplate,
+    )
     from .store import Job, ResearchJob
 
 hookspec = pluggy.HookspecMarker("avatar_daemon")
@@ -339,6 +341,9 @@ class Host(Protocol):
     http_ready: asyncio.Event
     """Set once the daemon's HTTP server is listening, for a plugin that registers a public callback."""
 
+    plugin_objects: dict[Any, Any]
+    """Objects plugins keep for this daemon; use ``avatar_daemon.per_daemon`` rather than this directly."""
+
     settings: "HostSettings"
     store: "HostStore"
     videos: "HostVideos"
@@ -359,6 +364,9 @@ class HostSettings(Protocol):
 
     avatars: Mapping[str, "AvatarProfile"]
     """Every avatar profile (avatars.yaml), by id."""
+
+    templates: Mapping[str, "VideoTemplate"]
+    """Video templates (templates.yaml ``templates``: look, brand, music), by id."""
 
     script_templates: Mapping[str, Any]
     """Script templates (templates.yaml ``script_templates``), by name: ``ScriptTemplate`` objects."""
@@ -382,6 +390,9 @@ class HostStore(Protocol):
         """A workspace's newest jobs first."""
 
     async def research_job(self, research_id: int) -> "ResearchJob | None": ...
+
+    async def research_page(self, workspace: str | None, limit: int = 20) -> list["ResearchJob"]:
+        """Recent research a workspace may use: shared research (inbox, campaigns) and its own."""
 
     async def events(self, job_id: int) -> list["JobEvent"]:
         """A job's persisted events, oldest first."""

@@ -10,6 +10,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from .errors import AvatarDaemonError, UnknownNameError
+from .hookspecs import HasOwnTimeout
 from .models import CaptionLook, JobEvent, JobState, RenderRequest, RenderResult, Research, Script
 from .store import Job, ResearchJob, while_busy
 
@@ -178,7 +179,7 @@ class JobRunner:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
                                        message=f"rendering with {renderer.name}"))
             # A remote renderer that waits for hours on a queue sets its own, longer deadline.
-            limit = getattr(renderer, "timeout_seconds", None) or self.daemon.settings.jobs.timeout_seconds
+            limit = renderer.timeout_seconds if isinstance(renderer, HasOwnTimeout) else self.daemon.settings.jobs.timeout_seconds
             async with asyncio.timeout(limit):
                 result = await renderer.render(request, progress)
         except TimeoutError as exc:

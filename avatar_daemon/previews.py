@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import UnknownNameError
+from .hookspecs import DrawsPreviews
 
 if TYPE_CHECKING:
     from .daemon import Daemon
@@ -31,7 +32,7 @@ class AvatarPreviews:
         return self.daemon.settings.data_dir / "previews"
 
     def available(self) -> bool:
-        return any(hasattr(r, "preview") for r in self.daemon.renderers)
+        return any(isinstance(r, DrawsPreviews) for r in self.daemon.renderers)
 
     def urls(self, base: str | None) -> dict[str, tuple[str | None, str | None]]:
         """(image, clip) URL of every profile: a renderer catalogue's (HeyGen's looks) first, else the ones
@@ -57,7 +58,7 @@ class AvatarPreviews:
         target = self.folder / f"{avatar.id}.{kind}"
         if target.is_file():
             return target
-        renderer = next((r for r in self.daemon.renderers if hasattr(r, "preview")), None)
+        renderer = next((r for r in self.daemon.renderers if isinstance(r, DrawsPreviews)), None)
         if renderer is None:
             raise UnknownNameError("no renderer here can draw previews")
         async with self._lock:
