@@ -14,7 +14,7 @@ from avatar_daemon import hookimpl, per_daemon, plugin_settings, secret
 
 from .renderer import KEY_NAME, HeyGenRenderer
 from .settings import HeyGenSettings
-from .webhook import WebhookReceiver
+from .webhook_receiver import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
