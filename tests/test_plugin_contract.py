@@ -544,3 +544,15 @@ def test_per_daemon_shares_one_object_between_a_plugins_hooks_and_lets_it_go(tmp
     del first
     gc.collect()
     assert gone() is None  # nothing outside the daemon keeps it (and its renderer) alive
+
+
+def test_the_builtins_offer_the_optional_members_the_daemon_relies_on(daemon):
+    """A renamed optional member is not an error anywhere: the daemon just does without. Here it fails."""
+    local, heygen = daemon.renderers["local"], daemon.renderers["heygen"]
+    assert isinstance(local, hookspecs.DrawsPreviews) and not isinstance(local, hookspecs.DryRuns)
+    for protocol in (hookspecs.DryRuns, hookspecs.SyncsCatalogue, hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout):
+        assert isinstance(heygen, protocol), protocol.__name__
+    live = {s.name for s in daemon.sources if isinstance(s, hookspecs.FetchesLive)}
+    assert live == {"reddit", "hackernews", "github", "google_trends"}
+    assert all(isinstance(s, hookspecs.ResearchSource) for s in daemon.sources)
+    assert {n.name for n in daemon.notifiers if isinstance(n, hookspecs.TakesNotices)} >= {"log", "webhook"}
