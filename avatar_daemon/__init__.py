@@ -1,31 +1,52 @@
 """avatar-daemon: research in, talking-avatar videos out.
 
-This module is the public API for plugin authors: import only what `__all__` lists.
+This module is the public API for plugin authors: import only what `__all__` lists. The
+contract itself (hooks, the Protocols of what you register, and `Host`, what you may use
+of the daemon) is one page: `avatar_daemon.hookspecs`. Importing this module is light: it
+pulls in no HTTP library, so a plugin that only parses files loads fast.
 """
 
-from .errors import (
-    AvatarDaemonError, ConfigError, InvalidRequest, PayloadError, PluginError, RenderError, ResearchError,
-    UnknownNameError,
+# What you register, and what you may use of the daemon you are handed.
+from .hookspecs import (
+    CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, Notifier, Progress, Renderer,
+    ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, hookimpl,
 )
-from .fetching import fetch
-from .hookspecs import hookimpl
-from .interfaces import Notifier, Progress, Renderer, ResearchSource, ScriptWriter, Service
+
+# The models that cross the contract.
 from .models import (
-    AvatarProfile, Background, Brand, CaptionLook, CaptionStyle, FormatSpec, Insight, JobEvent, JobState,
-    RenderRequest, Notice, RenderResult, Research, Script, VideoTemplate,
+    AvatarProfile, Background, Brand, CaptionLook, CaptionStyle, FormatSpec, Insight, JobEvent, JobState, Notice,
+    RenderRequest, RenderResult, Research, Script,
 )
-from .settings import ScriptTemplate, secret
-from .spoken import clean_text, estimate_seconds, strip_markup, to_spoken, words_for_seconds
-from .numbers import numbers_in_words, say_number
+from .settings import ScriptTemplate
+
+# The errors a plugin raises (each carries a sentence for the person who asked).
+from .errors import (
+    AvatarDaemonError, ConfigError, InvalidRequest, PayloadError, RenderError, ResearchError, UnknownNameError,
+)
+
+# Helpers: settings, untrusted input, the network, and spoken text.
+from .settings import secret
+from .plugin_setup import per_daemon, plugin_settings
 from .decoding import load_json
-from .retry import GaveUp, TryAgain, retry_after, retrying
 from .timeparse import parse_time
+from .fetching import fetch
+from .retry import GaveUp, TryAgain, retry_after, retrying
+from .spoken import clean_text, estimate_seconds, to_spoken, words_for_seconds
+from .numbers import numbers_in_words, say_number
 
 __all__ = [
-    "AvatarDaemonError", "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "ConfigError",
-    "FormatSpec", "GaveUp", "TryAgain", "retry_after", "retrying",
-    "Insight", "InvalidRequest", "JobEvent", "JobState", "Notice", "Notifier", "PayloadError", "PluginError", "Progress", "RenderError", "RenderRequest",
-    "RenderResult", "Renderer", "Research", "ResearchError", "ResearchSource", "Script", "ScriptTemplate",
-    "ScriptWriter", "Service", "UnknownNameError", "VideoTemplate", "clean_text", "estimate_seconds", "fetch",
-    "hookimpl", "load_json", "numbers_in_words", "parse_time", "say_number", "secret", "strip_markup", "to_spoken", "words_for_seconds",
+    # what you register
+    "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
+    "DrawsPreviews", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
+    "Service",
+    # models
+    "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",
+    "JobState", "Notice", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate",
+    # errors
+    "AvatarDaemonError", "ConfigError", "InvalidRequest", "PayloadError", "RenderError", "ResearchError",
+    "UnknownNameError",
+    # helpers
+    "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "GaveUp", "TryAgain",
+    "retry_after", "retrying", "clean_text", "estimate_seconds", "to_spoken", "words_for_seconds", "numbers_in_words",
+    "say_number",
 ]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UnknownNameError
-from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
+from .hookspecs import Notifier, Renderer, ResearchSource, ScriptWriter, Service
 from .models import AvatarProfile, FormatSpec
 from .registry import Registry
 from .settings import Settings

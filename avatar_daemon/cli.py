@@ -19,6 +19,7 @@ from .daemon import Daemon
 from .db_commands import register as register_db
 from .node_commands import register as register_nodes
 from .errors import AvatarDaemonError, ConfigError
+from .hookspecs import DrawsPreviews, DryRuns, SyncsCatalogue
 from .logs import LEVELS, level_for, redact, setup_logging
 from .models import JobState
 from .planning import VideoSettings, prepare, request_for
@@ -76,7 +77,7 @@ async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
     """Print what the renderer would send, one JSON object per request; nothing is stored or sent."""
     p = prepare(daemon.catalogue, _read(path), path.name, path.suffix, overrides)
     renderer = daemon.renderers[p.renderer]
-    if not hasattr(renderer, "dry_run"):
+    if not isinstance(renderer, DryRuns):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
     template = p.settings.template or daemon.settings.default_template
@@ -168,7 +169,7 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         return asyncio.run(_sync_avatars(daemon, args.renderer))
     if args.previews:
         renderer = daemon.renderers[args.renderer or daemon.settings.default_renderer]
-        if not hasattr(renderer, "preview"):
+        if not isinstance(renderer, DrawsPreviews):
             raise AvatarDaemonError(f"renderer {renderer.name!r} cannot make previews")
         out = Path(args.previews)
         for avatar in avatars:
@@ -185,8 +186,8 @@ def cmd_avatars(args: argparse.Namespace) -> int:
 
 async def _sync_avatars(daemon: Daemon, only: str | None) -> int:
     """Check every profile against each remote catalogue; one line per problem, exit 1 if any."""
-    renderers = [daemon.renderers[only]] if only else [r for r in daemon.renderers if hasattr(r, "sync_catalogue")]
-    if not renderers or not all(hasattr(r, "sync_catalogue") for r in renderers):
+    renderers = [daemon.renderers[only]] if only else [r for r in daemon.renderers if isinstance(r, SyncsCatalogue)]
+    if not renderers or not all(isinstance(r, SyncsCatalogue) for r in renderers):
         raise AvatarDaemonError("no renderer with a remote catalogue to sync"
                                 + (f" ({only!r} has none)" if only else ""))
     problems: list[str] = []

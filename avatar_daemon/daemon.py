@@ -26,7 +26,7 @@ from .cluster import Cluster
 from .errors import ConfigError, PluginError
 from .events import EventBus
 from .inbox import Inbox
-from .interfaces import ScriptWriter
+from .hookspecs import ScriptWriter
 from .job_files import Cleanup
 from .jobs import JobRunner
 from .leadership import Leader
@@ -70,6 +70,7 @@ class Daemon:
         self.sources, self.script_writers, self.renderers = c.sources, c.script_writers, c.renderers
         self.formats, self.notifiers, self.services = c.formats, c.notifiers, c.services
         self.routes: list[Route] = []
+        self.plugin_objects: dict[Any, Any] = {}  # per_daemon's: what a plugin's hooks share
         self._collect()
         self.stopping = asyncio.Event()
         self.http_ready = asyncio.Event()

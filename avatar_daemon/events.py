@@ -8,10 +8,10 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
+from .hookspecs import Notifier, TakesNotices
 from .models import JobEvent, Notice
 
 if TYPE_CHECKING:
-    from .interfaces import Notifier
     from .store import Store
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,9 @@ class EventBus:
         return event
 
     def notice(self, notice: Notice) -> None:
-        """Tell the notifiers that take notices (an optional `notice()` method) about a non-job event."""
+        """Tell the notifiers that take notices (TakesNotices) about a non-job event."""
         for notifier in self.notifiers:
-            if hasattr(notifier, "notice"):
+            if isinstance(notifier, TakesNotices):
                 task = asyncio.create_task(self._notify(notifier, notice), name=f"notice-{notifier.name}")
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)

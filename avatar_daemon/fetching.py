@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from .errors import ResearchError
 from .decoding import parse
 from .retry import GaveUp, TryAgain, retry_after, retrying
+
+if TYPE_CHECKING:
+    import aiohttp
 
 _last_call: dict[tuple[int, str], float] = {}
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
@@ -25,6 +26,8 @@ async def fetch(http: aiohttp.ClientSession, url: str, *, service: str, params: 
                 headers: dict[str, str] | None = None, timeout: float = 20.0, retries: int = 3,
                 min_interval: float = 1.0, max_bytes: int = 20 * 1024 * 1024) -> Any:
     """GET `url` and parse the body like a dropped file (JSON, or XML for RSS)."""
+    import aiohttp  # here, not at the top: `import avatar_daemon` stays light for a plugin that never fetches
+
     key = (id(asyncio.get_running_loop()), service)
     lock = _locks.setdefault(key, asyncio.Lock())
 

@@ -1,4 +1,4 @@
-"""avatar-daemon plugin hooks: the whole contract a plugin author needs.
+"""avatar-daemon's plugin contract: the one page a plugin author reads.
 
 Write a module (or package), decorate functions named after the hooks below with
 ``@avatar_daemon.hookimpl`` and declare it under the entry-point group
@@ -21,104 +21,101 @@ folder named in daemon.yaml)::
     def register_sources(register):
         register(Lobsters())
 
+The page has three parts: the hooks; the Protocols that the objects you register
+satisfy (what you register); and ``Host``, what a plugin may use of the ``daemon``
+every hook is handed.
+
 Rules:
 
 * Accept only the parameters you need; new parameters may be added, never removed.
 * Registration hooks run once, synchronously, while the daemon starts; the objects
   you register do the asynchronous work.
 * Names are global: two plugins registering the same name is an error naming both.
-* Import from ``avatar_daemon`` only what its ``__all__`` lists.
+* Import from ``avatar_daemon`` only what its ``__all__`` lists, and use of ``daemon``
+  only what ``Host`` declares.
+* Optional members are small Protocols of their own (``DrawsPreviews``, ``FetchesLive``
+  ...). Leave one out and the core asks ``isinstance(obj, TheProtocol)``, finds it
+  missing, and does what that Protocol's docstring says it does without it; it never
+  probes for a member this page does not declare.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Awaitable, Callable
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncContextManager, Awaitable, Callable, Mapping, Protocol, runtime_checkable
 
 import pluggy
 
 if TYPE_CHECKING:
+    import aiohttp
     from aiohttp import web
 
-    from .interfaces import Notifier, Renderer, ResearchSource, ScriptWriter, Service
-    from .models import FormatSpec
+    from .models import (
+        AvatarProfile, FormatSpec, JobEvent, Notice, RenderRequest, RenderResult, Research, Script, VideoTemplate,
+    )
+    from .store import Job, ResearchJob
 
 hookspec = pluggy.HookspecMarker("avatar_daemon")
 hookimpl = pluggy.HookimplMarker("avatar_daemon")
 
 
-# ---- what the daemon reads, writes, renders and tells -------------------------
+# ---- the hooks: what the daemon reads, writes, renders and tells ----------------
 
 
 @hookspec
-def register_sources(register: Callable[["ResearchSource"], None], daemon: "Daemon") -> None:
+def register_sources(register: Callable[["ResearchSource"], None], daemon: "Host") -> None:
     """Register research sources, which turn a dropped or fetched payload into Research.
 
-    Call ``register(source)`` once per source. A source has ``name`` (str);
-    ``detect(payload, filename) -> float`` where 0.0 means "not mine" and 1.0
-    "certainly mine" (every source is asked; the highest score wins, and a request
-    envelope's ``"source"`` overrides); ``extract(payload) -> Research`` with insights
-    ranked best first, raising ``ResearchError`` with a sentence when nothing is
-    usable; and optionally ``async fetch(query, http) -> Research`` to pull fresh
-    research live for campaigns. ``payload`` is parsed JSON, an
-    ``xml.etree.ElementTree.Element`` for XML, or a ``str`` for .txt/.md files.
-    ``daemon`` gives access to settings through ``daemon.plugin_config(name)``.
+    ``register``: call ``register(source)`` once per ``ResearchSource`` (and ``FetchesLive`` where it can).
+    ``daemon``: the ``Host``; read your settings with ``daemon.plugin_config(name)``.
+
+    Every source is asked to ``detect`` a payload; the highest score wins, and a request
+    envelope's ``"source"`` overrides.
     """
 
 
 @hookspec
-def register_script_writers(register: Callable[["ScriptWriter"], None], daemon: "Daemon") -> None:
+def register_script_writers(register: Callable[["ScriptWriter"], None], daemon: "Host") -> None:
     """Register script writers, which turn Research into a spoken Script.
 
-    Call ``register(writer)``; a writer has ``name`` and
-    ``write(research, template, limits) -> Script`` where ``template`` names a
-    script template (usually the source name) and ``limits`` has ``max_seconds`` and
-    ``voice_speed`` so the script fits the target format, and ``language``, the
-    voice's. ``write`` is always called in a worker thread, never on the event loop,
-    so it may wait on the network (bounded by its own timeout). Which writer runs is
-    chosen by the request envelope's ``writer``, the campaign's, the script
-    template's, else daemon.yaml's ``script.writer``. ``daemon`` gives settings.
+    ``register``: call ``register(writer)`` once per ``ScriptWriter``.
+    ``daemon``: the ``Host``; settings, script templates, and the other writers by name.
+
+    Which writer runs is chosen by the request envelope's ``writer``, the campaign's, the
+    script template's, else daemon.yaml's ``script.writer``.
     """
 
 
 @hookspec
-def register_renderers(register: Callable[["Renderer"], None], daemon: "Daemon") -> None:
+def register_renderers(register: Callable[["Renderer"], None], daemon: "Host") -> None:
     """Register renderers, which turn a RenderRequest into a video.
 
-    Call ``register(renderer)``; a renderer has ``name``, ``max_concurrency`` (jobs
-    it may run at once) and ``async render(request, progress) -> RenderResult``.
-    Call ``progress(percent, message)`` as work advances (it is thread-safe). A
-    remote renderer that pays per render awaits ``progress.submitting(message)``
-    before its create call and ``progress.submitted(external_id)`` the moment the
-    remote id is known: after a crash the job comes back with
-    ``request.external_id`` set, to resume rather than pay twice. Raise
-    ``RenderError`` with a user-facing sentence on failure and leave no partial file
-    posing as a result. ``list_avatars()`` returns the catalogue where there is one.
-    Optional: ``timeout_seconds`` (a longer deadline than jobs.timeout_seconds),
-    ``async dry_run(request) -> list[dict]`` (the requests it would send, for
-    ``render --dry-run``) and ``async sync_catalogue() -> list[str]`` (problems
-    found, for ``avatars --sync``). ``daemon`` gives settings and the avatar profiles.
+    ``register``: call ``register(renderer)`` once per ``Renderer`` (with its optional members:
+    ``DrawsPreviews``, ``DryRuns``, ``SyncsCatalogue``, ``CountsApiCalls``, ``HasOwnTimeout``).
+    ``daemon``: the ``Host``; settings, the avatar profiles, the store for remote ids and usage.
     """
 
 
 @hookspec
-def register_formats(register: Callable[["FormatSpec"], None], daemon: "Daemon") -> None:
+def register_formats(register: Callable[["FormatSpec"], None], daemon: "Host") -> None:
     """Register output formats such as tiktok, youtube or square.
 
-    Call ``register(FormatSpec(...))``: name, label, width, height, fps, voice speed,
-    caption style, max duration and deliverables. ``daemon`` gives settings.
+    ``register``: call ``register(FormatSpec(...))``: name, label, width, height, fps, voice speed,
+    caption style, max duration and deliverables.
+    ``daemon``: the ``Host``, for settings.
     """
 
 
 @hookspec
-def register_notifiers(register: Callable[["Notifier"], None], daemon: "Daemon") -> None:
-    """Register notifiers, which hear every job event.
+def register_notifiers(register: Callable[["Notifier"], None], daemon: "Host") -> None:
+    """Register notifiers, which hear every job event (and, with ``TakesNotices``, the rest).
 
-    Call ``register(notifier)``; a notifier has ``name`` and
-    ``async notify(event: JobEvent)``, and optionally ``async notice(notice: Notice)``
-    for events that are not a job's (a campaign ran, a campaign file is invalid; a
-    campaign's own targets are in ``notice.data["notify"]``). A notifier that raises
-    is logged and never stops a job. ``daemon`` gives settings through
-    ``daemon.plugin_config(name)``.
+    ``register``: call ``register(notifier)`` once per ``Notifier``.
+    ``daemon``: the ``Host``; read your settings with ``daemon.plugin_config(name)``.
+
+    A notifier that raises is logged and never stops a job.
     """
 
 
@@ -126,49 +123,358 @@ def register_notifiers(register: Callable[["Notifier"], None], daemon: "Daemon")
 
 
 @hookspec
-def register_services(register: Callable[["Service"], None], daemon: "Daemon") -> None:
+def register_services(register: Callable[["Service"], None], daemon: "Host") -> None:
     """Register long-running services, such as a chat connection.
 
-    Call ``register(service)``; a service has ``name`` and ``async run(daemon)``,
-    which runs until cancelled and releases what it holds in ``finally``. A service
-    that crashes is logged and restarted with capped backoff. ``daemon`` is the
-    running daemon.
+    ``register``: call ``register(service)`` once per ``Service``.
+    ``daemon``: the ``Host``, not yet started (``store``, ``http`` and ``bus`` come later).
+
+    A service that crashes is logged and restarted with capped backoff.
     """
 
 
 @hookspec
 def register_routes(
     register: Callable[[str, str, Callable[["web.Request"], Awaitable["web.StreamResponse"]]], None],
-    daemon: "Daemon",
+    daemon: "Host",
 ) -> None:
-    """Register HTTP routes on the daemon's aiohttp server.
+    """Register HTTP routes on the daemon's aiohttp server (a HeyGen webhook, Slack events).
 
-    Call ``register(method, path, handler)`` with an aiohttp handler; prefer paths
-    under ``/plugins/<name>/`` (a HeyGen webhook, Slack events). ``daemon`` is the
-    running daemon.
+    ``register``: call ``register(method, path, handler)`` with an aiohttp handler; prefer paths
+    under ``/plugins/<name>/``.
+    ``daemon``: the ``Host``, not yet started.
     """
 
 
 @hookspec
-def startup(daemon: "Daemon") -> Awaitable[None] | None:
+def startup(daemon: "Host") -> Awaitable[None] | None:
     """Do one-off start work after the store is open and registries are built.
 
-    Validate your settings here (raise ``ConfigError``); you may return an
-    awaitable, which the daemon awaits before services start. ``daemon`` is the
-    running daemon.
+    ``daemon``: the started ``Host``. Validate your settings here (raise ``ConfigError``); you
+    may return an awaitable, which the daemon awaits before services start.
     """
 
 
 @hookspec
-def publish(video: dict, platforms: list[str], daemon: "Daemon") -> Awaitable[None] | None:
+def publish(video: dict, platforms: list[str], daemon: "Host") -> Awaitable[None] | None:
     """Post a finished campaign video to social platforms (the campaign's ``auto_post``).
 
-    ``video`` is the finished job as a dict (``id``, ``title``, ``format``, ``result``
-    with the ``video``, ``thumbnail`` and ``srt`` paths); ``platforms`` lists the names
-    asked for (tiktok, instagram, youtube). No built-in plugin implements this yet; when
-    none does, the daemon says so once per campaign and keeps the files. You may return
-    an awaitable. ``daemon`` gives settings.
+    ``video``: the finished job as a dict (``id``, ``title``, ``format``, ``result`` with the
+    ``video``, ``thumbnail`` and ``srt`` paths).
+    ``platforms``: the platform names asked for (tiktok, instagram, youtube).
+    ``daemon``: the started ``Host``.
+
+    No built-in plugin implements this yet; when none does, the daemon says so once per
+    campaign and keeps the files. You may return an awaitable.
     """
+
+
+# ---- what you register ------------------------------------------------------------
+
+
+@runtime_checkable
+class ResearchSource(Protocol):
+    """Turns a dropped payload into Research."""
+
+    name: str
+
+    def detect(self, payload: Any, filename: str) -> float:
+        """0.0 = not mine, 1.0 = certainly mine; the highest score wins.
+
+        ``payload`` is parsed JSON, an ``xml.etree.ElementTree.Element`` for XML, or a ``str``
+        for .txt/.md files.
+        """
+
+    def extract(self, payload: Any) -> "Research":
+        """Insights ranked best first; raise ResearchError with a sentence when nothing is usable."""
+
+
+@runtime_checkable
+class FetchesLive(Protocol):
+    """Optional for a ResearchSource: pull fresh research live, for a campaign's ``fetch:``.
+
+    Left out: a campaign that asks this source to fetch is refused when it loads, naming the
+    line, and the source serves only dropped files.
+    """
+
+    async def fetch(self, query: dict[str, Any], http: "aiohttp.ClientSession") -> "Research":
+        """``query`` is the campaign's ``fetch:`` mapping; raise ResearchError with a sentence."""
+
+
+class ScriptLimits(Protocol):
+    """What a script must fit: the target format's length and voice, and the voice's language."""
+
+    max_seconds: float
+    voice_speed: float
+    language: str
+
+
+@runtime_checkable
+class ScriptWriter(Protocol):
+    """Turns Research into a spoken Script."""
+
+    name: str
+
+    def write(self, research: "Research", template: str, limits: ScriptLimits) -> "Script":
+        """Always called in a worker thread, so it may wait on the network (bounded by its own timeout).
+
+        ``template`` names a script template (usually the source's name).
+        """
+
+
+class Progress(Protocol):
+    """What a renderer reports through while it works."""
+
+    def __call__(self, percent: float, message: str) -> None:
+        """Thread-safe, cheap, callable as often as you like."""
+
+    async def submitting(self, message: str) -> None:
+        """Persist `submitting` before a paid remote create, so a crash can never lose track of it."""
+
+    async def submitted(self, external_id: str, **data: Any) -> None:
+        """Persist the remote id(s) the moment they are known: after a crash the job comes back with
+        ``request.external_id`` set, to resume rather than pay twice."""
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Turns a RenderRequest into a video."""
+
+    name: str
+    max_concurrency: int
+    """Jobs it may run at once."""
+
+    async def render(self, request: "RenderRequest", progress: Progress) -> "RenderResult":
+        """Raise RenderError with a user-facing sentence on failure; leave no partial file posing as a result."""
+
+    def list_avatars(self) -> list["AvatarProfile"]:
+        """The profiles this renderer can draw, with a remote catalogue's preview URLs where it has one."""
+
+
+@runtime_checkable
+class DrawsPreviews(Protocol):
+    """Optional for a Renderer: draw an avatar's still and short clip for pickers.
+
+    Left out: pickers show only remote catalogues' images, and ``avatars --previews`` refuses.
+    """
+
+    def preview(self, avatar: "AvatarProfile", out_dir: Path) -> list[Path]:
+        """Write ``<avatar id>.jpg`` and ``<avatar id>.mp4`` into ``out_dir``; called in a worker thread."""
+
+
+@runtime_checkable
+class DryRuns(Protocol):
+    """Optional for a Renderer that sends requests somewhere. Left out: ``render --dry-run`` refuses."""
+
+    async def dry_run(self, request: "RenderRequest") -> list[dict[str, Any]]:
+        """The requests it would send, one dict each; nothing sent, nothing stored."""
+
+
+@runtime_checkable
+class SyncsCatalogue(Protocol):
+    """Optional for a Renderer with a remote catalogue. Left out: ``avatars --sync`` skips it."""
+
+    async def sync_catalogue(self) -> list[str]:
+        """Check every profile against the catalogue; one sentence per problem found."""
+
+
+@runtime_checkable
+class CountsApiCalls(Protocol):
+    """Optional for a Renderer that calls an API. Left out: /metrics has no API-call counts for it."""
+
+    def api_calls(self) -> dict[tuple[str, str], int]:
+        """Calls so far by (endpoint, outcome)."""
+
+
+@runtime_checkable
+class HasOwnTimeout(Protocol):
+    """Optional for a Renderer that waits on a remote queue. Left out: daemon.yaml's jobs.timeout_seconds."""
+
+    timeout_seconds: float
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Hears every job event."""
+
+    name: str
+
+    async def notify(self, event: "JobEvent") -> None: ...
+
+
+@runtime_checkable
+class TakesNotices(Protocol):
+    """Optional for a Notifier: hear events that are not a job's. Left out: it hears only job events."""
+
+    async def notice(self, notice: "Notice") -> None:
+        """A campaign ran, a campaign file is invalid...; a campaign's own targets are in
+        ``notice.data["notify"]``."""
+
+
+@runtime_checkable
+class Service(Protocol):
+    """A long-running part, such as a chat connection."""
+
+    name: str
+
+    async def run(self, daemon: "Host") -> None:
+        """Run until cancelled; release what you hold in ``finally``."""
+
+
+# ---- what a plugin may use of the daemon -----------------------------------------
+
+
+class Host(Protocol):
+    """The ``daemon`` every hook is handed: what a plugin may use of it, and nothing else.
+
+    The running daemon has more; anything not listed here may change without notice.
+    ``store``, ``http``, ``bus``, ``jobs``, ``videos`` and ``campaigns`` exist once the daemon
+    has started (from ``startup`` on, in a service's ``run``, in a route's handler); at
+    registration time they may be None, so keep ``daemon`` and reach them when you need them.
+    """
+
+    clock: Callable[[], datetime]
+    """The daemon's clock (timezone-aware UTC). Tests inject one; use it, not ``datetime.now()``."""
+
+    http: "aiohttp.ClientSession | None"
+    """The shared HTTP client (60 s total, 10 s connect), for calls to outside services."""
+
+    http_ready: asyncio.Event
+    """Set once the daemon's HTTP server is listening, for a plugin that registers a public callback."""
+
+    plugin_objects: dict[Any, Any]
+    """Objects plugins keep for this daemon; use ``avatar_daemon.per_daemon`` rather than this directly."""
+
+    settings: "HostSettings"
+    store: "HostStore"
+    videos: "HostVideos"
+    jobs: "HostJobs"
+    previews: "HostPreviews"
+    bus: "HostBus"
+    campaigns: "HostCampaigns"
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """Your settings: daemon.yaml's ``plugins.settings.<name>`` (``{}`` when absent)."""
+
+    def script_writer(self, name: str | None = None) -> "ScriptWriter":
+        """A registered script writer by name (UnknownNameError naming the known ones), else the default."""
+
+
+class HostSettings(Protocol):
+    """The daemon's own settings a plugin may read."""
+
+    avatars: Mapping[str, "AvatarProfile"]
+    """Every avatar profile (avatars.yaml), by id."""
+
+    templates: Mapping[str, "VideoTemplate"]
+    """Video templates (templates.yaml ``templates``: look, brand, music), by id."""
+
+    script_templates: Mapping[str, Any]
+    """Script templates (templates.yaml ``script_templates``), by name: ``ScriptTemplate`` objects."""
+
+    data_dir: Path
+    """Where a plugin may keep files of its own (a catalogue cache), in a file named for the plugin."""
+
+    config_path: Path | None
+    """daemon.yaml's path, for error messages that say where a setting lives; None when built in code."""
+
+    http: Any
+    """The HTTP server's settings; ``http.enabled`` says whether the daemon serves HTTP at all."""
+
+
+class HostStore(Protocol):
+    """The store's few methods a plugin needs: read jobs, keep small state of its own, count paid usage."""
+
+    async def job(self, job_id: int) -> "Job | None": ...
+
+    async def jobs_page(self, workspace: str | None, status: str | None = None, limit: int = 50) -> list["Job"]:
+        """A workspace's newest jobs first."""
+
+    async def research_job(self, research_id: int) -> "ResearchJob | None": ...
+
+    async def research_page(self, workspace: str | None, limit: int = 20) -> list["ResearchJob"]:
+        """Recent research a workspace may use: shared research (inbox, campaigns) and its own."""
+
+    async def events(self, job_id: int) -> list["JobEvent"]:
+        """A job's persisted events, oldest first."""
+
+    async def get_meta(self, key: str) -> str | None:
+        """Small state a plugin keeps across restarts; prefix keys with your plugin's name."""
+
+    async def set_meta(self, key: str, value: str) -> None: ...
+
+    async def instance_id(self) -> str:
+        """A random id made once per database, for remote idempotency keys that must not collide."""
+
+    async def usage(self, renderer: str, since: datetime, campaign_id: int | None = None,
+                    exclude_job: int | None = None) -> tuple[int, float]:
+        """(renders, seconds) a paid renderer counted since a time, overall or for one campaign."""
+
+    async def record_usage(self, job_id: int, renderer: str, seconds: float, campaign_id: int | None) -> bool:
+        """Count one paid render; False when the job was counted already (a resubmit after a crash)."""
+
+
+class HostVideos(Protocol):
+    """Videos people ask for (chat, HTTP): the one way to queue them, with the same checks everywhere.
+
+    A ``who`` is a caller from ``caller()``; names it cannot use raise InvalidRequest or
+    PermissionError with a sentence, before anything is queued.
+    """
+
+    def caller(self, workspace: str | None, user: str | None, name: str | None = None) -> Any:
+        """A chat user as a caller: their tier from users.yaml, their workspace's videos."""
+
+    def defaults(self, workspace: str | None, user: str | None) -> tuple[str | None, str]:
+        """(avatar, format) for a one-line request: the user's, the workspace's, else the daemon's."""
+
+    def check(self, who: Any, avatar: str, format_name: str, renderer: str | None, template: str | None) -> None: ...
+
+    async def from_script(self, title: str, text: str, *, who: Any, avatar: str, format_name: str,
+                          renderer: str | None = None, template: str | None = None,
+                          settings: dict[str, Any] | None = None, key: str | None = None) -> tuple[list["Job"], bool]:
+        """(jobs, created): the same ``key`` (a chat trigger id) finds the first request's jobs."""
+
+    async def from_research(self, research_id: int, *, who: Any, avatar: str, format_name: str,
+                            renderer: str | None = None, template: str | None = None,
+                            settings: dict[str, Any] | None = None, title: str | None = None) -> list["Job"]: ...
+
+
+class HostJobs(Protocol):
+    async def retry(self, job_id: int, who: Any = None) -> "Job":
+        """Queue an ended job again; ``who`` must be allowed to see it."""
+
+    async def script_for(self, job: "Job") -> "Script | None":
+        """The script a job speaks."""
+
+
+class HostPreviews(Protocol):
+    """Avatar preview images and clips, drawn by a renderer that can (see ``Renderer.preview``)."""
+
+    def available(self) -> bool: ...
+
+    def urls(self, base: str | None) -> dict[str, tuple[str | None, str | None]]:
+        """(image, clip) URL of every profile; ours served under ``base``, None when not reachable."""
+
+    async def warm(self) -> None:
+        """Draw every missing preview now, so the first picker to ask finds them ready."""
+
+
+class HostBus(Protocol):
+    def watch(self, job_id: int | None = None) -> "AsyncContextManager[asyncio.Queue[JobEvent]]":
+        """Receive every job event (or one job's) published while inside the ``async with``."""
+
+
+class HostCampaigns(Protocol):
+    def by_id(self, campaign_id: int | None) -> Any:
+        """The loaded campaign with that stored id, or None."""
+
+    async def rows(self) -> list[dict[str, Any]]:
+        """One dict per campaign: name, paused, active, schedule, next_run_at, videos."""
+
+    async def set_paused(self, name: str, paused: bool) -> None: ...
+
+    async def run_now(self, name: str) -> Any:
+        """Run a campaign at once; the report's ``message`` says what it made."""
 
 
 def _public_hooks() -> list[str]:

@@ -13,6 +13,7 @@ from .access import Caller
 from .catalogue import Catalogue
 from .errors import AvatarDaemonError, UnknownNameError
 from .events import EventBus
+from .hookspecs import HasOwnTimeout
 from .media import MediaResolver
 from .models import JobEvent, JobState, RenderRequest, RenderResult, Script
 from .planning import request_for
@@ -188,7 +189,7 @@ class JobRunner:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
                                        message=f"rendering with {renderer.name}"))
             # A remote renderer that waits for hours on a queue sets its own, longer deadline.
-            limit = getattr(renderer, "timeout_seconds", None) or self.catalogue.settings.jobs.timeout_seconds
+            limit = renderer.timeout_seconds if isinstance(renderer, HasOwnTimeout) else self.catalogue.settings.jobs.timeout_seconds
             async with asyncio.timeout(limit):
                 result = await renderer.render(request, progress)
         except TimeoutError as exc:

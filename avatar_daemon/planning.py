@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
 from .errors import ResearchError, UnknownNameError, first_problem
-from .interfaces import ResearchSource
+from .hookspecs import ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
 from .models import Background, CaptionLook, FormatSpec, MediaFile, RenderRequest, Research, Script

@@ -11,6 +11,8 @@ import logging
 from pathlib import Path
 from .catalogue import Catalogue
 from .errors import UnknownNameError
+from .hookspecs import DrawsPreviews
+from .hookspecs import DrawsPreviews
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ class AvatarPreviews:
         self._lock = asyncio.Lock()  # one preview render at a time: they share the CPU with real jobs
 
     def available(self) -> bool:
-        return any(hasattr(r, "preview") for r in self.catalogue.renderers)
+        return any(isinstance(r, DrawsPreviews) for r in self.catalogue.renderers)
 
     def urls(self, base: str | None) -> dict[str, tuple[str | None, str | None]]:
         """(image, clip) URL of every profile: a renderer catalogue's (HeyGen's looks) first, else the ones
@@ -50,7 +52,7 @@ class AvatarPreviews:
         target = self.folder / f"{avatar.id}.{kind}"
         if target.is_file():
             return target
-        renderer = next((r for r in self.catalogue.renderers if hasattr(r, "preview")), None)
+        renderer = next((r for r in self.catalogue.renderers if isinstance(r, DrawsPreviews)), None)
         if renderer is None:
             raise UnknownNameError("no renderer here can draw previews")
         async with self._lock:

@@ -38,9 +38,6 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T | None:
         return self._items.get(name)
 
-    def owner(self, name: str) -> str:
-        return self._owners[name]
-
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

@@ -29,11 +29,11 @@ import unicodedata
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from avatar_daemon import (
-    ConfigError, GaveUp, PayloadError, Research, Script, ScriptTemplate, TryAgain, estimate_seconds, hookimpl,
-    load_json, numbers_in_words, retry_after, retrying, secret, to_spoken, words_for_seconds,
+    GaveUp, PayloadError, Research, Script, ScriptTemplate, TryAgain, estimate_seconds, hookimpl, load_json,
+    numbers_in_words, plugin_settings, retry_after, retrying, secret, to_spoken, words_for_seconds,
 )
 from avatar_daemon_plugins.template_writer import SOURCE_LABELS, speakable
 
@@ -193,7 +193,7 @@ class LlmWriter:
                            "(Pipeline.awrite_script), or await awrite")
 
     async def awrite(self, research: Research, template: str, limits) -> Script:
-        fallback = self.daemon.script_writers["template"].write(research, template, limits)
+        fallback = self.daemon.script_writer("template").write(research, template, limits)
         if not self.cfg.model:
             return self._fallback(fallback, "no model is configured (plugins.settings.llm.model)")
         t = self._template(template)
@@ -327,10 +327,4 @@ def _message(body: Any) -> str:
 
 @hookimpl
 def register_script_writers(register, daemon):
-    try:
-        cfg = LlmSettings.model_validate(daemon.plugin_config("llm"))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError([f"plugins.settings.llm.{where}: {err['msg']}"]) from None
-    register(LlmWriter(daemon, cfg))
+    register(LlmWriter(daemon, plugin_settings(daemon, "llm", LlmSettings)))

@@ -146,7 +146,7 @@ class TemplateWriter:
 
     def write(self, research: Research, template: str, limits) -> Script:
         t = self.template_for(template)
-        language = getattr(limits, "language", "en")
+        language = limits.language
         notes: list[str] = []
         label = SOURCE_LABELS.get(research.source, research.source)
         topic, cut = speakable(research.topic, language)

@@ -14,12 +14,11 @@ import hashlib
 import hmac
 import json
 import logging
-import random
 import time
 
 import aiohttp
 
-from avatar_daemon import JobEvent, Notice, hookimpl, secret
+from avatar_daemon import GaveUp, JobEvent, Notice, TryAgain, hookimpl, retry_after, retrying, secret
 
 log = logging.getLogger(__name__)
 
@@ -58,23 +57,25 @@ class WebhookNotifier:
 
     async def _post(self, url: str, body: bytes, what: str) -> None:
         key = secret("AVATAR_DAEMON_WEBHOOK_SECRET") or ""
-        for attempt in range(self.retries + 1):
-            timestamp = str(int(time.time()))
+
+        async def attempt() -> None:
+            timestamp = str(int(time.time()))  # signed afresh each try: receivers refuse stale stamps
             headers = {"Content-Type": "application/json", "X-Avatar-Timestamp": timestamp,
                        "X-Avatar-Signature": sign(key, timestamp, body)}
             try:
                 async with self.daemon.http.post(url, data=body, headers=headers,
                                                  timeout=aiohttp.ClientTimeout(total=10)) as resp:
-                    if resp.status < 500 and resp.status != 429:
-                        if resp.status >= 400:
-                            log.warning("webhook refused %s: HTTP %s", what, resp.status)
-                        return
-                    reason = f"HTTP {resp.status}"
+                    if resp.status == 429 or resp.status >= 500:
+                        raise TryAgain(f"HTTP {resp.status}", retry_after(resp.headers.get("Retry-After")))
+                    if resp.status >= 400:
+                        log.warning("webhook refused %s: HTTP %s", what, resp.status)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                reason = f"{type(exc).__name__}"
-            if attempt < self.retries:
-                await asyncio.sleep(self.base_delay * 2 ** attempt * (0.5 + random.random()))
-        log.warning("webhook gave up on %s after %d attempts: %s", what, self.retries + 1, reason)
+                raise TryAgain(type(exc).__name__) from None
+
+        try:
+            await retrying(attempt, retries=self.retries, base_delay=self.base_delay)
+        except GaveUp as exc:
+            log.warning("webhook gave up on %s after %d attempts: %s", what, exc.tries, exc.reason)
 
 
 @hookimpl

@@ -126,19 +126,14 @@ class FakeHeyGen:
         r.add_post("/v3/videos", self.create_video)
         r.add_get("/v3/videos", self.list_videos)
         r.add_get("/v3/videos/{id}", self.get_video)
-        r.add_delete("/v3/videos/{id}", self.delete_video)
         r.add_post("/v2/video/generate", self.studio_generate)
         r.add_get("/v3/avatars/looks/{id}", self.avatar_look)
-        r.add_get("/v3/avatars/looks", self.avatar_looks)
         r.add_get("/v3/voices", self.list_voices)
         r.add_get("/v2/user/remaining_quota", self.remaining_quota)
         r.add_post("/v1/asset", self.upload_asset)
         r.add_post("/v3/webhooks/endpoints", self.create_endpoint)
         r.add_get("/v3/webhooks/endpoints", self.list_endpoints)
-        r.add_delete("/v3/webhooks/endpoints/{id}", self.delete_endpoint)
         r.add_post("/v3/webhooks/endpoints/{id}/rotate-secret", self.rotate_endpoint)
-        r.add_get("/v2/templates", self.templates)
-        r.add_get("/v2/template/{id}", self.template)
         r.add_post("/v2/template/{id}/generate", self.template_generate)
         r.add_get("/files/{id}/{name}", self.file)
         return app
@@ -319,12 +314,6 @@ class FakeHeyGen:
         return web.json_response({"data": [self._video_json(self.videos[i]) for i in page], "has_more": more,
                                   "next_token": str(start + limit) if more else None})
 
-    async def delete_video(self, request: web.Request) -> web.Response:
-        video = self.videos.pop(request.match_info["id"], None)
-        if video is None:
-            return web.json_response({"error": {"code": "not_found", "message": "Video not found"}}, status=404)
-        return web.json_response({"data": {"id": video.id}})
-
     async def file(self, request: web.Request) -> web.StreamResponse:
         video = self.videos.get(request.match_info["id"])
         if video is None or float(request.query.get("Expires", 0)) < time.time():
@@ -353,9 +342,6 @@ class FakeHeyGen:
             return web.json_response({"error": {"code": "not_found", "message": "Avatar look not found"}}, status=404)
         return web.json_response({"data": look})
 
-    async def avatar_looks(self, request: web.Request) -> web.Response:
-        return web.json_response({"data": list(self.looks.values()), "has_more": False, "next_token": None})
-
     async def list_voices(self, request: web.Request) -> web.Response:
         voices = [v for v in self.voices if v.get("type", "public") == request.query.get("type", "public")]
         start = int(request.query.get("token", 0))
@@ -376,14 +362,6 @@ class FakeHeyGen:
                                                         "file_type": request.content_type,
                                                         "url": f"{self.url}/assets/{asset_id}"},
                                   "msg": None, "message": None})
-
-    async def templates(self, request: web.Request) -> web.Response:
-        return web.json_response({"error": None, "data": {"templates": [
-            {"template_id": "tpl1", "name": "News", "thumbnail_image_url": f"{self.url}/t.jpg"}]}})
-
-    async def template(self, request: web.Request) -> web.Response:
-        return web.json_response({"error": None, "data": {"variables": {
-            "script": {"name": "script", "type": "text", "properties": {"content": ""}}}}})
 
     async def template_generate(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -411,10 +389,6 @@ class FakeHeyGen:
     async def list_endpoints(self, request: web.Request) -> web.Response:
         public = [{k: v for k, v in e.items() if k != "secret"} for e in self.endpoints.values()]
         return web.json_response({"data": public, "has_more": False, "next_token": None})
-
-    async def delete_endpoint(self, request: web.Request) -> web.Response:
-        self.endpoints.pop(request.match_info["id"], None)
-        return web.json_response({"data": {"endpoint_id": request.match_info["id"]}})
 
     async def rotate_endpoint(self, request: web.Request) -> web.Response:
         endpoint = self.endpoints.get(request.match_info["id"])

@@ -1,10 +1,15 @@
 """The plugin contract: documented hooks, one test per hook, loading, layering and drift guards."""
 
 import ast
+import gc
 import asyncio
 import importlib.metadata
 import inspect
+import subprocess
+import sys
 import tomllib
+import typing
+import weakref
 from pathlib import Path
 
 import aiohttp
@@ -12,7 +17,9 @@ import pytest
 
 import avatar_daemon
 import avatar_daemon_plugins as plugins
-from avatar_daemon import PluginError, hookimpl, hookspecs
+from avatar_daemon import hookimpl, hookspecs
+from avatar_daemon.errors import PluginError
+from avatar_daemon.settings import load_settings
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_until
 from avatar_daemon.planning import extract
 from tests.conftest import FIXTURES, REPO, fixture_bytes
@@ -25,8 +32,11 @@ def test_every_hook_documents_every_argument(name):
     spec = getattr(hookspecs, name)
     doc = inspect.getdoc(spec)
     assert doc and len(doc) > 80
+    lines = [line.strip() for line in doc.splitlines()]
     for arg in inspect.signature(spec).parameters:
-        assert f"``{arg}``" in doc or f"{arg}(" in doc or arg in doc, f"{name} does not document {arg}"
+        own = [line for line in lines if line.startswith(f"``{arg}``:")]
+        assert len(own) == 1, f"{name} has no line of its own for {arg!r} (one starting ``{arg}``:)"
+        assert len(own[0]) > len(f"``{arg}``:") + 10, f"{name} documents {arg!r} with too few words"
 
 
 def test_every_hook_has_a_test():
@@ -249,3 +259,301 @@ def test_every_package_is_installed_under_its_own_name():
     assert {n.replace("plugins", "avatar_daemon_plugins", 1) if n.startswith("plugins") else n
             for n in on_disk} == listed
     assert "plugins" not in listed
+
+
+def _declared(protocol) -> dict[str, object]:
+    """A Protocol's members: methods, and attributes it annotates."""
+    members = {n: v for n, v in vars(protocol).items() if not n.startswith("_") and callable(v)}
+    members.update({n: t for n, t in protocol.__annotations__.items() if not n.startswith("_")})
+    return members
+
+
+async def test_the_daemon_is_a_host(tmp_path):
+    """Every member Host promises a plugin exists on a started daemon, methods with compatible parameters."""
+    daemon = make_daemon(tmp_path, notifiers=["log"])
+    async with daemon.started():
+        checked = 0
+        todo = [(hookspecs.Host, daemon, "daemon")]
+        while todo:
+            protocol, obj, where = todo.pop()
+            for name, member in _declared(protocol).items():
+                assert hasattr(obj, name), f"{where}.{name} is promised by {protocol.__name__} but missing"
+                value = getattr(obj, name)
+                checked += 1
+                nested = getattr(hookspecs, member.strip("\"'"), None) if isinstance(member, str) else None
+                if getattr(nested, "_is_protocol", False):
+                    todo.append((nested, value, f"{where}.{name}"))
+                elif inspect.isfunction(member):
+                    promised = [p for p in inspect.signature(member).parameters if p != "self"]
+                    actual = inspect.signature(value).parameters
+                    assert set(promised) <= set(actual), f"{where}.{name} takes {list(actual)}, not {promised}"
+                    assert inspect.iscoroutinefunction(member) == inspect.iscoroutinefunction(value), \
+                        f"{where}.{name}: async in one and not the other"
+    assert checked > 30
+
+
+# ---- every member the core uses on a plugin object is on the contract page ----------------
+
+KINDS = {
+    "renderers": (hookspecs.Renderer, hookspecs.DrawsPreviews, hookspecs.DryRuns, hookspecs.SyncsCatalogue,
+                  hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout),
+    "sources": (hookspecs.ResearchSource, hookspecs.FetchesLive),
+    "script_writers": (hookspecs.ScriptWriter,),
+    "notifiers": (hookspecs.Notifier, hookspecs.TakesNotices),
+    "services": (hookspecs.Service,),
+}
+ANNOTATED = {p.__name__: kind for kind, protocols in KINDS.items() for p in protocols}
+
+
+def _registry(node: ast.AST) -> str | None:
+    """The kind of plugin objects a registry expression holds (`self.renderers`, `renderers`), if it is one."""
+    if isinstance(node, ast.Attribute) and node.attr in KINDS:
+        owner = node.value  # the daemon's registries or a service's own, not campaign.sources (its specs)
+        if (isinstance(owner, ast.Name) and owner.id in ("self", "d", "daemon")) or (
+                isinstance(owner, ast.Attribute) and owner.attr == "daemon"):
+            return node.attr
+    if isinstance(node, ast.Name) and node.id in KINDS:
+        return node.id
+    return None
+
+
+class _PluginUses(ast.NodeVisitor):
+    """Members the core reads on plugin objects, found by following registries into names, per function."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.uses: list[tuple[str, str, int]] = []  # (kind, member, line)
+        self.probes: list[int] = []  # lines with hasattr/getattr on a plugin object
+        self.bound: list[dict[str, str]] = [{}]
+
+    def kind(self, node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.bound[-1].get(node.id)
+        if isinstance(node, ast.Subscript):
+            return _registry(node.value)
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "get":
+                return _registry(func.value)
+            if isinstance(func, ast.Attribute) and func.attr == "script_writer":
+                return "script_writers"
+            if isinstance(func, ast.Name) and func.id == "next" and node.args:
+                gen = node.args[0]
+                if isinstance(gen, ast.GeneratorExp):
+                    self.visit(gen)
+                    return self.kind(gen.elt)
+        return None
+
+    def iterated(self, node: ast.AST) -> str | None:
+        if isinstance(node, (ast.List, ast.Tuple)):
+            kinds = {self.iterated(e.value) if isinstance(e, ast.Starred) else None for e in node.elts} - {None}
+            return kinds.pop() if len(kinds) == 1 else None
+        return _registry(node)
+
+    def bind(self, target: ast.AST, kind: str | None) -> None:
+        if kind and isinstance(target, ast.Name):
+            self.bound[-1][target.id] = kind
+
+    def visit_FunctionDef(self, node):
+        scope = dict(self.bound[-1])
+        for arg in node.args.args + node.args.kwonlyargs:
+            annotation = ast.unparse(arg.annotation).strip("\"'") if arg.annotation else ""
+            if annotation in ANNOTATED:
+                scope[arg.arg] = ANNOTATED[annotation]
+        self.bound.append(scope)
+        self.generic_visit(node)
+        self.bound.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_For(self, node):
+        self.bind(node.target, self.iterated(node.iter))
+        self.generic_visit(node)
+
+    visit_AsyncFor = visit_For
+
+    def visit_comprehension(self, node):
+        self.bind(node.target, self.iterated(node.iter))
+        self.generic_visit(node)
+
+    def _visit_comprehension_expr(self, node):
+        for generator in node.generators:  # bind before the element is read
+            self.visit(generator)
+        for child in ([node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]):
+            self.visit(child)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _visit_comprehension_expr
+
+    def visit_Assign(self, node):
+        self.visit(node.value)
+        for target in node.targets:
+            self.bind(target, self.kind(node.value))
+
+    def visit_AnnAssign(self, node):
+        if node.value is not None:
+            self.visit(node.value)
+            self.bind(node.target, self.kind(node.value))
+
+    def visit_Attribute(self, node):
+        kind = self.kind(node.value)
+        if kind:
+            self.uses.append((kind, node.attr, node.lineno))
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        func = node.func
+        if (isinstance(func, ast.Name) and func.id in ("hasattr", "getattr") and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)):
+            kind = self.kind(node.args[0])
+            if kind:
+                self.uses.append((kind, node.args[1].value, node.lineno))
+                self.probes.append(node.lineno)
+        self.generic_visit(node)
+
+
+def _core_plugin_uses() -> list[tuple[str, str, str]]:
+    uses = []
+    for path in sorted((REPO / "avatar_daemon").rglob("*.py")):
+        if path.name == "hookspecs.py":
+            continue
+        finder = _PluginUses(path)
+        finder.visit(ast.parse(path.read_text()))
+        uses += [(kind, member, f"{path.relative_to(REPO)}:{line}") for kind, member, line in finder.uses]
+    return uses
+
+
+def test_every_member_the_core_uses_on_a_plugin_object_is_declared():
+    uses = _core_plugin_uses()
+    undeclared = [f"{where}: {kind[:-1]}.{member}" for kind, member, where in uses
+                  if not any(member in _declared(p) for p in KINDS[kind])]
+    assert not undeclared, "declare on the contract page (hookspecs.py) or stop using:\n" + "\n".join(undeclared)
+    # The finder follows the registries: it sees the members the daemon is known to use.
+    seen = {(kind, member) for kind, member, _ in uses}
+    assert {("renderers", "render"), ("renderers", "preview"), ("renderers", "dry_run"),
+            ("renderers", "sync_catalogue"), ("renderers", "api_calls"), ("renderers", "timeout_seconds"),
+            ("sources", "detect"), ("sources", "extract"), ("sources", "fetch"),
+            ("notifiers", "notify"), ("notifiers", "notice"), ("services", "run")} <= seen, sorted(seen)
+
+
+def test_the_core_probes_plugin_objects_only_through_the_contract():
+    """Optional members are asked for with isinstance(obj, TheProtocol), never hasattr or getattr."""
+    probes = []
+    for path in sorted((REPO / "avatar_daemon").rglob("*.py")):
+        finder = _PluginUses(path)
+        finder.visit(ast.parse(path.read_text()))
+        probes += [f"{path.relative_to(REPO)}:{line}" for line in finder.probes]
+    assert not probes
+
+
+def test_the_contract_imports_no_http_library():
+    """`import avatar_daemon` is what every plugin pays at load: aiohttp (half the old import time) waits."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import avatar_daemon"],
+                          capture_output=True, text=True, check=True)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    assert "avatar_daemon.hookspecs" in imported  # the report is what we think it is
+    assert not {m for m in imported if m.split(".")[0] in ("aiohttp", "slack_bolt", "av", "numpy")}
+
+
+def test_the_public_api_is_grouped_and_complete():
+    """Every name in __all__ exists, once, and every Protocol on the contract page is public."""
+    names = avatar_daemon.__all__
+    assert len(names) == len(set(names))
+    assert all(hasattr(avatar_daemon, n) for n in names)
+    protocols = {n for n, v in vars(hookspecs).items()
+                 if getattr(v, "_is_protocol", False) and v is not typing.Protocol and not n.startswith("Host")}
+    assert protocols <= set(names) and "Host" in names
+
+
+def _daemon_chain(node: ast.AST, aliases: dict[str, list[str]]) -> list[str] | None:
+    """The members read after the daemon in `daemon.a.b` (`daemon` a hook's, a kept one, or an alias)."""
+    chain: list[str] = []
+    while isinstance(node, ast.Attribute) and node.attr != "daemon":
+        chain.insert(0, node.attr)
+        node = node.value
+    if isinstance(node, ast.Attribute) or (isinstance(node, ast.Name) and node.id == "daemon"):
+        return chain  # x.daemon or daemon
+    if isinstance(node, ast.Name) and node.id in aliases:
+        return aliases[node.id] + chain
+    return None
+
+
+def _host_chains(tree: ast.AST):
+    """(chain, line) for every `daemon.a.b` a plugin reads, through aliases such as `d = bot.daemon`."""
+    aliases: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            pairs = [(t, node.value) for t in node.targets]
+            if isinstance(node.targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
+                pairs = list(zip(node.targets[0].elts, node.value.elts))
+            for target, value in pairs:
+                chain = _daemon_chain(value, aliases)
+                if isinstance(target, ast.Name) and chain is not None:
+                    aliases[target.id] = chain
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain = _daemon_chain(node, aliases)
+            if chain:
+                yield chain, node.lineno
+
+
+def test_builtin_plugins_use_only_what_host_declares():
+    bad = set()
+    for path in sorted((REPO / "plugins").rglob("*.py")):
+        for chain, line in _host_chains(ast.parse(path.read_text())):
+            protocol, members = hookspecs.Host, chain
+            while members:
+                declared = _declared(protocol)
+                if members[0] not in declared:
+                    bad.add(f"{path.relative_to(REPO)}:{line}: daemon.{'.'.join(chain)}")
+                    break
+                nested = declared[members[0]]
+                nested = getattr(hookspecs, nested.strip("\"'"), None) if isinstance(nested, str) else None
+                if not getattr(nested, "_is_protocol", False):
+                    break  # a value or a method: what follows is its own business
+                protocol, members = nested, members[1:]
+    assert not bad, "not on Host (hookspecs.py):\n" + "\n".join(sorted(bad))
+
+
+def test_bad_plugin_settings_name_the_file_line_and_field(tmp_path):
+    """Every built-in plugin checks its settings with plugin_settings: daemon.yaml's path and line, then the field."""
+    path = tmp_path / "daemon.yaml"
+    path.write_text("data_dir: var\n"
+                    "plugins:\n"
+                    "  settings:\n"
+                    "    heygen:\n"
+                    "      max_concurrency: 0\n"
+                    "    slack:\n"
+                    "      mode: carrier-pigeon\n"
+                    "    llm:\n"
+                    "      temperature: 5\n")
+    daemon = make_daemon(tmp_path, settings=load_settings(path, environ={}))
+    errors = {p.name: p.error for p in daemon.plugins if p.error}
+    assert f"{path}:5: plugins.settings.heygen.max_concurrency: Input should be greater than or equal to 1" \
+        in errors["heygen"]
+    assert f"{path}:7: plugins.settings.slack.mode: Input should be 'socket' or 'http'" in errors["slack"]
+    assert f"{path}:9: plugins.settings.llm.temperature:" in errors["llm_writer"]
+    assert "local" in daemon.renderers and "template" in daemon.script_writers  # the rest load
+
+
+def test_per_daemon_shares_one_object_between_a_plugins_hooks_and_lets_it_go(tmp_path):
+    from avatar_daemon_plugins.heygen import _renderer
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first, second = make_daemon(tmp_path / "a"), make_daemon(tmp_path / "b")
+    assert first.renderers["heygen"] is _renderer(first) is not _renderer(second)
+    gone = weakref.ref(first)
+    del first
+    gc.collect()
+    assert gone() is None  # nothing outside the daemon keeps it (and its renderer) alive
+
+
+def test_the_builtins_offer_the_optional_members_the_daemon_relies_on(daemon):
+    """A renamed optional member is not an error anywhere: the daemon just does without. Here it fails."""
+    local, heygen = daemon.renderers["local"], daemon.renderers["heygen"]
+    assert isinstance(local, hookspecs.DrawsPreviews) and not isinstance(local, hookspecs.DryRuns)
+    for protocol in (hookspecs.DryRuns, hookspecs.SyncsCatalogue, hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout):
+        assert isinstance(heygen, protocol), protocol.__name__
+    live = {s.name for s in daemon.sources if isinstance(s, hookspecs.FetchesLive)}
+    assert live == {"reddit", "hackernews", "github", "google_trends"}
+    assert all(isinstance(s, hookspecs.ResearchSource) for s in daemon.sources)
+    assert {n.name for n in daemon.notifiers if isinstance(n, hookspecs.TakesNotices)} >= {"log", "webhook"}

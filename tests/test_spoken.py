@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from avatar_daemon import Insight, Research, clean_text, hookimpl, strip_markup, to_spoken
+from avatar_daemon import Insight, Research, clean_text, hookimpl, to_spoken
+from avatar_daemon.spoken import strip_markup
 from avatar_daemon.spoken import strip_invisible
 from avatar_daemon.testing import make_daemon
 

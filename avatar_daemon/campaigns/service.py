@@ -26,6 +26,7 @@ import yaml
 from ..catalogue import Catalogue
 from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
 from ..events import EventBus
+from ..hookspecs import FetchesLive
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
 from ..planning import awrite_script
@@ -81,7 +82,7 @@ def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
             problems.append(f"{path}:{doc.line_of(loc)}: {'.'.join(map(str, loc))}: no {what} named {value!r} "
                             f"(known: {names})")
     for i, spec in enumerate(campaign.sources):
-        if spec.fetch is not None and spec.source in c.sources and not hasattr(c.sources[spec.source], "fetch"):
+        if spec.fetch is not None and spec.source in c.sources and not isinstance(c.sources[spec.source], FetchesLive):
             problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                             f"{spec.source!r} cannot fetch live research")
     if problems:

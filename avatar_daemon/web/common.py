@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..campaigns.service import Campaigns
     from ..events import EventBus
     from ..inbox import Inbox
-    from ..interfaces import Renderer
+    from ..hookspecs import Renderer
     from ..jobs import JobRunner
     from ..models import FormatSpec
     from ..pipeline import Pipeline

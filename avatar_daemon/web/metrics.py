@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..hookspecs import CountsApiCalls
 from ..models import JobState
 from .common import Answer, Endpoint, daemon_of
 
@@ -40,7 +41,7 @@ async def metrics(request: web.Request) -> web.Response:
     lines += ["# HELP avatar_daemon_renderer_api_calls_total Calls to remote renderers' APIs, by outcome.",
               "# TYPE avatar_daemon_renderer_api_calls_total counter"]
     for renderer in d.renderers:
-        calls = renderer.api_calls() if hasattr(renderer, "api_calls") else {}
+        calls = renderer.api_calls() if isinstance(renderer, CountsApiCalls) else {}
         for (endpoint, outcome), n in sorted(calls.items()):
             lines.append(f'avatar_daemon_renderer_api_calls_total{{renderer="{_label(renderer.name)}",'
                          f'endpoint="{_label(endpoint)}",outcome="{_label(outcome)}"}} {n}')

@@ -9,36 +9,20 @@ public_url (registers the webhook), concurrency, polling, square handling and co
 from __future__ import annotations
 
 import logging
-import weakref
 
-from pydantic import ValidationError
-
-from avatar_daemon import ConfigError, hookimpl, secret
+from avatar_daemon import hookimpl, per_daemon, plugin_settings, secret
 
 from .renderer import KEY_NAME, HeyGenRenderer
 from .settings import HeyGenSettings
-from .webhook import WebhookReceiver
+from .webhook_receiver import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
 
-def _settings(daemon) -> HeyGenSettings:
-    try:
-        return HeyGenSettings.model_validate(daemon.plugin_config("heygen"))
-    except ValidationError as exc:
-        where = daemon.settings.config_path or "daemon.yaml"
-        raise ConfigError([f"{where}:1: plugins.settings.heygen.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                           for e in exc.errors()]) from None
-
-
-_renderers: "weakref.WeakKeyDictionary[object, HeyGenRenderer]" = weakref.WeakKeyDictionary()
-
-
+@per_daemon
 def _renderer(daemon) -> HeyGenRenderer:
     """One renderer per daemon, shared by the hooks below (the route and service need the same one)."""
-    if daemon not in _renderers:
-        _renderers[daemon] = HeyGenRenderer(daemon, _settings(daemon))
-    return _renderers[daemon]
+    return HeyGenRenderer(daemon, plugin_settings(daemon, "heygen", HeyGenSettings))
 
 
 class HeyGenService:
@@ -75,6 +59,5 @@ def register_services(register, daemon):
 def register_routes(register, daemon):
     renderer = _renderer(daemon)
     receiver = WebhookReceiver(renderer)
-    renderer.receiver = receiver
     register("POST", renderer.cfg.webhook_path, receiver.post)
     register("OPTIONS", renderer.cfg.webhook_path, receiver.options)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from avatar_daemon import AvatarProfile
 
-from .api import HeyGenError
+from .answers import HeyGenError
 
 if TYPE_CHECKING:
     from .client import HeyGenClient

@@ -16,12 +16,13 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
-from .api import (
+from avatar_daemon import retry_after as retry_after_header
+
+from .answers import (
     Asset,
     AvatarLook,
     HeyGenError,
     Quota,
-    Template,
     Video,
     VideoCreated,
     Voice,
@@ -74,13 +75,6 @@ class Gate:
         self._slots.release()
 
 
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: rare enough to treat as "back off on our own"
-
-
 class HeyGenClient:
     """Every call has a timeout, counts in `calls` by endpoint and outcome, and retries only when safe."""
 
@@ -121,7 +115,7 @@ class HeyGenClient:
                 async with self.gate:
                     async with self.session.request(method, url, json=json, params=params, data=data,
                                                     headers=headers, timeout=self.timeout) as resp:
-                        retry_after = _retry_after(resp.headers.get("Retry-After"))
+                        retry_after = retry_after_header(resp.headers.get("Retry-After"))
                         status = resp.status
                         text = await resp.text()
                 body = _json(text)
@@ -174,23 +168,12 @@ class HeyGenClient:
         async for item in self._pages("/v3/videos", "list_videos", {"limit": limit}):
             yield item
 
-    async def delete_video(self, video_id: str) -> None:
-        await self.call("DELETE", f"/v3/videos/{video_id}", "delete_video")
-
     # ---- Studio (v2): what v3 cannot do yet (scenes, any dimension, test mode) -------
 
     async def studio_generate(self, body: dict[str, Any]) -> VideoCreated:
         """v2 documents no idempotency, so this create is repeated only after a 429 (never accepted)."""
         return VideoCreated.model_validate(await self.call("POST", "/v2/video/generate", "studio_generate",
                                                            json=body))
-
-    async def templates(self) -> list[Template]:
-        data = await self.call("GET", "/v2/templates", "templates")
-        return [Template.model_validate(t) for t in (data or {}).get("templates", [])]
-
-    async def template_variables(self, template_id: str) -> dict[str, Any]:
-        data = await self.call("GET", f"/v2/template/{template_id}", "template")
-        return (data or {}).get("variables", {})
 
     async def generate_from_template(self, template_id: str, body: dict[str, Any]) -> VideoCreated:
         return VideoCreated.model_validate(
@@ -200,10 +183,6 @@ class HeyGenClient:
 
     async def avatar_look(self, look_id: str) -> AvatarLook:
         return AvatarLook.model_validate(await self.call("GET", f"/v3/avatars/looks/{look_id}", "avatar_look"))
-
-    async def avatar_looks(self, avatar_type: str | None = None) -> list[AvatarLook]:
-        params = {"limit": 100, **({"avatar_type": avatar_type} if avatar_type else {})}
-        return [AvatarLook.model_validate(i) async for i in self._pages("/v3/avatars/looks", "avatar_looks", params)]
 
     async def voices(self, voice_type: str = "public") -> list[Voice]:
         params = {"limit": 100, "type": voice_type}
@@ -230,9 +209,6 @@ class HeyGenClient:
     async def webhooks(self) -> list[WebhookEndpoint]:
         return [WebhookEndpoint.model_validate(i)
                 async for i in self._pages("/v3/webhooks/endpoints", "list_webhooks", {})]
-
-    async def delete_webhook(self, endpoint_id: str) -> None:
-        await self.call("DELETE", f"/v3/webhooks/endpoints/{endpoint_id}", "delete_webhook")
 
     async def rotate_webhook_secret(self, endpoint_id: str) -> WebhookEndpoint:
         return WebhookEndpoint.model_validate(await self.call(

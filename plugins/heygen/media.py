@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import av.filter
+import srt
 
 from avatar_daemon import RenderError
 
@@ -128,34 +129,21 @@ def _first_dts(path: Path) -> dict[int, float]:
     return found
 
 
-TIME = re.compile(r"(\d+):(\d\d):(\d\d)[,.](\d{3})")
-
-
-def _seconds(stamp: str) -> float:
-    h, m, s, ms = TIME.match(stamp.strip()).groups()
-    return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
-
-
-def _stamp(seconds: float, sep: str = ",") -> str:
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
-
-
 def join_srt(texts: list[str], starts: list[float]) -> str:
-    """One SRT from several, each cue moved by its part's start and renumbered."""
-    cues: list[str] = []
+    """One SRT from several, each part's cues moved by the part's start and all renumbered."""
+    cues = []
     for text, start in zip(texts, starts, strict=True):
-        for block in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()):
-            lines = block.strip().split("\n")
-            timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
-            if timing is None:
-                continue
-            a, b = lines[timing].split("-->")
-            cue = f"{_stamp(_seconds(a) + start)} --> {_stamp(_seconds(b.split()[0]) + start)}"
-            cues.append(cue + "\n" + "\n".join(lines[timing + 1:]))
-    return "\n\n".join(f"{i}\n{cue}" for i, cue in enumerate(cues, 1)) + "\n"
+        shift = timedelta(seconds=start)
+        for cue in srt.parse(text, ignore_errors=True):
+            cue.start, cue.end = cue.start + shift, cue.end + shift
+            cues.append(cue)
+    return srt.compose(cues)
 
 
-def srt_to_vtt(srt: str) -> str:
-    body = re.sub(r"(\d+:\d\d:\d\d),(\d{3})", r"\1.\2", srt)
-    return "WEBVTT\n\n" + body
+def srt_to_vtt(text: str) -> str:
+    """WebVTT of an SRT: the same numbered cues, with WebVTT's dot before the milliseconds."""
+    def stamp(at: timedelta) -> str:
+        return srt.timedelta_to_srt_timestamp(at).replace(",", ".")
+
+    cues = [f"{c.index}\n{stamp(c.start)} --> {stamp(c.end)}\n{c.content}" for c in srt.parse(text, ignore_errors=True)]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"

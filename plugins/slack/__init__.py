@@ -11,40 +11,27 @@ stays off and says which are missing, once. Settings: daemon.yaml `plugins.setti
 from __future__ import annotations
 
 import logging
-import weakref
 
-from pydantic import ValidationError
-
-from avatar_daemon import ConfigError, hookimpl
+from avatar_daemon import hookimpl, per_daemon
 
 from . import settings as slack_settings
 
 log = logging.getLogger(__name__)
 
-_apps: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
+@per_daemon
 def _app(daemon):
     """The Bolt app, bot and settings for this daemon, or None when Slack is off."""
-    if daemon not in _apps:
-        try:
-            cfg, tokens = slack_settings.load(daemon.plugin_config("slack"))
-        except ValidationError as exc:
-            where = daemon.settings.config_path or "daemon.yaml"
-            raise ConfigError([f"{where}:1: plugins.settings.slack.{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                               for e in exc.errors()]) from None
-        needed = {"SLACK_BOT_TOKEN": tokens.bot, **({"SLACK_APP_TOKEN": tokens.app} if cfg.mode == "socket"
-                                                     else {"SLACK_SIGNING_SECRET": tokens.signing_secret})}
-        missing = [name for name, value in needed.items() if not value]
-        if missing:
-            log.info("slack: off (%s mode needs %s, not set)", cfg.mode, ", ".join(missing))
-            _apps[daemon] = None
-        else:
-            from .app import build
+    cfg, tokens = slack_settings.load(daemon)
+    needed = {"SLACK_BOT_TOKEN": tokens.bot, **({"SLACK_APP_TOKEN": tokens.app} if cfg.mode == "socket"
+                                                 else {"SLACK_SIGNING_SECRET": tokens.signing_secret})}
+    missing = [name for name, value in needed.items() if not value]
+    if missing:
+        log.info("slack: off (%s mode needs %s, not set)", cfg.mode, ", ".join(missing))
+        return None
+    from .app import build
 
-            app, bot = build(daemon, cfg, tokens)
-            _apps[daemon] = (app, bot, cfg, tokens)
-    return _apps[daemon]
+    app, bot = build(daemon, cfg, tokens)
+    return app, bot, cfg, tokens
 
 
 @hookimpl

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from avatar_daemon import secret
+from avatar_daemon import plugin_settings, secret
 
 
 class SlackSettings(BaseModel):
@@ -39,14 +39,14 @@ class Tokens(BaseModel):
     __str__ = __repr__
 
 
-def load(raw: dict) -> tuple[SlackSettings, Tokens]:
+def load(daemon) -> tuple[SlackSettings, Tokens]:
     """Environment first (SLACK_MODE, SLACK_API_URL), then daemon.yaml; tokens only from secrets."""
-    data = dict(raw)
+    data = dict(daemon.plugin_config("slack"))
     if os.environ.get("SLACK_MODE"):
         data["mode"] = os.environ["SLACK_MODE"]
     if os.environ.get("SLACK_API_URL"):
         data["api_url"] = os.environ["SLACK_API_URL"]
-    cfg = SlackSettings.model_validate(data)
+    cfg = plugin_settings(daemon, "slack", SlackSettings, data)
     if not cfg.api_url.endswith("/"):
         cfg.api_url += "/"
     return cfg, Tokens(bot=secret("SLACK_BOT_TOKEN"), signing_secret=secret("SLACK_SIGNING_SECRET"),

@@ -1,3 +1,4 @@
+import asyncio
 import hashlib
 import hmac
 import json
@@ -41,6 +42,35 @@ async def test_webhook_signs_and_retries(tmp_path, monkeypatch):
                         hashlib.sha256).hexdigest()
     assert headers["X-Avatar-Signature"] == "sha256=" + expected
     assert json.loads(body)["type"] == "job.completed"
+
+
+async def test_webhook_waits_what_retry_after_says_not_its_own_backoff(tmp_path):
+    """A 429 with Retry-After: 0: the retry comes at once, though the backoff alone would wait 15-45 s."""
+    received = []
+
+    async def hook(request):
+        received.append(await request.read())
+        if len(received) == 1:
+            return web.Response(status=429, headers={"Retry-After": "0"})
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/x", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    daemon = make_daemon(tmp_path, notifiers=["log"])
+    try:
+        async with aiohttp.ClientSession() as http:
+            daemon.http = http
+            notifier = WebhookNotifier(daemon, f"http://127.0.0.1:{port}/x", None, retries=2, base_delay=30.0)
+            async with asyncio.timeout(10):
+                await notifier.notify(JobEvent(job_id=4, state=JobState.failed, message="no"))
+    finally:
+        await runner.cleanup()
+    assert len(received) == 2 and received[0] == received[1]
 
 
 def test_template_writer_fits_the_format(daemon):

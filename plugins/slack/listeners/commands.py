@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
@@ -22,9 +22,6 @@ from ..payloads import RECORD_ID
 
 log = logging.getLogger(__name__)
 
-SUBCOMMANDS = ("help", "status", "list", "avatars", "campaigns")
-
-
 async def avatar_video(ack, command: dict, client, context, respond) -> None:
     bot = context["bot"]
     text = (command.get("text") or "").strip()
@@ -35,8 +32,9 @@ async def avatar_video(ack, command: dict, client, context, respond) -> None:
                          command.get("user_id"))
         return
     await ack()
-    if word.lower() in SUBCOMMANDS:
-        answer = await globals()[f"sub_{word.lower()}"](bot, command, rest.strip())
+    subcommand = SUBCOMMANDS.get(word.lower())
+    if subcommand is not None:
+        answer = await subcommand(bot, command, rest.strip())
     else:
         refusal = await make_from_text(bot, command, text)
         answer = {"text": f":x: {refusal}" if refusal else ":clapper: Making your video; progress follows in the channel."}
@@ -153,6 +151,12 @@ async def sub_campaigns(bot, command: dict, rest: str) -> dict[str, Any]:
     lines = [f"• *{r['name']}* · {'paused' if r['paused'] else 'active' if r['active'] else 'inactive'} · "
              f"{r['schedule']} · next {r['next_run_at'] or '-'} · {r['videos']} videos" for r in rows]
     return {"text": "\n".join(lines)}
+
+
+# The words that are a subcommand rather than the start of a script.
+SUBCOMMANDS: dict[str, Callable[[Any, dict, str], Awaitable[dict[str, Any]]]] = {
+    "help": sub_help, "status": sub_status, "list": sub_list, "avatars": sub_avatars, "campaigns": sub_campaigns,
+}
 
 
 def register(app, command: str) -> None:

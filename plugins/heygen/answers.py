@@ -1,4 +1,4 @@
-"""HeyGen's wire format: typed answers that tolerate unknown fields, and one error type for three envelopes.
+"""HeyGen's answers: typed replies that tolerate unknown fields, and one error type for three envelopes.
 
 HeyGen answers in three shapes (v1 `{"code": 100, "data", "message"}`, v2
 `{"error": null|{code, message}, "data"}`, v3 `{"error": {code, message, param}}` or
@@ -60,10 +60,6 @@ class Video(Loose):
     progress: float | None = None
     error: VideoError | str | None = None
 
-    @property
-    def done(self) -> bool:
-        return self.status in ("completed", "failed")
-
     def failure(self) -> str:
         err = self.error
         if isinstance(err, VideoError):
@@ -117,12 +113,6 @@ class Asset(Loose):
     id: str
     url: str | None = None
     file_type: str | None = None
-
-
-class Template(Loose):
-    template_id: str
-    name: str = ""
-    thumbnail_image_url: str | None = None
 
 
 def unwrap(status: int, body: Any, retry_after: float | None = None) -> Any:
