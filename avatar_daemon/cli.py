@@ -428,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
                         help="print the installed version and exit")
     _shared(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="`avatar-daemon COMMAND --help` shows its options and examples")
 
     def command(name: str, help: str, examples: list[str], func: Callable[[argparse.Namespace], int],
                 description: str | None = None) -> argparse.ArgumentParser:

@@ -40,7 +40,7 @@ def test_ready_and_watchdog_over_notify_socket(tmp_path):
     sock.bind(str(sock_path))
     sock.settimeout(30)
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000",
-           "AVATAR_DAEMON_CONFIG": str(_config(tmp_path))}
+           "AVATAR_DAEMON_CONFIG": str(_config(tmp_path)), "AVATAR_DAEMON__log_format": "json"}
     proc = subprocess.Popen([sys.executable, "-m", "avatar_daemon", "run"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -53,6 +53,8 @@ def test_ready_and_watchdog_over_notify_socket(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0  # stops within the stop timeout, cleanly
         assert "STOPPING=1" in sock.recv(4096).decode()
+        logged = [json.loads(line) for line in proc.stderr.read().decode().splitlines()]  # log_format: json
+        assert logged and all({"time", "level", "logger", "message"} <= set(r) for r in logged)
     finally:
         proc.kill()
         sock.close()
