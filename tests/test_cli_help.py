@@ -63,3 +63,12 @@ def test_help_loads_no_plugin():
             "('scipy', 'av', 'avatar_daemon.daemon'))\nprint(loaded, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0 and out.stderr.strip() == "[]", out.stderr
+
+
+def test_readme_documents_every_json_output():
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("### `--json` outputs"):]
+    table = table[:table.index("\n## ")]
+    _, subparsers = commands()
+    with_json = [name for name, p in subparsers.items() if any("--json" in a.option_strings for a in p._actions)]
+    assert with_json and [name for name in with_json if f"`{name} " not in table and f"`{name}`" not in table] == []
