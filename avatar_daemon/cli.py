@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from .pipeline import VideoSettings
     from .settings import Settings
 
-log = logging.getLogger("avatar_daemon")
-
 
 def say(text: Any = "", err: bool = False) -> None:
     """Print through the same mask as the logs: a plugin's error or a payload may quote a secret."""
@@ -37,22 +34,24 @@ def say_json(data: Any) -> None:
     say(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def _settings(args: argparse.Namespace) -> "Settings":
+def settings_for(args: argparse.Namespace) -> "Settings":
+    """The settings a command was pointed at (`--config`, $AVATAR_DAEMON_CONFIG or config/daemon.yaml)."""
     from .settings import load_settings
 
     return load_settings(Path(args.config) if args.config else None)
 
 
-def _daemon(args: argparse.Namespace, settings: "Settings | None" = None) -> "Daemon":
+def daemon_for(args: argparse.Namespace, settings: "Settings | None" = None) -> "Daemon":
+    """A daemon for a one-shot command: built, not started (`async with daemon.started()` when the store is needed)."""
     from .daemon import Daemon
 
-    return Daemon(settings or _settings(args))
+    return Daemon(settings or settings_for(args))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .daemon import Daemon
 
-    settings = _settings(args)
+    settings = settings_for(args)
     setup_logging(level_for(settings.log_level, args.verbose, args.log_level), args.log_format or settings.log_format)
     asyncio.run(Daemon(settings).run())
     return 0
@@ -61,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_script(args: argparse.Namespace) -> int:
     from .pipeline import VideoSettings
 
-    daemon = _daemon(args)
+    daemon = daemon_for(args)
     path = Path(args.file)
     prepared = daemon.pipeline.prepare(_read(path), path.name, path.suffix, VideoSettings(formats=args.format))
     research, script = prepared.research, prepared.script
@@ -79,10 +78,10 @@ def cmd_script(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from .pipeline import VideoSettings
 
-    settings = _settings(args)
+    settings = settings_for(args)
     if args.out:
         settings.jobs.output_dir = Path(args.out).resolve()
-    daemon = _daemon(args, settings)
+    daemon = daemon_for(args, settings)
     path = Path(args.file)
     overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer)
     if args.dry_run:
@@ -160,12 +159,12 @@ async def _run_jobs(daemon: "Daemon", job_ids: list[int], quiet: bool = False) -
 def cmd_check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     try:
-        settings = _settings(args)
+        settings = settings_for(args)
     except ConfigError as exc:
         problems.extend(exc.problems)
         settings = None
     if settings is not None:
-        daemon = _daemon(args, settings)
+        daemon = daemon_for(args, settings)
         problems += [f"plugin {p.name}: {p.error}" for p in daemon.plugins if p.error]
         if settings.campaigns_dir.is_dir():
             for f in sorted(settings.campaigns_dir.glob("*.y*ml")):
@@ -184,7 +183,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    daemon = _daemon(args)
+    daemon = daemon_for(args)
     if args.json:
         say_json([p.__dict__ for p in daemon.plugins])
         return 0
@@ -196,7 +195,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_avatars(args: argparse.Namespace) -> int:
-    daemon = _daemon(args)
+    daemon = daemon_for(args)
     avatars = list(daemon.settings.avatars.values())
     if args.sync:
         return asyncio.run(_sync_avatars(daemon, args.renderer))
@@ -236,7 +235,7 @@ async def _sync_avatars(daemon: "Daemon", only: str | None) -> int:
 
 
 def cmd_videos(args: argparse.Namespace) -> int:
-    daemon = _daemon(args)
+    daemon = daemon_for(args)
     if args.action == "retry":
         return asyncio.run(_retry(daemon, args.id))
 
@@ -279,7 +278,7 @@ def campaign_schema() -> dict[str, Any]:
 
 
 def cmd_campaigns(args: argparse.Namespace) -> int:
-    daemon = _daemon(args)
+    daemon = daemon_for(args)
 
     async def act() -> int:
         async with daemon.started():
@@ -310,7 +309,7 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    daemon = _daemon(args)
+    daemon = daemon_for(args)
 
     async def act() -> int:
         async with daemon.started():
@@ -380,8 +379,9 @@ def _version() -> str:
 FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
 DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
 
-# Commands that live in modules of their own: each has `add_commands(command)`, called with the
-# factory the built-in commands use below. Adding a command is one line here.
+# Commands that live in modules of their own: each has `register(command)`, called with the
+# factory the built-in commands use below, and imports what its commands need inside them (so
+# `--help` stays quick). Adding such a module is one line here.
 COMMAND_MODULES: tuple[str, ...] = (
     "avatar_daemon.doctor",
 )
@@ -431,14 +431,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 help="`avatar-daemon COMMAND --help` shows its options and examples")
 
-    def command(name: str, help: str, examples: list[str], func: Callable[[argparse.Namespace], int],
+    def command(name: str, help: str, examples: list[str] | tuple[str, ...] = (),
+                func: Callable[[argparse.Namespace], int] | None = None,
                 description: str | None = None) -> argparse.ArgumentParser:
-        """A subcommand with its one-line help, a longer description and examples in its --help."""
+        """A subcommand with its one-line help, a longer description and examples in its --help.
+
+        Every command should give examples (a test checks); `func` may also be set later with
+        `set_defaults(func=...)`.
+        """
         p = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                           epilog="examples:\n" + "\n".join(f"  avatar-daemon {e}" for e in examples),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog="examples:\n" + "\n".join(f"  avatar-daemon {e}" for e in examples) if examples
+                           else None, formatter_class=argparse.RawDescriptionHelpFormatter)
         _shared(p, top=False)
-        p.set_defaults(func=func)
+        if func is not None:
+            p.set_defaults(func=func)
         return p
 
     command("run", "run the daemon: watch the inbox, render jobs, run campaigns, serve the HTTP API",
@@ -526,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     for module in COMMAND_MODULES:
-        importlib.import_module(module).add_commands(command)
+        importlib.import_module(module).register(command)
     return parser
 
 

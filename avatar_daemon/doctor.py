@@ -288,15 +288,15 @@ async def run_checks(settings: "Settings", plugin_errors: list[str]) -> list[Fin
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .cli import _daemon, _settings, say, say_json
+    from .cli import daemon_for, say, say_json, settings_for
     from .errors import ConfigError
 
     try:
-        settings = _settings(args)
+        settings = settings_for(args)
     except ConfigError as exc:
         findings = [fail("configuration", problem) for problem in exc.problems]
     else:
-        daemon = _daemon(args, settings)
+        daemon = daemon_for(args, settings)
         findings = [ok("configuration", str(settings.config_path or "the packaged defaults"))]
         findings += asyncio.run(run_checks(settings, [f"{p.name}: {p.error}" for p in daemon.plugins if p.error]))
     if args.json:
@@ -307,7 +307,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(f.status == "fail" for f in findings) else 0
 
 
-def add_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("doctor", "check that this machine can run the daemon: one line per thing, with what to do",
                 ["doctor", "doctor --config /etc/avatar-daemon/daemon.yaml", "doctor --json"], cmd_doctor,
                 description="Check fonts, espeak-ng's data, the Piper voice, the folders the daemon writes, the "
