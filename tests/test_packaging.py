@@ -1,6 +1,7 @@
 """The wheel a user installs carries what a deployment needs beside the code."""
 
 import email
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -9,10 +10,14 @@ from tests.conftest import REPO
 
 
 def test_the_wheel_has_the_schema_example_configuration_and_metadata(tmp_path):
-    # No build isolation: the test extra brings a setuptools new enough, and nothing is downloaded.
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path)], check=True, capture_output=True, timeout=240)
-    (wheel,) = tmp_path.glob("avatar_daemon-*.whl")
+    # From a copy, so the build's own folders stay out of the checkout; no build isolation: the
+    # test extra brings a setuptools new enough, and nothing is downloaded.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".git", ".venv", "var", "build", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache", "inbox"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True, timeout=240)
+    (wheel,) = (tmp_path / "dist").glob("avatar_daemon-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
