@@ -1,32 +1,28 @@
-"""The `avatar-daemon` command line: the daemon itself and one-shot tools around it."""
+"""The `avatar-daemon` command line: the daemon itself and one-shot tools around it.
+
+Start-up matters for a command typed at a shell or run by a timer, so this module imports
+only the standard library and the light logging helpers at the top: the daemon, its
+models and the plugins are imported by the commands that use them, and `--help`,
+`--version`, `schema` and `completion` never load a plugin.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
-import logging
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from .campaigns.schema import Campaign
-from .campaigns.service import load_campaign
-from .daemon import Daemon
-from .db_commands import register as register_db
-from .node_commands import register as register_nodes
 from .errors import AvatarDaemonError, ConfigError
-from .hookspecs import DrawsPreviews, DryRuns, SyncsCatalogue
-from .logs import LEVELS, level_for, redact, setup_logging
-from .models import JobState
-from .planning import VideoSettings, prepare, request_for
-from .progressbar import ProgressBar
-from .settings import Settings, load_settings
+from .logs import FORMATS, LEVELS, level_for, redact, setup_logging
 
-log = logging.getLogger("avatar_daemon")
+if TYPE_CHECKING:
+    from .daemon import Daemon
+    from .planning import VideoSettings
+    from .settings import Settings
 
 
 def say(text: Any = "", err: bool = False) -> None:
@@ -34,47 +30,70 @@ def say(text: Any = "", err: bool = False) -> None:
     print(redact(str(text)), file=sys.stderr if err else sys.stdout)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def say_json(data: Any) -> None:
+    say(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def settings_for(args: argparse.Namespace) -> "Settings":
+    """The settings a command was pointed at (`--config`, $AVATAR_DAEMON_CONFIG or config/daemon.yaml)."""
+    from .settings import load_settings
+
     return load_settings(Path(args.config) if args.config else None)
 
 
+def daemon_for(args: argparse.Namespace, settings: "Settings | None" = None) -> "Daemon":
+    """A daemon for a one-shot command: built, not started (`async with daemon.started()` when the store is needed)."""
+    from .daemon import Daemon
+
+    return Daemon(settings or settings_for(args))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    setup_logging(level_for(settings.log_level, args.verbose, args.log_level))
+    from .daemon import Daemon
+
+    settings = settings_for(args)
+    setup_logging(level_for(settings.log_level, args.verbose, args.log_level), args.log_format or settings.log_format)
     asyncio.run(Daemon(settings).run())
     return 0
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    daemon = Daemon(_settings(args))
+    from .planning import prepare
+    from .planning import VideoSettings
+
+    daemon = daemon_for(args)
     path = Path(args.file)
     prepared = prepare(daemon.catalogue, _read(path), path.name, path.suffix, VideoSettings(formats=args.format))
     research, script = prepared.research, prepared.script
     if args.json:
-        say(json.dumps({
+        say_json({
             "source": research.source, "title": research.title, "topic": research.topic,
             "insights": [i.model_dump(mode="json", include={"text", "score", "url"}) for i in research.insights],
             "script": script.model_dump(mode="json"),
-        }, ensure_ascii=False, indent=2))
+        })
     else:
         say(f"# {script.title}\n\n{script.text}\n\n({research.source}, about {script.estimated_seconds:.0f} s)")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    from .planning import VideoSettings
+
+    settings = settings_for(args)
     if args.out:
         settings.jobs.output_dir = Path(args.out).resolve()
-    daemon = Daemon(settings)
+    daemon = daemon_for(args, settings)
     path = Path(args.file)
     overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer)
     if args.dry_run:
         return asyncio.run(_dry_run(daemon, path, overrides))
-    return asyncio.run(_render(daemon, path, overrides))
+    return asyncio.run(_render(daemon, path, overrides, args.json))
 
 
-async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
+async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> int:
     """Print what the renderer would send, one JSON object per request; nothing is stored or sent."""
+    from .hookspecs import DryRuns
+    from .planning import prepare, request_for
     p = prepare(daemon.catalogue, _read(path), path.name, path.suffix, overrides)
     renderer = daemon.renderers[p.renderer]
     if not isinstance(renderer, DryRuns):
@@ -88,22 +107,33 @@ async def _dry_run(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
     return 0
 
 
-async def _render(daemon: Daemon, path: Path, overrides: VideoSettings) -> int:
+async def _render(daemon: "Daemon", path: Path, overrides: "VideoSettings", as_json: bool) -> int:
     async with daemon.started():
         ingested = await daemon.pipeline.ingest(_read(path), path.name, path.suffix, overrides=overrides,
                                                 fresh_jobs=True)
         say(f"{ingested.source}: {ingested.script.title} (about {ingested.script.estimated_seconds:.0f} s)",
-              err=True)
-        return await _run_jobs(daemon, ingested.job_ids)
+            err=True)
+        code, videos = await _run_jobs(daemon, ingested.job_ids, quiet=as_json)
+    if as_json:
+        say_json({"source": ingested.source, "title": ingested.script.title,
+                  "estimated_seconds": round(ingested.script.estimated_seconds, 1), "videos": videos})
+    return code
 
 
-async def _run_jobs(daemon: Daemon, job_ids: list[int]) -> int:
-    """Render jobs in this process with a progress bar each; prints the MP4 paths last."""
-    outputs, failed = [], 0
+async def _run_jobs(daemon: "Daemon", job_ids: list[int], quiet: bool = False) -> tuple[int, list[dict[str, Any]]]:
+    """Render jobs in this process with a progress bar each; prints the MP4 paths last (unless `quiet`).
+
+    Returns the exit code and one row per job, for `--json`.
+    """
+    from .models import JobState
+    from .progressbar import ProgressBar
+
+    rows: list[dict[str, Any]] = []
     for job_id in job_ids:
         job = await daemon.store.claim(job_id)
         if job is None:
             say(f"job {job_id} was taken by a running daemon; see `avatar-daemon videos`", err=True)
+            rows.append({"id": job_id, "status": "taken", "video": None, "error": "taken by a running daemon"})
             continue
         bar = ProgressBar(f"job {job_id} {job.format}")
         async with daemon.bus.watch() as events:
@@ -116,25 +146,29 @@ async def _run_jobs(daemon: Daemon, job_ids: list[int]) -> int:
                 if event.state.final:
                     break
             result = await task
-        if event.state is JobState.completed and result and result.video:
-            outputs.append(result.video)
-        else:
-            failed += 1
+        done = event.state is JobState.completed and result and result.video
+        rows.append({"id": job_id, "format": job.format, "status": event.state.value,
+                     "video": str(result.video) if done else None, "error": None if done else event.message})
+        if not done:
             say(f"job {job_id} {event.state.value}: {event.message}", err=True)
-    for video in outputs:
-        say(video)
-    return 1 if failed else 0
+    if not quiet:
+        for row in rows:
+            if row["video"]:
+                say(row["video"])
+    failed = any(not r["video"] and r["status"] != "taken" for r in rows)
+    return (1 if failed else 0), rows
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .campaigns.service import load_campaign
     problems: list[str] = []
     try:
-        settings = _settings(args)
+        settings = settings_for(args)
     except ConfigError as exc:
         problems.extend(exc.problems)
         settings = None
     if settings is not None:
-        daemon = Daemon(settings)
+        daemon = daemon_for(args, settings)
         problems += [f"plugin {p.name}: {p.error}" for p in daemon.plugins if p.error]
         if settings.campaigns_dir.is_dir():
             for f in sorted(settings.campaigns_dir.glob("*.y*ml")):
@@ -142,18 +176,20 @@ def cmd_check(args: argparse.Namespace) -> int:
                     load_campaign(daemon.catalogue, f)
                 except ConfigError as exc:
                     problems.extend(exc.problems)
-    for p in problems:
-        say(p)
-    if not problems:
-        say("configuration OK")
+    if args.json:
+        say_json({"ok": not problems, "problems": problems})
+    else:
+        for p in problems:
+            say(p)
+        if not problems:
+            say("configuration OK")
     return 1 if problems else 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    daemon = Daemon(_settings(args))
-    rows = [p.__dict__ for p in daemon.plugins]
+    daemon = daemon_for(args)
     if args.json:
-        say(json.dumps(rows, indent=2))
+        say_json([p.__dict__ for p in daemon.plugins])
         return 0
     for p in daemon.plugins:
         what = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.registers.items()) or "-"
@@ -163,7 +199,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_avatars(args: argparse.Namespace) -> int:
-    daemon = Daemon(_settings(args))
+    from .hookspecs import DrawsPreviews
+    daemon = daemon_for(args)
     avatars = list(daemon.settings.avatars.values())
     if args.sync:
         return asyncio.run(_sync_avatars(daemon, args.renderer))
@@ -177,15 +214,16 @@ def cmd_avatars(args: argparse.Namespace) -> int:
                 say(f)
         return 0
     if args.json:
-        say(json.dumps([a.model_dump(mode="json") for a in avatars], indent=2))
+        say_json([a.model_dump(mode="json") for a in avatars])
         return 0
     for a in avatars:
         say(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
     return 0
 
 
-async def _sync_avatars(daemon: Daemon, only: str | None) -> int:
+async def _sync_avatars(daemon: "Daemon", only: str | None) -> int:
     """Check every profile against each remote catalogue; one line per problem, exit 1 if any."""
+    from .hookspecs import SyncsCatalogue
     renderers = [daemon.renderers[only]] if only else [r for r in daemon.renderers if isinstance(r, SyncsCatalogue)]
     if not renderers or not all(isinstance(r, SyncsCatalogue) for r in renderers):
         raise AvatarDaemonError("no renderer with a remote catalogue to sync"
@@ -196,14 +234,14 @@ async def _sync_avatars(daemon: Daemon, only: str | None) -> int:
             problems += [f"{renderer.name}: {p}" for p in await renderer.sync_catalogue()]
             for a in renderer.list_avatars():
                 say(f"{renderer.name:<8} {a.id:<11} {a.renderer_ids.get(renderer.name, ''):<34} "
-                      f"{a.preview_image_url or '-'}")
+                    f"{a.preview_image_url or '-'}")
     for problem in problems:
         say(problem, err=True)
     return 1 if problems else 0
 
 
 def cmd_videos(args: argparse.Namespace) -> int:
-    daemon = Daemon(_settings(args))
+    daemon = daemon_for(args)
     if args.action == "retry":
         return asyncio.run(_retry(daemon, args.id))
 
@@ -213,7 +251,7 @@ def cmd_videos(args: argparse.Namespace) -> int:
 
     rows = asyncio.run(fetch())
     if args.json:
-        say(json.dumps(rows, indent=2, default=str))
+        say_json(rows)
         return 0
     for r in rows:
         video = (r["result"] or {}).get("video", "")
@@ -222,7 +260,7 @@ def cmd_videos(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _retry(daemon: Daemon, job_id: int) -> int:
+async def _retry(daemon: "Daemon", job_id: int) -> int:
     """The command line is trusted: any ended video may be queued again, for the running daemon to render."""
     async with daemon.started():
         job = await daemon.jobs.retry(job_id)
@@ -232,11 +270,13 @@ async def _retry(daemon: Daemon, job_id: int) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    say(json.dumps(campaign_schema(), indent=2))
+    say_json(campaign_schema())
     return 0
 
 
 def campaign_schema() -> dict[str, Any]:
+    from .campaigns.schema import Campaign
+
     schema = Campaign.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "avatar-daemon campaign"
@@ -244,7 +284,7 @@ def campaign_schema() -> dict[str, Any]:
 
 
 def cmd_campaigns(args: argparse.Namespace) -> int:
-    daemon = Daemon(_settings(args))
+    daemon = daemon_for(args)
 
     async def act() -> int:
         async with daemon.started():
@@ -253,34 +293,41 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
                 say(problem, err=True)
             if args.action in ("pause", "resume"):
                 await campaigns.set_paused(args.name, args.action == "pause")
-                say(f"{args.name} {args.action}d")
-            elif args.action == "run":
-                report = await campaigns.run_now(args.name)
-                _print_run(report)
-            rows = await campaigns.rows()
-            if args.action == "list":
                 if args.json:
-                    say(json.dumps(rows, indent=2))
+                    say_json({"name": args.name, "paused": args.action == "pause"})
+                else:
+                    say(f"{args.name} {args.action}d")
+            elif args.action == "run":
+                _print_run(await campaigns.run_now(args.name), args.json)
+            if args.action == "list":
+                rows = await campaigns.rows()
+                if args.json:
+                    say_json(rows)
                     return 0
                 for r in rows:
                     state = "paused" if r["paused"] else "active" if r["active"] else "inactive"
                     say(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {_when(r['next_run_at'])}  "
-                          f"last {_when(r['last_run_at'])}  runs {r['runs']}  videos {r['videos']} "
-                          f"({r['completed']} done)")
+                        f"last {_when(r['last_run_at'])}  runs {r['runs']}  videos {r['videos']} "
+                        f"({r['completed']} done)")
             return 0
 
     return asyncio.run(act())
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    daemon = Daemon(_settings(args))
+    daemon = daemon_for(args)
 
     async def act() -> int:
         async with daemon.started():
             report = await daemon.campaigns.batch(args.hours_back, args.source, args.avatar, args.format)
-            _print_run(report)
             if args.render and report.job_ids:
-                return await _run_jobs(daemon, report.job_ids)
+                if not args.json:
+                    _print_run(report)
+                code, videos = await _run_jobs(daemon, report.job_ids, quiet=args.json)
+                if args.json:
+                    _print_run(report, True, videos=videos)
+                return code
+            _print_run(report, args.json)
             if report.job_ids:
                 say("queued for the running daemon; follow them with `avatar-daemon videos`", err=True)
             return 0
@@ -288,7 +335,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     return asyncio.run(act())
 
 
-def _print_run(report) -> None:
+def _print_run(report, as_json: bool = False, **extra: Any) -> None:
+    if as_json:
+        say_json({"campaign": report.campaign, "run_id": report.run_id, "trigger": report.trigger,
+                  "message": report.message, "considered": report.considered, "job_ids": report.job_ids,
+                  **extra})
+        return
     say(report.message)
     for c in report.considered:
         say(f"  {c.get('source', ''):<14} {str(c.get('title', ''))[:50]:<50} {c['verdict']}")
@@ -296,7 +348,16 @@ def _print_run(report) -> None:
         say(f"jobs: {', '.join(map(str, report.job_ids))}")
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    say(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
 def _when(iso: str | None) -> str:
+    from datetime import datetime
+
     if not iso:
         return "-"
     return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
@@ -310,10 +371,40 @@ def _read(path: Path) -> bytes:
 
 
 def _version() -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("avatar-daemon")
     except importlib.metadata.PackageNotFoundError:
         return "unknown (not installed)"
+
+
+# ---- the parser ---------------------------------------------------------------------------
+
+# shtab's completion actions, spelled out so building the parser does not import shtab.
+FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
+
+# Commands that live in modules of their own: each has `register(command)`, called with the
+# factory the built-in commands use below, and imports what its commands need inside them (so
+# `--help` stays quick). Adding such a module is one line here.
+COMMAND_MODULES: tuple[str, ...] = (
+    "avatar_daemon.doctor",
+    "avatar_daemon.db_commands",
+    "avatar_daemon.node_commands",
+)
+
+EXAMPLES = """\
+examples:
+  avatar-daemon render examples/reddit-ai-top.json          make its video now; the MP4 path is printed last
+  avatar-daemon run                                         the daemon: inbox, jobs, campaigns, HTTP API
+  avatar-daemon doctor                                      check fonts, voices, folders, port, database, keys
+  avatar-daemon videos --status failed                      what went wrong
+  avatar-daemon --config /etc/avatar-daemon/daemon.yaml check
+  avatar-daemon completion bash > /etc/bash_completion.d/avatar-daemon
+
+Every command takes --config, -v/--log-level and --log-format, before or after its name.
+`avatar-daemon COMMAND --help` shows a command's options and examples."""
 
 
 def _shared(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -325,84 +416,131 @@ def _shared(parser: argparse.ArgumentParser, top: bool) -> None:
     def default(value: Any) -> Any:
         return value if top else argparse.SUPPRESS
 
-    parser.add_argument("--config", default=default(None),
-                        help="daemon.yaml (default: $AVATAR_DAEMON_CONFIG, else config/daemon.yaml if it exists)")
+    parser.add_argument("--config", default=default(None), metavar="PATH",
+                        help="daemon.yaml (default: $AVATAR_DAEMON_CONFIG, else config/daemon.yaml if it exists)"
+                        ).complete = FILE  # type: ignore[attr-defined]
     parser.add_argument("-v", "--verbose", action="count", default=default(0),
                         help="log more: -v for INFO, -vv for DEBUG (`run` starts at its log_level)")
     parser.add_argument("--log-level", type=str.upper, choices=LEVELS, default=default(None),
-                        help="log level for this command")
+                        help="log level for this command (overrides -v and daemon.yaml's log_level)")
+    parser.add_argument("--log-format", choices=FORMATS, default=default(None),
+                        help="log lines as text or as one JSON object each (default: daemon.yaml's log_format "
+                             "for `run`, else text)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avatar-daemon", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    _shared(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .models import JobState
 
-    def command(name: str, **kw: Any) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, **kw)
+    parser = argparse.ArgumentParser(prog="avatar-daemon", description=__doc__.split("\n\n")[0], epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
+    _shared(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="`avatar-daemon COMMAND --help` shows its options and examples")
+
+    def command(name: str, help: str, examples: list[str] | tuple[str, ...] = (),
+                func: Callable[[argparse.Namespace], int] | None = None,
+                description: str | None = None) -> argparse.ArgumentParser:
+        """A subcommand with its one-line help, a longer description and examples in its --help.
+
+        Every command should give examples (a test checks); `func` may also be set later with
+        `set_defaults(func=...)`.
+        """
+        p = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                           epilog="examples:\n" + "\n".join(f"  avatar-daemon {e}" for e in examples) if examples
+                           else None, formatter_class=argparse.RawDescriptionHelpFormatter)
         _shared(p, top=False)
+        if func is not None:
+            p.set_defaults(func=func)
         return p
 
-    command("run", help="run the daemon").set_defaults(func=cmd_run)
+    command("run", "run the daemon: watch the inbox, render jobs, run campaigns, serve the HTTP API",
+            ["run", "run --config /etc/avatar-daemon/daemon.yaml --log-format json"], cmd_run,
+            description="Run the daemon in the foreground (systemd Type=notify: READY, STATUS and WATCHDOG over "
+                        "NOTIFY_SOCKET). SIGTERM or Ctrl-C stops it cleanly.")
 
-    p = command("render", help="make videos of one research file now")
-    p.add_argument("file")
-    p.add_argument("--format", action="append", help="format name; repeat for several")
-    p.add_argument("--avatar")
-    p.add_argument("--renderer")
-    p.add_argument("--out", help="folder for the finished files")
+    p = command("render", "make the videos of one research or script file now, in this process",
+                ["render examples/reddit-ai-top.json", "render script.txt --format youtube --avatar mike --out out/",
+                 "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'"],
+                cmd_render, description="Make the videos of one file now, with a progress bar on stderr; each MP4's "
+                                        "path is printed last (or, with --json, one JSON object).")
+    p.add_argument("file", help="research JSON, or a .txt/.md script").complete = FILE  # type: ignore[attr-defined]
+    p.add_argument("--format", action="append", metavar="NAME",
+                   help="output format (tiktok, reels, shorts, youtube, square...); repeat for several")
+    p.add_argument("--avatar", metavar="ID", help="avatar profile id (see `avatar-daemon avatars`)")
+    p.add_argument("--renderer", metavar="NAME", help="renderer (default: daemon.yaml's default_renderer)")
+    p.add_argument("--out", metavar="DIR", help="folder for the finished files (default: jobs.output_dir)"
+                   ).complete = DIRECTORY  # type: ignore[attr-defined]
     p.add_argument("--dry-run", action="store_true",
-                   help="print the request(s) a remote renderer would send, as JSON; send nothing")
-    p.set_defaults(func=cmd_render)
+                   help="print the request(s) a remote renderer would send, one JSON object per line; send nothing")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: source, title, estimated_seconds and videos (id, format, status, "
+                        "video, error)")
 
-    p = command("script", help="detect, extract and write the script; no render")
-    p.add_argument("file")
-    p.add_argument("--format", action="append")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_script)
+    p = command("script", "detect the source, extract insights and write the script; no render",
+                ["script examples/reddit-ai-top.json", "script research.json --format youtube --json"], cmd_script)
+    p.add_argument("file", help="research JSON, or a .txt/.md script").complete = FILE  # type: ignore[attr-defined]
+    p.add_argument("--format", action="append", metavar="NAME", help="the format whose time limit the script fits")
+    p.add_argument("--json", action="store_true", help="print source, title, topic, insights and script as JSON")
 
-    command("check", help="validate every config and campaign file").set_defaults(func=cmd_check)
+    p = command("check", "validate daemon.yaml, the files it names and every campaign file",
+                ["check", "check --config /etc/avatar-daemon/daemon.yaml", "check --json"], cmd_check,
+                description="Validate every configuration and campaign file: one `path:line: reason` per problem, "
+                            "exit status 1 if there is any.")
+    p.add_argument("--json", action="store_true", help='print {"ok": true|false, "problems": [...]}')
 
-    p = command("plugins", help="list plugins and what they register")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_plugins)
+    p = command("plugins", "list plugins, where each came from and what it registers",
+                ["plugins", "plugins --json"], cmd_plugins)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
 
-    p = command("avatars", help="list avatar profiles")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--previews", metavar="DIR", help="write a preview image and clip of each avatar")
+    p = command("avatars", "list avatar profiles; draw their previews; check them against HeyGen",
+                ["avatars", "avatars --previews previews/", "avatars --sync --renderer heygen"], cmd_avatars)
+    p.add_argument("--json", action="store_true", help="print the profiles as JSON")
+    p.add_argument("--previews", metavar="DIR", help="write a preview still and a 3 s clip of each avatar into DIR"
+                   ).complete = DIRECTORY  # type: ignore[attr-defined]
     p.add_argument("--sync", action="store_true",
                    help="fetch remote catalogues (HeyGen) and check every profile's avatar and voice")
-    p.add_argument("--renderer")
-    p.set_defaults(func=cmd_avatars)
+    p.add_argument("--renderer", metavar="NAME", help="only this renderer (for --previews and --sync)")
 
-    p = command("campaigns", help="list campaigns; run, pause or resume one")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "run", "pause", "resume"])
-    p.add_argument("name", nargs="?")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_campaigns)
+    p = command("campaigns", "list campaigns; run, pause or resume one",
+                ["campaigns", "campaigns run ai-daily --json", "campaigns pause ai-daily"], cmd_campaigns)
+    p.add_argument("action", nargs="?", default="list", choices=["list", "run", "pause", "resume"],
+                   help="what to do (default: list)")
+    p.add_argument("name", nargs="?", help="the campaign, for run, pause and resume")
+    p.add_argument("--json", action="store_true", help="print the list, the run's report or the new state as JSON")
 
-    p = command("batch", help="make videos of the research ingested in the last hours")
-    p.add_argument("--hours-back", type=float, default=24.0)
-    p.add_argument("--source")
-    p.add_argument("--avatar")
-    p.add_argument("--format")
+    p = command("batch", "make videos of the research ingested in the last hours, chosen like a campaign run",
+                ["batch --hours-back 12 --source reddit", "batch --render --json"], cmd_batch)
+    p.add_argument("--hours-back", type=float, default=24.0, metavar="HOURS",
+                   help="how far back to look (default: 24)")
+    p.add_argument("--source", metavar="NAME", help="only research from this source")
+    p.add_argument("--avatar", metavar="ID", help="avatar profile for the videos")
+    p.add_argument("--format", metavar="NAME", help="format of the videos")
     p.add_argument("--render", action="store_true", help="render them now in this process")
-    p.set_defaults(func=cmd_batch)
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (message, considered, job_ids; videos with --render)")
 
-    p = command("schema", help="print a JSON Schema for editors")
-    p.add_argument("kind", choices=["campaign"])
-    p.set_defaults(func=cmd_schema)
+    p = command("schema", "print a JSON Schema for editors", ["schema campaign > campaign.schema.json"], cmd_schema)
+    p.add_argument("kind", choices=["campaign"], help="which file's schema")
 
-    p = command("videos", help="list video jobs; retry a failed, timed-out or cancelled one")
-    p.add_argument("action", nargs="?", default="list", choices=["list", "retry"])
+    p = command("videos", "list video jobs; retry a failed, timed-out or cancelled one",
+                ["videos", "videos --status failed --json", "videos retry 42"], cmd_videos)
+    p.add_argument("action", nargs="?", default="list", choices=["list", "retry"], help="what to do (default: list)")
     p.add_argument("id", nargs="?", type=int, help="the video to retry")
-    p.add_argument("--status", choices=[s.value for s in JobState])
-    p.add_argument("--limit", type=int, default=50)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_videos)
-    register_db(command)
-    register_nodes(command)
+    p.add_argument("--status", choices=[s.value for s in JobState], help="only videos in this state")
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most this many, newest first (default: 50)")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    p = command("completion", "print a shell completion script",
+                ["completion bash > /etc/bash_completion.d/avatar-daemon",
+                 "completion zsh > ~/.zfunc/_avatar-daemon"], cmd_completion)
+    p.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete for")
+
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(command)
     return parser
 
 
@@ -414,7 +552,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.func is cmd_videos and args.action == "retry" and args.id is None:
         parser.error("videos retry needs a video ID")
     # Before anything runs: loading plugins logs their failures, and those may quote a secret.
-    setup_logging(level_for("WARNING", args.verbose, args.log_level))
+    setup_logging(level_for("WARNING", args.verbose, args.log_level), args.log_format or "text")
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, not at exit, so a reader that left early is caught below

@@ -15,8 +15,10 @@ from .store.contract import is_postgres, sqlite_path
 
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
-    p = command("db", help="migrate the database, or copy a SQLite install into PostgreSQL")
-    p.add_argument("action", choices=["migrate", "copy"])
+    p = command("db", help="migrate the database, or copy a SQLite install into PostgreSQL",
+                examples=["db migrate", "db migrate --database postgresql://avatar@db.internal/avatar",
+                          "db copy --from var/avatar-daemon.sqlite3 --to postgresql://avatar@db.internal/avatar"])
+    p.add_argument("action", choices=["migrate", "copy"], help="migrate: upgrade the schema; copy: move every row")
     p.add_argument("--database", metavar="URL", help="migrate: the database (default: the configured one)")
     p.add_argument("--from", dest="source", metavar="SQLITE", help="copy: the SQLite file (or sqlite:///path)")
     p.add_argument("--to", dest="target", metavar="POSTGRES", help="copy: postgresql://user@host/dbname, empty")

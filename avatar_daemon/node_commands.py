@@ -15,8 +15,9 @@ from .settings import load_settings
 
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
-    p = command("nodes", help="list the daemons sharing the database: heartbeat, running jobs, renderers")
-    p.add_argument("--json", action="store_true")
+    p = command("nodes", help="list the daemons sharing the database: heartbeat, running jobs, renderers",
+                examples=["nodes", "nodes --json"])
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_nodes)
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .models import JobEvent
+if TYPE_CHECKING:
+    from .models import JobEvent
 
 
 class ProgressBar:
-    def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30):
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30):
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr  # at call time, so a command run in-process writes where it prints
         self.width = width
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self._last_line_percent = -10.0
 
     def update(self, event: JobEvent) -> None:

@@ -97,6 +97,8 @@ class Settings(Strict):
     campaigns_dir: Path = Path("campaigns")
     watchdog_seconds: float | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `json`: one JSON object per line, for a log shipper (Loki, Vector, the ELK stack).
+    log_format: Literal["text", "json"] = "text"
 
     # Filled by load(): where the file was, and the catalogues it names.
     config_path: Path | None = None

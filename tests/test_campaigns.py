@@ -7,8 +7,6 @@ fetches go to a fake Reddit / HN / GitHub / Google Trends on 127.0.0.1.
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -619,32 +617,6 @@ async def test_batch_uses_the_window_and_never_repeats_an_insight(tmp_path):
         assert await daemon.campaigns.rows() == []  # batch history is not a listed campaign
         with pytest.raises(Exception, match="no source named 'myspace'"):
             await daemon.campaigns.batch(24, source="myspace")
-
-
-def test_cli_campaigns_pause_resume_run_and_batch(tmp_path):
-    write_campaign(tmp_path / "campaigns")
-    config = tmp_path / "daemon.yaml"
-    config.write_text(json.dumps({"data_dir": "var", "database": "var/db.sqlite3", "inbox": {"path": "inbox"},
-                                  "jobs": {"output_dir": "var/videos"}, "campaigns_dir": "campaigns",
-                                  "notifiers": ["log"]}))
-
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "avatar_daemon", *args, "--config", str(config)],
-                              capture_output=True, text=True, timeout=120, cwd=REPO)
-
-    out = cli("campaigns", "pause", "ai")
-    assert out.returncode == 0 and "ai paused" in out.stdout
-    listed = json.loads(cli("campaigns", "--json").stdout)
-    assert listed[0]["paused"] is True and listed[0]["schedule"] == "daily at 09:00 Europe/Berlin"
-    assert "ai resumed" in cli("campaigns", "resume", "ai").stdout
-    run = cli("campaigns", "run", "ai")
-    assert run.returncode == 0 and "campaign ai (manual): 0 research considered" in run.stdout
-    missing = cli("campaigns", "run", "nope")
-    assert missing.returncode == 1 and "no campaign named 'nope'" in missing.stderr
-    batch = cli("batch", "--hours-back", "24")
-    assert batch.returncode == 0 and "campaign batch (batch)" in batch.stdout
-    schema = json.loads(cli("schema", "campaign").stdout)
-    assert schema["properties"]["schedule"]["$ref"].endswith("Schedule")
 
 
 async def test_cleanup_removes_old_video_files_only(tmp_path):

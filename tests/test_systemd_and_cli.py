@@ -24,9 +24,14 @@ def _config(tmp_path: Path) -> Path:
     return cfg
 
 
-def _cli(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "avatar_daemon", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, cwd=REPO)
+# The CLI runs in-process where a subprocess proves nothing more; the daemon under systemd's
+# socket and a closed pipe need a real process.
+def _main(*argv) -> int:
+    from avatar_daemon import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(list(argv))
+    return exit_.value.code
 
 
 def test_ready_and_watchdog_over_notify_socket(tmp_path):
@@ -35,7 +40,7 @@ def test_ready_and_watchdog_over_notify_socket(tmp_path):
     sock.bind(str(sock_path))
     sock.settimeout(30)
     env = {**os.environ, "NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "400000",
-           "AVATAR_DAEMON_CONFIG": str(_config(tmp_path))}
+           "AVATAR_DAEMON_CONFIG": str(_config(tmp_path)), "AVATAR_DAEMON__log_format": "json"}
     proc = subprocess.Popen([sys.executable, "-m", "avatar_daemon", "run"], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -48,39 +53,46 @@ def test_ready_and_watchdog_over_notify_socket(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0  # stops within the stop timeout, cleanly
         assert "STOPPING=1" in sock.recv(4096).decode()
+        logged = [json.loads(line) for line in proc.stderr.read().decode().splitlines()]  # log_format: json
+        assert logged and all({"time", "level", "logger", "message"} <= set(r) for r in logged)
     finally:
         proc.kill()
         sock.close()
 
 
-def test_script_json(tmp_path):
-    out = _cli("script", str(FIXTURES / "research" / "hn_algolia.json"), "--json",
-               "--config", str(_config(tmp_path)))
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
+def test_script_json(tmp_path, capsys):
+    assert _main("script", str(FIXTURES / "research" / "hn_algolia.json"), "--json",
+                 "--config", str(_config(tmp_path))) == 0
+    data = json.loads(capsys.readouterr().out)
     assert data["source"] == "hackernews"
     assert {"text", "score", "url"} <= set(data["insights"][0])
     assert {"title", "text", "estimated_seconds"} <= set(data["script"])
     assert "SHA-1" in data["script"]["text"]
 
 
-def test_rejected_file_exits_1_with_reason(tmp_path):
+def test_rejected_file_exits_1_with_reason(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"hits": [')
-    out = _cli("script", str(bad), "--config", str(_config(tmp_path)))
-    assert out.returncode == 1 and "bad.json: not valid JSON" in out.stderr
+    assert _main("script", str(bad), "--config", str(_config(tmp_path))) == 1
+    assert "bad.json: not valid JSON" in capsys.readouterr().err
 
 
-def test_check_reports_path_and_line(tmp_path):
+def test_check_reports_path_and_line(tmp_path, capsys):
     cfg = tmp_path / "daemon.yaml"
     cfg.write_text("inbox:\n  path: inbox\n  max_file_bytes: lots\ndefault_formats: [tiktok]\n")
     (tmp_path / "campaigns").mkdir()
-    (tmp_path / "campaigns" / "bad.yaml").write_text("name: x\nschedule: [daily\n")
-    out = _cli("check", "--config", str(cfg))
-    assert out.returncode == 1
-    assert f"{cfg}:3: inbox.max_file_bytes:" in out.stdout
-    ok = _cli("check", "--config", str(_config(tmp_path)))
-    assert f"{tmp_path / 'campaigns' / 'bad.yaml'}:3: invalid YAML" in ok.stdout
+    bad_campaign = tmp_path / "campaigns" / "bad.yaml"
+    bad_campaign.write_text("name: x\nschedule: [daily\n")
+    assert _main("check", "--config", str(cfg)) == 1
+    assert f"{cfg}:3: inbox.max_file_bytes:" in capsys.readouterr().out
+    assert _main("check", "--config", str(_config(tmp_path))) == 1
+    assert f"{bad_campaign}:3: invalid YAML" in capsys.readouterr().out
+    assert _main("check", "--json", "--config", str(_config(tmp_path))) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and [p for p in report["problems"] if p.startswith(f"{bad_campaign}:3:")]
+    bad_campaign.unlink()
+    assert _main("check", "--json", "--config", str(_config(tmp_path))) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "problems": []}
 
 
 def test_env_overrides_settings(tmp_path):
@@ -91,23 +103,70 @@ def test_env_overrides_settings(tmp_path):
         load_settings(_config(tmp_path), environ={"AVATAR_VIDEO_PORT": "many"})
 
 
-def test_plugins_and_avatars_listings(tmp_path):
-    out = _cli("plugins", "--json", "--config", str(_config(tmp_path)))
-    rows = {r["name"]: r for r in json.loads(out.stdout)}
+def test_plugins_and_avatars_listings(tmp_path, capsys):
+    assert _main("plugins", "--json", "--config", str(_config(tmp_path))) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["reddit"]["origin"] == "builtin" and rows["reddit"]["registers"] == {"sources": ["reddit"]}
-    avatars = json.loads(_cli("avatars", "--json", "--config", str(_config(tmp_path))).stdout)
+    assert _main("avatars", "--json", "--config", str(_config(tmp_path))) == 0
+    avatars = json.loads(capsys.readouterr().out)
     assert [a["id"] for a in avatars][:3] == ["sarah", "mike", "emma"] and len(avatars) == 8
 
 
-def test_render_prints_mp4_last(tmp_path):
+def test_render_prints_mp4_last_or_json(tmp_path, capsys):
     script = tmp_path / "hello.txt"
     script.write_text("Hello from the command line.")
-    out = _cli("render", str(script), "--format", "portrait-720", "--out", str(tmp_path / "out"),
-               "--config", str(_config(tmp_path)))
-    assert out.returncode == 0, out.stderr
-    last = Path(out.stdout.strip().splitlines()[-1])
+    argv = ["render", str(script), "--format", "portrait-720", "--out", str(tmp_path / "out"),
+            "--config", str(_config(tmp_path))]
+    assert _main(*argv) == 0
+    out = capsys.readouterr()
+    last = Path(out.out.strip().splitlines()[-1])
     assert last.suffix == ".mp4" and last.stat().st_size > 1000
-    assert "100%" in out.stderr or "completed" in out.stderr
+    assert "100%" in out.err or "completed" in out.err
+    # --json: one object on stdout, the progress still on stderr; the file is the same kind.
+    assert _main(*argv, "--json") == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert report["source"] == "text" and report["estimated_seconds"] > 0
+    (video,) = report["videos"]
+    assert video["format"] == "portrait-720" and video["status"] == "completed" and video["error"] is None
+    assert Path(video["video"]).suffix == ".mp4" and Path(video["video"]) != last
+    assert "completed" in out.err or "100%" in out.err
+
+
+def test_cli_campaigns_pause_resume_run_and_batch(tmp_path, capsys):
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "ai.yaml").write_text(json.dumps({
+        "name": "ai", "sources": [{"source": "reddit"}], "formats": ["tiktok"], "max_videos_per_day": 2,
+        "schedule": {"every": "daily", "at": "09:00", "timezone": "Europe/Berlin"}}))
+    config = tmp_path / "daemon.yaml"
+    config.write_text(json.dumps({"data_dir": "var", "database": "var/db.sqlite3", "inbox": {"path": "inbox"},
+                                  "jobs": {"output_dir": "var/videos"}, "campaigns_dir": "campaigns",
+                                  "notifiers": ["log"]}))
+
+    def cli(*args):
+        code = _main(*args, "--config", str(config))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    assert cli("campaigns", "pause", "ai")[:2] == (0, "ai paused\n")
+    code, out, _ = cli("campaigns", "--json")
+    listed = json.loads(out)
+    assert listed[0]["paused"] is True and listed[0]["schedule"] == "daily at 09:00 Europe/Berlin"
+    assert json.loads(cli("campaigns", "resume", "ai", "--json")[1]) == {"name": "ai", "paused": False}
+    code, out, _ = cli("campaigns", "run", "ai")
+    assert code == 0 and "campaign ai (manual): 0 research considered" in out
+    code, out, _ = cli("campaigns", "run", "ai", "--json")
+    run = json.loads(out)
+    assert code == 0 and run["campaign"] == "ai" and run["trigger"] == "manual" and run["job_ids"] == []
+    assert run["message"].startswith("campaign ai (manual)")
+    code, _, err = cli("campaigns", "run", "nope")
+    assert code == 1 and "no campaign named 'nope'" in err
+    code, out, _ = cli("batch", "--hours-back", "24")
+    assert code == 0 and "campaign batch (batch)" in out
+    code, out, _ = cli("batch", "--json")
+    assert code == 0 and json.loads(out)["trigger"] == "batch"
+    schema = json.loads(cli("schema", "campaign")[1])
+    assert schema["properties"]["schedule"]["$ref"].endswith("Schedule")
 
 
 def test_secrets_never_logged(caplog):
@@ -147,14 +206,6 @@ def test_users_defaults_must_name_real_avatars(tmp_path):
 
 
 # ---- the command line's own options, in-process where a subprocess proves nothing more -------------
-
-
-def _main(*argv) -> int:
-    from avatar_daemon import cli
-
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(list(argv))
-    return exit_.value.code
 
 
 def test_config_before_the_command_reaches_the_command(tmp_path, capsys):

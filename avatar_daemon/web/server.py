@@ -47,6 +47,8 @@ class HttpServer:
         for e in self.endpoints:
             handler = self._known_query(e)
             self.app.router.add_route(e.method, e.path, self._authenticated(handler) if e.auth else handler)
+            if e.method == "GET" and 101 not in e.responses:  # HEAD: as GET, without the body (probes use it)
+                self.app.router.add_route("HEAD", e.path, self._authenticated(handler) if e.auth else handler)
         for method, path, handler in routes:
             self.app.router.add_route(method, path, handler)
         try:

@@ -9,14 +9,12 @@ known before their frames are drawn, so the duck starts ahead of the voice inste
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
 import numpy as np
-import pyloudnorm
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
-from scipy.signal import resample_poly
 
 from avatar_daemon import RenderError
 
@@ -30,20 +28,30 @@ BED_LUFS = -22.0               # the music alone, between sentences
 DUCK = 10 ** (-16 / 20)        # the music under the voice: 16 dB down
 ATTACK, HOLD = 0.25, 0.6       # the duck starts before a word and holds across short pauses
 FADE_IN, FADE_OUT = 1.0, 1.0   # the end is known one second ahead (the held-back last sentence and tail)
-_METER = pyloudnorm.Meter(SAMPLE_RATE)
+
+
+@functools.lru_cache(maxsize=1)
+def _meter():
+    """pyloudnorm pulls in scipy.signal (about a second): imported at the first render, not by every command."""
+    import pyloudnorm
+
+    return pyloudnorm.Meter(SAMPLE_RATE)
 
 
 def loudness(audio: np.ndarray) -> float | None:
     """Integrated loudness in LUFS; None when too short (under one 400 ms block) or silent."""
     if len(audio) < int(0.4 * SAMPLE_RATE) + 1:
         return None
-    value = _METER.integrated_loudness(audio.astype(np.float64))
+    value = _meter().integrated_loudness(audio.astype(np.float64))
     return float(value) if np.isfinite(value) else None
 
 
 def limit(audio: np.ndarray, ceiling: float = CEILING) -> np.ndarray:
     """A look-ahead peak limiter on the true (4x oversampled) peaks: the gain dips smoothly around
     each peak that would pass the ceiling, reaching its lowest on the peak itself."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+    from scipy.signal import resample_poly
+
     if len(audio) == 0:
         return audio
     over = np.abs(resample_poly(audio, 4, 1))

@@ -18,6 +18,7 @@ import aiohttp
 import av
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from avatar_daemon.cli import main
 from avatar_daemon.hookspecs import hookimpl
@@ -96,8 +97,9 @@ async def test_webhook_path_renders_downloads_and_checks(tmp_path, fake):
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{daemon.http_port}/metrics") as resp:
                 metrics = await resp.text()
-    assert 'avatar_daemon_renderer_api_calls_total{renderer="heygen",endpoint="create_video",outcome="ok"} 1' \
-        in metrics
+    calls = {tuple(sorted(s.labels.items())): s.value for f in text_string_to_metric_families(metrics)
+             for s in f.samples if s.name == "avatar_daemon_renderer_api_calls_total"}
+    assert calls[(("endpoint", "create_video"), ("outcome", "ok"), ("renderer", "heygen"))] == 1
     (endpoint,) = fake.endpoints.values()
     assert endpoint["url"].endswith("/plugins/heygen/webhook") and endpoint["secret"] == secret
     out = tmp_path / "var/videos" / f"job-{job_id}"
