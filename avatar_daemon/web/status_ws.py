@@ -24,7 +24,8 @@ def _message(event: JobEvent, download: str | None) -> dict[str, Any]:
 async def status_ws(request: web.Request) -> web.StreamResponse:
     job = await visible_job(request)  # refusals are plain HTTP, before the upgrade
     d = daemon_of(request)
-    ws = web.WebSocketResponse(heartbeat=30)
+    # A browser sends its token as the subprotocol pair `bearer, <token>`; answering `bearer` completes it.
+    ws = web.WebSocketResponse(heartbeat=30, protocols=("bearer",))
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     async with d.bus.watch(job.id) as events:  # subscribe first, then read: no change falls in between
@@ -65,6 +66,9 @@ async def close_all(app: web.Application) -> None:
 
 def endpoints() -> list[Endpoint]:
     return [Endpoint("GET", "/videos/{id}/status-ws", status_ws,
-                     "WebSocket: the video's state now, then every change until it ends",
+                     "WebSocket: the video's state now, then every change until it ends. Browsers, which "
+                     "cannot set headers on one, send `?ticket=` (POST /ws-tickets) or the subprotocols "
+                     "`bearer, <token>`",
+                     query={"ticket": {"type": "string", "description": "a single-use ticket from POST /ws-tickets"}},
                      responses={101: "switching to WebSocket", 400: "not a WebSocket handshake",
                                 403: "not yours", 404: "unknown"})]
