@@ -145,3 +145,35 @@ async def test_a_websocket_opens_with_a_single_use_ticket_or_the_bearer_subproto
         await browser.ws_connect(path, headers={"Origin": "https://evil.example"})
     assert foreign.value.status == 403
     assert "completed" in states
+
+
+async def test_cors_answers_only_the_configured_origins(tmp_path):
+    users_yaml(tmp_path)
+    settings = make_settings(tmp_path, users_file="users.yaml",
+                             http={"port": 0, "cors_origins": ["https://studio.example"]})
+    async with running(make_daemon(tmp_path, plugins=[RecordingPlugin()], settings=settings)) as daemon, \
+            aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-csrf-token"}
+        async with http.options("/videos", headers={"Origin": "https://studio.example", **ask}) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == "https://studio.example"
+            assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+            assert "X-CSRF-Token" in resp.headers["Access-Control-Allow-Headers"]
+        async with http.options("/videos", headers={"Origin": "https://evil.example", **ask}) as resp:
+            assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers
+            assert "https://evil.example is not in http.cors_origins" in (await resp.json())["error"]
+        auth = {"Authorization": f"Bearer {TOKENS['alice']}"}
+        async with http.get("/videos", headers={"Origin": "https://studio.example", **auth}) as resp:
+            assert resp.status == 200 and resp.headers["Access-Control-Allow-Origin"] == "https://studio.example"
+            assert "Location" in resp.headers["Access-Control-Expose-Headers"]
+        async with http.get("/videos/99", headers={"Origin": "https://studio.example", **auth}) as resp:
+            assert resp.status == 404 and resp.headers["Access-Control-Allow-Origin"] == "https://studio.example"
+        async with http.get("/videos", headers={"Origin": "https://evil.example", **auth}) as resp:
+            assert "Access-Control-Allow-Origin" not in resp.headers
+
+
+async def test_no_origin_is_allowed_by_default(site):
+    _, browser, _, _ = site
+    async with browser.options("/videos", headers={"Origin": "http://localhost:3000",
+                                                   "Access-Control-Request-Method": "GET"}) as resp:
+        assert resp.status == 403 and "Access-Control-Allow-Origin" not in resp.headers

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import InvalidRequest
-from . import analytics, campaigns, metrics, openapi, sessions, status_ws, videos
+from . import analytics, campaigns, cors, metrics, openapi, sessions, status_ws, videos
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
 from .replies import Health
 
@@ -38,7 +38,7 @@ class HttpServer:
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
             *metrics.endpoints(), *sessions.endpoints(),
         ]
-        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = daemon
         sessions.install(self.app, daemon)
         self.app[status_ws.SOCKETS] = weakref.WeakSet()
