@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import InvalidRequest
-from . import analytics, campaigns, cors, metrics, openapi, sessions, status_ws, videos
+from . import analytics, campaigns, cors, docs, metrics, openapi, sessions, status_ws, videos
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
 from .replies import Health
 
@@ -36,7 +36,7 @@ class HttpServer:
                      responses={200: Answer("OK", Health)}),
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
-            *metrics.endpoints(), *sessions.endpoints(),
+            *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = daemon

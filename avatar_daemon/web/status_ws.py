@@ -16,9 +16,10 @@ SOCKETS = web.AppKey("status_sockets", weakref.WeakSet)
 
 
 def _message(event: JobEvent, download: str | None) -> dict[str, Any]:
-    return {"id": event.job_id, "status": event.state.value, "percent": event.percent, "message": event.message,
-            "video_url": download if event.state.value == "completed" else None,
-            "error": event.message if event.state.value in ("failed", "timeout", "cancelled") else None}
+    error = event.message if event.state.value in ("failed", "timeout", "cancelled") else None
+    return {"id": event.job_id, "video_id": event.job_id, "status": event.state.value, "percent": event.percent,
+            "message": event.message, "video_url": download if event.state.value == "completed" else None,
+            "error": error, "error_message": error}  # error_message: what the seed's page reads
 
 
 async def status_ws(request: web.Request) -> web.StreamResponse:
@@ -31,8 +32,9 @@ async def status_ws(request: web.Request) -> web.StreamResponse:
     async with d.bus.watch(job.id) as events:  # subscribe first, then read: no change falls in between
         job = await d.store.job(job.id)
         current = video_json(job)
-        await ws.send_json({"id": job.id, "status": job.status.value, "percent": job.percent, "message": "",
-                            "video_url": current["download_url"] or current["video_url"], "error": job.error})
+        await ws.send_json({"id": job.id, "video_id": job.id, "status": job.status.value, "percent": job.percent,
+                            "message": "", "video_url": current["download_url"] or current["video_url"],
+                            "error": job.error, "error_message": job.error})
         reader = asyncio.ensure_future(_until_closed(ws))
         try:
             while not job.status.final and not reader.done():
