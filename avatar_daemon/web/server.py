@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-SEED_PREFIX = "/api/avatar-video"
 # The core names a request's fields once for every interface; the API keeps the seed's names.
 HTTP_FIELDS = {"script": "script_content", "title": "script_title", "avatar": "avatar_profile_id",
                "template": "template_id", "captions": "enable_captions"}
@@ -46,10 +45,7 @@ class HttpServer:
         self.app.on_shutdown.append(status_ws.close_all)
         for e in self.endpoints:
             handler = self._known_query(e)
-            handler = self._authenticated(handler) if e.auth else handler
-            self.app.router.add_route(e.method, e.path, handler)
-            if e.path.startswith(("/videos", "/avatars", "/campaigns")):  # where the seed's own page calls them
-                self.app.router.add_route(e.method, SEED_PREFIX + e.path, handler)
+            self.app.router.add_route(e.method, e.path, self._authenticated(handler) if e.auth else handler)
         for method, path, handler in daemon.routes:
             self.app.router.add_route(method, path, handler)
         try:
