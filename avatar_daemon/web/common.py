@@ -58,6 +58,7 @@ class Endpoint:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     auth: bool = True
     responses: dict[int, str | Answer] = field(default_factory=lambda: {200: "OK"})
+    upload: str | None = None  # a multipart/form-data body with the file in this field
 
 
 def caller(request: web.Request) -> Caller:

@@ -52,6 +52,10 @@ def document(endpoints: list[Endpoint], plugin_routes: list[tuple[str, str]], ve
             op["parameters"] = params
         if e.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(e.body)}}}
+        if e.upload is not None:
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": [e.upload],
+                "properties": {e.upload: {"type": "string", "format": "binary"}}}}}}
         if not e.auth:
             op["security"] = []
         paths.setdefault(e.path, {})[e.method.lower()] = op

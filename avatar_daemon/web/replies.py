@@ -154,3 +154,19 @@ class Analytics(Reply):
     by_platform: list[Count]
     by_day: list[Count]
 
+
+
+class AssetReply(Reply):
+    asset_id: str
+    kind: Literal["image", "video", "audio"]
+    bytes: int
+    sha256: str
+    content_type: str
+    workspace: str | None
+    user: str | None
+    filename: str
+    created_at: str
+
+
+class AssetList(Reply):
+    assets: list[AssetReply]
