@@ -137,3 +137,27 @@ class Uploads:
         out = [a for a in (self.get(p.stem) for p in self.records.glob("as_*.json")) if a is not None]
         return sorted((a for a in out if everyone or a.workspace == workspace),
                       key=lambda a: (a.created_at, a.asset_id), reverse=True)
+
+
+async def local_media(uploads: Uploads, now: str, **files: str | None) -> dict[str, dict[str, str]]:
+    """The CLI's `--narration FILE` / `--photo FILE`: each file taken in as an upload of no workspace, so a
+    render reads it as it reads any other interface's. Keys are the request's fields (narration, talking_photo)."""
+    from .errors import AvatarDaemonError
+
+    flags = {"narration": "--narration", "talking_photo": "--photo"}
+    wanted = {"narration": "audio", "talking_photo": "image"}
+    out = {}
+    for role, name in files.items():
+        if not name:
+            continue
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise AvatarDaemonError(f"{flags[role]}: no file {name!r}")
+        try:
+            asset = await uploads.add_file(path, workspace=None, user=None, now=now)
+        except Refused as exc:
+            raise AvatarDaemonError(f"{flags[role]}: {name}: {exc}") from None
+        if asset.kind != wanted[role]:
+            raise AvatarDaemonError(f"{flags[role]}: {name} is {asset.kind}; it must be {wanted[role]}")
+        out[role] = {"asset_id": asset.asset_id}
+    return out
