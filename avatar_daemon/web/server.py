@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import InvalidRequest
-from . import analytics, assets, campaigns, cors, docs, metrics, openapi, sessions, status_ws, videos
+from . import analytics, assets, campaigns, cors, docs, metrics, openapi, sessions, sharing, status_ws, videos
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
 from .replies import Health
 
@@ -37,7 +37,7 @@ class HttpServer:
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
             *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(),
-            *assets.endpoints(),
+            *assets.endpoints(), *sharing.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = daemon
