@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..media import Refused
 from .common import Answer, ApiError, Endpoint, caller, daemon_of
 from .replies import AssetList, AssetReply
 
 FIELD = "file"
+MALFORMED = (HttpProcessingError, ValueError, AssertionError, LookupError)  # what aiohttp's reader raises on junk
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -17,17 +19,23 @@ async def upload(request: web.Request) -> web.Response:
     d = daemon_of(request)
     who = caller(request)
     uploads = d.media.uploads
-    reader = await request.multipart()
-    part = await reader.next()
-    while part is not None and getattr(part, "name", None) != FIELD:
-        await part.release()
+    try:
+        reader = await request.multipart()
         part = await reader.next()
+        while part is not None and getattr(part, "name", None) != FIELD:
+            await part.release()
+            part = await reader.next()
+    except MALFORMED:
+        raise ApiError(400, "the body is not valid multipart/form-data") from None
     if part is None or not hasattr(part, "read_chunk"):
         raise ApiError(422, f"{FIELD}: no part named {FIELD!r} in the form", FIELD)
 
     async def chunks():
-        while chunk := await part.read_chunk(64 * 1024):
-            yield chunk
+        try:
+            while chunk := await part.read_chunk(64 * 1024):
+                yield chunk
+        except MALFORMED:
+            raise ApiError(400, "the body is not valid multipart/form-data") from None
 
     into = uploads.part_file()
     try:
