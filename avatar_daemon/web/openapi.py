@@ -91,6 +91,8 @@ def _path_schema(path: str, name: str) -> dict[str, Any]:
     """A video's id is a store id (a positive 64-bit integer); an avatar's or campaign's is a name."""
     if name == "id" and path.startswith("/videos/"):
         return dict(ID)
+    if name == "kind" and "/files/" in path:
+        return {"type": "string", "enum": ["thumbnail", "captions.srt", "captions.vtt"]}
     if name == "kind":
         return {"type": "string", "enum": ["jpg", "mp4"]}
     return {"type": "string", "minLength": 1}
