@@ -3,7 +3,11 @@
 import aiohttp
 import pytest
 
-from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, wait_until
+import json
+
+from avatar_daemon.testing import (FakeRenderer, RecordingPlugin, drop, make_daemon, make_settings, running,
+                                   wait_until)
+from tests.conftest import fixture_bytes
 from tests.media_server import mp4_bytes, png_bytes, wav_bytes
 from tests.test_http_api import TOKENS, Api, users_yaml
 
@@ -71,3 +75,16 @@ async def test_requests_name_uploads_by_id_within_their_workspace_only(api):
     status, both, _ = await api.call("POST", "/videos", "alice", json={
         **body, "narration": {"asset_id": voice["asset_id"]}})
     assert status == 422 and "not both" in both["error"]
+
+
+async def test_an_inbox_envelope_names_an_upload_of_its_workspace(api):
+    _, voice, _ = await upload(api, wav_bytes(0.3))
+    research = json.loads(fixture_bytes("research_job.json"))
+    for name, workspace in (("other.json", "W2"), ("mine.json", "W1")):
+        drop(api.daemon, name, json.dumps({"request": {"workspace": workspace, "narration": {
+            "asset_id": voice["asset_id"]}}, "research": research}))
+    failed = api.daemon.settings.inbox.path / "failed"
+    await wait_until(lambda: list(failed.glob("other.json*")) and api.plugin.renderer.requests)
+    assert api.plugin.renderer.requests[-1].narration.read_bytes() == wav_bytes(0.3)
+    reason = "".join(p.read_text() for p in failed.iterdir() if p.name != "other.json")
+    assert f"narration.asset_id: no asset {voice['asset_id']!r} in workspace W2" in reason
