@@ -84,7 +84,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         settings.jobs.output_dir = Path(args.out).resolve()
     daemon = daemon_for(args, settings)
     path = Path(args.file)
-    overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer)
+    from .assets import local_media
+    media = asyncio.run(local_media(daemon.media.uploads, daemon.clock().isoformat(), narration=args.narration,
+                                    talking_photo=args.photo))
+    overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, **media)
     if args.dry_run:
         return asyncio.run(_dry_run(daemon, path, overrides))
     return asyncio.run(_render(daemon, path, overrides, args.json))
@@ -392,6 +395,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "avatar_daemon.doctor",
     "avatar_daemon.db_commands",
     "avatar_daemon.node_commands",
+    "avatar_daemon.token_commands",
 )
 
 EXAMPLES = """\
@@ -462,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("render", "make the videos of one research or script file now, in this process",
                 ["render examples/reddit-ai-top.json", "render script.txt --format youtube --avatar mike --out out/",
+                 "render script.txt --narration my-voice.m4a --photo me.jpg",
                  "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'"],
                 cmd_render, description="Make the videos of one file now, with a progress bar on stderr; each MP4's "
                                         "path is printed last (or, with --json, one JSON object).")
@@ -472,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--renderer", metavar="NAME", help="renderer (default: daemon.yaml's default_renderer)")
     p.add_argument("--out", metavar="DIR", help="folder for the finished files (default: jobs.output_dir)"
                    ).complete = DIRECTORY  # type: ignore[attr-defined]
+    p.add_argument("--narration", metavar="FILE", help="your own recorded speech: the presenter lip-syncs to it"
+                   ).complete = FILE  # type: ignore[attr-defined]
+    p.add_argument("--photo", metavar="FILE", help="a portrait photo that talks instead of the avatar"
+                   ).complete = FILE  # type: ignore[attr-defined]
     p.add_argument("--dry-run", action="store_true",
                    help="print the request(s) a remote renderer would send, one JSON object per line; send nothing")
     p.add_argument("--json", action="store_true",

@@ -39,6 +39,7 @@ from .previews import AvatarPreviews
 from .video_requests import VideoRequests
 from .settings import Settings
 from .store import Clock, Store
+from .users import UsersWatcher
 from .web import HttpServer, Route
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Daemon:
         self.media = MediaResolver(settings)
         self.previews = AvatarPreviews(c, settings.data_dir / "previews")
         self.inbox = Inbox(settings.inbox, self.node_id, self._ingest, self._notice, self.stopping)
+        self.users = UsersWatcher(settings, self.stopping)
         # made by started(), once the store and the HTTP client are open
         self.store: Store | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -209,6 +211,7 @@ class Daemon:
                     # Campaigns run user-edited files and live fetches: supervised like a plugin's service.
                     tg.create_task(self._supervise(self.campaigns.run, self.campaigns.name), name="campaigns")
                     tg.create_task(self._supervise(self.leader.run, self.leader.name), name="leader")
+                    tg.create_task(self._supervise(self.users.run, self.users.name), name="users")
                     for service in self.services:
                         tg.create_task(self._supervise(functools.partial(service.run, self), service.name),
                                        name=service.name)

@@ -87,6 +87,7 @@ class Endpoint:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     auth: bool = True
     responses: dict[int, str | Answer] = field(default_factory=lambda: {200: "OK"})
+    upload: str | None = None  # a multipart/form-data body with the file in this field
 
 
 def caller(request: web.Request) -> Caller:
@@ -97,7 +98,7 @@ def daemon_of(request: web.Request) -> WebHost:
     return request.app[DAEMON]
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
+async def read_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         data = load_json(raw or b"null", "the body")
@@ -105,6 +106,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise ApiError(400, str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    return validated(model, await read_object(request))
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -152,5 +161,8 @@ def video_json(job: "Job") -> dict[str, Any]:
         "workspace_id": job.workspace_id, "user_id": job.user_id, "error": job.error,
         "created_at": job.created_at, "updated_at": job.updated_at, "duration": result.get("duration"),
         "download_url": f"/videos/{job.id}/download" if result.get("video") else None,
+        "thumbnail_url": f"/videos/{job.id}/files/thumbnail" if result.get("thumbnail") else None,
+        "srt_url": f"/videos/{job.id}/files/captions.srt" if result.get("srt") else None,
+        "vtt_url": f"/videos/{job.id}/files/captions.vtt" if result.get("vtt") else None,
         "video_url": result.get("video_url"),
     }

@@ -69,6 +69,9 @@ class Video(Reply):
     updated_at: str
     duration: float | None
     download_url: str | None = Field(description="this server's MP4, once rendered locally")
+    thumbnail_url: str | None = Field(None, description="this server's thumbnail, once rendered")
+    srt_url: str | None = Field(None, description="the captions as SRT, once rendered")
+    vtt_url: str | None = Field(None, description="the captions as WebVTT, once rendered")
     video_url: str | None = Field(description="the renderer's own link (HeyGen), when it gave one")
 
 
@@ -81,6 +84,7 @@ class VideoPage(Video):
 
 
 class VideosCreated(Reply):
+    video_id: int = Field(description="the first video's id (the seed's answer)")
     videos: list[Video] = Field(min_length=1, description="one per format asked for")
 
 
@@ -91,9 +95,11 @@ class VideoList(Reply):
 
 class VideoStatus(Reply):
     id: int
+    video_id: int = Field(description="the same id, by the seed's name")
     status: JobState
     percent: float
     error: str | None
+    error_message: str | None = Field(description="the same as error, by the seed's name")
     video_url: str | None
 
 
@@ -119,6 +125,7 @@ class ResearchList(Reply):
 class AnalyticsEvent(Reply):
     video_id: int
     event: Literal["view", "download", "share"]
+    event_type: Literal["view", "download", "share"] = Field(description="the same, by the seed's name")
     platform: str
 
 
@@ -135,13 +142,35 @@ class Count(BaseModel):
 
 class VideoAnalytics(Reply):
     video_id: int
+    views: int = Field(description="totals over every platform, by the seed's names")
+    downloads: int
+    shares: int
     by_platform: list[Count]
     by_day: list[Count]
 
 
 class Analytics(Reply):
+    views: int = Field(description="totals over every video the caller may see, by the seed's names")
+    downloads: int
+    shares: int
     by_video: list[Count]
     by_campaign: list[Count]
     by_platform: list[Count]
     by_day: list[Count]
 
+
+
+class AssetReply(Reply):
+    asset_id: str
+    kind: Literal["image", "video", "audio"]
+    bytes: int
+    sha256: str
+    content_type: str
+    workspace: str | None
+    user: str | None
+    filename: str
+    created_at: str
+
+
+class AssetList(Reply):
+    assets: list[AssetReply]

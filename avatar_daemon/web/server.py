@@ -10,11 +10,9 @@ import weakref
 
 from aiohttp import web
 
-from ..store import describe
-
-from ..access import token_caller
 from ..errors import InvalidRequest
-from . import analytics, campaigns, metrics, openapi, status_ws, videos
+from ..store import describe
+from . import analytics, assets, campaigns, cors, docs, metrics, openapi, sessions, sharing, status_ws, videos
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler, Route, WebHost
 from .replies import Health
 
@@ -38,10 +36,12 @@ class HttpServer:
                      responses={200: Answer("OK", Health)}),
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
-            *metrics.endpoints(),
+            *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(),
+            *assets.endpoints(), *sharing.endpoints(),
         ]
-        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = host
+        sessions.install(self.app, host)
         self.app[status_ws.SOCKETS] = weakref.WeakSet()
         self.app.on_shutdown.append(status_ws.close_all)
         for e in self.endpoints:
@@ -62,14 +62,7 @@ class HttpServer:
     def _authenticated(self, handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
-            who = token_caller(self.host.settings.users, token.strip())
-            if who is None:
-                raise ApiError(401, "the bearer token is not one in users.yaml")
-            request[CALLER] = who
+            request[CALLER] = sessions.authenticate(request)
             return await handler(request)
 
         return wrapped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from .replies import (
     Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideoPage, VideosCreated, VideoStatus,
 )
 
-SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square"}
+SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square",
+          "portrait": "portrait", "landscape": "landscape", "square": "square"}  # the seed says the shape
 IDEMPOTENCY_KEY_MAX = 200
 
 
@@ -86,9 +88,8 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
     renderer = body.renderer or d.settings.default_renderer
     if renderer not in d.renderers:
         raise ApiError(422, f"renderer: no renderer {renderer!r}", "renderer")
-    template = body.template_id or d.settings.default_template
-    if body.template_id and body.template_id not in d.settings.templates:
-        raise ApiError(422, f"template_id: no template {body.template_id!r}", "template_id")
+    template = template_id(d.settings.templates, body.template_id) if body.template_id else \
+        d.settings.default_template
     request_settings = {"voice_speed": body.voice_speed, "captions": body.enable_captions,
                         **body.model_dump(mode="json", include={"background", "narration", "talking_photo"})}
     request_settings = {k: v for k, v in request_settings.items() if v is not None}
@@ -96,9 +97,22 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
             "request": request_settings}
 
 
+def template_id(templates: dict[str, Any], given: str) -> str:
+    """Ours, or the seed's id for it: the template's name in snake case ("Social Media Portrait")."""
+    if given in templates:
+        return given
+    for t in templates.values():
+        if given in (re.sub(r"[^a-z0-9]+", "_", t.name.lower()).strip("_"), t.id.replace("-", "_")):
+            return t.id
+    raise ApiError(422, f"template_id: no template {given!r} (known: {', '.join(sorted(templates)) or 'none'})",
+                   "template_id")
+
+
 def _created(jobs: list[Any], created: bool = True) -> web.Response:
-    """201 for new videos; 200 when an Idempotency-Key found the first request's videos."""
-    body = {"videos": [video_json(j) for j in jobs]}
+    """201 for new videos; 200 when an Idempotency-Key found the first request's videos.
+
+    `video_id` is the first video's id, for the seed's clients (`result.video_id`)."""
+    body = {"video_id": jobs[0].id, "videos": [video_json(j) for j in jobs]}
     return web.json_response(body, status=201 if created else 200, headers={"Location": f"/videos/{jobs[0].id}"})
 
 
@@ -150,7 +164,12 @@ async def create_from_research(request: web.Request) -> web.Response:
 
 
 async def list_research(request: web.Request) -> web.Response:
+    """Every stored research job has completed (failed research is refused at the door), so the seed
+    page's `?status=completed` lists them all."""
     who = caller(request)
+    if request.query.get("status", "completed") != "completed":
+        raise ApiError(400, f"status: stored research jobs are all completed, not {request.query['status']!r}",
+                       "status")
     limit = int_arg(request, "limit", 20, high=100)
     rows = await daemon_of(request).store.research_page(None if who.admin else who.workspace, limit)
     return web.json_response({"research": [
@@ -182,9 +201,9 @@ async def get_video(request: web.Request) -> web.Response:
 
 async def video_status(request: web.Request) -> web.Response:
     job = await visible_job(request)
-    return web.json_response({"id": job.id, "status": job.status.value, "percent": job.percent,
-                              "error": job.error, "video_url": video_json(job)["download_url"] or
-                              (job.result or {}).get("video_url")})
+    return web.json_response({"id": job.id, "video_id": job.id, "status": job.status.value,
+                              "percent": job.percent, "error": job.error, "error_message": job.error,
+                              "video_url": video_json(job)["download_url"] or (job.result or {}).get("video_url")})
 
 
 async def cancel_video(request: web.Request) -> web.Response:
@@ -220,6 +239,25 @@ async def download_video(request: web.Request) -> web.StreamResponse:
                                            "Content-Type": "video/mp4"})
 
 
+FILES = {"thumbnail": ("thumbnail", "image/jpeg", "jpg"), "captions.srt": ("srt", "application/x-subrip", "srt"),
+         "captions.vtt": ("vtt", "text/vtt", "vtt")}
+
+
+async def video_file(request: web.Request) -> web.StreamResponse:
+    """A finished video's thumbnail and caption files, for a player beside the MP4."""
+    job = await visible_job(request)
+    kind = request.match_info["kind"]
+    if kind not in FILES:
+        raise ApiError(404, f"no file {kind!r} (known: {', '.join(FILES)})")
+    key, media_type, ext = FILES[kind]
+    path = Path((job.result or {}).get(key) or "")
+    if job.status is not JobState.completed or not path.is_file():
+        raise ApiError(409 if job.status is not JobState.completed else 404,
+                       f"video {job.id} has no {kind} ({job.status.value})")
+    return web.FileResponse(path, headers={"Content-Type": media_type,
+                                           "Content-Disposition": f'inline; filename="video-{job.id}.{ext}"'})
+
+
 def endpoints() -> list[Endpoint]:
     limit = {"type": "integer", "minimum": 1}
     return [
@@ -245,6 +283,11 @@ def endpoints() -> list[Endpoint]:
         Endpoint("GET", "/research", list_research, "Recent research jobs",
                  query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"}},
                  responses={200: Answer("OK", ResearchList)}),
+        Endpoint("GET", "/api/research/jobs", list_research, "Recent research jobs, where the seed's page asks",
+                 query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"},
+                        "status": {"type": "string", "enum": ["completed"],
+                                   "description": "stored research has always completed"}},
+                 responses={200: Answer("OK", ResearchList)}),
         Endpoint("GET", "/videos", list_videos, "The caller's and their workspace's videos, newest first",
                  query={"status": {"type": "string", "enum": [s.value for s in JobState],
                                    "description": "only videos in this state"},
@@ -258,10 +301,18 @@ def endpoints() -> list[Endpoint]:
         Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
                  responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
                             409: "already ended"}),
+        Endpoint("POST", "/videos/{id}/cancel", cancel_video, "Cancel a queued or running video (as DELETE does)",
+                 responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
+                            409: "already ended"}),
         Endpoint("POST", "/videos/{id}/retry", retry_video,
                  "Queue a failed, timed-out or cancelled video again (same id; a new try)",
                  responses={202: Answer("queued again", Video), 403: "another workspace's", 404: "unknown",
                             409: "completed or not ended"}),
+        Endpoint("GET", "/videos/{id}/files/{kind}", video_file,
+                 "A finished video's thumbnail (JPEG) or captions (captions.srt, captions.vtt)",
+                 responses={200: Answer("the file", media=("image/jpeg", "application/x-subrip", "text/vtt")),
+                            403: "another workspace's", 404: "unknown video, or no such file",
+                            409: "not finished"}),
         Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported)",
                  headers={"Range": {"type": "string", "description": "bytes=start-end: only part of the file"}},
                  responses={200: Answer("the file", media=("video/mp4",)),
