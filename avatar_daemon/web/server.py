@@ -12,7 +12,10 @@ from aiohttp import web
 
 from ..access import token_caller
 from ..errors import InvalidRequest
-from . import analytics, campaigns, metrics, openapi, status_ws, videos
+from . import (
+    analytics, campaign_reports, campaigns, catalogue, deliverables, metrics, openapi, research, status_ws, studio,
+    videos,
+)
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
 from .replies import Health
 
@@ -37,7 +40,8 @@ class HttpServer:
                      responses={200: Answer("OK", Health)}),
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
-            *metrics.endpoints(),
+            *metrics.endpoints(), *catalogue.endpoints(), *deliverables.endpoints(), *research.endpoints(),
+            *campaign_reports.endpoints(), *studio.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
         self.app[DAEMON] = daemon
