@@ -59,8 +59,8 @@ def start_browser(downloads: Path):
 class Studio:
     """One browser on one daemon, with the few moves every test makes."""
 
-    def __init__(self, driver, base_url: str, loop: asyncio.AbstractEventLoop, daemon: Any):
-        self.driver, self.base_url, self.loop, self.daemon = driver, base_url, loop, daemon
+    def __init__(self, driver, base_url: str, loop: asyncio.AbstractEventLoop, daemon: Any, downloads: Path):
+        self.driver, self.base_url, self.loop, self.daemon, self.downloads = driver, base_url, loop, daemon, downloads
 
     def run(self, coro) -> Any:
         """Run a coroutine on the daemon's own event loop (its store belongs to that loop)."""
@@ -77,11 +77,12 @@ class Studio:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait(self, condition: Callable[[Any], Any], timeout: float = 30, what: str = "the condition"):
-        from selenium.common.exceptions import TimeoutException
+        from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+        try:  # the page redraws its lists: an element found a moment ago may be gone, so look again
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=[StaleElementReferenceException]).until(condition)
         except TimeoutException:
             flash = self.driver.execute_script("return document.getElementById('flash')?.textContent")
             raise AssertionError(f"timed out waiting for {what}; the page says {flash!r}; "
@@ -96,9 +97,9 @@ class Studio:
     def sign_in(self, token: str) -> None:
         self.driver.get(self.base_url + "/")
         self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
-        if self.find("#view-signin").is_displayed():
-            self.find("#token").send_keys(token)
-            self.find("#signin-form button[type=submit]").click()
+        self.sign_out()  # the cookie of whoever signed in last
+        self.find("#token").send_keys(token)
+        self.find("#signin-form button[type=submit]").click()
         self.visible("#nav")
 
     def sign_out(self) -> None:
