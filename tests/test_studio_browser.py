@@ -133,7 +133,7 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     insights = [li.text for li in studio.all("#research-insights li")]
     assert len(insights) == len(stored.research.insights)
     first = stored.research.insights[0]
-    assert first.text in insights[0] and f"score {first.score:g}" in insights[0].replace(".0", "")
+    assert first.text in insights[0] and f"score {first.score:,g}" in insights[0]
     box = studio.find("#research-script")
     assert box.get_attribute("value") == stored.script.text  # the script, shown before it is sent
     box.clear()

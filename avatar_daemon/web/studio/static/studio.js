@@ -103,7 +103,7 @@ async function signedIn() {
   state.speech = formats.speech;
   state.scriptMax = formats.script_max_chars;
   for (const select of [$("format"), $("research-format")]) {
-    select.replaceChildren(...state.formats.map((f) => el("option", { value: f.name, text: `${f.label} (${f.aspect_ratio}, up to ${f.max_seconds} s)` })));
+    select.replaceChildren(...state.formats.map((f) => el("option", { value: f.name, text: `${f.label} · up to ${f.max_seconds} s` })));
     select.value = formats.default_formats[0];
   }
   $("template").replaceChildren(el("option", { value: "", text: "The daemon's default" }),
@@ -250,9 +250,9 @@ async function pickResearch(id) {
   const r = await api("GET", "/research/" + id);
   state.research = r;
   $("research-title").textContent = r.title;
-  $("research-meta").textContent = `${r.source} · ${r.topic} · ${r.created_at}`;
+  $("research-meta").textContent = `${r.source} · ${r.topic} · ${when(r.created_at)}`;
   $("research-insights").replaceChildren(...r.insights.map((i) => el("li", {},
-    el("span", { text: i.text }), " ", el("span", { class: "badge", text: i.score === null ? "no score" : `score ${i.score}` }))));
+    el("span", { text: i.text }), " ", el("span", { class: "badge", text: i.score === null ? "no score" : `score ${i.score.toLocaleString("en")}` }))));
   $("research-script").value = r.script.text;
   $("research-detail").hidden = false;
   researchCount();
@@ -392,7 +392,7 @@ function videoCard(v) {
   return el("li", { "data-video": v.id },
     v.status === "completed" ? thumbnail(v.id) : null,
     el("strong", { text: v.title }),
-    el("p", {}, el("span", { class: "badge " + v.status, text: v.status }), ` ${v.format} · #${v.id} · ${v.created_at.slice(0, 16).replace("T", " ")}`),
+    el("p", {}, el("span", { class: "badge " + v.status, text: v.status }), ` ${v.format} · #${v.id} · ${when(v.created_at)}`),
     v.error ? el("p", { class: "hint", text: v.error }) : null, actions);
 }
 
@@ -493,8 +493,9 @@ function chart(box, rows, keyName) {
   const svgEl = (tag, attrs) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
   if (!rows.length) { box.replaceChildren(el("p", { class: "hint", text: "No events yet." })); return; }
   const max = Math.max(1, ...rows.flatMap((r) => EVENTS.map(([e]) => r[e] || 0)));
-  const group = 72, bar = 18, height = 180, top = 16, bottom = 36, width = Math.max(320, rows.length * group + 40);
+  const group = 72, bar = 18, height = 140, top = 16, bottom = 28, width = Math.max(240, rows.length * group + 40);
   const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height + top + bottom}`, role: "img", "aria-label": `${keyName}: views, downloads and shares` });
+  svg.style.maxWidth = `${width * 1.5}px`;  // drawn to scale: a chart of two bars is not stretched across the page
   svg.append(svgEl("line", { x1: 30, x2: width, y1: top + height, y2: top + height, stroke: "#94a3b8" }));
   rows.forEach((r, i) => {
     const x0 = 40 + i * group;
