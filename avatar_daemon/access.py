@@ -57,9 +57,18 @@ def tier_of(users: "UsersFile", workspace: str | None, user: str | None) -> str:
     return ws.users.get(user or "", ws.tier)
 
 
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def token_caller(users: "UsersFile", token: str) -> Caller | None:
     """The caller a bearer token stands for; only hashes are stored, compared in constant time."""
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    return digest_caller(users, token_digest(token))
+
+
+def digest_caller(users: "UsersFile", digest: str) -> Caller | None:
+    """The caller behind a token's hash: a browser session keeps the hash, never the token, so revoking
+    the token in users.yaml ends its sessions too."""
     for t in users.api_tokens:
         if hmac.compare_digest(t.sha256.lower(), digest):
             tier = max(t.tier, tier_of(users, t.workspace, t.user), key=TIERS.index)

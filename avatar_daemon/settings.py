@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork
@@ -39,6 +39,9 @@ class HttpSettings(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8008
+    # Web pages served from these origins may call the API (CORS); none by default.
+    cors_origins: list[Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]] = Field(default_factory=list)
+    session_hours: float = Field(12.0, gt=0, description="how long a browser stays signed in")
 
 
 class MediaSettings(Strict):

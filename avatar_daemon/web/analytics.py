@@ -13,17 +13,26 @@ async def record_event(request: web.Request) -> web.Response:
     job = await visible_job(request)
     body = await parse_body(request, AnalyticsEventBody)
     await daemon_of(request).store.add_analytics(job.id, body.event, body.platform)
-    return web.json_response({"video_id": job.id, "event": body.event, "platform": body.platform}, status=201)
+    return web.json_response({"video_id": job.id, "event": body.event, "event_type": body.event,
+                              "platform": body.platform}, status=201)
 
 
 async def video_analytics(request: web.Request) -> web.Response:
     job = await visible_job(request)
     totals = await daemon_of(request).store.analytics(None, job.id)
-    return web.json_response({"video_id": job.id, "by_platform": totals["by_platform"], "by_day": totals["by_day"]})
+    return web.json_response({"video_id": job.id, **_sums(totals), "by_platform": totals["by_platform"],
+                              "by_day": totals["by_day"]})
 
 
 async def all_analytics(request: web.Request) -> web.Response:
-    return web.json_response(await daemon_of(request).store.analytics(caller(request).owner_filter()))
+    totals = await daemon_of(request).store.analytics(caller(request).owner_filter())
+    return web.json_response({**_sums(totals), **totals})
+
+
+def _sums(totals: dict[str, list[dict]]) -> dict[str, int]:
+    """The seed's `analytics['views']` and `analytics['downloads']`: every platform added up."""
+    rows = totals["by_platform"]
+    return {f"{event}s": sum(r.get(event, 0) for r in rows) for event in ("view", "download", "share")}
 
 
 def endpoints() -> list[Endpoint]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..models import PublicBackground, PublicMedia
+from ..models import MediaUrl, PublicBackground, PublicMedia
 
 # SQLite's INTEGER: a larger id names nothing, and is refused before it reaches the store.
 MAX_ID = 2**63 - 1
@@ -16,17 +17,35 @@ class VideoSettingsBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     avatar_profile_id: str | None = None
-    aspect_ratio: Literal["9:16", "16:9", "1:1"] | None = Field(
-        None, description="picks the default format of that shape: 9:16 tiktok, 16:9 youtube, 1:1 square")
+    aspect_ratio: Literal["9:16", "16:9", "1:1", "portrait", "landscape", "square"] | None = Field(
+        None, description="picks the default format of that shape: 9:16 (portrait) tiktok, 16:9 (landscape) "
+                          "youtube, 1:1 (square) square")
     format: str | None = Field(None, description="a format name (tiktok, reels, shorts, youtube, square, ...)")
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     enable_captions: bool | None = None
-    template_id: str | None = None
+    template_id: str | None = Field(None, description="a template id; the seed's ids (social_media_portrait, "
+                                                      "youtube_landscape, square_social) name the same ones")
     # Media by URL only: a remote caller never names a file on the server.
     background: PublicBackground | None = None
+    background_type: Literal["color", "gradient", "image", "video"] | None = Field(
+        None, description="the seed's flat form of background.type")
+    background_url: MediaUrl | None = Field(None, description="the seed's flat form of background.url")
     narration: PublicMedia | None = Field(None, description="recorded speech to use instead of a synthetic voice")
     talking_photo: PublicMedia | None = Field(None, description="a portrait photo that talks instead of the avatar")
     renderer: str | None = None
+
+    @model_validator(mode="after")
+    def _flat_background(self) -> "VideoSettingsBody":
+        """The seed's `background_type`/`background_url` are `background` spelt flat; one spelling at a time."""
+        if self.background_type is None and self.background_url is None:
+            return self
+        if self.background is not None:
+            raise ValueError("give background, or background_type and background_url, not both")
+        kind = self.background_type or "image"
+        self.background = PublicBackground.model_validate(
+            {"type": kind, **({"url": self.background_url} if self.background_url else {})})
+        self.background_type = self.background_url = None
+        return self
 
 
 class VideoBody(VideoSettingsBody):
@@ -39,22 +58,81 @@ class FromResearchBody(VideoSettingsBody):
     research: Any = Field(None, description="an inline research payload in any shape the inbox accepts")
     source: str | None = Field(None, description="the source of an inline payload, when detection is not enough")
     script_title: str | None = Field(None, max_length=200)
+    custom_title: str | None = Field(None, min_length=1, max_length=200, description="the seed's script_title")
+    title: str | None = Field(None, min_length=1, max_length=200, description="the seed's script_title")
 
     @model_validator(mode="after")
     def _one(self) -> "FromResearchBody":
         if (self.research_job_id is None) == (self.research is None):
             raise ValueError("give research_job_id or research, not both or neither")
+        titles = [t for t in (self.script_title, self.custom_title, self.title) if t is not None]
+        if len(titles) > 1:
+            raise ValueError("give one of script_title, custom_title and title")
+        self.script_title = titles[0] if titles else None
+        self.custom_title = self.title = None
         return self
 
 
 class AnalyticsEventBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event: Literal["view", "download", "share"]
+    event: Literal["view", "download", "share"] | None = None
+    event_type: Literal["view", "download", "share"] | None = Field(None, description="the seed's name for event")
     platform: str = Field("api", min_length=1, max_length=40, pattern=r"^[a-z0-9_.-]+$")
+
+    @model_validator(mode="after")
+    def _named(self) -> "AnalyticsEventBody":
+        if (self.event is None) == (self.event_type is None):
+            raise ValueError("give event (or the seed's event_type), one of them")
+        self.event = self.event or self.event_type
+        return self
 
 
 class CampaignPatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     paused: bool
+
+
+# What only the seed's campaign body has: a body with any of these is read as the seed's.
+SEED_CAMPAIGN_KEYS = {"research_config_id", "source_tools", "frequency", "auto_post_enabled", "post_platforms",
+                      "avatar_profile_id", "is_active"}
+
+
+class SeedCampaignBody(BaseModel):
+    """The seed's POST /campaigns body (a video_campaigns row), written as a campaign file of ours.
+
+    `name` may have spaces: the file's name is its slug, the words stay as the description. The
+    seed's research configuration belongs to its research service, which this daemon is not;
+    the campaign draws on the research of `source_tools` and keeps the configuration's id in its
+    description, so nothing sent is dropped.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"[A-Za-z0-9]")
+    research_config_id: str | None = Field(None, max_length=200)
+    source_tools: list[str] = Field(min_length=1, description="source names: google_trends, reddit, hackernews, "
+                                                              "github")
+    frequency: Literal["daily", "weekly", "bi-weekly", "biweekly"] = "daily"
+    max_videos_per_day: int = Field(3, ge=0, le=1000)
+    auto_post_enabled: bool = False
+    post_platforms: list[Literal["tiktok", "instagram", "youtube"]] = Field(default_factory=list)
+    avatar_profile_id: str | None = None
+    is_active: bool = True
+
+    @model_validator(mode="after")
+    def _platforms(self) -> "SeedCampaignBody":
+        if self.auto_post_enabled and not self.post_platforms:
+            raise ValueError("auto_post_enabled needs post_platforms to post to")
+        return self
+
+    def campaign(self) -> dict[str, Any]:
+        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")[:64].rstrip("-")
+        about = self.name + (f" (research configuration {self.research_config_id})" if self.research_config_id
+                             else "")
+        return {"name": slug, "description": about, "active": self.is_active,
+                "sources": [{"source": s} for s in dict.fromkeys(self.source_tools)],
+                "schedule": {"every": self.frequency.replace("-", "")},
+                "max_videos_per_day": self.max_videos_per_day, "avatar": self.avatar_profile_id,
+                "auto_post": self.post_platforms if self.auto_post_enabled else []}

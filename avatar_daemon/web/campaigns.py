@@ -6,8 +6,14 @@ from aiohttp import web
 
 from ..campaign import Campaign
 from ..errors import ConfigError, UnknownNameError
-from .bodies import CampaignPatchBody
-from .common import ApiError, Endpoint, caller, daemon_of, parse_body
+from pydantic import RootModel
+
+from .bodies import SEED_CAMPAIGN_KEYS, CampaignPatchBody, SeedCampaignBody
+from .common import ApiError, Endpoint, caller, daemon_of, parse_body, read_object, validated
+
+
+class CampaignBody(RootModel[Campaign | SeedCampaignBody]):
+    """For the document: a campaign file's fields, or the seed's body."""
 
 
 def _may_manage(request: web.Request) -> None:
@@ -30,7 +36,10 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 async def create_campaign(request: web.Request) -> web.Response:
     _may_manage(request)
-    campaign = await parse_body(request, Campaign)
+    data = await read_object(request)
+    if SEED_CAMPAIGN_KEYS & data.keys():
+        data = validated(SeedCampaignBody, data).campaign()
+    campaign = validated(Campaign, data)
     campaigns = daemon_of(request).campaigns
     existed = campaigns.path_of(campaign.name) is not None
     path = campaigns.folder / f"{campaign.name}.yaml"
@@ -43,7 +52,7 @@ async def create_campaign(request: web.Request) -> web.Response:
         parts = exc.problems[0].split(": ", 2)
         raise ApiError(422, "; ".join(exc.problems), parts[1] if len(parts) == 3 else None) from None
     row = next(r for r in await campaigns.rows() if r["name"] == campaign.name)
-    return web.json_response(row, status=200 if existed else 201, headers={"Location": f"/campaigns/{campaign.name}"})
+    return web.json_response({"campaign_id": row["id"], **row}, status=200 if existed else 201, headers={"Location": f"/campaigns/{campaign.name}"})
 
 
 async def patch_campaign(request: web.Request) -> web.Response:
@@ -68,8 +77,8 @@ async def run_campaign(request: web.Request) -> web.Response:
 def endpoints() -> list[Endpoint]:
     return [
         Endpoint("GET", "/campaigns", list_campaigns, "Campaigns with schedule, state and totals"),
-        Endpoint("POST", "/campaigns", create_campaign, "Create or replace a campaign (writes its YAML file)",
-                 body=Campaign, responses={200: "replaced", 201: "created", 403: "not allowed",
+        Endpoint("POST", "/campaigns", create_campaign, "Create or replace a campaign (writes its YAML file); "
+                 "the seed's body (name, source_tools, frequency, ...) is taken too", body=CampaignBody, responses={200: "replaced", 201: "created", 403: "not allowed",
                                            409: "an invalid file of that name is in the way", 422: "invalid"}),
         Endpoint("PATCH", "/campaigns/{name}", patch_campaign, "Pause or resume a campaign", body=CampaignPatchBody,
                  responses={200: "OK", 403: "not allowed", 404: "unknown"}),

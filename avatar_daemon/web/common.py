@@ -68,7 +68,7 @@ def daemon_of(request: web.Request) -> "Daemon":
     return request.app[DAEMON]
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
+async def read_object(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     try:
         data = load_json(raw or b"null", "the body")
@@ -76,6 +76,14 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise ApiError(400, str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    return validated(model, await read_object(request))
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -80,6 +80,7 @@ class VideoPage(Video):
 
 
 class VideosCreated(Reply):
+    video_id: int = Field(description="the first video's id (the seed's answer)")
     videos: list[Video] = Field(min_length=1, description="one per format asked for")
 
 
@@ -90,9 +91,11 @@ class VideoList(Reply):
 
 class VideoStatus(Reply):
     id: int
+    video_id: int = Field(description="the same id, by the seed's name")
     status: JobState
     percent: float
     error: str | None
+    error_message: str | None = Field(description="the same as error, by the seed's name")
     video_url: str | None
 
 
@@ -118,6 +121,7 @@ class ResearchList(Reply):
 class AnalyticsEvent(Reply):
     video_id: int
     event: Literal["view", "download", "share"]
+    event_type: Literal["view", "download", "share"] = Field(description="the same, by the seed's name")
     platform: str
 
 
@@ -134,11 +138,17 @@ class Count(BaseModel):
 
 class VideoAnalytics(Reply):
     video_id: int
+    views: int = Field(description="totals over every platform, by the seed's names")
+    downloads: int
+    shares: int
     by_platform: list[Count]
     by_day: list[Count]
 
 
 class Analytics(Reply):
+    views: int = Field(description="totals over every video the caller may see, by the seed's names")
+    downloads: int
+    shares: int
     by_video: list[Count]
     by_campaign: list[Count]
     by_platform: list[Count]

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ..access import token_caller
 from ..errors import InvalidRequest
 from . import (
-    analytics, campaign_reports, campaigns, catalogue, deliverables, metrics, openapi, research, status_ws, studio,
-    videos,
+    analytics, campaign_reports, campaigns, catalogue, cors, deliverables, docs, metrics, openapi, research, sessions,
+    status_ws, studio, videos,
 )
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
 from .replies import Health
@@ -40,11 +39,12 @@ class HttpServer:
                      responses={200: Answer("OK", Health)}),
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
-            *metrics.endpoints(), *catalogue.endpoints(), *deliverables.endpoints(), *research.endpoints(),
-            *campaign_reports.endpoints(), *studio.endpoints(),
+            *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(), *catalogue.endpoints(),
+            *deliverables.endpoints(), *research.endpoints(), *campaign_reports.endpoints(), *studio.endpoints(),
         ]
-        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[self._errors])
+        self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = daemon
+        sessions.install(self.app, daemon)
         self.app[status_ws.SOCKETS] = weakref.WeakSet()
         self.app.on_shutdown.append(status_ws.close_all)
         for e in self.endpoints:
@@ -63,14 +63,7 @@ class HttpServer:
     def _authenticated(self, handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
-            who = token_caller(self.daemon.settings.users, token.strip())
-            if who is None:
-                raise ApiError(401, "the bearer token is not one in users.yaml")
-            request[CALLER] = who
+            request[CALLER] = sessions.authenticate(request)
             return await handler(request)
 
         return wrapped

@@ -16,22 +16,25 @@ SOCKETS = web.AppKey("status_sockets", weakref.WeakSet)
 
 
 def _message(event: JobEvent, download: str | None) -> dict[str, Any]:
-    return {"id": event.job_id, "status": event.state.value, "percent": event.percent, "message": event.message,
-            "video_url": download if event.state.value == "completed" else None,
-            "error": event.message if event.state.value in ("failed", "timeout", "cancelled") else None}
+    error = event.message if event.state.value in ("failed", "timeout", "cancelled") else None
+    return {"id": event.job_id, "video_id": event.job_id, "status": event.state.value, "percent": event.percent,
+            "message": event.message, "video_url": download if event.state.value == "completed" else None,
+            "error": error, "error_message": error}  # error_message: what the seed's page reads
 
 
 async def status_ws(request: web.Request) -> web.StreamResponse:
     job = await visible_job(request)  # refusals are plain HTTP, before the upgrade
     d = daemon_of(request)
-    ws = web.WebSocketResponse(heartbeat=30)
+    # A browser sends its token as the subprotocol pair `bearer, <token>`; answering `bearer` completes it.
+    ws = web.WebSocketResponse(heartbeat=30, protocols=("bearer",))
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     async with d.bus.watch(job.id) as events:  # subscribe first, then read: no change falls in between
         job = await d.store.job(job.id)
         current = video_json(job)
-        await ws.send_json({"id": job.id, "status": job.status.value, "percent": job.percent, "message": "",
-                            "video_url": current["download_url"] or current["video_url"], "error": job.error})
+        await ws.send_json({"id": job.id, "video_id": job.id, "status": job.status.value, "percent": job.percent,
+                            "message": "", "video_url": current["download_url"] or current["video_url"],
+                            "error": job.error, "error_message": job.error})
         reader = asyncio.ensure_future(_until_closed(ws))
         try:
             while not job.status.final and not reader.done():
@@ -65,6 +68,9 @@ async def close_all(app: web.Application) -> None:
 
 def endpoints() -> list[Endpoint]:
     return [Endpoint("GET", "/videos/{id}/status-ws", status_ws,
-                     "WebSocket: the video's state now, then every change until it ends",
+                     "WebSocket: the video's state now, then every change until it ends. Browsers, which "
+                     "cannot set headers on one, send `?ticket=` (POST /ws-tickets) or the subprotocols "
+                     "`bearer, <token>`",
+                     query={"ticket": {"type": "string", "description": "a single-use ticket from POST /ws-tickets"}},
                      responses={101: "switching to WebSocket", 400: "not a WebSocket handshake",
                                 403: "not yours", 404: "unknown"})]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from .replies import (
     Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideoPage, VideosCreated, VideoStatus,
 )
 
-SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square"}
+SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square",
+          "portrait": "portrait", "landscape": "landscape", "square": "square"}  # the seed says the shape
 FALLBACK = {"portrait": "tiktok", "landscape": "youtube", "square": "square"}
 IDEMPOTENCY_KEY_MAX = 200
 
@@ -83,9 +85,8 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
     renderer = body.renderer or d.settings.default_renderer
     if renderer not in d.renderers:
         raise ApiError(422, f"renderer: no renderer {renderer!r}", "renderer")
-    template = body.template_id or d.settings.default_template
-    if body.template_id and body.template_id not in d.settings.templates:
-        raise ApiError(422, f"template_id: no template {body.template_id!r}", "template_id")
+    template = template_id(d.settings.templates, body.template_id) if body.template_id else \
+        d.settings.default_template
     request_settings = {"voice_speed": body.voice_speed, "captions": body.enable_captions,
                         **body.model_dump(mode="json", include={"background", "narration", "talking_photo"})}
     request_settings = {k: v for k, v in request_settings.items() if v is not None}
@@ -93,9 +94,22 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
             "request": request_settings}
 
 
+def template_id(templates: dict[str, Any], given: str) -> str:
+    """Ours, or the seed's id for it: the template's name in snake case ("Social Media Portrait")."""
+    if given in templates:
+        return given
+    for t in templates.values():
+        if given in (re.sub(r"[^a-z0-9]+", "_", t.name.lower()).strip("_"), t.id.replace("-", "_")):
+            return t.id
+    raise ApiError(422, f"template_id: no template {given!r} (known: {', '.join(sorted(templates)) or 'none'})",
+                   "template_id")
+
+
 def _created(jobs: list[Any], created: bool = True) -> web.Response:
-    """201 for new videos; 200 when an Idempotency-Key found the first request's videos."""
-    body = {"videos": [video_json(j) for j in jobs]}
+    """201 for new videos; 200 when an Idempotency-Key found the first request's videos.
+
+    `video_id` is the first video's id, for the seed's clients (`result.video_id`)."""
+    body = {"video_id": jobs[0].id, "videos": [video_json(j) for j in jobs]}
     return web.json_response(body, status=201 if created else 200, headers={"Location": f"/videos/{jobs[0].id}"})
 
 
@@ -179,9 +193,9 @@ async def get_video(request: web.Request) -> web.Response:
 
 async def video_status(request: web.Request) -> web.Response:
     job = await visible_job(request)
-    return web.json_response({"id": job.id, "status": job.status.value, "percent": job.percent,
-                              "error": job.error, "video_url": video_json(job)["download_url"] or
-                              (job.result or {}).get("video_url")})
+    return web.json_response({"id": job.id, "video_id": job.id, "status": job.status.value,
+                              "percent": job.percent, "error": job.error, "error_message": job.error,
+                              "video_url": video_json(job)["download_url"] or (job.result or {}).get("video_url")})
 
 
 async def cancel_video(request: web.Request) -> web.Response:
