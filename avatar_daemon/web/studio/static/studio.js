@@ -2,7 +2,7 @@
 // Text from the server is always set as text (never as HTML): titles and scripts come from strangers.
 "use strict";
 
-const state = { csrf: null, token: null, me: null, formats: [], speech: null, avatar: null, watching: null, nextVideos: null };
+const state = { csrf: null, me: null, formats: [], speech: null, avatar: null, watching: null, nextVideos: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -24,8 +24,7 @@ class ApiFailure extends Error {
 // Every call goes through here: the session cookie rides along, and a change carries the CSRF token.
 async function api(method, path, body) {
   const headers = {};
-  if (state.token) headers.Authorization = "Bearer " + state.token;
-  else if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
   let payload;
   if (body instanceof FormData) payload = body;
   else if (body !== undefined) { headers["Content-Type"] = "application/json"; payload = JSON.stringify(body); }
@@ -70,18 +69,8 @@ function showCount(text, formatName, speedOverride, out) {
 // ---- signing in ----
 
 async function signIn(token) {
-  try {
-    state.me = await api("POST", "/session", { token });
-    state.csrf = state.me.csrf_token;
-  } catch (e) {
-    if (![404, 405].includes(e.status)) throw e;
-    // A daemon without sessions: the token stays in this tab's memory only and goes as a bearer token.
-    state.token = token;
-    try {
-      const { tier } = await api("GET", "/avatars");
-      state.me = { name: "token", tier, workspace: null, campaigns: true };
-    } catch (err) { state.token = null; throw err; }
-  }
+  state.me = await api("POST", "/session", { token });
+  state.csrf = state.me.csrf_token;
 }
 
 async function restore() {
@@ -298,14 +287,7 @@ function progress(v) {
 
 // Live status over the WebSocket, authenticated by a single-use ticket (a browser cannot set headers on it).
 async function follow(id) {
-  let ticket;
-  try {
-    ({ ticket } = await api("POST", "/ws-tickets"));
-  } catch (e) {
-    if (![404, 405].includes(e.status)) throw e;
-    poll(id);
-    return;
-  }
+  const { ticket } = await api("POST", "/ws-tickets");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/videos/${id}/status-ws?ticket=${encodeURIComponent(ticket)}`);
   state.watching = ws;
@@ -313,32 +295,13 @@ async function follow(id) {
   ws.onerror = () => flash("The live status connection failed; reload to see the latest state.", true);
 }
 
-// Without a WebSocket ticket the status is asked for twice a second until the video ends.
-function poll(id) {
-  const timer = setInterval(async () => {
-    try {
-      const v = await api("GET", `/videos/${id}/status`);
-      progress(v);
-      if (finalStates.includes(v.status)) clearInterval(timer);
-    } catch (e) { clearInterval(timer); failed(e); }
-  }, 500);
-  state.watching = { close: () => clearInterval(timer) };
-}
-
-// A session cookie lets the player and links load the files; a bearer token must fetch them itself.
-async function media(path) {
-  if (!state.token) return path;
-  const res = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
-  return res.ok ? URL.createObjectURL(await res.blob()) : "";
-}
-
-async function finished(id) {
+function finished(id) {
   if (!$("watch-done").hidden && $("player").dataset.id === String(id)) return;
   const player = $("player");
   player.dataset.id = id;
   $("watch-done").hidden = false;
-  const [poster, mp4, srt, vtt] = await Promise.all([`/videos/${id}/thumbnail.jpg`, `/videos/${id}/download`,
-    `/videos/${id}/captions.srt`, `/videos/${id}/captions.vtt`].map(media));
+  // The session cookie goes with these requests: the player and the links need no token of their own.
+  const [poster, mp4, srt, vtt] = ["thumbnail.jpg", "download", "captions.srt", "captions.vtt"].map((f) => `/videos/${id}/${f}`);
   player.poster = poster;
   player.src = mp4;
   player.replaceChildren(el("track", { kind: "captions", srclang: "en", label: "Captions", src: vtt, default: true }));
@@ -349,7 +312,6 @@ async function finished(id) {
   $("dl-vtt").href = vtt;
   $("dl-vtt").download = `video-${id}.vtt`;
   $("share").onclick = () => share(id).catch(failed);
-  $("watch-done").hidden = false;
 }
 
 async function share(id) {
@@ -375,12 +337,6 @@ async function openVideos(before) {
   $("videos-more").hidden = !state.nextVideos;
 }
 
-function thumbnail(id) {
-  const img = el("img", { alt: "", loading: "lazy" });
-  media(`/videos/${id}/thumbnail.jpg`).then((url) => { img.src = url; });
-  return img;
-}
-
 function videoCard(v) {
   const actions = el("div", { class: "actions" }, el("a", { href: "#watch/" + v.id, text: "Watch" }));
   if (["failed", "timeout", "cancelled"].includes(v.status))
@@ -390,7 +346,7 @@ function videoCard(v) {
     actions.append(el("button", { type: "button", class: "quiet", text: "Cancel",
       onclick: () => api("DELETE", `/videos/${v.id}`).then(() => openVideos()).catch(failed) }));
   return el("li", { "data-video": v.id },
-    v.status === "completed" ? thumbnail(v.id) : null,
+    v.status === "completed" ? el("img", { src: `/videos/${v.id}/thumbnail.jpg`, alt: "", loading: "lazy" }) : null,
     el("strong", { text: v.title }),
     el("p", {}, el("span", { class: "badge " + v.status, text: v.status }), ` ${v.format} · #${v.id} · ${when(v.created_at)}`),
     v.error ? el("p", { class: "hint", text: v.error }) : null, actions);
