@@ -94,8 +94,9 @@ class Studio:
     def go(self, hash_: str) -> None:
         self.driver.execute_script("location.hash = arguments[0]", hash_)
 
-    def sign_in(self, token: str) -> None:
-        self.driver.get(self.base_url + "/")
+    def sign_in(self, token: str, page: str = "make") -> None:
+        """Signed in on `page`: opening it directly spares the daemon drawing previews nobody looks at."""
+        self.driver.get(f"{self.base_url}/#{page}")
         self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
         self.sign_out()  # the cookie of whoever signed in last
         self.find("#token").send_keys(token)

@@ -111,8 +111,7 @@ def _downloaded(path: Path, timeout: float = 20) -> Path:
 
 
 def test_the_page_estimates_spoken_seconds_as_the_server_does(studio: Studio):
-    studio.sign_in(TOKENS["alice"])
-    studio.visible("#view-make")
+    studio.sign_in(TOKENS["alice"], "videos")  # any page: the estimate is the page's, not the form's
     texts = ["", "one", "Hello there, world.", "a b c\n\nd e f\n\n\ng", "word " * 137, "  spaced   out \t text \n",
              "Paragraph one.\n\nParagraph two.\n\nThree."]
     for speed in (0.5, 0.85, 1.0, 1.05, 1.5):
@@ -126,8 +125,7 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     ingested = studio.run(studio.daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
                                                         overrides=VideoSettings(renderer="fake")))
     stored = studio.run(studio.daemon.store.research_job(ingested.research_id))
-    studio.sign_in(TOKENS["alice"])
-    studio.go("#research")
+    studio.sign_in(TOKENS["alice"], "research")
     studio.visible(f"[data-research='{ingested.research_id}']").click()
     studio.visible("#research-detail")
     insights = [li.text for li in studio.all("#research-insights li")]
@@ -161,8 +159,7 @@ def test_make_a_video_from_a_research_job(studio: Studio):
 
 
 def test_pause_and_resume_a_campaign(studio: Studio):
-    studio.sign_in(TOKENS["root"])  # campaigns need a token allowed to manage them
-    studio.go("#campaigns")
+    studio.sign_in(TOKENS["root"], "campaigns")  # campaigns need a token allowed to manage them
     card = "[data-campaign='morning-hn']"
     studio.visible(card)
 
@@ -193,8 +190,7 @@ def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
             answer = requests.post(f"{studio.base_url}/videos/{video_id}/events", headers=auth, timeout=10,
                                    json={"event": event, "platform": platform})
             assert answer.status_code == 201, answer.text
-    studio.sign_in(TOKENS["eve"])
-    studio.go("#analytics")
+    studio.sign_in(TOKENS["eve"], "analytics")
     studio.visible("#chart-platform svg")
     bars = {(r.get_attribute("data-key"), r.get_attribute("data-event")): int(r.get_attribute("data-value"))
             for r in studio.all("#chart-platform rect")}
