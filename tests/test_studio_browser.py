@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from avatar_daemon import estimate_seconds
+from avatar_daemon.campaign import load_campaign
 from avatar_daemon.daemon import Daemon
 from avatar_daemon.pipeline import VideoSettings
 from avatar_daemon.plugins import LoadSpec
@@ -56,8 +58,13 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     label = pick.get_attribute("aria-label")
     profile = studio.daemon.settings.avatars[pick.get_attribute("data-id")]
     assert profile.gender in label and profile.style in label
-    pick.click()
-    assert pick.get_attribute("aria-checked") == "true"
+    cards[0].click()
+    cards[0].send_keys(Keys.ARROW_RIGHT)  # the carousel is a radio group: arrows move the choice
+    assert pick.get_attribute("aria-checked") == "true" and cards[0].get_attribute("aria-checked") == "false"
+    assert studio.driver.switch_to.active_element == pick
+    unlabelled = studio.driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')].filter(e => !e.labels.length).map(e => e.id)")
+    assert unlabelled == []
     studio.wait(lambda d: d.execute_script("return arguments[0].querySelector('img').naturalWidth > 0", pick),
                 what="the avatar's preview still")
     studio.find("#title").send_keys("Studio test")
@@ -168,13 +175,34 @@ def test_pause_and_resume_a_campaign(studio: Studio):
         return next(r for r in rows if r["name"] == "morning-hn")["paused"]
 
     assert not paused()
-    studio.find(f"{card} .actions button").click()  # Pause
+    studio.find(f"{card} [data-action=pause]").click()
     studio.wait(lambda d: studio.find(f"{card} .badge").get_attribute("data-state") == "paused", what="paused")
     assert paused()
-    studio.screenshot("campaigns")
-    studio.find(f"{card} .actions button").click()  # Resume
+    studio.find(f"{card} [data-action=pause]").click()  # now it reads Resume
     studio.wait(lambda d: studio.find(f"{card} .badge").get_attribute("data-state") == "running", what="resumed")
     assert not paused()
+
+    studio.find(f"{card} [data-action=run]").click()
+    studio.visible("#campaign-report")
+    row = next(r for r in studio.run(studio.daemon.campaigns.rows()) if r["name"] == "morning-hn")
+    last = studio.run(studio.daemon.store.campaign_runs(row["id"], 1))[0]
+    studio.wait(lambda d: studio.find("#report-message").text == last["message"], what="the run's report")
+    assert len(studio.all("#report-considered li")) == len(last["considered"])
+
+    # the form writes the campaign's YAML file through the API, and the daemon runs what it wrote
+    studio.find(f"{card} [data-action=edit]").click()
+    studio.visible("#campaign-form")
+    assert studio.find("#c-name").get_attribute("value") == "morning-hn"
+    videos = studio.find("#c-max")
+    videos.clear()
+    videos.send_keys("2")
+    studio.find("#c-description").send_keys("Edited in the studio")
+    studio.screenshot("campaigns")
+    studio.find("#campaign-form button[type=submit]").click()
+    studio.wait(lambda d: studio.find("#campaign-form").get_attribute("hidden") is not None, what="the form saved")
+    saved = load_campaign(studio.daemon.settings.campaigns_dir / "morning-hn.yaml")
+    assert (saved.max_videos_per_day, saved.description, saved.formats) == (2, "Edited in the studio", ["square"])
+    assert saved.sources[0].source == "hackernews" and saved.schedule.at == "09:00"
 
 
 def test_the_analytics_chart_shows_the_events_posted(studio: Studio):

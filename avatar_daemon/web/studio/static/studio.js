@@ -364,12 +364,12 @@ async function openCampaigns() {
     el("p", { text: `Next: ${when(c.next_run_at)} · Last: ${when(c.last_run_at)} · ${c.videos} videos` }),
     c.problems.length ? el("p", { class: "hint", text: c.problems.join("; ") }) : null,
     el("div", { class: "actions" },
-      manage ? el("button", { type: "button", class: "quiet", text: c.paused ? "Resume" : "Pause",
+      manage ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
         onclick: () => api("PATCH", "/campaigns/" + c.name, { paused: !c.paused }).then(() => { flash(`${c.name} ${c.paused ? "resumed" : "paused"}.`); return openCampaigns(); }).catch(failed) }) : null,
-      manage ? el("button", { type: "button", class: "quiet", text: "Run now",
+      manage ? el("button", { type: "button", class: "quiet", "data-action": "run", text: "Run now",
         onclick: () => api("POST", `/campaigns/${c.name}/run`).then((r) => { report(r); return openCampaigns(); }).catch(failed) }) : null,
-      el("button", { type: "button", class: "quiet", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }),
-      manage ? el("button", { type: "button", class: "quiet", text: "Edit", onclick: () => editCampaign(c.name).catch(failed) }) : null))));
+      el("button", { type: "button", class: "quiet", "data-action": "report", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }),
+      manage ? el("button", { type: "button", class: "quiet", "data-action": "edit", text: "Edit", onclick: () => editCampaign(c.name).catch(failed) }) : null))));
   if (!campaigns.length) $("campaigns-list").append(el("li", { text: "No campaigns: add one below or put a YAML file in config/campaigns/." }));
 }
 
