@@ -166,6 +166,9 @@ def test_make_a_video_from_a_research_job(studio: Studio):
 
 
 def test_pause_and_resume_a_campaign(studio: Studio):
+    # research for the run to consider (the same file as the research test's: stored once)
+    studio.run(studio.daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
+                                             overrides=VideoSettings(renderer="fake")))
     studio.sign_in(TOKENS["root"], "campaigns")  # campaigns need a token allowed to manage them
     card = "[data-campaign='morning-hn']"
     studio.visible(card)
@@ -187,7 +190,9 @@ def test_pause_and_resume_a_campaign(studio: Studio):
     row = next(r for r in studio.run(studio.daemon.campaigns.rows()) if r["name"] == "morning-hn")
     last = studio.run(studio.daemon.store.campaign_runs(row["id"], 1))[0]
     studio.wait(lambda d: studio.find("#report-message").text == last["message"], what="the run's report")
-    assert len(studio.all("#report-considered li")) == len(last["considered"])
+    lines = [li.text for li in studio.all("#report-considered li")]
+    assert len(lines) == len(last["considered"]) and last["considered"]
+    assert all(c["title"] in line and c["verdict"] in line for c, line in zip(last["considered"], lines))
 
     # the form writes the campaign's YAML file through the API, and the daemon runs what it wrote
     studio.find(f"{card} [data-action=edit]").click()

@@ -381,11 +381,11 @@ function report(run) {
   $("campaign-report").hidden = false;
 }
 
+// One line per research the run looked at (selection.Candidate.summary): what, and the verdict on it.
 function describeConsidered(c) {
-  if (typeof c !== "object" || c === null) return String(c);
-  const what = c.title || c.research_title || c.text || (c.research_job_id ? `research ${c.research_job_id}` : "an item");
-  const why = c.reason || c.why || c.outcome || (c.chosen ? "chosen" : "");
-  return why ? `${what}: ${why}` : what;
+  const what = c.title || c.source || "research";
+  const figures = c.insights === undefined ? "" : ` (${c.kept}/${c.insights} insights kept, score ${c.score})`;
+  return `${what}${figures}: ${c.verdict || "no verdict"}`;
 }
 
 async function lastRun(name) {
