@@ -397,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_videos)
+
+    from .token_commands import add_parser as add_tokens  # its own module: tokens create|list|revoke
+    add_tokens(command, say)
     return parser
 
 

@@ -27,6 +27,7 @@ from .registry import Registry
 from .requests import VideoRequests
 from .settings import Settings
 from .store import Clock, Store
+from .users import UsersWatcher
 from .web import HttpServer
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class Daemon:
         self.campaigns = Campaigns(self)
         self.videos = VideoRequests(self)
         self.previews = AvatarPreviews(self)
+        self.users = UsersWatcher(settings)
         self.bus: EventBus | None = None
         self.web: HttpServer | None = None
 
@@ -166,7 +168,7 @@ class Daemon:
                     for service in core:
                         tg.create_task(service.run(self), name=service.name)
                     # Campaigns run user-edited files and live fetches: supervised like a plugin's service.
-                    for service in [self.campaigns, *self.services]:
+                    for service in [self.campaigns, self.users, *self.services]:
                         tg.create_task(self._supervise(service), name=service.name)
                     tg.create_task(self._heartbeat(), name="heartbeat")
                     systemd.notify("READY=1\nSTATUS=running")

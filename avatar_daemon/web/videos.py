@@ -161,7 +161,12 @@ async def create_from_research(request: web.Request) -> web.Response:
 
 
 async def list_research(request: web.Request) -> web.Response:
+    """Every stored research job has completed (failed research is refused at the door), so the seed
+    page's `?status=completed` lists them all."""
     who = caller(request)
+    if request.query.get("status", "completed") != "completed":
+        raise ApiError(400, f"status: stored research jobs are all completed, not {request.query['status']!r}",
+                       "status")
     limit = int_arg(request, "limit", 20, high=100)
     rows = await daemon_of(request).store.research_page(None if who.admin else who.workspace, limit)
     return web.json_response({"research": [
@@ -255,6 +260,11 @@ def endpoints() -> list[Endpoint]:
                             422: "invalid field, or media that cannot be fetched or is not what it claims"}),
         Endpoint("GET", "/research", list_research, "Recent research jobs",
                  query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"}},
+                 responses={200: Answer("OK", ResearchList)}),
+        Endpoint("GET", "/api/research/jobs", list_research, "Recent research jobs, where the seed's page asks",
+                 query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"},
+                        "status": {"type": "string", "enum": ["completed"],
+                                   "description": "stored research has always completed"}},
                  responses={200: Answer("OK", ResearchList)}),
         Endpoint("GET", "/videos", list_videos, "The caller's and their workspace's videos, newest first",
                  query={"status": {"type": "string", "enum": [s.value for s in JobState],
