@@ -99,13 +99,21 @@ class Studio:
         self.driver.get(f"{self.base_url}/#{page}")
         self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
         self.sign_out()  # the cookie of whoever signed in last
-        self.find("#token").send_keys(token)
+        field = self.find("#token")
+        field.clear()
+        field.send_keys(token)
         self.find("#signin-form button[type=submit]").click()
         self.visible("#nav")
 
     def sign_out(self) -> None:
+        """Signing out loads a fresh page: wait for the old one to go, then for the new one."""
+        from selenium.webdriver.support import expected_conditions
+
         if self.find("#sign-out").is_displayed():
+            old = self.find("body")
             self.find("#sign-out").click()
+            self.wait(expected_conditions.staleness_of(old), what="the page to reload")
+            self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
             self.visible("#view-signin")
 
     def console(self) -> list[str]:

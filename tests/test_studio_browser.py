@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
+import avatar_daemon
 from avatar_daemon import estimate_seconds
 from avatar_daemon.campaign import load_campaign
 from avatar_daemon.daemon import Daemon
@@ -34,7 +36,13 @@ def studio(tmp_path_factory):
     users_yaml(tmp)
     (tmp / "campaigns").mkdir()
     (tmp / "campaigns" / "morning-hn.yaml").write_text(CAMPAIGN)
-    settings = make_settings(tmp, users_file="users.yaml", default_renderer="local", default_formats=["square"])
+    # One presenter of each tier: the local renderer draws each preview on first sight (seconds apiece).
+    bundled = yaml.safe_load((Path(avatar_daemon.__file__).parent / "defaults/avatars.yaml").read_text())["avatars"]
+    (tmp / "avatars.yaml").write_text(yaml.safe_dump({"avatars": [
+        next(a for a in bundled if a["id"] == "mike"), next(a for a in bundled if a["tier"] == "pro"),
+        next(a for a in bundled if a["tier"] == "enterprise")]}))
+    settings = make_settings(tmp, users_file="users.yaml", avatars_file="avatars.yaml", default_renderer="local",
+                             default_avatar="mike", default_formats=["square"])
     daemon = Daemon(settings, LoadSpec(installed=False, only=[*OFFLINE_PLUGINS, "local_renderer", "hackernews"]),
                     extra_plugins=(RecordingPlugin(),))
     downloads = tmp / "downloads"
@@ -62,6 +70,9 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     cards[0].send_keys(Keys.ARROW_RIGHT)  # the carousel is a radio group: arrows move the choice
     assert pick.get_attribute("aria-checked") == "true" and cards[0].get_attribute("aria-checked") == "false"
     assert studio.driver.switch_to.active_element == pick
+    # the chosen one moves: its 3 s clip plays over the still
+    studio.wait(lambda d: "moving" in pick.get_attribute("class") and d.execute_script(
+        "return arguments[0].querySelector('video').currentTime > 0", pick), what="the avatar's clip to play")
     unlabelled = studio.driver.execute_script(
         "return [...document.querySelectorAll('input, select, textarea')].filter(e => !e.labels.length).map(e => e.id)")
     assert unlabelled == []
@@ -115,6 +126,18 @@ def _downloaded(path: Path, timeout: float = 20) -> Path:
             return path
         time.sleep(0.1)
     raise AssertionError(f"{path.name} was not downloaded; the folder holds {sorted(p.name for p in path.parent.iterdir())}")
+
+
+def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
+    studio.driver.get(studio.base_url + "/")
+    studio.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
+    studio.sign_out()
+    studio.find("#token").send_keys("not-a-token")
+    studio.find("#signin-form button[type=submit]").click()
+    flash = studio.visible("#flash.error")
+    assert "token" in flash.text and "not-a-token" not in flash.text
+    assert not studio.find("#nav").is_displayed()
+    studio.screenshot("signin")
 
 
 def test_the_page_estimates_spoken_seconds_as_the_server_does(studio: Studio):

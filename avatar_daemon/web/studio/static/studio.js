@@ -35,6 +35,11 @@ async function api(method, path, body) {
     throw new ApiFailure(0, "the daemon cannot be reached; is it running?");
   }
   const json = (res.headers.get("Content-Type") || "").includes("json") ? await res.json() : null;
+  if (res.status === 401 && state.me && !path.startsWith("/session")) {
+    state.me = state.csrf = null;  // the session ended (expired, or its token was revoked): sign in again
+    $("who").hidden = $("nav").hidden = true;
+    show("signin");
+  }
   if (!res.ok) throw new ApiFailure(res.status, (json && json.error) || `${res.status} ${res.statusText}`, json && json.field);
   return json;
 }
@@ -487,9 +492,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   $("sign-out").addEventListener("click", async () => {
     try { await api("DELETE", "/session"); } catch (e) { /* signed out either way */ }
-    state.me = state.csrf = null;
-    $("who").hidden = $("nav").hidden = true;
-    show("signin");
+    location.reload();  // a fresh page: nothing the last person saw stays behind
   });
   $("make-form").addEventListener("submit", makeVideo);
   for (const id of ["script", "format", "speed"]) $(id).addEventListener("input", updateCount);
