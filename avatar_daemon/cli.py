@@ -63,7 +63,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         settings.jobs.output_dir = Path(args.out).resolve()
     daemon = Daemon(settings)
     path = Path(args.file)
-    overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer)
+    from .assets import local_media
+    media = asyncio.run(local_media(daemon.media.uploads, daemon.clock().isoformat(), narration=args.narration,
+                                    talking_photo=args.photo))
+    overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, **media)
     if args.dry_run:
         return asyncio.run(_dry_run(daemon, path, overrides))
     return asyncio.run(_render(daemon, path, overrides))
@@ -348,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--avatar")
     p.add_argument("--renderer")
     p.add_argument("--out", help="folder for the finished files")
+    p.add_argument("--narration", metavar="FILE", help="your own recorded speech: the presenter lip-syncs to it")
+    p.add_argument("--photo", metavar="FILE", help="a portrait photo that talks instead of the avatar")
     p.add_argument("--dry-run", action="store_true",
                    help="print the request(s) a remote renderer would send, as JSON; send nothing")
     p.set_defaults(func=cmd_render)

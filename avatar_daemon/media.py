@@ -166,25 +166,40 @@ class MediaResolver:
         self.assets = settings.assets_dir
         self.inbox = settings.inbox.path
         self._limit = asyncio.Semaphore(self.cfg.concurrency)
+        from .assets import Uploads  # assets.py builds on this module's probes
+        self.uploads = Uploads(settings)
 
     # ---- at arrival ------------------------------------------------------------------------
 
-    async def settle(self, options: dict[str, Any], *, remote: bool) -> dict[str, Any]:
+    async def settle(self, options: dict[str, Any], *, remote: bool, workspace: str | None = None) -> dict[str, Any]:
         """`options` as a job keeps them, plus `media`: where each file it names is, fetched and probed now.
 
-        Raises InvalidRequest naming the field (`background.url`, `narration.path`, ...).
+        `workspace` is the requester's: the only one whose uploads (asset ids) it may name.
+        Raises InvalidRequest naming the field (`background.url`, `narration.asset_id`, ...).
         """
         media: dict[str, dict[str, str]] = {}
         background = options.get("background")
         if background and background.get("type") in ("image", "video"):
             media["background"] = await self._obtain("background", MediaFile(
-                url=background.get("url"), path=background.get("path")), background["type"], remote)
+                url=background.get("url"), asset_id=background.get("asset_id"), path=background.get("path")),
+                background["type"], remote, workspace)
         for role, kind in FILES.items():
             if options.get(role):
-                media[role] = await self._obtain(role, MediaFile.model_validate(options[role]), kind, remote)
+                media[role] = await self._obtain(role, MediaFile.model_validate(options[role]), kind, remote,
+                                                 workspace)
         return {**options, "media": media} if media else options
 
-    async def _obtain(self, role: str, source: MediaFile, kind: Kind, remote: bool) -> dict[str, str]:
+    async def _obtain(self, role: str, source: MediaFile, kind: Kind, remote: bool,
+                      workspace: str | None) -> dict[str, str]:
+        if source.asset_id is not None:
+            asset = self.uploads.usable(source.asset_id, workspace)
+            if asset is None:  # the same words for another workspace's upload as for none
+                raise InvalidRequest(f"{role}.asset_id", f"no asset {source.asset_id!r} in "
+                                                         f"{'workspace ' + workspace if workspace else 'this workspace'}")
+            if asset.kind != kind:
+                raise InvalidRequest(f"{role}.asset_id", f"asset {asset.asset_id} is {asset.kind}; "
+                                                         f"{role.replace('_', ' ')} needs {kind}")
+            return {"cached": asset.file}
         if source.path is not None:
             if remote:
                 raise InvalidRequest(f"{role}.path", "a remote caller cannot name a file on the server; "
@@ -302,7 +317,8 @@ class MediaResolver:
         if background.type in ("image", "video"):
             path = self._file(media.get("background")) if own else \
                 self.allowed_file(background.path or "", f"template {template.id}: background.path")
-            background = background.model_copy(update={"url": None, "path": str(path) if path else None})
+            background = background.model_copy(update={"url": None, "asset_id": None,
+                                                       "path": str(path) if path else None})
         brand = Brand.model_validate(settings.get("brand") or (template.brand.model_dump() if template else {}))
         if brand.logo:
             brand = brand.model_copy(update={"logo": str(self.allowed_file(brand.logo, "brand.logo"))})

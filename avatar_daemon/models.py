@@ -152,31 +152,43 @@ LocalPath = Annotated[str, Field(min_length=1, max_length=4096,
                                              "caller")]
 
 
+AssetId = Annotated[str, Field(pattern=r"^as_[0-9a-f]{24}$",
+                               description="an upload's id (POST /assets), of the caller's own workspace")]
+
+
 class _OneSource(BaseModel):
-    """Where a media file comes from: exactly one of the sources a model has (url, path; an uploaded asset later)."""
+    """Where a media file comes from: exactly one of the sources a model has (url, asset_id, path)."""
 
     model_config = ConfigDict(extra="forbid")
 
     def sources(self) -> list[str]:
-        return [n for n in ("url", "path") if getattr(self, n, None)]
+        return [n for n in ("url", "asset_id", "path") if getattr(self, n, None)]
 
 
 class PublicMedia(_OneSource):
-    """A file for the render (narration audio, a talking photo) as a remote caller may name it: by URL."""
+    """A file for the render (narration audio, a talking photo) as a remote caller may name it: by URL or upload."""
 
-    url: MediaUrl
+    url: MediaUrl | None = None
+    asset_id: AssetId | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "PublicMedia":
+        if len(self.sources()) != 1:
+            raise ValueError("give a url or an asset_id, not both or neither")
+        return self
 
 
 class MediaFile(_OneSource):
     """A file for the render as any caller may name it; `path` is for trusted local callers only."""
 
     url: MediaUrl | None = None
+    asset_id: AssetId | None = None
     path: LocalPath | None = None
 
     @model_validator(mode="after")
     def _one(self) -> "MediaFile":
         if len(self.sources()) != 1:
-            raise ValueError("give a url (or, for local callers, a path), not both or neither")
+            raise ValueError("give a url or an asset_id (or, for local callers, a path), not several or none")
         return self
 
 
@@ -190,13 +202,15 @@ class PublicBackground(_OneSource):
     value: Colour = "#0f172a"
     value2: Colour = Field("#1e3a8a", description="a gradient's bottom colour")
     url: MediaUrl | None = None
+    asset_id: AssetId | None = None
 
     @model_validator(mode="after")
     def _source(self) -> "PublicBackground":
         given, kind = self.sources(), f"{'an' if self.type == 'image' else 'a'} {self.type} background"
         if self.type in ("image", "video") and len(given) != 1:
-            offered = " or ".join(n for n in ("url", "path") if n in type(self).model_fields)
-            raise ValueError(f"{kind} needs a {offered}" if not given else f"{kind} takes a url or a path, not both")
+            offered = " or ".join(n for n in ("url", "asset_id", "path") if n in type(self).model_fields)
+            raise ValueError(f"{kind} needs a {offered}" if not given else f"{kind} takes one of {offered}, "
+                                                                          f"not {' and '.join(given)}")
         if self.type in ("color", "gradient") and given:
             raise ValueError(f"{kind} takes no {given[0]}")
         return self
@@ -253,8 +267,9 @@ class VideoTemplate(BaseModel):
     def _files_only(self) -> "VideoTemplate":
         # Templates are read at start and used by every job, so their media are files in the assets
         # folder: a URL would be fetched again and again, or fail a render long after the request.
-        if self.background.url:
-            raise ValueError("a template's image or video background is a path in the assets folder, not a url")
+        if self.background.url or self.background.asset_id:
+            raise ValueError("a template's image or video background is a path in the assets folder, not a url "
+                             "or an upload")
         return self
 
 

@@ -227,7 +227,8 @@ class Pipeline:
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
         settings = p.settings
-        request = await self.daemon.media.settle(settings.job_settings(), remote=remote)
+        request = await self.daemon.media.settle(settings.job_settings(), remote=remote,
+                                                 workspace=settings.workspace)
         jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=p.script.title, request=request,
                        template_id=settings.template or self.daemon.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)

@@ -106,7 +106,8 @@ class VideoRequests:
         self.check(who, avatar, format_name, renderer, template)
         title = check_text("title", title, TITLE_MAX_CHARS)
         text = check_text("script", text, SCRIPT_MAX_CHARS)
-        settings = await d.media.settle(video_options(settings), remote=True)  # people are remote callers
+        settings = await d.media.settle(video_options(settings), remote=True,  # people are remote callers
+                                        workspace=who.workspace)
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
         script = d.pipeline.write_script(research, [format_name], settings.get("voice_speed"))
         script = script.model_copy(update={"title": title})
@@ -130,7 +131,7 @@ class VideoRequests:
             raise UnknownNameError(f"no research job {research_id}")
         if found.workspace_id not in (None, who.workspace) and not who.admin:
             raise PermissionError(f"research job {research_id} belongs to another workspace")
-        settings = await d.media.settle(settings, remote=True)  # people are remote callers
+        settings = await d.media.settle(settings, remote=True, workspace=who.workspace)  # people are remote
         script = await d.pipeline.awrite_script(found.research, [format_name], settings.get("voice_speed"))
         if title:
             script = script.model_copy(update={"title": title})

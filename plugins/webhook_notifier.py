@@ -1,7 +1,12 @@
 """A notifier that POSTs each job event as JSON to a URL, signed with HMAC-SHA256.
 
 Settings (daemon.yaml `plugins.settings.webhook`): `url`, optional `states` to send
-(default: every state but progress), `retries`. The signing secret comes from the
+(default: every state but progress), `retries`, and `public_url` (the address the receiver
+reaches this daemon's API at). Each job event carries what a receiver acts on: `video_id`,
+`title`, `workspace_id`, `user_id`, `format`, `duration`, and with `public_url` the
+`video_url`, `thumbnail_url` and `page_url` (API links: a bearer token fetches them); a
+remote renderer's own public link is `video_url` when there is no `public_url`. Files on this
+machine are never named. The signing secret comes from the
 environment variable AVATAR_DAEMON_WEBHOOK_SECRET (or a systemd credential of that
 name). Receivers check `X-Avatar-Signature: sha256=<hex of HMAC(secret, timestamp + "." + body)>`
 and `X-Avatar-Timestamp`, which stops replays.
@@ -22,6 +27,7 @@ import aiohttp
 from avatar_daemon import JobEvent, Notice, hookimpl, secret
 
 log = logging.getLogger(__name__)
+LOCAL_FILES = {"video", "thumbnail", "srt", "vtt", "metadata"}  # paths on this machine, of no use elsewhere
 
 
 def sign(secret_value: str, timestamp: str, body: bytes) -> str:
@@ -32,9 +38,11 @@ def sign(secret_value: str, timestamp: str, body: bytes) -> str:
 class WebhookNotifier:
     name = "webhook"
 
-    def __init__(self, daemon, url: str | None, states: list[str] | None, retries: int, base_delay: float):
+    def __init__(self, daemon, url: str | None, states: list[str] | None, retries: int, base_delay: float,
+                 public_url: str | None = None):
         self.daemon = daemon
         self.url = url
+        self.public_url = (public_url or "").rstrip("/") or None
         self.states = set(states) if states else None
         self.retries = retries
         self.base_delay = base_delay
@@ -46,8 +54,30 @@ class WebhookNotifier:
             return
         if self.states is None and event.state.value == "rendering" and event.percent not in (0, None):
             return  # progress ticks stay local unless asked for
-        body = json.dumps({"type": "job." + event.state.value, **event.model_dump(mode="json")}).encode()
+        payload = event.model_dump(mode="json")
+        payload["data"] = {k: v for k, v in payload["data"].items() if k not in LOCAL_FILES}
+        body = json.dumps({"type": "job." + event.state.value, **payload, **await self._video(event.job_id)}).encode()
         await self._post(self.url, body, f"job {event.job_id} {event.state.value}")
+
+    async def _video(self, job_id: int) -> dict:
+        """The video an event is about, as a receiver elsewhere can use it."""
+        store = getattr(self.daemon, "store", None)
+        job = await store.job(job_id) if store is not None else None
+        if job is None:
+            return {"video_id": job_id}
+        result = job.result or {}
+        out = {"video_id": job.id, "title": job.title, "workspace_id": job.workspace_id, "user_id": job.user_id,
+               "format": job.format, "campaign_id": job.campaign_id, "duration": result.get("duration")}
+        base = self.public_url
+        if base:
+            out["page_url"] = f"{base}/videos/{job.id}"
+            if result.get("video"):
+                out["video_url"] = f"{base}/videos/{job.id}/download"
+            if result.get("thumbnail"):
+                out["thumbnail_url"] = f"{base}/videos/{job.id}/files/thumbnail"
+        if "video_url" not in out and result.get("video_url"):
+            out["video_url"] = result["video_url"]  # the remote renderer's own link
+        return out
 
     async def notice(self, notice: Notice) -> None:
         """Notices go to the configured URL and to a campaign's own `notify.webhook`."""
@@ -81,4 +111,4 @@ class WebhookNotifier:
 def register_notifiers(register, daemon):
     cfg = daemon.plugin_config("webhook")
     register(WebhookNotifier(daemon, cfg.get("url"), cfg.get("states"), int(cfg.get("retries", 4)),
-                             float(cfg.get("base_delay", 1.0))))
+                             float(cfg.get("base_delay", 1.0)), cfg.get("public_url")))

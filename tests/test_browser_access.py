@@ -44,6 +44,10 @@ async def test_a_token_becomes_an_httponly_strict_cookie_and_a_csrf_token(site):
     daemon, browser, _, _ = site
     async with browser.post("/session", json={"token": "not-a-token"}) as resp:
         assert resp.status == 401 and "token: not a token in users.yaml" in (await resp.json())["error"]
+    # A form on another site can post text/plain that parses as JSON: it signs nobody in.
+    form_body = '{"token": "%s", "x": "="}' % TOKENS["alice"]
+    async with browser.post("/session", data=form_body, headers={"Content-Type": "text/plain"}) as resp:
+        assert resp.status == 415 and "Content-Type: application/json" in (await resp.json())["error"]
     assert not browser.cookie_jar.filter_cookies(browser._base_url)
     me, cookies = await sign_in(browser, "bob")
     assert {k: me[k] for k in ("user", "workspace", "tier", "admin")} == \

@@ -97,20 +97,3 @@ async def test_a_campaign_with_its_last_run_report(api: Api):
 
 async def _ok(api: Api, path: str) -> bool:
     return (await api.call("GET", path, "root"))[0] == 200
-
-
-async def test_thumbnail_and_captions_are_refused_with_the_reason(api: Api):
-    video = await api.video("alice")
-    status, data, _ = await api.call("GET", f"/videos/{video['id']}/captions.srt", "eve")
-    assert status == 403
-    await wait_until(lambda: _completed(api, video["id"]))
-    # the fake renderer makes an MP4 stand-in only: no thumbnail, no captions
-    for name in ("thumbnail.jpg", "captions.srt", "captions.vtt"):
-        status, data, _ = await api.call("GET", f"/videos/{video['id']}/{name}")
-        assert status == 404 and "its renderer made none" in data["error"], (name, data)
-    status, data, _ = await api.call("GET", f"/videos/{video['id']}/captions.txt")
-    assert status == 404 and "srt or vtt" in data["error"]
-
-
-async def _completed(api: Api, video_id: int) -> bool:
-    return (await api.call("GET", f"/videos/{video_id}/status"))[1]["status"] == "completed"

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..models import MediaUrl, PublicBackground, PublicMedia
+from ..models import AssetId, MediaUrl, PublicBackground, PublicMedia
 
 # SQLite's INTEGER: a larger id names nothing, and is refused before it reaches the store.
 MAX_ID = 2**63 - 1
@@ -32,7 +32,19 @@ class VideoSettingsBody(BaseModel):
     background_url: MediaUrl | None = Field(None, description="the seed's flat form of background.url")
     narration: PublicMedia | None = Field(None, description="recorded speech to use instead of a synthetic voice")
     talking_photo: PublicMedia | None = Field(None, description="a portrait photo that talks instead of the avatar")
+    narration_asset_id: AssetId | None = Field(None, description="narration: {asset_id} spelt flat")
+    photo_asset_id: AssetId | None = Field(None, description="talking_photo: {asset_id} spelt flat")
     renderer: str | None = None
+
+    @model_validator(mode="after")
+    def _flat_uploads(self) -> "VideoSettingsBody":
+        for flat, nested in (("narration_asset_id", "narration"), ("photo_asset_id", "talking_photo")):
+            if getattr(self, flat) is not None:
+                if getattr(self, nested) is not None:
+                    raise ValueError(f"give {nested} or {flat}, not both")
+                setattr(self, nested, PublicMedia(asset_id=getattr(self, flat)))
+                setattr(self, flat, None)
+        return self
 
     @model_validator(mode="after")
     def _flat_background(self) -> "VideoSettingsBody":

@@ -58,6 +58,7 @@ class Endpoint:
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
     auth: bool = True
     responses: dict[int, str | Answer] = field(default_factory=lambda: {200: "OK"})
+    upload: str | None = None  # a multipart/form-data body with the file in this field
 
 
 def caller(request: web.Request) -> Caller:
@@ -132,5 +133,8 @@ def video_json(job: "Job") -> dict[str, Any]:
         "workspace_id": job.workspace_id, "user_id": job.user_id, "error": job.error,
         "created_at": job.created_at, "updated_at": job.updated_at, "duration": result.get("duration"),
         "download_url": f"/videos/{job.id}/download" if result.get("video") else None,
+        "thumbnail_url": f"/videos/{job.id}/files/thumbnail" if result.get("thumbnail") else None,
+        "srt_url": f"/videos/{job.id}/files/captions.srt" if result.get("srt") else None,
+        "vtt_url": f"/videos/{job.id}/files/captions.vtt" if result.get("vtt") else None,
         "video_url": result.get("video_url"),
     }

@@ -52,6 +52,10 @@ def document(endpoints: list[Endpoint], plugin_routes: list[tuple[str, str]], ve
             op["parameters"] = params
         if e.body is not None:
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(e.body)}}}
+        if e.upload is not None:
+            op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": [e.upload],
+                "properties": {e.upload: {"type": "string", "format": "binary"}}}}}}
         if not e.auth:
             op["security"] = []
         paths.setdefault(e.path, {})[e.method.lower()] = op
@@ -87,6 +91,8 @@ def _path_schema(path: str, name: str) -> dict[str, Any]:
     """A video's id is a store id (a positive 64-bit integer); an avatar's or campaign's is a name."""
     if name == "id" and path.startswith("/videos/"):
         return dict(ID)
+    if name == "kind" and "/files/" in path:
+        return {"type": "string", "enum": ["thumbnail", "captions.srt", "captions.vtt"]}
     if name == "kind":
         return {"type": "string", "enum": ["jpg", "mp4"]}
     return {"type": "string", "minLength": 1}

@@ -68,6 +68,9 @@ class Video(Reply):
     updated_at: str
     duration: float | None
     download_url: str | None = Field(description="this server's MP4, once rendered locally")
+    thumbnail_url: str | None = Field(None, description="this server's thumbnail, once rendered")
+    srt_url: str | None = Field(None, description="the captions as SRT, once rendered")
+    vtt_url: str | None = Field(None, description="the captions as WebVTT, once rendered")
     video_url: str | None = Field(description="the renderer's own link (HeyGen), when it gave one")
 
 
@@ -154,3 +157,19 @@ class Analytics(Reply):
     by_platform: list[Count]
     by_day: list[Count]
 
+
+
+class AssetReply(Reply):
+    asset_id: str
+    kind: Literal["image", "video", "audio"]
+    bytes: int
+    sha256: str
+    content_type: str
+    workspace: str | None
+    user: str | None
+    filename: str
+    created_at: str
+
+
+class AssetList(Reply):
+    assets: list[AssetReply]

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..errors import InvalidRequest
 from . import (
-    analytics, campaign_reports, campaigns, catalogue, cors, deliverables, docs, metrics, openapi, research, sessions,
+    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions, sharing,
     status_ws, studio, videos,
 )
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
@@ -39,8 +39,9 @@ class HttpServer:
                      responses={200: Answer("OK", Health)}),
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
-            *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(), *catalogue.endpoints(),
-            *deliverables.endpoints(), *research.endpoints(), *campaign_reports.endpoints(), *studio.endpoints(),
+            *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(),
+            *assets.endpoints(), *sharing.endpoints(), *catalogue.endpoints(), *research.endpoints(),
+            *campaign_reports.endpoints(), *studio.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = daemon

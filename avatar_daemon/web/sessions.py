@@ -202,6 +202,10 @@ def _reply(request: web.Request, who: Caller, cookie: str, expires: datetime) ->
 
 
 async def sign_in(request: web.Request) -> web.Response:
+    # JSON only: a form on another site can post text/plain that parses as JSON, and sign the
+    # visitor in as someone else. A JSON post from another origin needs a CORS preflight first.
+    if request.content_type != "application/json":
+        raise ApiError(415, "send the token as JSON (Content-Type: application/json)")
     body = await parse_body(request, SessionBody)
     d = daemon_of(request)
     who = token_caller(d.settings.users, body.token)
@@ -254,7 +258,8 @@ def endpoints() -> list[Endpoint]:
     return [
         Endpoint("POST", "/session", sign_in, "Sign a browser in with an API token: sets the HttpOnly "
                  f"{COOKIE} cookie and answers the CSRF token", body=SessionBody, auth=False,
-                 responses={200: Answer("signed in", SessionReply), 401: "not a token in users.yaml"}),
+                 responses={200: Answer("signed in", SessionReply), 401: "not a token in users.yaml",
+                            415: "not JSON"}),
         Endpoint("GET", "/session", current_session, "Who the session cookie signs in", auth=False,
                  responses={200: Answer("signed in", SessionReply), 401: "no session, or it expired"}),
         Endpoint("DELETE", "/session", sign_out, "Sign the browser out (clears the cookie)", auth=False,

@@ -236,6 +236,25 @@ async def download_video(request: web.Request) -> web.StreamResponse:
                                            "Content-Type": "video/mp4"})
 
 
+FILES = {"thumbnail": ("thumbnail", "image/jpeg", "jpg"), "captions.srt": ("srt", "application/x-subrip", "srt"),
+         "captions.vtt": ("vtt", "text/vtt", "vtt")}
+
+
+async def video_file(request: web.Request) -> web.StreamResponse:
+    """A finished video's thumbnail and caption files, for a player beside the MP4."""
+    job = await visible_job(request)
+    kind = request.match_info["kind"]
+    if kind not in FILES:
+        raise ApiError(404, f"no file {kind!r} (known: {', '.join(FILES)})")
+    key, media_type, ext = FILES[kind]
+    path = Path((job.result or {}).get(key) or "")
+    if job.status is not JobState.completed or not path.is_file():
+        raise ApiError(409 if job.status is not JobState.completed else 404,
+                       f"video {job.id} has no {kind} ({job.status.value})")
+    return web.FileResponse(path, headers={"Content-Type": media_type,
+                                           "Content-Disposition": f'inline; filename="video-{job.id}.{ext}"'})
+
+
 def endpoints() -> list[Endpoint]:
     limit = {"type": "integer", "minimum": 1}
     return [
@@ -279,10 +298,18 @@ def endpoints() -> list[Endpoint]:
         Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
                  responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
                             409: "already ended"}),
+        Endpoint("POST", "/videos/{id}/cancel", cancel_video, "Cancel a queued or running video (as DELETE does)",
+                 responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
+                            409: "already ended"}),
         Endpoint("POST", "/videos/{id}/retry", retry_video,
                  "Queue a failed, timed-out or cancelled video again (same id; a new try)",
                  responses={202: Answer("queued again", Video), 403: "another workspace's", 404: "unknown",
                             409: "completed or not ended"}),
+        Endpoint("GET", "/videos/{id}/files/{kind}", video_file,
+                 "A finished video's thumbnail (JPEG) or captions (captions.srt, captions.vtt)",
+                 responses={200: Answer("the file", media=("image/jpeg", "application/x-subrip", "text/vtt")),
+                            403: "another workspace's", 404: "unknown video, or no such file",
+                            409: "not finished"}),
         Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported)",
                  headers={"Range": {"type": "string", "description": "bytes=start-end: only part of the file"}},
                  responses={200: Answer("the file", media=("video/mp4",)),

@@ -275,6 +275,7 @@ async function openWatch(id) {
   $("watch-title").textContent = `${video.title} · ${video.format} · ${video.avatar_profile_id}`;
   $("watch-done").hidden = true;
   $("share-box").hidden = true;
+  $("player").dataset.id = "";
   progress(video);
   if (!finalStates.includes(video.status)) follow(video.id);
 }
@@ -287,7 +288,7 @@ function progress(v) {
   $("watch-progress").textContent = percent + "%";
   $("watch-status").textContent = `${v.status} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
   $("watch-status").dataset.status = v.status;
-  if (v.status === "completed") finished(v.id);
+  if (v.status === "completed") finished(v.id).catch(failed);
 }
 
 // Live status over the WebSocket, authenticated by a single-use ticket (a browser cannot set headers on it).
@@ -300,28 +301,27 @@ async function follow(id) {
   ws.onerror = () => flash("The live status connection failed; reload to see the latest state.", true);
 }
 
-function finished(id) {
-  if (!$("watch-done").hidden && $("player").dataset.id === String(id)) return;
+// The files' addresses are the ones the video's own answer gives; the session cookie goes with them.
+async function finished(id) {
   const player = $("player");
+  if (player.dataset.id === String(id)) return;
   player.dataset.id = id;
-  $("watch-done").hidden = false;
-  // The session cookie goes with these requests: the player and the links need no token of their own.
-  const [poster, mp4, srt, vtt] = ["thumbnail.jpg", "download", "captions.srt", "captions.vtt"].map((f) => `/videos/${id}/${f}`);
-  player.poster = poster;
-  player.src = mp4;
-  player.replaceChildren(el("track", { kind: "captions", srclang: "en", label: "Captions", src: vtt, default: true }));
-  $("dl-mp4").href = mp4;
-  $("dl-mp4").download = `video-${id}.mp4`;
-  $("dl-srt").href = srt;
-  $("dl-srt").download = `video-${id}.srt`;
-  $("dl-vtt").href = vtt;
-  $("dl-vtt").download = `video-${id}.vtt`;
+  const v = await api("GET", "/videos/" + id);
+  player.poster = v.thumbnail_url || "";
+  player.src = v.download_url;
+  player.replaceChildren(...(v.vtt_url ? [el("track", { kind: "captions", srclang: "en", label: "Captions", src: v.vtt_url, default: true })] : []));
+  for (const [link, url, ext] of [["dl-mp4", v.download_url, "mp4"], ["dl-srt", v.srt_url, "srt"], ["dl-vtt", v.vtt_url, "vtt"]]) {
+    $(link).href = url || "";
+    $(link).download = `video-${id}.${ext}`;
+    $(link).parentElement.hidden = !url;
+  }
   $("share").onclick = () => share(id).catch(failed);
+  $("watch-done").hidden = false;
 }
 
 async function share(id) {
   const link = await api("POST", `/videos/${id}/share`);
-  $("share-url").value = new URL(link.url, location.href).href;
+  $("share-url").value = new URL(link.page_url || link.url, location.href).href;
   $("share-expiry").textContent = new Date(link.expires_at).toLocaleString();
   $("share-box").hidden = false;
   $("share-url").select();
@@ -351,7 +351,7 @@ function videoCard(v) {
     actions.append(el("button", { type: "button", class: "quiet", text: "Cancel",
       onclick: () => api("DELETE", `/videos/${v.id}`).then(() => openVideos()).catch(failed) }));
   return el("li", { "data-video": v.id },
-    v.status === "completed" ? el("img", { src: `/videos/${v.id}/thumbnail.jpg`, alt: "", loading: "lazy" }) : null,
+    v.thumbnail_url ? el("img", { src: v.thumbnail_url, alt: "", loading: "lazy" }) : null,
     el("strong", { text: v.title }),
     el("p", {}, el("span", { class: "badge " + v.status, text: v.status }), ` ${v.format} · #${v.id} · ${when(v.created_at)}`),
     v.error ? el("p", { class: "hint", text: v.error }) : null, actions);
