@@ -6,10 +6,12 @@ Scripts are a sentence or two, so each render is a few seconds of video.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -24,6 +26,7 @@ from avatar_daemon.plugins import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings
 from tests.browser import Studio, start_browser
 from tests.conftest import fixture_bytes
+from tests.media_server import png_bytes, wav_bytes
 from tests.test_http_api import TOKENS, users_yaml
 from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
 
@@ -116,6 +119,15 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     assert downloaded.read_bytes() == mp4.read_bytes()
     studio.find("#dl-srt").click()
     assert "-->" in _downloaded(studio.downloads / f"video-{video_id}.srt").read_text()
+
+    # a share link plays without a token or a cookie, for anyone it is sent to
+    studio.find("#share").click()
+    link = studio.visible("#share-box input").get_attribute("value")
+    assert link.startswith(studio.base_url + "/shared/")
+    page = requests.get(link, timeout=10)
+    assert page.status_code == 200 and "video" in page.text
+    film = requests.get(link.removesuffix("/page"), timeout=10)
+    assert film.status_code == 200 and film.content == mp4.read_bytes()
 
 
 def _downloaded(path: Path, timeout: float = 20) -> Path:
@@ -234,8 +246,6 @@ def test_pause_and_resume_a_campaign(studio: Studio):
 
 
 def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
-    import requests
-
     auth = {"Authorization": f"Bearer {TOKENS['eve']}"}
     made = requests.post(f"{studio.base_url}/videos", headers=auth, timeout=10,
                          json={"script_title": "Counted", "script_content": "Counted once.", "renderer": "fake"}).json()
@@ -257,3 +267,31 @@ def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
     day = [int(r.get_attribute("data-value")) for r in studio.all("#chart-day rect")]
     assert sum(day) == sum(posted.values())
     studio.screenshot("analytics")
+
+
+def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio, tmp_path):
+    (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
+    (tmp_path / "face.png").write_bytes(png_bytes((240, 300), (220, 180, 150)))
+    (tmp_path / "backdrop.png").write_bytes(png_bytes((160, 160), (20, 120, 90)))
+    studio.sign_in(TOKENS["bob"])
+    studio.visible(".avatar")
+    studio.find("#title").send_keys("My own voice")
+    studio.find("#script").send_keys("Testing my own voice.")
+    Select(studio.find("#bg-type")).select_by_value("upload")
+    studio.visible("#bg-file").send_keys(str(tmp_path / "backdrop.png"))
+    studio.find("#narration").send_keys(str(tmp_path / "voice.wav"))
+    studio.find("#photo").send_keys(str(tmp_path / "face.png"))
+    studio.find("#make-submit").click()
+    studio.visible("#view-watch")
+    studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
+                timeout=90, what="the render to end")
+    assert studio.find("#watch-status").get_attribute("data-status") == "completed", studio.find("#watch-status").text
+    video_id = int(studio.driver.execute_script("return location.hash.split('/')[1]"))
+    job = studio.run(studio.daemon.store.job(video_id))
+    assets = requests.get(f"{studio.base_url}/assets", headers={"Authorization": f"Bearer {TOKENS['bob']}"},
+                          timeout=10).json()["assets"]
+    kinds = sorted(a["kind"] for a in assets)
+    assert kinds == ["audio", "image", "image"]
+    request = json.dumps(job.request)
+    assert all(a["asset_id"] in request for a in assets)  # each upload reached the job it was made for
+    assert abs(job.result["duration"] - 1.5) < 0.6  # the video is as long as the narration, not the script
