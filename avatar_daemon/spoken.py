@@ -308,11 +308,13 @@ def to_spoken(text: str) -> str:
 
 WORDS_PER_SECOND = 2.75
 """Measured on the bundled Piper voice at speed 1.0 (about 165 words a minute)."""
+PARAGRAPH_PAUSE_SECONDS = 0.45
+"""The breath a blank line between paragraphs adds. GET /formats gives both numbers to clients."""
 
 
 def estimate_seconds(text: str, voice_speed: float = 1.0) -> float:
     words = len(text.split())
-    pauses = text.count("\n\n") * 0.45
+    pauses = text.count("\n\n") * PARAGRAPH_PAUSE_SECONDS
     return round(words / (WORDS_PER_SECOND * voice_speed) + pauses, 1)
 
 

@@ -12,7 +12,10 @@ from aiohttp import web
 
 from ..errors import InvalidRequest
 from ..store import describe
-from . import analytics, assets, campaigns, cors, docs, metrics, openapi, sessions, sharing, status_ws, videos
+from . import (
+    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions, sharing,
+    status_ws, studio, videos,
+)
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler, Route, WebHost
 from .replies import Health
 
@@ -37,7 +40,8 @@ class HttpServer:
             Endpoint("GET", "/openapi.json", self.openapi, "This document", auth=False),
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
             *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(),
-            *assets.endpoints(), *sharing.endpoints(),
+            *assets.endpoints(), *sharing.endpoints(), *catalogue.endpoints(), *research.endpoints(),
+            *campaign_reports.endpoints(), *studio.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = host

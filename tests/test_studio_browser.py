@@ -1,0 +1,297 @@
+"""The web studio in headless Chromium against a real daemon on loopback, rendering real videos.
+
+One daemon and one browser for the module; each test signs in as the person it is about.
+Scripts are a sentence or two, so each render is a few seconds of video.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
+
+import avatar_daemon
+from avatar_daemon import estimate_seconds
+from avatar_daemon.campaign import load_campaign
+from avatar_daemon.daemon import Daemon
+from avatar_daemon.pipeline import VideoSettings
+from avatar_daemon.plugins import LoadSpec
+from avatar_daemon.testing import RecordingPlugin, make_settings
+from tests.browser import Studio, start_browser
+from tests.conftest import fixture_bytes
+from tests.media_server import png_bytes, wav_bytes
+from tests.test_http_api import TOKENS, users_yaml
+from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
+
+CAMPAIGN = "name: morning-hn\nsources: [{source: hackernews}]\nschedule: {every: daily, at: '09:00'}\nformats: [square]\n"
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("studio")
+    users_yaml(tmp)
+    (tmp / "campaigns").mkdir()
+    (tmp / "campaigns" / "morning-hn.yaml").write_text(CAMPAIGN)
+    # One presenter of each tier: the local renderer draws each preview on first sight (seconds apiece).
+    bundled = yaml.safe_load((Path(avatar_daemon.__file__).parent / "defaults/avatars.yaml").read_text())["avatars"]
+    (tmp / "avatars.yaml").write_text(yaml.safe_dump({"avatars": [
+        next(a for a in bundled if a["id"] == "mike"), next(a for a in bundled if a["tier"] == "pro"),
+        next(a for a in bundled if a["tier"] == "enterprise")]}))
+    settings = make_settings(tmp, users_file="users.yaml", avatars_file="avatars.yaml", default_renderer="local",
+                             default_avatar="mike", default_formats=["square"])
+    daemon = Daemon(settings, LoadSpec(installed=False, only=[*OFFLINE_PLUGINS, "local_renderer", "hackernews"]),
+                    extra_plugins=(RecordingPlugin(),))
+    downloads = tmp / "downloads"
+    downloads.mkdir()
+    driver = start_browser(downloads)
+    try:
+        thread = DaemonThread(daemon)
+        with thread as url:
+            yield Studio(driver, url, thread._loop, daemon, downloads)
+    finally:
+        driver.quit()
+
+
+def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
+    studio.sign_in(TOKENS["bob"])  # bob is on the pro tier
+    cards = studio.wait(lambda d: studio.all(".avatar"), what="the avatar carousel")
+    shown = {c.get_attribute("data-id") for c in cards}
+    allowed = {a.id for a in studio.daemon.settings.avatars.values() if a.tier in ("free", "pro")}
+    assert shown == allowed and shown != set(studio.daemon.settings.avatars)  # enterprise avatars are not offered
+    pick = cards[1]
+    label = pick.get_attribute("aria-label")
+    profile = studio.daemon.settings.avatars[pick.get_attribute("data-id")]
+    assert profile.gender in label and profile.style in label
+    cards[0].click()
+    cards[0].send_keys(Keys.ARROW_RIGHT)  # the carousel is a radio group: arrows move the choice
+    assert pick.get_attribute("aria-checked") == "true" and cards[0].get_attribute("aria-checked") == "false"
+    assert studio.driver.switch_to.active_element == pick
+    # the chosen one moves: its 3 s clip plays over the still
+    studio.wait(lambda d: "moving" in pick.get_attribute("class") and d.execute_script(
+        "return arguments[0].querySelector('video').currentTime > 0", pick), what="the avatar's clip to play")
+    unlabelled = studio.driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')].filter(e => !e.labels.length).map(e => e.id)")
+    assert unlabelled == []
+    studio.wait(lambda d: d.execute_script("return arguments[0].querySelector('img').naturalWidth > 0", pick),
+                what="the avatar's preview still")
+    studio.find("#title").send_keys("Studio test")
+    script = "Hello from the studio. This is short."
+    studio.find("#script").send_keys(script)
+    count = studio.find("#script-count")
+    assert count.text.startswith(f"{len(script)} characters")
+    assert float(count.get_attribute("data-seconds")) == estimate_seconds(script, 1.0)
+    studio.screenshot("make")
+    studio.find("#make-submit").click()
+
+    studio.visible("#view-watch")
+    seen = set()
+
+    def done(d):
+        status = studio.find("#watch-status").get_attribute("data-status")  # before the bar: it moves first
+        seen.add(int(studio.find("#watch-progress").get_attribute("value")))
+        return status in ("completed", "failed")
+
+    studio.wait(done, timeout=90, what="the render to end")
+    assert studio.find("#watch-status").get_attribute("data-status") == "completed", studio.find("#watch-status").text
+    assert int(studio.find("#watch-progress").get_attribute("value")) == 100 and max(seen) == 100
+    video_id = int(studio.driver.execute_script("return location.hash.split('/')[1]"))
+    job = studio.run(studio.daemon.store.job(video_id))
+    assert job.avatar_id == profile.id and job.user_id == "U2" and job.title == "Studio test"
+
+    player = studio.visible("#player")
+    studio.driver.execute_script("arguments[0].muted = true; arguments[0].play()", player)
+    studio.wait(lambda d: d.execute_script("return arguments[0].currentTime > 0.2", player), what="the video to play")
+    assert studio.driver.execute_script("return arguments[0].videoWidth", player) > 0
+    studio.wait(lambda d: d.execute_script("return arguments[0].textTracks[0].cues?.length > 0", player),
+                what="the captions track")
+    studio.screenshot("watch")
+
+    studio.find("#dl-mp4").click()
+    mp4 = Path(job.result["video"])
+    downloaded = _downloaded(studio.downloads / f"video-{video_id}.mp4")
+    assert downloaded.read_bytes() == mp4.read_bytes()
+    studio.find("#dl-srt").click()
+    assert "-->" in _downloaded(studio.downloads / f"video-{video_id}.srt").read_text()
+
+    # a share link plays without a token or a cookie, for anyone it is sent to
+    studio.find("#share").click()
+    link = studio.visible("#share-box input").get_attribute("value")
+    assert link.startswith(studio.base_url + "/shared/")
+    page = requests.get(link, timeout=10)
+    assert page.status_code == 200 and "video" in page.text
+    film = requests.get(link.removesuffix("/page"), timeout=10)
+    assert film.status_code == 200 and film.content == mp4.read_bytes()
+
+
+def _downloaded(path: Path, timeout: float = 20) -> Path:
+    """Chromium writes a download as .crdownload and renames it when whole."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if path.is_file() and not path.with_name(path.name + ".crdownload").exists():
+            return path
+        time.sleep(0.1)
+    raise AssertionError(f"{path.name} was not downloaded; the folder holds {sorted(p.name for p in path.parent.iterdir())}")
+
+
+def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
+    studio.driver.get(studio.base_url + "/")
+    studio.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
+    studio.sign_out()
+    studio.find("#token").send_keys("not-a-token")
+    studio.find("#signin-form button[type=submit]").click()
+    flash = studio.visible("#flash.error")
+    assert "token" in flash.text and "not-a-token" not in flash.text
+    assert not studio.find("#nav").is_displayed()
+    studio.screenshot("signin")
+
+
+def test_the_page_estimates_spoken_seconds_as_the_server_does(studio: Studio):
+    studio.sign_in(TOKENS["alice"], "videos")  # any page: the estimate is the page's, not the form's
+    texts = ["", "one", "Hello there, world.", "a b c\n\nd e f\n\n\ng", "word " * 137, "  spaced   out \t text \n",
+             "Paragraph one.\n\nParagraph two.\n\nThree."]
+    for speed in (0.5, 0.85, 1.0, 1.05, 1.5):
+        ours = [estimate_seconds(t, speed) for t in texts]
+        page = studio.driver.execute_script("return arguments[0].map(t => estimateSeconds(t, arguments[1]))", texts, speed)
+        assert page == ours, (speed, page, ours)
+
+
+def test_make_a_video_from_a_research_job(studio: Studio):
+    # as the inbox takes a file; its own video (by the instant fake renderer) is not what this test watches
+    ingested = studio.run(studio.daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
+                                                        overrides=VideoSettings(renderer="fake")))
+    stored = studio.run(studio.daemon.store.research_job(ingested.research_id))
+    studio.sign_in(TOKENS["alice"], "research")
+    studio.visible(f"[data-research='{ingested.research_id}']").click()
+    studio.visible("#research-detail")
+    insights = [li.text for li in studio.all("#research-insights li")]
+    assert len(insights) == len(stored.research.insights)
+    first = stored.research.insights[0]
+    assert first.text in insights[0] and f"score {first.score:,g}" in insights[0]
+    box = studio.find("#research-script")
+    assert box.get_attribute("value") == stored.script.text  # the script, shown before it is sent
+    box.clear()
+    box.send_keys("Edited in the studio. Short and clear.")
+    studio.screenshot("research")
+    studio.find("#research-submit").click()
+    studio.visible("#view-watch")
+    studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
+                timeout=90, what="the render to end")
+    video_id = int(studio.driver.execute_script("return location.hash.split('/')[1]"))
+    job = studio.run(studio.daemon.store.job(video_id))
+    script = studio.run(studio.daemon.jobs.script_for(job))
+    assert script.text == "Edited in the studio. Short and clear." and job.workspace_id == "W1"
+
+    studio.go("#videos")
+    studio.visible(f"[data-video='{video_id}']")
+    status = Select(studio.find("#videos-status"))
+    status.select_by_value("failed")
+    studio.wait(lambda d: not studio.all("[data-video]") and "No videos" in studio.find("#videos-list").text,
+                what="no failed videos")
+    status.select_by_value("completed")
+    studio.visible(f"[data-video='{video_id}'] img")
+    assert {c.find_element(By.CSS_SELECTOR, ".badge").text for c in studio.all("[data-video]")} == {"completed"}
+    studio.screenshot("videos")
+
+
+def test_pause_and_resume_a_campaign(studio: Studio):
+    # research for the run to consider (the same file as the research test's: stored once)
+    studio.run(studio.daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
+                                             overrides=VideoSettings(renderer="fake")))
+    studio.sign_in(TOKENS["root"], "campaigns")  # campaigns need a token allowed to manage them
+    card = "[data-campaign='morning-hn']"
+    studio.visible(card)
+
+    def paused() -> bool:
+        rows = studio.run(studio.daemon.campaigns.rows())
+        return next(r for r in rows if r["name"] == "morning-hn")["paused"]
+
+    assert not paused()
+    studio.find(f"{card} [data-action=pause]").click()
+    studio.wait(lambda d: studio.find(f"{card} .badge").get_attribute("data-state") == "paused", what="paused")
+    assert paused()
+    studio.find(f"{card} [data-action=pause]").click()  # now it reads Resume
+    studio.wait(lambda d: studio.find(f"{card} .badge").get_attribute("data-state") == "running", what="resumed")
+    assert not paused()
+
+    studio.find(f"{card} [data-action=run]").click()
+    studio.visible("#campaign-report")
+    row = next(r for r in studio.run(studio.daemon.campaigns.rows()) if r["name"] == "morning-hn")
+    last = studio.run(studio.daemon.store.campaign_runs(row["id"], 1))[0]
+    studio.wait(lambda d: studio.find("#report-message").text == last["message"], what="the run's report")
+    lines = [li.text for li in studio.all("#report-considered li")]
+    assert len(lines) == len(last["considered"]) and last["considered"]
+    assert all(c["title"] in line and c["verdict"] in line for c, line in zip(last["considered"], lines))
+
+    # the form writes the campaign's YAML file through the API, and the daemon runs what it wrote
+    studio.find(f"{card} [data-action=edit]").click()
+    studio.visible("#campaign-form")
+    assert studio.find("#c-name").get_attribute("value") == "morning-hn"
+    videos = studio.find("#c-max")
+    videos.clear()
+    videos.send_keys("2")
+    studio.find("#c-description").send_keys("Edited in the studio")
+    studio.screenshot("campaigns")
+    studio.find("#campaign-form button[type=submit]").click()
+    studio.wait(lambda d: studio.find("#campaign-form").get_attribute("hidden") is not None, what="the form saved")
+    saved = load_campaign(studio.daemon.settings.campaigns_dir / "morning-hn.yaml")
+    assert (saved.max_videos_per_day, saved.description, saved.formats) == (2, "Edited in the studio", ["square"])
+    assert saved.sources[0].source == "hackernews" and saved.schedule.at == "09:00"
+
+
+def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
+    auth = {"Authorization": f"Bearer {TOKENS['eve']}"}
+    made = requests.post(f"{studio.base_url}/videos", headers=auth, timeout=10,
+                         json={"script_title": "Counted", "script_content": "Counted once.", "renderer": "fake"}).json()
+    video_id = made["videos"][0]["id"]
+    posted = {("youtube", "view"): 3, ("tiktok", "view"): 5, ("tiktok", "share"): 2}
+    for (platform, event), n in posted.items():
+        for _ in range(n):
+            answer = requests.post(f"{studio.base_url}/videos/{video_id}/events", headers=auth, timeout=10,
+                                   json={"event": event, "platform": platform})
+            assert answer.status_code == 201, answer.text
+    studio.sign_in(TOKENS["eve"], "analytics")
+    studio.visible("#chart-platform svg")
+    bars = {(r.get_attribute("data-key"), r.get_attribute("data-event")): int(r.get_attribute("data-value"))
+            for r in studio.all("#chart-platform rect")}
+    assert {k: v for k, v in bars.items() if v} == posted
+    heights = {k: float(r.get_attribute("height")) for r in studio.all("#chart-platform rect")
+               for k in [(r.get_attribute("data-key"), r.get_attribute("data-event"))]}
+    assert heights[("tiktok", "view")] > heights[("youtube", "view")] > heights[("tiktok", "share")] > 0
+    day = [int(r.get_attribute("data-value")) for r in studio.all("#chart-day rect")]
+    assert sum(day) == sum(posted.values())
+    studio.screenshot("analytics")
+
+
+def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio, tmp_path):
+    (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
+    (tmp_path / "face.png").write_bytes(png_bytes((240, 300), (220, 180, 150)))
+    (tmp_path / "backdrop.png").write_bytes(png_bytes((160, 160), (20, 120, 90)))
+    studio.sign_in(TOKENS["bob"])
+    studio.visible(".avatar")
+    studio.find("#title").send_keys("My own voice")
+    studio.find("#script").send_keys("Testing my own voice.")
+    Select(studio.find("#bg-type")).select_by_value("upload")
+    studio.visible("#bg-file").send_keys(str(tmp_path / "backdrop.png"))
+    studio.find("#narration").send_keys(str(tmp_path / "voice.wav"))
+    studio.find("#photo").send_keys(str(tmp_path / "face.png"))
+    studio.find("#make-submit").click()
+    studio.visible("#view-watch")
+    studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
+                timeout=90, what="the render to end")
+    assert studio.find("#watch-status").get_attribute("data-status") == "completed", studio.find("#watch-status").text
+    video_id = int(studio.driver.execute_script("return location.hash.split('/')[1]"))
+    job = studio.run(studio.daemon.store.job(video_id))
+    assets = requests.get(f"{studio.base_url}/assets", headers={"Authorization": f"Bearer {TOKENS['bob']}"},
+                          timeout=10).json()["assets"]
+    kinds = sorted(a["kind"] for a in assets)
+    assert kinds == ["audio", "image", "image"]
+    request = json.dumps(job.request)
+    assert all(a["asset_id"] in request for a in assets)  # each upload reached the job it was made for
+    assert abs(job.result["duration"] - 1.5) < 0.6  # the video is as long as the narration, not the script
