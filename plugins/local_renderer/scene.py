@@ -19,6 +19,7 @@ from avatar_daemon import Background, Brand, CaptionLook, CaptionStyle, FormatSp
 
 from .captions import Cue, font, render_caption
 from .cards import CardCue, card_image, plan, slide
+from .photo import TalkingPhoto
 from .presenter import BROWS, PresenterArtist
 from .tts import Word
 from .visemes import SHAPES
@@ -159,6 +160,16 @@ def logo_layer(brand: Brand, fmt: FormatSpec) -> tuple[Layer, tuple[int, int]] |
 
 
 @dataclass
+class PhotoLayers:
+    """A talking photo as sprites: the portrait, and patches over it per mouth shape and eyelid state."""
+
+    talking: TalkingPhoto
+    photo: Layer
+    mouths: dict[str, Layer]
+    eyes: dict[str, Layer]
+
+
+@dataclass
 class Stage:
     """Where the presenter stands and where a research card goes while it is up."""
 
@@ -212,7 +223,7 @@ class Scene:
     def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
                  captions: bool, title_card: bool, background: Background, brand: Brand,
                  seed: int, research: Research | None = None, cards: bool = True,
-                 look: CaptionLook | None = None):
+                 look: CaptionLook | None = None, mouth=None):
         self.fmt = fmt
         self.layout = layout_for(fmt)
         self.captions = captions and fmt.caption_style != CaptionStyle.none
@@ -223,7 +234,7 @@ class Scene:
         lay = self.layout
         self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
         backdrop = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
-        self.photo = self._photo_layers(photo) if photo is not None else None
+        self.photo = self._photo_layers(photo, mouth) if photo is not None else None
         logo = logo_layer(brand, fmt)
         extra = [logo] if logo else []
         drawn = artist if self.photo is None else None
@@ -285,21 +296,17 @@ class Scene:
             t += length + self.rng.uniform(2.5, 6.0)
         return frames
 
-    def _photo_layers(self, photo: Path) -> list[Layer]:
-        """Talking photo: the portrait breathes and nods with the voice; its lips are left alone."""
+    def _photo_layers(self, photo: Path, mouth) -> "PhotoLayers":
+        """Talking photo: the portrait sways and nods with the voice, its lips and eyelids move."""
         path = _existing(str(photo), "talking photo")
-        try:
-            with Image.open(path) as img:
-                img = ImageOps.exif_transpose(img).convert("RGBA")
-        except OSError as exc:
-            raise RenderError(f"talking photo {path} cannot be read: {exc}") from None
         side = int(min(self.fmt.width, self.fmt.height) * 0.72)
-        img = ImageOps.fit(img, (side, int(side * 1.2)))
-        mask = Image.new("L", img.size, 0)
-        ImageDraw.Draw(mask).rounded_rectangle([0, 0, img.width, img.height], radius=side // 12, fill=255)
+        talking = TalkingPhoto(path, (side, int(side * 1.2)), mouth)
+        mask = Image.new("L", talking.image.size, 0)
+        ImageDraw.Draw(mask).rounded_rectangle([0, 0, *talking.image.size], radius=side // 12, fill=255)
+        img = talking.image.convert("RGBA")
         img.putalpha(mask)
-        return [Layer(img.resize((int(img.width * s), int(img.height * s)), Image.LANCZOS))
-                for s in np.linspace(1.0, 1.035, 6)]
+        return PhotoLayers(talking, Layer(img), {s: Layer(p) for s, p in talking.mouths.items()},
+                           {s: Layer(p) for s, p in talking.eyes.items()})
 
     def _blink_schedule(self) -> dict[int, str]:
         """Frames with half or closed eyes: a blink every 2-6 s, sometimes a double blink."""
@@ -355,9 +362,13 @@ class Scene:
         dx = unit * (2.2 * math.sin(t * 2 * math.pi / 5.3) + 1.0 * math.sin(t * 2 * math.pi / 2.1 + 1))
         dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level) - breath
         if self.photo is not None:
-            layer = self.photo[min(int(level * len(self.photo)), len(self.photo) - 1)]
-            layer.blend(frame, int(stage.neck[0] - layer.w / 2 - layer.ox + dx),
-                        int(stage.neck[1] - layer.h * 0.62 - layer.oy + dy))
+            p = self.photo
+            x, y = int(stage.neck[0] - p.photo.w / 2 + dx), int(stage.neck[1] - p.photo.h * 0.62 + dy)
+            p.photo.blend(frame, x, y)
+            if (patch := p.mouths.get(SHAPES[mouth])) is not None:
+                patch.blend(frame, x, y)
+            if (lids := p.eyes.get(self.eye_state.get(index, "open"))) is not None:
+                lids.blend(frame, x, y)
         else:
             lift = round(breath / 2) * 2  # layers land on even rows; at 0 the base already shows the shoulders
             if lift:
