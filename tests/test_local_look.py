@@ -144,3 +144,28 @@ def test_shoulders_breathe_and_brows_lift(base, tmp_path):
     assert words[7]["text"] == "and"
     reference = frames[0][brows]
     assert np.abs(frames[start][brows] - reference).mean() > np.abs(frames[calm][brows] - reference).mean()
+
+
+@pytest.mark.parametrize("fmt", ["portrait-720", "tiktok"])
+def test_the_title_never_covers_the_head_in_portrait(base, fmt):
+    """The title is a lower third under every presenter's chin, and over a talking photo's top, clear
+    of the face however the head moves, and above the captions; a long title wraps to three lines."""
+    from pathlib import Path
+
+    from avatar_daemon import Background, Brand
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.scene import Scene
+
+    spec = base.formats[fmt]
+    title = "Small open models now beat last year's giants on coding benchmarks, and they run on laptops too"
+    photo = Path(__file__).parent / "fixtures" / "photos" / "astronaut.jpg"
+    scenes = [Scene(spec, PresenterArtist(base.avatar(a), layout_for(spec).head_width), None, title, True, True,
+                    Background(), Brand(), seed=1)
+              for a in ["sarah", "mike", "emma", "david", "lisa", "james", "sophia", "alexander"]]
+    scenes.append(Scene(spec, None, photo, title, True, True, Background(), Brand(), seed=1))
+    for scene in scenes:
+        hx0, hy0, hx1, hy1 = scene.head_box()
+        tx0, ty0, tx1, ty1 = scene.title_box()
+        assert ty1 - ty0 > 2.5 * layout_for(spec).caption_size  # three lines
+        assert hy1 < ty0 or ty1 < hy0 or hx1 < tx0 or tx1 < hx0, f"title {scene.title_box()} over the head {scene.head_box()}"
+        assert ty1 < scene.layout.caption_y

@@ -26,6 +26,10 @@ from .visemes import SHAPES
 from .yuv import Frame, Layer, hex_rgb
 
 TITLE_SECONDS = 3.5
+# The presenter's idle motion, in hundredths of a head width: the sways' amplitudes, the slow bob,
+# the nod at full voice and the breath.
+SWAY = (2.2, 1.0)
+BOB, NOD, BREATH = 1.4, 1.6, 1.2
 
 
 @dataclass
@@ -43,8 +47,9 @@ def layout_for(fmt: FormatSpec) -> Layout:
     running off its bottom edge (and, in portrait, its sides)."""
     w, h = fmt.width, fmt.height
     if fmt.orientation == "portrait":
+        # the title is a lower third: under the chin, clear of the head however it moves
         return Layout(int(w * 0.4), (w // 2, int(h * 0.42)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
-                      int(h * 0.035))
+                      int(h * 0.42))
     if fmt.orientation == "square":
         return Layout(int(w * 0.3), (w // 2, int(h * 0.54)), int(h * 0.7), int(w * 0.9), int(w * 0.065),
                       int(h * 0.04))
@@ -249,6 +254,9 @@ class Scene:
         self.card_cues: list[CardCue] = []
         self._cards: dict[int, Layer] = {}
         self.title = Layer(title_banner(title, fmt.width, int(lay.caption_size * 0.8), brand)) if title_card else None
+        self.title_y = lay.title_y
+        if self.photo is not None and fmt.orientation == "portrait":
+            self.title_y = int(fmt.height * 0.035)  # a photo runs on below the chin: the title goes over its top
         self._captions: dict[tuple[int, int | None], Layer] = {}
         self.eye_state = self._blink_schedule()
         self.gaze = self._gaze_schedule()
@@ -358,9 +366,9 @@ class Scene:
             rig.base.copy_into(frame)
         # idle motion: two slow sways, a nod that follows the voice, and a breath every ~4 s
         unit = stage.head_width / 100
-        breath = unit * 1.2 * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
-        dx = unit * (2.2 * math.sin(t * 2 * math.pi / 5.3) + 1.0 * math.sin(t * 2 * math.pi / 2.1 + 1))
-        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level) - breath
+        breath = unit * BREATH * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
+        dx = unit * (SWAY[0] * math.sin(t * 2 * math.pi / 5.3) + SWAY[1] * math.sin(t * 2 * math.pi / 2.1 + 1))
+        dy = unit * (BOB * math.sin(t * 2 * math.pi / 3.7) + NOD * level) - breath
         if self.photo is not None:
             p = self.photo
             x, y = int(stage.neck[0] - p.photo.w / 2 + dx), int(stage.neck[1] - p.photo.h * 0.62 + dy)
@@ -385,13 +393,36 @@ class Scene:
             cx, cy, _ = stage.card
             fx, fy = stage.card_from
             self._card(c.insight).blend(frame, int(cx + fx * (1 - k)), int(cy + fy * (1 - k)))
-        if self.title is not None and t < TITLE_SECONDS:
-            self.title.blend(frame, 0, self.layout.title_y)
+        if self.title is not None and t < TITLE_SECONDS and not (card and fmt.orientation == "portrait"):
+            self.title.blend(frame, 0, self.title_y)  # a portrait card takes the presenter's place: no title
         if cue is not None:
             layers = self.caption_layers(cue, word)
             y = self._caption_y(stage, layers[0].oy + layers[0].h, card)
             for layer in layers:
                 layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, y)
+
+    def head_box(self) -> tuple[int, int, int, int]:
+        """The head (hair to chin; a photo's eyes to chin) on the main stage, grown by how far it moves."""
+        lay, unit = self.layout, self.layout.head_width / 100
+        if self.photo is not None:
+            p = self.photo
+            left, top = lay.neck[0] - p.photo.w / 2, lay.neck[1] - p.photo.h * 0.62
+            boxes = [p.talking.mouth_box(), *p.talking.eye_boxes()]
+            x0, y0 = min(b[0] for b in boxes) + left, min(b[1] for b in boxes) + top
+            x1, y1 = max(b[2] for b in boxes) + left, max(b[3] for b in boxes) + top
+        else:
+            r = self.rig
+            x0 = lay.neck[0] + r.neck_offset[0] + r.head.ox
+            y0 = lay.neck[1] + r.neck_offset[1] + r.head.oy
+            x1, y1 = x0 + r.head.w, lay.neck[1] - lay.head_width * 0.1  # the chin sits a little above the neck
+        reach_x, up, down = unit * sum(SWAY), unit * (BOB + BREATH), unit * (BOB + NOD)
+        return int(x0 - reach_x), int(y0 - up), math.ceil(x1 + reach_x), math.ceil(y1 + down)
+
+    def title_box(self) -> tuple[int, int, int, int] | None:
+        if self.title is None:
+            return None
+        t = self.title
+        return t.ox, self.title_y + t.oy, t.ox + t.w, self.title_y + t.oy + t.h
 
     def _caption_y(self, stage: Stage, height: int, card) -> int:
         """The caption's top: the look's position, or the stage's own place for captions."""
