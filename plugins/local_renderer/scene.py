@@ -209,9 +209,9 @@ class Rig:
         self.static: list[tuple[Layer, tuple[int, int]]] = []
         if artist is not None:
             sprites = artist.sprites(fmt.height - stage.neck[1])
-            self.head = Layer(sprites.head)
-            self.eyes = {k: Layer(v) for k, v in sprites.eyes.items()}
-            self.mouths = {k: Layer(v) for k, v in sprites.mouths.items()}
+            self.head = Layer(sprites.head, any_pixel=True)
+            self.eyes = {k: Layer(v, any_pixel=True) for k, v in sprites.eyes.items()}
+            self.mouths = {k: Layer(v, any_pixel=True) for k, v in sprites.mouths.items()}
             self.shoulders = Layer(sprites.shoulders)
             self.body_x = stage.neck[0] - sprites.body.width // 2
             self.neck_offset = sprites.neck_offset
@@ -313,8 +313,9 @@ class Scene:
         ImageDraw.Draw(mask).rounded_rectangle([0, 0, *talking.image.size], radius=side // 12, fill=255)
         img = talking.image.convert("RGBA")
         img.putalpha(mask)
-        return PhotoLayers(talking, Layer(img), {s: Layer(p) for s, p in talking.mouths.items()},
-                           {s: Layer(p) for s, p in talking.eyes.items()})
+        return PhotoLayers(talking, Layer(img, any_pixel=True),
+                           {s: Layer(p, any_pixel=True) for s, p in talking.mouths.items()},
+                           {s: Layer(p, any_pixel=True) for s, p in talking.eyes.items()})
 
     def _blink_schedule(self) -> dict[int, str]:
         """Frames with half or closed eyes: a blink every 2-6 s, sometimes a double blink."""
