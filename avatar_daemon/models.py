@@ -126,10 +126,27 @@ class FormatSpec(BaseModel):
         return "portrait" if self.height > self.width else "landscape"
 
 
+class MouthPlace(BaseModel):
+    """Where a talking photo's mouth is, in the photo's own pixels: for a face the detector misses
+    or places badly (a profile view, a drawing, a beard that hides the lips)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: int = Field(ge=0, description="the mouth's centre, pixels from the photo's left edge")
+    y: int = Field(ge=0, description="the mouth's centre (where the lips meet), pixels from the photo's top edge")
+    width: int = Field(gt=0, description="from one corner of the mouth to the other, in pixels")
+
+
 class AvatarProfile(BaseModel):
-    """A presenter users can pick; `renderer_ids` maps renderer name to its own avatar id."""
+    """A presenter users can pick; `renderer_ids` maps renderer name to its own avatar id.
+
+    A `talking_photo` profile is a portrait that speaks: HeyGen renders its photo-avatar look
+    (`renderer_ids`), the local renderer animates `photo` (a file in the assets folder)."""
 
     id: str
+    avatar_type: Literal["avatar", "talking_photo"] = "avatar"
+    photo: str | None = None
+    mouth: MouthPlace | None = None
     name: str
     tier: Tier = "free"
     gender: Literal["female", "male"] = "female"

@@ -275,6 +275,9 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
+    for avatar in settings.avatars.values():  # a talking photo's portrait: a file in the assets folder
+        if avatar.photo:
+            avatar.photo = str(_resolve(settings.assets_dir, Path(avatar.photo)))
     if settings.default_avatar not in settings.avatars and settings.avatars:
         raise ConfigError([f"{path}:1: default_avatar: no avatar profile named {settings.default_avatar!r}"])
     _check_user_defaults(settings)

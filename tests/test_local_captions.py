@@ -4,7 +4,7 @@ import av
 import numpy as np
 import pytest
 
-from avatar_daemon import CaptionLook, RenderRequest, Script
+from avatar_daemon import CaptionLook, CaptionStyle, RenderRequest, Script
 from avatar_daemon.testing import make_daemon
 from avatar_daemon_plugins.local_renderer import captions
 from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
@@ -50,3 +50,20 @@ def test_upper_case_changes_the_drawn_caption():
     plain = captions.render_caption(cue, captions.CaptionStyle.karaoke, 600, 60, (255, 255, 255))
     upper = captions.render_caption(cue, captions.CaptionStyle.karaoke, 600, 60, (255, 255, 255), upper=True)
     assert np.asarray(plain).tobytes() != np.asarray(upper).tobytes()
+
+
+def test_srt_and_vtt_read_back_with_the_words_timings():
+    import srt
+
+    from avatar_daemon_plugins.local_renderer.captions import build_cues, to_srt, to_vtt
+    from avatar_daemon_plugins.local_renderer.tts import Word
+
+    words = [Word(t, 0.25 + i * 0.4, 0.6 + i * 0.4) for i, t in enumerate("One two three four five six seven.".split())]
+    words.append(Word("Eight", 3725.5, 3726.0))  # past an hour
+    cues = build_cues(words, CaptionStyle.karaoke, 3)
+    subs = list(srt.parse(to_srt(cues)))
+    assert [(s.start.total_seconds(), s.end.total_seconds(), s.content) for s in subs] == \
+        [(round(c.start, 3), round(c.end, 3), c.text) for c in cues]
+    vtt = to_vtt(cues)
+    assert vtt.startswith("WEBVTT\n\n00:00:00.250 --> ") and "01:02:05.500 --> 01:02:06.000" in vtt
+    assert "<00:00:00.650>two" in vtt

@@ -49,7 +49,7 @@ def mouth_difference(frames, box, reference, search=10):
     out = []
     for f in frames:
         best = min(np.abs(f[y0 + dy:y1 + dy, x0 + dx:x1 + dx].astype(np.int16) - ref).mean()
-                   for dy in range(-search, search + 1, 1) for dx in range(-search, search + 1, 2))
+                   for dy in range(-search, search + 1) for dx in range(-search, search + 1))
         out.append(best)
     return np.array(out)
 
@@ -61,11 +61,17 @@ def mouth_box(fmt):
     return lay.neck[0] - int(hw * 0.2), cy - int(hw * 0.09), lay.neck[0] + int(hw * 0.2), cy + int(hw * 0.09)
 
 
-def test_piper_mouth_is_not_at_rest_during_loud_speech(base, tmp_path):
+@pytest.fixture(scope="module")
+def spoken(base, tmp_path_factory):
+    """One render of SPEECH by the Piper voice, decoded: (result, grey frames, RMS per frame)."""
+    result = render(base, tmp_path_factory.mktemp("spoken"))
+    return (result, *decode(result.video))
+
+
+def test_piper_mouth_is_not_at_rest_during_loud_speech(base, spoken):
     """Piper gives the word spaces and the stress and length marks their own durations; those
     used to leave the mouth at rest mid-word in about 40% of loud frames."""
-    result = render(base, tmp_path)
-    frames, rms = decode(result.video)
+    result, frames, rms = spoken
     fmt = base.formats["portrait-720"]
     diff = mouth_difference(frames, mouth_box(fmt), frames[0])
     quiet = rms < 0.002
@@ -144,3 +150,95 @@ def test_shoulders_breathe_and_brows_lift(base, tmp_path):
     assert words[7]["text"] == "and"
     reference = frames[0][brows]
     assert np.abs(frames[start][brows] - reference).mean() > np.abs(frames[calm][brows] - reference).mean()
+
+
+@pytest.mark.parametrize("fmt", ["portrait-720", "tiktok"])
+def test_the_title_never_covers_the_head_in_portrait(base, fmt):
+    """The title is a lower third under every presenter's chin, and over a talking photo's top, clear
+    of the face however the head moves, and above the captions; a long title wraps to three lines."""
+    from pathlib import Path
+
+    from avatar_daemon import Background, Brand
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.scene import Scene
+
+    spec = base.formats[fmt]
+    title = "Small open models now beat last year's giants on coding benchmarks, and they run on laptops too"
+    photo = Path(__file__).parent / "fixtures" / "photos" / "astronaut.jpg"
+    scenes = [Scene(spec, PresenterArtist(base.avatar(a), layout_for(spec).head_width), None, title, True, True,
+                    Background(), Brand(), seed=1)
+              for a in ["sarah", "mike", "emma", "david", "lisa", "james", "sophia", "alexander"]]
+    scenes.append(Scene(spec, None, photo, title, True, True, Background(), Brand(), seed=1))
+    for scene in scenes:
+        hx0, hy0, hx1, hy1 = scene.head_box()
+        tx0, ty0, tx1, ty1 = scene.title_box()
+        assert ty1 - ty0 > 2.5 * layout_for(spec).caption_size  # three lines
+        assert hy1 < ty0 or ty1 < hy0 or hx1 < tx0 or tx1 < hx0, f"title {scene.title_box()} over the head {scene.head_box()}"
+        assert ty1 < scene.layout.caption_y
+
+
+def test_the_mouth_follows_the_voice_within_a_frame(base, spoken):
+    """The mouth's opening, measured from the pixels, tracks the audio's energy with under a frame of lag."""
+    _, frames, rms = spoken
+    diff = mouth_difference(frames, mouth_box(base.formats["portrait-720"]), frames[0])
+    n = len(frames)
+
+    def corr(lag):  # the mouth at frame i against the sound at frame i - lag
+        a, b = (diff[lag:], rms[:n - lag]) if lag >= 0 else (diff[:n + lag], rms[-lag:])
+        return np.corrcoef(a, b)[0, 1]
+
+    scores = {lag: corr(lag) for lag in range(-6, 7)}
+    best = max(scores, key=scores.get)
+    a, b, c = scores[best - 1], scores[best], scores[best + 1]
+    lag = best + 0.5 * (a - c) / (a - 2 * b + c)  # the peak between frames, from the parabola through three
+    assert abs(lag) < 1 and scores[best] > 0.4, (lag, scores)
+
+
+def test_the_presenter_never_freezes_while_speaking(spoken):
+    """No stretch of more than 250 ms in which the picture stands still while the voice goes on."""
+    result, frames, rms = spoken
+    import json
+    words = json.loads(result.metadata.read_text())["words"]
+    first, last = int(words[0]["start"] * 30), int(words[-1]["end"] * 30)
+    still = [np.abs(frames[i + 1] - frames[i].astype(np.int16)).max() < 12 for i in range(first, last)]
+    run = longest = 0
+    for s in still:
+        run = run + 1 if s else 0
+        longest = max(longest, run)
+    assert longest * 1000 / 30 <= 250, f"{longest} frames without a change while speaking"
+
+
+def test_captions_are_on_screen_while_their_words_are_spoken(base, tmp_path):
+    """Each word's caption is up by the time the voice reaches it (cues start within 100 ms of their
+    speech) and the highlighted word is the one being said, measured on the decoded frames."""
+    import json
+
+    from avatar_daemon_plugins.local_renderer.captions import build_cues
+
+    request = RenderRequest(job_id=3, script=Script(title="Look", text=SPEECH, estimated_seconds=8),
+                            avatar=base.avatar("mike"), format=base.formats["portrait-720"],
+                            output_dir=tmp_path / "out", title_card=False)
+    result = LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
+    with av.open(str(result.video)) as c:
+        frames = [f.to_ndarray(format="rgb24").astype(np.int16) for f in c.decode(video=0)]
+    fmt = base.formats["portrait-720"]
+    lay = layout_for(fmt)
+    band = slice(lay.caption_y - 10, lay.caption_y + int(lay.caption_size * 3))
+    white = [((f[band] > 225).all(axis=2)).sum() for f in frames]
+    yellow = [((f[band][..., 0] > 200) & (f[band][..., 1] > 150) & (f[band][..., 2] < 90)).sum() for f in frames]
+    meta = json.loads(result.metadata.read_text())
+    from avatar_daemon_plugins.local_renderer.tts import Word
+    words = [Word(w["text"], w["start"], w["end"]) for w in meta["words"]]
+    cues = build_cues(words, fmt.caption_style)
+    assert len(cues) >= 3
+    change = [0] + [int((np.abs(frames[i][band] - frames[i - 1][band]).max(axis=2) > 80).sum())
+                    for i in range(1, len(frames))]
+    for cue in cues:  # a cue's text replaces the last one (or appears) in the frame nearest its start
+        near = range(max(1, round(cue.start * 30) - 6), round(cue.start * 30) + 7)
+        onset = max(near, key=lambda i: change[i])
+        assert abs(onset / 30 - cue.start) <= 0.1, (cue.words[0].text, onset / 30, cue.start)
+        for w in cue.words:  # while each word is said: the phrase is up and a word is highlighted
+            mid = int((w.start + w.end) / 2 * 30)
+            assert white[mid] > 300 and yellow[mid] > 30, (w.text, white[mid], yellow[mid])
+    before = int(words[0].start * 30) - 4
+    assert max(white[:before]) < 50  # nothing is captioned before the voice starts

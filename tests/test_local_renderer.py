@@ -162,16 +162,6 @@ def test_narration_audio_drives_the_render(base, tmp_path, rendered):
     assert meta["voice"] == "narration" and [w["text"] for w in meta["words"]] == TEXT.split()
 
 
-def test_talking_photo(base, tmp_path):
-    from PIL import Image
-
-    photo = tmp_path / "me.jpg"
-    Image.new("RGB", (400, 500), (200, 150, 120)).save(photo)
-    out = LocalRenderer(preset="ultrafast").render_sync(
-        _request(base, tmp_path, text="Hello.", talking_photo=photo), lambda p, m: None)
-    assert out.video.exists()
-
-
 def test_avatar_preview_still_and_clip(base, tmp_path):
     still, clip = LocalRenderer(preset="ultrafast").preview(base.avatar("lisa"), tmp_path)
     assert (still.name, clip.name) == ("lisa.jpg", "lisa.mp4")

@@ -2,6 +2,10 @@
 
 Settings (daemon.yaml `plugins.settings.local`): `max_concurrency` (renders at once),
 `preset` (x264 preset), `crf` (quality) and `threads` (encoder threads, 0 = auto).
+
+Talking photos: a request's photo, or a profile with `avatar_type: talking_photo` and `photo:` (a
+file in the assets folder), speaks with moving lips, jaw and eyelids; the face is found in the
+photo (see photo.py), and a profile's `mouth: {x, y, width}` places the mouth where it is not.
 """
 
 from avatar_daemon import hookimpl

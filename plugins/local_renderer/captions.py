@@ -6,9 +6,11 @@ Captions always show the script's own words (the text that was spoken), never a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
+import srt
 from PIL import Image, ImageDraw, ImageFont
 
 from avatar_daemon import CaptionStyle
@@ -66,25 +68,24 @@ def build_cues(words: list[Word], style: CaptionStyle, words_per_line: int | Non
     return cues
 
 
-def _stamp(t: float, sep: str) -> str:
-    ms = int(round(t * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+def _time(t: float) -> timedelta:
+    return timedelta(milliseconds=round(t * 1000))
 
 
 def to_srt(cues: list[Cue]) -> str:
-    return "\n".join(f"{i}\n{_stamp(c.start, ',')} --> {_stamp(c.end, ',')}\n{c.text}\n"
-                     for i, c in enumerate(cues, 1))
+    return srt.compose([srt.Subtitle(i, _time(c.start), _time(c.end), c.text) for i, c in enumerate(cues, 1)])
+
+
+def _vtt_stamp(t: float) -> str:
+    return srt.timedelta_to_srt_timestamp(_time(t)).replace(",", ".")  # WebVTT's stamps are SRT's with a dot
 
 
 def to_vtt(cues: list[Cue]) -> str:
     """WebVTT with a timestamp tag before every word after the first: players highlight word by word."""
     out = ["WEBVTT", ""]
     for c in cues:
-        parts = [c.words[0].text] + [f"<{_stamp(w.start, '.')}>{w.text}" for w in c.words[1:]]
-        out += [f"{_stamp(c.start, '.')} --> {_stamp(c.end, '.')}", " ".join(parts), ""]
+        parts = [c.words[0].text] + [f"<{_vtt_stamp(w.start)}>{w.text}" for w in c.words[1:]]
+        out += [f"{_vtt_stamp(c.start)} --> {_vtt_stamp(c.end)}", " ".join(parts), ""]
     return "\n".join(out)
 
 

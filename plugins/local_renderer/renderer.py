@@ -102,11 +102,11 @@ class LocalRenderer:
 
     def _scene(self, request: RenderRequest) -> Scene:
         fmt = request.format
-        artist = None if request.talking_photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
-        return Scene(fmt, artist, Path(request.talking_photo) if request.talking_photo else None,
-                     request.script.title, request.captions, request.title_card, request.background,
-                     request.brand, seed=request.job_id, research=request.research, cards=request.cards,
-                     look=request.caption_look)
+        photo, mouth = talking_photo(request)
+        artist = None if photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
+        return Scene(fmt, artist, photo, request.script.title, request.captions, request.title_card,
+                     request.background, request.brand, seed=request.job_id, research=request.research,
+                     cards=request.cards, look=request.caption_look, mouth=mouth)
 
     def _encode(self, scene: Scene, feed: "SpeechFeed", outputs: Outputs, progress: Progress,
                 cancel: threading.Event | None, expected_frames: int, bed: mix.Bed | None = None):
@@ -200,6 +200,20 @@ class LocalRenderer:
 
 VIDEO = "video.mp4"
 LOOKAHEAD = 0.5  # seconds of speech held back from composing until the next sentence arrives
+
+
+def talking_photo(request: RenderRequest) -> tuple[Path | None, object]:
+    """The photo that talks, and where its mouth is if the profile says: a photo sent with the
+    request, else a talking-photo profile's own."""
+    if request.talking_photo:
+        return Path(request.talking_photo), None
+    avatar = request.avatar
+    if avatar.avatar_type != "talking_photo":
+        return None, None
+    if not avatar.photo:
+        raise RenderError(f"avatar profile {avatar.id!r} is a talking photo without a photo: give it "
+                          "photo: (a file in the assets folder) in avatars.yaml")
+    return Path(avatar.photo), avatar.mouth
 
 
 def _too_long(seconds: float, fmt: FormatSpec) -> str:

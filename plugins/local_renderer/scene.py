@@ -19,12 +19,17 @@ from avatar_daemon import Background, Brand, CaptionLook, CaptionStyle, FormatSp
 
 from .captions import Cue, font, render_caption
 from .cards import CardCue, card_image, plan, slide
+from .photo import TalkingPhoto
 from .presenter import BROWS, PresenterArtist
 from .tts import Word
 from .visemes import SHAPES
 from .yuv import Frame, Layer, hex_rgb
 
 TITLE_SECONDS = 3.5
+# The presenter's idle motion, in hundredths of a head width: the sways' amplitudes, the slow bob,
+# the nod at full voice and the breath.
+SWAY = (2.2, 1.0)
+BOB, NOD, BREATH = 1.4, 1.6, 1.2
 
 
 @dataclass
@@ -42,8 +47,9 @@ def layout_for(fmt: FormatSpec) -> Layout:
     running off its bottom edge (and, in portrait, its sides)."""
     w, h = fmt.width, fmt.height
     if fmt.orientation == "portrait":
+        # the title is a lower third: under the chin, clear of the head however it moves
         return Layout(int(w * 0.4), (w // 2, int(h * 0.42)), int(h * 0.66), int(w * 0.9), int(w * 0.075),
-                      int(h * 0.035))
+                      int(h * 0.42))
     if fmt.orientation == "square":
         return Layout(int(w * 0.3), (w // 2, int(h * 0.54)), int(h * 0.7), int(w * 0.9), int(w * 0.065),
                       int(h * 0.04))
@@ -159,6 +165,16 @@ def logo_layer(brand: Brand, fmt: FormatSpec) -> tuple[Layer, tuple[int, int]] |
 
 
 @dataclass
+class PhotoLayers:
+    """A talking photo as sprites: the portrait, and patches over it per mouth shape and eyelid state."""
+
+    talking: TalkingPhoto
+    photo: Layer
+    mouths: dict[str, Layer]
+    eyes: dict[str, Layer]
+
+
+@dataclass
 class Stage:
     """Where the presenter stands and where a research card goes while it is up."""
 
@@ -193,9 +209,9 @@ class Rig:
         self.static: list[tuple[Layer, tuple[int, int]]] = []
         if artist is not None:
             sprites = artist.sprites(fmt.height - stage.neck[1])
-            self.head = Layer(sprites.head)
-            self.eyes = {k: Layer(v) for k, v in sprites.eyes.items()}
-            self.mouths = {k: Layer(v) for k, v in sprites.mouths.items()}
+            self.head = Layer(sprites.head, any_pixel=True)
+            self.eyes = {k: Layer(v, any_pixel=True) for k, v in sprites.eyes.items()}
+            self.mouths = {k: Layer(v, any_pixel=True) for k, v in sprites.mouths.items()}
             self.shoulders = Layer(sprites.shoulders)
             self.body_x = stage.neck[0] - sprites.body.width // 2
             self.neck_offset = sprites.neck_offset
@@ -212,7 +228,7 @@ class Scene:
     def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
                  captions: bool, title_card: bool, background: Background, brand: Brand,
                  seed: int, research: Research | None = None, cards: bool = True,
-                 look: CaptionLook | None = None):
+                 look: CaptionLook | None = None, mouth=None):
         self.fmt = fmt
         self.layout = layout_for(fmt)
         self.captions = captions and fmt.caption_style != CaptionStyle.none
@@ -223,7 +239,7 @@ class Scene:
         lay = self.layout
         self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
         backdrop = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
-        self.photo = self._photo_layers(photo) if photo is not None else None
+        self.photo = self._photo_layers(photo, mouth) if photo is not None else None
         logo = logo_layer(brand, fmt)
         extra = [logo] if logo else []
         drawn = artist if self.photo is None else None
@@ -238,6 +254,9 @@ class Scene:
         self.card_cues: list[CardCue] = []
         self._cards: dict[int, Layer] = {}
         self.title = Layer(title_banner(title, fmt.width, int(lay.caption_size * 0.8), brand)) if title_card else None
+        self.title_y = lay.title_y
+        if self.photo is not None and fmt.orientation == "portrait":
+            self.title_y = int(fmt.height * 0.035)  # a photo runs on below the chin: the title goes over its top
         self._captions: dict[tuple[int, int | None], Layer] = {}
         self.eye_state = self._blink_schedule()
         self.gaze = self._gaze_schedule()
@@ -285,21 +304,18 @@ class Scene:
             t += length + self.rng.uniform(2.5, 6.0)
         return frames
 
-    def _photo_layers(self, photo: Path) -> list[Layer]:
-        """Talking photo: the portrait breathes and nods with the voice; its lips are left alone."""
+    def _photo_layers(self, photo: Path, mouth) -> "PhotoLayers":
+        """Talking photo: the portrait sways and nods with the voice, its lips and eyelids move."""
         path = _existing(str(photo), "talking photo")
-        try:
-            with Image.open(path) as img:
-                img = ImageOps.exif_transpose(img).convert("RGBA")
-        except OSError as exc:
-            raise RenderError(f"talking photo {path} cannot be read: {exc}") from None
         side = int(min(self.fmt.width, self.fmt.height) * 0.72)
-        img = ImageOps.fit(img, (side, int(side * 1.2)))
-        mask = Image.new("L", img.size, 0)
-        ImageDraw.Draw(mask).rounded_rectangle([0, 0, img.width, img.height], radius=side // 12, fill=255)
+        talking = TalkingPhoto(path, (side, int(side * 1.2)), mouth)
+        mask = Image.new("L", talking.image.size, 0)
+        ImageDraw.Draw(mask).rounded_rectangle([0, 0, *talking.image.size], radius=side // 12, fill=255)
+        img = talking.image.convert("RGBA")
         img.putalpha(mask)
-        return [Layer(img.resize((int(img.width * s), int(img.height * s)), Image.LANCZOS))
-                for s in np.linspace(1.0, 1.035, 6)]
+        return PhotoLayers(talking, Layer(img, any_pixel=True),
+                           {s: Layer(p, any_pixel=True) for s, p in talking.mouths.items()},
+                           {s: Layer(p, any_pixel=True) for s, p in talking.eyes.items()})
 
     def _blink_schedule(self) -> dict[int, str]:
         """Frames with half or closed eyes: a blink every 2-6 s, sometimes a double blink."""
@@ -351,13 +367,17 @@ class Scene:
             rig.base.copy_into(frame)
         # idle motion: two slow sways, a nod that follows the voice, and a breath every ~4 s
         unit = stage.head_width / 100
-        breath = unit * 1.2 * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
-        dx = unit * (2.2 * math.sin(t * 2 * math.pi / 5.3) + 1.0 * math.sin(t * 2 * math.pi / 2.1 + 1))
-        dy = unit * (1.4 * math.sin(t * 2 * math.pi / 3.7) + 1.6 * level) - breath
+        breath = unit * BREATH * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
+        dx = unit * (SWAY[0] * math.sin(t * 2 * math.pi / 5.3) + SWAY[1] * math.sin(t * 2 * math.pi / 2.1 + 1))
+        dy = unit * (BOB * math.sin(t * 2 * math.pi / 3.7) + NOD * level) - breath
         if self.photo is not None:
-            layer = self.photo[min(int(level * len(self.photo)), len(self.photo) - 1)]
-            layer.blend(frame, int(stage.neck[0] - layer.w / 2 - layer.ox + dx),
-                        int(stage.neck[1] - layer.h * 0.62 - layer.oy + dy))
+            p = self.photo
+            x, y = int(stage.neck[0] - p.photo.w / 2 + dx), int(stage.neck[1] - p.photo.h * 0.62 + dy)
+            p.photo.blend(frame, x, y)
+            if (patch := p.mouths.get(SHAPES[mouth])) is not None:
+                patch.blend(frame, x, y)
+            if (lids := p.eyes.get(self.eye_state.get(index, "open"))) is not None:
+                lids.blend(frame, x, y)
         else:
             lift = round(breath / 2) * 2  # layers land on even rows; at 0 the base already shows the shoulders
             if lift:
@@ -374,13 +394,36 @@ class Scene:
             cx, cy, _ = stage.card
             fx, fy = stage.card_from
             self._card(c.insight).blend(frame, int(cx + fx * (1 - k)), int(cy + fy * (1 - k)))
-        if self.title is not None and t < TITLE_SECONDS:
-            self.title.blend(frame, 0, self.layout.title_y)
+        if self.title is not None and t < TITLE_SECONDS and not (card and fmt.orientation == "portrait"):
+            self.title.blend(frame, 0, self.title_y)  # a portrait card takes the presenter's place: no title
         if cue is not None:
             layers = self.caption_layers(cue, word)
             y = self._caption_y(stage, layers[0].oy + layers[0].h, card)
             for layer in layers:
                 layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, y)
+
+    def head_box(self) -> tuple[int, int, int, int]:
+        """The head (hair to chin; a photo's eyes to chin) on the main stage, grown by how far it moves."""
+        lay, unit = self.layout, self.layout.head_width / 100
+        if self.photo is not None:
+            p = self.photo
+            left, top = lay.neck[0] - p.photo.w / 2, lay.neck[1] - p.photo.h * 0.62
+            boxes = [p.talking.mouth_box(), *p.talking.eye_boxes()]
+            x0, y0 = min(b[0] for b in boxes) + left, min(b[1] for b in boxes) + top
+            x1, y1 = max(b[2] for b in boxes) + left, max(b[3] for b in boxes) + top
+        else:
+            r = self.rig
+            x0 = lay.neck[0] + r.neck_offset[0] + r.head.ox
+            y0 = lay.neck[1] + r.neck_offset[1] + r.head.oy
+            x1, y1 = x0 + r.head.w, lay.neck[1] - lay.head_width * 0.1  # the chin sits a little above the neck
+        reach_x, up, down = unit * sum(SWAY), unit * (BOB + BREATH), unit * (BOB + NOD)
+        return int(x0 - reach_x), int(y0 - up), math.ceil(x1 + reach_x), math.ceil(y1 + down)
+
+    def title_box(self) -> tuple[int, int, int, int] | None:
+        if self.title is None:
+            return None
+        t = self.title
+        return t.ox, self.title_y + t.oy, t.ox + t.w, self.title_y + t.oy + t.h
 
     def _caption_y(self, stage: Stage, height: int, card) -> int:
         """The caption's top: the look's position, or the stage's own place for captions."""

@@ -114,10 +114,6 @@ def join(pieces: Iterable[Speech]) -> Speech:
                   [w for p in pieces for w in p.words], [ph for p in pieces for ph in p.phonemes])
 
 
-def synthesize(paragraphs: list[str], voice: str, speed: float) -> Speech:
-    return join(stream(paragraphs, voice, speed))
-
-
 def normalise(audio: np.ndarray) -> np.ndarray:
     """Same loudness for every voice and sentence: the platforms' target, peaks limited."""
     return level_voice(audio, TARGET_RMS)

@@ -92,8 +92,18 @@ class Frame:
 class Layer:
     """An RGBA sprite premultiplied in YUV with 7-bit alpha, so a blend is one multiply-add in uint16."""
 
-    def __init__(self, img: Image.Image):
+    def __init__(self, img: Image.Image, any_pixel: bool = False):
+        """`any_pixel`: keep a copy per pixel parity as well, so the sprite lands on odd rows and columns
+        too (chroma is sampled every other pixel, so one copy can only move in steps of two): a moving
+        head then glides a pixel at a time instead of jumping two."""
         img = img.convert("RGBA")
+        self.parity: dict[tuple[int, int], Layer] | None = None
+        if any_pixel:
+            self.parity = {}
+            for px, py in ((1, 0), (0, 1), (1, 1)):
+                moved = Image.new("RGBA", (img.width + 2, img.height + 2), (0, 0, 0, 0))
+                moved.paste(img, (px, py))
+                self.parity[px, py] = Layer(moved)
         box = img.getchannel("A").getbbox()
         if box is None:
             self.empty = True
@@ -121,6 +131,10 @@ class Layer:
 
     def blend(self, frame: Frame, x: int, y: int) -> None:
         """Draw onto `frame` with the sprite's top-left at (x, y); clipped at the frame's edges."""
+        if self.parity and (x % 2 or y % 2):
+            px, py = x % 2, y % 2
+            self.parity[px, py].blend(frame, x - px, y - py)
+            return
         if self.empty:
             return
         x, y = (x + self.ox) // 2 * 2, (y + self.oy) // 2 * 2

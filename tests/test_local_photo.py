@@ -1,0 +1,149 @@
+"""Talking photos: a real portrait's face found, its lips and eyelids moving, measured from decoded frames."""
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from avatar_daemon import RenderError, RenderRequest, Script
+from avatar_daemon.models import MouthPlace
+from avatar_daemon.testing import make_daemon
+from avatar_daemon_plugins.local_renderer.photo import TalkingPhoto, find_face
+from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
+
+PORTRAIT = Path(__file__).parent / "fixtures" / "photos" / "astronaut.jpg"
+# Measured by hand on the portrait: where the lips meet, and the mouth's corners.
+LIPS = (133, 145)
+CORNERS = (111, 155)
+SPEECH = "Small open models now beat last year's giants on coding benchmarks, and they run on a laptop."
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_daemon(tmp_path_factory.mktemp("d"))
+
+
+def request(base, tmp_path, text=SPEECH, avatar="mike", **kw):
+    return RenderRequest(job_id=5, script=Script(title="Photo", text=text, estimated_seconds=6),
+                         avatar=base.avatar(avatar), format=base.formats["portrait-720"], output_dir=tmp_path / "out",
+                         title_card=False, captions=False, **kw)
+
+
+def test_the_mouth_is_found_in_a_real_portrait():
+    face = find_face(Image.open(PORTRAIT))
+    width = CORNERS[1] - CORNERS[0]
+    assert face is not None
+    assert np.hypot(face.mouth[0] - LIPS[0], face.mouth[1] - LIPS[1]) < 0.15 * width
+    assert abs(face.mouth_width - width) < 0.2 * width
+    assert len(face.eyes) == 2 and all(face.mouth[1] - 1.3 * width < y < face.mouth[1] - 0.6 * width
+                                       for _, y, _ in face.eyes)
+
+
+def test_a_photo_without_a_face_is_refused_with_the_reason(base, tmp_path):
+    blank = tmp_path / "wall.jpg"
+    Image.new("RGB", (400, 500), (200, 150, 120)).save(blank)
+    with pytest.raises(RenderError, match=r"no face found in the talking photo .*wall\.jpg.*mouth: \{x, y, width\}"):
+        LocalRenderer(preset="ultrafast").render_sync(request(base, tmp_path, talking_photo=blank), lambda p, m: None)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_profile_names_the_mouth_where_no_face_is_found(tmp_path):
+    """A drawing: no face for the detector, so the profile's mouth place is used, in the photo's pixels."""
+    drawing = tmp_path / "drawing.png"
+    img = Image.new("RGB", (400, 480), (230, 190, 160))
+    ImageDraw.Draw(img).line([(150, 330), (250, 330)], fill=(150, 60, 60), width=6)
+    img.save(drawing)
+    with pytest.raises(RenderError, match="no face found"):
+        TalkingPhoto(drawing, (200, 240))
+    photo = TalkingPhoto(drawing, (200, 240), MouthPlace(x=200, y=330, width=100))
+    assert photo.face.mouth == pytest.approx((100, 165)) and photo.face.mouth_width == pytest.approx(50)
+    still = np.asarray(photo.image.convert("RGB"), np.int16)
+    x0, y0, x1, y1 = photo.mouth_box()
+    for shape, patch in photo.mouths.items():
+        drawn = np.asarray(patch, np.int16)
+        changed = (np.abs(drawn[..., :3] - still).sum(axis=2) > 30) & (drawn[..., 3] > 0)
+        ys, xs = np.nonzero(changed)
+        if shape in "CD":  # the mouth opens where the profile says it is
+            assert changed.sum() > 100 and abs(xs.mean() - 100) < 5 and abs(ys.mean() - 165) < 12
+        assert ys.size == 0 or (x0 <= xs.min() and xs.max() < x1 and y0 <= ys.min() and ys.max() < y1)
+    assert photo.eyes == {}  # no eyes found, none invented
+
+
+def fitted(fmt):
+    side = int(min(fmt.width, fmt.height) * 0.72)
+    return TalkingPhoto(PORTRAIT, (side, int(side * 1.2)))
+
+
+def locate(frame, template, around, reach):
+    """Where `template` sits in `frame`, within `reach` pixels of `around`: (top-left, mean difference)."""
+    h, w = template.shape
+    best = None
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            y, x = around[1] + dy, around[0] + dx
+            if y < 0 or x < 0 or y + h > frame.shape[0] or x + w > frame.shape[1]:
+                continue
+            d = np.abs(frame[y:y + h, x:x + w] - template).mean()
+            if best is None or d < best[1]:
+                best = ((x, y), d)
+    return best
+
+
+def test_a_talking_photo_profile_renders_its_own_photo(base, tmp_path):
+    profile = base.avatar("sarah").model_copy(update={"avatar_type": "talking_photo", "photo": str(PORTRAIT)})
+    out = LocalRenderer(preset="ultrafast").render_sync(request(base, tmp_path, text="Hello.", avatar="sarah")
+                                                        .model_copy(update={"avatar": profile}), lambda p, m: None)
+    with av.open(str(out.video)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="gray").astype(np.int16)
+    fmt = base.formats["portrait-720"]
+    still = np.asarray(fitted(fmt).image.convert("L"), np.int16)
+    assert locate(first, still[20:-20, 20:-20], ((fmt.width - still.shape[1]) // 2 + 20, 172), 8)[1] < 4
+    bare = profile.model_copy(update={"photo": None})
+    with pytest.raises(RenderError, match="'sarah' is a talking photo without a photo"):
+        LocalRenderer(preset="ultrafast").render_sync(request(base, tmp_path / "b").model_copy(update={"avatar": bare}),
+                                                      lambda p, m: None)
+
+
+def test_lips_move_with_the_voice_and_the_rest_of_the_face_does_not(base, tmp_path):
+    out = LocalRenderer(preset="ultrafast").render_sync(request(base, tmp_path, talking_photo=PORTRAIT),
+                                                        lambda p, m: None)
+    with av.open(str(out.video)) as c:
+        frames = [f.to_ndarray(format="gray").astype(np.int16) for f in c.decode(video=0)]
+    with av.open(str(out.video)) as c:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+        audio = np.concatenate([r.to_ndarray().reshape(-1) for f in c.decode(audio=0) for r in resampler.resample(f)])
+    rms = np.array([np.sqrt(np.mean(audio[int(i * 16000 / 30):int((i + 1) * 16000 / 30)] ** 2) + 1e-12)
+                    for i in range(len(frames))])
+    fmt = base.formats["portrait-720"]
+    photo = fitted(fmt)
+    side = photo.image.width
+    still = np.asarray(photo.image.convert("L"), np.int16)
+    mx0, my0, mx1, my1 = photo.mouth_box()
+    eyes = photo.eye_boxes()
+    rest = np.ones(still.shape, bool)
+    for x0, y0, x1, y1 in [photo.mouth_box(), *eyes]:
+        rest[y0:y1, x0:x1] = False
+    rest[:12], rest[-12:], rest[:, :12], rest[:, -12:] = False, False, False, False  # the rounded corners
+    upper = still[:min(y for _, y, _, _ in eyes)]  # hair and forehead: what places the photo in a frame
+    (x, y), _ = locate(frames[0], upper, around=((fmt.width - side) // 2, 152), reach=8)
+    mouth, others, lids = [], [], []
+    for f in frames:
+        (x, y), _ = locate(f, upper, around=(x, y), reach=3)  # the head moves a pixel or two a frame
+        view = f[y:y + still.shape[0], x:x + still.shape[1]]
+        diff = np.abs(view - still)
+        mouth.append(diff[my0:my1, mx0:mx1].mean())
+        others.append(diff[rest].mean())
+        lids.append(max(diff[b:d, a:c].mean() for a, b, c, d in eyes))
+    mouth, others, lids = map(np.array, (mouth, others, lids))
+    quiet = rms < 0.002
+    loud = rms > 0.5 * np.percentile(rms[rms > 0.01], 90)
+    assert quiet[:5].all() and loud.sum() > 30
+    assert np.median(mouth[loud]) > 3 * np.median(mouth[quiet]) + 2, "the lips do not move with the voice"
+    assert np.corrcoef(mouth, rms)[0, 1] > 0.5
+    # outside the lips, jaw and eyes the face is the photo itself, speaking or not
+    assert others.max() < 4 and abs(np.median(others[loud]) - np.median(others[quiet])) < 0.5
+    blinking = lids > np.median(lids) + 4
+    assert 1 <= blinking.sum() < 0.1 * len(frames), "the eyes never blink, or stay shut"
