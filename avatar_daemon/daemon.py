@@ -30,6 +30,7 @@ from .hookspecs import ScriptWriter
 from .job_files import Cleanup
 from .jobs import JobRunner
 from .leadership import Leader
+from .assets import Uploads
 from .media import MediaResolver
 from .models import AvatarProfile, Notice, utcnow
 from .nodes import node_id
@@ -75,7 +76,7 @@ class Daemon:
         self._collect()
         self.stopping = asyncio.Event()
         self.http_ready = asyncio.Event()
-        self.media = MediaResolver(settings)
+        self.media = MediaResolver(settings, Uploads(settings))
         self.previews = AvatarPreviews(c, settings.data_dir / "previews")
         self.inbox = Inbox(settings.inbox, self.node_id, self._ingest, self._notice, self.stopping)
         self.users = UsersWatcher(settings, self.stopping)

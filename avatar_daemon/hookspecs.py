@@ -336,6 +336,9 @@ class Host(Protocol):
     clock: Callable[[], datetime]
     """The daemon's clock (timezone-aware UTC). Tests inject one; use it, not ``datetime.now()``."""
 
+    node_id: str
+    """This daemon's id among several sharing one database (the ``node_id`` on job events)."""
+
     http: "aiohttp.ClientSession | None"
     """The shared HTTP client (60 s total, 10 s connect), for calls to outside services."""
 

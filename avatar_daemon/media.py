@@ -23,7 +23,7 @@ import re
 import socket
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import aiohttp
 import av
@@ -157,17 +157,22 @@ def _probe_av(path: Path, kind: Kind, max_pixels: int) -> str:
     return ext
 
 
+class UploadedAssets(Protocol):
+    """What resolving needs of the uploads (`assets.Uploads`): one asset, if the workspace may use it."""
+
+    def usable(self, asset_id: str, workspace: str | None) -> Any: ...
+
+
 class MediaResolver:
     """Turns the media a request names into files on this machine, by the caller's trust."""
 
-    def __init__(self, settings: "Settings"):
+    def __init__(self, settings: "Settings", uploads: "UploadedAssets | None" = None):
         self.cfg: "MediaSettings" = settings.media
         self.cache = settings.data_dir / "media"
         self.assets = settings.assets_dir
         self.inbox = settings.inbox.path
         self._limit = asyncio.Semaphore(self.cfg.concurrency)
-        from .assets import Uploads  # assets.py builds on this module's probes
-        self.uploads = Uploads(settings)
+        self.uploads = uploads  # assets.py builds on this module's probes, so it is handed in
 
     # ---- at arrival ------------------------------------------------------------------------
 
@@ -192,6 +197,8 @@ class MediaResolver:
     async def _obtain(self, role: str, source: MediaFile, kind: Kind, remote: bool,
                       workspace: str | None) -> dict[str, str]:
         if source.asset_id is not None:
+            if self.uploads is None:
+                raise InvalidRequest(role, "uploaded assets are not available here")
             asset = self.uploads.usable(source.asset_id, workspace)
             if asset is None:  # the same words for another workspace's upload as for none
                 raise InvalidRequest(f"{role}.asset_id", f"no asset {source.asset_id!r} in "

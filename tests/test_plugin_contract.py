@@ -309,8 +309,8 @@ def _registry(node: ast.AST) -> str | None:
     """The kind of plugin objects a registry expression holds (`self.renderers`, `renderers`), if it is one."""
     if isinstance(node, ast.Attribute) and node.attr in KINDS:
         owner = node.value  # the daemon's registries or a service's own, not campaign.sources (its specs)
-        if (isinstance(owner, ast.Name) and owner.id in ("self", "d", "daemon")) or (
-                isinstance(owner, ast.Attribute) and owner.attr == "daemon"):
+        if (isinstance(owner, ast.Name) and owner.id in ("self", "d", "daemon", "c", "catalogue")) or (
+                isinstance(owner, ast.Attribute) and owner.attr in ("daemon", "catalogue")):
             return node.attr
     if isinstance(node, ast.Name) and node.id in KINDS:
         return node.id

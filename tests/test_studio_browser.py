@@ -19,10 +19,10 @@ from selenium.webdriver.support.ui import Select
 
 import avatar_daemon
 from avatar_daemon import estimate_seconds
-from avatar_daemon.campaign import load_campaign
+from avatar_daemon.campaigns.service import load_campaign
 from avatar_daemon.daemon import Daemon
-from avatar_daemon.pipeline import VideoSettings
-from avatar_daemon.plugins import LoadSpec
+from avatar_daemon.planning import VideoSettings
+from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings
 from tests.browser import Studio, start_browser
 from tests.conftest import fixture_bytes
@@ -240,7 +240,7 @@ def test_pause_and_resume_a_campaign(studio: Studio):
     studio.screenshot("campaigns")
     studio.find("#campaign-form button[type=submit]").click()
     studio.wait(lambda d: studio.find("#campaign-form").get_attribute("hidden") is not None, what="the form saved")
-    saved = load_campaign(studio.daemon.settings.campaigns_dir / "morning-hn.yaml")
+    saved = load_campaign(studio.daemon.catalogue, studio.daemon.settings.campaigns_dir / "morning-hn.yaml")
     assert (saved.max_videos_per_day, saved.description, saved.formats) == (2, "Edited in the studio", ["square"])
     assert saved.sources[0].source == "hackernews" and saved.schedule.at == "09:00"
 

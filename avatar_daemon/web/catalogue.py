@@ -11,7 +11,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from ..requests import SCRIPT_MAX_CHARS
+from ..video_requests import SCRIPT_MAX_CHARS
 from ..spoken import PARAGRAPH_PAUSE_SECONDS, WORDS_PER_SECOND
 from .common import Answer, Endpoint, daemon_of
 from .replies import Reply
