@@ -190,11 +190,11 @@ class Campaigns:
             gone = self.good[path]
             if gone.name not in names and not self._settled(path, None):
                 continue  # perhaps deleted to be written anew: it keeps running until it stays gone
+            if gone.name not in names:  # not renamed into another file
+                await store.remove_campaign(gone.name)  # first, so whoever sees it gone finds the store agreeing
+                log.info("campaign %s removed (%s deleted)", gone.name, path.name)
             del self.good[path]
             self._unsettled.pop(path, None)
-            if gone.name not in names:  # not renamed into another file
-                await store.remove_campaign(gone.name)
-                log.info("campaign %s removed (%s deleted)", gone.name, path.name)
         for path in [p for p in self.problems if p not in seen]:
             del self.problems[path]
         for path in [p for p in self._unsettled if p not in seen and p not in self.good]:
