@@ -3,11 +3,9 @@
 import json
 import logging
 import os
-import subprocess
 import sys
 
 from avatar_daemon.logs import setup_logging, under_journald
-from tests.conftest import REPO
 
 
 def test_json_lines_for_log_shippers_with_secrets_masked(capsys, monkeypatch):
@@ -39,7 +37,7 @@ def test_text_lines_carry_a_time_stamp(capsys):
     assert line.endswith("WARNING avatar_daemon: plain") and line[:2] == "20"
 
 
-def test_journald_stamps_the_lines_so_the_daemon_does_not(tmp_path):
+def test_journald_stamps_the_lines_so_the_daemon_does_not(tmp_path, monkeypatch):
     """JOURNAL_STREAM names stderr's device and inode when systemd connected it to the journal."""
     err = tmp_path / "stderr"
     with open(err, "w") as f:
@@ -47,11 +45,14 @@ def test_journald_stamps_the_lines_so_the_daemon_does_not(tmp_path):
         assert under_journald(f, {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
         assert not under_journald(f, {"JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino + 1}"})  # stderr redirected
         assert not under_journald(f, {})
-        code = ("import logging; from avatar_daemon.logs import setup_logging; setup_logging('INFO', '%s');"
-                "logging.getLogger('avatar_daemon').info('hello journal')")
-        for fmt in ("text", "json"):
-            subprocess.run([sys.executable, "-c", code % fmt], stderr=f, cwd=REPO, check=True,
-                           env={**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"})
+        monkeypatch.setattr(sys, "stderr", f)  # what the journal's stream looks like to the process
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        try:
+            for fmt in ("text", "json"):
+                setup_logging("INFO", fmt)
+                logging.getLogger("avatar_daemon").info("hello journal")
+        finally:
+            setup_logging("WARNING")
     text, js = err.read_text().splitlines()
     assert text == "INFO avatar_daemon: hello journal"
     assert json.loads(js) == {"level": "INFO", "logger": "avatar_daemon", "message": "hello journal"}
