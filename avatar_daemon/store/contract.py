@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import socket
@@ -310,10 +311,12 @@ class Store(abc.ABC):
     """
 
     _backends: dict[str, type["Store"]] = {}
+    _modules = {"sqlite": "sqlite", "postgresql": "postgres"}
 
     def __init_subclass__(cls, backend: str | None = None, **kw: Any):
-        """A backend names the kind of database it opens; the package imports both, so `open` knows them
-        without this module importing its own subclasses."""
+        """A backend names the kind of database it opens. `open` loads a backend's module on first use:
+        psycopg is imported only by a daemon that uses PostgreSQL (it adds a good part of a second to
+        every start on a busy machine), and this module never imports its own subclasses."""
         super().__init_subclass__(**kw)
         if backend:
             Store._backends[backend] = cls
@@ -327,11 +330,12 @@ class Store(abc.ABC):
     async def open(cls, database: Path | str, clock: Clock = utcnow, node_id: str | None = None,
                    migrate: bool = True) -> AsyncIterator["Store"]:
         """The store for `database`, migrated unless told otherwise."""
-        if is_postgres(database):
-            backend = Store._backends["postgresql"]
-        else:
-            backend, database = Store._backends["sqlite"], sqlite_path(database)
-        async with backend.connect(database, clock, node_id, migrate) as store:
+        kind = "postgresql" if is_postgres(database) else "sqlite"
+        if kind not in Store._backends:
+            importlib.import_module(f"{__package__}.{Store._modules[kind]}")
+        backend = Store._backends[kind]
+        async with backend.connect(database if kind == "postgresql" else sqlite_path(database), clock, node_id,
+                                   migrate) as store:
             yield store
 
     @classmethod
