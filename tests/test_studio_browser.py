@@ -109,6 +109,7 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     studio.driver.execute_script("arguments[0].muted = true; arguments[0].play()", player)
     studio.wait(lambda d: d.execute_script("return arguments[0].currentTime > 0.2", player), what="the video to play")
     assert studio.driver.execute_script("return arguments[0].videoWidth", player) > 0
+    studio.driver.execute_script("arguments[0].textTracks[0].mode = 'showing'", player)  # the CC button
     studio.wait(lambda d: d.execute_script("return arguments[0].textTracks[0].cues?.length > 0", player),
                 what="the captions track")
     studio.screenshot("watch")

@@ -309,7 +309,8 @@ async function finished(id) {
   const v = await api("GET", "/videos/" + id);
   player.poster = v.thumbnail_url || "";
   player.src = v.download_url;
-  player.replaceChildren(...(v.vtt_url ? [el("track", { kind: "captions", srclang: "en", label: "Captions", src: v.vtt_url, default: true })] : []));
+  // Off until chosen: the captions are usually burnt into the picture already.
+  player.replaceChildren(...(v.vtt_url ? [el("track", { kind: "captions", srclang: "en", label: "Captions", src: v.vtt_url })] : []));
   for (const [link, url, ext] of [["dl-mp4", v.download_url, "mp4"], ["dl-srt", v.srt_url, "srt"], ["dl-vtt", v.vtt_url, "vtt"]]) {
     $(link).href = url || "";
     $(link).download = `video-${id}.${ext}`;
