@@ -330,3 +330,20 @@ async def test_a_nul_in_a_renderers_output_never_fails_the_write(store):
     assert got.status == JobState.failed and got.error.startswith("ffmpeg said ")
     (last,) = [e for e in await store.events(job_id) if e.state == JobState.failed]
     assert last.data["stderr"] in ("a\x00b", "a\ufffdb") and got.result["log"] in ("x\x00y", "x\ufffdy")
+
+
+def test_the_database_setting_takes_a_path_a_sqlite_url_or_a_postgresql_url(tmp_path):
+    from avatar_daemon.errors import ConfigError
+    from avatar_daemon.settings import load_settings
+    from avatar_daemon.store import describe
+
+    config = tmp_path / "daemon.yaml"
+    config.write_text("database: sqlite:///var/db.sqlite3\n")
+    assert load_settings(config, environ={}).database == tmp_path / "var" / "db.sqlite3"
+    url = "postgresql://avatar:pw@db.example:5433/avatar"
+    got = load_settings(config, environ={"AVATAR_DAEMON_DATABASE": url}).database
+    assert got == url and describe(got) == "postgresql://avatar@db.example:5433/avatar"  # never the password
+    config.write_text("database: mysql://root@localhost/avatar\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, environ={})
+    assert "database" in str(caught.value.problems) and "mysql:// is not a database" in str(caught.value.problems)

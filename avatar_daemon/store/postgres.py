@@ -647,11 +647,12 @@ class PostgresStore(Store, backend="postgresql"):
         it has gone. `held` False: another node leads; try again later.
         """
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+        key = (f"avatar-daemon:{name}",)
         watch: asyncio.Task | None = None
+        lead = Leadership(name, held=False)
         try:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                                     (f"avatar-daemon:{name}",))
-            lead = Leadership(name, held=bool((await cur.fetchone())[0]))
+            cur = await conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", key)
+            lead.held = bool((await cur.fetchone())[0])
             if lead.held:
                 watch = asyncio.create_task(self._watch(conn, lead, check_seconds), name=f"leader-{name}")
             yield lead
@@ -660,7 +661,10 @@ class PostgresStore(Store, backend="postgresql"):
                 watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watch
-            await conn.close()  # closing the session releases the lock
+            if lead.held:  # now, not when the server gets round to ending the closed session
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", key)
+            await conn.close()
 
     @staticmethod
     async def _watch(conn: psycopg.AsyncConnection, lead: Leadership, every: float) -> None:
