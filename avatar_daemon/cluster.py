@@ -18,11 +18,14 @@ from typing import Callable
 from .events import CHANNEL as EVENTS_CHANNEL
 from .events import EventBus
 from .inbox import Inbox
-from .store import Store, while_busy
+from .store import Node, Store, while_busy
 
 log = logging.getLogger(__name__)
 
 JOBS_CHANNEL = "jobs"
+# A node's inbox folder is adopted only after this many leases without a heartbeat: a slow node
+# that loses a job gets it back by the fence, but a file taken from under it costs it a read.
+ADOPT_AFTER_LEASES = 3
 LISTEN_RETRY_CAP = 30.0
 
 
@@ -48,15 +51,15 @@ class Cluster:
         if reaped:
             log.info("requeued %d job(s) whose node stopped renewing its lease: %s", len(reaped), reaped)
             self.wake()
-        alive = {n.node_id for n in await self.alive()}
+        alive = {n.node_id for n in await self.alive(ADOPT_AFTER_LEASES * self.lease)}
         for node in self.inbox.stale_folders(alive | {self.node_id}):
             if self.inbox.adopt(node):
                 log.info("inbox: took over the files node %s had claimed", node)
         return reaped
 
-    async def alive(self) -> list:
-        """Nodes that heartbeat within one lease: the others' leases have run out or are about to."""
-        cutoff = self.store.clock() - timedelta(seconds=self.lease)
+    async def alive(self, within: float) -> list[Node]:
+        """Nodes whose last heartbeat is at most `within` seconds old."""
+        cutoff = self.store.clock() - timedelta(seconds=within)
         return [n for n in await self.store.nodes() if datetime.fromisoformat(n.heartbeat_at) >= cutoff]
 
     async def run(self) -> None:

@@ -239,6 +239,11 @@ class Inbox:
             except AvatarDaemonError as exc:
                 reason = str(exc)
             except Exception as exc:
+                if isinstance(exc, FileNotFoundError) and not os.path.lexists(path):
+                    # Another node took it over (it thought this one dead): it is that node's to file now.
+                    log.warning("inbox: %s was taken out of processing/%s/ by another node before it was read",
+                                name, self.node)
+                    return
                 log.exception("inbox: unexpected error on %s", name)
                 reason = f"{name}: internal error while processing: {type(exc).__name__}: {exc}"
             else:

@@ -30,7 +30,7 @@ from tests.postgres import scratch_database
 
 pytestmark = pytest.mark.timeout(120)
 
-LEASE = 2.0  # seconds: a dead node's jobs run elsewhere this soon after its last heartbeat
+LEASE = 4.0  # seconds: a dead node's jobs run elsewhere this soon after its last heartbeat
 FILES = 300
 FORMATS = ["tiktok", "square"]
 
