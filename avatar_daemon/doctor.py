@@ -296,9 +296,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         findings = [fail("configuration", problem) for problem in exc.problems]
     else:
-        daemon = daemon_for(args, settings)
         findings = [ok("configuration", str(settings.config_path or "the packaged defaults"))]
-        findings += asyncio.run(run_checks(settings, [f"{p.name}: {p.error}" for p in daemon.plugins if p.error]))
+        try:
+            broken = [f"{p.name}: {p.error}" for p in daemon_for(args, settings).plugins if p.error]
+        except ConfigError as exc:  # e.g. no node id can be kept in data_dir: the checks below say why
+            findings += [fail("daemon", problem) for problem in exc.problems]
+            broken = []
+        findings += asyncio.run(run_checks(settings, broken))
     if args.json:
         say_json([asdict(f) for f in findings])
     else:

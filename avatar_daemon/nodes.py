@@ -28,10 +28,15 @@ def node_id(configured: str | None, data_dir: Path) -> str:
         return _read(path)
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        raise _unkept(data_dir, exc) from None
     made = f"{_host_part()}-{secrets.token_hex(3)}"
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{ID_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(made + "\n", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(made + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise _unkept(data_dir, exc) from None
     try:
         os.link(tmp, path)  # never replaces an id another process made first
     except FileExistsError:
@@ -39,6 +44,11 @@ def node_id(configured: str | None, data_dir: Path) -> str:
     finally:
         tmp.unlink()
     return made
+
+
+def _unkept(data_dir: Path, exc: OSError) -> ConfigError:
+    return ConfigError([f"data_dir: this node's id cannot be kept in {data_dir} ({exc.strerror or exc}): make it "
+                        "a folder the daemon can write, or set node_id in daemon.yaml"])
 
 
 def _read(path: Path) -> str:

@@ -1,6 +1,7 @@
 """`avatar-daemon doctor`: each line from a real attempt, against the fake HeyGen and Slack on loopback."""
 
 import json
+import shutil
 import os
 import socket
 import sqlite3
@@ -126,6 +127,7 @@ def test_the_command_prints_a_line_each_and_exits_1_on_a_failure(tmp_path, capsy
     lines = capsys.readouterr().out.splitlines()
     assert exit_.value.code == 0, lines
     assert lines[0].split()[:2] == ["ok", "configuration"] and any(line.startswith("skip  heygen key") for line in lines)
+    shutil.rmtree(tmp_path / "var")  # the first run made it (the node id is kept there)
     (tmp_path / "var").write_text("not a folder")
     with pytest.raises(SystemExit) as exit_:
         cli.main(["doctor", "--json", "--config", config])

@@ -18,13 +18,13 @@ Outside those patches the photo's pixels are never touched.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-from scipy.ndimage import map_coordinates
 
 from avatar_daemon import RenderError
 
@@ -54,11 +54,25 @@ def _models():
     """The detector and predictor, loaded once per process (about three seconds) and only when a
     talking photo is rendered; the lock keeps two renders from running one model at once."""
     import dlib
-    import face_recognition_models
 
-    return (dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(face_recognition_models.pose_predictor_five_point_model_location()),
-            threading.Lock())
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(_five_point_model())), threading.Lock()
+
+
+def _five_point_model() -> Path:
+    """The weights' file, found without importing `face_recognition_models`: its __init__ needs
+    pkg_resources, which current setuptools no longer ships."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise RenderError("talking photos need the face_recognition_models package (pip install face-recognition-models)")
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / "shape_predictor_5_face_landmarks.dat"
+
+
+def _sample(channel: np.ndarray, coords: list, **kw) -> np.ndarray:
+    """scipy's bilinear sampling, imported at the first talking photo, not when the plugin loads
+    (it costs the CLI about a second to start)."""
+    from scipy.ndimage import map_coordinates
+
+    return map_coordinates(channel, coords, **kw)
 
 
 def find_face(img: Image.Image) -> Face | None:
@@ -144,7 +158,7 @@ class TalkingPhoto:
         # rounded shapes draw the corners in: sample from further out
         near = _smooth(np.abs(ys - my) / (0.45 * mw)) * _smooth((np.abs(xs - mx) - 0.2 * mw) / (0.9 * mw))
         sx = mx + (xs - mx) / (1 + (width - 1) * near)
-        out = np.stack([map_coordinates(pixels[..., c], [sy, sx], order=1, mode="nearest") for c in range(3)], -1)
+        out = np.stack([_sample(pixels[..., c], [sy, sx], order=1, mode="nearest") for c in range(3)], -1)
         if gap > 0:
             out = self._inside(out, xs, ys, (mx, my + (down - up) / 2), 0.48 * mw * width, gap / 2, shape)
         patch = Image.new("RGBA", self.image.size, (0, 0, 0, 0))
@@ -179,7 +193,7 @@ class TalkingPhoto:
             lid = ey - 0.45 * ew
             weight = _smooth(np.sqrt(((xs - ex) / (0.7 * ew)) ** 2 + ((ys - ey) / (0.45 * ew)) ** 2) - 0.3) * (ys > lid)
             sy = ys - closing * weight * (ys - lid)
-            out = np.stack([map_coordinates(pixels[..., c], [sy, xs], order=1, mode="nearest") for c in range(3)], -1)
+            out = np.stack([_sample(pixels[..., c], [sy, xs], order=1, mode="nearest") for c in range(3)], -1)
             if closing >= 1:  # the lashes where the lids meet
                 lash = np.exp(-((ys - ey - 0.08 * ew) / max(0.6, 0.03 * ew)) ** 2) * _smooth(np.abs(xs - ex) / (0.5 * ew))
                 out = out * (1 - 0.6 * lash[..., None]) + 30 * 0.6 * lash[..., None]
