@@ -7,6 +7,7 @@ Scripts are a sentence or two, so each render is a few seconds of video.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -272,7 +273,7 @@ def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
 
 def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio, tmp_path):
     (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
-    (tmp_path / "face.png").write_bytes(png_bytes((240, 300), (220, 180, 150)))
+    shutil.copy(Path(__file__).parent / "fixtures/photos/astronaut.jpg", tmp_path / "face.jpg")  # a real face
     (tmp_path / "backdrop.png").write_bytes(png_bytes((160, 160), (20, 120, 90)))
     studio.sign_in(TOKENS["bob"])
     studio.visible(".avatar")
@@ -281,7 +282,7 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     Select(studio.find("#bg-type")).select_by_value("upload")
     studio.visible("#bg-file").send_keys(str(tmp_path / "backdrop.png"))
     studio.find("#narration").send_keys(str(tmp_path / "voice.wav"))
-    studio.find("#photo").send_keys(str(tmp_path / "face.png"))
+    studio.find("#photo").send_keys(str(tmp_path / "face.jpg"))
     studio.find("#make-submit").click()
     studio.visible("#view-watch")
     studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
