@@ -97,3 +97,22 @@ async def test_a_write_cancelled_while_it_waits_for_the_lock_leaves_no_transacti
             await write
         await store.set_meta("k", "written")
         assert await store.get_meta("k") == "written"
+
+
+async def test_closing_the_store_waits_for_the_transaction_in_flight(tmp_path):
+    """A job's last write as the daemon stops: it commits, instead of meeting a closed database."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        async def write():
+            async with store.transaction():
+                await store.db.execute("INSERT INTO meta VALUES ('k', 'in flight')")
+                started.set()
+                await release.wait()
+
+        task = asyncio.create_task(write())
+        await started.wait()
+        asyncio.get_running_loop().call_soon(release.set)  # the block below closes while it is open
+    await task  # committed, not "Cannot operate on a closed database"
+    async with Store.open(tmp_path / "db.sqlite3") as store:
+        assert await store.get_meta("k") == "in flight"
