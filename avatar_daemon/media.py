@@ -194,8 +194,8 @@ class MediaResolver:
         if source.asset_id is not None:
             asset = self.uploads.usable(source.asset_id, workspace)
             if asset is None:  # the same words for another workspace's upload as for none
-                raise InvalidRequest(f"{role}.asset_id", f"no asset {source.asset_id!r} in "
-                                                         f"{'workspace ' + workspace if workspace else 'this workspace'}")
+                where = f"workspace {workspace}" if workspace else "this workspace"
+                raise InvalidRequest(f"{role}.asset_id", f"no asset {source.asset_id!r} in {where}")
             if asset.kind != kind:
                 raise InvalidRequest(f"{role}.asset_id", f"asset {asset.asset_id} is {asset.kind}; "
                                                          f"{role.replace('_', ' ')} needs {kind}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from watchfiles import awatch
 
 from .errors import ConfigError
-from .settings import DEFAULTS, Settings, UsersFile
+from .settings import DEFAULTS, Settings, UsersFile, _check_user_defaults
 from .yamlfile import YamlDocument
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ class UsersWatcher:
             return False
         try:
             users = load_users(self.path)
+            # Default avatars must name profiles, as at start: else requests would quietly get another.
+            _check_user_defaults(self.settings.model_copy(update={"users": users, "users_file": self.path}))
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("users: %s; the last good version stays in force", problem)

@@ -67,10 +67,12 @@ async def test_requests_name_uploads_by_id_within_their_workspace_only(api):
     # Another workspace cannot use them, and hears the same words as for an id that does not exist.
     body = {"script_title": "x", "script_content": "y", "narration_asset_id": voice["asset_id"]}
     status, theirs, _ = await api.call("POST", "/videos", "eve", json=body)
-    status2, missing, _ = await api.call("POST", "/videos", "eve", json={**body, "narration_asset_id": "as_" + "0" * 24})
+    nobody = "as_" + "0" * 24
+    status2, missing, _ = await api.call("POST", "/videos", "eve", json={**body, "narration_asset_id": nobody})
     assert (status, theirs["field"]) == (status2, missing["field"]) == (422, "narration.asset_id")
-    assert theirs["error"].replace(voice["asset_id"], "ID") == missing["error"].replace("as_" + "0" * 24, "ID")
-    status, wrong, _ = await api.call("POST", "/videos", "alice", json={**body, "narration_asset_id": photo["asset_id"]})
+    assert theirs["error"].replace(voice["asset_id"], "ID") == missing["error"].replace(nobody, "ID")
+    status, wrong, _ = await api.call("POST", "/videos", "alice",
+                                      json={**body, "narration_asset_id": photo["asset_id"]})
     assert status == 422 and "is image; narration needs audio" in wrong["error"]
     status, both, _ = await api.call("POST", "/videos", "alice", json={
         **body, "narration": {"asset_id": voice["asset_id"]}})

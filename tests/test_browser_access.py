@@ -128,6 +128,10 @@ async def test_a_websocket_opens_with_a_single_use_ticket_or_the_bearer_subproto
             states = [(await ws.receive_json())["status"]]
             while states[-1] != "completed":
                 states.append((await ws.receive_json())["status"])
+        async with browser.post("/ws-tickets", headers={"X-CSRF-Token": me["csrf_token"]}) as resp:
+            spare = (await resp.json())["ticket"]
+        async with anonymous.get(f"/videos/{video['id']}?ticket={spare}") as resp:
+            assert resp.status == 401  # a ticket opens a WebSocket and nothing else
         with pytest.raises(aiohttp.WSServerHandshakeError) as used:
             await anonymous.ws_connect(f"{path}?ticket={ticket['ticket']}")
         assert used.value.status == 401

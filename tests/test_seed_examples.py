@@ -205,7 +205,8 @@ async def test_the_python_examples_requests_succeed(seed):
     assert by_id[tiktok["id"]].voice_speed == 1.2 and by_id[instagram["id"]].voice_speed == 1.1
     assert by_id[branded["id"]].background.type == "image"
 
-    async with http.post(f"{base}/campaigns", headers=auth, json={**SEED_CAMPAIGN, "avatar_profile_id": "sarah"}) as resp:
+    ours = {**SEED_CAMPAIGN, "avatar_profile_id": "sarah"}  # the id changed, as in every example
+    async with http.post(f"{base}/campaigns", headers=auth, json=ours) as resp:
         assert resp.status == 201, await resp.text()
         campaign = await resp.json()
     written = (daemon.settings.campaigns_dir / "daily-trends-videos.yaml").read_text()

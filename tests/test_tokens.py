@@ -63,9 +63,13 @@ async def test_a_token_is_created_listed_and_revoked_while_the_daemon_runs(tmp_p
         try:
             (tmp_path / "users.yaml").write_text(text.replace("tier: pro   #", "tier: platinum   #"))
             await wait_until(lambda: "last good version stays in force" in heard.text, timeout=10)
+            assert "users.yaml:5: workspaces.W1.tier" in heard.text
+            unknown_default = text.replace("tier: pro   #", "defaults: {avatar: nobody}\n    tier: pro   #")
+            (tmp_path / "users.yaml").write_text(unknown_default)
+            await wait_until(lambda: "no avatar profile named 'nobody'" in heard.text, timeout=10)
         finally:
             logging.getLogger("avatar_daemon.users").removeHandler(heard)
-        assert "users.yaml:5: workspaces.W1.tier" in heard.text
+        assert daemon.settings.users.workspaces["W1"].defaults.avatar is None
         assert await status_with(http, token) == 200
         (tmp_path / "users.yaml").write_text(text)
 

@@ -52,7 +52,8 @@ async def create_campaign(request: web.Request) -> web.Response:
         parts = exc.problems[0].split(": ", 2)
         raise ApiError(422, "; ".join(exc.problems), parts[1] if len(parts) == 3 else None) from None
     row = next(r for r in await campaigns.rows() if r["name"] == campaign.name)
-    return web.json_response({"campaign_id": row["id"], **row}, status=200 if existed else 201, headers={"Location": f"/campaigns/{campaign.name}"})
+    return web.json_response({"campaign_id": row["id"], **row}, status=200 if existed else 201,
+                             headers={"Location": f"/campaigns/{campaign.name}"})
 
 
 async def patch_campaign(request: web.Request) -> web.Response:
@@ -78,8 +79,9 @@ def endpoints() -> list[Endpoint]:
     return [
         Endpoint("GET", "/campaigns", list_campaigns, "Campaigns with schedule, state and totals"),
         Endpoint("POST", "/campaigns", create_campaign, "Create or replace a campaign (writes its YAML file); "
-                 "the seed's body (name, source_tools, frequency, ...) is taken too", body=CampaignBody, responses={200: "replaced", 201: "created", 403: "not allowed",
-                                           409: "an invalid file of that name is in the way", 422: "invalid"}),
+                 "the seed's body (name, source_tools, frequency, ...) is taken too", body=CampaignBody,
+                 responses={200: "replaced", 201: "created", 403: "not allowed",
+                            409: "an invalid file of that name is in the way", 422: "invalid"}),
         Endpoint("PATCH", "/campaigns/{name}", patch_campaign, "Pause or resume a campaign", body=CampaignPatchBody,
                  responses={200: "OK", 403: "not allowed", 404: "unknown"}),
         Endpoint("POST", "/campaigns/{name}/run", run_campaign, "Run a campaign now",

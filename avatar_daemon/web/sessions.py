@@ -149,7 +149,7 @@ def authenticate(request: web.Request) -> Caller:
         if who is None:
             raise ApiError(401, "the bearer token is not one in users.yaml")
         return who
-    if "ticket" in request.query:
+    if _ws_handshake(request) and "ticket" in request.query:  # a ticket opens a WebSocket, nothing else
         return _redeem(request, request.query["ticket"])
     if _ws_handshake(request):
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
