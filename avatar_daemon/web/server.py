@@ -12,8 +12,8 @@ from aiohttp import web
 
 from ..errors import InvalidRequest
 from . import (
-    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions, sharing,
-    status_ws, studio, videos,
+    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions,
+    sharing, status_ws, studio, videos,
 )
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler
 from .replies import Health
