@@ -31,7 +31,8 @@ from tests.media_server import png_bytes, wav_bytes
 from tests.test_http_api import TOKENS, users_yaml
 from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
 
-CAMPAIGN = "name: morning-hn\nsources: [{source: hackernews}]\nschedule: {every: daily, at: '09:00'}\nformats: [square]\n"
+CAMPAIGN = ("name: morning-hn\nsources: [{source: hackernews}]\nschedule: {every: daily, at: '09:00'}\n"
+            "formats: [square]\n")
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,8 @@ def _downloaded(path: Path, timeout: float = 20) -> Path:
         if path.is_file() and not path.with_name(path.name + ".crdownload").exists():
             return path
         time.sleep(0.1)
-    raise AssertionError(f"{path.name} was not downloaded; the folder holds {sorted(p.name for p in path.parent.iterdir())}")
+    held = sorted(p.name for p in path.parent.iterdir())
+    raise AssertionError(f"{path.name} was not downloaded; the folder holds {held}")
 
 
 def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
@@ -160,7 +162,8 @@ def test_the_page_estimates_spoken_seconds_as_the_server_does(studio: Studio):
              "Paragraph one.\n\nParagraph two.\n\nThree."]
     for speed in (0.5, 0.85, 1.0, 1.05, 1.5):
         ours = [estimate_seconds(t, speed) for t in texts]
-        page = studio.driver.execute_script("return arguments[0].map(t => estimateSeconds(t, arguments[1]))", texts, speed)
+        page = studio.driver.execute_script("return arguments[0].map(t => estimateSeconds(t, arguments[1]))",
+                                            texts, speed)
         assert page == ours, (speed, page, ours)
 
 

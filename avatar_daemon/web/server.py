@@ -13,8 +13,8 @@ from aiohttp import web
 from ..errors import InvalidRequest
 from ..store import describe
 from . import (
-    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions, sharing,
-    status_ws, studio, videos,
+    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions,
+    sharing, status_ws, studio, videos,
 )
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler, Route, WebHost
 from .replies import Health
