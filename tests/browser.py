@@ -107,12 +107,19 @@ class Studio:
 
     def sign_out(self) -> None:
         """Signing out loads a fresh page: wait for the old one to go, then for the new one."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
+
+        def gone(_driver) -> bool:
+            try:
+                old.is_enabled()
+                return False
+            except WebDriverException:  # stale, or chromedriver's "node does not belong to the document"
+                return True
 
         if self.find("#sign-out").is_displayed():
             old = self.find("body")
             self.find("#sign-out").click()
-            self.wait(expected_conditions.staleness_of(old), what="the page to reload")
+            self.wait(gone, what="the page to reload")
             self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
             self.visible("#view-signin")
 
