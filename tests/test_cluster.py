@@ -165,6 +165,32 @@ async def test_the_nodes_command_lists_each_daemon_with_its_heartbeat_and_runnin
     assert "ago (gone)" in table([{**rows[0], "alive": False}])[1]
 
 
+async def test_a_gone_node_can_be_forgotten_and_a_live_one_cannot(tmp_path):
+    # the command runs in its own process on the real clock: the heartbeats are stamped on it too
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin()], node_id="here", http={"enabled": False},
+                         notifiers=["log"])
+    now = datetime.now(timezone.utc)
+    async with Store.open(daemon.settings.database, lambda: now - timedelta(seconds=600)) as store:
+        await store.heartbeat_node("retired", "old-host", now - timedelta(seconds=600), ["local"])
+    async with Store.open(daemon.settings.database) as store:
+        await store.heartbeat_node("busy", "h", now, ["local"])
+    refused = await _nodes_cli_run(daemon.settings.config_path, "forget", "busy")
+    assert refused.returncode != 0 and "'busy' still sends heartbeats" in refused.stderr
+    unknown = await _nodes_cli_run(daemon.settings.config_path, "forget", "nobody")
+    assert unknown.returncode != 0 and "no node 'nobody' (known: busy, retired)" in unknown.stderr
+    assert "forgotten" in (await _nodes_cli_run(daemon.settings.config_path, "forget", "retired")).stdout
+    async with Store.open(daemon.settings.database) as store:
+        assert [n.node_id for n in await store.nodes()] == ["busy"]
+
+
+async def _nodes_cli_run(config, *args) -> subprocess.CompletedProcess:
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "avatar_daemon", "--config", str(config),
+                                                "nodes", *args, cwd=REPO, stdout=subprocess.PIPE,
+                                                stderr=subprocess.PIPE)
+    out, err = await proc.communicate()
+    return subprocess.CompletedProcess(args, proc.returncode, out.decode(), err.decode())
+
+
 async def _nodes_cli(config, *args) -> str:
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "avatar_daemon", "--config", str(config),
                                                 "nodes", *args, cwd=REPO, stdout=subprocess.PIPE,
