@@ -115,7 +115,7 @@ async def seed_run(n: int) -> dict:
                 for _ in range(120):
                     await asyncio.sleep(5 / SCALE)
                     video = await client.get_video(created.video_id)
-                    if video.done:
+                    if video.status in ("completed", "failed"):  # the seed polled until one of these
                         if video.status == "completed":
                             dest = tmp / f"{i}.mp4"
                             await client.download(video.video_url, dest, 10**9)
