@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .spoken import strip_invisible
 
@@ -98,7 +100,7 @@ MAX_HASHTAGS = 10
 
 def _words(v: str) -> str:
     if not v.strip():
-        raise ValueError("is only spaces")
+        raise PydanticCustomError("blank", "is only spaces")
     return v.strip()
 
 
@@ -106,7 +108,14 @@ VideoTitle = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_CHARS), Aft
 VideoDescription = Annotated[str, Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS,
                                         description="the video's page text: what it covers, with links"),
                              AfterValidator(_words)]
-Hashtags = Annotated[list[Annotated[str, Field(pattern=r"^#?\w{1,50}$")]],
+def _hashtag(v: str) -> str:
+    if not re.fullmatch(r"#?\w{1,50}", v):
+        raise PydanticCustomError("hashtag", "{value} is not a hashtag: one word of letters, digits and _ "
+                                  "(at most 50), with or without its #", {"value": repr(v[:60])})
+    return v
+
+
+Hashtags = Annotated[list[Annotated[str, AfterValidator(_hashtag)]],
                      Field(max_length=MAX_HASHTAGS, description="words, with or without their #; [] for none")]
 
 
