@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 from pydantic import ValidationError
@@ -12,10 +13,8 @@ from avatar_daemon.errors import InvalidRequest, ResearchError
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running
 from avatar_daemon.video_requests import video_text
 from tests.test_campaigns import Clock, ingest_listing, write_campaign
-from tests.test_http_api import Api, TOKENS, users_yaml
+from tests.test_http_api import Api, users_yaml
 from tests.test_systemd_and_cli import _main
-
-import aiohttp
 
 TEMPLATE = {"id": "branded", "name": "Branded", "format": "tiktok",
             "metadata": {"description": "From the template", "hashtags": ["Branded", "#Daily"]}}
