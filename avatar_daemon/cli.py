@@ -77,6 +77,9 @@ def cmd_script(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .errors import first_problem
     from .planning import VideoSettings
 
     settings = settings_for(args)
@@ -87,7 +90,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .assets import local_media
     media = asyncio.run(local_media(daemon.media.uploads, daemon.clock().isoformat(), narration=args.narration,
                                     talking_photo=args.photo))
-    overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, **media)
+    try:
+        overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, title=args.title,
+                                  description=args.description, hashtags=args.hashtag, **media)
+    except ValidationError as exc:
+        where, reason = first_problem(exc)
+        raise AvatarDaemonError(f"--{where.replace('hashtags', 'hashtag').split('.')[0]}: {reason}") from None
     if args.dry_run:
         return asyncio.run(_dry_run(daemon, path, overrides))
     return asyncio.run(_render(daemon, path, overrides, args.json))
@@ -481,6 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
                    ).complete = FILE  # type: ignore[attr-defined]
     p.add_argument("--photo", metavar="FILE", help="a portrait photo that talks instead of the avatar"
                    ).complete = FILE  # type: ignore[attr-defined]
+    p.add_argument("--title", metavar="TEXT", help="the video's title, instead of the one built from the research")
+    p.add_argument("--description", metavar="TEXT", help="the video's page text (metadata.json), instead of the "
+                                                         "insights and their links")
+    p.add_argument("--hashtag", action="append", metavar="TAG",
+                   help="a hashtag, instead of the research's; repeat for several")
     p.add_argument("--dry-run", action="store_true",
                    help="print the request(s) a remote renderer would send, one JSON object per line; send nothing")
     p.add_argument("--json", action="store_true",

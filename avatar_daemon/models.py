@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .spoken import strip_invisible
 
@@ -89,6 +91,54 @@ class Script(BaseModel):
     @property
     def paragraphs(self) -> list[str]:
         return [p.strip() for p in self.text.split("\n\n") if p.strip()]
+
+
+TITLE_MAX_CHARS = 200
+DESCRIPTION_MAX_CHARS = 5_000
+MAX_HASHTAGS = 10
+
+
+def _words(v: str) -> str:
+    if not v.strip():
+        raise PydanticCustomError("blank", "is only spaces")
+    return v.strip()
+
+
+VideoTitle = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_CHARS), AfterValidator(_words)]
+VideoDescription = Annotated[str, Field(min_length=1, max_length=DESCRIPTION_MAX_CHARS,
+                                        description="the video's page text: what it covers, with links"),
+                             AfterValidator(_words)]
+def _hashtag(v: str) -> str:
+    if not re.fullmatch(r"#?\w{1,50}", v):
+        raise PydanticCustomError("hashtag", "{value} is not a hashtag: one word of letters, digits and _ "
+                                  "(at most 50), with or without its #", {"value": repr(v[:60])})
+    return v
+
+
+Hashtags = Annotated[list[Annotated[str, AfterValidator(_hashtag)]],
+                     Field(max_length=MAX_HASHTAGS, description="words, with or without their #; [] for none")]
+
+
+class VideoText(BaseModel):
+    """A video's title, description and hashtags as a person set them, over the ones built from the research.
+
+    One set of types for a template's, a campaign's and a request's, so every interface shares the
+    limits (and a publishing plugin never meets a 10,000-character title).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: VideoTitle | None = None
+    description: VideoDescription | None = None
+    hashtags: Hashtags | None = None
+
+    def over(self, script: "Script") -> "Script":
+        """The script with what is set here in place of the writer's (an empty hashtag list clears them)."""
+        own: dict[str, Any] = {k: v for k, v in (("title", self.title), ("description", self.description))
+                               if v is not None}
+        if self.hashtags is not None:
+            own["hashtags"] = list(dict.fromkeys("#" + t.lstrip("#") for t in self.hashtags))
+        return script.model_copy(update=own) if own else script
 
 
 class CaptionStyle(str, enum.Enum):
@@ -290,6 +340,8 @@ class VideoTemplate(BaseModel):
     cards: bool = True  # research cards on screen while their insight is spoken
     music: str | None = None  # a music bed (a path the template's author gives), ducked under the voice
     caption_look: CaptionLook = Field(default_factory=CaptionLook)
+    metadata: VideoText = Field(default_factory=VideoText,
+                                description="title, description and hashtags of its videos, over the research's")
 
     @model_validator(mode="after")
     def _files_only(self) -> "VideoTemplate":

@@ -18,7 +18,10 @@ from .errors import ResearchError, UnknownNameError, first_problem
 from .hookspecs import ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
-from .models import Background, CaptionLook, FormatSpec, MediaFile, RenderRequest, Research, Script
+from .models import (
+    Background, CaptionLook, FormatSpec, Hashtags, MediaFile, RenderRequest, Research, Script, VideoDescription,
+    VideoText, VideoTitle,
+)
 from .registry import Registry
 from .decoding import parse
 from .spoken import estimate_seconds, to_spoken, words_for_seconds
@@ -43,9 +46,9 @@ class VideoSettings(BaseModel):
     background: Background | None = None
     narration: MediaFile | None = None
     talking_photo: MediaFile | None = None
-    title: str | None = None
-    description: str | None = None
-    hashtags: list[str] | None = None
+    title: VideoTitle | None = None
+    description: VideoDescription | None = None
+    hashtags: Hashtags | None = None
     writer: str | None = None
     workspace: str | None = None
     user: str | None = None
@@ -54,6 +57,9 @@ class VideoSettings(BaseModel):
         """What a job row keeps of these (the rest are columns): read back by request_for."""
         return self.model_dump(exclude_none=True, mode="json",
                                include={"voice_speed", "captions", "background", "narration", "talking_photo"})
+
+    def text(self) -> VideoText:
+        return VideoText(title=self.title, description=self.description, hashtags=self.hashtags)
 
 
 class Envelope(BaseModel):
@@ -191,12 +197,20 @@ def prepare(catalogue: Catalogue, data: bytes, name: str, suffix: str, overrides
         script = write_script(catalogue, research, formats, settings.voice_speed, settings.writer)
     except (UnknownNameError, ResearchError) as exc:
         raise ResearchError(f"{name}: {exc}") from None
-    own = {k: v for k, v in (("title", settings.title), ("description", settings.description),
-                             ("hashtags", settings.hashtags)) if v}
-    if own:
-        script = script.model_copy(update=own)
+    script = with_text(catalogue, script, settings.template, settings.text())
     return Prepared(research, settings, formats, avatar, renderer, script)
 
+
+def with_text(catalogue: Catalogue, script: Script, template_id: str | None, *over: VideoText | None) -> Script:
+    """The video's title, description and hashtags: request > campaign > template > research.
+
+    The callers pass the layers above the template, lowest first; one rule for every way in.
+    """
+    template = catalogue.settings.templates.get(template_id or catalogue.settings.default_template or "")
+    for layer in (template.metadata if template else None, *over):
+        if layer is not None:
+            script = layer.over(script)
+    return script
 
 
 def request_for(catalogue: Catalogue, media: MediaResolver, job_id: int, script: Script, avatar_id: str,

@@ -17,11 +17,9 @@ from .catalogue import Catalogue
 from .errors import InvalidRequest, UnknownNameError, first_problem
 from .jobs import Queued
 from .media import MediaResolver
-from .models import Background, MediaFile, Research
-from .planning import SCRIPT_MAX_CHARS, awrite_script, write_script
+from .models import TITLE_MAX_CHARS, Background, MediaFile, Research, VideoText
+from .planning import SCRIPT_MAX_CHARS, awrite_script, with_text, write_script
 from .store import Job, NewJob, Store
-
-TITLE_MAX_CHARS = 200
 
 
 class VideoOptions(BaseModel):
@@ -48,6 +46,16 @@ def video_options(settings: dict[str, Any] | None) -> dict[str, Any]:
         where, reason = first_problem(exc)
         raise InvalidRequest(where or "settings", reason) from None
     return options.model_dump(mode="json", exclude_none=True)
+
+
+def video_text(title: str | None = None, description: str | None = None,
+               hashtags: list[str] | None = None) -> VideoText:
+    """A request's own title, description and hashtags, or InvalidRequest naming the first bad one."""
+    try:
+        return VideoText(title=title, description=description, hashtags=hashtags)
+    except ValidationError as exc:
+        where, reason = first_problem(exc)
+        raise InvalidRequest(where or "title", reason) from None
 
 
 def check_text(field: str, text: str, limit: int) -> str:
@@ -101,8 +109,11 @@ class VideoRequests:
 
     async def from_script(self, title: str, text: str, *, who: Caller, avatar: str, format_name: str,
                           renderer: str | None = None, template: str | None = None,
-                          settings: dict[str, Any] | None = None, key: str | None = None) -> tuple[list[Job], bool]:
-        """(jobs, created): created is False when `key` was seen before."""
+                          settings: dict[str, Any] | None = None, key: str | None = None,
+                          text_over: VideoText | None = None) -> tuple[list[Job], bool]:
+        """(jobs, created): created is False when `key` was seen before.
+
+        `text_over` is the request's own description and hashtags (and a title other than the script's)."""
         c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         title = check_text("title", title, TITLE_MAX_CHARS)
@@ -111,8 +122,8 @@ class VideoRequests:
                                            workspace=who.workspace)
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
         script = write_script(c, research, [format_name], settings.get("voice_speed"))
-        script = script.model_copy(update={"title": title})
-        job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, title, settings,
+        script = with_text(c, script.model_copy(update={"title": title}), template, text_over)
+        job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, script.title, settings,
                      template or c.settings.default_template, who.workspace, who.user)
         digest = "request:" + (hashlib.sha256(key.encode()).hexdigest() if key else uuid.uuid4().hex)
         _, job_ids, created = await self.store.add_research_with_jobs(digest, research, script, None, [job],
@@ -121,7 +132,8 @@ class VideoRequests:
 
     async def from_research(self, research_id: int, *, who: Caller, avatar: str, format_name: str,
                             renderer: str | None = None, template: str | None = None,
-                            settings: dict[str, Any] | None = None, title: str | None = None) -> list[Job]:
+                            settings: dict[str, Any] | None = None, title: str | None = None,
+                            text_over: VideoText | None = None) -> list[Job]:
         c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         settings = video_options(settings)
@@ -136,6 +148,7 @@ class VideoRequests:
         script = await awrite_script(c, found.research, [format_name], settings.get("voice_speed"))
         if title:
             script = script.model_copy(update={"title": title})
+        script = with_text(c, script, template, text_over)
         job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, script.title,
                      {**settings, "script": script.model_dump(mode="json")},
                      template or c.settings.default_template, who.workspace, who.user)

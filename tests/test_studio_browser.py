@@ -192,6 +192,23 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     job = studio.run(studio.daemon.store.job(video_id))
     script = studio.run(studio.daemon.jobs.script_for(job))
     assert script.text == "Edited in the studio. Short and clear." and job.workspace_id == "W1"
+    # the page text beside the player: the research's, kept through the edit, each with its copy button
+    assert script.description == stored.script.description and script.hashtags == stored.script.hashtags
+    assert stored.script.description and stored.script.hashtags
+    studio.visible("#video-text")
+    studio.wait(lambda d: studio.find("#vt-title").get_attribute("value") == job.title, what="the title")
+    assert studio.find("#vt-description").get_attribute("value") == stored.script.description
+    assert studio.find("#vt-hashtags").get_attribute("value") == " ".join(stored.script.hashtags)
+    assert studio.find("#vt-notes-box").is_displayed() == bool(script.notes)
+    studio.driver.execute_cdp_cmd("Browser.grantPermissions", {
+        "origin": studio.base_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    for field, expected in (("vt-hashtags", " ".join(stored.script.hashtags)),
+                            ("vt-description", stored.script.description)):
+        studio.find(f"[data-copy='{field}']").click()
+        studio.wait(lambda d: studio.find(f"[data-copy='{field}']").get_attribute("data-copied"), what="the copy")
+        pasted = studio.driver.execute_async_script(
+            "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('failed: ' + e))")
+        assert pasted == expected
 
     studio.go("#videos")
     studio.visible(f"[data-video='{video_id}']")

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
 
-from ..models import Strict
+from ..models import Strict, VideoText
 
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -145,6 +145,8 @@ class Campaign(Strict):
     renderer: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
+    metadata: VideoText = Field(default_factory=VideoText,
+                                description="title, description and hashtags of its videos, over the template's")
     quality: QualityRules = Field(default_factory=QualityRules)
     notify: NotifyTargets = Field(default_factory=NotifyTargets)
     auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(

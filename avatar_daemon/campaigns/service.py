@@ -29,7 +29,7 @@ from ..events import EventBus
 from ..hookspecs import FetchesLive
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
-from ..planning import awrite_script
+from ..planning import awrite_script, with_text
 from ..store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
 from ..watching import watch
 from ..yamlfile import YamlDocument
@@ -376,9 +376,11 @@ class Campaigns:
         research = c.research.model_copy(update={"insights": c.kept})
         formats = [overrides.get("format")] if overrides.get("format") else campaign.formats
         script = await awrite_script(self.catalogue, research, formats, campaign.voice_speed, campaign.writer)
+        script = with_text(self.catalogue, script, campaign.template)
         if campaign.hashtags:
             own = ["#" + t.lstrip("#") for t in campaign.hashtags]
             script = script.model_copy(update={"hashtags": list(dict.fromkeys(own + script.hashtags))[:10]})
+        script = campaign.metadata.over(script)
         request: dict[str, Any] = {k: v for k, v in (("voice_speed", campaign.voice_speed),
                                                      ("captions", campaign.captions)) if v is not None}
         if c.research_id is not None:  # existing research, re-told from the insights this campaign may use

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..models import AssetId, MediaUrl, PublicBackground, PublicMedia
+from ..models import AssetId, Hashtags, MediaUrl, PublicBackground, PublicMedia, VideoDescription, VideoTitle
 
 # SQLite's INTEGER: a larger id names nothing, and is refused before it reaches the store.
 MAX_ID = 2**63 - 1
@@ -35,6 +35,9 @@ class VideoSettingsBody(BaseModel):
     narration_asset_id: AssetId | None = Field(None, description="narration: {asset_id} spelt flat")
     photo_asset_id: AssetId | None = Field(None, description="talking_photo: {asset_id} spelt flat")
     renderer: str | None = None
+    description: VideoDescription | None = Field(None, description="the video's page text, instead of the one "
+                                                                   "built from the research")
+    hashtags: Hashtags | None = Field(None, description="the video's hashtags, instead of the research's; [] for none")
 
     @model_validator(mode="after")
     def _flat_uploads(self) -> "VideoSettingsBody":
@@ -63,6 +66,7 @@ class VideoSettingsBody(BaseModel):
 class VideoBody(VideoSettingsBody):
     script_title: str = Field(min_length=1, max_length=200)
     script_content: str = Field(min_length=1, max_length=20_000)
+    title: VideoTitle | None = Field(None, description="the video's title, when it should not be script_title")
 
 
 class FromResearchBody(VideoSettingsBody):

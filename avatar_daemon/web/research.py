@@ -27,7 +27,8 @@ async def get_research(request: web.Request) -> web.Response:
         "id": row.id, "source": row.source, "title": row.title, "topic": row.topic, "created_at": row.created_at,
         "insights": [{"text": i.text, "score": i.score, "url": i.url} for i in row.research.insights],
         "script": {"title": row.script.title, "text": row.script.text,
-                   "estimated_seconds": row.script.estimated_seconds}})
+                   "estimated_seconds": row.script.estimated_seconds,
+                   "description": row.script.description, "hashtags": row.script.hashtags}})
 
 
 def endpoints() -> list[Endpoint]:

@@ -13,6 +13,7 @@ from ..errors import ResearchError, UnknownNameError
 from ..jobs import NotRetryable
 from ..models import JobState
 from ..planning import VideoSettings
+from ..video_requests import video_text
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
 from .replies import (
@@ -129,7 +130,8 @@ async def create_video(request: web.Request) -> web.Response:
         jobs, created = await d.videos.from_script(body.script_title, body.script_content, who=who,
                                                    avatar=s["avatar"], format_name=s["format"],
                                                    renderer=s["renderer"], template=s["template"],
-                                                   settings=s["request"], key=key)
+                                                   settings=s["request"], key=key,
+                                                   text_over=video_text(body.title, body.description, body.hashtags))
     except ResearchError as exc:
         raise ApiError(422, f"script_content: {exc}", "script_content") from None
     return _created(jobs, created)
@@ -145,7 +147,8 @@ async def create_from_research(request: web.Request) -> web.Response:
             jobs = await d.videos.from_research(body.research_job_id, who=who, avatar=s["avatar"],
                                                 format_name=s["format"], renderer=s["renderer"],
                                                 template=s["template"], settings=s["request"],
-                                                title=body.script_title)
+                                                title=body.script_title,
+                                                text_over=video_text(None, body.description, body.hashtags))
         except UnknownNameError as exc:
             raise ApiError(404, str(exc), "research_job_id") from None
         except PermissionError as exc:
@@ -154,7 +157,8 @@ async def create_from_research(request: web.Request) -> web.Response:
     payload = body.research if body.source is None else {"source": body.source, "research": body.research}
     overrides = VideoSettings.model_validate({
         **s["request"], "formats": [s["format"]], "avatar": s["avatar"], "renderer": s["renderer"],
-        "template": s["template"], "title": body.script_title, "workspace": who.workspace, "user": who.user})
+        "template": s["template"], "title": body.script_title, "description": body.description,
+        "hashtags": body.hashtags, "workspace": who.workspace, "user": who.user})
     try:
         ingested = await d.pipeline.ingest(json.dumps(payload).encode(), "request.json", ".json",
                                            overrides=overrides, fresh_jobs=True, remote=True)

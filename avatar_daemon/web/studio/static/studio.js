@@ -263,7 +263,9 @@ async function makeFromResearch(ev) {
   try {
     const { videos } = text === r.script.text
       ? await api("POST", "/videos/from-research", { research_job_id: r.id, format })
-      : await api("POST", "/videos", { script_title: r.script.title || r.title, script_content: text, format });
+      // an edited narration keeps the research's page text: its insights, links and hashtags
+      : await api("POST", "/videos", { script_title: r.script.title || r.title, script_content: text, format,
+                                       description: r.script.description || undefined, hashtags: r.script.hashtags });
     location.hash = "#watch/" + videos[0].id;
   } catch (e) { failed(e); }
 }
@@ -317,7 +319,33 @@ async function finished(id) {
     $(link).parentElement.hidden = !url;
   }
   $("share").onclick = () => share(id).catch(failed);
+  pageText(v);
   $("watch-done").hidden = false;
+}
+
+// What publishing posts beside the video, ready to paste into another site's upload form.
+function pageText(v) {
+  $("vt-title").value = v.title || "";
+  $("vt-description").value = v.description || "";
+  $("vt-hashtags").value = (v.hashtags || []).join(" ");
+  const notes = v.script_notes || [];
+  $("vt-notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
+  $("vt-notes-box").hidden = !notes.length;
+}
+
+// The clipboard API needs a secure context (https or loopback); elsewhere the old copy command still works.
+async function copyField(button) {
+  const field = $(button.dataset.copy);
+  try {
+    await navigator.clipboard.writeText(field.value);
+  } catch {
+    field.select();
+    if (!document.execCommand("copy")) throw new Error("this browser would not copy; select the text and copy it");
+  }
+  const label = button.textContent;
+  button.textContent = "Copied";
+  button.dataset.copied = "true";
+  setTimeout(() => { button.textContent = label; delete button.dataset.copied; }, 1500);
 }
 
 async function share(id) {
@@ -505,6 +533,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("videos-more").addEventListener("click", () => openVideos(state.nextVideos).catch(failed));
   $("campaign-new").addEventListener("click", () => editCampaign(null).catch(failed));
   $("campaign-form").addEventListener("submit", saveCampaign);
+  for (const b of document.querySelectorAll("[data-copy]")) b.addEventListener("click", () => copyField(b).catch(failed));
   window.addEventListener("hashchange", route);
   if (await restore()) await signedIn().catch(failed); else show("signin");
   document.body.dataset.ready = "true";
