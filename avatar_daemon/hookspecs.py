@@ -119,6 +119,22 @@ def register_notifiers(register: Callable[["Notifier"], None], daemon: "Host") -
     """
 
 
+@hookspec
+def register_notify_targets(register: Callable[["NotifyTarget"], None], daemon: "Host") -> None:
+    """Claim a key under a campaign's ``notify``: the settings your plugin reads there.
+
+    ``register``: call ``register(target)`` once per ``NotifyTarget`` (its ``name`` is the key,
+    its ``model`` what the value must be, e.g. ``notify: {slack: {channel: "#ai-videos"}}``).
+    ``daemon``: the ``Host``, not yet started.
+
+    Claim the key whether or not your plugin is switched on, so campaign files that name it
+    load either way. A campaign whose ``notify`` has a key no plugin claims is refused
+    (``ConfigError`` with ``file:line`` and the claimed keys); a value its ``model`` refuses
+    is refused the same way. The campaign's ``notify`` reaches notifiers as
+    ``notice.data["notify"]`` and services as ``daemon.campaigns.by_id(id).notify``.
+    """
+
+
 # ---- long-running parts and entry points ---------------------------------------
 
 
@@ -309,6 +325,14 @@ class TakesNotices(Protocol):
     async def notice(self, notice: "Notice") -> None:
         """A campaign ran, a campaign file is invalid...; a campaign's own targets are in
         ``notice.data["notify"]``."""
+
+
+@runtime_checkable
+class NotifyTarget(Protocol):
+    """A key under a campaign's ``notify`` and what its value must be."""
+
+    name: str
+    model: Any  # a pydantic model, or any type pydantic validates (``str | None``)
 
 
 @runtime_checkable

@@ -122,9 +122,14 @@ class QualityRules(Strict):
                                  description="research older than this is not considered")
 
 
-class NotifyTargets(Strict):
-    slack_channel: str | None = None
-    webhook: str | None = None
+def migrate_notify(notify: Any) -> Any:
+    """`notify.slack_channel`, from before plugins claimed keys of their own, is `notify.slack.channel`."""
+    if isinstance(notify, dict) and "slack_channel" in notify and "slack" not in notify:
+        notify = dict(notify)
+        channel = notify.pop("slack_channel")
+        if channel is not None:
+            notify["slack"] = {"channel": channel}
+    return notify
 
 
 class Campaign(Strict):
@@ -146,6 +151,13 @@ class Campaign(Strict):
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
     quality: QualityRules = Field(default_factory=QualityRules)
-    notify: NotifyTargets = Field(default_factory=NotifyTargets)
+    notify: dict[str, Any] = Field(
+        default_factory=dict, description="where to report, one key per plugin that claims it, e.g. "
+                                          "{slack: {channel: '#ai-videos'}, webhook: 'https://...'}")
     auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(
         default_factory=list, description="platforms to publish to, through a `publish` plugin (none built in yet)")
+
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _old_notify(cls, v: Any) -> Any:
+        return migrate_notify(v)

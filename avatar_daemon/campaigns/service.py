@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from ..catalogue import Catalogue
 from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
@@ -85,9 +87,35 @@ def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
         if spec.fetch is not None and spec.source in c.sources and not isinstance(c.sources[spec.source], FetchesLive):
             problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                             f"{spec.source!r} cannot fetch live research")
+    problems += _check_notify(c, doc, campaign)
     if problems:
         raise ConfigError(problems)
     return campaign
+
+
+def _check_notify(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[str]:
+    """Each `notify` key is read by the plugin that claims it, so that plugin's model says what is valid;
+    the values are kept as that model dumps them."""
+    path, problems = doc.path, []
+    raw = doc.data.get("notify") if isinstance(doc.data, dict) else None
+    if isinstance(raw, dict) and "slack_channel" in raw and "slack" in campaign.notify:
+        log.warning("%s:%d: notify.slack_channel is deprecated; write notify: {slack: {channel: %s}}", path,
+                    doc.line_of(("notify", "slack_channel")), json.dumps(raw["slack_channel"]))
+    for key, value in campaign.notify.items():
+        loc = ("notify", "slack_channel") if key == "slack" and isinstance(raw, dict) and "slack" not in raw \
+            else ("notify", key)
+        target = c.notify_targets.get(key)
+        if target is None:
+            problems.append(f"{path}:{doc.line_of(loc)}: notify.{key}: no plugin reads a campaign notify key "
+                            f"{key!r} (known: {', '.join(sorted(c.notify_targets.names())) or 'none'})")
+            continue
+        adapter = TypeAdapter(target.model)
+        try:
+            campaign.notify[key] = adapter.dump_python(adapter.validate_python(value), mode="json")
+        except ValidationError as exc:
+            problems += [f"{path}:{doc.line_of(loc + tuple(err['loc']))}: "
+                         f"{'.'.join(map(str, ('notify', key, *err['loc'])))}: {err['msg']}" for err in exc.errors()]
+    return problems
 
 
 class Campaigns:
@@ -393,7 +421,7 @@ class Campaigns:
 
     def _notice(self, kind: str, message: str, campaign: Campaign, **data: Any) -> None:
         self.bus.notice(Notice(kind=kind, message=message, data={
-            "campaign": campaign.name, "notify": campaign.notify.model_dump(exclude_none=True), **data}))
+            "campaign": campaign.name, "notify": campaign.notify, **data}))
 
     # ---- batch: the seed's batch_create_videos_from_research ------------------------------
 
