@@ -130,7 +130,8 @@ def register_notify_targets(register: Callable[["NotifyTarget"], None], daemon: 
     Claim the key whether or not your plugin is switched on, so campaign files that name it
     load either way. A campaign whose ``notify`` has a key no plugin claims is refused
     (``ConfigError`` with ``file:line`` and the claimed keys); a value its ``model`` refuses
-    is refused the same way. The campaign's ``notify`` reaches notifiers as
+    is refused the same way (a key you renamed keeps loading with ``KeepsOldNotifyKeys``). The
+    campaign's ``notify`` reaches notifiers as
     ``notice.data["notify"]`` and services as ``daemon.campaigns.by_id(id).notify``.
     """
 
@@ -333,6 +334,16 @@ class NotifyTarget(Protocol):
 
     name: str
     model: Any  # a pydantic model, or any type pydantic validates (``str | None``)
+
+
+@runtime_checkable
+class KeepsOldNotifyKeys(Protocol):
+    """Optional for a NotifyTarget whose setting was once a ``notify`` key of its own. Left out: an
+    old key is refused like any key no plugin claims."""
+
+    old_keys: dict[str, str]
+    """Old ``notify`` key -> the field of this target's value it becomes, e.g. ``{"slack_channel": "channel"}``;
+    a file that uses one still loads, with a deprecation line in the log naming ``file:line``."""
 
 
 @runtime_checkable

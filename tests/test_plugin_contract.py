@@ -316,7 +316,7 @@ KINDS = {
     "script_writers": (hookspecs.ScriptWriter,),
     "notifiers": (hookspecs.Notifier, hookspecs.TakesNotices),
     "services": (hookspecs.Service,),
-    "notify_targets": (hookspecs.NotifyTarget,),
+    "notify_targets": (hookspecs.NotifyTarget, hookspecs.KeepsOldNotifyKeys),
 }
 ANNOTATED = {p.__name__: kind for kind, protocols in KINDS.items() for p in protocols}
 

@@ -122,16 +122,6 @@ class QualityRules(Strict):
                                  description="research older than this is not considered")
 
 
-def migrate_notify(notify: Any) -> Any:
-    """`notify.slack_channel`, from before plugins claimed keys of their own, is `notify.slack.channel`."""
-    if isinstance(notify, dict) and "slack_channel" in notify and "slack" not in notify:
-        notify = dict(notify)
-        channel = notify.pop("slack_channel")
-        if channel is not None:
-            notify["slack"] = {"channel": channel}
-    return notify
-
-
 class Campaign(Strict):
     """One YAML file under config/campaigns/; `name` is its identity (rename the file freely)."""
 
@@ -156,8 +146,3 @@ class Campaign(Strict):
                                           "{slack: {channel: '#ai-videos'}, webhook: 'https://...'}")
     auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(
         default_factory=list, description="platforms to publish to, through a `publish` plugin (none built in yet)")
-
-    @field_validator("notify", mode="before")
-    @classmethod
-    def _old_notify(cls, v: Any) -> Any:
-        return migrate_notify(v)

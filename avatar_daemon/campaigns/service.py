@@ -28,7 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..catalogue import Catalogue
 from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
 from ..events import EventBus
-from ..hookspecs import FetchesLive
+from ..hookspecs import FetchesLive, KeepsOldNotifyKeys
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
 from ..planning import awrite_script
@@ -95,15 +95,22 @@ def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
 
 def _check_notify(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[str]:
     """Each `notify` key is read by the plugin that claims it, so that plugin's model says what is valid;
-    the values are kept as that model dumps them."""
+    the values are kept as that model dumps them. A key a plugin has renamed is moved first, with a warning."""
     path, problems = doc.path, []
-    raw = doc.data.get("notify") if isinstance(doc.data, dict) else None
-    if isinstance(raw, dict) and "slack_channel" in raw and "slack" in campaign.notify:
-        log.warning("%s:%d: notify.slack_channel is deprecated; write notify: {slack: {channel: %s}}", path,
-                    doc.line_of(("notify", "slack_channel")), json.dumps(raw["slack_channel"]))
-    for key, value in campaign.notify.items():
-        loc = ("notify", "slack_channel") if key == "slack" and isinstance(raw, dict) and "slack" not in raw \
-            else ("notify", key)
+    notify, where = dict(campaign.notify), {}
+    for target in c.notify_targets:
+        if not isinstance(target, KeepsOldNotifyKeys):
+            continue
+        for old, field in target.old_keys.items():
+            if old not in notify or not isinstance(notify.get(target.name, {}), dict):
+                continue
+            value, where[target.name] = notify.pop(old), ("notify", old)
+            log.warning("%s:%d: notify.%s is deprecated; write notify: {%s: {%s: %s}}", path,
+                        doc.line_of(("notify", old)), old, target.name, field, json.dumps(value))
+            if value is not None:
+                notify[target.name] = {field: value, **notify.get(target.name, {})}
+    for key, value in notify.items():
+        loc = where.get(key, ("notify", key))
         target = c.notify_targets.get(key)
         if target is None:
             problems.append(f"{path}:{doc.line_of(loc)}: notify.{key}: no plugin reads a campaign notify key "
@@ -111,10 +118,11 @@ def _check_notify(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[s
             continue
         adapter = TypeAdapter(target.model)
         try:
-            campaign.notify[key] = adapter.dump_python(adapter.validate_python(value), mode="json")
+            notify[key] = adapter.dump_python(adapter.validate_python(value), mode="json")
         except ValidationError as exc:
             problems += [f"{path}:{doc.line_of(loc + tuple(err['loc']))}: "
                          f"{'.'.join(map(str, ('notify', key, *err['loc'])))}: {err['msg']}" for err in exc.errors()]
+    campaign.notify = notify
     return problems
 
 

@@ -41,6 +41,7 @@ class NotifyTarget:
 
     name = "slack"
     model = CampaignNotify
+    old_keys = {"slack_channel": "channel"}  # notify.slack_channel, before plugins claimed their keys
 
 
 class Tokens(BaseModel):
