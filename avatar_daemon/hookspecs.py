@@ -131,8 +131,8 @@ def register_notify_targets(register: Callable[["NotifyTarget"], None], daemon: 
     load either way. A campaign whose ``notify`` has a key no plugin claims is refused
     (``ConfigError`` with ``file:line`` and the claimed keys); a value its ``model`` refuses
     is refused the same way (a key you renamed keeps loading with ``KeepsOldNotifyKeys``). The
-    campaign's ``notify`` reaches notifiers as
-    ``notice.data["notify"]`` and services as ``daemon.campaigns.by_id(id).notify``.
+    campaign's ``notify`` reaches notifiers as ``notice.data["notify"]`` and services as
+    ``daemon.campaigns.by_id(id).notify``.
     """
 
 
