@@ -8,8 +8,8 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 
 # What you register, and what you may use of the daemon you are handed.
 from .hookspecs import (
-    CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, Notifier, Progress, Renderer,
-    ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, hookimpl,
+    CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
+    NotifyTarget, Progress, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, hookimpl,
 )
 
 # The models that cross the contract.
@@ -38,7 +38,7 @@ __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
     "DrawsPreviews", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
-    "Service",
+    "Service", "NotifyTarget", "KeepsOldNotifyKeys",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",
     "JobState", "Notice", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate",

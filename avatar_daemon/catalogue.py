@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UnknownNameError
-from .hookspecs import Notifier, Renderer, ResearchSource, ScriptWriter, Service
+from .hookspecs import Notifier, NotifyTarget, Renderer, ResearchSource, ScriptWriter, Service
 from .models import AvatarProfile, FormatSpec
 from .registry import Registry
 from .settings import Settings
@@ -25,6 +25,7 @@ class Catalogue:
     formats: Registry[FormatSpec] = field(default_factory=lambda: Registry("format"))
     notifiers: Registry[Notifier] = field(default_factory=lambda: Registry("notifier"))
     services: Registry[Service] = field(default_factory=lambda: Registry("service"))
+    notify_targets: Registry[NotifyTarget] = field(default_factory=lambda: Registry("campaign notify key"))
 
     def registry(self, hook: str) -> Registry[Any]:
         """The registry a `register_<kind>` hook fills."""

@@ -119,6 +119,23 @@ def register_notifiers(register: Callable[["Notifier"], None], daemon: "Host") -
     """
 
 
+@hookspec
+def register_notify_targets(register: Callable[["NotifyTarget"], None], daemon: "Host") -> None:
+    """Claim a key under a campaign's ``notify``: the settings your plugin reads there.
+
+    ``register``: call ``register(target)`` once per ``NotifyTarget`` (its ``name`` is the key,
+    its ``model`` what the value must be, e.g. ``notify: {slack: {channel: "#ai-videos"}}``).
+    ``daemon``: the ``Host``, not yet started.
+
+    Claim the key whether or not your plugin is switched on, so campaign files that name it
+    load either way. A campaign whose ``notify`` has a key no plugin claims is refused
+    (``ConfigError`` with ``file:line`` and the claimed keys); a value its ``model`` refuses
+    is refused the same way (a key you renamed keeps loading with ``KeepsOldNotifyKeys``). The
+    campaign's ``notify`` reaches notifiers as ``notice.data["notify"]`` and services as
+    ``daemon.campaigns.by_id(id).notify``.
+    """
+
+
 # ---- long-running parts and entry points ---------------------------------------
 
 
@@ -309,6 +326,24 @@ class TakesNotices(Protocol):
     async def notice(self, notice: "Notice") -> None:
         """A campaign ran, a campaign file is invalid...; a campaign's own targets are in
         ``notice.data["notify"]``."""
+
+
+@runtime_checkable
+class NotifyTarget(Protocol):
+    """A key under a campaign's ``notify`` and what its value must be."""
+
+    name: str
+    model: Any  # a pydantic model, or any type pydantic validates (``str | None``)
+
+
+@runtime_checkable
+class KeepsOldNotifyKeys(Protocol):
+    """Optional for a NotifyTarget whose setting was once a ``notify`` key of its own. Left out: an
+    old key is refused like any key no plugin claims."""
+
+    old_keys: dict[str, str]
+    """Old ``notify`` key -> the field of this target's value it becomes, e.g. ``{"slack_channel": "channel"}``;
+    a file that uses one still loads, with a deprecation line in the log naming ``file:line``."""
 
 
 @runtime_checkable

@@ -113,3 +113,15 @@ def register_notifiers(register, daemon):
     cfg = daemon.plugin_config("webhook")
     register(WebhookNotifier(daemon, cfg.get("url"), cfg.get("states"), int(cfg.get("retries", 4)),
                              float(cfg.get("base_delay", 1.0)), cfg.get("public_url")))
+
+
+class NotifyTarget:
+    """Claims a campaign's `notify.webhook`: a URL its notices are POSTed to as well."""
+
+    name = "webhook"
+    model = str | None
+
+
+@hookimpl
+def register_notify_targets(register):
+    register(NotifyTarget())

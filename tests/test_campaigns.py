@@ -15,8 +15,11 @@ import pytest
 from aiohttp import web
 
 from avatar_daemon.campaigns.schema import Campaign, Schedule
+from avatar_daemon.campaigns.service import load_campaign
 from avatar_daemon.cli import campaign_schema
+from avatar_daemon.daemon import Daemon
 from avatar_daemon.errors import ConfigError
+from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_until
 from avatar_daemon.yamlfile import YamlDocument
 from tests.conftest import FIXTURES, REPO
@@ -87,6 +90,53 @@ def test_schema_export_matches_the_committed_file_and_the_examples_load():
     assert json.loads((REPO / "config/campaign.schema.json").read_text()) == campaign_schema()
     names = {YamlDocument.load(f).validate(Campaign).name for f in (REPO / "config/campaigns").glob("*.yaml")}
     assert names == {"daily-ai-trends", "weekly-hn-summary", "multi-platform-github"}
+
+
+def test_the_example_files_load_through_the_plugins_that_read_their_notify_keys(tmp_path):
+    """Slack has no tokens here: it still claims `notify.slack`, so the examples load on any daemon."""
+    daemon, _ = campaign_daemon(tmp_path)
+    notify = {f.stem: load_campaign(daemon.catalogue, f).notify for f in (REPO / "config/campaigns").glob("*.yaml")}
+    assert notify["daily-ai-trends"] == {"slack": {"channel": "#ai-videos"}}
+    assert notify["weekly-hn-summary"] == {"webhook": None}
+
+
+def test_a_notify_key_is_checked_by_the_plugin_that_claims_it(tmp_path):
+    daemon, _ = campaign_daemon(tmp_path)
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nsources: [{source: reddit}]\nschedule: {every: daily}\nnotify:\n"
+                    "  slack: {channel: 5, colour: red}\n  teams: {channel: general}\n  webhook: [1]\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(daemon.catalogue, path)
+    assert sorted(err.value.problems) == sorted([
+        f"{path}:5: notify.slack.channel: Input should be a valid string",
+        f"{path}:5: notify.slack.colour: Extra inputs are not permitted",
+        f"{path}:6: notify.teams: no plugin reads a campaign notify key 'teams' (known: slack, webhook)",
+        f"{path}:7: notify.webhook: Input should be a valid string",
+    ])
+    path.write_text("name: c\nsources: [{source: reddit}]\nschedule: {every: daily}\nnotify: {slack: {channel: C1}}\n")
+    assert load_campaign(daemon.catalogue, path).notify == {"slack": {"channel": "C1"}}
+
+
+def test_without_the_plugin_that_reads_it_a_notify_key_is_refused(tmp_path):
+    daemon = Daemon(make_settings(tmp_path), LoadSpec(installed=False, disabled=["slack"]))
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nsources: [{source: reddit}]\nschedule: {every: daily}\nnotify: {slack: {channel: C1}}\n")
+    with pytest.raises(ConfigError) as err:
+        load_campaign(daemon.catalogue, path)
+    assert err.value.problems == [
+        f"{path}:4: notify.slack: no plugin reads a campaign notify key 'slack' (known: webhook)"]
+
+
+def test_the_old_slack_channel_still_loads_with_a_deprecation_line(tmp_path, caplog):
+    daemon, _ = campaign_daemon(tmp_path)
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nsources: [{source: reddit}]\nschedule: {every: daily}\nnotify:\n"
+                    "  webhook: https://example.invalid/hook\n  slack_channel: '#ai'\n")
+    with caplog.at_level("WARNING"):
+        campaign = load_campaign(daemon.catalogue, path)
+    assert campaign.notify == {"webhook": "https://example.invalid/hook", "slack": {"channel": "#ai"}}
+    assert f'{path}:6: notify.slack_channel is deprecated; write notify: {{slack: {{channel: "#ai"}}}}' \
+        in caplog.messages
 
 
 # ---- helpers ------------------------------------------------------------------------------

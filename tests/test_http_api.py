@@ -81,6 +81,33 @@ async def test_avatars_are_limited_to_the_callers_tier(api):
     assert (await api.call("GET", "/avatars/nobody", "alice"))[0] == 404
 
 
+class CatalogueRenderer(FakeRenderer):
+    """A renderer with a remote catalogue: it can draw only the profiles that carry its id."""
+
+    name = "studio"
+
+    async def sync_catalogue(self):
+        return []
+
+
+async def test_each_avatar_lists_the_renderers_the_registry_says_can_draw_it(tmp_path):
+    users_yaml(tmp_path)
+    settings = make_settings(tmp_path, users_file="users.yaml")
+    sarah = settings.avatars["sarah"]
+    settings.avatars["sarah"] = sarah.model_copy(update={"renderer_ids": {**sarah.renderer_ids, "studio": "s-1"}})
+    settings.avatars["mike"] = settings.avatars["mike"].model_copy(update={"renderer_ids": {}})
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(CatalogueRenderer())], settings=settings)
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        api = Api(http, daemon, None)
+        _, listed, _ = await api.call("GET", "/avatars", "eve")
+        _, one, _ = await api.call("GET", "/avatars/mike", "eve")
+    by_id = {a["id"]: a["renderers"] for a in listed["avatars"]}
+    # local has no catalogue, so it draws everyone; heygen and studio only the profiles with their id
+    assert by_id["sarah"] == ["heygen", "local", "studio"]
+    assert by_id["mike"] == one["renderers"] == ["local"]
+    assert by_id["emma"] == ["heygen", "local"]
+
+
 async def test_avatar_previews_are_drawn_once_and_served_without_a_token(api):
     _, listed, _ = await api.call("GET", "/avatars", "alice")
     url = next(a for a in listed["avatars"] if a["id"] == "sarah")["preview_image_url"]

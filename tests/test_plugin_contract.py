@@ -68,6 +68,21 @@ def test_hook_register_notifiers(daemon):
     assert {"log", "webhook", "recording"} <= set(daemon.notifiers.names())
 
 
+def test_hook_register_notify_targets(tmp_path):
+    class Teams:
+        __name__ = "teams"
+
+        @hookimpl
+        def register_notify_targets(self, register):
+            class Target:
+                name, model = "teams", int
+            register(Target())
+
+    daemon = make_daemon(tmp_path, plugins=[Teams()])
+    assert {"slack", "webhook", "teams"} <= set(daemon.catalogue.notify_targets.names())
+    assert daemon.catalogue.notify_targets["teams"].model is int
+
+
 class _Extras:
     __name__ = "extras"
 
@@ -301,6 +316,7 @@ KINDS = {
     "script_writers": (hookspecs.ScriptWriter,),
     "notifiers": (hookspecs.Notifier, hookspecs.TakesNotices),
     "services": (hookspecs.Service,),
+    "notify_targets": (hookspecs.NotifyTarget, hookspecs.KeepsOldNotifyKeys),
 }
 ANNOTATED = {p.__name__: kind for kind, protocols in KINDS.items() for p in protocols}
 

@@ -122,11 +122,6 @@ class QualityRules(Strict):
                                  description="research older than this is not considered")
 
 
-class NotifyTargets(Strict):
-    slack_channel: str | None = None
-    webhook: str | None = None
-
-
 class Campaign(Strict):
     """One YAML file under config/campaigns/; `name` is its identity (rename the file freely)."""
 
@@ -148,6 +143,8 @@ class Campaign(Strict):
     metadata: VideoText = Field(default_factory=VideoText,
                                 description="title, description and hashtags of its videos, over the template's")
     quality: QualityRules = Field(default_factory=QualityRules)
-    notify: NotifyTargets = Field(default_factory=NotifyTargets)
+    notify: dict[str, Any] = Field(
+        default_factory=dict, description="where to report, one key per plugin that claims it, e.g. "
+                                          "{slack: {channel: '#ai-videos'}, webhook: 'https://...'}")
     auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(
         default_factory=list, description="platforms to publish to, through a `publish` plugin (none built in yet)")

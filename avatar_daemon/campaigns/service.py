@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from typing import Any, Awaitable, Callable
 
 import aiohttp
 import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from ..catalogue import Catalogue
 from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
 from ..events import EventBus
-from ..hookspecs import FetchesLive
+from ..hookspecs import FetchesLive, KeepsOldNotifyKeys
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
 from ..planning import awrite_script, with_text
@@ -85,9 +87,43 @@ def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
         if spec.fetch is not None and spec.source in c.sources and not isinstance(c.sources[spec.source], FetchesLive):
             problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                             f"{spec.source!r} cannot fetch live research")
+    problems += _check_notify(c, doc, campaign)
     if problems:
         raise ConfigError(problems)
     return campaign
+
+
+def _check_notify(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[str]:
+    """Each `notify` key is read by the plugin that claims it, so that plugin's model says what is valid;
+    the values are kept as that model dumps them. A key a plugin has renamed is moved first, with a warning."""
+    path, problems = doc.path, []
+    notify, where = dict(campaign.notify), {}
+    for target in c.notify_targets:
+        if not isinstance(target, KeepsOldNotifyKeys):
+            continue
+        for old, field in target.old_keys.items():
+            if old not in notify or not isinstance(notify.get(target.name, {}), dict):
+                continue
+            value, where[target.name] = notify.pop(old), ("notify", old)
+            log.warning("%s:%d: notify.%s is deprecated; write notify: {%s: {%s: %s}}", path,
+                        doc.line_of(("notify", old)), old, target.name, field, json.dumps(value))
+            if value is not None:
+                notify[target.name] = {field: value, **notify.get(target.name, {})}
+    for key, value in notify.items():
+        loc = where.get(key, ("notify", key))
+        target = c.notify_targets.get(key)
+        if target is None:
+            problems.append(f"{path}:{doc.line_of(loc)}: notify.{key}: no plugin reads a campaign notify key "
+                            f"{key!r} (known: {', '.join(sorted(c.notify_targets.names())) or 'none'})")
+            continue
+        adapter = TypeAdapter(target.model)
+        try:
+            notify[key] = adapter.dump_python(adapter.validate_python(value), mode="json")
+        except ValidationError as exc:
+            problems += [f"{path}:{doc.line_of(loc + tuple(err['loc']))}: "
+                         f"{'.'.join(map(str, ('notify', key, *err['loc'])))}: {err['msg']}" for err in exc.errors()]
+    campaign.notify = notify
+    return problems
 
 
 class Campaigns:
@@ -395,7 +431,7 @@ class Campaigns:
 
     def _notice(self, kind: str, message: str, campaign: Campaign, **data: Any) -> None:
         self.bus.notice(Notice(kind=kind, message=message, data={
-            "campaign": campaign.name, "notify": campaign.notify.model_dump(exclude_none=True), **data}))
+            "campaign": campaign.name, "notify": campaign.notify, **data}))
 
     # ---- batch: the seed's batch_create_videos_from_research ------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ResearchError, UnknownNameError
+from ..hookspecs import SyncsCatalogue
 from ..jobs import NotRetryable
 from ..models import JobState
 from ..planning import VideoSettings
@@ -26,13 +27,20 @@ IDEMPOTENCY_KEY_MAX = 200
 
 
 def _avatars(request: web.Request) -> list[dict[str, Any]]:
-    """Profiles with preview URLs: a renderer catalogue's, else the ones this server draws."""
+    """Profiles with preview URLs: a renderer catalogue's, else the ones this server draws.
+
+    A renderer with a remote catalogue can draw only the profiles that carry its id; any other
+    renderer draws every profile from the profile itself, so the registry answers, not a name.
+    """
     d = daemon_of(request)
     urls = d.previews.urls("")
+    anyone = [r.name for r in d.renderers if not isinstance(r, SyncsCatalogue)]
+    catalogued = [r.name for r in d.renderers if isinstance(r, SyncsCatalogue)]
     return [{**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range", "style",
                                                          "description"}),
              "preview_image_url": urls[profile.id][0], "preview_video_url": urls[profile.id][1],
-             "renderers": sorted({"local", *profile.renderer_ids})} for profile in d.settings.avatars.values()]
+             "renderers": sorted({*anyone, *(n for n in catalogued if n in profile.renderer_ids)})}
+            for profile in d.settings.avatars.values()]
 
 
 async def avatar_preview(request: web.Request) -> web.StreamResponse:

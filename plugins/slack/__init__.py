@@ -44,6 +44,11 @@ def register_services(register, daemon):
 
 
 @hookimpl
+def register_notify_targets(register):
+    register(slack_settings.NotifyTarget())
+
+
+@hookimpl
 def register_routes(register, daemon):
     built = _app(daemon)
     if built and built[2].mode == "http":

@@ -178,7 +178,7 @@ class SlackBot:
         channel = None
         if job.campaign_id is not None:
             campaign = self.daemon.campaigns.by_id(job.campaign_id)
-            channel = campaign.notify.slack_channel if campaign else None
+            channel = (campaign.notify.get("slack") or {}).get("channel") if campaign else None
         elif job.workspace_id is None and job.research_job_id is not None:
             research = await self.daemon.store.research_job(job.research_job_id)
             channel = self.cfg.source_channels.get(research.source if research else "", self.cfg.default_channel)

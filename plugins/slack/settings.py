@@ -28,6 +28,22 @@ class SlackSettings(BaseModel):
     warm_previews: bool = True                              # draw missing avatar previews at start (public_url)
 
 
+class CampaignNotify(BaseModel):
+    """A campaign's `notify: {slack: {channel: ...}}`: where its videos report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: str = Field(min_length=1, description="a channel name (#ai-videos) or id (C0123)")
+
+
+class NotifyTarget:
+    """Claims `notify.slack` in campaign files, whether or not Slack's tokens are set."""
+
+    name = "slack"
+    model = CampaignNotify
+    old_keys = {"slack_channel": "channel"}  # notify.slack_channel, before plugins claimed their keys
+
+
 class Tokens(BaseModel):
     bot: str | None
     signing_secret: str | None

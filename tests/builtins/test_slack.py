@@ -376,7 +376,7 @@ async def test_inbox_and_campaign_videos_report_to_their_channels(tmp_path, slac
     (tmp_path / "campaigns").mkdir()
     (tmp_path / "campaigns/ai.yaml").write_text(
         "name: ai\nsources: [{source: github}]\nschedule: {every: daily}\n"
-        "quality: {min_insights: 1, max_age_hours: 1000000}\nnotify: {slack_channel: C-AI}\n")
+        "quality: {min_insights: 1, max_age_hours: 1000000}\nnotify: {slack: {channel: C-AI}}\n")
     from tests.conftest import fixture_bytes
     async with running(daemon):
         await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
