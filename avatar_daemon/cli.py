@@ -220,7 +220,8 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         say_json([a.model_dump(mode="json") for a in avatars])
         return 0
     for a in avatars:
-        say(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
+        say(f"{a.id:<11} {a.name:<10} {a.avatar_type:<14} {a.tier:<10} {a.gender:<6} {a.age_range:<6} "
+            f"{a.style:<14} {a.voice}")
     return 0
 
 

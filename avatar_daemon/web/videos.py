@@ -28,8 +28,8 @@ def _avatars(request: web.Request) -> list[dict[str, Any]]:
     """Profiles with preview URLs: a renderer catalogue's, else the ones this server draws."""
     d = daemon_of(request)
     urls = d.previews.urls("")
-    return [{**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range", "style",
-                                                         "description"}),
+    return [{**profile.model_dump(mode="json", include={"id", "name", "avatar_type", "tier", "gender", "age_range",
+                                                         "style", "description"}),
              "preview_image_url": urls[profile.id][0], "preview_video_url": urls[profile.id][1],
              "renderers": sorted({"local", *profile.renderer_ids})} for profile in d.settings.avatars.values()]
 
