@@ -102,6 +102,10 @@ async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> 
     if not isinstance(renderer, DryRuns):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
+    # --photo and --narration are uploads already: look them up (a URL is not fetched by a dry run)
+    uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo") if k in settings},
+                                        remote=False)
+    settings = {**settings, **({"media": uploads["media"]} if "media" in uploads else {})}
     template = p.settings.template or daemon.settings.default_template
     for fmt in p.formats:
         request = request_for(daemon.catalogue, daemon.media, 0, p.script, p.avatar, fmt, template, settings)
