@@ -108,3 +108,18 @@ def test_the_slack_picker_badges_talking_photos():
     labels = {o["value"]: o["text"]["text"] for o in picker["element"]["options"]}
     assert labels["rosa"].endswith("talking photo") and "talking photo" not in labels["sarah"]
     assert all(len(text) <= 75 for text in labels.values())  # Slack's limit for an option's text
+
+
+async def test_a_campaign_makes_its_videos_with_a_talking_photo(tmp_path):
+    from tests.test_campaigns import Clock, campaign_daemon, ingest_listing, write_campaign
+    daemon, plugin = campaign_daemon(tmp_path, Clock("2026-11-24T07:00:00+00:00"))
+    daemon.settings.avatars["rosa"] = photo_profile()
+    write_campaign(tmp_path / "campaigns", avatar="rosa")
+    async with running(daemon):
+        await daemon.campaigns.reload()
+        await ingest_listing(daemon, [("New open model tops the coding charts", 900),
+                                      ("AI agents replace support scripts", 500)], url_prefix="https://a")
+        (job_id,) = (await daemon.campaigns.run_now("ai")).job_ids
+        await wait_until(lambda: [r for r in plugin.renderer.requests if r.job_id == job_id], timeout=10)
+    (request,) = [r for r in plugin.renderer.requests if r.job_id == job_id]
+    assert request.avatar.id == "rosa" and request.avatar.avatar_type == "talking_photo"
