@@ -56,6 +56,10 @@ async def test_a_free_caller_cannot_use_a_talking_photo_above_their_tier(api):
     _, free, _ = await api.call("GET", "/avatars", "alice")
     types = {a["id"]: a["avatar_type"] for a in free["avatars"]}
     assert types["rosa"] == "talking_photo" and types["sarah"] == "avatar" and "rosa_pro" not in types
+    _, photos, _ = await api.call("GET", "/avatars?avatar_type=talking_photo", "bob")
+    assert {a["id"] for a in photos["avatars"]} == {"rosa", "rosa_pro"}
+    status, bad, _ = await api.call("GET", "/avatars?avatar_type=photo", "bob")
+    assert status == 400 and bad["field"] == "avatar_type" and "not one of avatar, talking_photo" in bad["error"]
     status, refused, _ = await api.call("POST", "/videos", "alice", json={
         "script_title": "Hi", "script_content": "Hello there.", "avatar_profile_id": "rosa_pro"})
     assert status == 403 and refused["field"] == "avatar_profile_id"

@@ -216,6 +216,8 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
         return Plan([Part("POST", f"/v2/template/{link.template_id}/generate", body, callback_id)], "template",
                     f"{fmt.width}x{fmt.height}", None, len(text), estimated, notes)
     if studio:
+        if who.engine != "avatar_iv":
+            notes.append(f"engine {who.engine} not used: the Studio API renders with its own engine")
         scene_bg = bg.model_copy(update={"fit": "cover"}) if bg.type in ("image", "video") else bg
         body = bodies.StudioGenerate(
             title=title, callback_id=callback_id, caption=burn,
