@@ -7,11 +7,13 @@ import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from .daemon import Daemon
 from .logs import redact
 from .settings import load_settings
+
+if TYPE_CHECKING:  # `--help` must not import the daemon (and PyAV with it)
+    from .daemon import Daemon
 
 
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
@@ -22,6 +24,7 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
+    from .daemon import Daemon
     rows = asyncio.run(_rows(Daemon(load_settings(Path(args.config) if args.config else None))))
     if args.json:
         print(redact(json.dumps(rows, indent=2)))  # through the logs' mask, as every command prints
