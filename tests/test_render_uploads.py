@@ -6,7 +6,7 @@ from pathlib import Path
 
 import av
 
-from tests.media_server import png_bytes, wav_bytes
+from tests.media_server import wav_bytes
 from tests.test_systemd_and_cli import REPO, _config
 
 
@@ -20,10 +20,10 @@ def _render(tmp_path, *extra):
 
 def test_render_speaks_the_narration_given_and_refuses_the_wrong_kind(tmp_path):
     (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=5.0))
-    (tmp_path / "me.png").write_bytes(png_bytes((96, 128), (180, 140, 120)))
+    (tmp_path / "me.jpg").write_bytes((REPO / "tests/fixtures/photos/astronaut.jpg").read_bytes())  # a face
     wrong = _render(tmp_path, "--photo", str(tmp_path / "voice.wav"))
     assert wrong.returncode == 1 and "--photo" in wrong.stderr and "is audio; it must be image" in wrong.stderr
-    out = _render(tmp_path, "--narration", str(tmp_path / "voice.wav"), "--photo", str(tmp_path / "me.png"))
+    out = _render(tmp_path, "--narration", str(tmp_path / "voice.wav"), "--photo", str(tmp_path / "me.jpg"))
     assert out.returncode == 0, out.stderr
     video = Path(out.stdout.strip().splitlines()[-1])
     with av.open(str(video)) as box:

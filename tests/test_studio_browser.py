@@ -25,7 +25,7 @@ from avatar_daemon.planning import VideoSettings
 from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings
 from tests.browser import Studio, start_browser
-from tests.conftest import fixture_bytes
+from tests.conftest import REPO, fixture_bytes
 from tests.media_server import png_bytes, wav_bytes
 from tests.test_http_api import TOKENS, users_yaml
 from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
@@ -271,7 +271,7 @@ def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
 
 def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio, tmp_path):
     (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
-    (tmp_path / "face.png").write_bytes(png_bytes((240, 300), (220, 180, 150)))
+    (tmp_path / "face.jpg").write_bytes((REPO / "tests/fixtures/photos/astronaut.jpg").read_bytes())  # a face
     (tmp_path / "backdrop.png").write_bytes(png_bytes((160, 160), (20, 120, 90)))
     studio.sign_in(TOKENS["bob"])
     studio.visible(".avatar")
@@ -280,7 +280,7 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     Select(studio.find("#bg-type")).select_by_value("upload")
     studio.visible("#bg-file").send_keys(str(tmp_path / "backdrop.png"))
     studio.find("#narration").send_keys(str(tmp_path / "voice.wav"))
-    studio.find("#photo").send_keys(str(tmp_path / "face.png"))
+    studio.find("#photo").send_keys(str(tmp_path / "face.jpg"))
     studio.find("#make-submit").click()
     studio.visible("#view-watch")
     studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
