@@ -58,8 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_script(args: argparse.Namespace) -> int:
-    from .planning import prepare
-    from .planning import VideoSettings
+    from .planning import VideoSettings, prepare
 
     daemon = daemon_for(args)
     path = Path(args.file)
@@ -110,6 +109,10 @@ async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> 
     if not isinstance(renderer, DryRuns):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
+    # --photo and --narration are uploads already: look them up (a URL is not fetched by a dry run)
+    uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo") if k in settings},
+                                        remote=False)
+    settings = {**settings, **({"media": uploads["media"]} if "media" in uploads else {})}
     template = p.settings.template or daemon.settings.default_template
     for fmt in p.formats:
         request = request_for(daemon.catalogue, daemon.media, 0, p.script, p.avatar, fmt, template, settings)
@@ -228,7 +231,8 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         say_json([a.model_dump(mode="json") for a in avatars])
         return 0
     for a in avatars:
-        say(f"{a.id:<11} {a.name:<10} {a.tier:<10} {a.gender:<6} {a.age_range:<6} {a.style:<14} {a.voice}")
+        say(f"{a.id:<11} {a.name:<10} {a.avatar_type:<14} {a.tier:<10} {a.gender:<6} {a.age_range:<6} "
+            f"{a.style:<14} {a.voice}")
     return 0
 
 

@@ -187,11 +187,37 @@ class MouthPlace(BaseModel):
     width: int = Field(gt=0, description="from one corner of the mouth to the other, in pixels")
 
 
-class AvatarProfile(BaseModel):
+Engine = Literal["avatar_iv", "avatar_v"]
+Expressiveness = Literal["low", "medium", "high"]
+
+
+class Motion(BaseModel):
+    """How a remote renderer animates a presenter (HeyGen v3's names), set by a profile or a template.
+
+    Avatar IV is the default and the only engine that animates a plain image; Avatar V exists
+    only for some looks and takes no `expressiveness`. `expressiveness` and `motion_prompt` move
+    photos only (a photo-avatar look or an uploaded portrait)."""
+
+    engine: Engine | None = Field(None, description="avatar_iv (the default) or avatar_v (only for looks that "
+                                                    "list it in HeyGen's supported_api_engines)")
+    expressiveness: Expressiveness | None = Field(None, description="talking photos: how much the face and "
+                                                                    "body move (HeyGen's default: low)")
+    motion_prompt: str | None = Field(None, min_length=1, max_length=1000,
+                                      description="talking photos: body motion in words, e.g. 'nods slowly'")
+
+    @model_validator(mode="after")
+    def _engine_takes_it(self) -> "Motion":
+        if self.engine == "avatar_v" and self.expressiveness:
+            raise ValueError("engine avatar_v takes no expressiveness (an Avatar IV setting): drop one of them")
+        return self
+
+
+class AvatarProfile(Motion):
     """A presenter users can pick; `renderer_ids` maps renderer name to its own avatar id.
 
     A `talking_photo` profile is a portrait that speaks: HeyGen renders its photo-avatar look
-    (`renderer_ids`), the local renderer animates `photo` (a file in the assets folder)."""
+    (`renderer_ids`), or uploads `photo` and animates it as an image when there is no look;
+    the local renderer animates `photo` (a file in the assets folder)."""
 
     id: str
     avatar_type: Literal["avatar", "talking_photo"] = "avatar"
@@ -216,6 +242,18 @@ class AvatarProfile(BaseModel):
     # Filled from a renderer's catalogue (e.g. HeyGen's look previews) for pickers and the API.
     preview_image_url: str | None = None
     preview_video_url: str | None = None
+
+    @model_validator(mode="after")
+    def _photo_fields(self) -> "AvatarProfile":
+        if self.avatar_type == "avatar":
+            given = [n for n in ("photo", "mouth", "expressiveness", "motion_prompt") if getattr(self, n)]
+            if given:
+                raise ValueError(f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for avatar_type "
+                                 f"talking_photo; avatar profile {self.id!r} is an avatar")
+        elif not self.photo and not self.renderer_ids:
+            raise ValueError(f"talking-photo profile {self.id!r} needs a photo (a file in the assets folder) or a "
+                             "renderer's photo look in renderer_ids")
+        return self
 
 
 HEX_COLOUR = r"^#[0-9a-fA-F]{6}$"
@@ -325,8 +363,9 @@ class CaptionLook(BaseModel):
     words_per_line: int | None = Field(None, ge=1, le=12)
 
 
-class VideoTemplate(BaseModel):
-    """A video template from config/templates.yaml."""
+class VideoTemplate(Motion):
+    """A video template from config/templates.yaml; its engine, expressiveness and motion_prompt
+    override the avatar profile's."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+
 from .catalogue import Catalogue
 from .errors import UnknownNameError
-from .hookspecs import DrawsPreviews
 from .hookspecs import DrawsPreviews
 
 log = logging.getLogger(__name__)

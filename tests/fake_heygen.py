@@ -104,6 +104,7 @@ class FakeHeyGen:
     looks: dict[str, dict[str, Any]] = field(default_factory=dict)
     voices: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[bytes] = field(default_factory=list)
+    v3_assets: dict[str, bytes] = field(default_factory=dict)   # POST /v3/assets, by asset id
     max_rendering_seen: int = 0
 
     def __post_init__(self) -> None:
@@ -131,6 +132,7 @@ class FakeHeyGen:
         r.add_get("/v3/voices", self.list_voices)
         r.add_get("/v2/user/remaining_quota", self.remaining_quota)
         r.add_post("/v1/asset", self.upload_asset)
+        r.add_post("/v3/assets", self.create_asset)
         r.add_post("/v3/webhooks/endpoints", self.create_endpoint)
         r.add_get("/v3/webhooks/endpoints", self.list_endpoints)
         r.add_post("/v3/webhooks/endpoints/{id}/rotate-secret", self.rotate_endpoint)
@@ -190,17 +192,62 @@ class FakeHeyGen:
 
     async def create_video(self, request: web.Request) -> web.Response:
         body = await request.json()
-        for name in ("avatar_id", "voice_id", "script"):
-            if not body.get(name):
-                return web.json_response({"error": {"code": "invalid_parameter", "message": f"{name} is required",
-                                                    "param": name}}, status=400)
-        if body.get("aspect_ratio") not in ("16:9", "9:16"):
-            return web.json_response({"error": {"code": "invalid_parameter", "param": "aspect_ratio",
-                                                "message": "aspect_ratio must be 16:9 or 9:16"}}, status=400)
-        if self.looks and body["avatar_id"] not in self.looks:
-            return web.json_response({"error": {"code": "avatar_not_found",
-                                                "message": f"Avatar {body['avatar_id']} not found"}}, status=404)
+        refusal = self._check_v3(body)
+        if refusal:
+            status, param, message = refusal
+            code = "avatar_not_found" if status == 404 else "asset_not_found" if status == 422 else "invalid_parameter"
+            error = {"code": code, "message": message, **({"param": param} if param else {})}
+            return web.json_response({"error": error}, status=404 if status == 422 else status)
         return await self._create(request, body, body["script"], body["aspect_ratio"])
+
+    def _check_v3(self, body: dict[str, Any]) -> tuple[int, str | None, str] | None:
+        """What HeyGen documents for CreateVideoFromAvatar and CreateVideoFromImage, as (status, param, message).
+
+        Avatar IV is the default engine; Avatar V only for looks whose supported_api_engines lists
+        it (a 400 otherwise), never for `type: image`, and without expressiveness. expressiveness
+        and motion_prompt are for photo avatars and images only.
+        """
+        kind = body.get("type", "avatar")
+        if kind not in ("avatar", "image"):
+            return 400, "type", "type must be 'avatar' or 'image'"
+        subject = "avatar_id" if kind == "avatar" else "image"
+        for name in (subject, "voice_id", "script"):
+            if not body.get(name):
+                return 400, name, f"{name} is required"
+        other = "image" if kind == "avatar" else "avatar_id"
+        if other in body:
+            return 400, other, f"{other} is not allowed with type {kind}"
+        if body.get("aspect_ratio") not in ("16:9", "9:16"):
+            return 400, "aspect_ratio", "aspect_ratio must be 16:9 or 9:16"
+        engine = body.get("engine", {"type": "avatar_iv"})
+        if not isinstance(engine, dict) or engine.get("type") not in ("avatar_iv", "avatar_v") or len(engine) != 1:
+            return 400, "engine", "engine must be {\"type\": \"avatar_iv\"} or {\"type\": \"avatar_v\"}"
+        if body.get("expressiveness") not in (None, "high", "medium", "low"):
+            return 400, "expressiveness", "expressiveness must be one of high, medium, low"
+        motion = [n for n in ("expressiveness", "motion_prompt") if n in body]
+        look = None
+        if kind == "image":
+            image = body["image"]
+            fields = {"asset_id": "asset_id", "url": "url"}
+            if not isinstance(image, dict) or image.get("type") not in fields or not image.get(fields[image["type"]]) \
+                    or set(image) != {"type", fields[image["type"]]}:
+                return 400, "image", "image must be {\"type\": \"asset_id\", \"asset_id\"} or {\"type\": \"url\", \"url\"}"
+            if image["type"] == "asset_id" and image["asset_id"] not in self.v3_assets:
+                return 422, "image", f"Asset {image['asset_id']} not found"
+            if engine["type"] == "avatar_v":
+                return 400, "engine", "Avatar V does not support image input; use Avatar IV"
+        else:
+            if self.looks and body["avatar_id"] not in self.looks:
+                return 404, None, f"Avatar {body['avatar_id']} not found"
+            look = self.looks.get(body["avatar_id"], {})
+            kind_of_look = look.get("avatar_type")
+            if motion and kind_of_look and kind_of_look != "photo_avatar":
+                return 400, motion[0], f"{motion[0]} is only supported for photo avatars"
+            if engine["type"] == "avatar_v" and "avatar_v" not in look.get("supported_api_engines", []):
+                return 400, "engine", f"Avatar {body['avatar_id']} does not support the avatar_v engine"
+        if engine["type"] == "avatar_v" and "expressiveness" in body:
+            return 400, "expressiveness", "expressiveness is not supported by Avatar V"
+        return None
 
     async def studio_generate(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -362,6 +409,27 @@ class FakeHeyGen:
                                                         "file_type": request.content_type,
                                                         "url": f"{self.url}/assets/{asset_id}"},
                                   "msg": None, "message": None})
+
+    async def create_asset(self, request: web.Request) -> web.Response:
+        """v3 uploads: multipart with one `file` field, PNG/JPEG/MP4/WebM/MP3/WAV/PDF, at most 32 MB."""
+        if not request.content_type.startswith("multipart/"):
+            return web.json_response({"error": {"code": "invalid_parameter", "param": "file",
+                                                "message": "send the file as multipart/form-data"}}, status=400)
+        form = await request.post()
+        upload = form.get("file")
+        if not isinstance(upload, web.FileField):
+            return web.json_response({"error": {"code": "invalid_parameter", "param": "file",
+                                                "message": "file is required"}}, status=400)
+        data = upload.file.read()
+        kinds = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+        mime = next((m for magic, m in kinds.items() if data.startswith(magic)), None)
+        if mime is None or len(data) > 32 * 1024 * 1024:
+            return web.json_response({"error": {"code": "invalid_parameter", "param": "file",
+                                                "message": "unsupported file type or over 32 MB"}}, status=400)
+        asset_id = "ast_" + hashlib.md5(data).hexdigest()[:16] + f"{len(self.v3_assets):04d}"
+        self.v3_assets[asset_id] = data
+        return web.json_response({"data": {"asset_id": asset_id, "url": f"{self.url}/assets/{asset_id}",
+                                           "mime_type": mime, "size_bytes": len(data)}})
 
     async def template_generate(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -36,6 +36,8 @@ class Health(Reply):
 class Avatar(Reply):
     id: str
     name: str
+    avatar_type: Literal["avatar", "talking_photo"] = Field(
+        description="talking_photo: a portrait that speaks (a photo-avatar look or an uploaded photo)")
     tier: Tier
     gender: str
     age_range: str

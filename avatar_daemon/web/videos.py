@@ -36,8 +36,8 @@ def _avatars(request: web.Request) -> list[dict[str, Any]]:
     urls = d.previews.urls("")
     anyone = [r.name for r in d.renderers if not isinstance(r, SyncsCatalogue)]
     catalogued = [r.name for r in d.renderers if isinstance(r, SyncsCatalogue)]
-    return [{**profile.model_dump(mode="json", include={"id", "name", "tier", "gender", "age_range", "style",
-                                                         "description"}),
+    return [{**profile.model_dump(mode="json", include={"id", "name", "avatar_type", "tier", "gender", "age_range",
+                                                         "style", "description"}),
              "preview_image_url": urls[profile.id][0], "preview_video_url": urls[profile.id][1],
              "renderers": sorted({*anyone, *(n for n in catalogued if n in profile.renderer_ids)})}
             for profile in d.settings.avatars.values()]
@@ -52,10 +52,17 @@ async def avatar_preview(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
 
+AVATAR_TYPES = ("avatar", "talking_photo")
+
+
 async def list_avatars(request: web.Request) -> web.Response:
     who = caller(request)
     d = daemon_of(request)
-    allowed = [a for a in _avatars(request) if who.may_use(d.settings.avatars[a["id"]])]
+    kind = request.query.get("avatar_type")
+    if kind is not None and kind not in AVATAR_TYPES:
+        raise ApiError(400, f"avatar_type: {kind!r} is not one of {', '.join(AVATAR_TYPES)}", "avatar_type")
+    allowed = [a for a in _avatars(request) if who.may_use(d.settings.avatars[a["id"]])
+               and kind in (None, a["avatar_type"])]
     return web.json_response({"avatars": allowed, "tier": who.tier})
 
 
@@ -274,7 +281,9 @@ def endpoints() -> list[Endpoint]:
     limit = {"type": "integer", "minimum": 1}
     return [
         Endpoint("GET", "/avatars", list_avatars, "Avatar profiles the caller's tier may use, with previews",
-                 responses={200: Answer("OK", AvatarList)}),
+                 query={"avatar_type": {"type": "string", "enum": list(AVATAR_TYPES),
+                                        "description": "only presenters (avatar) or only talking photos"}},
+                 responses={200: Answer("OK", AvatarList), 400: "an avatar_type that is not one of the two"}),
         Endpoint("GET", "/avatars/{id}", get_avatar, "One avatar profile (403 above the caller's tier)",
                  responses={200: Answer("OK", Avatar), 403: "above the caller's tier", 404: "unknown"}),
         Endpoint("GET", "/avatars/{id}/preview.{kind}", avatar_preview,

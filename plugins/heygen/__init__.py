@@ -4,6 +4,13 @@ The key comes from HEYGEN_API_KEY (environment or systemd credential); without o
 renderer stays registered, refuses jobs with that reason, and `render --dry-run` still works.
 Settings live under daemon.yaml `plugins.settings.heygen` (see settings.py): base_url,
 public_url (registers the webhook), concurrency, polling, square handling and cost limits.
+
+Talking photos: a profile with `avatar_type: talking_photo` renders its photo-avatar look
+(`renderer_ids.heygen`); a photo sent with the request (`photo_asset_id`, `--photo FILE`), or a
+talking-photo profile with only a `photo:`, is uploaded once per content (POST /v3/assets) and
+animated as v3's `type: image`. The profile or template sets `engine` (avatar_iv by default;
+avatar_v is checked against the look's supported_api_engines before anything is paid for),
+`expressiveness` and `motion_prompt`.
 """
 
 from __future__ import annotations

@@ -78,6 +78,7 @@ class AvatarLook(Loose):
     preview_image_url: str | None = None
     preview_video_url: str | None = None
     default_voice_id: str | None = None
+    supported_api_engines: list[str] = Field(default_factory=list)
 
 
 class Voice(Loose):
@@ -113,6 +114,15 @@ class Asset(Loose):
     id: str
     url: str | None = None
     file_type: str | None = None
+
+
+class V3Asset(Loose):
+    """`POST /v3/assets`: the id a v3 video names the file by (`{"type": "asset_id", ...}`)."""
+
+    asset_id: str
+    url: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
 
 
 def unwrap(status: int, body: Any, retry_after: float | None = None) -> Any:

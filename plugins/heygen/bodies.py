@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Body(BaseModel):
@@ -37,11 +37,34 @@ class Caption(Body):
     style: str | None = None                   # set: captions burned in as well
 
 
-class CreateVideo(Body):
-    """POST /v3/videos: one avatar video."""
+class AssetInput(Body):
+    """v3's way to name a file: an uploaded asset (what we send: the same photo is reused by id) or a URL."""
 
-    type: Literal["avatar"] = "avatar"
-    avatar_id: str
+    type: Literal["asset_id", "url"]
+    asset_id: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "AssetInput":
+        if (self.type == "asset_id") != bool(self.asset_id) or (self.type == "url") != bool(self.url):
+            raise ValueError(f"an {self.type} input names exactly its {self.type}")
+        return self
+
+
+class Engine(Body):
+    type: Literal["avatar_iv", "avatar_v"]
+
+
+class CreateVideo(Body):
+    """POST /v3/videos: one video of an avatar look (`type: avatar`) or of any portrait (`type: image`)."""
+
+    type: Literal["avatar", "image"] = "avatar"
+    avatar_id: str | None = None
+    image: AssetInput | None = None
+    engine: Engine | None = None
+    # Photo avatars and images only (Avatar IV): how much it moves, and how, in words.
+    expressiveness: Literal["low", "medium", "high"] | None = None
+    motion_prompt: str | None = Field(None, max_length=1000)
     title: str = Field(max_length=255)
     resolution: Literal["720p", "1080p", "4k"]
     aspect_ratio: Literal["16:9", "9:16"]
@@ -52,6 +75,14 @@ class CreateVideo(Body):
     script: str = Field(min_length=1)
     voice_id: str
     voice_settings: VoiceSettings
+
+    @model_validator(mode="after")
+    def _subject(self) -> "CreateVideo":
+        if (self.type == "avatar") != bool(self.avatar_id) or (self.type == "image") != bool(self.image):
+            raise ValueError("type avatar names an avatar_id, type image an image (and not the other)")
+        if self.engine and self.engine.type == "avatar_v" and (self.type == "image" or self.expressiveness):
+            raise ValueError("Avatar V animates avatar looks only and takes no expressiveness")
+        return self
 
 
 class Dimension(Body):

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def renders(profile: AvatarProfile) -> bool:
+    """A look HeyGen has, or a talking photo's portrait we upload and HeyGen animates as an image."""
+    return bool(profile.renderer_ids.get("heygen")
+                or (profile.avatar_type == "talking_photo" and profile.photo and profile.voice_ids.get("heygen")))
+
+
 class Catalogue:
     def __init__(self, path: Path):
         self.path = path
@@ -58,24 +64,27 @@ class Catalogue:
         for profile in profiles:
             look_id = profile.renderer_ids.get("heygen")
             if not look_id:
-                problems.append(f"avatar profile {profile.id!r}: no renderer_ids.heygen, so HeyGen cannot render it")
+                if not renders(profile):
+                    problems.append(f"avatar profile {profile.id!r}: no renderer_ids.heygen, so HeyGen cannot "
+                                    "render it")
                 continue
-            if look_id in looks:
-                continue
-            try:
-                look = await client.avatar_look(look_id)
-            except HeyGenError as exc:
-                if exc.status == 404:
-                    problems.append(f"avatar profile {profile.id!r}: HeyGen has no avatar look {look_id!r}")
-                    continue
-                raise
-            looks[look_id] = look.model_dump(include={"id", "name", "avatar_type", "gender", "preview_image_url",
-                                                      "preview_video_url", "default_voice_id"})
+            if look_id not in looks:
+                try:
+                    look = await client.avatar_look(look_id)
+                except HeyGenError as exc:
+                    if exc.status == 404:
+                        problems.append(f"avatar profile {profile.id!r}: HeyGen has no avatar look {look_id!r}")
+                        continue
+                    raise
+                looks[look_id] = look.model_dump(include={"id", "name", "avatar_type", "gender", "preview_image_url",
+                                                          "preview_video_url", "default_voice_id",
+                                                          "supported_api_engines"})
+            problems += look_problems(profile, looks[look_id])
         voices = {v.voice_id: v.model_dump(include={"voice_id", "name", "language", "gender", "preview_audio_url"})
                   for kind in ("public", "private") for v in await client.voices(kind)}
         for profile in profiles:
             voice_id = profile.voice_ids.get("heygen")
-            if profile.renderer_ids.get("heygen") and not voice_id:
+            if (profile.renderer_ids.get("heygen") or profile.avatar_type == "talking_photo") and not voice_id:
                 problems.append(f"avatar profile {profile.id!r}: no voice_ids.heygen")
             elif voice_id and voice_id not in voices:
                 problems.append(f"avatar profile {profile.id!r}: HeyGen has no voice {voice_id!r}")
@@ -85,3 +94,17 @@ class Catalogue:
         tmp.write_text(json.dumps(self._data, indent=1))
         os.replace(tmp, self.path)
         return problems
+
+
+def look_problems(profile: AvatarProfile, look: dict[str, Any]) -> list[str]:
+    """A talking photo whose look is not a photo avatar, or an engine the look does not offer."""
+    problems = []
+    kind = look.get("avatar_type")
+    if profile.avatar_type == "talking_photo" and kind and kind != "photo_avatar":
+        problems.append(f"avatar profile {profile.id!r} is a talking photo, but HeyGen look {look['id']!r} is a "
+                        f"{kind}, not a photo_avatar")
+    engines = look.get("supported_api_engines") or []
+    if profile.engine and profile.engine != "avatar_iv" and profile.engine not in engines:
+        problems.append(f"avatar profile {profile.id!r}: HeyGen look {look['id']!r} does not support engine "
+                        f"{profile.engine} (it supports: {', '.join(engines) or 'none listed'})")
+    return problems

@@ -23,6 +23,7 @@ from .answers import (
     AvatarLook,
     HeyGenError,
     Quota,
+    V3Asset,
     Video,
     VideoCreated,
     Voice,
@@ -98,7 +99,7 @@ class HeyGenClient:
     # ---- the one place a request is made -------------------------------------------
 
     async def call(self, method: str, path: str, name: str, *, json: Any = None, params: dict | None = None,
-                   data: bytes | None = None, content_type: str | None = None, idempotency_key: str | None = None,
+                   data: Any = None, content_type: str | None = None, idempotency_key: str | None = None,
                    base: str | None = None) -> Any:
         """`data` of HeyGen's answer; 429 always retried, 5xx/timeouts only when a repeat cannot duplicate."""
         headers = {"x-api-key": self._key, "accept": "application/json"}
@@ -113,7 +114,8 @@ class HeyGenClient:
             attempt += 1
             try:
                 async with self.gate:
-                    async with self.session.request(method, url, json=json, params=params, data=data,
+                    async with self.session.request(method, url, json=json, params=params,
+                                                    data=data() if callable(data) else data,
                                                     headers=headers, timeout=self.timeout) as resp:
                         retry_after = retry_after_header(resp.headers.get("Retry-After"))
                         status = resp.status
@@ -199,6 +201,16 @@ class HeyGenClient:
             data = await asyncio.to_thread(path.read_bytes)
         return Asset.model_validate(await self.call("POST", "/v1/asset", "upload_asset", data=data,
                                                     content_type=kind, base=self.upload_url))
+
+    async def create_asset(self, path: Path, data: bytes) -> V3Asset:
+        """Upload a file through v3 (multipart, at most 32 MB) for a v3 video to name by asset id."""
+        def form() -> aiohttp.FormData:  # a form is spent once sent: a retry after a 429 needs a new one
+            made = aiohttp.FormData()
+            made.add_field("file", data, filename=path.name,
+                           content_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+            return made
+
+        return V3Asset.model_validate(await self.call("POST", "/v3/assets", "create_asset", data=form))
 
     # ---- webhook endpoints (v3) -------------------------------------------------------
 

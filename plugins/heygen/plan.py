@@ -35,6 +35,8 @@ class Plan:
     text_chars: int
     estimated_seconds: float
     notes: list[str] = field(default_factory=list)
+    # (look id, engine) to check against the look's supported_api_engines before anything is sent
+    engine_check: tuple[str, str] | None = None
 
     def as_requests(self, base_url: str) -> list[dict[str, Any]]:
         return [{"method": p.method, "url": base_url.rstrip("/") + p.path, "body": p.body,
@@ -81,6 +83,7 @@ def idempotency_key(instance: str, job_id: int, part: int | None = None, retry: 
 
 
 AssetUrl = Callable[[str], str]
+AssetId = Callable[[str], str]
 
 
 def background(bg: Background, asset_url: AssetUrl) -> bodies.Background:
@@ -89,6 +92,60 @@ def background(bg: Background, asset_url: AssetUrl) -> bodies.Background:
         url = bg.path if bg.path.startswith(("http://", "https://")) else asset_url(bg.path)
         return bodies.Background(type=bg.type, url=url, play_style="loop" if bg.type == "video" else None)
     return bodies.Background(type="color", value=bg.value)
+
+
+@dataclass
+class Subject:
+    """Who speaks: a stock or trained look, a photo-avatar look, or a portrait uploaded as an image."""
+
+    kind: Literal["avatar", "photo_look", "image"]
+    voice_id: str
+    avatar_id: str | None = None
+    photo: str | None = None      # the local file a `type: image` video animates
+    engine: str = "avatar_iv"
+    expressiveness: str | None = None
+    motion_prompt: str | None = None
+
+    @property
+    def photo_like(self) -> bool:
+        return self.kind != "avatar"
+
+
+def photo_path(request: RenderRequest) -> str | None:
+    """The local portrait this job uploads and animates, if it is an image video."""
+    if request.talking_photo:
+        return str(request.talking_photo)
+    avatar = request.avatar
+    if avatar.avatar_type == "talking_photo" and not avatar.renderer_ids.get("heygen") and avatar.photo:
+        return avatar.photo
+    return None
+
+
+def subject_for(request: RenderRequest, template: Any, notes: list[str]) -> Subject:
+    """The profile's look, or the request's or profile's photo; engine and motion from the template, else
+    the profile. A photo sent with the request wins over the profile's look, as on the local renderer."""
+    avatar = request.avatar
+    motion = {n: (getattr(template, n, None) if template else None) or getattr(avatar, n)
+              for n in ("engine", "expressiveness", "motion_prompt")}
+    motion["engine"] = motion["engine"] or "avatar_iv"
+    photo = photo_path(request)
+    if photo or avatar.avatar_type == "talking_photo":
+        voice_id = avatar.voice_ids.get("heygen")
+        if not voice_id:
+            raise RenderError(f"avatar profile {avatar.id!r} has no HeyGen voice_ids.heygen in avatars.yaml, so "
+                              "HeyGen cannot make its talking photo speak")
+        if photo:
+            if motion["engine"] == "avatar_v":
+                raise RenderError("engine avatar_v cannot animate an uploaded photo (HeyGen's Avatar V takes "
+                                  "avatar looks only): use avatar_iv, or a profile with a photo-avatar look")
+            return Subject("image", voice_id, photo=photo, **motion)
+        return Subject("photo_look", voice_id, avatar_id=avatar.renderer_ids["heygen"], **motion)
+    avatar_id, voice_id = ids_for(request)
+    dropped = [n for n in ("expressiveness", "motion_prompt") if motion[n]]
+    if dropped:
+        notes.append(f"{' and '.join(dropped)} left out: HeyGen applies them to talking photos only, and "
+                     f"{avatar.id!r} is an avatar")
+    return Subject("avatar", voice_id, avatar_id=avatar_id, engine=motion["engine"])
 
 
 def ids_for(request: RenderRequest) -> tuple[str, str]:
@@ -103,20 +160,24 @@ def ids_for(request: RenderRequest) -> tuple[str, str]:
     return avatar_id, voice_id
 
 
-def make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_url: AssetUrl) -> Plan:
+def make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_url: AssetUrl,
+              asset_id: AssetId = lambda path: f"<upload of {path}>", template: Any = None) -> Plan:
     """The requests for one job; RenderError naming the field when a documented HeyGen limit is broken."""
     try:
-        return _make_plan(request, cfg, instance, asset_url)
+        return _make_plan(request, cfg, instance, asset_url, asset_id, template)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise RenderError(f"HeyGen cannot take this video: {where}: {err['msg']}") from None
 
 
-def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_url: AssetUrl) -> Plan:
+def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset_url: AssetUrl,
+               asset_id: AssetId, template: Any) -> Plan:
     from avatar_daemon import estimate_seconds
 
-    avatar_id, voice_id = ids_for(request)
+    notes: list[str] = []
+    who = subject_for(request, template, notes)
+    avatar_id, voice_id = who.avatar_id, who.voice_id
     fmt = request.format
     text = request.script.text.strip()
     if not text:
@@ -124,6 +185,14 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
     chunks = split_script(text, cfg.text_limit)
     square = fmt.orientation == "square"
     studio = cfg.test_mode or (square and cfg.square == "studio") or (len(chunks) > 1 and cfg.long_scripts == "studio")
+    if studio and who.photo_like:
+        # Studio (v2) refuses new photo avatars ("use Avatar IV or Avatar V"): talking photos are v3's.
+        if cfg.test_mode:
+            raise RenderError("HeyGen's test mode is the Studio API, which cannot render talking photos: turn "
+                              "heygen.test_mode off, or pick an avatar profile")
+        studio = False
+        notes.append("a talking photo renders through v3 (Studio cannot), so square videos are cropped and long "
+                     "scripts split")
     if studio and len(chunks) > 50:
         raise RenderError(f"the script needs {len(chunks)} Studio scenes; HeyGen allows 50")
     title = request.script.title[:200]
@@ -131,8 +200,11 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
     bg = background(request.background, asset_url)
     burn = request.captions and fmt.caption_style.value != "none"
     estimated = estimate_seconds(text, request.voice_speed)
-    notes: list[str] = []
     link = cfg.templates.get(request.template_id or "")
+    if link and who.photo_like:
+        notes.append(f"HeyGen template {link.template_id} not used: it has its own presenter, and this video is "
+                     "a talking photo")
+        link = None
     if link:
         values = {"script": text, "title": title}
         body = bodies.TemplateGenerate(
@@ -144,6 +216,8 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
         return Plan([Part("POST", f"/v2/template/{link.template_id}/generate", body, callback_id)], "template",
                     f"{fmt.width}x{fmt.height}", None, len(text), estimated, notes)
     if studio:
+        if who.engine != "avatar_iv":
+            notes.append(f"engine {who.engine} not used: the Studio API renders with its own engine")
         scene_bg = bg.model_copy(update={"fit": "cover"}) if bg.type in ("image", "video") else bg
         body = bodies.StudioGenerate(
             title=title, callback_id=callback_id, caption=burn,
@@ -164,11 +238,19 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
         notes.append(f"square: HeyGen renders 16:9 and we {square_mode} it to {fmt.width}x{fmt.height}")
     # a square crop would cut burned-in captions; the SRT carries them instead
     caption = bodies.Caption(style=cfg.caption_style if burn and not square else None)
+    subject: dict[str, Any] = {"type": "image" if who.kind == "image" else "avatar",
+                               "engine": bodies.Engine(type=who.engine)}
+    if who.kind == "image":
+        subject["image"] = bodies.AssetInput(type="asset_id", asset_id=asset_id(who.photo or ""))
+    else:
+        subject["avatar_id"] = avatar_id
+    if who.photo_like:
+        subject.update(expressiveness=who.expressiveness, motion_prompt=who.motion_prompt)
     parts = []
     for i, chunk in enumerate(chunks):
         key = idempotency_key(instance, request.job_id, None if len(chunks) == 1 else i, request.retry)
         body = bodies.CreateVideo(
-            avatar_id=avatar_id, title=title if len(chunks) == 1 else f"{title} ({i + 1}/{len(chunks)})",
+            **subject, title=title if len(chunks) == 1 else f"{title} ({i + 1}/{len(chunks)})",
             resolution=resolution(fmt.width, fmt.height, cfg.resolution), aspect_ratio=aspect, background=bg,
             callback_id=key, caption=caption, script=chunk, voice_id=voice_id,
             voice_settings=bodies.VoiceSettings(speed=request.voice_speed, pitch=cfg.pitch,
@@ -177,4 +259,5 @@ def _make_plan(request: RenderRequest, cfg: HeyGenSettings, instance: str, asset
     if len(chunks) > 1:
         notes.append(f"the script is over HeyGen's {cfg.text_limit}-character limit: {len(chunks)} videos, "
                      "split between sentences and joined here")
-    return Plan(parts, "v3", aspect, square_mode, len(text), estimated, notes)
+    check = (avatar_id, who.engine) if who.engine != "avatar_iv" and avatar_id else None
+    return Plan(parts, "v3", aspect, square_mode, len(text), estimated, notes, check)

@@ -14,7 +14,7 @@ from typing import Any
 from avatar_daemon import AvatarProfile, Progress, RenderError, RenderRequest, RenderResult, secret
 
 from . import delivery, submitting, webhook_endpoint
-from .catalogue import Catalogue
+from .catalogue import Catalogue, renders
 from .client import HeyGenClient, until
 from .plan import Plan, make_plan
 from .settings import HeyGenSettings
@@ -69,14 +69,20 @@ class HeyGenRenderer:
         return dict(self._client.calls) if self._client else {}
 
     def list_avatars(self) -> list[AvatarProfile]:
-        """Profiles HeyGen can render, with HeyGen's preview image and video where the catalogue has them."""
-        return self.catalogue.decorate(a for a in self.daemon.settings.avatars.values() if a.renderer_ids.get("heygen"))
+        """Profiles HeyGen can render (a look, or a talking photo it can upload), with HeyGen's previews."""
+        return self.catalogue.decorate(a for a in self.daemon.settings.avatars.values() if renders(a))
 
     async def sync_catalogue(self) -> list[str]:
         return await self.catalogue.sync(self.client, self.daemon.settings.avatars.values())
 
     async def dry_run(self, request: RenderRequest) -> list[dict[str, Any]]:
         plan = await self.plan(request, upload=False)
+        if plan.engine_check:  # no key needed: the last `avatars --sync` saved what each look supports
+            look_id, engine = plan.engine_check
+            engines = self.catalogue.data.get("looks", {}).get(look_id, {}).get("supported_api_engines")
+            if engines is not None and engine not in engines:
+                raise RenderError(f"avatar profile {request.avatar.id!r}: HeyGen look {look_id!r} does not support "
+                                  f"engine {engine} (it supports: {', '.join(engines) or 'none listed'})")
         return plan.as_requests(self.cfg.base_url)
 
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
@@ -84,6 +90,8 @@ class HeyGenRenderer:
         deadline = time.monotonic() + self.cfg.deadline_seconds
         with until(deadline):
             plan = await self.plan(request)
+            if not request.external_id:
+                await self.check_engine(request, plan)
             ids, submitted_at = await submitting.submit(self.client, self.daemon.store, self.guard, request, plan,
                                                         progress)
             started = time.monotonic()
@@ -98,7 +106,21 @@ class HeyGenRenderer:
             self._instance = await self.daemon.store.instance_id()
         if upload:
             await self.uploads.upload_for(request)
-        return make_plan(request, self.cfg, self._instance or "dry-run", self.uploads.url)
+        template = self.daemon.settings.templates.get(request.template_id or "")
+        return make_plan(request, self.cfg, self._instance or "dry-run", self.uploads.url, self.uploads.asset_id,
+                         template)
+
+    async def check_engine(self, request: RenderRequest, plan: Plan) -> None:
+        """Avatar V exists only for some looks: ask HeyGen about the look before paying for a 400."""
+        if not plan.engine_check:
+            return
+        look_id, engine = plan.engine_check
+        look = await self.client.avatar_look(look_id)
+        if engine not in look.supported_api_engines:
+            offered = ", ".join(look.supported_api_engines) or "none listed"
+            raise RenderError(f"avatar profile {request.avatar.id!r}: HeyGen look {look_id!r} does not support "
+                              f"engine {engine} (it supports: {offered}); set engine: avatar_iv on the profile or "
+                              "template")
 
     # ---- the webhook: registered at start, deliveries wake the waiters --------------------
 

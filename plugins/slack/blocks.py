@@ -28,15 +28,20 @@ def script_hint(chars: int, seconds: float) -> str:
     return f"{chars:,} / {SCRIPT_MAX:,} characters · about {seconds:.0f} s spoken"
 
 
+def avatar_label(avatar: dict) -> str:
+    """Name, style, tier, and a badge for a talking photo (a portrait that speaks, not a presenter)."""
+    badge = " · 📷 talking photo" if avatar.get("avatar_type") == "talking_photo" else ""
+    return f"{avatar['name']} · {avatar['style']} · {avatar['tier']}{badge}"
+
+
 def modal(avatars: list[dict], research: list[dict], templates: list[tuple[str, str]], metadata: dict[str, Any],
           hint: str | None = None) -> dict[str, Any]:
     """The seed's request form; `avatars` are only those the user's tier allows."""
     blocks: list[dict[str, Any]] = [
         {"type": "input", "block_id": "avatar", "label": text("Avatar"), "element": {
             "type": "static_select", "action_id": "value",
-            "options": [option(a["id"], f"{a['name']} · {a['style']} · {a['tier']}") for a in avatars][:100],
-            **({"initial_option": option(avatars[0]["id"], f"{avatars[0]['name']} · {avatars[0]['style']} · "
-                                                           f"{avatars[0]['tier']}")} if avatars else {})}},
+            "options": [option(a["id"], avatar_label(a)) for a in avatars][:100],
+            **({"initial_option": option(avatars[0]["id"], avatar_label(avatars[0]))} if avatars else {})}},
     ]
     previews = [{"type": "image", "image_url": a["preview_image_url"], "alt_text": a["name"]}
                 for a in avatars if a.get("preview_image_url")][:9]

@@ -91,7 +91,7 @@ class SlackBot:
     def avatars_for(self, team: str | None, user: str | None) -> list[dict[str, Any]]:
         who = self.caller(team, user)
         urls = self.daemon.previews.urls(self.cfg.public_url)  # ours only when Slack can reach us
-        return [{**a.model_dump(include={"id", "name", "tier", "style"}), "preview_image_url": urls[a.id][0]}
+        return [{**a.model_dump(include={"id", "name", "avatar_type", "tier", "style"}), "preview_image_url": urls[a.id][0]}
                 for a in self.daemon.settings.avatars.values() if who.may_use(a)]
 
     def may_manage_campaigns(self, user: str | None) -> bool:

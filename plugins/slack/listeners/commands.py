@@ -123,7 +123,7 @@ async def sub_avatars(bot, command: dict, rest: str) -> dict[str, Any]:
     out = []
     for a in avatars:
         section: dict[str, Any] = {"type": "section", "text": blocks.text(
-            f"*{a['name']}* (`{a['id']}`) · {a['style']} · {a['tier']}", "mrkdwn")}
+            f"*{a['name']}* (`{a['id']}`) · {blocks.avatar_label(a).split(' · ', 1)[1]}", "mrkdwn")}
         if a.get("preview_image_url"):
             section["accessory"] = {"type": "image", "image_url": a["preview_image_url"], "alt_text": a["name"]}
         out.append(section)

@@ -1,0 +1,129 @@
+"""One talking-photo profile, any interface, either renderer: HTTP, the inbox, the CLI, Slack's picker, and a
+real local render (HeyGen's side is tests/builtins/test_heygen_photos.py)."""
+
+import json
+
+import aiohttp
+import av
+import pytest
+
+from avatar_daemon import AvatarProfile
+from avatar_daemon.cli import main
+from avatar_daemon.testing import (
+    FakeRenderer, RecordingPlugin, drop, make_daemon, make_settings, running, wait_for_final, wait_until,
+)
+from avatar_daemon_plugins.slack import blocks
+from tests.conftest import REPO, fixture_bytes
+from tests.test_http_api import Api, users_yaml
+
+PORTRAIT = REPO / "tests/fixtures/photos/astronaut.jpg"
+
+
+def photo_profile(id="rosa", tier="free", **fields) -> AvatarProfile:
+    return AvatarProfile.model_validate({"id": id, "name": id.title(), "avatar_type": "talking_photo", "tier": tier,
+                                         "photo": str(PORTRAIT), "voice": "en-us-female", **fields})
+
+
+async def test_a_talking_photo_profile_renders_locally_with_its_photo(tmp_path):
+    settings = make_settings(tmp_path, default_renderer="local", notifiers=["log"])
+    daemon = make_daemon(tmp_path, settings=settings)
+    daemon.settings.avatars["rosa"] = photo_profile()
+    async with running(daemon):
+        from avatar_daemon.planning import VideoSettings
+        photo = await daemon.pipeline.ingest(b"Hello from a photo.", "photo.txt", ".txt", fresh_jobs=True,
+                                             overrides=VideoSettings(formats=["portrait-720"], avatar="rosa"))
+        assert await wait_for_final(daemon, photo.job_ids[0], timeout=120) == "completed"
+        job = await daemon.store.job(photo.job_ids[0])
+    assert job.avatar_id == "rosa" and job.renderer == "local"
+    with av.open(job.result["video"]) as box:
+        assert box.streams.video and box.streams.audio
+        seconds = float(box.duration) / av.time_base
+    assert 0.5 < seconds < 6
+
+
+@pytest.fixture
+async def api(tmp_path):
+    users_yaml(tmp_path)
+    plugin = RecordingPlugin(FakeRenderer(seconds=0.05))
+    daemon = make_daemon(tmp_path, plugins=[plugin], settings=make_settings(tmp_path, users_file="users.yaml"))
+    daemon.settings.avatars["rosa"] = photo_profile()
+    daemon.settings.avatars["rosa_pro"] = photo_profile("rosa_pro", tier="pro")
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        yield Api(http, daemon, plugin)
+
+
+async def test_a_free_caller_cannot_use_a_talking_photo_above_their_tier(api):
+    _, free, _ = await api.call("GET", "/avatars", "alice")
+    types = {a["id"]: a["avatar_type"] for a in free["avatars"]}
+    assert types["rosa"] == "talking_photo" and types["sarah"] == "avatar" and "rosa_pro" not in types
+    _, photos, _ = await api.call("GET", "/avatars?avatar_type=talking_photo", "bob")
+    assert {a["id"] for a in photos["avatars"]} == {"rosa", "rosa_pro"}
+    status, bad, _ = await api.call("GET", "/avatars?avatar_type=photo", "bob")
+    assert status == 400 and bad["field"] == "avatar_type" and "not one of avatar, talking_photo" in bad["error"]
+    status, refused, _ = await api.call("POST", "/videos", "alice", json={
+        "script_title": "Hi", "script_content": "Hello there.", "avatar_profile_id": "rosa_pro"})
+    assert status == 403 and refused["field"] == "avatar_profile_id"
+    assert "avatar 'rosa_pro' needs the pro tier; alice is on the free tier" in refused["error"]
+    status, _, _ = await api.call("GET", "/avatars/rosa_pro", "alice")
+    assert status == 403
+    video = await api.video("bob", avatar_profile_id="rosa_pro")  # bob is on the pro tier
+    await wait_until(lambda: api.plugin.notifier.states(video["id"])[-1:] == ["completed"], timeout=8)
+    (request,) = api.plugin.renderer.requests
+    assert request.avatar.id == "rosa_pro" and request.avatar.avatar_type == "talking_photo"
+    assert request.avatar.photo == str(PORTRAIT) and not api.plugin.renderer.requests[0].talking_photo
+    assert not [r for r in api.plugin.renderer.requests if r.avatar.id == "rosa_pro" and r.job_id != video["id"]]
+
+
+async def test_an_inbox_envelope_reaches_a_talking_photo_and_a_photo_file(tmp_path):
+    plugin = RecordingPlugin(FakeRenderer(seconds=0.01))
+    daemon = make_daemon(tmp_path, plugins=[plugin])
+    daemon.settings.avatars["rosa"] = photo_profile()
+    (tmp_path / "assets").mkdir(exist_ok=True)
+    mine = tmp_path / "assets/mine.jpg"
+    mine.write_bytes(PORTRAIT.read_bytes())
+    async with running(daemon):
+        research = json.loads(fixture_bytes("research_job.json"))
+        drop(daemon, "a.json", json.dumps({"request": {"formats": ["tiktok"], "avatar": "rosa"},
+                                           "research": research}))
+        await wait_until(lambda: len(plugin.renderer.requests) == 1, timeout=15)
+        drop(daemon, "b.json", json.dumps({"request": {"formats": ["youtube"], "avatar": "sarah",
+                                                       "talking_photo": {"path": str(mine)}}, "research": research}))
+        await wait_until(lambda: len(plugin.renderer.requests) == 2, timeout=15)
+    profile, photo = plugin.renderer.requests
+    assert profile.avatar.avatar_type == "talking_photo" and profile.talking_photo is None
+    assert photo.avatar.id == "sarah" and photo.talking_photo.read_bytes() == mine.read_bytes()
+
+
+def test_the_avatars_command_shows_each_profiles_type(tmp_path, capsys):
+    config = tmp_path / "daemon.yaml"
+    config.write_text(json.dumps({"data_dir": "var", "database": "var/db.sqlite3"}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["avatars", "--config", str(config)])
+    assert exit_.value.code == 0
+    rows = {line.split()[0]: line.split()[2] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert rows["sarah"] == "avatar" and set(rows.values()) == {"avatar"}
+
+
+def test_the_slack_picker_badges_talking_photos():
+    avatars = [{"id": "sarah", "name": "Sarah", "avatar_type": "avatar", "tier": "free", "style": "news"},
+               {"id": "rosa", "name": "Rosa", "avatar_type": "talking_photo", "tier": "free", "style": "portrait"}]
+    view = blocks.modal(avatars, [], [], {})
+    (picker,) = [b for b in view["blocks"] if b.get("block_id") == "avatar"]
+    labels = {o["value"]: o["text"]["text"] for o in picker["element"]["options"]}
+    assert labels["rosa"].endswith("talking photo") and "talking photo" not in labels["sarah"]
+    assert all(len(text) <= 75 for text in labels.values())  # Slack's limit for an option's text
+
+
+async def test_a_campaign_makes_its_videos_with_a_talking_photo(tmp_path):
+    from tests.test_campaigns import Clock, campaign_daemon, ingest_listing, write_campaign
+    daemon, plugin = campaign_daemon(tmp_path, Clock("2026-11-24T07:00:00+00:00"))
+    daemon.settings.avatars["rosa"] = photo_profile()
+    write_campaign(tmp_path / "campaigns", avatar="rosa")
+    async with running(daemon):
+        await daemon.campaigns.reload()
+        await ingest_listing(daemon, [("New open model tops the coding charts", 900),
+                                      ("AI agents replace support scripts", 500)], url_prefix="https://a")
+        (job_id,) = (await daemon.campaigns.run_now("ai")).job_ids
+        await wait_until(lambda: [r for r in plugin.renderer.requests if r.job_id == job_id], timeout=10)
+    (request,) = [r for r in plugin.renderer.requests if r.job_id == job_id]
+    assert request.avatar.id == "rosa" and request.avatar.avatar_type == "talking_photo"
