@@ -144,6 +144,19 @@ def _downloaded(path: Path, timeout: float = 20) -> Path:
     raise AssertionError(f"{path.name} was not downloaded; the folder holds {held}")
 
 
+def test_the_carousel_filters_presenters_by_kind(studio: Studio):
+    studio.sign_in(TOKENS["bob"])
+    studio.wait(lambda d: studio.all(".avatar"), what="the avatar carousel")
+    everyone = {c.get_attribute("data-id") for c in studio.all(".avatar")}
+    Select(studio.find("#avatar-type")).select_by_value("talking_photo")  # none of the fixture's is a photo
+    studio.visible("#avatars-none")
+    assert studio.all(".avatar") == []
+    Select(studio.find("#avatar-type")).select_by_value("avatar")
+    studio.wait(lambda d: {c.get_attribute("data-id") for c in studio.all(".avatar")} == everyone,
+                what="the avatars again")
+    assert not studio.find("#avatars-none").is_displayed() and not studio.all(".badge.photo")
+
+
 def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
     studio.driver.get(studio.base_url + "/")
     studio.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")

@@ -130,9 +130,11 @@ function route() {
 // ---- make a video ----
 
 async function openMake() {
-  const { avatars } = await api("GET", "/avatars");
+  const kind = $("avatar-type").value;  // the server filters, by the same rule as GET /avatars?avatar_type=
+  const { avatars } = await api("GET", kind ? `/avatars?avatar_type=${encodeURIComponent(kind)}` : "/avatars");
   const box = $("avatars");
   box.replaceChildren(...avatars.map((a) => avatarCard(a)));
+  $("avatars-none").hidden = avatars.length > 0;
   if (!avatars.some((a) => a.id === state.avatar) && avatars.length) state.avatar = avatars[0].id;
   markAvatar();
   updateCount();
@@ -142,10 +144,11 @@ function avatarCard(a) {
   const video = el("video", { muted: true, loop: true, playsinline: true, preload: "none", src: a.preview_video_url, "aria-hidden": "true" });
   video.muted = true;
   const card = el("button", { type: "button", class: "avatar", role: "radio", "aria-checked": "false", "data-id": a.id,
-                               "aria-label": `${a.name}: ${a.gender}, ${a.age_range}, ${a.style}` },
+                               "aria-label": `${a.name}${a.avatar_type === "talking_photo" ? " (talking photo)" : ""}: ${a.gender}, ${a.age_range}, ${a.style}` },
     el("div", { class: "media" }, el("img", { src: a.preview_image_url, alt: "", loading: "lazy" }), video),
     el("strong", { text: a.name }), el("small", { text: `${a.gender} · ${a.age_range}` }), el("small", { text: a.style }),
-    el("span", { class: "badge", text: a.tier }));
+    el("span", { class: "badge", text: a.tier }),
+    ...(a.avatar_type === "talking_photo" ? [el("span", { class: "badge photo", text: "📷 talking photo" })] : []));
   const play = () => { card.classList.add("moving"); video.play().catch(() => {}); };
   const stop = () => { card.classList.remove("moving"); video.pause(); };
   card.addEventListener("mouseenter", play);
@@ -526,6 +529,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("make-form").addEventListener("submit", makeVideo);
   for (const id of ["script", "format", "speed"]) $(id).addEventListener("input", updateCount);
   $("bg-type").addEventListener("change", backgroundChoice);
+  $("avatar-type").addEventListener("change", () => openMake().catch(failed));
   $("research-form").addEventListener("submit", makeFromResearch);
   $("research-script").addEventListener("input", researchCount);
   $("research-format").addEventListener("input", researchCount);
