@@ -175,10 +175,11 @@ def test_three_nodes_one_killed_twice_do_every_file_and_job_once(tmp_path):
             cluster.start("n3")
             done, failed = inbox / "done", inbox / "failed"
             wait(lambda: len(_files(done)) + len(_files(failed)) >= FILES, "every file filed", cluster)
+            # the campaign's run first (its jobs join the queue), and then every job must end
+            wait(lambda: sql("SELECT count(*) FROM campaign_runs")[0][0] >= 1, "the campaign ran", cluster)
             wait(lambda: sql("SELECT count(*) FROM video_generations WHERE status NOT IN "
                              "('completed', 'failed', 'timeout', 'cancelled')")[0][0] == 0,
                  "every job ended", cluster)
-            wait(lambda: sql("SELECT count(*) FROM campaign_runs")[0][0] >= 1, "the campaign ran", cluster)
             cluster.stop()
         finally:
             cluster.close()
@@ -201,7 +202,10 @@ def test_three_nodes_one_killed_twice_do_every_file_and_job_once(tmp_path):
                 } >= {2}
         completed = Counter(r[0] for r in sql("SELECT job_id FROM events WHERE state = 'completed'"))
         everything = {r[0] for r in sql("SELECT id FROM video_generations")}
-        assert set(completed) == everything and set(completed.values()) == {1}
+        missing = sorted(everything - set(completed))
+        assert not missing and set(completed.values()) == {1}, (
+            [(job, sql(f"SELECT status, error, claimed_by, attempts FROM video_generations WHERE id = {job}"),
+              sql(f"SELECT state, message FROM events WHERE job_id = {job} ORDER BY id")) for job in missing[:3]])
         # No job rendered by two nodes at once: a killed node's render ended when it was killed.
         _assert_no_overlap(cluster.render_log(), cluster.kills)
         assert {r["job"] for r in cluster.render_log() if r["event"] == "end"} == everything
