@@ -8,20 +8,22 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 
 # What you register, and what you may use of the daemon you are handed.
 from .hookspecs import (
-    CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
-    NotifyTarget, Progress, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, hookimpl,
+    Account, CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
+    NotifyTarget, Progress, Publisher, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, Upload,
+    hookimpl,
 )
 
 # The models that cross the contract.
 from .models import (
-    AvatarProfile, Background, Brand, CaptionLook, CaptionStyle, FormatSpec, Insight, JobEvent, JobState, Notice,
-    RenderRequest, RenderResult, Research, Script,
+    AvatarProfile, Background, Brand, CaptionLook, CaptionStyle, Figures, FormatSpec, Insight, JobEvent, JobState, Notice,
+    Posted, PublishOptions, PublishVideo, RenderRequest, RenderResult, Research, Script,
 )
 from .settings import ScriptTemplate
 
 # The errors a plugin raises (each carries a sentence for the person who asked).
 from .errors import (
-    AvatarDaemonError, ConfigError, InvalidRequest, PayloadError, RenderError, ResearchError, UnknownNameError,
+    AvatarDaemonError, ConfigError, InvalidRequest, PayloadError, PublishError, QuotaWait, RenderError, ResearchError,
+    UnknownNameError,
 )
 
 # Helpers: settings, untrusted input, the network, and spoken text.
@@ -30,6 +32,7 @@ from .plugin_setup import per_daemon, plugin_settings
 from .decoding import load_json
 from .timeparse import parse_time
 from .fetching import fetch
+from .oauth import AccessToken
 from .retry import GaveUp, TryAgain, retry_after, retrying
 from .spoken import clean_text, estimate_seconds, to_spoken, words_for_seconds
 from .numbers import numbers_in_words, say_number
@@ -38,15 +41,16 @@ __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
     "DrawsPreviews", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
-    "Service", "NotifyTarget", "KeepsOldNotifyKeys",
+    "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",
-    "JobState", "Notice", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate",
+    "JobState", "Notice", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate", "PublishVideo",
+    "PublishOptions", "Posted", "Figures",
     # errors
     "AvatarDaemonError", "ConfigError", "InvalidRequest", "PayloadError", "RenderError", "ResearchError",
-    "UnknownNameError",
+    "UnknownNameError", "PublishError", "QuotaWait",
     # helpers
-    "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "GaveUp", "TryAgain",
+    "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "AccessToken", "GaveUp", "TryAgain",
     "retry_after", "retrying", "clean_text", "estimate_seconds", "to_spoken", "words_for_seconds", "numbers_in_words",
     "say_number",
 ]

@@ -40,6 +40,23 @@ class PayloadError(AvatarDaemonError):
     """Bytes from outside (a dropped file, an HTTP body, a webhook) that are not the JSON or XML they claim to be."""
 
 
+class PublishError(AvatarDaemonError):
+    """A platform refused a post, or its credentials do not work; the message carries the platform's reason."""
+
+
+class QuotaWait(AvatarDaemonError):
+    """A platform limit is reached: the publication waits until `until` (aware UTC), it does not fail.
+
+    Raised by a Publisher for YouTube's daily upload quota, TikTok's per-minute init limit or
+    Instagram's rolling 24-hour publishing limit; `reason` names the limit for people watching.
+    """
+
+    def __init__(self, until, reason: str):
+        self.until = until
+        self.reason = reason
+        super().__init__(f"{reason}; waiting until {until.isoformat(timespec='seconds')}")
+
+
 def first_problem(exc: ValidationError) -> tuple[str, str]:
     """(where, reason) of a model's first refusal: `where` is the dotted field path, "" for the whole value.
 

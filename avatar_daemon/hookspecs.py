@@ -53,7 +53,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .models import (
-        AvatarProfile, FormatSpec, JobEvent, Notice, RenderRequest, RenderResult, Research, Script, VideoTemplate,
+        AvatarProfile, Figures, FormatSpec, JobEvent, Notice, Posted, PublishOptions, PublishVideo, RenderRequest,
+        RenderResult, Research, Script, VideoTemplate,
     )
     from .store import Job, ResearchJob
 
@@ -183,6 +184,19 @@ def publish(video: dict, platforms: list[str], daemon: "Host") -> Awaitable[None
 
     No built-in plugin implements this yet; when none does, the daemon says so once per
     campaign and keeps the files. You may return an awaitable.
+    """
+
+
+@hookspec
+def register_publishers(register: Callable[["Publisher"], None], daemon: "Host") -> None:
+    """Register publishers: each posts finished videos to one platform and reads their figures back.
+
+    ``register``: call ``register(publisher)`` with an object satisfying ``Publisher``.
+    ``daemon``: the ``Host``, not yet started.
+
+    The core keeps the record (one publication per video, platform and account, never posted
+    twice), the queue, the retries and the waiting on quotas; a publisher does one platform's
+    upload, resumably.
     """
 
 
@@ -354,6 +368,67 @@ class Service(Protocol):
 
     async def run(self, daemon: "Host") -> None:
         """Run until cancelled; release what you hold in ``finally``."""
+
+
+class Account(Protocol):
+    """A platform account the daemon may post to, from daemon.yaml's ``publishing.accounts``."""
+
+    name: str
+    """Its key in daemon.yaml (``acme-shorts``); publications and ``avatar-daemon accounts`` name it."""
+
+    platform: str
+    settings: dict[str, Any]
+    """Its non-secret settings (a channel or Instagram user id...), as the publisher documents them."""
+
+    def secret(self, key: str) -> str:
+        """A credential (``client_id``, ``client_secret``, ``refresh_token``...) from the environment or
+        systemd credentials; ConfigError naming where it was looked for when it is missing. Never log it."""
+
+
+class Upload(Protocol):
+    """One publication in progress, handed to ``Publisher.publish``: what to post and where it got to."""
+
+    publication_id: int
+    video: "PublishVideo"
+    account: Account
+    options: "PublishOptions"
+    state: dict[str, Any]
+    """What ``save`` stored on earlier attempts (``{}`` the first time): resume from it."""
+
+    async def save(self, stage: str | None = None, **facts: Any) -> None:
+        """Persist facts the moment they are known (a session URI, a confirmed offset, the platform's
+        id), merged into ``state``; ``stage`` is ``uploading`` or ``processing``. Raises if this
+        node no longer owns the publication: stop then, the new owner carries on."""
+
+    def progress(self, percent: float, message: str) -> None:
+        """Report progress (cheap, as often as you like): events, Slack and the studio show it."""
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Posts a finished video to one platform, resumably, and reads its figures back."""
+
+    name: str
+    """The platform: ``youtube``, ``tiktok``, ``instagram``."""
+
+    async def publish(self, upload: Upload, http: "aiohttp.ClientSession") -> "Posted":
+        """See ``upload.video`` through to published on ``upload.account``.
+
+        Resume from ``upload.state`` and ``save`` as you go: after a crash the publication comes
+        back with what you saved, and one the platform may already hold must be looked up there
+        before anything is posted again. Raise ``QuotaWait`` at a platform limit (the publication
+        waits, it does not fail) and ``PublishError`` with the platform's reason to fail it; raise
+        ``TryAgain`` for a transient failure (a 5xx, a dropped connection) to be retried later.
+        """
+
+    async def check(self, account: Account, http: "aiohttp.ClientSession") -> str:
+        """One sentence on what the credentials reach (``channel "Acme" (UC123)``), for
+        ``avatar-daemon accounts``; raise PublishError saying why when they don't work."""
+
+    async def figures(self, account: Account, remote_ids: list[str],
+                      http: "aiohttp.ClientSession") -> dict[str, "Figures"]:
+        """Views, likes and comments now for these posts of ``account``; leave out ids the platform
+        no longer knows. Called on a schedule for published videos, into the analytics store."""
 
 
 # ---- what a plugin may use of the daemon -----------------------------------------

@@ -468,3 +468,58 @@ class Notice(BaseModel):
     message: str
     at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+Privacy = Literal["private", "unlisted", "public"]
+
+
+class PublishOptions(Strict):
+    """How a video is posted: per campaign, template and request (the request wins).
+
+    Private by default: the platforms keep posts of apps they have not audited private anyway.
+    """
+
+    privacy: Privacy = "private"
+    made_for_kids: bool = False
+    category: str | None = None
+    """A platform's category id (YouTube's ``categoryId``, e.g. "28" for Science & Technology)."""
+    notify_subscribers: bool = False
+    extra: dict[str, Any] = Field(default_factory=dict)
+    """Platform-specific options a publisher documents (TikTok's ``mode: inbox``...)."""
+
+
+class PublishVideo(BaseModel):
+    """The finished video a publisher posts: its file and its text (title > campaign > template > research)."""
+
+    job_id: int
+    path: Path
+    size: int
+    mime: str = "video/mp4"
+    format: str
+    width: int
+    height: int
+    duration: float
+    title: str
+    description: str = ""
+    hashtags: list[str] = Field(default_factory=list)
+    thumbnail: Path | None = None
+
+    @property
+    def is_short(self) -> bool:
+        """YouTube's rule (there is no API flag): vertical or square, and three minutes or less."""
+        return self.height >= self.width and self.duration <= 180
+
+
+class Posted(BaseModel):
+    """A post the platform has published."""
+
+    remote_id: str
+    url: str | None = None
+
+
+class Figures(BaseModel):
+    """A post's counts as the platform reports them now."""
+
+    views: int = 0
+    likes: int = 0
+    comments: int = 0
