@@ -88,6 +88,8 @@ class FakeYouTube:
     drop_at: int | None = None            # a chunk spanning this file offset: kept up to it (whole 256 KiB), then the connection drops (once)
     expire_tokens_at: int | None = None   # once a session holds this many bytes, every issued access token expires (once)
     expire_sessions: bool = False         # every existing session answers 404 from now on (as an expired one does)
+    expire_session_at: int | None = None  # a session that holds this many bytes expires (404 from its next request)
+    lose_final_answer: bool = False       # the last chunk lands, then the connection drops before the 201 (once)
     hold_at: int | None = None            # a chunk starting at or past this offset waits for `release` (a kill test)
     calls: collections.Counter = field(default_factory=collections.Counter)
     refreshes: int = 0
@@ -222,6 +224,8 @@ class FakeYouTube:
         session = self.sessions.get(request.query.get("upload_id", ""))
         if session is None or self.expire_sessions:
             return None
+        if self.expire_session_at is not None and len(session.received) >= self.expire_session_at:
+            return None
         if self.session_ttl is not None and time.monotonic() - session.created > self.session_ttl:
             return None
         return session
@@ -287,6 +291,12 @@ class FakeYouTube:
             return self._bad(f"the chunk carried {len(data)} bytes, its Content-Range {size}")
         session.received += data
         self.chunk_sizes.append(size)
+        if self.lose_final_answer and len(session.received) == session.total:
+            self.lose_final_answer = False
+            self._answer(session)  # the video exists now; its answer never reaches the client
+            self.calls["lost answer"] += 1
+            request.transport.close()
+            return web.Response(status=500)
         if (self.expire_tokens_at is not None and not self._expired_tokens
                 and len(session.received) >= self.expire_tokens_at and len(session.received) < session.total):
             self._expired_tokens = True
@@ -306,6 +316,13 @@ class FakeYouTube:
                                      status=201)
         headers = {"Range": f"bytes=0-{len(session.received) - 1}"} if session.received else {}
         return web.Response(status=308, headers=headers)
+
+    def add_video(self, data: bytes, title: str = "Uploaded before") -> str:
+        """A video already on the channel (as if uploaded by an earlier life of the daemon); its id."""
+        video_id = secrets.token_urlsafe(8)[:11]
+        resource = {"snippet": {"title": title}, "status": {"privacyStatus": "private"}}
+        self.videos[video_id] = Video(video_id, resource, data, session="")
+        return video_id
 
     # ---- Data API reads ---------------------------------------------------------------------
 
