@@ -88,7 +88,7 @@ class FakeYouTube:
     drop_at: int | None = None            # a chunk spanning this file offset: kept up to it (whole 256 KiB), then the connection drops (once)
     expire_tokens_at: int | None = None   # once a session holds this many bytes, every issued access token expires (once)
     expire_sessions: bool = False         # every existing session answers 404 from now on (as an expired one does)
-    expire_session_at: int | None = None  # a session that holds this many bytes expires (404 from its next request)
+    expire_session_at: int | None = None  # the first session to hold this many bytes expires (404 from then on)
     lose_final_answer: bool = False       # the last chunk lands, then the connection drops before the 201 (once)
     hold_at: int | None = None            # a chunk starting at or past this offset waits for `release` (a kill test)
     calls: collections.Counter = field(default_factory=collections.Counter)
@@ -106,6 +106,7 @@ class FakeYouTube:
         self.release = asyncio.Event()
         self._dropped = False
         self._expired_tokens = False
+        self._expired_session: str | None = None
 
     @property
     def url(self) -> str:
@@ -225,6 +226,8 @@ class FakeYouTube:
         if session is None or self.expire_sessions:
             return None
         if self.expire_session_at is not None and len(session.received) >= self.expire_session_at:
+            self._expired_session = self._expired_session or session.id
+        if session.id == self._expired_session:
             return None
         if self.session_ttl is not None and time.monotonic() - session.created > self.session_ttl:
             return None

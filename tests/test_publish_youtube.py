@@ -7,17 +7,28 @@ expires mid-upload, quotaExceeded waiting instead of failing, a crash that never
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from avatar_daemon import PublishOptions, PublishVideo
+from avatar_daemon import PublishOptions, PublishVideo, RenderResult
+from avatar_daemon.models import JobState
+from avatar_daemon.store import Store
+from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, \
+    wait_for_final, wait_until
 from avatar_daemon_plugins.youtube.limits import next_pacific_midnight, quota_wait
 from avatar_daemon_plugins.youtube.resource import video_resource
 from avatar_daemon_plugins.youtube.settings import YouTubeSettings
-from tests.fake_youtube import _check_resource
+from tests.conftest import fixture_bytes
+from tests.fake_youtube import QUANTUM as Q, FakeYouTube, _check_resource
+from tests.test_store import Clock
+
+ACCOUNT = "acme-shorts"
 
 
 def _video(tmp_path: Path, **fields) -> PublishVideo:
@@ -100,3 +111,252 @@ def test_a_chunk_size_off_the_256_kib_grid_is_refused_with_a_suggestion():
     assert YouTubeSettings(chunk_size=4 * 262144).chunk_size == 1048576
     with pytest.raises(ValidationError, match="multiple of 262144.*try 1048576"):
         YouTubeSettings(chunk_size=1_000_000)
+
+
+# ---- through the daemon: the publications service, its store and the plugin -------------------
+
+
+class FileRenderer(FakeRenderer):
+    """The test renderer, writing a video file of `size` bytes (the same bytes for the same size)."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    async def render(self, request, progress) -> RenderResult:
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        video = request.output_dir / "video.mp4"
+        video.write_bytes(random.Random(self.size).randbytes(self.size))
+        return RenderResult(video=video, duration=30.0)
+
+
+@pytest.fixture
+async def fake():
+    async with FakeYouTube().serve() as f:
+        yield f
+
+
+@pytest.fixture
+def secrets(monkeypatch):
+    """The account's credentials, from the environment as the daemon reads them."""
+    for key, value in FakeYouTube.secrets().items():
+        monkeypatch.setenv(f"AVATAR_DAEMON_ACME_SHORTS_{key.upper()}", value)
+    return FakeYouTube.secrets()
+
+
+def youtube_daemon(tmp_path, fake, *, size: int, chunk: int = 2 * Q, clock=None, **youtube):
+    recording = RecordingPlugin(renderer=FileRenderer(size))
+    settings = make_settings(
+        tmp_path, publishing={"accounts": {ACCOUNT: {"platform": "youtube"}}, "poll_seconds": 0.05,
+                              "retry_seconds": 0.05},
+        plugins={"settings": {"youtube": {**fake.settings(), "chunk_size": chunk, "backoff_seconds": 0.01, **youtube}}})
+    return make_daemon(tmp_path, plugins=[recording], settings=settings, clock=clock), recording
+
+
+async def a_finished_video(daemon) -> tuple[int, bytes]:
+    job_ids = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")).job_ids
+    assert await wait_for_final(daemon, job_ids[0]) is JobState.completed
+    job = await daemon.store.job(job_ids[0])
+    return job.id, Path(job.result["video"]).read_bytes()
+
+
+async def ended(daemon, job_id, timeout: float = 30) -> dict:
+    async def done():
+        (row,) = await daemon.publishing.for_video(job_id)
+        return row if row["state"] in ("published", "failed") else None
+    return await wait_until(done, timeout=timeout)
+
+
+async def publish(daemon, job_id, **options) -> dict:
+    await daemon.publishing.request(job_id, ["youtube"], options=options or None, by="test")
+    return await ended(daemon, job_id)
+
+
+def sent(fake, row) -> bytes:
+    return fake.videos[row["remote_id"]].data
+
+
+async def test_the_exact_bytes_arrive_in_256_kib_chunks_and_the_short_is_published(tmp_path, fake, secrets, caplog):
+    caplog.set_level(logging.DEBUG)
+    daemon, recording = youtube_daemon(tmp_path, fake, size=5 * Q + 1000)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        script = await daemon.jobs.script_for(await daemon.store.job(job_id))
+        row = await publish(daemon, job_id)
+    assert row["state"] == "published", row
+    assert row["url"] == f"https://youtube.com/shorts/{row['remote_id']}"  # 9:16 and 30 s: a Short
+    assert sent(fake, row) == data and fake.problems == []
+    assert fake.chunk_sizes == [2 * Q, 2 * Q, Q + 1000] and len(fake.sessions) == 1
+    (session,) = fake.sessions.values()
+    assert session.params["notifySubscribers"] == "false" and session.mime == "video/mp4"
+    resource = fake.videos[row["remote_id"]].resource
+    assert resource["status"] == {"privacyStatus": "private", "selfDeclaredMadeForKids": False,
+                                  "containsSyntheticMedia": True, "uploadStatus": "uploaded"}
+    assert resource["snippet"]["title"] == script.title
+    assert resource["snippet"]["description"].endswith(" ".join(script.hashtags))
+    progress = [e for e in recording.notifier.events if e.publication and "uploading to YouTube" in e.message]
+    percents = [e.publication["percent"] for e in progress]  # as many as the core lets through at this speed
+    assert progress and percents == sorted(percents) and all(0 <= p < 100 for p in percents)
+    assert "of 1.3 MB" in progress[0].message
+    for secret in secrets.values():
+        assert secret not in caplog.text
+    assert not any(token in caplog.text for token in fake.tokens)
+
+
+async def test_options_of_the_request_reach_youtube_and_made_for_kids_is_sent_either_way(tmp_path, fake, secrets):
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, _ = await a_finished_video(daemon)
+        row = await publish(daemon, job_id, privacy="unlisted", made_for_kids=True, category="28",
+                            notify_subscribers=True, extra={"contains_synthetic_media": False})
+    resource = fake.videos[row["remote_id"]].resource
+    assert resource["status"] == {"privacyStatus": "unlisted", "selfDeclaredMadeForKids": True,
+                                  "containsSyntheticMedia": False, "uploadStatus": "uploaded"}
+    assert resource["snippet"]["categoryId"] == "28"
+    assert next(iter(fake.sessions.values())).params["notifySubscribers"] == "true"
+
+
+async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp_path, fake, secrets):
+    # The second chunk (4 quanta) breaks off after one quantum and a bit: Google kept the quantum.
+    fake.drop_at = 4 * Q + Q + 1000
+    daemon, _ = youtube_daemon(tmp_path, fake, size=10 * Q + 5, chunk=4 * Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "published" and sent(fake, row) == data
+    assert fake.calls["dropped"] == 1 and fake.calls["status"] == 1 and len(fake.sessions) == 1
+    # Not from 0, not from the broken chunk's start: from the byte after the server's Range.
+    assert fake.chunk_starts == [0, 4 * Q, 5 * Q, 9 * Q]
+    assert fake.problems == []
+
+
+async def test_a_503_and_an_expired_session_are_survived(tmp_path, fake, secrets):
+    fake.fail_chunks_503 = 1
+    fake.expire_session_at = 2 * Q  # the first session is gone once it holds a chunk
+    daemon, _ = youtube_daemon(tmp_path, fake, size=5 * Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "published" and sent(fake, row) == data
+    assert fake.calls["gone"] >= 1 and len(fake.sessions) == 2 and len(fake.videos) == 1
+    first, second = fake.sessions.values()
+    assert len(first.received) == 2 * Q and first.video_id is None and second.video_id == row["remote_id"]
+
+
+async def test_an_access_token_expiring_mid_upload_is_refreshed_once_and_the_upload_goes_on(tmp_path, fake, secrets):
+    fake.expire_tokens_at = 2 * Q
+    daemon, _ = youtube_daemon(tmp_path, fake, size=6 * Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "published" and sent(fake, row) == data
+    assert fake.refreshes == 2 and fake.calls["401"] == 1
+    assert fake.chunk_starts == [0, 2 * Q, 4 * Q] and len(fake.sessions) == 1
+
+
+async def test_a_revoked_refresh_token_fails_the_publication_saying_why(tmp_path, fake, secrets):
+    fake.revoked = True
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, _ = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "failed" and fake.calls["start"] == 0
+    assert "YouTube account acme-shorts" in row["error"] and "invalid_grant" in row["error"]
+    assert "Testing" in row["error"] and "7 days" in row["error"]
+    assert not any(secret in row["error"] for secret in secrets.values())
+
+
+async def test_a_lost_answer_to_the_last_chunk_finds_the_video_instead_of_posting_it_again(tmp_path, fake, secrets):
+    fake.lose_final_answer = True
+    daemon, _ = youtube_daemon(tmp_path, fake, size=3 * Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "published" and sent(fake, row) == data
+    assert fake.calls["lost answer"] == 1 and fake.calls["status"] == 1
+    assert len(fake.videos) == 1 and len(fake.sessions) == 1
+
+
+async def test_quota_exceeded_waits_until_midnight_pacific_then_publishes(tmp_path, fake, secrets):
+    clock = Clock(datetime(2026, 12, 3, 7, 50, tzinfo=timezone.utc))  # 23:50 in Los Angeles
+    fake.quota_exceeded = True
+    daemon, _ = youtube_daemon(tmp_path, fake, size=3 * Q, clock=clock)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        await daemon.publishing.request(job_id, ["youtube"], by="test")
+
+        async def waiting():
+            (row,) = await daemon.publishing.for_video(job_id)
+            return row if row["not_before"] else None
+        row = await wait_until(waiting)
+        assert row["state"] == "pending" and row["error"] is None
+        assert datetime.fromisoformat(row["not_before"]) == datetime(2026, 12, 3, 8, tzinfo=timezone.utc)
+        assert "quota" in row["message"]
+        fake.quota_exceeded = False  # Google's reset; the daemon still waits for its own clock
+        await asyncio.sleep(0.3)
+        assert fake.calls["start"] == 1 and not fake.videos
+        clock.advance(11 * 60)
+        row = await ended(daemon, job_id)
+    assert row["state"] == "published" and sent(fake, row) == data
+    assert fake.calls["start"] == 2 and len(fake.videos) == 1
+
+
+async def test_a_video_id_saved_before_a_crash_is_looked_up_not_uploaded_again(tmp_path, fake, secrets):
+    """A node uploaded the whole video, saved YouTube's id, and died before recording it as published."""
+    fake.hold_at = 0
+    daemon, _ = youtube_daemon(tmp_path, fake, size=2 * Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon)
+        await daemon.publishing.request(job_id, ["youtube"], by="test")
+        await asyncio.wait_for(fake.held.wait(), 30)
+        node = daemon.node_id
+    already = fake.add_video(data)
+    async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
+        assert await store.release_publications(node)
+        pub = await store.claim_publication(["youtube"], node_id="the-node-that-died")
+        await store.save_publication(pub.id, pub.fence, state="processing", facts={"video_id": already})
+        assert await store.release_publications("the-node-that-died")  # as when its lease runs out
+    fake.hold_at = None
+    fake.release.set()
+    daemon, _ = youtube_daemon(tmp_path, fake, size=2 * Q)
+    async with running(daemon):
+        row = await ended(daemon, job_id)
+    assert row["state"] == "published" and row["remote_id"] == already
+    assert fake.calls["start"] == 1 and len(fake.videos) == 1  # the first life's session only, no new upload
+    assert fake.calls["videos.list"] == 1
+
+
+async def test_the_accounts_check_names_the_channel_and_says_why_it_fails(tmp_path, fake, secrets, capsys):
+    from avatar_daemon import cli
+
+    make_settings(tmp_path, notifiers=["log"], publishing={"accounts": {ACCOUNT: {"platform": "youtube"}}},
+                  plugins={"settings": {"youtube": fake.settings()}})
+
+    def accounts() -> tuple[int, str]:  # in a thread: the command runs an event loop of its own
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["--config", str(tmp_path / "daemon.yaml"), "accounts"])
+        out = capsys.readouterr()
+        return exit_.value.code, out.out + out.err
+
+    code, out = await asyncio.to_thread(accounts)
+    assert code == 0 and 'ok: channel "Acme Shorts" (UCfakechannel0000000001)' in out, out
+    fake.readonly_scope = False
+    code, out = await asyncio.to_thread(accounts)
+    assert code == 1 and "insufficient authentication scopes" in out and "youtube.readonly" in out, out
+    assert not any(secret in out for secret in secrets.values())
+
+
+async def test_figures_are_read_fifty_ids_a_call(tmp_path, fake, secrets):
+    from avatar_daemon.accounts import Account
+    import aiohttp
+    from avatar_daemon_plugins.youtube.publisher import YouTubePublisher
+
+    ids = [fake.add_video(b"x", f"video {n}") for n in range(51)]
+    fake.videos[ids[50]].views, fake.videos[ids[50]].likes, fake.videos[ids[50]].comments = 1234, 56, 7
+    publisher = YouTubePublisher(YouTubeSettings(**fake.settings()), lambda: datetime.now(timezone.utc))
+    account = Account(ACCOUNT, "youtube")
+    async with aiohttp.ClientSession() as http:
+        figures = await publisher.figures(account, ids + ["gone-video"], http)
+    assert set(figures) == set(ids)  # the one YouTube no longer knows is left out
+    assert (figures[ids[50]].views, figures[ids[50]].likes, figures[ids[50]].comments) == (1234, 56, 7)
+    assert fake.calls["videos.list"] == 2 and fake.refreshes == 1
