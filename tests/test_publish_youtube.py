@@ -8,8 +8,16 @@ expires mid-upload, quotaExceeded waiting instead of failing, a crash that never
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
+import os
 import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +32,7 @@ from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, ma
 from avatar_daemon_plugins.youtube.limits import next_pacific_midnight, quota_wait
 from avatar_daemon_plugins.youtube.resource import video_resource
 from avatar_daemon_plugins.youtube.settings import YouTubeSettings
-from tests.conftest import fixture_bytes
+from tests.conftest import REPO, fixture_bytes
 from tests.fake_youtube import QUANTUM as Q, FakeYouTube, _check_resource
 from tests.test_store import Clock
 
@@ -360,3 +368,130 @@ async def test_figures_are_read_fifty_ids_a_call(tmp_path, fake, secrets):
     assert set(figures) == set(ids)  # the one YouTube no longer knows is left out
     assert (figures[ids[50]].views, figures[ids[50]].likes, figures[ids[50]].comments) == (1234, 56, 7)
     assert fake.calls["videos.list"] == 2 and fake.refreshes == 1
+
+
+# ---- a real daemon process, killed mid-upload ---------------------------------------------------
+
+FILE_RENDERER = """
+import random
+from avatar_daemon import RenderResult, hookimpl
+
+
+class FileRenderer:
+    name = "file"
+    max_concurrency = 1
+
+    def list_avatars(self):
+        return []
+
+    async def render(self, request, progress):
+        request.output_dir.mkdir(parents=True, exist_ok=True)
+        video = request.output_dir / "video.mp4"
+        video.write_bytes(random.Random(1).randbytes(SIZE))
+        return RenderResult(video=video, duration=30.0)
+
+
+@hookimpl
+def register_renderers(register):
+    register(FileRenderer())
+"""
+
+
+class DaemonProcess:
+    """`python -m avatar_daemon run`, its log kept; `ready` once it says it is running."""
+
+    def __init__(self, config: Path, env: dict[str, str], log: list[str]):
+        self.proc = subprocess.Popen([sys.executable, "-m", "avatar_daemon", "run", "--config", str(config)],
+                                     cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, args=(log,), daemon=True).start()
+
+    def _read(self, log: list[str]) -> None:
+        for line in self.proc.stderr:
+            log.append(line.rstrip())
+            if "avatar-daemon running" in line:
+                self.ready.set()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as con:
+        return con.execute(sql).fetchall()
+
+
+async def poll(what: str, get, log: list[str], timeout: float = 60.0):
+    """`get()` once it returns something true, checked without blocking the fake's loop for long."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(sqlite3.OperationalError):  # no database yet, or a writer holds it
+            if value := get():
+                return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} did not happen in {timeout:.0f} s; the daemon said:\n" + "\n".join(log[-40:]))
+
+
+@pytest.mark.timeout(240)  # a hang guard: on a loaded machine each start takes seconds
+async def test_a_daemon_killed_mid_upload_resumes_from_the_confirmed_offset_and_posts_once(tmp_path, fake):
+    size = 8 * Q + 123
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "file_renderer.py").write_text(FILE_RENDERER.replace("SIZE", str(size)))
+    (tmp_path / "inbox").mkdir()
+    config = tmp_path / "daemon.yaml"
+    config.write_text(json.dumps({
+        "data_dir": "var", "database": "var/db.sqlite3", "inbox": {"path": "inbox", "settle_seconds": 0.05},
+        "jobs": {"output_dir": "var/videos"}, "http": {"enabled": False}, "default_renderer": "file",
+        "notifiers": ["log"], "campaigns_dir": "campaigns",
+        "publishing": {"accounts": {ACCOUNT: {"platform": "youtube"}}, "poll_seconds": 0.1, "retry_seconds": 0.1},
+        "plugins": {"plugins_dir": "plugins",
+                    "only": ["hackernews", "template_writer", "formats", "log_notifier", "youtube", "file_renderer"],
+                    "settings": {"youtube": {**fake.settings(), "chunk_size": Q, "backoff_seconds": 0.01}}}}))
+    env = {**os.environ, **{f"AVATAR_DAEMON_ACME_SHORTS_{k.upper()}": v for k, v in FakeYouTube.secrets().items()}}
+    db = tmp_path / "var" / "db.sqlite3"
+    log: list[str] = []
+    daemons: list[DaemonProcess] = []
+    try:
+        first = DaemonProcess(config, env, log)
+        daemons.append(first)
+        await poll("the first start", first.ready.is_set, log)
+        tmp = tmp_path / "inbox" / "hn.json.part"
+        tmp.write_bytes(fixture_bytes("hn_algolia.json"))
+        tmp.rename(tmp_path / "inbox" / "hn.json")
+        (job_id, result), *_ = await poll("a finished video", lambda: query(
+            db, "SELECT id, result FROM video_generations WHERE status = 'completed' ORDER BY id"), log)
+        data = Path(json.loads(result)["video"]).read_bytes()
+        assert len(data) == size
+
+        fake.hold_at = 3 * Q  # three chunks land, the fourth hangs: the moment to kill
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "avatar_daemon", "publish", str(job_id), "--to", "youtube", "--config", str(config),
+            cwd=REPO, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await cli.communicate()
+        assert cli.returncode == 0, out.decode()
+        await asyncio.wait_for(fake.held.wait(), 60)
+        (state, offset, facts), = query(db, "SELECT state, upload_offset, facts FROM publications")
+        assert (state, offset) == ("uploading", 3 * Q)  # saved before the next chunk went out
+        session_uri = json.loads(facts)["session_uri"]
+        first.kill()
+
+        fake.hold_at = None
+        fake.release.set()
+        second = DaemonProcess(config, env, log)
+        daemons.append(second)
+        (remote_id, url), = await poll("the publication's end", lambda: query(
+            db, "SELECT remote_id, url FROM publications WHERE state IN ('published', 'failed')"), log)
+    finally:
+        for d in daemons:
+            d.kill()
+    assert remote_id and url == f"https://youtube.com/shorts/{remote_id}", log[-20:]
+    assert len(fake.sessions) == 1 and len(fake.videos) == 1 and fake.problems == []
+    assert fake.videos[remote_id].data == data
+    (session,) = fake.sessions.values()
+    assert session_uri.endswith(session.id) and session.video_id == remote_id
+    # Chunks 0, 1 and 2, the fourth lost with the first life; then, after one status query, on from 3.
+    assert fake.chunk_starts == [0, Q, 2 * Q, 3 * Q, 3 * Q, 4 * Q, 5 * Q, 6 * Q, 7 * Q, 8 * Q]
+    assert fake.calls["status"] == 1 and fake.calls["lost"] == 1
+    assert not any(secret in line for line in log for secret in FakeYouTube.secrets().values())
