@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
 
 from avatar_daemon.accounts import Accounts
 from avatar_daemon.errors import InvalidRequest, UnknownNameError
@@ -292,39 +291,6 @@ async def test_figures_of_published_posts_come_back_into_the_analytics(tmp_path,
     (video,) = [v for v in totals["by_video"] if v["key"] == job_id]
     assert (video["view"], video["like"], video["comment"]) == (1234, 56, 7)
     assert {r["key"]: r["view"] for r in totals["by_platform"]}["loopvid"] == 1234
-
-
-async def test_the_outgoing_webhook_hears_the_post_with_its_url_and_the_job_completing_once(tmp_path, platform):
-    received = []
-
-    async def hook(request):
-        received.append(json.loads(await request.read()))
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    settings = make_settings(tmp_path, notifiers=["recording", "webhook", "log"], publishing=PUBLISHING,
-                             plugins={"settings": {"webhook": {"url": f"http://127.0.0.1:{port}/hook"}}})
-    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
-                         settings=settings)
-    try:
-        async with running(daemon):
-            job_id = await a_finished_video(daemon)
-            await daemon.publishing.request(job_id, ["loopvid"], by="test")
-            (row,) = await published(daemon, job_id)
-            await wait_until(lambda: any(r["type"] == "publication.published" for r in received))
-    finally:
-        await runner.cleanup()
-    mine = [r for r in received if r.get("video_id") == job_id]  # notices (publish.private) name no video
-    assert [r["type"] for r in mine].count("job.completed") == 1
-    (post,) = [r for r in mine if r["type"].startswith("publication.")]
-    assert post["type"] == "publication.published" and post["publication"]["url"] == row["url"]
-    assert post["publication"]["platform"] == "loopvid" and str(tmp_path) not in json.dumps(post)
 
 
 async def test_figures_are_read_back_on_their_schedule(tmp_path, platform):
