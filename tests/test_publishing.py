@@ -208,7 +208,8 @@ def database(request, tmp_path):
 async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_resumes_from_the_saved_offset(
         tmp_path, platform, database):
     """Two nodes, each with its own store on one database: node a's lease runs out while a chunk is on its
-    way; node b carries on from the session and offset a saved, and the platform ends up with one video, whole."""
+    way; node b carries on from the session and offset a saved, node a's late writes are refused, and the
+    platform ends up with one video, whole."""
     clock = Clock(datetime.now(timezone.utc))
     data = bytes(range(256)) * 800  # 204,800 bytes: four 64 KiB chunks
     video = tmp_path / "video.mp4"
@@ -222,7 +223,7 @@ async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_res
         await store_a.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
                                    result={"video": str(video), "duration": 12.0})
 
-        def node(store, name):
+        def node(store, name, lease):
             publishers = Registry("publisher")
             publisher = LoopbackPublisher(platform.url)
             publishers.add(publisher, "test")
@@ -230,10 +231,11 @@ async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_res
             service = Publications(
                 store, EventBus(store, [], name), publishers, accounts, Registry("format"),
                 lambda job: asyncio.sleep(0, None), lambda job: [], http, settings, lambda n: None,
-                node_id=name, lease_seconds=0.3, clock=clock)
+                node_id=name, lease_seconds=lease, clock=clock)
             return service, publisher
 
-        (a, a_publisher), (b, b_publisher) = node(store_a, "node-a"), node(store_b, "node-b")
+        # Node a renews its lease every 10 s: too late, once the clock has jumped past it (a hung node).
+        (a, a_publisher), (b, b_publisher) = node(store_a, "node-a", 30), node(store_b, "node-b", 30)
         await a.request(job_id, ["loopvid"], by="test")
         claim_a = await store_a.claim_publication(["loopvid"], "node-a", lease_seconds=30)
         task_a = asyncio.create_task(a.work(claim_a))
@@ -241,10 +243,13 @@ async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_res
         saved = await store_b.publication(claim_a.id)
         assert (saved.state, saved.upload_offset) == ("uploading", 65536)
         clock.advance(31)  # node a is quiet past its lease
-        claim_b = await store_b.claim_publication(["loopvid"], "node-b", lease_seconds=30)
-        assert claim_b is not None and claim_b.attempts == 2
+        # As node b's poll would: a claim skips a row another transaction holds this instant (a's percent write).
+        claim_b = await wait_until(lambda: store_b.claim_publication(["loopvid"], "node-b", lease_seconds=30),
+                                   timeout=5)
+        assert claim_b.attempts == 2
         row = await b.work(claim_b)
-        assert await asyncio.wait_for(task_a, 10) is None  # a's renewal was refused: it stopped
+        platform.release.set()  # a's chunk lands at last: its next save is refused, and it stops
+        assert await asyncio.wait_for(task_a, 10) is None
         assert (await store_a.publication(claim_a.id)).state == "published"
     assert a_publisher.seen == [{}]
     assert b_publisher.seen == [{"session": saved.facts["session"], "offset": 65536}]
