@@ -1,9 +1,7 @@
 """A notifier that POSTs each job event as JSON to a URL, signed with HMAC-SHA256.
 
 Settings (daemon.yaml `plugins.settings.webhook`): `url`, optional `states` to send
-(default: every state but progress; a post's news are `publication.published` and
-`publication.failed` by default, and `publication.pending`, `publication.uploading`...
-when listed), `retries`, and `public_url` (the address the receiver
+(default: every state but progress), `retries`, and `public_url` (the address the receiver
 reaches this daemon's API at). Each job event carries what a receiver acts on: `video_id`,
 `title`, `workspace_id`, `user_id`, `format`, `duration`, and with `public_url` the
 `video_url`, `thumbnail_url` and `page_url` (API links: a bearer token fetches them); a
@@ -29,7 +27,6 @@ from avatar_daemon import GaveUp, JobEvent, Notice, TryAgain, hookimpl, retry_af
 
 log = logging.getLogger(__name__)
 LOCAL_FILES = {"video", "thumbnail", "srt", "vtt", "metadata"}  # paths on this machine, of no use elsewhere
-PUBLICATION_STATES = {"publication.published", "publication.failed"}  # sent unless `states` says otherwise
 
 
 def sign(secret_value: str, timestamp: str, body: bytes) -> str:
@@ -52,9 +49,6 @@ class WebhookNotifier:
     async def notify(self, event: JobEvent) -> None:
         if not self.url:
             return
-        if event.publication is not None:
-            await self._publication(event)
-            return
         if self.states is not None and event.state.value not in self.states:
             return
         if self.states is None and event.state.value == "rendering" and event.percent not in (0, None):
@@ -63,15 +57,6 @@ class WebhookNotifier:
         payload["data"] = {k: v for k, v in payload["data"].items() if k not in LOCAL_FILES}
         body = json.dumps({"type": "job." + event.state.value, **payload, **await self._video(event.job_id)}).encode()
         await self._post(self.url, body, f"job {event.job_id} {event.state.value}")
-
-    async def _publication(self, event: JobEvent) -> None:
-        """A post's news, typed `publication.<state>`: by default only published (with its URL) and failed."""
-        kind = "publication." + event.publication["state"]
-        if kind not in (self.states if self.states is not None else PUBLICATION_STATES):
-            return
-        payload = event.model_dump(mode="json", exclude={"data"})
-        body = json.dumps({"type": kind, **payload, **await self._video(event.job_id)}).encode()
-        await self._post(self.url, body, f"job {event.job_id} {kind}")
 
     async def _video(self, job_id: int) -> dict:
         """The video an event is about, as a receiver elsewhere can use it."""
