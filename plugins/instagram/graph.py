@@ -109,30 +109,35 @@ class Graph:
 async def refresh(cfg: InstagramSettings, http: aiohttp.ClientSession, account: Account, what: str,
                   keep: dict[str, str]) -> tuple[str, float]:
     """A fresh long-lived token: with the app's ``app_id`` (setting) and ``app_secret`` (secret), the latest
-    token is exchanged (``grant_type=fb_exchange_token``) for a new one good for about 60 days; without
-    them the configured token is used as it is (a system user's token does not expire)."""
-    current = keep.get("access_token") or account.secret("access_token")
+    token is exchanged (``grant_type=fb_exchange_token``) for a new one good for about 60 days, and the
+    configured one when Meta no longer takes the latest; without them the configured token is used as it
+    is (a system user's token does not expire)."""
+    configured = account.secret("access_token")
     app_id = account.settings.get("app_id")
     if not app_id:
-        return current, 30 * 86400.0
-    params = {"grant_type": "fb_exchange_token", "client_id": str(app_id),
-              "client_secret": account.secret("app_secret"), "fb_exchange_token": current}
+        return configured, 30 * 86400.0
+    secret = account.secret("app_secret")
     url = f"{cfg.graph_url.rstrip('/')}/{cfg.api_version}/oauth/access_token"
-    try:
-        async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(total=cfg.request_timeout_seconds,
-                                                                             connect=10.0)) as resp:
-            status, answer = resp.status, json_of(await resp.read())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TryAgain(f"{what}: Meta's token endpoint could not be reached ({type(exc).__name__})") from None
-    if status >= 500:
-        raise TryAgain(f"{what}: Meta's token endpoint answered HTTP {status}")
-    token = answer.get("access_token")
-    if status >= 400 or not isinstance(token, str) or not token:
+    refusal = ""
+    for current in dict.fromkeys(t for t in (keep.get("access_token"), configured) if t):
+        params = {"grant_type": "fb_exchange_token", "client_id": str(app_id), "client_secret": secret,
+                  "fb_exchange_token": current}
+        try:
+            async with http.get(url, params=params, timeout=aiohttp.ClientTimeout(
+                    total=cfg.request_timeout_seconds, connect=10.0)) as resp:
+                status, answer = resp.status, json_of(await resp.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TryAgain(f"{what}: Meta's token endpoint could not be reached ({type(exc).__name__})") from None
+        if status >= 500:
+            raise TryAgain(f"{what}: Meta's token endpoint answered HTTP {status}")
+        token = answer.get("access_token")
+        if status < 400 and isinstance(token, str) and token:
+            keep["access_token"] = token
+            return token, float(answer.get("expires_in") or 3600)
         error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-        raise PublishError(f"{what}: Meta refused to refresh the access token ({error.get('message') or f'HTTP {status}'}); "
-                           "log in again and set a new long-lived access_token")
-    keep["access_token"] = token
-    return token, float(answer.get("expires_in") or 3600)
+        refusal = str(error.get("message") or f"HTTP {status}")
+    raise PublishError(f"{what}: Meta refused to refresh the access token ({refusal}); "
+                       "log in again and set a new long-lived access_token")
 
 
 def json_of(raw: bytes) -> dict[str, Any]:

@@ -115,7 +115,8 @@ class InstagramPublisher:
 
     async def _wait_for_quota(self, g: graph.Graph, user: str) -> None:
         """QuotaWait when the rolling 24 hours hold ``quota_total`` posts already: until the oldest of them
-        leaves the window (the recent posts' timestamps say when), else an hour ahead."""
+        leaves the window (the recent posts' timestamps say when), else ``quota_wait_seconds`` ahead.
+        (Posts made in the app count in the list but not in the limit: waking early only looks again.)"""
         used, total = await self._limit(g, user)
         if not total or used < total:
             return
@@ -127,7 +128,7 @@ class InstagramPublisher:
         stamps = [s for s in stamps if s is not None]
         if len(stamps) >= total:
             frees = min(stamps[:total]) + timedelta(hours=24)
-            if now < frees < until:
+            if frees > now:
                 until = frees
         raise QuotaWait(until, f"{g.what}: Instagram's publishing limit is used up ({used} of {total} posts "
                                "in the last 24 hours)")

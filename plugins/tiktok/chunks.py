@@ -39,7 +39,7 @@ def plan(video_size: int, preferred: int) -> ChunkPlan:
         return ChunkPlan(video_size, video_size, 1)
     size = min(max(preferred, MIN_CHUNK), MAX_CHUNK)
     if video_size // size > MAX_CHUNKS:
-        size = -(-video_size // MAX_CHUNKS)
+        size = video_size // (MAX_CHUNKS + 1) + 1  # the least size that makes floor(video_size / size) <= 1000
     if size > MAX_CHUNK:
         raise PublishError(f"the video is {video_size} bytes, more than TikTok's {MAX_CHUNKS} chunks "
                            f"of {MAX_CHUNK // MiB} MiB can carry")
