@@ -202,6 +202,9 @@ class FakeTikTok:
             if not self.audited and level != "SELF_ONLY":
                 return self._error(endpoint, 403, "unaudited_client_can_only_post_to_private_accounts",
                                    "Unaudited clients can only post to a private account")
+            if not all(isinstance(post_info.get(k), bool) for k in ("brand_content_toggle", "brand_organic_toggle")):
+                return self._error(endpoint, 400, "invalid_params", "brand_content_toggle and brand_organic_toggle "
+                                                                    "are required")
             if len(post_info.get("title") or "") > 2200:
                 return self._error(endpoint, 400, "invalid_params", "title is longer than 2200 characters")
         source = body.get("source_info") or {}

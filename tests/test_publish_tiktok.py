@@ -50,6 +50,7 @@ async def test_a_small_video_goes_whole_privately_and_is_posted_once(tiktok, htt
     assert (post.chunk_size, post.total_chunk_count) == (rec.video.size, 1)    # under 5 MiB: whole
     assert bytes(post.received) == sent(rec)
     assert post.post_info["privacy_level"] == "SELF_ONLY"                      # private is the default
+    assert post.post_info["is_aigc"] is True                                   # an avatar is AI-generated: labelled
     assert post.post_info["title"] == "Rust 2026 in a minute\n\nWhat changed, briefly.\n\n#rust #dev"
     assert posted.remote_id == str(post.post_id)
     assert posted.url == f"https://www.tiktok.com/@acme.avatars/video/{post.post_id}"
@@ -82,7 +83,8 @@ async def test_the_fake_refuses_chunks_that_break_the_rules(tiktok, http):
     auth = {"Authorization": f"Bearer {token}"}
 
     async def init(size, chunk, count):
-        body = {"post_info": {"title": "t", "privacy_level": "SELF_ONLY"},
+        body = {"post_info": {"title": "t", "privacy_level": "SELF_ONLY", "brand_content_toggle": False,
+                              "brand_organic_toggle": False},
                 "source_info": {"source": "FILE_UPLOAD", "video_size": size, "chunk_size": chunk, "total_chunk_count": count}}
         async with http.post(f"{tiktok.url}/v2/post/publish/video/init/", json=body, headers=auth) as resp:
             return resp.status, await resp.json()

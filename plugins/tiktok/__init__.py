@@ -6,7 +6,8 @@ An account in daemon.yaml ``publishing.accounts`` with ``platform: tiktok`` need
 ``private`` (the default) posts ``SELF_ONLY``, ``unlisted`` ``MUTUAL_FOLLOW_FRIENDS``, ``public``
 ``PUBLIC_TO_EVERYONE``, each only when the creator's ``privacy_level_options`` allow it;
 ``extra``: ``mode: inbox`` (the creator finishes the post in the app), ``privacy_level``,
-``disable_comment``, ``disable_duet``, ``disable_stitch``, ``cover_timestamp_ms``.
+``disable_comment``, ``disable_duet``, ``disable_stitch``, ``cover_timestamp_ms``, ``is_aigc`` (the
+AI-generated label, on by default: the presenter is an avatar), ``brand_content``, ``brand_organic``.
 Settings: daemon.yaml ``plugins.settings.tiktok`` (see settings.py).
 """
 

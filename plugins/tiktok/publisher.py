@@ -113,7 +113,11 @@ class TikTokPublisher:
             post_info = {"title": caption(video.title, video.description, video.hashtags, CAPTION_LIMIT), "privacy_level": level,
                          "disable_comment": bool(options.extra.get("disable_comment", False)),
                          "disable_duet": bool(options.extra.get("disable_duet", False)),
-                         "disable_stitch": bool(options.extra.get("disable_stitch", False))}
+                         "disable_stitch": bool(options.extra.get("disable_stitch", False)),
+                         # A talking avatar is AI-generated content: TikTok labels it so when told.
+                         "is_aigc": bool(options.extra.get("is_aigc", True)),
+                         "brand_content_toggle": bool(options.extra.get("brand_content", False)),
+                         "brand_organic_toggle": bool(options.extra.get("brand_organic", False))}
             if "cover_timestamp_ms" in options.extra:
                 post_info["video_cover_timestamp_ms"] = int(options.extra["cover_timestamp_ms"])
             data = await client.call("/v2/post/publish/video/init/", {"post_info": post_info, "source_info": source},
