@@ -33,16 +33,21 @@ class InstagramPublisher:
         self.clock = clock
         self._tokens: dict[str, AccessToken] = {}
         self._kept: dict[str, dict[str, str]] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._accounts: dict[str, Account] = {}
 
     def __repr__(self) -> str:
         return f"InstagramPublisher({self.cfg.graph_url!r})"
 
     def _graph(self, account: Account, http: aiohttp.ClientSession) -> graph.Graph:
         what = f"Instagram account {account.name}"
+        # a refresh goes through the session, and reads the secrets, of the call that needs it
+        self._http, self._accounts[account.name] = http, account
         if account.name not in self._tokens:
             kept = self._kept.setdefault(account.name, {})
             self._tokens[account.name] = AccessToken(
-                lambda: graph.refresh(self.cfg, http, account, what, kept), what=what)
+                lambda name=account.name: graph.refresh(self.cfg, self._http, self._accounts[name], what, kept),
+                what=what)
         return graph.Graph(account, self.cfg, http, self._tokens[account.name], self.clock)
 
     # ---- Publisher --------------------------------------------------------------------

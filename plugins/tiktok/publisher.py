@@ -34,16 +34,21 @@ class TikTokPublisher:
         self.clock = clock
         self._tokens: dict[str, AccessToken] = {}
         self._kept: dict[str, dict[str, str]] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._accounts: dict[str, Account] = {}
 
     def __repr__(self) -> str:
         return f"TikTokPublisher({self.cfg.base_url!r})"
 
     def _api(self, account: Account, http: aiohttp.ClientSession) -> api.TikTokApi:
         what = f"TikTok account {account.name}"
+        # a refresh goes through the session, and reads the secrets, of the call that needs it
+        self._http, self._accounts[account.name] = http, account
         if account.name not in self._tokens:
             kept = self._kept.setdefault(account.name, {})
             self._tokens[account.name] = AccessToken(
-                lambda: api.refresh(self.cfg, http, account, what, kept), what=what)
+                lambda name=account.name: api.refresh(self.cfg, self._http, self._accounts[name], what, kept),
+                what=what)
         return api.TikTokApi(account, self.cfg, http, self._tokens[account.name], self.clock)
 
     # ---- Publisher --------------------------------------------------------------------
