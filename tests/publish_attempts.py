@@ -1,4 +1,5 @@
-"""Driving a Publisher the way the publishing service does: attempts of one publication over saved state.
+"""Driving a Publisher the way the publishing service does: attempts of one publication over saved state;
+and, for tests through the real service, a finished video and its publication row.
 
 ``Record`` keeps what ``Upload.save`` stored between attempts, as the publications table does, so a
 test can end an attempt anywhere (``crash_at``: the save of that fact raises, like a kill right after
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from avatar_daemon import PublishOptions, PublishVideo
+from avatar_daemon.models import JobState
+from avatar_daemon.testing import wait_for_final, wait_until
+from tests.conftest import fixture_bytes
 
 NOW = datetime(2026, 3, 14, 12, 0, tzinfo=timezone.utc)
 
@@ -90,3 +94,16 @@ def video_file(tmp_path: Path, size: int, *, duration: float = 30.0, title: str 
             n += 1
     return PublishVideo(job_id=7, path=path, size=size, format="tiktok", width=1080, height=1920, duration=duration,
                         title=title, description=description, hashtags=hashtags if hashtags is not None else ["rust", "#dev"])
+
+
+async def finished_video(daemon) -> int:
+    job_ids = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")).job_ids
+    assert await wait_for_final(daemon, job_ids[0]) is JobState.completed
+    return job_ids[0]
+
+
+async def row_of(daemon, job_id, until):
+    async def ready():
+        rows = await daemon.publishing.for_video(job_id)
+        return rows[0] if rows and until(rows[0]) else None
+    return await wait_until(ready, timeout=30)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
 
 from avatar_daemon import ConfigError, PublishError, PublishOptions, QuotaWait, TryAgain
+from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running
 from avatar_daemon_plugins.instagram.publisher import InstagramPublisher
 from avatar_daemon_plugins.instagram.settings import InstagramSettings
 from tests.fake_instagram import ACCESS_TOKEN, APP_ID, APP_SECRET, IG_USER_ID, FakeInstagram, FakeMedia
-from tests.publish_attempts import NOW, Crash, PlainAccount, Record, video_file
+from tests.publish_attempts import NOW, Crash, PlainAccount, Record, finished_video, row_of, video_file
+from tests.test_store import Clock
 
 MiB = 1024 * 1024
 
@@ -201,3 +203,105 @@ async def test_figures_read_views_likes_and_comments(ig, http, tmp_path):
     found = await pub.figures(account(), [posted.remote_id, "17999999999999999"], http)
     assert list(found) == [posted.remote_id]                          # a deleted post is left out
     assert (found[posted.remote_id].views, found[posted.remote_id].likes, found[posted.remote_id].comments) == (5400, 310, 12)
+
+
+# ---- through the publishing service: a real daemon, its store, the built-in plugin ----------------------
+
+
+def instagram_daemon(tmp_path, fake: FakeInstagram, monkeypatch, clock=None, **instagram):
+    """The daemon and the fake Instagram share one clock, as the real ones share the wall's."""
+    clock = clock or Clock(NOW)
+    fake.clock = clock
+    monkeypatch.setenv("AVATAR_DAEMON_ACME_IG_ACCESS_TOKEN", ACCESS_TOKEN)
+    monkeypatch.setenv("AVATAR_DAEMON_ACME_IG_APP_SECRET", APP_SECRET)
+    settings = make_settings(
+        tmp_path, publishing={"accounts": {"acme-ig": {"platform": "instagram", "ig_user_id": IG_USER_ID,
+                                                       "app_id": APP_ID}},
+                              "poll_seconds": 0.05, "retry_seconds": 0.05},
+        plugins={"settings": {"instagram": {"graph_url": fake.url, "rupload_url": fake.url, "poll_first_seconds": 0.01,
+                                            "poll_max_interval_seconds": 0.05, **instagram}}})
+    return make_daemon(tmp_path, plugins=[RecordingPlugin()], settings=settings, clock=clock)
+
+
+async def test_the_service_posts_a_reel_once_it_has_finished_processing(tmp_path, ig, monkeypatch, caplog):
+
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["instagram"], options={"privacy": "public"}, by="test")
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+        job = await daemon.store.job(job_id)
+    (media,) = ig.media.values()
+    assert (row["state"], row["remote_id"], row["url"]) == ("published", media.id, f"https://www.instagram.com/reel/R{media.id}/")
+    assert media.bytes == open(job.result["video"], "rb").read()
+    assert ig.publish_calls == 1 and ig.exchanges == 1
+    assert ACCESS_TOKEN not in caplog.text and APP_SECRET not in caplog.text
+
+
+async def test_the_service_fails_a_private_reel_rather_than_post_it_publicly(tmp_path, ig, monkeypatch):
+
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["instagram"], by="test")    # private, the default
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    assert row["state"] == "failed" and "Instagram has no private Reels" in row["error"]
+    assert ig.containers == {}
+
+
+async def test_the_service_fails_a_reel_instagram_could_not_process(tmp_path, ig, monkeypatch):
+
+    ig.error_status = "Error: the video's frame rate is not supported"
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["instagram"], options={"privacy": "public"}, by="test")
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    assert row["state"] == "failed" and "frame rate is not supported" in row["error"]
+    assert ig.publish_calls == 0
+
+
+async def test_a_daemon_restarted_while_the_container_processes_publishes_it_once(tmp_path, ig, monkeypatch):
+
+    ig.processing_polls = 10_000
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["instagram"], options={"privacy": "public"}, by="test")
+        await row_of(daemon, job_id, lambda r: r["state"] == "processing")
+    (container,) = ig.containers.values()
+    assert container.status == "IN_PROGRESS" and ig.publish_calls == 0
+
+    ig.processing_polls = 1
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch)) as daemon:
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    (media,) = ig.media.values()
+    assert (row["state"], row["remote_id"]) == ("published", media.id)
+    assert ig.calls["create_container"] == 1 and ig.calls["rupload"] == 1 and ig.publish_calls == 1
+
+
+async def test_the_service_waits_for_the_publishing_limit_to_free_a_slot(tmp_path, ig, monkeypatch):
+    clock = Clock(NOW)
+    ig.quota_total = 1
+    ig.media["m1"] = FakeMedia("m1", "c", "earlier", NOW - timedelta(hours=23), b"")
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch, clock=clock)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["instagram"], options={"privacy": "public"}, by="test")
+        row = await row_of(daemon, job_id, lambda r: r["not_before"])
+        assert (row["state"], row["error"]) == ("pending", None)
+        assert datetime.fromisoformat(row["not_before"]) == NOW + timedelta(hours=1)   # when m1 leaves the 24 h
+        assert ig.containers == {}
+        clock.advance(3601)
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    assert row["state"] == "published" and ig.publish_calls == 1 and len(ig.media) == 2
+
+
+async def test_the_service_looks_up_a_reel_whose_publish_answer_was_lost(tmp_path, ig, monkeypatch):
+    ig.drop_after_publish = 1
+    clock = Clock(NOW)
+    async with running(instagram_daemon(tmp_path, ig, monkeypatch, clock=clock)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["instagram"], options={"privacy": "public"}, by="test")
+        row = await row_of(daemon, job_id, lambda r: r["not_before"])     # the try whose answer was lost
+        assert row["state"] != "failed" and "could not be reached" in row["message"]
+        clock.advance(3600)
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    (media,) = ig.media.values()
+    assert row["error"] is None
+    assert (row["state"], row["remote_id"]) == ("published", media.id) and ig.publish_calls == 1

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
 
 from avatar_daemon import PublishError, PublishOptions, QuotaWait, TryAgain
+from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running
+from avatar_daemon_plugins.tiktok.chunks import plan
 from avatar_daemon_plugins.tiktok.publisher import TikTokPublisher
 from avatar_daemon_plugins.tiktok.settings import TikTokSettings
 from tests.fake_tiktok import CLIENT_KEY, CLIENT_SECRET, MiB, REFRESH_TOKEN, FakeTikTok
-from tests.publish_attempts import NOW, Crash, PlainAccount, Record, video_file
+from tests.publish_attempts import NOW, Crash, PlainAccount, Record, finished_video, row_of, video_file
+from tests.test_store import Clock
 
 SECRETS = {"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET, "refresh_token": REFRESH_TOKEN}
 
@@ -249,7 +252,6 @@ async def test_figures_read_views_likes_and_comments(tiktok, http, tmp_path):
                                   64 * MiB * 1000, 64 * MiB * 1000 + 1])
 @pytest.mark.parametrize("preferred", [5 * MiB, 16 * MiB, 64 * MiB])
 def test_every_chunk_plan_keeps_tiktoks_rules(size, preferred):
-    from avatar_daemon_plugins.tiktok.chunks import plan
     p = plan(size, preferred)
     assert FakeTikTok._check_source({"source": "FILE_UPLOAD", "video_size": size, "chunk_size": p.chunk_size,
                                      "total_chunk_count": p.total_chunk_count}) is None
@@ -258,6 +260,79 @@ def test_every_chunk_plan_keeps_tiktoks_rules(size, preferred):
 
 
 def test_a_file_too_big_for_a_thousand_chunks_is_refused():
-    from avatar_daemon_plugins.tiktok.chunks import plan
     with pytest.raises(PublishError, match="more than TikTok's 1000 chunks"):
         plan(64 * MiB * 1001 + 1, 16 * MiB)
+
+
+# ---- through the publishing service: a real daemon, its store, the built-in plugin ----------------------
+
+
+def tiktok_daemon(tmp_path, fake: FakeTikTok, monkeypatch, clock=None, **tiktok):
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(f"AVATAR_DAEMON_ACME_TIKTOK_{key.upper()}", value)
+    settings = make_settings(
+        tmp_path, publishing={"accounts": {"acme-tiktok": {"platform": "tiktok"}}, "poll_seconds": 0.05,
+                              "retry_seconds": 0.05},
+        plugins={"settings": {"tiktok": {"base_url": fake.url, "poll_first_seconds": 0.01,
+                                         "poll_max_interval_seconds": 0.05, **tiktok}}})
+    return make_daemon(tmp_path, plugins=[RecordingPlugin()], settings=settings, **({"clock": clock} if clock else {}))
+
+
+async def test_the_service_posts_a_finished_video_to_tiktok_privately(tmp_path, tiktok, monkeypatch, caplog):
+
+    daemon = tiktok_daemon(tmp_path, tiktok, monkeypatch)
+    async with running(daemon):
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["tiktok"], by="test")
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+        job = await daemon.store.job(job_id)
+    (post,) = tiktok.published()
+    assert (row["state"], row["remote_id"]) == ("published", str(post.post_id))
+    assert row["url"] == f"https://www.tiktok.com/@acme.avatars/video/{post.post_id}"
+    assert bytes(post.received) == open(job.result["video"], "rb").read()
+    assert post.post_info["privacy_level"] == "SELF_ONLY"
+    assert all(secret not in caplog.text for secret in (*SECRETS.values(), *tiktok.issued))
+
+
+async def test_the_service_waits_out_the_init_limit_and_then_posts(tmp_path, tiktok, monkeypatch):
+    clock = Clock(NOW)
+    tiktok.answer_next.append(("video_init", 429, {"data": {}, "error": {
+        "code": "rate_limit_exceeded", "message": "API rate limit exceeded", "log_id": "z"}}))
+    daemon = tiktok_daemon(tmp_path, tiktok, monkeypatch, clock=clock)
+    async with running(daemon):
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["tiktok"], by="test")
+        row = await row_of(daemon, job_id, lambda r: r["not_before"])
+        assert (row["state"], row["error"]) == ("pending", None)          # waiting, not failed
+        assert datetime.fromisoformat(row["not_before"]) == NOW + timedelta(seconds=60)
+        assert "rate limit" in row["message"] and tiktok.posts == {}
+        clock.advance(61)
+        row = await row_of(daemon, job_id, lambda r: r["state"] == "published")
+    assert tiktok.calls["video_init"] == 2 and len(tiktok.published()) == 1
+
+
+async def test_a_daemon_restarted_mid_processing_asks_tiktok_and_posts_once(tmp_path, tiktok, monkeypatch):
+
+    tiktok.processing_polls = 10_000                                      # TikTok takes its time...
+    async with running(tiktok_daemon(tmp_path, tiktok, monkeypatch)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["tiktok"], by="test")
+        await row_of(daemon, job_id, lambda r: r["state"] == "processing")
+    (post,) = tiktok.posts.values()                                        # ...and the daemon stops meanwhile
+    assert post.status == "PROCESSING_UPLOAD" and post.chunks == post.total_chunk_count
+
+    tiktok.processing_polls = 1
+    async with running(tiktok_daemon(tmp_path, tiktok, monkeypatch)) as daemon:   # its next life, same database
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    assert row["state"] == "published" and row["remote_id"] == str(post.post_id)
+    assert tiktok.calls["video_init"] == 1 and tiktok.calls["upload_chunk"] == 1 and tiktok.published() == [post]
+
+
+async def test_the_service_fails_a_refused_post_with_tiktoks_reason(tmp_path, tiktok, monkeypatch):
+
+    tiktok.fail_reason = "duration_check_failed"
+    async with running(tiktok_daemon(tmp_path, tiktok, monkeypatch)) as daemon:
+        job_id = await finished_video(daemon)
+        await daemon.publishing.request(job_id, ["tiktok"], by="test")
+        row = await row_of(daemon, job_id, lambda r: r["state"] in ("published", "failed"))
+    assert row["state"] == "failed" and "duration_check_failed" in row["error"]
