@@ -237,7 +237,7 @@ async def test_hook_register_publishers(tmp_path, monkeypatch):
                                                        "poll_seconds": 0.05})
         daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
                              settings=settings)
-        assert "loopvid" in daemon.catalogue.publishers.names()  # with the built-in ones (tiktok, instagram...)
+        assert "loopvid" in daemon.catalogue.publishers.names()  # beside the built-in ones
         assert next(p for p in daemon.plugins if p.name == "loopback_publishing").registers["publishers"] == ["loopvid"]
         _auto_post_campaign(tmp_path / "campaigns", "loopvid")
         async with running(daemon):

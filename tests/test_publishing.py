@@ -179,7 +179,7 @@ async def test_requests_that_cannot_be_served_are_refused_with_a_sentence(tmp_pa
         with pytest.raises(InvalidRequest, match=f"video {queued} is queued: only a finished video"):
             await daemon.publishing.request(queued, ["loopvid"], by="t")
         job_id = await a_finished_video(daemon)
-        with pytest.raises(UnknownNameError, match=r"no publisher for platform 'vimeo' \(known: [^)]*\bloopvid\b"):
+        with pytest.raises(UnknownNameError, match=r"no publisher for platform 'vimeo' \(known: (.*, )?loopvid(, .*)?\)"):
             await daemon.publishing.request(job_id, ["vimeo"], by="t")
         with pytest.raises(UnknownNameError, match="loopvid has 2 accounts .*name one"):
             await daemon.publishing.request(job_id, ["loopvid"], by="t")
