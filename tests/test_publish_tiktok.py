@@ -182,6 +182,18 @@ async def test_a_crash_between_chunks_resumes_with_the_next_chunk(tiktok, http, 
     assert bytes(post.received) == sent(rec) and tiktok.published() == [post]
 
 
+async def test_a_crash_after_the_last_chunk_arrived_does_not_send_it_again(tiktok, http, tmp_path):
+    rec = record(tmp_path, size=11 * MiB)
+    with pytest.raises(Crash):
+        await publisher(tiktok, chunk_bytes=5 * MiB).publish(
+            rec.attempt(crash_at="chunks_done", crash_when=lambda f: f["chunks_done"] == 2), http)
+    rec.facts["chunks_done"] = 1          # the save of the last chunk never reached the store
+    await publisher(tiktok, chunk_bytes=5 * MiB).publish(rec.attempt(), http)
+    assert tiktok.calls["upload_chunk"] == 2 and tiktok.refused == []
+    (post,) = tiktok.published()
+    assert bytes(post.received) == sent(rec)
+
+
 async def test_a_restart_after_the_post_is_complete_only_reads_it_back(tiktok, http, tmp_path):
     rec = record(tmp_path)
     first = await publisher(tiktok).publish(rec.attempt(), http)   # done, but say the core died before recording it

@@ -86,6 +86,9 @@ class TikTokPublisher:
             elif status.get("status") == "FAILED":
                 raise PublishError(f"{client.what}: TikTok could not post the video: "
                                    f"{status.get('fail_reason') or 'no reason given'}")
+            elif not self._all_sent(upload.state) and status.get("uploaded_bytes") == upload.state.get("video_size"):
+                # The last chunk arrived but the crash came before it was saved: sending it again is refused.
+                await upload.save("processing", chunks_done=upload.state["total_chunk_count"])
         if not upload.state.get("publish_id"):
             await self._init(upload, client)
         if not self._all_sent(upload.state):
