@@ -256,7 +256,7 @@ async def test_hook_register_publishers(tmp_path, monkeypatch):
 async def test_auto_post_without_a_publisher_says_so_once(tmp_path):
     plugin = RecordingPlugin()
     daemon = make_daemon(tmp_path, plugins=[plugin])
-    _auto_post_campaign(tmp_path / "campaigns", "tiktok, youtube")
+    _auto_post_campaign(tmp_path / "campaigns", "vimeo, dailymotion")  # platforms no built-in plugin posts to
     async with running(daemon):
         await wait_until(lambda: daemon.campaigns.path_of("social"))
         await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
@@ -264,9 +264,9 @@ async def test_auto_post_without_a_publisher_says_so_once(tmp_path):
         await wait_until(lambda: all("completed" in plugin.notifier.states(j) for j in job_ids))
         await wait_until(lambda: len([n for n in plugin.notifier.notices if n.kind == "publish.missing"]) == 2)
     missing = [n for n in plugin.notifier.notices if n.kind == "publish.missing"]
-    assert [n.message.split(" but ")[0] for n in missing] == ["campaign social asks to post to tiktok,",
-                                                              "campaign social asks to post to youtube,"]
-    assert "no publisher for platform 'tiktok'" in missing[0].message
+    assert [n.message.split(" but ")[0] for n in missing] == ["campaign social asks to post to vimeo,",
+                                                              "campaign social asks to post to dailymotion,"]
+    assert "no publisher for platform 'vimeo'" in missing[0].message
 
 
 def test_every_package_is_installed_under_its_own_name():
