@@ -8,7 +8,7 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 
 # What you register, and what you may use of the daemon you are handed.
 from .hookspecs import (
-    Account, CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
+    Account, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
     NotifyTarget, Progress, Publisher, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, Upload,
     hookimpl,
 )
@@ -40,7 +40,7 @@ from .numbers import numbers_in_words, say_number
 __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
-    "DrawsPreviews", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
+    "DrawsPreviews", "DrawsLogos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
     "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
-from .errors import ResearchError, UnknownNameError, first_problem
-from .hookspecs import ResearchSource
+from .errors import InvalidRequest, ResearchError, UnknownNameError, first_problem
+from .hookspecs import DrawsLogos, ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
 from .models import (
@@ -46,6 +46,7 @@ class VideoSettings(BaseModel):
     background: Background | None = None
     narration: MediaFile | None = None
     talking_photo: MediaFile | None = None
+    brand_logo: MediaFile | None = None
     title: VideoTitle | None = None
     description: VideoDescription | None = None
     hashtags: Hashtags | None = None
@@ -56,7 +57,8 @@ class VideoSettings(BaseModel):
     def job_settings(self) -> dict[str, Any]:
         """What a job row keeps of these (the rest are columns): read back by request_for."""
         return self.model_dump(exclude_none=True, mode="json",
-                               include={"voice_speed", "captions", "background", "narration", "talking_photo"})
+                               include={"voice_speed", "captions", "background", "narration", "talking_photo",
+                                        "brand_logo"})
 
     def text(self) -> VideoText:
         return VideoText(title=self.title, description=self.description, hashtags=self.hashtags)
@@ -179,7 +181,17 @@ def plan(catalogue: Catalogue, settings: VideoSettings) -> tuple[list[str], str,
     c.avatar(avatar)
     renderer = settings.renderer or c.settings.default_renderer
     c.renderers[renderer]
+    check_logo(c, renderer, settings.brand_logo is not None)
     return formats, avatar, renderer
+
+def check_logo(catalogue: Catalogue, renderer: str, wanted: bool) -> None:
+    """A request's own logo only for a renderer that draws one: refused at the door, not dropped from the video."""
+    if wanted and not isinstance(catalogue.renderers[renderer], DrawsLogos):
+        able = [r.name for r in catalogue.renderers if isinstance(r, DrawsLogos)]
+        raise InvalidRequest("brand_logo", f"renderer {renderer!r} cannot put a logo on its videos (its service "
+                                           "has no image overlay); make the video with "
+                                           f"{' or '.join(repr(a) for a in able) or 'another renderer'}, "
+                                           "or leave the logo out")
 
 def prepare(catalogue: Catalogue, data: bytes, name: str, suffix: str, overrides: VideoSettings | None = None) -> Prepared:
     """Everything short of the store: parse, detect, extract, choose and write the script.

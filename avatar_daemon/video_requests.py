@@ -18,7 +18,7 @@ from .errors import InvalidRequest, UnknownNameError, first_problem
 from .jobs import Queued
 from .media import MediaResolver
 from .models import TITLE_MAX_CHARS, Background, MediaFile, Research, VideoText
-from .planning import SCRIPT_MAX_CHARS, awrite_script, with_text, write_script
+from .planning import SCRIPT_MAX_CHARS, awrite_script, check_logo, with_text, write_script
 from .store import Job, NewJob, Store
 
 
@@ -36,6 +36,7 @@ class VideoOptions(BaseModel):
     background: Background | None = None
     narration: MediaFile | None = None
     talking_photo: MediaFile | None = None
+    brand_logo: MediaFile | None = None  # an upload, drawn in the brand corner
 
 
 def video_options(settings: dict[str, Any] | None) -> dict[str, Any]:
@@ -118,8 +119,9 @@ class VideoRequests:
         self.check(who, avatar, format_name, renderer, template)
         title = check_text("title", title, TITLE_MAX_CHARS)
         text = check_text("script", text, SCRIPT_MAX_CHARS)
-        settings = await self.media.settle(video_options(settings), remote=True,  # people are remote callers
-                                           workspace=who.workspace)
+        settings = video_options(settings)
+        check_logo(c, renderer or c.settings.default_renderer, "brand_logo" in settings)
+        settings = await self.media.settle(settings, remote=True, workspace=who.workspace)  # people are remote
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
         script = write_script(c, research, [format_name], settings.get("voice_speed"))
         script = with_text(c, script.model_copy(update={"title": title}), template, text_over)
@@ -137,6 +139,7 @@ class VideoRequests:
         c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         settings = video_options(settings)
+        check_logo(c, renderer or c.settings.default_renderer, "brand_logo" in settings)
         if title is not None:
             title = check_text("title", title, TITLE_MAX_CHARS)
         found = await self.store.research_job(research_id)

@@ -107,7 +107,8 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
     template = template_id(d.settings.templates, body.template_id) if body.template_id else \
         d.settings.default_template
     request_settings = {"voice_speed": body.voice_speed, "captions": body.enable_captions,
-                        **body.model_dump(mode="json", include={"background", "narration", "talking_photo"})}
+                        **body.model_dump(mode="json", include={"background", "narration", "talking_photo",
+                                                     "brand_logo"})}
     request_settings = {k: v for k, v in request_settings.items() if v is not None}
     return {"avatar": avatar_id, "format": fmt, "renderer": renderer, "template": template,
             "request": request_settings}
