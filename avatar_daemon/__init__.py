@@ -36,6 +36,7 @@ from .oauth import AccessToken
 from .retry import GaveUp, TryAgain, retry_after, retrying
 from .spoken import clean_text, estimate_seconds, to_spoken, words_for_seconds
 from .numbers import numbers_in_words, say_number
+from .share_links import share_link
 
 __all__ = [
     # what you register
@@ -52,5 +53,5 @@ __all__ = [
     # helpers
     "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "AccessToken", "GaveUp", "TryAgain",
     "retry_after", "retrying", "clean_text", "estimate_seconds", "to_spoken", "words_for_seconds", "numbers_in_words",
-    "say_number",
+    "say_number", "share_link",
 ]

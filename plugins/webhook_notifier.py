@@ -1,11 +1,12 @@
 """A notifier that POSTs each job event as JSON to a URL, signed with HMAC-SHA256.
 
 Settings (daemon.yaml `plugins.settings.webhook`): `url`, optional `states` to send
-(default: every state but progress), `retries`, and `public_url` (the address the receiver
-reaches this daemon's API at). Each job event carries what a receiver acts on: `video_id`,
-`title`, `workspace_id`, `user_id`, `format`, `duration`, and with `public_url` the
-`video_url`, `thumbnail_url` and `page_url` (API links: a bearer token fetches them); a
-remote renderer's own public link is `video_url` when there is no `public_url`. Files on this
+(default: every state but progress), `retries`, `public_url` (the address the receiver
+reaches this daemon at) and `link_hours` (how long its links play, default 72). Each job
+event carries what a receiver acts on: `video_id`, `title`, `workspace_id`, `user_id`,
+`format`, `duration`, and with `public_url` the `video_url` and `thumbnail_url` (signed share
+links: they play without a token until `links_expire_at`) and `page_url` (the API's JSON, with
+a bearer token); a remote renderer's own public link is `video_url` when there is no `public_url`. Files on this
 machine are never named. The signing secret comes from the
 environment variable AVATAR_DAEMON_WEBHOOK_SECRET (or a systemd credential of that
 name). Receivers check `X-Avatar-Signature: sha256=<hex of HMAC(secret, timestamp + "." + body)>`
@@ -20,10 +21,11 @@ import hmac
 import json
 import logging
 import time
+from datetime import timedelta
 
 import aiohttp
 
-from avatar_daemon import GaveUp, JobEvent, Notice, TryAgain, hookimpl, retry_after, retrying, secret
+from avatar_daemon import GaveUp, JobEvent, Notice, TryAgain, hookimpl, retry_after, retrying, secret, share_link
 
 log = logging.getLogger(__name__)
 LOCAL_FILES = {"video", "thumbnail", "srt", "vtt", "metadata"}  # paths on this machine, of no use elsewhere
@@ -38,8 +40,9 @@ class WebhookNotifier:
     name = "webhook"
 
     def __init__(self, daemon, url: str | None, states: list[str] | None, retries: int, base_delay: float,
-                 public_url: str | None = None):
+                 public_url: str | None = None, link_hours: float = 72):
         self.daemon = daemon
+        self.link_hours = link_hours
         self.url = url
         self.public_url = (public_url or "").rstrip("/") or None
         self.states = set(states) if states else None
@@ -70,10 +73,13 @@ class WebhookNotifier:
         base = self.public_url
         if base:
             out["page_url"] = f"{base}/videos/{job.id}"
-            if result.get("video"):
-                out["video_url"] = f"{base}/videos/{job.id}/download"
-            if result.get("thumbnail"):
-                out["thumbnail_url"] = f"{base}/videos/{job.id}/files/thumbnail"
+            if result.get("video"):  # signed links: the receiver has no token of ours, and needs none
+                expires = self.daemon.clock() + timedelta(hours=self.link_hours)
+                link = base + share_link(self.daemon.settings.data_dir, job.id, expires)
+                out["video_url"] = link
+                if result.get("thumbnail"):
+                    out["thumbnail_url"] = f"{link}/thumbnail"
+                out["links_expire_at"] = expires.isoformat(timespec="seconds")
         if "video_url" not in out and result.get("video_url"):
             out["video_url"] = result["video_url"]  # the remote renderer's own link
         return out
@@ -112,7 +118,8 @@ class WebhookNotifier:
 def register_notifiers(register, daemon):
     cfg = daemon.plugin_config("webhook")
     register(WebhookNotifier(daemon, cfg.get("url"), cfg.get("states"), int(cfg.get("retries", 4)),
-                             float(cfg.get("base_delay", 1.0)), cfg.get("public_url")))
+                             float(cfg.get("base_delay", 1.0)), cfg.get("public_url"),
+                             float(cfg.get("link_hours", 72))))
 
 
 class NotifyTarget:
