@@ -11,6 +11,7 @@ import shutil
 import time
 from pathlib import Path
 
+import av
 import pytest
 import requests
 import yaml
@@ -104,6 +105,8 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     assert studio.find("#watch-status").get_attribute("data-status") == "completed", studio.find("#watch-status").text
     assert int(studio.find("#watch-progress").get_attribute("value")) == 100 and max(seen) == 100
     video_id = int(studio.driver.execute_script("return location.hash.split('/')[1]"))
+    # the banner said "queued" when it was sent; once it is done it says so, not "queued" still
+    studio.wait(lambda d: studio.find("#flash").text == f"Video {video_id} is ready.", what="the banner to update")
     job = studio.run(studio.daemon.store.job(video_id))
     assert job.avatar_id == profile.id and job.user_id == "U2" and job.title == "Studio test"
 
@@ -131,6 +134,11 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     assert page.status_code == 200 and "video" in page.text
     film = requests.get(link.removesuffix("/page"), timeout=10)
     assert film.status_code == 200 and film.content == mp4.read_bytes()
+    still = requests.get(link.removesuffix("/page") + "/thumbnail", timeout=10)
+    assert still.status_code == 200 and still.content == Path(job.result["thumbnail"]).read_bytes()
+    # the player's range requests were one view; the Download link was the one download
+    by_platform = {r["key"]: r for r in studio.run(studio.daemon.store.analytics(None, video_id))["by_platform"]}
+    assert (by_platform["api"].get("view"), by_platform["api"].get("download")) == (1, 1), by_platform
 
 
 def _downloaded(path: Path, timeout: float = 20) -> Path:
@@ -308,6 +316,7 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
     shutil.copy(Path(__file__).parent / "fixtures/photos/astronaut.jpg", tmp_path / "face.jpg")  # a real face
     (tmp_path / "backdrop.png").write_bytes(png_bytes((160, 160), (20, 120, 90)))
+    (tmp_path / "logo.png").write_bytes(png_bytes((200, 200), (255, 0, 255)))
     studio.sign_in(TOKENS["bob"])
     studio.visible(".avatar")
     studio.find("#title").send_keys("My own voice")
@@ -316,6 +325,7 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     studio.visible("#bg-file").send_keys(str(tmp_path / "backdrop.png"))
     studio.find("#narration").send_keys(str(tmp_path / "voice.wav"))
     studio.find("#photo").send_keys(str(tmp_path / "face.jpg"))
+    studio.find("#logo").send_keys(str(tmp_path / "logo.png"))
     studio.find("#make-submit").click()
     studio.visible("#view-watch")
     studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
@@ -326,7 +336,12 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     assets = requests.get(f"{studio.base_url}/assets", headers={"Authorization": f"Bearer {TOKENS['bob']}"},
                           timeout=10).json()["assets"]
     kinds = sorted(a["kind"] for a in assets)
-    assert kinds == ["audio", "image", "image"]
+    assert kinds == ["audio", "image", "image", "image"]
     request = json.dumps(job.request)
     assert all(a["asset_id"] in request for a in assets)  # each upload reached the job it was made for
+    # the uploaded logo is in the brand corner (top-right) of the picture
+    with av.open(job.result["video"]) as box:
+        frame = next(iter(box.decode(video=0))).to_ndarray(format="rgb24")
+    r, g, b = (int(v) for v in frame[80, frame.shape[1] - 80])
+    assert r > 200 and g < 70 and b > 200, (r, g, b)
     assert abs(job.result["duration"] - 1.5) < 0.6  # the video is as long as the narration, not the script

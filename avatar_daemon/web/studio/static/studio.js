@@ -48,6 +48,7 @@ function flash(message, error = false) {
   const f = $("flash");
   f.textContent = message;
   f.className = error ? "error" : "";
+  delete f.dataset.queued;
 }
 
 function failed(e) { flash(e.message, true); }
@@ -221,8 +222,11 @@ async function makeVideo(ev) {
     if (narration) body.narration_asset_id = narration.asset_id;
     const photo = await upload($("photo"), "the photo");
     if (photo) body.photo_asset_id = photo.asset_id;
+    const logo = await upload($("logo"), "the logo");
+    if (logo) body.brand_logo_asset_id = logo.asset_id;
     const { videos } = await api("POST", "/videos", body);
     flash(`Video ${videos[0].id} queued.`);
+    $("flash").dataset.queued = videos[0].id;  // said until the video moves on (progress replaces it)
     location.hash = "#watch/" + videos[0].id;
   } catch (e) {
     failed(e);
@@ -293,6 +297,12 @@ function progress(v) {
   $("watch-progress").textContent = percent + "%";
   $("watch-status").textContent = `${v.status} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
   $("watch-status").dataset.status = v.status;
+  // "Video 7 queued." is stale once video 7 renders or ends: the banner follows it, then goes
+  const banner = $("flash");
+  if (v.status !== "queued" && banner.dataset.queued === String(v.id)) {
+    if (finalStates.includes(v.status)) flash(v.status === "completed" ? `Video ${v.id} is ready.` : `Video ${v.id} ${v.status}.`);
+    else banner.textContent = "";  // rendering: the status line below says how far; the banner waits for the end
+  }
   if (v.status === "completed") finished(v.id).catch(failed);
 }
 
@@ -316,7 +326,9 @@ async function finished(id) {
   player.src = v.download_url;
   // Off until chosen: the captions are usually burnt into the picture already.
   player.replaceChildren(...(v.vtt_url ? [el("track", { kind: "captions", srclang: "en", label: "Captions", src: v.vtt_url })] : []));
-  for (const [link, url, ext] of [["dl-mp4", v.download_url, "mp4"], ["dl-srt", v.srt_url, "srt"], ["dl-vtt", v.vtt_url, "vtt"]]) {
+  // the player's ranges count as a view; only this link counts a download (?download=1)
+  const saved = v.download_url && `${v.download_url}?download=1`;
+  for (const [link, url, ext] of [["dl-mp4", saved, "mp4"], ["dl-srt", v.srt_url, "srt"], ["dl-vtt", v.vtt_url, "vtt"]]) {
     $(link).href = url || "";
     $(link).download = `video-${id}.${ext}`;
     $(link).parentElement.hidden = !url;
