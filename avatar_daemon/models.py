@@ -42,6 +42,13 @@ class Insight(BaseModel):
     url: VisibleStr | None = None
     detail: VisibleStr | None = None
     created_at: datetime | None = None
+    # The source's own fields a research card shows (comments, language, a chart's series), as saved.
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta", mode="after")
+    @classmethod
+    def _visible_meta(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        return _visible(meta)
 
 
 class Research(BaseModel):

@@ -19,6 +19,7 @@ from avatar_daemon import (
 )
 
 from . import captions, mix, tts, visemes
+from .cards import with_key_sentences
 from .encode import Mp4Writer
 from .outputs import Outputs, verify_mp4
 from .presenter import PresenterArtist
@@ -106,8 +107,9 @@ class LocalRenderer:
         photo, mouth = talking_photo(request)
         artist = None if photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
         return Scene(fmt, artist, photo, request.script.title, request.captions, request.title_card,
-                     request.background, request.brand, seed=request.job_id, research=request.research,
-                     cards=request.cards, look=request.caption_look, mouth=mouth)
+                     request.background, request.brand, seed=request.job_id,
+                     research=with_key_sentences(request.research), cards=request.cards,
+                     look=request.caption_look, mouth=mouth)
 
     def _encode(self, scene: Scene, feed: "SpeechFeed", outputs: Outputs, progress: Progress,
                 cancel: threading.Event | None, expected_frames: int, bed: mix.Bed | None = None):
