@@ -6,7 +6,10 @@ reaches this daemon at) and `link_hours` (how long its links play, default 72). 
 event carries what a receiver acts on: `video_id`, `title`, `workspace_id`, `user_id`,
 `format`, `duration`, and with `public_url` the `video_url` and `thumbnail_url` (signed share
 links: they play without a token until `links_expire_at`) and `page_url` (the API's JSON, with
-a bearer token); a remote renderer's own public link is `video_url` when there is no `public_url`. Files on this
+a bearer token); a remote renderer's own public link is `video_url` when there is no `public_url`.
+A post to a platform that ends is `publication.published` (with `publication.url`, the post)
+or `publication.failed` (with `publication.error`, the platform's reason), sent when `states`
+is unset or lists `publication`; its progress stays local. Files on this
 machine are never named. The signing secret comes from the
 environment variable AVATAR_DAEMON_WEBHOOK_SECRET (or a systemd credential of that
 name). Receivers check `X-Avatar-Signature: sha256=<hex of HMAC(secret, timestamp + "." + body)>`
@@ -52,6 +55,9 @@ class WebhookNotifier:
     async def notify(self, event: JobEvent) -> None:
         if not self.url:
             return
+        if event.publication is not None:  # a post: the job's own state ("completed") did not change
+            await self._publication(event)
+            return
         if self.states is not None and event.state.value not in self.states:
             return
         if self.states is None and event.state.value == "rendering" and event.percent not in (0, None):
@@ -60,6 +66,15 @@ class WebhookNotifier:
         payload["data"] = {k: v for k, v in payload["data"].items() if k not in LOCAL_FILES}
         body = json.dumps({"type": "job." + event.state.value, **payload, **await self._video(event.job_id)}).encode()
         await self._post(self.url, body, f"job {event.job_id} {event.state.value}")
+
+    async def _publication(self, event: JobEvent) -> None:
+        post = event.publication or {}
+        if post.get("state") not in ("published", "failed") or (self.states is not None
+                                                               and "publication" not in self.states):
+            return
+        body = json.dumps({"type": f"publication.{post['state']}", "job_id": event.job_id, "at": event.at.isoformat(),
+                           "message": event.message, "publication": post, **await self._video(event.job_id)}).encode()
+        await self._post(self.url, body, f"job {event.job_id} publication {post.get('id')} {post['state']}")
 
     async def _video(self, job_id: int) -> dict:
         """The video an event is about, as a receiver elsewhere can use it."""

@@ -77,12 +77,12 @@ def _now(request: web.Request) -> datetime:
     return daemon_of(request).clock()
 
 
-def _cookie_for(keys: SessionKeys, digest: str, expires: datetime) -> str:
+def _cookie_for(keys: SigningKey, digest: str, expires: datetime) -> str:
     body = f"{digest}.{int(expires.timestamp())}"
     return f"{body}.{keys.sign('session:' + body)}"
 
 
-def csrf_token(keys: SessionKeys, cookie: str) -> str:
+def csrf_token(keys: SigningKey, cookie: str) -> str:
     """Bound to the session: a page on another site can neither read it nor derive it."""
     return keys.sign("csrf:" + cookie)
 
