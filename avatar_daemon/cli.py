@@ -91,7 +91,8 @@ def cmd_render(args: argparse.Namespace) -> int:
                                     talking_photo=args.photo, brand_logo=args.logo))
     try:
         overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, title=args.title,
-                                  description=args.description, hashtags=args.hashtag, **media)
+                                  description=args.description, hashtags=args.hashtag, split=args.split or None,
+                                  **media)
     except ValidationError as exc:
         where, reason = first_problem(exc)
         raise AvatarDaemonError(f"--{where.replace('hashtags', 'hashtag').split('.')[0]}: {reason}") from None
@@ -115,8 +116,8 @@ async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> 
                                         remote=False)
     settings = {**settings, **({"media": uploads["media"]} if "media" in uploads else {})}
     template = p.settings.template or daemon.settings.default_template
-    for fmt in p.formats:
-        request = request_for(daemon.catalogue, daemon.media, 0, p.script, p.avatar, fmt, template, settings)
+    for fmt, script in p.videos:
+        request = request_for(daemon.catalogue, daemon.media, 0, script, p.avatar, fmt, template, settings)
         for sent in await renderer.dry_run(request):
             say(json.dumps(sent, ensure_ascii=False))
     return 0
@@ -480,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("render", "make the videos of one research or script file now, in this process",
                 ["render examples/reddit-ai-top.json", "render script.txt --format youtube --avatar mike --out out/",
                  "render script.txt --narration my-voice.m4a --photo me.jpg", "render script.txt --logo brand.png",
-                 "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'"],
+                 "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'",
+                 "render long-script.md --format tiktok --split"],
                 cmd_render, description="Make the videos of one file now, with a progress bar on stderr; each MP4's "
                                         "path is printed last (or, with --json, one JSON object).")
     p.add_argument("file", help="research JSON, or a .txt/.md script").complete = FILE  # type: ignore[attr-defined]
@@ -502,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "insights and their links")
     p.add_argument("--hashtag", action="append", metavar="TAG",
                    help="a hashtag, instead of the research's; repeat for several")
+    p.add_argument("--split", action="store_true",
+                   help="a script too long for a format becomes several videos, \"(Part 1 of N)\", split between "
+                        "sentences; without it such a script is refused")
     p.add_argument("--dry-run", action="store_true",
                    help="print the request(s) a remote renderer would send, one JSON object per line; send nothing")
     p.add_argument("--json", action="store_true",

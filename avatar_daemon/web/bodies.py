@@ -41,6 +41,8 @@ class VideoSettingsBody(BaseModel):
     description: VideoDescription | None = Field(None, description="the video's page text, instead of the one "
                                                                    "built from the research")
     hashtags: Hashtags | None = Field(None, description="the video's hashtags, instead of the research's; [] for none")
+    split: bool | None = Field(None, description="a script too long for the format becomes several videos, "
+                                                 "\"(Part 1 of N)\", split between sentences; without it, refused")
 
     @model_validator(mode="after")
     def _flat_uploads(self) -> "VideoSettingsBody":

@@ -167,4 +167,6 @@ def video_json(job: "Job") -> dict[str, Any]:
         "srt_url": f"/videos/{job.id}/files/captions.srt" if result.get("srt") else None,
         "vtt_url": f"/videos/{job.id}/files/captions.vtt" if result.get("vtt") else None,
         "video_url": result.get("video_url"),
+        # a split script's part: number, of and the series its other parts share
+        "part": (job.request.get("script") or {}).get("part"),
     }

@@ -147,7 +147,7 @@ async def create_video(request: web.Request) -> web.Response:
         jobs, created = await d.videos.from_script(body.script_title, body.script_content, who=who,
                                                    avatar=s["avatar"], format_name=s["format"],
                                                    renderer=s["renderer"], template=s["template"],
-                                                   settings=s["request"], key=key,
+                                                   settings=s["request"], key=key, split=bool(body.split),
                                                    text_over=video_text(body.title, body.description, body.hashtags))
     except ResearchError as exc:
         raise ApiError(422, f"script_content: {exc}", "script_content") from None
@@ -164,10 +164,12 @@ async def create_from_research(request: web.Request) -> web.Response:
             jobs = await d.videos.from_research(body.research_job_id, who=who, avatar=s["avatar"],
                                                 format_name=s["format"], renderer=s["renderer"],
                                                 template=s["template"], settings=s["request"],
-                                                title=body.script_title,
+                                                title=body.script_title, split=bool(body.split),
                                                 text_over=video_text(None, body.description, body.hashtags))
         except UnknownNameError as exc:
             raise ApiError(404, str(exc), "research_job_id") from None
+        except ResearchError as exc:
+            raise ApiError(422, f"research_job_id: {exc}", "research_job_id") from None
         except PermissionError as exc:
             raise ApiError(403, str(exc), "research_job_id") from None
         return _created(jobs)
@@ -175,7 +177,7 @@ async def create_from_research(request: web.Request) -> web.Response:
     overrides = VideoSettings.model_validate({
         **s["request"], "formats": [s["format"]], "avatar": s["avatar"], "renderer": s["renderer"],
         "template": s["template"], "title": body.script_title, "description": body.description,
-        "hashtags": body.hashtags, "workspace": who.workspace, "user": who.user})
+        "hashtags": body.hashtags, "workspace": who.workspace, "user": who.user, "split": body.split})
     try:
         ingested = await d.pipeline.ingest(json.dumps(payload).encode(), "request.json", ".json",
                                            overrides=overrides, fresh_jobs=True, remote=True)
