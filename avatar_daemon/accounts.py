@@ -43,7 +43,7 @@ class Account:
                 return path.read_text().strip()
         where = f"${var}" + (f" or {Path(creds) / f'{self.name}.{key}'}" if creds else
                              f" or a systemd credential {self.name}.{key}")
-        raise ConfigError(f"account {self.name} ({self.platform}): no {key}: set {where}")
+        raise ConfigError([f"account {self.name} ({self.platform}): no {key}: set {where}"])
 
     def __repr__(self) -> str:  # never the secrets, whatever prints it
         return f"Account({self.name!r}, platform={self.platform!r})"

@@ -410,6 +410,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "avatar_daemon.db_commands",
     "avatar_daemon.node_commands",
     "avatar_daemon.token_commands",
+    "avatar_daemon.publish_commands",
 )
 
 EXAMPLES = """\

@@ -315,10 +315,11 @@ class Publications:
 
     FIGURES_AT = "publishing.figures_at"
 
-    async def read_figures(self) -> None:
+    async def read_figures(self, recheck: float = 300.0) -> None:
         """Until cancelled: every `figures_hours`, the platforms' views, likes and comments of published posts.
 
-        The last read's time is kept in the store, so a restart or a new leader does not read again early.
+        The last read's time is kept in the store, so a restart or a new leader does not read again
+        early; the clock is looked at every `recheck` seconds, as it may jump (suspend, NTP).
         """
         every = timedelta(hours=self.settings.figures_hours)
         while True:
@@ -326,7 +327,7 @@ class Publications:
             due = datetime.fromisoformat(last) + every if last else self.clock()
             wait = (due - self.clock()).total_seconds()
             if wait > 0:
-                await asyncio.sleep(min(wait, 300.0))  # looked at again: the clock may jump (suspend, NTP)
+                await asyncio.sleep(min(wait, recheck))
                 continue
             await self.figures_once()
             await while_busy(lambda: self.store.set_meta(self.FIGURES_AT, self.clock().isoformat()),

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest
+import yaml
 
 from avatar_daemon.accounts import Accounts
 from avatar_daemon.errors import InvalidRequest, UnknownNameError
@@ -20,6 +22,7 @@ from avatar_daemon.store import NewJob, Store
 from avatar_daemon.testing import RecordingPlugin, make_daemon, make_settings, running, wait_for_final, wait_until
 from tests.conftest import fixture_bytes
 from tests.fake_platform import FakePlatform, LoopbackPublisher, PublishingPlugin
+from tests.postgres import empty_tables, postgres_database  # noqa: F401  (a fixture)
 from tests.test_store import Clock
 
 TOKEN = "access-token-1"
@@ -193,44 +196,57 @@ async def test_requests_that_cannot_be_served_are_refused_with_a_sentence(tmp_pa
         assert [r["account"] for r in rows] == ["loop-b"]
 
 
-async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_resumes_from_the_saved_offset(tmp_path,
-                                                                                                       platform):
-    """Two nodes on one store: node a's lease runs out while a chunk is on its way; node b carries on from
-    the session and offset a saved, and the platform ends up with one video, whole."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "store.sqlite3"
+    url = request.getfixturevalue("postgres_database")
+    empty_tables(url)
+    return url
+
+
+async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_resumes_from_the_saved_offset(
+        tmp_path, platform, database):
+    """Two nodes, each with its own store on one database: node a's lease runs out while a chunk is on its
+    way; node b carries on from the session and offset a saved, and the platform ends up with one video, whole."""
     clock = Clock(datetime.now(timezone.utc))
     data = bytes(range(256)) * 800  # 204,800 bytes: four 64 KiB chunks
     video = tmp_path / "video.mp4"
     video.write_bytes(data)
     platform.hold_chunk = 2
     settings = PublishingSettings.model_validate(PUBLISHING)
-    async with Store.open(tmp_path / "db.sqlite3", clock, node_id="node-a") as store, aiohttp.ClientSession() as http:
-        (job_id,) = await store.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah", title="A video",
-                                                 request={})])
-        await store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
-                                 result={"video": str(video), "duration": 12.0})
+    async with Store.open(database, clock, node_id="node-a") as store_a, \
+            Store.open(database, clock, node_id="node-b") as store_b, aiohttp.ClientSession() as http:
+        (job_id,) = await store_a.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah",
+                                                   title="A video", request={})])
+        await store_a.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
+                                   result={"video": str(video), "duration": 12.0})
 
-        def node(name):
+        def node(store, name):
             publishers = Registry("publisher")
             publisher = LoopbackPublisher(platform.url)
             publishers.add(publisher, "test")
+            accounts = Accounts(settings, {"AVATAR_DAEMON_LOOP_MAIN_TOKEN": TOKEN})
             service = Publications(
-                store, EventBus(store, [], name), publishers, Accounts(settings, {"AVATAR_DAEMON_LOOP_MAIN_TOKEN": TOKEN}),
-                Registry("format"), lambda job: asyncio.sleep(0, None), lambda job: [], http, settings, lambda n: None,
+                store, EventBus(store, [], name), publishers, accounts, Registry("format"),
+                lambda job: asyncio.sleep(0, None), lambda job: [], http, settings, lambda n: None,
                 node_id=name, lease_seconds=0.3, clock=clock)
             return service, publisher
 
-        (a, a_publisher), (b, b_publisher) = node("node-a"), node("node-b")
+        (a, a_publisher), (b, b_publisher) = node(store_a, "node-a"), node(store_b, "node-b")
         await a.request(job_id, ["loopvid"], by="test")
-        claim_a = await store.claim_publication(["loopvid"], "node-a", lease_seconds=30)
+        claim_a = await store_a.claim_publication(["loopvid"], "node-a", lease_seconds=30)
         task_a = asyncio.create_task(a.work(claim_a))
         await asyncio.wait_for(platform.held.wait(), 10)
-        saved = await store.publication(claim_a.id)
+        saved = await store_b.publication(claim_a.id)
         assert (saved.state, saved.upload_offset) == ("uploading", 65536)
         clock.advance(31)  # node a is quiet past its lease
-        claim_b = await store.claim_publication(["loopvid"], "node-b", lease_seconds=30)
+        claim_b = await store_b.claim_publication(["loopvid"], "node-b", lease_seconds=30)
         assert claim_b is not None and claim_b.attempts == 2
         row = await b.work(claim_b)
         assert await asyncio.wait_for(task_a, 10) is None  # a's renewal was refused: it stopped
+        assert (await store_a.publication(claim_a.id)).state == "published"
+    assert a_publisher.seen == [{}]
     assert b_publisher.seen == [{"session": saved.facts["session"], "offset": 65536}]
     assert (row.state, row.claimed_by, row.remote_id) == ("published", None, "v1")
     assert platform.starts == 1 and list(platform.videos) == ["v1"]
@@ -275,3 +291,76 @@ async def test_figures_of_published_posts_come_back_into_the_analytics(tmp_path,
     (video,) = [v for v in totals["by_video"] if v["key"] == job_id]
     assert (video["view"], video["like"], video["comment"]) == (1234, 56, 7)
     assert {r["key"]: r["view"] for r in totals["by_platform"]}["loopvid"] == 1234
+
+
+async def test_figures_are_read_back_on_their_schedule(tmp_path, platform):
+    clock = Clock(datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc))
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                         clock=clock, publishing=PUBLISHING)
+    async with daemon.started():
+        job_id = await a_finished_video_started(daemon)
+        await daemon.publishing.request(job_id, ["loopvid"], by="test")
+        row = await daemon.publishing.work(await daemon.store.claim_publication(["loopvid"], daemon.node_id))
+        platform.videos[row.remote_id]["views"] = 5
+
+        async def views(expected):
+            totals = await daemon.store.analytics(None, job_id)
+            return next((v.get("view") for v in totals["by_video"]), None) == expected
+
+        reader = asyncio.create_task(daemon.publishing.read_figures(recheck=0.02))
+        try:
+            await wait_until(lambda: views(5), timeout=5)  # never read before: at once
+            platform.videos[row.remote_id]["views"] = 9
+            clock.advance(5 * 3600)
+            await asyncio.sleep(0.2)
+            assert await views(5)  # five hours on: not yet
+            clock.advance(3600)
+            await wait_until(lambda: views(9), timeout=5)  # six: read again
+        finally:
+            reader.cancel()
+        assert await daemon.store.get_meta("publishing.figures_at") == clock().isoformat()
+
+
+async def test_publish_options_layer_request_over_campaign_over_template(tmp_path, platform):
+    (tmp_path / "templates.yaml").write_text(yaml.safe_dump({"video_templates": [
+        {"id": "branded", "name": "Branded", "format": "tiktok",
+         "publish": {"privacy": "unlisted", "category": "28", "made_for_kids": True, "extra": {"a": 1}}}]}))
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "c.yaml").write_text(
+        "name: c\nsources: [{source: hackernews}]\nschedule: {every: daily}\ntemplate: branded\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\npublish: {privacy: public, extra: {b: 2}}\n")
+    settings = make_settings(tmp_path, templates_file="templates.yaml", publishing=PUBLISHING)
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                         settings=settings)
+    async with running(daemon):
+        await wait_until(lambda: daemon.campaigns.path_of("c"))
+        await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        (job_id,) = (await daemon.campaigns.run_now("c")).job_ids
+        assert await wait_for_final(daemon, job_id) is JobState.completed
+        await daemon.publishing.request(job_id, ["loopvid"], options={"made_for_kids": False}, by="test")
+        (row,) = await published(daemon, job_id)
+        (pub,) = await daemon.store.publications(job_id)
+    assert pub.options == {"privacy": "public", "made_for_kids": False, "category": "28",
+                           "notify_subscribers": False, "extra": {"a": 1, "b": 2}}
+    assert platform.videos[row["remote_id"]]["privacy"] == "public"
+
+
+async def test_an_upload_reports_its_progress_in_percent_and_never_its_session(tmp_path, platform):
+    daemon, recording, _ = publishing_daemon(tmp_path, platform)
+    video = tmp_path / "big.mp4"
+    video.write_bytes(b"\1" * (64 * 1024 * 4))
+    async with daemon.started():
+        (job_id,) = await daemon.store.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah",
+                                                        title="Big", request={})])
+        await daemon.store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
+                                        result={"video": str(video), "duration": 30.0})
+        async with daemon.bus.watch(job_id) as events:
+            await daemon.publishing.request(job_id, ["loopvid"], by="test")
+            row = await daemon.publishing.work(await daemon.store.claim_publication(["loopvid"], daemon.node_id))
+            seen = [events.get_nowait() for _ in range(events.qsize())]
+    assert row.state == "published"
+    states = [(e.publication["state"], e.publication["percent"]) for e in seen]
+    assert states[0] == ("pending", 0) and states[-1] == ("published", 100)
+    assert ("uploading", 25.0) in states  # the first chunk of four confirmed
+    assert all(e.publication is not None and e.state is JobState.completed for e in seen)
+    assert not any("session" in json.dumps(e.model_dump(mode="json")) for e in seen)
