@@ -94,7 +94,8 @@ def register_renderers(register: Callable[["Renderer"], None], daemon: "Host") -
     """Register renderers, which turn a RenderRequest into a video.
 
     ``register``: call ``register(renderer)`` once per ``Renderer`` (with its optional members:
-    ``DrawsPreviews``, ``DryRuns``, ``SyncsCatalogue``, ``CountsApiCalls``, ``HasOwnTimeout``).
+    ``DrawsPreviews``, ``DryRuns``, ``SyncsCatalogue``, ``CountsApiCalls``, ``HasOwnTimeout``,
+    ``DrawsLogos``).
     ``daemon``: the ``Host``; settings, the avatar profiles, the store for remote ids and usage.
     """
 
@@ -308,6 +309,17 @@ class HasOwnTimeout(Protocol):
     """Optional for a Renderer that waits on a remote queue. Left out: daemon.yaml's jobs.timeout_seconds."""
 
     timeout_seconds: float
+
+
+@runtime_checkable
+class DrawsLogos(Protocol):
+    """Optional for a Renderer that draws a request's own logo (``brand_logo``) in the brand corner.
+
+    Left out: a request with one is refused before it is queued, naming the renderer, rather than
+    made without the logo the caller asked for.
+    """
+
+    draws_logos: bool
 
 
 @runtime_checkable

@@ -42,6 +42,13 @@ class Insight(BaseModel):
     url: VisibleStr | None = None
     detail: VisibleStr | None = None
     created_at: datetime | None = None
+    # The source's own fields a research card shows (comments, language, a chart's series), as saved.
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta", mode="after")
+    @classmethod
+    def _visible_meta(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        return _visible(meta)
 
 
 class Research(BaseModel):
@@ -74,6 +81,14 @@ def _visible(value: Any) -> Any:
     return value
 
 
+class Part(BaseModel):
+    """One of the videos a script too long for its format was split into, between sentences."""
+
+    number: int = Field(ge=1)
+    of: int = Field(ge=2)
+    series: str  # the same for every part of one split: how the parts find each other
+
+
 class Script(BaseModel):
     """Narration ready to speak: paragraphs are separated by blank lines, which become pauses."""
 
@@ -87,6 +102,7 @@ class Script(BaseModel):
     # What the writer left out or fell back on, and why: the job's report shows these.
     notes: list[str] = Field(default_factory=list)
     writer: str = ""
+    part: Part | None = None
 
     @property
     def paragraphs(self) -> list[str]:

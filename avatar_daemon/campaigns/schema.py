@@ -140,6 +140,8 @@ class Campaign(Strict):
     renderer: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
+    split: bool = Field(False, description="a script too long for a format becomes several videos (Part 1 of N), "
+                                           "split between sentences, instead of being refused")
     metadata: VideoText = Field(default_factory=VideoText,
                                 description="title, description and hashtags of its videos, over the template's")
     quality: QualityRules = Field(default_factory=QualityRules)

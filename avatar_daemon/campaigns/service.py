@@ -26,12 +26,12 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ..catalogue import Catalogue
-from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
+from ..errors import AvatarDaemonError, ConfigError, ResearchError, UnknownNameError
 from ..events import EventBus
 from ..hookspecs import FetchesLive, KeepsOldNotifyKeys
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
-from ..planning import awrite_script, with_text
+from ..planning import awrite_script, job_request, videos_of, with_text
 from ..store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
 from ..watching import watch
 from ..yamlfile import YamlDocument
@@ -392,7 +392,12 @@ class Campaigns:
         limit = campaign.max_videos_per_day if trigger != "batch" else 10**9
         used = await store.used_insights(row.id)
         chosen = choose(candidates, rules, used, now, max(0, limit - made_today), len(campaign.formats))
-        picks = [await self._pick(campaign, row, c, overrides) for c in chosen]
+        picks = []
+        for c in chosen:
+            try:
+                picks.append(await self._pick(campaign, row, c, overrides))
+            except ResearchError as exc:  # a script too long for a format, and the campaign does not split
+                considered_errors.append({"source": c.research.source, "verdict": f"refused: {exc}"})
         considered = [c.summary() for c in candidates] + considered_errors
         jobs = sum(len(p.jobs) for p in picks)
         message = (f"campaign {campaign.name} ({trigger}): {len(candidates)} research considered, "
@@ -419,12 +424,12 @@ class Campaigns:
         script = campaign.metadata.over(script)
         request: dict[str, Any] = {k: v for k, v in (("voice_speed", campaign.voice_speed),
                                                      ("captions", campaign.captions)) if v is not None}
-        if c.research_id is not None:  # existing research, re-told from the insights this campaign may use
-            request["script"] = script.model_dump(mode="json")
         avatar = overrides.get("avatar") or campaign.avatar or defaults.default_avatar
         renderer = campaign.renderer or defaults.default_renderer
-        jobs = [NewJob(renderer, f, avatar, script.title, request, campaign.template or defaults.default_template,
-                       campaign_id=row.id) for f in formats]
+        # existing research is re-told from the insights this campaign may use: its jobs keep their script
+        jobs = [NewJob(renderer, f, avatar, part.title, job_request(request, part, c.research_id is not None),
+                       campaign.template or defaults.default_template, campaign_id=row.id)
+                for f, part in videos_of(self.catalogue, script, formats, campaign.voice_speed, campaign.split)]
         digest = None if c.research_id is not None else _research_hash(c.research)
         return Pick(c.research_id, c.research, digest, script, jobs, [insight_key(i) for i in c.kept],
                     c.verdict)
