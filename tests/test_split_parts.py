@@ -192,3 +192,38 @@ def test_render_split_on_the_command_line(tmp_path, capsys):
     assert [v["status"] for v in videos] == ["completed"] * 3
     seconds = [decoded(v["video"])[0] for v in videos]
     assert all(s <= SHORT.max_seconds * 1.05 + 1 for s in seconds) and sum(seconds) > 15
+
+
+class Longwinded:
+    """A script writer that ignores the format's limit (as a model may): its scripts are LONG."""
+
+    name = "longwinded"
+
+    def write(self, research, template, limits):
+        return Script(title="Open models", text=LONG, estimated_seconds=estimate_seconds(LONG), writer=self.name)
+
+    @hookimpl
+    def register_script_writers(self, register):
+        register(self)
+
+
+@pytest.mark.parametrize("split", [True, False])
+async def test_a_campaign_with_split_makes_parts_and_without_it_says_why_not(tmp_path, split):
+    from avatar_daemon.testing import RecordingPlugin
+    from tests.test_campaigns import Clock, research_job, write_campaign
+
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), ShortFormat(), Longwinded()],
+                         clock=Clock("2026-11-24T07:00:00+00:00"))
+    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], formats=["short"],
+                   writer="longwinded", split=split, quality={"min_insights": 1})
+    async with daemon.started():
+        await daemon.campaigns.reload()
+        await daemon.pipeline.ingest(research_job("Open models run on laptops", "They read code"), "r.json", ".json")
+        run = await daemon.campaigns.run_now("ai")
+        jobs = [await daemon.store.job(i) for i in run.job_ids]
+    if split:
+        assert [j.title for j in jobs] == [f"Open models (Part {k} of 3)" for k in (1, 2, 3)]
+        assert [j.request["script"]["part"]["number"] for j in jobs] == [1, 2, 3]
+        assert " ".join(j.request["script"]["text"] for j in jobs).split() == LONG.split()
+    else:
+        assert jobs == [] and any(REFUSAL in c["verdict"] for c in run.considered)
