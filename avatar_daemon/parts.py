@@ -26,13 +26,16 @@ def fitted(script: Script, fmt: FormatSpec, voice_speed: float | None, split: bo
     seconds = estimate_seconds(script.text, speed)
     if seconds <= fmt.max_seconds:
         return [script]
-    chunks = _split(script.text, fmt, speed)
     if not split:
+        try:
+            offer = f", or ask for split: true to make it {len(_split(script.text, fmt, speed))} videos"
+        except ResearchError:  # a sentence alone is too long: splitting would not help
+            offer = ""
         raise ResearchError(
             f"the script runs about {seconds:.0f} s read aloud ({len(script.text.split()):,} words), over the "
             f"{fmt.max_seconds:g} s format {fmt.name} allows: shorten it to about "
-            f"{words_for_seconds(fmt.max_seconds, speed):,} words, or ask for split: true to make it "
-            f"{len(chunks)} videos")
+            f"{words_for_seconds(fmt.max_seconds, speed):,} words{offer}")
+    chunks = _split(script.text, fmt, speed)
     series = hashlib.sha256(f"{fmt.name}\n{speed}\n{script.text}".encode()).hexdigest()[:16]
     n = len(chunks)
     return [script.model_copy(update={
