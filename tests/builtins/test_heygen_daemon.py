@@ -146,7 +146,7 @@ async def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(tmp_p
                 assert resp.status == 200
         await asyncio.sleep(0.3)
         assert fake.calls["get_video"] == 0  # a refused delivery does not even cost a status call
-        assert (await daemon.store.job(job_id)).status == "rendering"
+        assert (await daemon.store.job(job_id)).status == "waiting_remote"
         assert await wait_for_final(daemon, job_id) == "completed"
     assert any("refused: unsigned delivery" in r.getMessage() for r in caplog.records)
     assert any("refused: bad signature" in r.getMessage() for r in caplog.records)
