@@ -18,6 +18,7 @@ from avatar_daemon.testing import (
     FakeRenderer, RecordingPlugin, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running,
     wait_for_final, wait_until,
 )
+from tests.builtins.test_heygen_daemon import fake, heygen_daemon, ingest  # noqa: F401  (fake: a fixture)
 from tests.conftest import fixture_bytes
 
 
@@ -189,3 +190,26 @@ async def test_a_full_disk_fails_the_job_cleanly_and_a_retry_makes_it_once_there
         assert box.streams.video and box.streams.audio
     assert sorted(p.name for p in out.iterdir()) == ["captions.srt", "captions.vtt", "metadata.json",
                                                      "thumbnail.jpg", "video.mp4"]
+
+
+async def test_a_heygen_job_waiting_remotely_holds_no_slot(tmp_path, fake):
+    """max_concurrency 1: while one HeyGen render waits at HeyGen, the next is submitted and a local one runs."""
+    fake.render_seconds = 3.0
+    local = FakeRenderer(seconds=0.2, max_concurrency=1)
+    daemon = heygen_daemon(tmp_path, fake, webhook=False, max_concurrency=1, plugins=[RecordingPlugin(local)])
+    async with running(daemon):
+        first, second = await ingest(daemon, formats=("tiktok", "youtube"))
+        await wait_until(lambda: len(fake.videos) == 2, timeout=10)  # one slot, two submitted
+        assert not any(v.status in ("completed", "failed") for v in fake.videos.values())
+        job = await daemon.store.job(first)
+        assert job.status == "waiting_remote" and job.claimed_by is None and job.next_check_at
+        (local_job,) = await daemon.store.add_jobs([NewJob("fake", "tiktok", "sarah", "local", {})], job.research_job_id)
+        daemon.jobs.queued([local_job])
+        assert await wait_for_final(daemon, local_job) == "completed"
+        assert (await daemon.store.job(first)).status == "waiting_remote"  # still at HeyGen meanwhile
+        assert [await wait_for_final(daemon, i) for i in (first, second)] == ["completed", "completed"]
+        events = await daemon.store.events(first)
+    assert fake.calls["create_video"] == 2
+    waits = [e for e in events if e.state.value == "waiting_remote"]
+    assert waits and all(e.node_id == daemon.node_id for e in events)
+    assert "next_check_at" in waits[0].data and waits[0].message.startswith("waiting for HeyGen")

@@ -447,7 +447,8 @@ class PostgresStore(Store, backend="postgresql"):
                 "external_id = COALESCE(%s, external_id) WHERE id = %s",
                 (event.state.value, event.percent, at, event.state.value, _text(event.message),
                  _jsonb(result) if result else None, final, at, final, back, back,
-                 back, event.data.get("next_check_at"), back, at, event.data.get("external_id"), event.job_id))
+                 back, event.data.get("next_check_at"), back, self._now(), event.data.get("external_id"),
+                 event.job_id))
         return True
 
     async def events(self, job_id: int) -> list[JobEvent]:

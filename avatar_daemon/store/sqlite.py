@@ -378,7 +378,8 @@ class SqliteStore(Store, backend="sqlite"):
                 "external_id = COALESCE(?, external_id) WHERE id = ?",
                 (event.state.value, event.percent, at, event.state.value, event.message,
                  json.dumps(result, default=str) if result else None, final, at, final, back, back,
-                 back, event.data.get("next_check_at"), back, at, event.data.get("external_id"), event.job_id))
+                 back, event.data.get("next_check_at"), back, self._now(), event.data.get("external_id"),
+                 event.job_id))
         return True
 
     async def _insert_event(self, job_id: int, state: str, percent: float | None, message: str,

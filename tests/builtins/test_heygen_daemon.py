@@ -66,7 +66,7 @@ async def fake(tmp_path, monkeypatch):
         yield server
 
 
-def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, **heygen):
+def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, plugins=(), settings=None, **heygen):
     tmp_path.mkdir(exist_ok=True)
     port = free_port()
     cfg = {"base_url": fake.url, "upload_url": fake.url, "poll_first_seconds": 0.2, "render_ratio": 0.05,
@@ -75,8 +75,8 @@ def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, **heygen):
     if webhook:
         cfg["public_url"] = f"http://127.0.0.1:{port}"
     settings = make_settings(tmp_path, http={"port": port}, default_renderer="heygen", notifiers=["recorder"],
-                             plugins={"settings": {"heygen": cfg}})
-    return make_daemon(tmp_path, plugins=[recorder or Recorder()], settings=settings)
+                             plugins={"settings": {"heygen": cfg}}, **(settings or {}))
+    return make_daemon(tmp_path, plugins=[recorder or Recorder(), *plugins], settings=settings)
 
 
 async def ingest(daemon, formats=("tiktok",), avatar="sarah", data=None, suffix=".json"):
