@@ -92,8 +92,12 @@ class HeyGenRenderer:
         """The whole job in this task (the command line's `render`): submit, then look on the schedule."""
         outcome: RenderResult | RemoteWait = await self.submit(request, progress)
         submitted = time.monotonic()
+        plan, parts = await self.plan(request, upload=False), len((request.external_id or "").split(","))
         while isinstance(outcome, RemoteWait):
-            await asyncio.sleep(outcome.check_in)
+            due = time.monotonic() + outcome.check_in
+            while (left := due - time.monotonic()) > 0:  # no call: an estimate from the time HeyGen usually takes
+                await asyncio.sleep(min(left, self.cfg.progress_tick_seconds))
+                progress(self.waiting.estimate(plan, parts, time.monotonic() - submitted), "rendering at HeyGen")
             outcome = await self.check(request, progress, time.monotonic() - submitted)
         return outcome
 

@@ -29,6 +29,10 @@ class Waiting:
         spoken = plan.estimated_seconds / max(1, parts)
         return spoken, max(self.cfg.poll_first_seconds, self.render_ratio * spoken)
 
+    def estimate(self, plan: Plan, parts: int, waited: float) -> float:
+        """How far a render should be after `waited` seconds, from the time HeyGen usually takes."""
+        return min(90.0, 5 + 85 * waited / self.expected(plan, parts)[1])
+
     def next_look(self, plan: Plan, parts: int, waited: float, webhook: bool) -> float:
         """Seconds from now to the next scheduled look, `waited` seconds after the submit.
 
@@ -56,13 +60,13 @@ class Waiting:
             if video.status == "failed":
                 raise RenderError(video.failure())
         pending = [v for v in videos if v.status != "completed"]
-        spoken, expected = self.expected(plan, len(ids))
+        spoken, _ = self.expected(plan, len(ids))
         if not pending and len(videos) == len(ids):
             self._learn(videos, waited, spoken)
             return None
         video = pending[0]
         done = len(videos) - 1
-        percent = video.progress if video.progress is not None else 5 + 85 * waited / expected
+        percent = video.progress if video.progress is not None else self.estimate(plan, len(ids), waited)
         percent = (done * 100 + min(95.0, percent)) / len(ids)
         return RemoteWait(check_in=self.next_look(plan, len(ids), waited, webhook), percent=round(min(95.0, percent), 1),
                           message=f"HeyGen: {video.status}" + (f" (part {done + 1} of {len(ids)})" if len(ids) > 1 else ""))
