@@ -10,13 +10,13 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 from .hookspecs import (
     Account, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
     NotifyTarget, Progress, Publisher, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, Upload,
-    hookimpl,
+    WaitsRemotely, hookimpl,
 )
 
 # The models that cross the contract.
 from .models import (
     AvatarProfile, Background, Brand, CaptionLook, CaptionStyle, Figures, FormatSpec, Insight, JobEvent, JobState, Notice,
-    Posted, PublishOptions, PublishVideo, RenderRequest, RenderResult, Research, Script,
+    Posted, PublishOptions, PublishVideo, RemoteWait, RenderRequest, RenderResult, Research, Script,
 )
 from .settings import ScriptTemplate
 
@@ -41,11 +41,11 @@ from .share_links import share_link
 __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
-    "DrawsPreviews", "DrawsLogos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
+    "DrawsPreviews", "DrawsLogos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "WaitsRemotely", "Notifier", "TakesNotices",
     "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",
-    "JobState", "Notice", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate", "PublishVideo",
+    "JobState", "Notice", "RemoteWait", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate", "PublishVideo",
     "PublishOptions", "Posted", "Figures",
     # errors
     "AvatarDaemonError", "ConfigError", "InvalidRequest", "PayloadError", "RenderError", "ResearchError",

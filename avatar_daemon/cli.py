@@ -272,7 +272,7 @@ def cmd_videos(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         video = (r["result"] or {}).get("video", "")
-        say(f"{r['id']:>5} {r['status']:<10} {r['percent']:5.1f}% {r['format']:<9} {r['avatar_id']:<10} "
+        say(f"{r['id']:>5} {r['status']:<14} {r['percent']:5.1f}% {r['format']:<9} {r['avatar_id']:<10} "
             f"{r['title'][:40]:<40} {video or r['error'] or ''}")
     return 0
 

@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .models import (
-        AvatarProfile, Figures, FormatSpec, JobEvent, Notice, Posted, PublishOptions, PublishVideo, RenderRequest,
-        RenderResult, Research, Script, VideoTemplate,
+        AvatarProfile, Figures, FormatSpec, JobEvent, Notice, Posted, PublishOptions, PublishVideo, RemoteWait,
+        RenderRequest, RenderResult, Research, Script, VideoTemplate,
     )
     from .store import Job, ResearchJob
 
@@ -306,7 +306,9 @@ class CountsApiCalls(Protocol):
 
 @runtime_checkable
 class HasOwnTimeout(Protocol):
-    """Optional for a Renderer that waits on a remote queue. Left out: daemon.yaml's jobs.timeout_seconds."""
+    """Optional for a Renderer that waits on a remote queue. Left out: daemon.yaml's jobs.timeout_seconds.
+
+    For a renderer that ``WaitsRemotely`` the time runs from the submit, across every check."""
 
     timeout_seconds: float
 
@@ -320,6 +322,34 @@ class DrawsLogos(Protocol):
     """
 
     draws_logos: bool
+
+
+@runtime_checkable
+class WaitsRemotely(Protocol):
+    """Optional for a Renderer whose service works for long after a create call (HeyGen: minutes to hours).
+
+    With it a job holds a local slot only while ``submit`` runs. Then it waits in the state
+    ``waiting_remote`` holding no slot and no node, so ``max_concurrency`` more jobs can start
+    meanwhile; when a check is due, any node sharing the database claims the job (a short
+    lease, fenced like a render) and calls ``check`` once. ``HostJobs.check_remote_now`` (a
+    webhook) makes the check due at once, on whichever node claims it first.
+
+    Left out: the core calls ``render``, which holds its slot from start to end, as today.
+    ``render`` is still what the command line's ``render`` runs, in one process.
+    """
+
+    async def submit(self, request: "RenderRequest", progress: Progress) -> "RemoteWait":
+        """Everything up to the remote id saved with ``progress.submitted``: plan, upload, create, or
+        resume when ``request.external_id`` is set (after a crash). When to make the first check.
+        Raise RenderError as ``render`` does."""
+
+    async def check(self, request: "RenderRequest", progress: Progress, waited: float,
+                    ) -> "RenderResult | RemoteWait":
+        """Look once at the remote render of ``request.external_id``, ``waited`` seconds after it was
+        submitted; may run on any node, in any process. Finished: deliver it (download into
+        ``request.output_dir``) and return the RenderResult. Not yet: a RemoteWait saying when to look
+        again (the renderer's own backoff). Failed remotely: raise RenderError with the service's reason;
+        TimeoutError past a deadline of its own."""
 
 
 @runtime_checkable
@@ -554,6 +584,10 @@ class HostVideos(Protocol):
 class HostJobs(Protocol):
     async def retry(self, job_id: int, who: Any = None) -> "Job":
         """Queue an ended job again; ``who`` must be allowed to see it."""
+
+    async def check_remote_now(self, renderer: str, remote_id: str) -> list[int]:
+        """The job(s) of ``renderer`` whose remote id is ``remote_id`` are checked at once, by the first
+        node to claim them (a webhook says the remote render changed); their ids, [] when none waits."""
 
     async def script_for(self, job: "Job") -> "Script | None":
         """The script a job speaks."""

@@ -1,4 +1,9 @@
-"""The job runner: claims queued jobs with bounded concurrency per renderer and runs them."""
+"""The job runner: claims queued jobs with bounded concurrency per renderer and runs them.
+
+A renderer that `WaitsRemotely` (HeyGen) gives its slot back once its job is submitted: the
+job waits in `waiting_remote`, and when its check falls due any node claims it, asks the
+renderer once, and completes it, fails it or puts it back for the next check.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +12,16 @@ import contextlib
 import logging
 import time
 import traceback
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .access import Caller
 from .catalogue import Catalogue
 from .errors import AvatarDaemonError, UnknownNameError
 from .events import EventBus
-from .hookspecs import HasOwnTimeout
+from .hookspecs import HasOwnTimeout, WaitsRemotely
 from .media import MediaResolver
-from .models import JobEvent, JobState, RenderRequest, RenderResult, Script
+from .models import JobEvent, JobState, RemoteWait, RenderRequest, RenderResult, Script
 from .planning import request_for
 from .store import Job, ResearchJob, Store, while_busy
 
@@ -50,6 +56,7 @@ class JobRunner:
         self.wake = asyncio.Event()
         self.running: dict[int, asyncio.Task] = {}
         self._slots: dict[str, int] = {}
+        self._checks: dict[str, int] = {}  # remote waits being checked, per renderer: not slots
 
     def queued(self, job_ids: list[int], **data: Any) -> None:
         """Announce jobs just stored as queued (with `data`) and wake the runner: the one way to queue."""
@@ -71,7 +78,7 @@ class JobRunner:
                 # asyncio.timeout, not wait_for: 3.11's wait_for swallows a cancel that lands as the
                 # event fires, and the runner then never stopped (a shutdown hang seen in CI).
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(5.0):
+                    async with asyncio.timeout(await self._until_next_check(5.0)):
                         await self.wake.wait()
         finally:
             for task in self.running.values():
@@ -83,24 +90,49 @@ class JobRunner:
         """Claim work only for renderers with a free slot: a busy runner costs no query per wake."""
         for renderer in self.catalogue.renderers:
             name = renderer.name
-            while self._slots.get(name, 0) < max(1, renderer.max_concurrency):
+            limit = max(1, renderer.max_concurrency)
+            while self._slots.get(name, 0) < limit:
                 job = await while_busy(lambda: self.store.claim_next(name, self.node, self.lease),
                                        f"claiming a {name} job")
                 if job is None:
                     break
-                self._start(job)
+                self._start(job, self._slots)
+            # Checks are short (one status call, or a download) and bounded apart from the slots.
+            while isinstance(renderer, WaitsRemotely) and self._checks.get(name, 0) < limit:
+                job = await while_busy(lambda: self.store.claim_check(name, self.node, self.lease),
+                                       f"claiming a {name} check")
+                if job is None:
+                    break
+                if job.id not in self.running:  # else: this node's earlier check of it, back from a long stall
+                    self._start(job, self._checks)
 
-    def _start(self, job: Job) -> None:
-        self._slots[job.renderer] = self._slots.get(job.renderer, 0) + 1
-        task = asyncio.create_task(self.execute(job), name=f"job-{job.id}")
+    async def _until_next_check(self, cap: float) -> float:
+        """Seconds until a waiting job's check falls due (on any node's schedule), at most `cap`."""
+        names = [r.name for r in self.catalogue.renderers if isinstance(r, WaitsRemotely)]
+        due = await while_busy(lambda: self.store.next_check(names), "reading the next check") if names else None
+        if due is None:
+            return cap
+        return min(cap, max(0.0, (due - self.store.clock()).total_seconds()) + 0.01)
+
+    def _start(self, job: Job, counts: dict[str, int]) -> None:
+        counts[job.renderer] = counts.get(job.renderer, 0) + 1
+        task = asyncio.create_task(self._turn(job), name=f"job-{job.id}")
         self.running[job.id] = task
 
         def done(_: asyncio.Task) -> None:
             self.running.pop(job.id, None)
-            self._slots[job.renderer] -= 1
+            counts[job.renderer] -= 1
             self.wake.set()
 
         task.add_done_callback(done)
+
+    async def check_remote_now(self, renderer: str, remote_id: str) -> list[int]:
+        """A webhook said a remote render changed: its job is checked at once, by whichever node claims it."""
+        job_ids = await while_busy(lambda: self.store.check_remote_now(renderer, remote_id),
+                                   f"marking {renderer} {remote_id} due")
+        if job_ids:
+            self.wake.set()
+        return job_ids
 
     async def cancel(self, job_id: int) -> bool:
         """Cancel a queued or running job; False when it had already ended."""
@@ -160,15 +192,25 @@ class JobRunner:
         return request
 
     async def execute(self, job: Job) -> RenderResult | None:
-        """Run a job claimed by this node; every write is fenced by the claim (node, attempt).
+        """Run a job claimed by this node to its end, here: a remote renderer's wait is sat out in this
+        task (the command line's `render`). The runner itself lets remote waits go (see `_turn`)."""
+        return await self._claimed(job, whole=True)
+
+    async def _turn(self, job: Job) -> RenderResult | None:
+        """The runner's part of a job: all of it, or a remote renderer's submit, or one check of its wait."""
+        return await self._claimed(job, whole=False)
+
+    async def _claimed(self, job: Job, whole: bool) -> RenderResult | None:
+        """Work on a job claimed by this node; every write is fenced by the claim (node, attempt).
 
         When a write is refused (the lease ran out and another node took the job, or someone
         ended it), the render stops at once: its result would not be this node's to record.
         """
         bus = PatientBus(self.bus, (self.node, job.attempts), asyncio.current_task())
-        progress = JobProgress(job.id, bus)
+        waiting = job.status is JobState.waiting_remote
+        progress = JobProgress(job.id, bus, JobState.waiting_remote if waiting else JobState.rendering)
         try:
-            return await self._execute(job, progress, bus)
+            return await self._execute(job, progress, bus, whole)
         except LostClaim as exc:
             log.warning("job %s: %s; this node stops rendering it", job.id, exc)
             return None
@@ -181,17 +223,28 @@ class JobRunner:
         finally:
             progress.close()  # a render thread still winding down must not publish after the job ended
 
-    async def _execute(self, job: Job, progress: "JobProgress", bus: "PatientBus") -> RenderResult | None:
+    async def _execute(self, job: Job, progress: "JobProgress", bus: "PatientBus", whole: bool,
+                       ) -> RenderResult | None:
         start = time.monotonic()
+        waited = 0.0  # seconds since the remote submit, for a check
         try:
             renderer = self.catalogue.renderers[job.renderer]
             request = await while_busy(lambda: self.build_request(job), f"job {job.id}")
-            await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
-                                       message=f"rendering with {renderer.name}"))
             # A remote renderer that waits for hours on a queue sets its own, longer deadline.
             limit = renderer.timeout_seconds if isinstance(renderer, HasOwnTimeout) else self.catalogue.settings.jobs.timeout_seconds
-            async with asyncio.timeout(limit):
-                result = await renderer.render(request, progress)
+            if job.status is JobState.waiting_remote:
+                since = datetime.fromisoformat(job.remote_since) if job.remote_since else self.store.clock()
+                waited = max(0.0, (self.store.clock() - since).total_seconds())
+                if waited >= limit:
+                    raise TimeoutError(f"render took longer than {limit:g} s")
+                async with asyncio.timeout(limit - waited):
+                    result = await renderer.check(request, progress, waited)
+            else:
+                await bus.publish(JobEvent(job_id=job.id, state=JobState.rendering, percent=0,
+                                           message=f"rendering with {renderer.name}"))
+                remote = not whole and isinstance(renderer, WaitsRemotely)
+                async with asyncio.timeout(limit):
+                    result = await (renderer.submit(request, progress) if remote else renderer.render(request, progress))
         except TimeoutError as exc:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.timeout,
                                        message=str(exc) or f"render took longer than {limit:g} s"))
@@ -207,11 +260,27 @@ class JobRunner:
                                        message=f"internal error: {type(exc).__name__}: {exc}"))
             return None
         await progress.flush()  # progress still in flight must land before the final state
+        progress.close()
+        if isinstance(result, RemoteWait):
+            await self._wait_remote(job, result, bus, limit - waited - (time.monotonic() - start))
+            return None
         data = result.model_dump(mode="json", exclude_none=True)
-        data["render_seconds"] = round(time.monotonic() - start, 2)
+        data["render_seconds"] = round(waited + time.monotonic() - start, 2)
         await bus.publish(JobEvent(job_id=job.id, state=JobState.completed, percent=100, message="done",
                                    data=data), result=data)
         return result
+
+
+    async def _wait_remote(self, job: Job, wait: RemoteWait, bus: "PatientBus", left: float) -> None:
+        """Give the job back to wait for its remote render: no slot, no node, checked again by any node.
+
+        Never later than its deadline, so a render that never finishes times out on time.
+        """
+        check_in = max(0.0, min(wait.check_in, left))
+        at = self.store.clock() + timedelta(seconds=check_in)
+        await bus.publish(JobEvent(job_id=job.id, state=JobState.waiting_remote, percent=wait.percent,
+                                   message=wait.message or f"waiting for {job.renderer}",
+                                   data={"next_check_at": at.isoformat()}))
 
 
 def _not_retryable(job: Job) -> str:
@@ -258,9 +327,10 @@ def _lost(event: JobEvent, fence: tuple[str, int]) -> str:
 class JobProgress:
     """The `Progress` a renderer gets: coalesced percent reports plus the crash-safety checkpoints."""
 
-    def __init__(self, job_id: int, bus: PatientBus):
+    def __init__(self, job_id: int, bus: PatientBus, state: JobState = JobState.rendering):
         self.job_id = job_id
         self.bus = bus
+        self.state = state  # what progress reports say: rendering, or waiting_remote during a check
         self.loop = asyncio.get_running_loop()
         self.pending: list[asyncio.Future] = []
         self._percent = -100.0
@@ -279,7 +349,7 @@ class JobProgress:
         if not moved and now - self._at < 5:
             return
         self._percent, self._at = percent, now
-        event = JobEvent(job_id=self.job_id, state=JobState.rendering, percent=round(min(percent, 99.9), 1),
+        event = JobEvent(job_id=self.job_id, state=self.state, percent=round(min(percent, 99.9), 1),
                          message=message)
         self.loop.call_soon_threadsafe(self._publish, event)
 

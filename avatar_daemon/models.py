@@ -451,12 +451,23 @@ class RenderResult(BaseModel):
     video_url: str | None = None
 
 
+class RemoteWait(BaseModel):
+    """A remote render not finished yet (see hookspecs.WaitsRemotely): when to look again, and how far it is."""
+
+    check_in: float = Field(ge=0)  # seconds
+    percent: float | None = None
+    message: str = ""
+
+
 class JobState(str, enum.Enum):
     queued = "queued"
     # Before a paid, remote create call: a crash from here on resubmits with the same
     # idempotency key instead of creating (and paying for) a second video.
     submitting = "submitting"
     rendering = "rendering"
+    # Submitted to a remote renderer that works for long (HeyGen): the job holds no slot and no
+    # node until its next check, which any node may make.
+    waiting_remote = "waiting_remote"
     completed = "completed"
     failed = "failed"
     timeout = "timeout"

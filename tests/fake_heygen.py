@@ -3,8 +3,9 @@
 It keeps HeyGen's documented behaviour where our client depends on it: the three error
 envelopes, Idempotency-Key replay (and 409 while the first request is in flight),
 videos moving pending -> waiting -> processing -> completed|failed over time, fresh
-presigned links on every status call that answer 403 once expired, signed webhooks to
-registered endpoints (sometimes twice, sometimes never), a per-key concurrency cap
+presigned links on every status call that answer 403 once expired (downloads that stall or
+break when told to), signed webhooks to registered endpoints (sometimes twice, sometimes
+never), a per-key concurrency cap
 answered with 429 + Retry-After, 429 storms (rate and concurrency limits, with
 Retry-After) on any endpoint, and a count and the times of every call by endpoint.
 """
@@ -86,11 +87,14 @@ class FakeHeyGen:
     webhook_drop: float = 0.0            # chance it is never sent
     link_ttl: float = 3600.0
     broken_downloads: int = 0            # this many file downloads are cut off mid-body
+    stalled_downloads: int = 0           # this many file downloads wait `stall_seconds` before answering
+    stall_seconds: float = 5.0
     stale_links: int = 0                 # this many completed-status answers carry already-expired links
     create_delay: float = 0.0            # seconds between recording a create and answering it
     storm: float = 0.0                   # chance an API call is refused with 429 (rate or concurrency limit)
     storm_endpoints: set[str] | None = None   # the endpoints the storm hits; None: every API endpoint
     fail_marker: str | None = "FAIL"     # a script containing this renders to `failed`
+    hold: asyncio.Event | None = None    # set: videos stay `processing` until the event is set
     quota: float = 36000.0
     seed: int = 1
     calls: collections.Counter = field(default_factory=collections.Counter)
@@ -106,6 +110,7 @@ class FakeHeyGen:
     uploads: list[bytes] = field(default_factory=list)
     v3_assets: dict[str, bytes] = field(default_factory=dict)   # POST /v3/assets, by asset id
     max_rendering_seen: int = 0
+    stalls: int = 0                      # downloads stalled so far
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -299,6 +304,8 @@ class FakeHeyGen:
         await asyncio.sleep(video.render_seconds * 0.2)
         video.status = "processing"
         await asyncio.sleep(video.render_seconds * 0.8)
+        if self.hold is not None:
+            await self.hold.wait()
         video.status = "failed" if video.fail else "completed"
         video.finished = time.monotonic()
         await self._webhook(video)
@@ -366,6 +373,10 @@ class FakeHeyGen:
         if video is None or float(request.query.get("Expires", 0)) < time.time():
             return web.Response(status=403, text="<Error><Code>AccessDenied</Code>Request has expired</Error>")
         name = request.match_info["name"]
+        if self.stalled_downloads > 0:  # a slow CDN: the client waiting on it may be gone before it answers
+            self.stalled_downloads -= 1
+            self.stalls += 1
+            await asyncio.sleep(self.stall_seconds)
         if self.broken_downloads > 0:
             self.broken_downloads -= 1
             resp = web.StreamResponse(headers={"Content-Length": "100000"})

@@ -12,12 +12,14 @@ import yaml
 from avatar_daemon.access import Caller
 from avatar_daemon.errors import UnknownNameError
 from avatar_daemon.jobs import NotRetryable
+from avatar_daemon.models import RemoteWait
 from avatar_daemon.planning import VideoSettings
 from avatar_daemon.store import NewJob
 from avatar_daemon.testing import (
     FakeRenderer, RecordingPlugin, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running,
     wait_for_final, wait_until,
 )
+from tests.builtins.test_heygen_daemon import fake, heygen_daemon, ingest  # noqa: F401  (fake: a fixture)
 from tests.conftest import fixture_bytes
 
 
@@ -189,3 +191,107 @@ async def test_a_full_disk_fails_the_job_cleanly_and_a_retry_makes_it_once_there
         assert box.streams.video and box.streams.audio
     assert sorted(p.name for p in out.iterdir()) == ["captions.srt", "captions.vtt", "metadata.json",
                                                      "thumbnail.jpg", "video.mp4"]
+
+
+async def test_a_heygen_job_waiting_remotely_holds_no_slot(tmp_path, fake):
+    """max_concurrency 1: while one HeyGen render waits at HeyGen, the next is submitted and a local one runs."""
+    fake.render_seconds = 3.0
+    local = FakeRenderer(seconds=0.2, max_concurrency=1)
+    daemon = heygen_daemon(tmp_path, fake, webhook=False, max_concurrency=1, plugins=[RecordingPlugin(local)])
+    async with running(daemon):
+        first, second = await ingest(daemon, formats=("tiktok", "youtube"))
+        await wait_until(lambda: len(fake.videos) == 2, timeout=10)  # one slot, two submitted
+        assert not any(v.status in ("completed", "failed") for v in fake.videos.values())
+        job = await daemon.store.job(first)
+        assert job.status == "waiting_remote" and job.claimed_by is None and job.next_check_at
+        (local_job,) = await daemon.store.add_jobs([NewJob("fake", "tiktok", "sarah", "local", {})], job.research_job_id)
+        daemon.jobs.queued([local_job])
+        assert await wait_for_final(daemon, local_job) == "completed"
+        assert (await daemon.store.job(first)).status == "waiting_remote"  # still at HeyGen meanwhile
+        assert [await wait_for_final(daemon, i) for i in (first, second)] == ["completed", "completed"]
+        events = await daemon.store.events(first)
+    assert fake.calls["create_video"] == 2
+    waits = [e for e in events if e.state.value == "waiting_remote"]
+    assert waits and all(e.node_id == daemon.node_id for e in events)
+    assert "next_check_at" in waits[0].data and waits[0].message.startswith("waiting for HeyGen")
+
+
+class RemoteFake(FakeRenderer):
+    """A renderer that WaitsRemotely: submitted at once, finished at its `ready`-th check (then 'downloaded')."""
+
+    name = "remote"
+
+    def __init__(self, ready: int = 2, timeout: float = 60.0):
+        super().__init__(max_concurrency=1)
+        self.ready, self.timeout_seconds = ready, timeout
+        self.submits, self.checks, self.whole = 0, [], 0
+
+    async def render(self, request, progress):
+        self.whole += 1
+        return await super().render(request, progress)
+
+    async def submit(self, request, progress):
+        self.submits += 1
+        await progress.submitted(f"remote-{request.job_id}")
+        return RemoteWait(check_in=0.1, percent=5, message="sent")
+
+    async def check(self, request, progress, waited):
+        assert request.external_id == f"remote-{request.job_id}"
+        self.checks.append(waited)
+        if len(self.checks) < self.ready:
+            return RemoteWait(check_in=0.1, percent=50, message="still rendering")
+        return await FakeRenderer.render(self, request, progress)
+
+
+SPOKEN = {"script": {"title": "remote", "text": "Said somewhere else.", "estimated_seconds": 2.0}}
+
+
+async def _remote_job(daemon):
+    (job_id,) = await daemon.store.add_jobs([NewJob("remote", "tiktok", "sarah", "remote", SPOKEN)])
+    daemon.jobs.queued([job_id])
+    return job_id
+
+
+async def test_a_remote_renders_timeout_runs_from_its_submit_across_checks(tmp_path):
+    renderer = RemoteFake(ready=10**6, timeout=1.0)
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(renderer)])
+    async with running(daemon):
+        job_id = await _remote_job(daemon)
+        assert await wait_for_final(daemon, job_id) == "timeout"
+        job = await daemon.store.job(job_id)
+        events = await daemon.store.events(job_id)
+    submitted = next(e.at for e in events if e.state.value == "waiting_remote")
+    ended = events[-1].at
+    assert 1.0 <= (ended - submitted).total_seconds() < 2.0, events
+    assert len(renderer.checks) >= 3 and max(renderer.checks) < 1.0 and renderer.whole == 0
+    assert renderer.submits == 1 and "took longer than 1 s" in job.error
+
+
+async def test_a_remote_render_finishes_by_checks_and_a_cancel_stops_a_waiting_one(tmp_path):
+    renderer = RemoteFake(ready=3)
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(renderer)])
+    async with running(daemon):
+        job_id = await _remote_job(daemon)
+        assert await wait_for_final(daemon, job_id) == "completed"
+        job = await daemon.store.job(job_id)
+        assert (renderer.submits, len(renderer.checks), renderer.whole) == (1, 3, 0)
+        assert job.result["video"].endswith("video.txt") and job.external_id == f"remote-{job_id}"
+        assert job.result["render_seconds"] >= renderer.checks[-1]  # from the submit, not the last check
+        renderer.ready = 10**6
+        second = await _remote_job(daemon)
+        await wait_until(lambda: len(renderer.checks) >= 4)
+        assert await daemon.jobs.cancel(second)
+        checks = len(renderer.checks)
+        await asyncio.sleep(0.4)
+        assert (await daemon.store.job(second)).status == "cancelled" and len(renderer.checks) <= checks + 1
+
+
+async def test_the_command_line_renders_a_remote_job_whole_in_one_task(tmp_path):
+    renderer = RemoteFake()
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(renderer)])
+    async with daemon.started():
+        (job_id,) = await daemon.store.add_jobs([NewJob("remote", "tiktok", "sarah", "remote", SPOKEN)])
+        result = await daemon.jobs.execute(await daemon.store.claim(job_id))
+        job = await daemon.store.job(job_id)
+    assert result.video.name == "video.txt" and job.status == "completed"
+    assert (renderer.whole, renderer.submits) == (1, 0)

@@ -11,6 +11,8 @@ started just before a campaign slot (tests/fast_clock_daemon.py at speed 1).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +27,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.builtins.test_heygen_daemon import fake  # noqa: F401  (a fixture)
 from tests.conftest import FIXTURES, REPO
 from tests.postgres import scratch_database
 
@@ -269,3 +272,92 @@ def _assert_no_overlap(lines: list[dict], kills: list[tuple[str, float]]) -> Non
         runs.sort()
         for (a0, a1, an), (b0, b1, bn) in zip(runs, runs[1:]):
             assert b0 >= a1 - 0.05, f"job {job} rendered by {an} and {bn} at once: {runs}"
+
+
+# ---- remote renders: HeyGen jobs wait holding no node, and any node finishes them -------------------
+
+def _heygen_node(tmp: Path, name: str, url: str, fake, shared: Path, lease: float, **heygen):
+    """A daemon (in this process) of a cluster on `url`, rendering with HeyGen; its id is `name`."""
+    from tests.builtins.test_heygen_daemon import heygen_daemon
+
+    return heygen_daemon(tmp / name, fake, webhook=False, settings={
+        "node_id": name, "database": url, "jobs": {"output_dir": str(shared / "videos"), "lease_seconds": lease},
+        "inbox": {"path": str(tmp / name / "inbox"), "settle_seconds": 0.05}}, **heygen)
+
+
+def _who(events, state: str, message: str | None = None) -> list[str]:
+    return [e.node_id for e in events if e.state.value == state and (message is None or e.message == message)]
+
+
+async def test_a_webhook_on_another_node_finishes_a_render_whose_node_was_killed_while_it_waited(tmp_path, fake):
+    """Node a submits and dies; the HeyGen webhook lands on node b, which finishes the job at once.
+
+    The poll schedule is a minute away (poll_first_seconds): only the webhook, made a due check
+    and a NOTIFY, can finish it within seconds. HeyGen is asked to create the video once.
+    """
+    from avatar_daemon.testing import running, wait_for_final, wait_until
+    from tests.builtins.test_heygen_daemon import free_port, ingest
+
+    fake.render_seconds, fake.hold = 0.5, asyncio.Event()  # done when the test says, once b listens
+    slow = {"poll_first_seconds": 60.0, "render_ratio": 0.05}
+    with scratch_database("remote_webhook") as url:
+        a = _heygen_node(tmp_path, "a", url, fake, tmp_path, 2.0, **slow)
+        port = free_port()  # the one public address every node serves behind: here it reaches b
+        b = _heygen_node(tmp_path, "b", url, fake, tmp_path, 2.0, public_url=f"http://127.0.0.1:{port}", **slow)
+        b.settings.http.port = port
+        async with contextlib.AsyncExitStack() as first:
+            await first.enter_async_context(running(a))
+            (job_id,) = await ingest(a)
+            await wait_until(lambda: _status(a, job_id, "waiting_remote"), timeout=15)
+            async with running(b):
+                await wait_until(lambda: fake.endpoints and b.renderers["heygen"].webhook_active, timeout=15)
+                await first.aclose()  # a is gone while its job waits: it held no claim on it
+                fake.hold.set()
+                assert await wait_for_final(b, job_id, timeout=20) == "completed"
+                finished = time.monotonic()
+                job = await b.store.job(job_id)
+                events = await b.store.events(job_id)
+    (video,) = fake.videos.values()
+    assert fake.calls["create_video"] == 1 and job.external_id == video.id
+    assert finished - video.finished < 3.0, f"completed {finished - video.finished:.1f} s after HeyGen finished"
+    assert fake.webhooks_sent and all(w["status"] == 200 for w in fake.webhooks_sent)
+    assert fake.calls["get_video"] <= 2  # the webhook's check, no schedule of polls
+    assert _who(events, "rendering", "submitted") == ["a"] and _who(events, "completed") == ["b"]
+    assert [e.node_id for e in events if "next_check_at" in e.data] == ["a"]  # a put it to wait, b finished it
+    assert job.result["video"].endswith("video.mp4") and job.attempts == 1
+
+
+async def _status(daemon, job_id: int, state: str) -> bool:
+    job = await daemon.store.job(job_id)
+    return job is not None and job.status.value == state
+
+
+async def test_a_node_killed_mid_check_loses_the_check_to_another_after_its_lease(tmp_path, fake):
+    """Two nodes poll; whichever checks the finished render stalls on the download and is killed there.
+
+    Its claim on the check runs out and the other node checks, downloads and completes the job:
+    no second video is created, and the job is not tried again (a check is not a new try).
+    """
+    from avatar_daemon.testing import running, wait_for_final, wait_until
+    from tests.builtins.test_heygen_daemon import ingest
+
+    fake.render_seconds, fake.stalled_downloads, fake.stall_seconds = 1.0, 1, 6.0
+    lease = 1.5
+    with scratch_database("remote_kill") as url:
+        nodes = {n: _heygen_node(tmp_path, n, url, fake, tmp_path, lease) for n in ("a", "b")}
+        async with running(nodes["a"]), running(nodes["b"]):
+            (job_id,) = await ingest(nodes["a"])
+            await wait_until(lambda: fake.stalls == 1, timeout=20)  # a check found it done and downloads
+            job = await nodes["a"].store.job(job_id)
+            assert job.status.value == "waiting_remote" and job.claimed_by in nodes
+            checker = nodes[job.claimed_by]
+            other = next(d for n, d in nodes.items() if n != job.claimed_by)
+            killed = time.monotonic()
+            checker.stop()
+            assert await wait_for_final(other, job_id, timeout=lease + 10) == "completed"
+            took = time.monotonic() - killed
+            job = await other.store.job(job_id)
+            events = await other.store.events(job_id)
+    assert fake.calls["create_video"] == 1 and len(fake.videos) == 1
+    assert job.attempts == 1 and _who(events, "completed") == [other.node_id]
+    assert took < lease + 6.0, f"took {took:.1f} s after the kill"

@@ -314,7 +314,7 @@ async def test_the_daemon_is_a_host(tmp_path):
 
 KINDS = {
     "renderers": (hookspecs.Renderer, hookspecs.DrawsPreviews, hookspecs.DryRuns, hookspecs.SyncsCatalogue,
-                  hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout),
+                  hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout, hookspecs.WaitsRemotely),
     "sources": (hookspecs.ResearchSource, hookspecs.FetchesLive),
     "script_writers": (hookspecs.ScriptWriter,),
     "notifiers": (hookspecs.Notifier, hookspecs.TakesNotices),
@@ -450,6 +450,7 @@ def test_every_member_the_core_uses_on_a_plugin_object_is_declared():
     seen = {(kind, member) for kind, member, _ in uses}
     assert {("renderers", "render"), ("renderers", "preview"), ("renderers", "dry_run"),
             ("renderers", "sync_catalogue"), ("renderers", "api_calls"), ("renderers", "timeout_seconds"),
+            ("renderers", "submit"), ("renderers", "check"),
             ("sources", "detect"), ("sources", "extract"), ("sources", "fetch"),
             ("notifiers", "notify"), ("notifiers", "notice"), ("services", "run")} <= seen, sorted(seen)
 

@@ -347,3 +347,84 @@ def test_the_database_setting_takes_a_path_a_sqlite_url_or_a_postgresql_url(tmp_
     with pytest.raises(ConfigError) as caught:
         load_settings(config, environ={})
     assert "database" in str(caught.value.problems) and "mysql:// is not a database" in str(caught.value.problems)
+
+
+async def test_events_keep_the_node_that_wrote_them(store, clock):
+    (job_id,) = await store.add_jobs([job()])  # the queued event: the store's own node
+    claimed = await store.claim_next("local", "node-b", lease_seconds=10)
+    assert await store.record_event(event(job_id, JobState.rendering, "rendering", node_id="node-b"),
+                                    fence=claimed.fence)
+    clock.advance(11)
+    assert await store.reap_expired() == [job_id]  # node-a reaps node-b's run-out lease
+    assert [(e.state, e.node_id) for e in await store.events(job_id)] == [
+        (JobState.queued, "node-a"), (JobState.rendering, "node-b"), (JobState.queued, "node-a")]
+
+
+def waiting(job_id: int, at: datetime, **kw) -> JobEvent:
+    return event(job_id, JobState.waiting_remote, "waiting for heygen", percent=5,
+                 data={"next_check_at": at.isoformat()}, **kw)
+
+
+async def test_a_remote_wait_holds_no_claim_and_any_node_checks_it_once_due(database, clock):
+    async with Store.open(database, clock, node_id="node-a") as a, Store.open(database, clock, node_id="node-b") as b:
+        (job_id,) = await a.add_jobs([job("heygen")])
+        claimed = await a.claim_next("heygen", "node-a", lease_seconds=10)
+        await a.record_event(event(job_id, JobState.rendering, "submitted", data={"external_id": "v1,v2"}),
+                             fence=claimed.fence)
+        assert await a.record_event(waiting(job_id, T0 + timedelta(seconds=30), node_id="node-a"),
+                                    fence=claimed.fence)
+        got = await b.job(job_id)
+        assert (got.status, got.claimed_by, got.lease_until, got.external_id) == (
+            JobState.waiting_remote, None, None, "v1,v2")
+        assert (_t(got.next_check_at), _t(got.remote_since)) == (T0 + timedelta(seconds=30), T0)
+        assert await b.next_check(["heygen"]) == T0 + timedelta(seconds=30) and await b.next_check(["local"]) is None
+        assert await b.claim_check("heygen", "node-b") is None  # not due yet
+        assert await a.claim_next("heygen", "node-a") is None  # and not queued: it holds no slot
+        assert not await a.record_event(event(job_id, JobState.completed, "stale"), fence=claimed.fence)
+
+        clock.advance(30)
+        check = await b.claim_check("heygen", "node-b", lease_seconds=10)
+        assert (check.id, check.status, check.claimed_by, check.attempts) == (job_id, JobState.waiting_remote,
+                                                                            "node-b", 1)
+        assert await a.claim_check("heygen", "node-a") is None  # one check at a time
+        assert await a.extend_leases("node-b", 10) == 1
+        # A progress report from the render's claim cannot turn it back into rendering.
+        assert not await b.record_event(event(job_id, JobState.rendering, "late", percent=50), fence=check.fence)
+        assert await b.record_event(event(job_id, JobState.waiting_remote, "HeyGen: processing", percent=50),
+                                    fence=check.fence)  # progress during the check keeps the claim
+        assert (await a.job(job_id)).claimed_by == "node-b"
+        # The webhook lands during the check: the put-back must not push the check past it.
+        assert await a.check_remote_now("heygen", "v2") == [job_id]
+        assert await a.check_remote_now("heygen", "v") == [] and await a.check_remote_now("local", "v2") == []
+        assert await b.record_event(waiting(job_id, T0 + timedelta(seconds=300), node_id="node-b"),
+                                    fence=check.fence)
+        again = await a.claim_check("heygen", "node-a", lease_seconds=10)
+        assert again is not None and again.claimed_by == "node-a"
+        assert _t((await b.job(job_id)).remote_since) == T0  # the wait began at the first submit
+
+        # node-a dies mid-check: its lease runs out, and the check is anyone's again, at once.
+        clock.advance(11)
+        assert job_id in await b.reap_expired()
+        got = await b.job(job_id)
+        assert (got.status, got.claimed_by, _t(got.next_check_at)) == (JobState.waiting_remote, None, clock())
+        last = await b.claim_check("heygen", "node-b", lease_seconds=10)
+        assert await b.record_event(event(job_id, JobState.completed, "done", percent=100, node_id="node-b"),
+                                    {"video": "v.mp4"}, fence=last.fence)
+        assert not await a.record_event(event(job_id, JobState.failed, "late"), fence=again.fence)
+        got = await a.job(job_id)
+        assert (got.status, got.result, got.lease_until) == (JobState.completed, {"video": "v.mp4"}, None)
+
+
+async def test_a_restart_gives_back_the_checks_it_was_making(store, clock):
+    (job_id,) = await store.add_jobs([job("heygen")])
+    claimed = await store.claim_next("heygen", "node-a")
+    await store.record_event(waiting(job_id, T0), fence=claimed.fence)
+    assert (await store.claim_check("heygen", "node-a")).claimed_by == "node-a"
+    assert await store.requeue_interrupted("node-a") == [job_id]
+    got = await store.job(job_id)
+    assert (got.status, got.claimed_by) == (JobState.waiting_remote, None)
+    assert await store.claim_check("heygen", "node-b") is not None
+
+
+def _t(value: str) -> datetime:
+    return datetime.fromisoformat(value)

@@ -37,6 +37,10 @@ NOTIFY_LIMIT = 7999
 that works on one backend works on the other."""
 
 RUNNING = ("rendering", "submitting")
+WAITING = "waiting_remote"
+HELD = (*RUNNING, WAITING)
+"""A job a node holds a lease on: running, or waiting remotely while that node checks on it
+(a waiting job nobody is checking has no claim at all)."""
 
 # SQLSTATEs after which the whole transaction can simply run again: serialization failure,
 # deadlock detected, lock not available, and a connection lost (the pool replaces it).
@@ -147,6 +151,9 @@ class Job:
     # Who holds the job while it runs, and until when; `attempts` is the fencing token.
     claimed_by: str | None = None
     lease_until: str | None = None
+    # A remote render's wait (waiting_remote): when it is next checked, and since when it waits.
+    next_check_at: str | None = None
+    remote_since: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> "Job":
@@ -158,6 +165,7 @@ class Job:
             error=row["error"], attempts=row["attempts"], workspace_id=row["workspace_id"],
             user_id=row["user_id"], campaign_id=row["campaign_id"], created_at=_iso(row["created_at"]),
             updated_at=_iso(row["updated_at"]), claimed_by=row["claimed_by"], lease_until=_iso(row["lease_until"]),
+            next_check_at=_iso(row["next_check_at"]), remote_since=_iso(row["remote_since"]),
         )
 
     @property
@@ -347,6 +355,13 @@ def default_node_id() -> str:
     return socket.gethostname() or "localhost"
 
 
+def refused(current: JobState, new: JobState, fence: tuple[str, int] | None) -> bool:
+    """Whether an event in state `new` may not land on a job in `current` (see `Store.record_event`)."""
+    if current.final:
+        return fence is not None or not new.final
+    return current is JobState.waiting_remote and new is JobState.rendering
+
+
 def ended(state: str) -> str:
     return {"timeout": "timed out", "cancelled": "was cancelled"}.get(state, state)
 
@@ -515,13 +530,34 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
+    async def claim_check(self, renderer: str, node_id: str | None = None,
+                          lease_seconds: float = LEASE_SECONDS) -> Job | None:
+        """Lease the most overdue `waiting_remote` job of a renderer whose check is due and that no node
+        is checking, for one check. It stays `waiting_remote`; the claim is fenced like a render's
+        (same attempt), and a `waiting_remote` event with `next_check_at` in its data gives it back."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def check_remote_now(self, renderer: str, remote_id: str) -> list[int]:
+        """Make the check of the renderer's job(s) holding `remote_id` (one of its comma-separated
+        external ids) due now, and wake every node. A job still submitting gets it as its first check
+        time; one being checked is checked again straight after. Their ids."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def next_check(self, renderers: Iterable[str]) -> datetime | None:
+        """When the first check of these renderers' waiting jobs falls due (nobody checking them), if any."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
     async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
-        """The heartbeat: every job the node still runs is its own for another lease. How many."""
+        """The heartbeat: every job the node still runs or checks is its own for another lease. How many."""
         raise NotImplementedError
 
     @abc.abstractmethod
     async def reap_expired(self) -> list[int]:
-        """Running jobs whose lease ran out (their node died or hung) back in the queue for any node.
+        """Running jobs whose lease ran out (their node died or hung) back in the queue for any node,
+        and waiting jobs whose check's lease ran out due for a check by any node.
 
         The remote id stays, so a remote render is resumed, never created twice. Idempotent:
         any node may reap, and two reaping at once requeue each job once.
@@ -531,7 +567,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
         """At start, the jobs this node's last stop left running go back to the queue, keeping any remote
-        id to resume. Other nodes' jobs are theirs until their lease runs out (see `reap_expired`)."""
+        id to resume, and the waiting jobs it was checking are due for a check again. Other nodes' jobs
+        are theirs until their lease runs out (see `reap_expired`)."""
         raise NotImplementedError
 
     @abc.abstractmethod
@@ -557,8 +594,14 @@ class Store(abc.ABC):
 
         `fence` is (node id, attempt) from the runner's claim: the write lands only while the
         job is still that claim's, so a node that lost its lease never overwrites the new
-        owner's work. Without a fence (a person cancelling) it always lands. Either way a late
-        progress report never reopens an ended job.
+        owner's work, and never on an ended job. Without a fence (a person cancelling) it lands
+        unless it is progress on an ended job: a late report never reopens one. Progress
+        (`rendering`) never lands on a `waiting_remote` job either.
+
+        A `waiting_remote` event with `next_check_at` (ISO time) in its data gives the job back:
+        no node holds it, its next check falls due then (or sooner, if `check_remote_now` came
+        during the check), and its wait began now unless it already waited. The event's
+        `node_id` is stored with it.
         """
         raise NotImplementedError
 

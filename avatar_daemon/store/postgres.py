@@ -25,9 +25,9 @@ from psycopg_pool import AsyncConnectionPool
 from ..errors import AvatarDaemonError
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
-    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, _iso, add_figures, check_notify, describe,
-    ended,
+    HELD, LEASE_SECONDS, PUBLISHING, RUNNING, WAITING, _iso, CampaignRow, Clock, Job, Leadership, NewJob,
+    NewPublication, Node, Pick, Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, add_figures,
+    check_notify, describe, ended, refused,
 )
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
@@ -198,15 +198,15 @@ class PostgresStore(Store, backend="postgresql"):
             (research_id, j.campaign_id, JobState.queued.value, j.renderer, j.format, j.avatar_id, j.template_id,
              _text(j.title), _jsonb(j.request), j.workspace_id, j.user_id, now, now))
         job_id = (await cur.fetchone())["id"]
-        await self._insert_event(conn, job_id, JobState.queued.value, 0, "queued", {}, now)
+        await self._insert_event(conn, job_id, JobState.queued.value, 0, "queued", {}, now, self.node_id)
         return job_id
 
     @staticmethod
     async def _insert_event(conn: psycopg.AsyncConnection, job_id: int, state: str, percent: float | None,
-                            message: str, data: dict[str, Any], at: str) -> None:
+                            message: str, data: dict[str, Any], at: str, node_id: str | None) -> None:
         await conn.execute(
-            "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (%s,%s,%s,%s,%s,%s)",
-            (job_id, state, percent, _text(message), _jsonb(data), at))
+            "INSERT INTO events (job_id, state, percent, message, data, at, node_id) VALUES (%s,%s,%s,%s,%s,%s,%s)",
+            (job_id, state, percent, _text(message), _jsonb(data), at, node_id))
 
     async def research_job(self, research_id: int) -> ResearchJob | None:
         rows = await self._rows("SELECT * FROM research_jobs WHERE id = %s", (research_id,))
@@ -301,15 +301,45 @@ class PostgresStore(Store, backend="postgresql"):
         now = self._now()
         rows = await self._rows(
             "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = %s, "
-            f"updated_at = %s, claimed_by = %s, lease_until = %s WHERE {where} RETURNING *",
+            "updated_at = %s, claimed_by = %s, lease_until = %s, next_check_at = NULL, remote_since = NULL "
+            f"WHERE {where} RETURNING *",
             (now, now, node_id or self.node_id, self._lease(lease_seconds), param))
         return Job.from_row(rows[0]) if rows else None
+
+    async def claim_check(self, renderer: str, node_id: str | None = None,
+                          lease_seconds: float = LEASE_SECONDS) -> Job | None:
+        """The most overdue due check of a renderer that no other node is claiming this instant."""
+        now = self._now()
+        rows = await self._rows(
+            "UPDATE video_generations SET claimed_by = %s, lease_until = %s, next_check_at = NULL, updated_at = %s "
+            "WHERE id = (SELECT id FROM video_generations WHERE status = %s AND renderer = %s "
+            "AND claimed_by IS NULL AND next_check_at <= %s ORDER BY next_check_at, id LIMIT 1 "
+            "FOR UPDATE SKIP LOCKED) RETURNING *",
+            (node_id or self.node_id, self._lease(lease_seconds), now, WAITING, renderer, now))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def check_remote_now(self, renderer: str, remote_id: str) -> list[int]:
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE video_generations SET next_check_at = %s WHERE renderer = %s AND status = ANY(%s) "
+                "AND strpos(',' || external_id || ',', ',' || %s || ',') > 0 RETURNING id",
+                (self._now(), renderer, list(HELD), _text(remote_id)))
+            rows = await cur.fetchall()
+            if rows:
+                await self._wake(conn, [renderer])
+        return sorted(r["id"] for r in rows)
+
+    async def next_check(self, renderers: Iterable[str]) -> datetime | None:
+        rows = await self._rows("SELECT min(next_check_at) AS due FROM video_generations WHERE status = %s "
+                                "AND claimed_by IS NULL AND renderer = ANY(%s)", (WAITING, list(renderers)))
+        due = rows[0]["due"] if rows else None
+        return due.astimezone(timezone.utc) if due else None
 
     async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "UPDATE video_generations SET lease_until = %s WHERE claimed_by = %s AND status = ANY(%s)",
-                (self._lease(lease_seconds), node_id or self.node_id, list(RUNNING)))
+                (self._lease(lease_seconds), node_id or self.node_id, list(HELD)))
             return cur.rowcount
 
     async def reap_expired(self) -> list[int]:
@@ -327,17 +357,29 @@ class PostgresStore(Store, backend="postgresql"):
             rows = await cur.fetchall()
             for r in rows:
                 await self._insert_event(conn, r["id"], "queued", 0, "queued again: the lease of the node running "
-                                         "it ran out", {"reaped": True}, now)
+                                         "it ran out", {"reaped": True}, now, self.node_id)
+            rows += await self._release_checks(conn, "lease_until < %s", now, now)
             await self._wake(conn, (r["renderer"] for r in rows))
         return sorted(r["id"] for r in rows)
 
+    @staticmethod
+    async def _release_checks(conn: psycopg.AsyncConnection, where: str, param: str, now: str) -> list[Any]:
+        """Waiting jobs whose check was cut short: due for a check again, by any node."""
+        cur = await conn.execute(
+            "UPDATE video_generations SET claimed_by = NULL, lease_until = NULL, next_check_at = "
+            f"COALESCE(next_check_at, %s), updated_at = %s WHERE status = %s AND claimed_by IS NOT NULL AND {where} "
+            "RETURNING id, renderer", (now, now, WAITING, param))
+        return await cur.fetchall()
+
     async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
+        node, now = node_id or self.node_id, self._now()
         async with self.transaction() as conn:
             cur = await conn.execute(
                 "UPDATE video_generations SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
                 "updated_at = %s WHERE status = ANY(%s) AND (claimed_by = %s OR claimed_by IS NULL) "
-                "RETURNING id, renderer", (self._now(), list(RUNNING), node_id or self.node_id))
+                "RETURNING id, renderer", (now, list(RUNNING), node))
             rows = await cur.fetchall()
+            rows += await self._release_checks(conn, "claimed_by = %s", node, now)
             await self._wake(conn, (r["renderer"] for r in rows))
         return sorted(r["id"] for r in rows)
 
@@ -354,12 +396,15 @@ class PostgresStore(Store, backend="postgresql"):
             retry = await self._retries(conn, job_id) + 1
             event = JobEvent(job_id=job_id, state=JobState.queued, percent=0, at=now,
                              message=f"queued again (retry {retry}) after it {ended(previous)}",
-                             data={"retry": retry, "previous": previous, "error": error, "by": by})
-            await self._insert_event(conn, job_id, event.state.value, 0, event.message, event.data, now.isoformat())
+                             data={"retry": retry, "previous": previous, "error": error, "by": by},
+                             node_id=self.node_id)
+            await self._insert_event(conn, job_id, event.state.value, 0, event.message, event.data, now.isoformat(),
+                                     self.node_id)
             cur = await conn.execute(
                 "UPDATE video_generations SET status = 'queued', percent = 0, error = NULL, result = NULL, "
-                "started_at = NULL, finished_at = NULL, claimed_by = NULL, lease_until = NULL, updated_at = %s "
-                "WHERE id = %s RETURNING *", (now.isoformat(), job_id))
+                "started_at = NULL, finished_at = NULL, claimed_by = NULL, lease_until = NULL, "
+                "next_check_at = NULL, remote_since = NULL, updated_at = %s WHERE id = %s RETURNING *",
+                (now.isoformat(), job_id))
             job = Job.from_row(await cur.fetchone())
             await self._wake(conn, [job.renderer])
         return job, event
@@ -385,31 +430,36 @@ class PostgresStore(Store, backend="postgresql"):
         """
         at = event.at.isoformat()
         final = event.state.final
+        back = event.state is JobState.waiting_remote and event.data.get("next_check_at") is not None
         async with self.transaction() as conn:
             cur = await conn.execute("SELECT status, claimed_by, attempts FROM video_generations WHERE id = %s "
                                      "FOR UPDATE", (event.job_id,))
             row = await cur.fetchone()
-            if row and not final and JobState(row["status"]).final:
+            if row and refused(JobState(row["status"]), event.state, fence):
                 return False
             if fence is not None and (not row or (row["claimed_by"], row["attempts"]) != tuple(fence)):
                 return False
             await self._insert_event(conn, event.job_id, event.state.value, event.percent, event.message,
-                                     event.data, at)
+                                     event.data, at, event.node_id)
             await conn.execute(
                 "UPDATE video_generations SET status = %s, percent = COALESCE(%s, percent), updated_at = %s, "
                 "error = CASE WHEN %s IN ('failed','timeout','cancelled') THEN %s ELSE error END, "
                 "result = COALESCE(%s::jsonb, result), finished_at = CASE WHEN %s THEN %s::timestamptz "
-                "ELSE finished_at END, lease_until = CASE WHEN %s THEN NULL ELSE lease_until END, "
+                "ELSE finished_at END, lease_until = CASE WHEN %s OR %s THEN NULL ELSE lease_until END, "
+                "claimed_by = CASE WHEN %s THEN NULL ELSE claimed_by END, "
+                "next_check_at = CASE WHEN %s THEN COALESCE(next_check_at, %s::timestamptz) ELSE next_check_at END, "
+                "remote_since = CASE WHEN %s THEN COALESCE(remote_since, %s::timestamptz) ELSE remote_since END, "
                 "external_id = COALESCE(%s, external_id) WHERE id = %s",
                 (event.state.value, event.percent, at, event.state.value, _text(event.message),
-                 _jsonb(result) if result else None, final, at, final,
-                 event.data.get("external_id"), event.job_id))
+                 _jsonb(result) if result else None, final, at, final, back, back,
+                 back, event.data.get("next_check_at"), back, self._now(), event.data.get("external_id"),
+                 event.job_id))
         return True
 
     async def events(self, job_id: int) -> list[JobEvent]:
         rows = await self._rows("SELECT * FROM events WHERE job_id = %s ORDER BY id", (job_id,))
         return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
-                         data=r["data"], at=r["at"].astimezone(timezone.utc)) for r in rows]
+                         data=r["data"], at=r["at"].astimezone(timezone.utc), node_id=r["node_id"]) for r in rows]
 
     # ---- publications ---------------------------------------------------------------
 
@@ -746,7 +796,7 @@ class PostgresStore(Store, backend="postgresql"):
     async def nodes(self) -> list[Node]:
         rows = await self._rows(
             "SELECT n.*, (SELECT count(*) FROM video_generations v WHERE v.claimed_by = n.node_id "
-            "AND v.status = ANY(%s)) AS running FROM nodes n ORDER BY n.node_id", (list(RUNNING),))
+            "AND v.status = ANY(%s)) AS running FROM nodes n ORDER BY n.node_id", (list(HELD),))
         return [Node.from_row(r) for r in rows]
 
     async def remove_node(self, node_id: str) -> bool:

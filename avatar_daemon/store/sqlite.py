@@ -16,8 +16,9 @@ import aiosqlite
 
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
-    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, add_figures, check_notify, ended,
+    HELD, LEASE_SECONDS, PUBLISHING, RUNNING, WAITING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication,
+    Node, Pick, Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, add_figures, check_notify, ended,
+    refused,
 )
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "sqlite"
@@ -161,7 +162,7 @@ class SqliteStore(Store, backend="sqlite"):
             (research_id, j.campaign_id, JobState.queued.value, j.renderer, j.format, j.avatar_id, j.template_id,
              j.title, json.dumps(j.request), j.workspace_id, j.user_id, now, now),
         )
-        await self._insert_event(cur.lastrowid, JobState.queued.value, 0, "queued", {}, now)
+        await self._insert_event(cur.lastrowid, JobState.queued.value, 0, "queued", {}, now, self.node_id)
         return cur.lastrowid
 
     async def research_job(self, research_id: int) -> ResearchJob | None:
@@ -256,15 +257,46 @@ class SqliteStore(Store, backend="sqlite"):
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'rendering', attempts = attempts + 1, started_at = ?, "
-                f"updated_at = ?, claimed_by = ?, lease_until = ? WHERE {where} RETURNING *",
+                "updated_at = ?, claimed_by = ?, lease_until = ?, next_check_at = NULL, remote_since = NULL "
+                f"WHERE {where} RETURNING *",
                 (now, now, node_id or self.node_id, self._lease(lease_seconds), param))
         return Job.from_row(rows[0]) if rows else None
+
+    async def claim_check(self, renderer: str, node_id: str | None = None,
+                          lease_seconds: float = LEASE_SECONDS) -> Job | None:
+        now = self._now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET claimed_by = ?, lease_until = ?, next_check_at = NULL, updated_at = ? "
+                "WHERE id = (SELECT id FROM video_generations WHERE status = ? AND renderer = ? "
+                "AND claimed_by IS NULL AND next_check_at <= ? ORDER BY next_check_at, id LIMIT 1) RETURNING *",
+                (node_id or self.node_id, self._lease(lease_seconds), now, WAITING, renderer, now))
+        return Job.from_row(rows[0]) if rows else None
+
+    async def check_remote_now(self, renderer: str, remote_id: str) -> list[int]:
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE video_generations SET next_check_at = ? WHERE renderer = ? AND status IN (?, ?, ?) "
+                "AND instr(',' || external_id || ',', ',' || ? || ',') > 0 RETURNING id",
+                (self._now(), renderer, *HELD, remote_id))
+        if rows:
+            self._wake([renderer])
+        return sorted(r[0] for r in rows)
+
+    async def next_check(self, renderers: Iterable[str]) -> datetime | None:
+        names = list(renderers)
+        if not names:
+            return None
+        rows = await self.db.execute_fetchall(
+            f"SELECT min(next_check_at) FROM video_generations WHERE status = ? AND claimed_by IS NULL "
+            f"AND renderer IN ({','.join('?' * len(names))})", (WAITING, *names))
+        return datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
 
     async def extend_leases(self, node_id: str | None = None, lease_seconds: float = LEASE_SECONDS) -> int:
         async with self.transaction():
             cur = await self.db.execute(
-                "UPDATE video_generations SET lease_until = ? WHERE claimed_by = ? AND status IN (?, ?)",
-                (self._lease(lease_seconds), node_id or self.node_id, *RUNNING))
+                "UPDATE video_generations SET lease_until = ? WHERE claimed_by = ? AND status IN (?, ?, ?)",
+                (self._lease(lease_seconds), node_id or self.node_id, *HELD))
         return cur.rowcount
 
     async def reap_expired(self) -> list[int]:
@@ -276,17 +308,27 @@ class SqliteStore(Store, backend="sqlite"):
                 (now, *RUNNING, now))
             for job_id, _ in rows:
                 await self._insert_event(job_id, "queued", 0, "queued again: the lease of the node running it "
-                                         "ran out", {"reaped": True}, now)
+                                         "ran out", {"reaped": True}, now, self.node_id)
+            rows += await self._release_checks("lease_until < ?", now, now)
         self._wake({r[1] for r in rows})
         return sorted(r[0] for r in rows)
 
+    async def _release_checks(self, where: str, param: str, now: str) -> list[Any]:
+        """Waiting jobs whose check was cut short: due for a check again, by any node."""
+        return list(await self.db.execute_fetchall(
+            "UPDATE video_generations SET claimed_by = NULL, lease_until = NULL, next_check_at = "
+            f"COALESCE(next_check_at, ?), updated_at = ? WHERE status = ? AND claimed_by IS NOT NULL AND {where} "
+            "RETURNING id, renderer", (now, now, WAITING, param)))
+
     async def requeue_interrupted(self, node_id: str | None = None) -> list[int]:
         node = node_id or self.node_id
+        now = self._now()
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'queued', claimed_by = NULL, lease_until = NULL, "
                 "updated_at = ? WHERE status IN (?, ?) AND (claimed_by = ? OR claimed_by IS NULL) "
-                "RETURNING id, renderer", (self._now(), *RUNNING, node))
+                "RETURNING id, renderer", (now, *RUNNING, node))
+            rows = list(rows) + await self._release_checks("claimed_by = ?", node, now)
         self._wake({r[1] for r in rows})
         return sorted(r[0] for r in rows)
 
@@ -304,12 +346,15 @@ class SqliteStore(Store, backend="sqlite"):
             retry = await self._retries(job_id) + 1
             event = JobEvent(job_id=job_id, state=JobState.queued, percent=0, at=now,
                              message=f"queued again (retry {retry}) after it {ended(previous)}",
-                             data={"retry": retry, "previous": previous, "error": error, "by": by})
-            await self._insert_event(job_id, event.state.value, 0, event.message, event.data, now.isoformat())
+                             data={"retry": retry, "previous": previous, "error": error, "by": by},
+                             node_id=self.node_id)
+            await self._insert_event(job_id, event.state.value, 0, event.message, event.data, now.isoformat(),
+                                     self.node_id)
             rows = await self.db.execute_fetchall(
                 "UPDATE video_generations SET status = 'queued', percent = 0, error = NULL, result = NULL, "
-                "started_at = NULL, finished_at = NULL, claimed_by = NULL, lease_until = NULL, updated_at = ? "
-                "WHERE id = ? RETURNING *", (now.isoformat(), job_id))
+                "started_at = NULL, finished_at = NULL, claimed_by = NULL, lease_until = NULL, "
+                "next_check_at = NULL, remote_since = NULL, updated_at = ? WHERE id = ? RETURNING *",
+                (now.isoformat(), job_id))
         job = Job.from_row(rows[0])
         self._wake({job.renderer})
         return job, event
@@ -327,36 +372,43 @@ class SqliteStore(Store, backend="sqlite"):
                            fence: tuple[str, int] | None = None) -> bool:
         at = event.at.isoformat()
         final = event.state.final
+        back = event.state is JobState.waiting_remote and event.data.get("next_check_at") is not None
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "SELECT status, claimed_by, attempts FROM video_generations WHERE id = ?", (event.job_id,))
-            if rows and not final and JobState(rows[0][0]).final:
+            if rows and refused(JobState(rows[0][0]), event.state, fence):
                 return False
             if fence is not None and (not rows or (rows[0][1], rows[0][2]) != tuple(fence)):
                 return False
-            await self._insert_event(event.job_id, event.state.value, event.percent, event.message, event.data, at)
+            await self._insert_event(event.job_id, event.state.value, event.percent, event.message, event.data, at,
+                                     event.node_id)
             await self.db.execute(
                 "UPDATE video_generations SET status = ?, percent = COALESCE(?, percent), updated_at = ?, "
                 "error = CASE WHEN ? IN ('failed','timeout','cancelled') THEN ? ELSE error END, "
                 "result = COALESCE(?, result), finished_at = CASE WHEN ? THEN ? ELSE finished_at END, "
-                "lease_until = CASE WHEN ? THEN NULL ELSE lease_until END, "
+                "lease_until = CASE WHEN ? OR ? THEN NULL ELSE lease_until END, "
+                "claimed_by = CASE WHEN ? THEN NULL ELSE claimed_by END, "
+                "next_check_at = CASE WHEN ? THEN COALESCE(next_check_at, ?) ELSE next_check_at END, "
+                "remote_since = CASE WHEN ? THEN COALESCE(remote_since, ?) ELSE remote_since END, "
                 "external_id = COALESCE(?, external_id) WHERE id = ?",
                 (event.state.value, event.percent, at, event.state.value, event.message,
-                 json.dumps(result, default=str) if result else None, final, at, final,
-                 event.data.get("external_id"), event.job_id))
+                 json.dumps(result, default=str) if result else None, final, at, final, back, back,
+                 back, event.data.get("next_check_at"), back, self._now(), event.data.get("external_id"),
+                 event.job_id))
         return True
 
     async def _insert_event(self, job_id: int, state: str, percent: float | None, message: str,
-                            data: dict[str, Any], at: str) -> None:
+                            data: dict[str, Any], at: str, node_id: str | None) -> None:
         await self.db.execute(
-            "INSERT INTO events (job_id, state, percent, message, data, at) VALUES (?,?,?,?,?,?)",
-            (job_id, state, percent, message, json.dumps(data), at))
+            "INSERT INTO events (job_id, state, percent, message, data, at, node_id) VALUES (?,?,?,?,?,?,?)",
+            (job_id, state, percent, message, json.dumps(data), at, node_id))
 
     async def events(self, job_id: int) -> list[JobEvent]:
         rows = await self.db.execute_fetchall(
             "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,))
         return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
-                         data=json.loads(r["data"]), at=datetime.fromisoformat(r["at"])) for r in rows]
+                         data=json.loads(r["data"]), at=datetime.fromisoformat(r["at"]), node_id=r["node_id"])
+                for r in rows]
 
     # ---- publications ---------------------------------------------------------------
 
@@ -693,7 +745,7 @@ class SqliteStore(Store, backend="sqlite"):
     async def nodes(self) -> list[Node]:
         rows = await self.db.execute_fetchall(
             "SELECT n.*, (SELECT count(*) FROM video_generations v WHERE v.claimed_by = n.node_id "
-            "AND v.status IN (?, ?)) AS running FROM nodes n ORDER BY n.node_id", RUNNING)
+            "AND v.status IN (?, ?, ?)) AS running FROM nodes n ORDER BY n.node_id", HELD)
         return [Node.from_row(r) for r in rows]
 
     async def remove_node(self, node_id: str) -> bool:

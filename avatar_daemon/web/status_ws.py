@@ -26,7 +26,8 @@ def _message(event: JobEvent, download: str | None) -> dict[str, Any]:
     error = event.message if event.state.value in ("failed", "timeout", "cancelled") else None
     return {"id": event.job_id, "video_id": event.job_id, "status": event.state.value, "percent": event.percent,
             "message": event.message, "video_url": download if event.state.value == "completed" else None,
-            "error": error, "error_message": error}  # error_message: what the seed's page reads
+            "error": error, "error_message": error,  # error_message: what the seed's page reads
+            "node_id": event.node_id}  # the daemon that wrote it, among several sharing one database
 
 
 async def status_ws(request: web.Request) -> web.StreamResponse:

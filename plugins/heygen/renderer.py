@@ -1,8 +1,11 @@
 """The HeyGen renderer: set up on first use, then submit once, wait frugally and deliver at once.
 
-Each job lives in a module of its own: uploads.py (local files, once per content),
-spending.py (the cost guard), submitting.py (create and resume), waiting.py (webhook and
-polls), delivery.py (download, check, square, join), webhook_endpoint.py (registration).
+It `WaitsRemotely`: in the daemon a job holds its slot only while it is submitted, then waits
+for HeyGen holding none, and any node checks on it when due (or at once, when the webhook
+says so). Each job lives in a module of its own: uploads.py (local files, once per content),
+spending.py (the cost guard), submitting.py (create and resume), waiting.py (when to look
+and what a look says), delivery.py (download, check, square, join), webhook_endpoint.py
+(registration).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import time
 from typing import Any
 
-from avatar_daemon import AvatarProfile, Progress, RenderError, RenderRequest, RenderResult, secret
+from avatar_daemon import AvatarProfile, Progress, RemoteWait, RenderError, RenderRequest, RenderResult, secret
 
 from . import delivery, submitting, webhook_endpoint
 from .catalogue import Catalogue, renders
@@ -33,7 +36,7 @@ class HeyGenRenderer:
         self.daemon = daemon
         self.cfg = cfg
         self.max_concurrency = cfg.max_concurrency
-        # The job runner's limit: our own deadline, plus time to download and join.
+        # The job runner's limit from the submit: our own deadline, plus time to download and join.
         self.timeout_seconds = cfg.deadline_seconds + 900
         self._client: HeyGenClient | None = None
         self._instance: str | None = None   # this database's id, part of every idempotency key
@@ -86,20 +89,53 @@ class HeyGenRenderer:
         return plan.as_requests(self.cfg.base_url)
 
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
-        """One deadline for the whole job: 429s for concurrency or rate are waited out until it, then polling."""
-        deadline = time.monotonic() + self.cfg.deadline_seconds
-        with until(deadline):
+        """The whole job in this task (the command line's `render`): submit, then look on the schedule."""
+        outcome: RenderResult | RemoteWait = await self.submit(request, progress)
+        submitted = time.monotonic()
+        plan, parts = await self.plan(request, upload=False), len((request.external_id or "").split(","))
+        while isinstance(outcome, RemoteWait):
+            due = time.monotonic() + outcome.check_in
+            while (left := due - time.monotonic()) > 0:  # no call: an estimate from the time HeyGen usually takes
+                await asyncio.sleep(min(left, self.cfg.progress_tick_seconds))
+                progress(self.waiting.estimate(plan, parts, time.monotonic() - submitted), "rendering at HeyGen")
+            outcome = await self.check(request, progress, time.monotonic() - submitted)
+        return outcome
+
+    async def submit(self, request: RenderRequest, progress: Progress) -> RemoteWait:
+        """Create the job's videos once (or find them again); 429s for concurrency or rate are waited out
+        until the deadline. A resumed job is looked at straight away: it may have finished meanwhile."""
+        with until(time.monotonic() + self.cfg.deadline_seconds):
             plan = await self.plan(request)
             if not request.external_id:
                 await self.check_engine(request, plan)
             ids, submitted_at = await submitting.submit(self.client, self.daemon.store, self.guard, request, plan,
                                                         progress)
-            started = time.monotonic()
-            videos = await asyncio.gather(*[
-                self.waiting.wait(self.client, v, plan, progress, started=started, deadline=deadline, parts=len(ids),
-                                  submitted_at=submitted_at, webhook=self.webhook_active) for v in ids])
-            return await delivery.deliver(self.client, self.cfg, request, plan, list(videos), progress,
-                                          time.monotonic() - started)
+        request.external_id = ",".join(ids)
+        first = self.waiting.next_look(plan, len(ids), 0.0, self.webhook_active) if submitted_at else 0.0
+        return RemoteWait(check_in=first, percent=5, message=f"waiting for HeyGen ({len(ids)} video(s))")
+
+    async def check(self, request: RenderRequest, progress: Progress, waited: float) -> RenderResult | RemoteWait:
+        """One look at each part, in order, up to the first not finished; all finished: delivered at once
+        (HeyGen's links expire). Past heygen.deadline_seconds, a look that finds it unfinished times out."""
+        ids = [v for v in (request.external_id or "").split(",") if v]
+        if not ids:
+            raise RenderError(f"job {request.job_id} waits for HeyGen but has no HeyGen video id")
+        c = self.cfg
+        plan = await self.plan(request, upload=False)  # what delivery needs; the uploads were made at submit
+        with until(time.monotonic() + max(c.deadline_seconds - waited, 1.0)):
+            videos = []
+            for video_id in ids:
+                videos.append(await self.client.get_video(video_id))
+                if videos[-1].status != "completed":
+                    break
+            wait = self.waiting.look(videos, ids, plan, waited, self.webhook_active)
+            if wait is None:
+                return await delivery.deliver(self.client, c, request, plan, videos, progress, waited)
+        left = c.deadline_seconds - waited
+        if left <= 0:
+            raise TimeoutError(f"HeyGen did not finish video {', '.join(ids)} within {c.deadline_seconds:g} s "
+                               "(heygen.deadline_seconds)")
+        return wait.model_copy(update={"check_in": min(wait.check_in, left)})
 
     async def plan(self, request: RenderRequest, upload: bool = True) -> Plan:
         if self._instance is None and self.daemon.store:
@@ -122,7 +158,7 @@ class HeyGenRenderer:
                               f"engine {engine} (it supports: {offered}); set engine: avatar_iv on the profile or "
                               "template")
 
-    # ---- the webhook: registered at start, deliveries wake the waiters --------------------
+    # ---- the webhook: registered at start, a delivery makes its job's check due at once -------
 
     async def register_webhook(self) -> None:
         """Make sure HeyGen posts to our public URL, and that we hold the secret it signs with."""
@@ -132,5 +168,7 @@ class HeyGenRenderer:
         self.webhook_secret = await webhook_endpoint.register(self.client, self.daemon.store, url)
         self.webhook_active = True
 
-    def delivered(self, video_id: str) -> None:
-        self.waiting.delivered(video_id)
+    async def delivered(self, video_id: str) -> list[int]:
+        """A verified webhook names a video: the job waiting for it is checked now, by whichever node
+        claims it first (the delivery may land on any node); the job ids."""
+        return await self.daemon.jobs.check_remote_now(self.name, video_id)

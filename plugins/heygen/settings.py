@@ -26,7 +26,9 @@ class HeyGenSettings(BaseModel):
     public_url: str | None = None
     webhook_path: str = "/plugins/heygen/webhook"
 
-    # Renders in flight at once: HeyGen's pay-as-you-go allows 10 and answers 429 past that.
+    # Jobs submitting at once on a daemon (a submitted job waits for HeyGen holding no slot), and checks
+    # on waiting jobs at once. HeyGen's pay-as-you-go renders 10 at once and answers 429 past that,
+    # which a submit waits out until deadline_seconds.
     max_concurrency: int = Field(10, ge=1)
     max_calls_in_flight: int = Field(4, ge=1)
     retries: int = Field(4, ge=0)
@@ -53,6 +55,7 @@ class HeyGenSettings(BaseModel):
     # With a webhook, polling is only a safety net: it waits this many times longer.
     webhook_grace: float = Field(2.5, ge=1.0)
     deadline_seconds: float = Field(3 * 3600.0, gt=0)
+    # How often `avatar-daemon render` (one process, no daemon) reports estimated progress between looks.
     progress_tick_seconds: float = Field(2.0, gt=0)
 
     max_download_bytes: int = Field(2 * 1024**3, gt=0)

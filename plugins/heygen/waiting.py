@@ -1,98 +1,86 @@
-"""Waiting for HeyGen: the webhook first, polling as the safety net, timed by what HeyGen usually takes."""
+"""Waiting for HeyGen: when to look at a render, and what one look says.
+
+The job waits with no slot and no node (`waiting_remote`) between looks, so nothing but what
+HeyGen usually takes is kept here: each look is timed from the submit, on a schedule any node
+computes alike. With a registered webhook the schedule is only a safety net (a delivery makes
+the check due at once); without one, the first look lands a little before the expected time.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import math
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from avatar_daemon import Progress, RenderError
+from avatar_daemon import RemoteWait, RenderError
 
 from .answers import Video
 from .plan import Plan
 from .settings import HeyGenSettings
 
-if TYPE_CHECKING:
-    from .client import HeyGenClient
-
 
 class Waiting:
-    """One waiter per video; a verified webhook wakes it, a poll checks on it when none comes."""
-
     def __init__(self, cfg: HeyGenSettings):
         self.cfg = cfg
         self.render_ratio = cfg.render_ratio  # seconds of rendering per spoken second, learnt as we go
-        self._waiters: dict[str, asyncio.Event] = {}
-        self._early: dict[str, float] = {}   # webhooks for videos whose create answer we have not seen yet
 
-    def delivered(self, video_id: str) -> None:
-        """A verified webhook names a video: wake its waiter, or remember it for one about to start."""
-        event = self._waiters.get(video_id)
-        if event is not None:
-            event.set()
-        else:
-            self._early[video_id] = time.monotonic()
-            for stale in [k for k, at in self._early.items() if time.monotonic() - at > 3600]:
-                del self._early[stale]
+    def expected(self, plan: Plan, parts: int) -> tuple[float, float]:
+        """(spoken seconds of one part, seconds HeyGen should take to render it)."""
+        spoken = plan.estimated_seconds / max(1, parts)
+        return spoken, max(self.cfg.poll_first_seconds, self.render_ratio * spoken)
 
-    async def wait(self, client: "HeyGenClient", video_id: str, plan: Plan, progress: Progress, *, started: float,
-                   deadline: float, parts: int, submitted_at: float | None, webhook: bool) -> Video:
-        """The finished video, RenderError if HeyGen failed it, TimeoutError at the deadline.
+    def estimate(self, plan: Plan, parts: int, waited: float) -> float:
+        """How far a render should be after `waited` seconds, from the time HeyGen usually takes."""
+        return min(90.0, 5 + 85 * waited / self.expected(plan, parts)[1])
 
-        ``webhook`` says a registered endpoint will tell us: then polls are only a safety net.
+    def next_look(self, plan: Plan, parts: int, waited: float, webhook: bool) -> float:
+        """Seconds from now to the next scheduled look, `waited` seconds after the submit.
+
+        The first at the expected time (stretched by webhook_grace when a webhook will tell us,
+        a little early when it will not), then backing off by poll_factor up to
+        poll_max_interval_seconds; a look out of turn (a webhook's) does not move the schedule.
         """
         c = self.cfg
-        spoken = plan.estimated_seconds / max(1, parts)
-        expected = max(c.poll_first_seconds, self.render_ratio * spoken)
+        _, expected = self.expected(plan, parts)
         grace = c.webhook_grace if webhook else 1.0
-        # Polling alone: look a little before the expected time, so a quick render is not kept waiting.
-        first = expected * (grace if webhook else 0.8)
-        interval = max(expected * grace / 4, 1e-3)
-        next_poll = started + first
-        wake = self._waiters.setdefault(video_id, asyncio.Event())
-        if self._early.pop(video_id, None) is not None:
-            wake.set()
-        try:
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    raise TimeoutError(f"HeyGen did not finish video {video_id} within {c.deadline_seconds:g} s "
-                                       "(heygen.deadline_seconds)")
-                wake_at = min(next_poll, deadline, now + c.progress_tick_seconds)
-                try:
-                    async with asyncio.timeout(max(0.0, wake_at - now)):
-                        await wake.wait()
-                except TimeoutError:
-                    pass
-                now = time.monotonic()
-                if not wake.is_set() and now < next_poll:
-                    # no call: an estimate from the time HeyGen usually takes
-                    progress(min(90.0, 5 + 85 * (now - started) / expected), "rendering at HeyGen")
-                    continue
-                wake.clear()
-                video = await client.get_video(video_id)
-                if video.status == "completed":
-                    finished = _number((video.model_extra or {}).get("completed_at"))
-                    if submitted_at and finished and finished > submitted_at:
-                        self._learn(finished - submitted_at, spoken)  # HeyGen's own time, not our polling lag
-                    elif submitted_at:
-                        self._learn(time.monotonic() - started, spoken)
-                    return video
-                if video.status == "failed":
-                    raise RenderError(video.failure())
-                percent = video.progress if video.progress is not None else 5 + 85 * (now - started) / expected
-                progress(min(95.0, percent), f"HeyGen: {video.status}")
-                next_poll = time.monotonic() + interval
-                interval = min(interval * c.poll_factor, c.poll_max_interval_seconds)
-        finally:
-            self._waiters.pop(video_id, None)
+        at = expected * (grace if webhook else 0.8)
+        step = max(expected * grace / 4, 1e-3)
+        while at <= waited and step < c.poll_max_interval_seconds and c.poll_factor > 1.0:
+            at += step
+            step = min(step * c.poll_factor, c.poll_max_interval_seconds)
+        if at <= waited:  # steps of one size from here on
+            at += (math.floor((waited - at) / step) + 1) * step
+        return at - waited
 
-    def _learn(self, elapsed: float, spoken: float) -> None:
-        """Move the expected render time towards what HeyGen really took, so the first poll lands on time.
+    def look(self, videos: list[Video], ids: list[str], plan: Plan, waited: float, webhook: bool) -> RemoteWait | None:
+        """None when every part is completed (HeyGen's time learnt); RenderError when HeyGen failed
+        one; else when to look again and how far it has got. `videos` are the parts looked at, in
+        order, up to the first one not completed."""
+        for video in videos:
+            if video.status == "failed":
+                raise RenderError(video.failure())
+        pending = [v for v in videos if v.status != "completed"]
+        spoken, _ = self.expected(plan, len(ids))
+        if not pending and len(videos) == len(ids):
+            self._learn(videos, waited, spoken)
+            return None
+        video = pending[0]
+        done = len(videos) - 1
+        percent = video.progress if video.progress is not None else self.estimate(plan, len(ids), waited)
+        percent = (done * 100 + min(95.0, percent)) / len(ids)
+        return RemoteWait(check_in=self.next_look(plan, len(ids), waited, webhook), percent=round(min(95.0, percent), 1),
+                          message=f"HeyGen: {video.status}" + (f" (part {done + 1} of {len(ids)})" if len(ids) > 1 else ""))
 
-        Measured against our own estimate of the spoken seconds, the same figure the next
-        prediction starts from, so an estimate that is off by a constant factor cancels out.
+    def _learn(self, videos: list[Video], waited: float, spoken: float) -> None:
+        """Move the expected render time towards what HeyGen really took, so the first look lands on time.
+
+        HeyGen's own time (completed_at) when it is plausible, not our looking lag. Measured against
+        our own estimate of the spoken seconds, the same figure the next prediction starts from, so
+        an estimate that is off by a constant factor cancels out.
         """
+        submitted = time.time() - waited
+        finished = max((_number((v.model_extra or {}).get("completed_at")) or 0.0) for v in videos)
+        elapsed = finished - submitted if submitted < finished <= time.time() else waited
         observed = elapsed / max(spoken, 1.0)
         self.render_ratio = max(0.01, 0.7 * self.render_ratio + 0.3 * observed)
 

@@ -9,11 +9,13 @@ MODAL = "avatar_video_modal"
 FORMATS = [("tiktok", "TikTok / Reels (portrait)"), ("youtube", "YouTube (landscape)"), ("square", "Square")]
 SPEEDS = ["0.8", "0.9", "1.0", "1.1", "1.2"]
 SCRIPT_MAX = 3000
-STATE_LABEL = {"queued": "Queued", "submitting": "Submitting", "rendering": "Rendering", "completed": "Done",
-               "failed": "Failed", "timeout": "Timed out", "cancelled": "Cancelled"}
+STATE_LABEL = {"queued": "Queued", "submitting": "Submitting", "rendering": "Rendering",
+               "waiting_remote": "Rendering remotely", "completed": "Done", "failed": "Failed", "timeout": "Timed out",
+               "cancelled": "Cancelled"}
 STATE_EMOJI = {"queued": ":hourglass_flowing_sand:", "submitting": ":outbox_tray:", "rendering": ":movie_camera:",
-               "completed": ":white_check_mark:", "failed": ":x:", "timeout": ":alarm_clock:",
-               "cancelled": ":no_entry_sign:"}
+               "waiting_remote": ":satellite:", "completed": ":white_check_mark:", "failed": ":x:",
+               "timeout": ":alarm_clock:", "cancelled": ":no_entry_sign:"}
+WITH_PERCENT = ("rendering", "waiting_remote")
 
 
 def text(t: str, kind: str = "plain_text") -> dict[str, Any]:
@@ -79,9 +81,9 @@ def modal(avatars: list[dict], research: list[dict], templates: list[tuple[str, 
 
 
 def progress(job: dict[str, Any], state: str, percent: float | None, message: str) -> list[dict[str, Any]]:
-    pct = f" {percent:.0f}%" if percent is not None and state == "rendering" else ""
+    pct = f" {percent:.0f}%" if percent is not None and state in WITH_PERCENT else ""
     bar = ""
-    if percent is not None and state == "rendering":
+    if percent is not None and state in WITH_PERCENT:
         filled = int(percent // 10)
         bar = "  `" + "█" * filled + "░" * (10 - filled) + "`"
     detail = f" · {message}" if message and message not in ("queued", "done") else ""

@@ -66,7 +66,7 @@ async def fake(tmp_path, monkeypatch):
         yield server
 
 
-def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, **heygen):
+def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, plugins=(), settings=None, **heygen):
     tmp_path.mkdir(exist_ok=True)
     port = free_port()
     cfg = {"base_url": fake.url, "upload_url": fake.url, "poll_first_seconds": 0.2, "render_ratio": 0.05,
@@ -75,8 +75,8 @@ def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, **heygen):
     if webhook:
         cfg["public_url"] = f"http://127.0.0.1:{port}"
     settings = make_settings(tmp_path, http={"port": port}, default_renderer="heygen", notifiers=["recorder"],
-                             plugins={"settings": {"heygen": cfg}})
-    return make_daemon(tmp_path, plugins=[recorder or Recorder()], settings=settings)
+                             plugins={"settings": {"heygen": cfg}}, **(settings or {}))
+    return make_daemon(tmp_path, plugins=[recorder or Recorder(), *plugins], settings=settings)
 
 
 async def ingest(daemon, formats=("tiktok",), avatar="sarah", data=None, suffix=".json"):
@@ -146,7 +146,7 @@ async def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(tmp_p
                 assert resp.status == 200
         await asyncio.sleep(0.3)
         assert fake.calls["get_video"] == 0  # a refused delivery does not even cost a status call
-        assert (await daemon.store.job(job_id)).status == "rendering"
+        assert (await daemon.store.job(job_id)).status == "waiting_remote"
         assert await wait_for_final(daemon, job_id) == "completed"
     assert any("refused: unsigned delivery" in r.getMessage() for r in caplog.records)
     assert any("refused: bad signature" in r.getMessage() for r in caplog.records)

@@ -104,7 +104,7 @@ async def sub_status(bot, command: dict, rest: str) -> dict[str, Any]:
     who = bot.caller(command.get("team_id"), command.get("user_id"))
     if job is None or not who.may_see(job):
         return {"text": f"No video {rest} in your workspace."}
-    pct = f" {job.percent:.0f}%" if job.status.value == "rendering" else ""
+    pct = f" {job.percent:.0f}%" if job.status.value in blocks.WITH_PERCENT else ""
     error = f": {job.error}" if job.error else ""
     return {"text": f"Video {job.id} *{job.title}*: {job.status.value}{pct}{error}"}
 

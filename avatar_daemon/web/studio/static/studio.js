@@ -291,12 +291,14 @@ async function openWatch(id) {
 }
 
 const finalStates = ["completed", "failed", "timeout", "cancelled"];
+// A state as people read it; waiting_remote: submitted to a remote renderer (HeyGen), which is working on it.
+const stateLabel = (s) => ({ waiting_remote: "rendering remotely" })[s] || s;
 
 function progress(v) {
   const percent = v.status === "completed" ? 100 : Math.round(v.percent || 0);
   $("watch-progress").value = percent;
   $("watch-progress").textContent = percent + "%";
-  $("watch-status").textContent = `${v.status} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
+  $("watch-status").textContent = `${stateLabel(v.status)} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
   $("watch-status").dataset.status = v.status;
   // "Video 7 queued." is stale once video 7 renders or ends: the banner follows it, then goes
   const banner = $("flash");
@@ -449,13 +451,13 @@ function videoCard(v) {
   if (["failed", "timeout", "cancelled"].includes(v.status))
     actions.append(el("button", { type: "button", class: "quiet", text: "Retry",
       onclick: () => api("POST", `/videos/${v.id}/retry`).then(() => openVideos()).catch(failed) }));
-  if (["queued", "submitting", "rendering"].includes(v.status))
+  if (["queued", "submitting", "rendering", "waiting_remote"].includes(v.status))
     actions.append(el("button", { type: "button", class: "quiet", text: "Cancel",
       onclick: () => api("DELETE", `/videos/${v.id}`).then(() => openVideos()).catch(failed) }));
   return el("li", { "data-video": v.id },
     v.thumbnail_url ? el("img", { src: v.thumbnail_url, alt: "", loading: "lazy" }) : null,
     el("strong", { text: v.title }),
-    el("p", {}, el("span", { class: "badge " + v.status, text: v.status }), ` ${v.format} · #${v.id} · ${when(v.created_at)}`),
+    el("p", {}, el("span", { class: "badge " + v.status, text: stateLabel(v.status) }), ` ${v.format} · #${v.id} · ${when(v.created_at)}`),
     v.error ? el("p", { class: "hint", text: v.error }) : null, actions);
 }
 
