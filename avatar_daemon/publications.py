@@ -41,6 +41,7 @@ PROGRESS_MIN_STEP = 1.0       # percent: as JobProgress, so a fast upload does n
 PROGRESS_MIN_INTERVAL = 0.5   # seconds
 PERSIST_INTERVAL = 5.0        # seconds between percent writes to the store (events carry every step)
 RETRY_CAP = 3600.0            # a transient failure waits at most an hour before the next try
+CHANNEL = "publications"      # store.notify: a publication was queued (payload: the video id)
 
 OptionsOf = Callable[[Job], list[PublishOptions | None]]
 """The layers of a job's publish options below the request's, lowest first: its template's, its campaign's."""
@@ -136,6 +137,11 @@ class Publications:
                 log.info("video %s: queued for %s (account %s), asked by %s", job_id, row.platform, row.account, by)
                 self.bus.announce(self._event(row, f"queued for {row.platform} ({row.account})"))
         self.wake.set()
+        if any(created for _, created in rows):
+            try:  # the node that holds the file may be another: it hears at once, else at its next poll
+                await self.store.notify(CHANNEL, str(job_id))
+            except Exception as exc:
+                log.warning("could not tell other nodes of video %s's publications: %s", job_id, exc)
         return [row.public() for row, _ in rows]
 
     def _accounts_for(self, platforms: list[str], names: list[str] | None) -> list[tuple[str, Account]]:
@@ -162,6 +168,7 @@ class Publications:
                                     "releasing publications of the last life")
         if released:
             log.info("publications %s were this node's when it stopped; they resume from what was saved", released)
+        listener = asyncio.create_task(self._listen(), name="publications-listen")
         try:
             while True:
                 self.wake.clear()
@@ -170,10 +177,30 @@ class Publications:
                     async with asyncio.timeout(await self._pause()):
                         await self.wake.wait()
         finally:
+            listener.cancel()
             for task in self.running.values():
                 task.cancel()
             if self.running:
                 await asyncio.wait(list(self.running.values()), timeout=10)
+
+    async def _listen(self) -> None:
+        """Wake when any node queues a publication; a lost connection falls back to the poll until it is back."""
+        delay = 1.0
+        while True:
+            try:
+                async with self.store.listen([CHANNEL]) as notes:
+                    self.wake.set()  # whatever was queued while nobody listened
+                    async for _ in notes:
+                        delay = 1.0
+                        self.wake.set()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listening for publications failed (%s: %s); polling, retrying in %.0f s",
+                            type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
     async def _pause(self) -> float:
         """Until the next row falls due, at most `poll_seconds` (leases run out on other nodes unheard)."""

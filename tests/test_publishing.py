@@ -369,3 +369,21 @@ async def test_an_upload_reports_its_progress_in_percent_and_never_its_session(t
     assert ("uploading", 25.0) in states  # the first chunk of four confirmed
     assert all(e.publication is not None and e.state is JobState.completed for e in seen)
     assert not any("session" in json.dumps(e.model_dump(mode="json")) for e in seen)
+
+
+async def test_a_publication_queued_elsewhere_wakes_the_running_daemon_at_once(tmp_path, platform, postgres_database):
+    """On PostgreSQL a request from another process (the CLI, another node) is heard through NOTIFY:
+    the running daemon posts it long before its minute-long poll would have found it."""
+    empty_tables(postgres_database)
+    publishing = {**PUBLISHING, "poll_seconds": 60}
+    running_daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                                 database=postgres_database, publishing=publishing)
+    one_shot = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                           database=postgres_database, publishing=publishing)
+    async with running(running_daemon):
+        job_id = await a_finished_video(running_daemon)
+        await asyncio.sleep(0.5)  # the daemon has looked and gone back to its long wait
+        async with one_shot.started():
+            await one_shot.publishing.request(job_id, ["loopvid"], by="command line")
+        (row,) = await asyncio.wait_for(published(running_daemon, job_id), 15)
+    assert row["state"] == "published" and len(platform.videos) == 1
