@@ -182,6 +182,9 @@ class Publications:
                 task.cancel()
             if self.running:
                 await asyncio.wait(list(self.running.values()), timeout=10)
+                # A clean stop lets its uploads go now: another node resumes them from what was saved.
+                with contextlib.suppress(Exception):
+                    await self.store.release_publications(self.node)
 
     async def _listen(self) -> None:
         """Wake when any node queues a publication; a lost connection falls back to the poll until it is back."""

@@ -387,3 +387,21 @@ async def test_a_publication_queued_elsewhere_wakes_the_running_daemon_at_once(t
             await one_shot.publishing.request(job_id, ["loopvid"], by="command line")
         (row,) = await asyncio.wait_for(published(running_daemon, job_id), 15)
     assert row["state"] == "published" and len(platform.videos) == 1
+
+
+async def test_a_campaign_video_that_finished_while_no_node_led_is_posted_when_one_leads_again(tmp_path, platform):
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "social.yaml").write_text(
+        "name: social\nsources: [{source: hackernews}]\nschedule: {every: daily}\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\nauto_post: [loopvid]\n")
+    first, _, _ = publishing_daemon(tmp_path, platform)
+    async with first.started():  # no leader: nothing watches for the video finishing
+        await first.campaigns.reload()
+        await first.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        (job_id,) = (await first.campaigns.run_now("social")).job_ids
+        await first.jobs.execute(await first.store.claim(job_id))
+        assert await first.publishing.for_video(job_id) == []
+    again, _, _ = publishing_daemon(tmp_path, platform)
+    async with running(again):
+        (row,) = await published(again, job_id)
+    assert row["state"] == "published" and row["requested_by"] == "campaign social" and len(platform.videos) == 1
