@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 import traceback
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -258,14 +258,15 @@ class Publications:
                          posted.remote_id, posted.url or "")
             return row
         except QuotaWait as exc:
-            message = f"waiting for the {pub.platform} quota: {exc.reason}; until {exc.until.isoformat()}"
-            return await self._defer(pub, exc.until, message, failed=False)
+            until = exc.until if exc.until.tzinfo else exc.until.replace(tzinfo=timezone.utc)
+            message = f"waiting for the {pub.platform} quota: {exc.reason}; until {until.isoformat()}"
+            return await self._defer(pub, until, message, failed=False)
         except TryAgain as exc:
             return await self._try_later(pub, exc.reason, exc.after)
         except LostPublication as exc:
             log.warning("publication %s: %s; this node stops", pub.id, exc)
             return None
-        except (PublishError, AvatarDaemonError) as exc:
+        except AvatarDaemonError as exc:  # PublishError with the platform's reason; a missing secret or file
             return await self._end(pub, "failed", error=str(exc), message=f"{pub.platform} failed: {exc}")
         except asyncio.CancelledError:
             if lost.is_set() and me is not None and me.uncancel() == 0:
