@@ -15,7 +15,7 @@ from avatar_daemon.accounts import Accounts
 from avatar_daemon.errors import InvalidRequest, UnknownNameError
 from avatar_daemon.events import EventBus
 from avatar_daemon.models import JobEvent, JobState
-from avatar_daemon.publications import Publications
+from avatar_daemon.publications import Publications, probe_video
 from avatar_daemon.registry import Registry
 from avatar_daemon.settings import PublishingSettings
 from avatar_daemon.store import NewJob, Store
@@ -405,3 +405,21 @@ async def test_a_campaign_video_that_finished_while_no_node_led_is_posted_when_o
     async with running(again):
         (row,) = await published(again, job_id)
     assert row["state"] == "published" and row["requested_by"] == "campaign social" and len(platform.videos) == 1
+
+
+def test_a_videos_shape_and_length_are_read_from_the_file(tmp_path):
+    import av
+    import numpy as np
+
+    path = tmp_path / "short.mp4"
+    with av.open(str(path), "w") as box:
+        stream = box.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 360, 640, "yuv420p"
+        for _ in range(25):  # 2.5 s
+            frame = av.VideoFrame.from_ndarray(np.zeros((640, 360, 3), dtype=np.uint8), format="rgb24")
+            box.mux(stream.encode(frame))
+        box.mux(stream.encode())
+    width, height, seconds = probe_video(path)
+    assert (width, height) == (360, 640) and 2.0 <= seconds <= 3.0
+    (tmp_path / "text.mp4").write_text("not a video")
+    assert probe_video(tmp_path / "text.mp4") is None
