@@ -113,3 +113,21 @@ def test_publish_queues_the_video_once_with_the_options_given(config, tmp_path, 
             (pub,) = await store.publications(job_id)
             return pub.options
     assert asyncio.run(options())["privacy"] == "unlisted"
+
+
+def test_publish_wait_without_a_running_daemon_says_so(config, tmp_path, capsys):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 1000)
+
+    async def finished() -> int:
+        async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
+            (job_id,) = await store.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah", title="T",
+                                                     request={})])
+            await store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
+                                     result={"video": str(video)})
+            return job_id
+
+    job_id = asyncio.run(finished())
+    code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--to", "loopvid", "--wait",
+                    "--timeout", "0.2")
+    assert code != 0 and "after 0.2 s still loopvid pending" in out and "is one running?" in out
