@@ -320,10 +320,10 @@ async def test_a_video_id_saved_before_a_crash_is_looked_up_not_uploaded_again(t
         node = daemon.node_id
     already = fake.add_video(data)
     async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
-        assert await store.release_publications(node)
-        pub = await store.claim_publication(["youtube"], node_id="the-node-that-died")
-        await store.save_publication(pub.id, pub.fence, state="processing", facts={"video_id": already})
-        assert await store.release_publications("the-node-that-died")  # as when its lease runs out
+        # What the stopped node's upload would have saved had it finished before it died: its claim is still on.
+        (pub,) = await store.publications(job_id)
+        assert pub.claimed_by == node and pub.state == "uploading"
+        assert await store.save_publication(pub.id, pub.fence, state="processing", facts={"video_id": already})
     fake.hold_at = None
     fake.release.set()
     daemon, _ = youtube_daemon(tmp_path, fake, size=2 * Q)
