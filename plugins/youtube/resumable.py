@@ -38,6 +38,8 @@ class ResumableUpload:
         self.video = upload.video
         self.total = upload.video.size
         self.uri: str | None = upload.state.get("session_uri")
+        if upload.state.get("total") not in (None, self.total):
+            self.uri = None  # the file changed since that session began (rendered again): a new one
         self.offset = int(upload.state.get("offset") or 0)
         self.unsure = self.uri is not None  # a saved session: ask it where it got to before sending anything
         self.sessions = 0
