@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from avatar_daemon import PublishOptions, PublishVideo, RenderResult
 from avatar_daemon.models import JobState
+from avatar_daemon.planning import VideoSettings
 from avatar_daemon.store import Store
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, \
     wait_for_final, wait_until
@@ -161,8 +162,9 @@ def youtube_daemon(tmp_path, fake, *, size: int, chunk: int = 2 * Q, clock=None,
     return make_daemon(tmp_path, plugins=[recording], settings=settings, clock=clock), recording
 
 
-async def a_finished_video(daemon) -> tuple[int, bytes]:
-    job_ids = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")).job_ids
+async def a_finished_video(daemon, format: str = "tiktok") -> tuple[int, bytes]:
+    job_ids = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
+                                            overrides=VideoSettings(formats=[format]))).job_ids
     assert await wait_for_final(daemon, job_ids[0]) is JobState.completed
     job = await daemon.store.job(job_ids[0])
     return job.id, Path(job.result["video"]).read_bytes()
@@ -260,6 +262,25 @@ async def test_an_access_token_expiring_mid_upload_is_refreshed_once_and_the_upl
     assert row["state"] == "published" and sent(fake, row) == data
     assert fake.refreshes == 2 and fake.calls["401"] == 1
     assert fake.chunk_starts == [0, 2 * Q, 4 * Q] and len(fake.sessions) == 1
+
+
+async def test_a_landscape_video_is_a_watch_page_not_a_short(tmp_path, fake, secrets):
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon, "youtube")
+        row = await publish(daemon, job_id)
+    assert row["url"] == f"https://www.youtube.com/watch?v={row['remote_id']}" and sent(fake, row) == data
+
+
+async def test_a_fresh_token_refused_too_fails_after_one_refresh_instead_of_looping(tmp_path, fake, secrets):
+    fake.refuse_tokens = True
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, _ = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "failed" and "refused a freshly refreshed access token" in row["error"]
+    assert "YouTube account acme-shorts" in row["error"]
+    assert fake.refreshes == 2 and fake.calls["401"] == 2 and not fake.videos
 
 
 async def test_a_revoked_refresh_token_fails_the_publication_saying_why(tmp_path, fake, secrets):
