@@ -375,6 +375,20 @@ async def test_the_accounts_check_names_the_channel_and_says_why_it_fails(tmp_pa
     assert not any(secret in out for secret in secrets.values())
 
 
+async def test_youtubes_views_likes_and_comments_come_back_into_the_analytics(tmp_path, fake, secrets):
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, _ = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+        video = fake.videos[row["remote_id"]]
+        video.views, video.likes, video.comments = 1234, 56, 7
+        assert await daemon.publishing.figures_once() == 1
+        totals = await daemon.store.analytics(None)
+    (mine,) = [v for v in totals["by_video"] if v["key"] == job_id]
+    assert (mine["view"], mine["like"], mine["comment"]) == (1234, 56, 7)
+    assert {r["key"]: r["view"] for r in totals["by_platform"]}["youtube"] == 1234
+
+
 async def test_figures_are_read_fifty_ids_a_call(tmp_path, fake, secrets):
     from avatar_daemon.accounts import Account
     import aiohttp
