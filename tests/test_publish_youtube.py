@@ -226,7 +226,8 @@ async def test_options_of_the_request_reach_youtube_and_made_for_kids_is_sent_ei
     assert next(iter(fake.sessions.values())).params["notifySubscribers"] == "true"
 
 
-async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp_path, fake, secrets):
+async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp_path, fake, secrets, caplog):
+    caplog.set_level(logging.INFO)
     # The second chunk (4 quanta) breaks off after one quantum and a bit: Google kept the quantum.
     fake.drop_at = 4 * Q + Q + 1000
     daemon, _ = youtube_daemon(tmp_path, fake, size=10 * Q + 5, chunk=4 * Q)
@@ -238,6 +239,7 @@ async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp
     # Not from 0, not from the broken chunk's start: from the byte after the server's Range.
     assert fake.chunk_starts == [0, 4 * Q, 5 * Q, 9 * Q]
     assert fake.problems == []
+    assert f"resuming the upload at byte {5 * Q} of {10 * Q + 5}" in caplog.text
 
 
 async def test_a_503_and_an_expired_session_are_survived(tmp_path, fake, secrets):
