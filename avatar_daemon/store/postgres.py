@@ -25,10 +25,10 @@ from psycopg_pool import AsyncConnectionPool
 from ..errors import AvatarDaemonError
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
-    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, _iso, add_figures, check_notify, describe,
-    ended,
+    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
+    RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended,
 )
+from .contract import PUBLISHING, NewPublication, Publication, add_figures  # publishing's part
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
 

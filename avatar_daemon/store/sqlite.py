@@ -16,9 +16,10 @@ import aiosqlite
 
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
-    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, add_figures, check_notify, ended,
+    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
+    RunConflict, SlotTaken, Store, check_notify, ended,
 )
+from .contract import PUBLISHING, NewPublication, Publication, add_figures  # publishing's part
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "sqlite"
 
