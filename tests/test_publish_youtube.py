@@ -344,9 +344,10 @@ async def test_a_video_id_saved_before_a_crash_is_looked_up_not_uploaded_again(t
     already = fake.add_video(data)
     async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
         # What the stopped node's upload would have saved had it finished before it died: its claim is still on.
-        (pub,) = await store.publications(job_id)
-        assert pub.claimed_by == node and pub.state == "uploading"
+        pub = await store.claim_publication(["youtube"], node_id=node)  # released at shutdown: claim it again
+        assert pub is not None and pub.state == "uploading"
         assert await store.save_publication(pub.id, pub.fence, state="processing", facts={"video_id": already})
+        await store.release_publications(node)
     fake.hold_at = None
     fake.release.set()
     daemon, _ = youtube_daemon(tmp_path, fake, size=2 * Q)
