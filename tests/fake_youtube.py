@@ -81,6 +81,7 @@ class FakeYouTube:
     channel_id: str = "UCfakechannel0000000001"
     readonly_scope: bool = True           # the refresh token was granted youtube.readonly (channels.list, figures)
     revoked: bool = False                 # the refresh token is revoked: invalid_grant
+    refuse_tokens: bool = False           # every access token is refused with 401, fresh ones too (a lost scope)
     # faults
     quota_exceeded: bool = False          # session starts answer 403 quotaExceeded
     upload_limit: bool = False            # session starts answer 400 uploadLimitExceeded
@@ -168,7 +169,7 @@ class FakeYouTube:
     def _unauthorised(self, request: web.Request) -> web.Response | None:
         auth = request.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
-        if self.tokens.get(token, 0.0) > time.monotonic():
+        if self.tokens.get(token, 0.0) > time.monotonic() and not self.refuse_tokens:
             return None
         self.calls["401"] += 1
         return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "

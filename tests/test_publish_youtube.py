@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from avatar_daemon import PublishOptions, PublishVideo, RenderResult
 from avatar_daemon.models import JobState
+from avatar_daemon.planning import VideoSettings
 from avatar_daemon.store import Store
 from avatar_daemon.testing import FakeRenderer, RecordingPlugin, make_daemon, make_settings, running, \
     wait_for_final, wait_until
@@ -161,8 +162,9 @@ def youtube_daemon(tmp_path, fake, *, size: int, chunk: int = 2 * Q, clock=None,
     return make_daemon(tmp_path, plugins=[recording], settings=settings, clock=clock), recording
 
 
-async def a_finished_video(daemon) -> tuple[int, bytes]:
-    job_ids = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")).job_ids
+async def a_finished_video(daemon, format: str = "tiktok") -> tuple[int, bytes]:
+    job_ids = (await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
+                                            overrides=VideoSettings(formats=[format]))).job_ids
     assert await wait_for_final(daemon, job_ids[0]) is JobState.completed
     job = await daemon.store.job(job_ids[0])
     return job.id, Path(job.result["video"]).read_bytes()
@@ -224,7 +226,8 @@ async def test_options_of_the_request_reach_youtube_and_made_for_kids_is_sent_ei
     assert next(iter(fake.sessions.values())).params["notifySubscribers"] == "true"
 
 
-async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp_path, fake, secrets):
+async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp_path, fake, secrets, caplog):
+    caplog.set_level(logging.INFO)
     # The second chunk (4 quanta) breaks off after one quantum and a bit: Google kept the quantum.
     fake.drop_at = 4 * Q + Q + 1000
     daemon, _ = youtube_daemon(tmp_path, fake, size=10 * Q + 5, chunk=4 * Q)
@@ -236,6 +239,7 @@ async def test_a_connection_dropped_mid_chunk_resumes_from_the_servers_range(tmp
     # Not from 0, not from the broken chunk's start: from the byte after the server's Range.
     assert fake.chunk_starts == [0, 4 * Q, 5 * Q, 9 * Q]
     assert fake.problems == []
+    assert f"resuming the upload at byte {5 * Q} of {10 * Q + 5}" in caplog.text
 
 
 async def test_a_503_and_an_expired_session_are_survived(tmp_path, fake, secrets):
@@ -260,6 +264,25 @@ async def test_an_access_token_expiring_mid_upload_is_refreshed_once_and_the_upl
     assert row["state"] == "published" and sent(fake, row) == data
     assert fake.refreshes == 2 and fake.calls["401"] == 1
     assert fake.chunk_starts == [0, 2 * Q, 4 * Q] and len(fake.sessions) == 1
+
+
+async def test_a_landscape_video_is_a_watch_page_not_a_short(tmp_path, fake, secrets):
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, data = await a_finished_video(daemon, "youtube")
+        row = await publish(daemon, job_id)
+    assert row["url"] == f"https://www.youtube.com/watch?v={row['remote_id']}" and sent(fake, row) == data
+
+
+async def test_a_fresh_token_refused_too_fails_after_one_refresh_instead_of_looping(tmp_path, fake, secrets):
+    fake.refuse_tokens = True
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, _ = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+    assert row["state"] == "failed" and "refused a freshly refreshed access token" in row["error"]
+    assert "YouTube account acme-shorts" in row["error"]
+    assert fake.refreshes == 2 and fake.calls["401"] == 2 and not fake.videos
 
 
 async def test_a_revoked_refresh_token_fails_the_publication_saying_why(tmp_path, fake, secrets):
@@ -320,10 +343,11 @@ async def test_a_video_id_saved_before_a_crash_is_looked_up_not_uploaded_again(t
         node = daemon.node_id
     already = fake.add_video(data)
     async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
-        assert await store.release_publications(node)
-        pub = await store.claim_publication(["youtube"], node_id="the-node-that-died")
-        await store.save_publication(pub.id, pub.fence, state="processing", facts={"video_id": already})
-        assert await store.release_publications("the-node-that-died")  # as when its lease runs out
+        # What the stopped node's upload would have saved had it finished before it died: its claim is still on.
+        pub = await store.claim_publication(["youtube"], node_id=node)  # released at shutdown: claim it again
+        assert pub is not None and pub.state == "uploading"
+        assert await store.save_publication(pub.id, pub.fence, state="processing", facts={"video_id": already})
+        await store.release_publications(node)
     fake.hold_at = None
     fake.release.set()
     daemon, _ = youtube_daemon(tmp_path, fake, size=2 * Q)
@@ -352,6 +376,20 @@ async def test_the_accounts_check_names_the_channel_and_says_why_it_fails(tmp_pa
     code, out = await asyncio.to_thread(accounts)
     assert code == 1 and "insufficient authentication scopes" in out and "youtube.readonly" in out, out
     assert not any(secret in out for secret in secrets.values())
+
+
+async def test_youtubes_views_likes_and_comments_come_back_into_the_analytics(tmp_path, fake, secrets):
+    daemon, _ = youtube_daemon(tmp_path, fake, size=Q)
+    async with running(daemon):
+        job_id, _ = await a_finished_video(daemon)
+        row = await publish(daemon, job_id)
+        video = fake.videos[row["remote_id"]]
+        video.views, video.likes, video.comments = 1234, 56, 7
+        assert await daemon.publishing.figures_once() == 1
+        totals = await daemon.store.analytics(None)
+    (mine,) = [v for v in totals["by_video"] if v["key"] == job_id]
+    assert (mine["view"], mine["like"], mine["comment"]) == (1234, 56, 7)
+    assert {r["key"]: r["view"] for r in totals["by_platform"]}["youtube"] == 1234
 
 
 async def test_figures_are_read_fifty_ids_a_call(tmp_path, fake, secrets):

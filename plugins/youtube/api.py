@@ -67,7 +67,7 @@ class GoogleApi:
         self.what = what
 
     async def call(self, method: str, url: str, *, timeout: float, params: dict[str, str] | None = None,
-                   headers: dict[str, str] | None = None, json: Any = None,
+                   headers: dict[str, str] | None = None,
                    data: bytes | Callable[[], AsyncIterator[bytes]] | None = None) -> Answer:
         """The answer to one authorised request; TryAgain for a 5xx, a 429 or no answer.
 
@@ -76,10 +76,10 @@ class GoogleApi:
         the session what landed, instead of the whole chunk going out again behind its back.
         """
         token = await self.token.get()
-        answer = await self._send(method, url, token, timeout, params, headers, json, data)
+        answer = await self._send(method, url, token, timeout, params, headers, data)
         if answer.status == 401:
             token = await self.token.refused(token)
-            answer = await self._send(method, url, token, timeout, params, headers, json, data)
+            answer = await self._send(method, url, token, timeout, params, headers, data)
             if answer.status == 401:
                 raise self.token.refused_again()
         if answer.status == 429 or answer.status >= 500:
@@ -87,15 +87,14 @@ class GoogleApi:
                            retry_after(answer.headers.get("Retry-After")))
         return answer
 
-    async def _send(self, method, url, token, timeout, params, headers, json, data) -> Answer:
+    async def _send(self, method, url, token, timeout, params, headers, data) -> Answer:
         all_headers = {"Authorization": f"Bearer {token}", **(headers or {})}
-        body = data() if callable(data) else data
+        payload = data() if callable(data) else data
         try:
             # 308 is YouTube's "Resume Incomplete" here, never a redirect to follow.
-            async with self.http.request(method, url, params=params, headers=all_headers, json=json, data=body,
+            async with self.http.request(method, url, params=params, headers=all_headers, data=payload,
                                          allow_redirects=False, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                body = await resp.content.read(MAX_ANSWER)
-                return Answer(resp.status, resp.headers, body)
+                return Answer(resp.status, resp.headers, await resp.content.read(MAX_ANSWER))
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise TryAgain(f"{self.what}: no answer from YouTube ({type(exc).__name__})") from None
 

@@ -70,9 +70,10 @@ class YouTubePublisher:
         resource = video_resource(upload.video, upload.options, synthetic=self.cfg.contains_synthetic_media,
                                   category=self.cfg.category)
         video = await ResumableUpload(api, self.cfg, upload, resource, self.clock).run()
-        video_id = video.get("id") if isinstance(video, dict) else None
+        video_id = video.get("id")
         if not isinstance(video_id, str) or not video_id:
-            raise PublishError(f"{api.what}: YouTube finished the upload but sent no video id")
+            # The next attempt asks the saved session again, which answers with the video once more.
+            raise TryAgain(f"{api.what}: YouTube finished the upload but its answer carried no video id")
         await upload.save("processing", video_id=video_id)
         upload.progress(100.0, "uploaded to YouTube")
         return self._posted(api, upload, video)

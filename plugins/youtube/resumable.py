@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any, AsyncIterator, Callable
 
@@ -19,6 +20,7 @@ from .api import Answer, GoogleApi
 from .limits import quota_wait
 from .settings import QUANTUM, YouTubeSettings
 
+log = logging.getLogger(__name__)
 _RANGE = re.compile(r"^\s*bytes=0-(\d+)\s*$")
 DONE = (200, 201)
 RESUME_INCOMPLETE = 308
@@ -38,6 +40,8 @@ class ResumableUpload:
         self.video = upload.video
         self.total = upload.video.size
         self.uri: str | None = upload.state.get("session_uri")
+        if upload.state.get("total") not in (None, self.total):
+            self.uri = None  # the file changed since that session began (rendered again): a new one
         self.offset = int(upload.state.get("offset") or 0)
         self.unsure = self.uri is not None  # a saved session: ask it where it got to before sending anything
         self.sessions = 0
@@ -95,11 +99,15 @@ class ResumableUpload:
         if answer.status in DONE:
             return answer.json(f"{self.api.what}: the finished upload")
         if answer.status in SESSION_GONE:
+            log.info("publication %s: %s: the upload session expired; starting a new one from the first byte",
+                     self.upload.publication_id, self.api.what)
             self.uri, self.offset = None, 0
             return None
         if answer.status != RESUME_INCOMPLETE:
             raise self._refusal(answer, "resuming the upload")
         await self._confirmed(answer)
+        log.info("publication %s: %s: resuming the upload at byte %d of %d", self.upload.publication_id,
+                 self.api.what, self.offset, self.total)
         return None
 
     async def _send_chunk(self) -> dict[str, Any] | None:
