@@ -88,7 +88,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     path = Path(args.file)
     from .assets import local_media
     media = asyncio.run(local_media(daemon.media.uploads, daemon.clock().isoformat(), narration=args.narration,
-                                    talking_photo=args.photo))
+                                    talking_photo=args.photo, brand_logo=args.logo))
     try:
         overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, title=args.title,
                                   description=args.description, hashtags=args.hashtag, split=args.split or None,
@@ -110,8 +110,9 @@ async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> 
     if not isinstance(renderer, DryRuns):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
-    # --photo and --narration are uploads already: look them up (a URL is not fetched by a dry run)
-    uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo") if k in settings},
+    # --photo, --narration and --logo are uploads already: look them up (a URL is not fetched by a dry run)
+    uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo", "brand_logo")
+                                         if k in settings},
                                         remote=False)
     settings = {**settings, **({"media": uploads["media"]} if "media" in uploads else {})}
     template = p.settings.template or daemon.settings.default_template
@@ -409,6 +410,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "avatar_daemon.db_commands",
     "avatar_daemon.node_commands",
     "avatar_daemon.token_commands",
+    "avatar_daemon.publish_commands",
 )
 
 EXAMPLES = """\
@@ -479,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("render", "make the videos of one research or script file now, in this process",
                 ["render examples/reddit-ai-top.json", "render script.txt --format youtube --avatar mike --out out/",
-                 "render script.txt --narration my-voice.m4a --photo me.jpg",
+                 "render script.txt --narration my-voice.m4a --photo me.jpg", "render script.txt --logo brand.png",
                  "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'",
                  "render long-script.md --format tiktok --split"],
                 cmd_render, description="Make the videos of one file now, with a progress bar on stderr; each MP4's "
@@ -494,6 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--narration", metavar="FILE", help="your own recorded speech: the presenter lip-syncs to it"
                    ).complete = FILE  # type: ignore[attr-defined]
     p.add_argument("--photo", metavar="FILE", help="a portrait photo that talks instead of the avatar"
+                   ).complete = FILE  # type: ignore[attr-defined]
+    p.add_argument("--logo", metavar="FILE", help="an image drawn in the brand corner, over the template's logo "
+                                                  "(renderers that draw logos only: local)"
                    ).complete = FILE  # type: ignore[attr-defined]
     p.add_argument("--title", metavar="TEXT", help="the video's title, instead of the one built from the research")
     p.add_argument("--description", metavar="TEXT", help="the video's page text (metadata.json), instead of the "

@@ -397,6 +397,8 @@ class VideoTemplate(Motion):
     caption_look: CaptionLook = Field(default_factory=CaptionLook)
     metadata: VideoText = Field(default_factory=VideoText,
                                 description="title, description and hashtags of its videos, over the research's")
+    publish: PublishOptions | None = Field(None, description="how its videos are posted (privacy, made_for_kids, "
+                                                             "category), under a campaign's and a request's")
 
     @model_validator(mode="after")
     def _files_only(self) -> "VideoTemplate":
@@ -475,6 +477,9 @@ class JobEvent(BaseModel):
     at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
     node_id: str | None = None  # the daemon that published it, among several sharing one database
+    publication: dict[str, Any] | None = None
+    """Set on a publication's event (progress, published, failed; ``Publication.public()``): the job
+    itself did not change, so consumers of job states skip these or read them as posts."""
 
 
 class Notice(BaseModel):
@@ -539,3 +544,6 @@ class Figures(BaseModel):
     views: int = 0
     likes: int = 0
     comments: int = 0
+
+
+VideoTemplate.model_rebuild()

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
-from .errors import ResearchError, UnknownNameError, first_problem
-from .hookspecs import ResearchSource
+from .errors import InvalidRequest, ResearchError, UnknownNameError, first_problem
+from .hookspecs import DrawsLogos, ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
 from .models import (
@@ -47,6 +47,7 @@ class VideoOptions(BaseModel):
     background: Background | None = None
     narration: MediaFile | None = None
     talking_photo: MediaFile | None = None
+    brand_logo: MediaFile | None = None  # an upload, drawn in the brand corner
 
     def job_settings(self) -> dict[str, Any]:
         """What a job row keeps of these (the rest are columns): read back by request_for."""
@@ -202,7 +203,17 @@ def plan(catalogue: Catalogue, settings: VideoSettings) -> tuple[list[str], str,
     c.avatar(avatar)
     renderer = settings.renderer or c.settings.default_renderer
     c.renderers[renderer]
+    check_logo(c, renderer, settings.brand_logo is not None)
     return formats, avatar, renderer
+
+def check_logo(catalogue: Catalogue, renderer: str, wanted: bool) -> None:
+    """A request's own logo only for a renderer that draws one: refused at the door, not dropped from the video."""
+    if wanted and not isinstance(catalogue.renderers[renderer], DrawsLogos):
+        able = [r.name for r in catalogue.renderers if isinstance(r, DrawsLogos)]
+        raise InvalidRequest("brand_logo", f"renderer {renderer!r} cannot put a logo on its videos (its service "
+                                           "has no image overlay); make the video with "
+                                           f"{' or '.join(repr(a) for a in able) or 'another renderer'}, "
+                                           "or leave the logo out")
 
 def prepare(catalogue: Catalogue, data: bytes, name: str, suffix: str, overrides: VideoSettings | None = None) -> Prepared:
     """Everything short of the store: parse, detect, extract, choose and write the script.

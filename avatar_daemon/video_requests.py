@@ -19,7 +19,8 @@ from .jobs import Queued
 from .media import MediaResolver
 from .models import TITLE_MAX_CHARS, Research, Script, VideoText
 from .planning import (
-    SCRIPT_MAX_CHARS, VideoOptions, awrite_script, job_request, settled, videos_of, with_text, write_script,
+    SCRIPT_MAX_CHARS, VideoOptions, awrite_script, check_logo, job_request, settled, videos_of, with_text,
+    write_script,
 )
 from .store import Job, NewJob, Store
 
@@ -105,6 +106,7 @@ class VideoRequests:
         title = check_text("title", title, TITLE_MAX_CHARS)
         text = check_text("script", text, SCRIPT_MAX_CHARS)
         options = video_options(settings)
+        check_logo(c, renderer or c.settings.default_renderer, options.brand_logo is not None)
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
         script = write_script(c, research, [format_name], options.voice_speed)
         script = with_text(c, script.model_copy(update={"title": title}), template, text_over)
@@ -123,6 +125,7 @@ class VideoRequests:
         c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         options = video_options(settings)
+        check_logo(c, renderer or c.settings.default_renderer, options.brand_logo is not None)
         if title is not None:
             title = check_text("title", title, TITLE_MAX_CHARS)
         found = await self.store.research_job(research_id)

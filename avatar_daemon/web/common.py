@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..models import FormatSpec
     from ..pipeline import Pipeline
     from ..previews import AvatarPreviews
+    from ..publications import Publications
     from ..registry import Registry
     from ..video_requests import VideoRequests
     from ..settings import Settings
@@ -49,6 +50,7 @@ class WebHost(Protocol):
     videos: "VideoRequests"
     campaigns: "Campaigns"
     previews: "AvatarPreviews"
+    publishing: "Publications"
 CALLER = web.RequestKey("caller", Caller)
 
 

@@ -144,9 +144,11 @@ class Count(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     key: int | str | None
-    view: int = 0
+    view: int = Field(0, description="plays here, and the platform's own count of views of its posts")
     download: int = 0
     share: int = 0
+    like: int = Field(0, description="the platforms' likes of published posts")
+    comment: int = Field(0, description="the platforms' comments on published posts")
 
 
 class VideoAnalytics(Reply):

@@ -36,6 +36,7 @@ class Cancelled(Exception):
 
 class LocalRenderer:
     name = "local"
+    draws_logos = True  # a request's brand_logo goes where a template's logo goes (scene.logo_layer)
 
     def __init__(self, max_concurrency: int = 1, preset: str = "veryfast", crf: int = 23, threads: int = 0):
         self.max_concurrency = max_concurrency
