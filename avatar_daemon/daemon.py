@@ -219,7 +219,7 @@ class Daemon:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.stop)
             await self.cluster.beat()  # known alive before the inbox looks for dead nodes' folders
-            core = [self.cluster, self.inbox, self.jobs, self.publishing, *([self.web] if self.web else [])]
+            core = [self.cluster, self.inbox, self.jobs, *([self.web] if self.web else [])]
             try:
                 async with asyncio.TaskGroup() as tg:
                     for service in core:
@@ -228,6 +228,8 @@ class Daemon:
                     tg.create_task(self._supervise(self.campaigns.run, self.campaigns.name), name="campaigns")
                     tg.create_task(self._supervise(self.leader.run, self.leader.name), name="leader")
                     tg.create_task(self._supervise(self.users.run, self.users.name), name="users")
+                    # Publishing calls plugins and platforms: a crash restarts it, the daemon runs on.
+                    tg.create_task(self._supervise(self.publishing.run, self.publishing.name), name="publications")
                     for service in self.services:
                         tg.create_task(self._supervise(functools.partial(service.run, self), service.name),
                                        name=service.name)

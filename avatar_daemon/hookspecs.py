@@ -436,8 +436,8 @@ class Host(Protocol):
     """The ``daemon`` every hook is handed: what a plugin may use of it, and nothing else.
 
     The running daemon has more; anything not listed here may change without notice.
-    ``store``, ``http``, ``bus``, ``jobs``, ``videos`` and ``campaigns`` exist once the daemon
-    has started (from ``startup`` on, in a service's ``run``, in a route's handler); at
+    ``store``, ``http``, ``bus``, ``jobs``, ``videos``, ``campaigns`` and ``publishing`` exist once
+    the daemon has started (from ``startup`` on, in a service's ``run``, in a route's handler); at
     registration time they may be None, so keep ``daemon`` and reach them when you need them.
     """
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 import traceback
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -41,6 +41,7 @@ PROGRESS_MIN_STEP = 1.0       # percent: as JobProgress, so a fast upload does n
 PROGRESS_MIN_INTERVAL = 0.5   # seconds
 PERSIST_INTERVAL = 5.0        # seconds between percent writes to the store (events carry every step)
 RETRY_CAP = 3600.0            # a transient failure waits at most an hour before the next try
+CHANNEL = "publications"      # store.notify: a publication was queued (payload: the video id)
 
 OptionsOf = Callable[[Job], list[PublishOptions | None]]
 """The layers of a job's publish options below the request's, lowest first: its template's, its campaign's."""
@@ -136,6 +137,11 @@ class Publications:
                 log.info("video %s: queued for %s (account %s), asked by %s", job_id, row.platform, row.account, by)
                 self.bus.announce(self._event(row, f"queued for {row.platform} ({row.account})"))
         self.wake.set()
+        if any(created for _, created in rows):
+            try:  # the node that holds the file may be another: it hears at once, else at its next poll
+                await self.store.notify(CHANNEL, str(job_id))
+            except Exception as exc:
+                log.warning("could not tell other nodes of video %s's publications: %s", job_id, exc)
         return [row.public() for row, _ in rows]
 
     def _accounts_for(self, platforms: list[str], names: list[str] | None) -> list[tuple[str, Account]]:
@@ -162,6 +168,7 @@ class Publications:
                                     "releasing publications of the last life")
         if released:
             log.info("publications %s were this node's when it stopped; they resume from what was saved", released)
+        listener = asyncio.create_task(self._listen(), name="publications-listen")
         try:
             while True:
                 self.wake.clear()
@@ -170,10 +177,33 @@ class Publications:
                     async with asyncio.timeout(await self._pause()):
                         await self.wake.wait()
         finally:
+            listener.cancel()
             for task in self.running.values():
                 task.cancel()
             if self.running:
                 await asyncio.wait(list(self.running.values()), timeout=10)
+                # A clean stop lets its uploads go now: another node resumes them from what was saved.
+                with contextlib.suppress(Exception):
+                    await self.store.release_publications(self.node)
+
+    async def _listen(self) -> None:
+        """Wake when any node queues a publication; a lost connection falls back to the poll until it is back."""
+        delay = 1.0
+        while True:
+            try:
+                async with self.store.listen([CHANNEL]) as notes:
+                    self.wake.set()  # whatever was queued while nobody listened
+                    async for _ in notes:
+                        delay = 1.0
+                        self.wake.set()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("listening for publications failed (%s: %s); polling, retrying in %.0f s",
+                            type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
     async def _pause(self) -> float:
         """Until the next row falls due, at most `poll_seconds` (leases run out on other nodes unheard)."""
@@ -228,14 +258,15 @@ class Publications:
                          posted.remote_id, posted.url or "")
             return row
         except QuotaWait as exc:
-            message = f"waiting for the {pub.platform} quota: {exc.reason}; until {exc.until.isoformat()}"
-            return await self._defer(pub, exc.until, message, failed=False)
+            until = exc.until if exc.until.tzinfo else exc.until.replace(tzinfo=timezone.utc)
+            message = f"waiting for the {pub.platform} quota: {exc.reason}; until {until.isoformat()}"
+            return await self._defer(pub, until, message, failed=False)
         except TryAgain as exc:
             return await self._try_later(pub, exc.reason, exc.after)
         except LostPublication as exc:
             log.warning("publication %s: %s; this node stops", pub.id, exc)
             return None
-        except (PublishError, AvatarDaemonError) as exc:
+        except AvatarDaemonError as exc:  # PublishError with the platform's reason; a missing secret or file
             return await self._end(pub, "failed", error=str(exc), message=f"{pub.platform} failed: {exc}")
         except asyncio.CancelledError:
             if lost.is_set() and me is not None and me.uncancel() == 0:

@@ -15,7 +15,7 @@ from avatar_daemon.accounts import Accounts
 from avatar_daemon.errors import InvalidRequest, UnknownNameError
 from avatar_daemon.events import EventBus
 from avatar_daemon.models import JobEvent, JobState
-from avatar_daemon.publications import Publications
+from avatar_daemon.publications import Publications, probe_video
 from avatar_daemon.registry import Registry
 from avatar_daemon.settings import PublishingSettings
 from avatar_daemon.store import NewJob, Store
@@ -208,7 +208,8 @@ def database(request, tmp_path):
 async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_resumes_from_the_saved_offset(
         tmp_path, platform, database):
     """Two nodes, each with its own store on one database: node a's lease runs out while a chunk is on its
-    way; node b carries on from the session and offset a saved, and the platform ends up with one video, whole."""
+    way; node b carries on from the session and offset a saved, node a's late writes are refused, and the
+    platform ends up with one video, whole."""
     clock = Clock(datetime.now(timezone.utc))
     data = bytes(range(256)) * 800  # 204,800 bytes: four 64 KiB chunks
     video = tmp_path / "video.mp4"
@@ -222,7 +223,7 @@ async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_res
         await store_a.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
                                    result={"video": str(video), "duration": 12.0})
 
-        def node(store, name):
+        def node(store, name, lease):
             publishers = Registry("publisher")
             publisher = LoopbackPublisher(platform.url)
             publishers.add(publisher, "test")
@@ -230,10 +231,11 @@ async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_res
             service = Publications(
                 store, EventBus(store, [], name), publishers, accounts, Registry("format"),
                 lambda job: asyncio.sleep(0, None), lambda job: [], http, settings, lambda n: None,
-                node_id=name, lease_seconds=0.3, clock=clock)
+                node_id=name, lease_seconds=lease, clock=clock)
             return service, publisher
 
-        (a, a_publisher), (b, b_publisher) = node(store_a, "node-a"), node(store_b, "node-b")
+        # Node a renews its lease every 10 s: too late, once the clock has jumped past it (a hung node).
+        (a, a_publisher), (b, b_publisher) = node(store_a, "node-a", 30), node(store_b, "node-b", 30)
         await a.request(job_id, ["loopvid"], by="test")
         claim_a = await store_a.claim_publication(["loopvid"], "node-a", lease_seconds=30)
         task_a = asyncio.create_task(a.work(claim_a))
@@ -241,10 +243,13 @@ async def test_a_node_that_loses_its_claim_mid_upload_is_stopped_and_another_res
         saved = await store_b.publication(claim_a.id)
         assert (saved.state, saved.upload_offset) == ("uploading", 65536)
         clock.advance(31)  # node a is quiet past its lease
-        claim_b = await store_b.claim_publication(["loopvid"], "node-b", lease_seconds=30)
-        assert claim_b is not None and claim_b.attempts == 2
+        # As node b's poll would: a claim skips a row another transaction holds this instant (a's percent write).
+        claim_b = await wait_until(lambda: store_b.claim_publication(["loopvid"], "node-b", lease_seconds=30),
+                                   timeout=5)
+        assert claim_b.attempts == 2
         row = await b.work(claim_b)
-        assert await asyncio.wait_for(task_a, 10) is None  # a's renewal was refused: it stopped
+        platform.release.set()  # a's chunk lands at last: its next save is refused, and it stops
+        assert await asyncio.wait_for(task_a, 10) is None
         assert (await store_a.publication(claim_a.id)).state == "published"
     assert a_publisher.seen == [{}]
     assert b_publisher.seen == [{"session": saved.facts["session"], "offset": 65536}]
@@ -364,3 +369,57 @@ async def test_an_upload_reports_its_progress_in_percent_and_never_its_session(t
     assert ("uploading", 25.0) in states  # the first chunk of four confirmed
     assert all(e.publication is not None and e.state is JobState.completed for e in seen)
     assert not any("session" in json.dumps(e.model_dump(mode="json")) for e in seen)
+
+
+async def test_a_publication_queued_elsewhere_wakes_the_running_daemon_at_once(tmp_path, platform, postgres_database):
+    """On PostgreSQL a request from another process (the CLI, another node) is heard through NOTIFY:
+    the running daemon posts it long before its minute-long poll would have found it."""
+    empty_tables(postgres_database)
+    publishing = {**PUBLISHING, "poll_seconds": 60}
+    running_daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                                 database=postgres_database, publishing=publishing)
+    one_shot = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                           database=postgres_database, publishing=publishing)
+    async with running(running_daemon):
+        job_id = await a_finished_video(running_daemon)
+        await asyncio.sleep(0.5)  # the daemon has looked and gone back to its long wait
+        async with one_shot.started():
+            await one_shot.publishing.request(job_id, ["loopvid"], by="command line")
+        (row,) = await asyncio.wait_for(published(running_daemon, job_id), 15)
+    assert row["state"] == "published" and len(platform.videos) == 1
+
+
+async def test_a_campaign_video_that_finished_while_no_node_led_is_posted_when_one_leads_again(tmp_path, platform):
+    (tmp_path / "campaigns").mkdir()
+    (tmp_path / "campaigns" / "social.yaml").write_text(
+        "name: social\nsources: [{source: hackernews}]\nschedule: {every: daily}\n"
+        "quality: {min_insights: 1, max_age_hours: 1000000}\nauto_post: [loopvid]\n")
+    first, _, _ = publishing_daemon(tmp_path, platform)
+    async with first.started():  # no leader: nothing watches for the video finishing
+        await first.campaigns.reload()
+        await first.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+        (job_id,) = (await first.campaigns.run_now("social")).job_ids
+        await first.jobs.execute(await first.store.claim(job_id))
+        assert await first.publishing.for_video(job_id) == []
+    again, _, _ = publishing_daemon(tmp_path, platform)
+    async with running(again):
+        (row,) = await published(again, job_id)
+    assert row["state"] == "published" and row["requested_by"] == "campaign social" and len(platform.videos) == 1
+
+
+def test_a_videos_shape_and_length_are_read_from_the_file(tmp_path):
+    import av
+    import numpy as np
+
+    path = tmp_path / "short.mp4"
+    with av.open(str(path), "w") as box:
+        stream = box.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 360, 640, "yuv420p"
+        for _ in range(25):  # 2.5 s
+            frame = av.VideoFrame.from_ndarray(np.zeros((640, 360, 3), dtype=np.uint8), format="rgb24")
+            box.mux(stream.encode(frame))
+        box.mux(stream.encode())
+    width, height, seconds = probe_video(path)
+    assert (width, height) == (360, 640) and 2.0 <= seconds <= 3.0
+    (tmp_path / "text.mp4").write_text("not a video")
+    assert probe_video(tmp_path / "text.mp4") is None

@@ -10,7 +10,7 @@ import pytest
 
 from avatar_daemon.cli import main
 from avatar_daemon.models import JobState
-from avatar_daemon.store import Pick, Store
+from avatar_daemon.store import NewPublication, Pick, Store
 from tests.postgres import scratch_database
 from tests.test_store import T0, Clock, event, job, research
 
@@ -46,6 +46,13 @@ async def _fill(store: Store) -> None:
                                     ran_at=T0)
     await store.set_meta("heygen_webhook_secret", "s3cret")
     await store.heartbeat_node(store.node_id, "host", T0, ["local"])
+    await store.request_publications(done_id, [NewPublication("youtube", "acme", {"privacy": "unlisted"}),
+                                               NewPublication("tiktok", "acme-tt")], "campaign daily")
+    pub = await store.claim_publication(["youtube"])
+    await store.save_publication(pub.id, pub.fence, state="uploading", facts={"session": "https://u/s1",
+                                                                              "offset": 262144})
+    await store.end_publication(pub.id, pub.fence, "published", remote_id="yt1", url="https://youtu.be/yt1")
+    await store.record_figures(pub.id, views=12, likes=3, comments=1)
 
 
 async def _everything(store: Store) -> dict:
@@ -63,6 +70,7 @@ async def _everything(store: Store) -> dict:
         "usage": await store.usage("heygen", T0 - timedelta(days=1)),
         "meta": (await store.instance_id(), await store.get_meta("heygen_webhook_secret")),
         "nodes": await store.nodes(),
+        "publications": {j.id: await store.publications(j.id) for j in jobs},
     }
 
 

@@ -120,3 +120,18 @@ async def test_platform_figures_count_in_the_analytics_as_their_latest_value(sto
     by_platform = {r["key"]: r for r in totals["by_platform"]}
     assert by_platform["loopvid"]["view"] == 250 and by_platform["link"]["view"] == 1
     assert (await store.analytics("another-workspace"))["by_video"] == []
+
+
+async def test_the_node_that_rendered_the_video_publishes_it_while_it_is_alive(store, clock):
+    (job_id,) = await store.add_jobs([job()])
+    rendered = await store.claim(job_id, "node-a")
+    await store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100), result={"video": "/v"},
+                             fence=rendered.fence)
+    await store.heartbeat_node("node-a", "host-a", clock(), ["local"])
+    await store.heartbeat_node("node-b", "host-b", clock(), ["local"])
+    await store.request_publications(job_id, [NewPublication("loopvid", "main")], "t")
+    assert await store.claim_publication(["loopvid"], "node-b", lease_seconds=60) is None  # the file is on node a
+    clock.advance(61)  # node a has stopped heartbeating; b is alive
+    await store.heartbeat_node("node-b", "host-b", clock(), ["local"])
+    taken = await store.claim_publication(["loopvid"], "node-b", lease_seconds=60)
+    assert taken is not None and taken.claimed_by == "node-b"

@@ -48,6 +48,7 @@ Publish = Callable[..., Awaitable[list[dict[str, Any]]]]
 # of an editor or a script writing it in steps, short enough to tell a real mistake promptly.
 SETTLE_SECONDS = 1.0
 ATTEMPTS = 3  # a run raced by another process's run of the same campaign is made again, this often
+MISSED_HOURS = 6.0  # auto_post catches up on videos that finished this recently while no node led
 
 
 @dataclass
@@ -490,25 +491,38 @@ class Campaigns:
         """Finished videos of campaigns with `auto_post` are queued for publishing (each post once,
         whatever else asks for it too)."""
         async with self.bus.watch() as events:
+            await self._post_missed()
             while True:
                 event = await events.get()
                 if event.state is not JobState.completed or event.publication is not None:
                     continue
                 job = await self.store.job(event.job_id)
-                if job is None or job.campaign_id is None:
-                    continue
-                campaign = self.by_id(job.campaign_id)
-                if campaign is None or not campaign.auto_post:
-                    continue
-                for platform in campaign.auto_post:  # one platform that cannot be served does not stop the others
-                    try:
-                        await self.publish(job.id, [platform], by=f"campaign {campaign.name}")
-                    except AvatarDaemonError as exc:
-                        if (campaign.name, platform) not in self._publish_warned:
-                            self._publish_warned.add((campaign.name, platform))
-                            self._notice("publish.missing", f"campaign {campaign.name} asks to post to {platform}, "
-                                         f"but {exc}: its videos are kept on disk, not posted there", campaign,
-                                         job_id=job.id)
+                campaign = self.by_id(job.campaign_id) if job is not None else None
+                if campaign is not None and campaign.auto_post:
+                    await self._auto_post(job, campaign, campaign.auto_post)
+
+    async def _post_missed(self) -> None:
+        """Videos that finished in the last MISSED_HOURS while no node led (a restart, a leader change) and were
+        never asked for on a platform: asked for now. One that was asked for (even failed) is left alone."""
+        await self.listening.wait()  # the campaigns are loaded
+        since = self.clock() - timedelta(hours=MISSED_HOURS)
+        for job in await self.store.jobs(JobState.completed.value, limit=1000):
+            campaign = self.by_id(job.campaign_id) if job.campaign_id else None
+            if campaign is None or not campaign.auto_post or datetime.fromisoformat(job.updated_at) < since:
+                continue
+            asked = {p.platform for p in await self.store.publications(job.id)}
+            await self._auto_post(job, campaign, [p for p in campaign.auto_post if p not in asked])
+
+    async def _auto_post(self, job: Any, campaign: Campaign, platforms: list[str]) -> None:
+        for platform in platforms:  # one platform that cannot be served does not stop the others
+            try:
+                await self.publish(job.id, [platform], by=f"campaign {campaign.name}")
+            except AvatarDaemonError as exc:
+                if (campaign.name, platform) not in self._publish_warned:
+                    self._publish_warned.add((campaign.name, platform))
+                    self._notice("publish.missing", f"campaign {campaign.name} asks to post to {platform}, "
+                                 f"but {exc}: its videos are kept on disk, not posted there", campaign, job_id=job.id)
+
 
 def _signature(path: Path) -> tuple | None:
     try:

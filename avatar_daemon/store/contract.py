@@ -595,7 +595,9 @@ class Store(abc.ABC):
         """The oldest due publication of these platforms, leased to `node_id`, attempts + 1.
 
         Due: not ended, past its `not_before`, and unclaimed or its lease run out (its node
-        died): the new owner gets the facts the old one saved and resumes from them.
+        died): the new owner gets the facts the old one saved and resumes from them. Only the
+        node that rendered the video claims it while that node heartbeats (the file is there);
+        any node once it has been silent for `lease_seconds`.
         """
         raise NotImplementedError
 

@@ -25,10 +25,10 @@ from psycopg_pool import AsyncConnectionPool
 from ..errors import AvatarDaemonError
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
-    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, _iso, add_figures, check_notify, describe,
-    ended,
+    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
+    RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended,
 )
+from .contract import PUBLISHING, NewPublication, Publication, add_figures  # publishing's part
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
 
@@ -464,13 +464,18 @@ class PostgresStore(Store, backend="postgresql"):
         platforms = list(platforms)
         if not platforms:
             return None
-        now = self._now()
+        now, node = self._now(), node_id or self.node_id
+        # Its video file is on the node that rendered it: that node publishes it, any node once it has
+        # stopped heartbeating (an output folder all nodes share, or a file gone with its node).
         rows = await self._rows(
             "UPDATE publications SET attempts = attempts + 1, claimed_by = %s, lease_until = %s, updated_at = %s "
-            "WHERE id = (SELECT id FROM publications WHERE state = ANY(%s) AND platform = ANY(%s) "
-            "AND (not_before IS NULL OR not_before <= %s) AND (claimed_by IS NULL OR lease_until < %s) "
-            "ORDER BY coalesce(not_before, created_at), id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *",
-            (node_id or self.node_id, self._lease(lease_seconds), now, list(PUBLISHING), platforms, now, now))
+            "WHERE id = (SELECT p.id FROM publications p JOIN video_generations v ON v.id = p.job_id "
+            "WHERE p.state = ANY(%s) AND p.platform = ANY(%s) AND (p.not_before IS NULL OR p.not_before <= %s) "
+            "AND (p.claimed_by IS NULL OR p.lease_until < %s) AND (v.claimed_by IS NULL OR v.claimed_by = %s "
+            "OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = v.claimed_by AND n.heartbeat_at > %s)) "
+            "ORDER BY coalesce(p.not_before, p.created_at), p.id LIMIT 1 FOR UPDATE OF p SKIP LOCKED) RETURNING *",
+            (node, self._lease(lease_seconds), now, list(PUBLISHING), platforms, now, now, node,
+             self._lease(-lease_seconds)))
         return Publication.from_row(rows[0]) if rows else None
 
     async def next_publication_at(self, platforms: Iterable[str]) -> datetime | None:

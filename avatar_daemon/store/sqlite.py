@@ -16,9 +16,10 @@ import aiosqlite
 
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
-    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, add_figures, check_notify, ended,
+    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
+    RunConflict, SlotTaken, Store, check_notify, ended,
 )
+from .contract import PUBLISHING, NewPublication, Publication, add_figures  # publishing's part
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "sqlite"
 
@@ -32,6 +33,11 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 # finds there what the platform may already hold.
 _AGAIN = ("state = 'pending', error = NULL, failures = 0, not_before = NULL, percent = 0, message = '', "
           "requested_by = ?, updated_at = ?")
+
+# Its video file is on the node that rendered it: that node publishes it, any node once it has
+# stopped heartbeating (an output folder all nodes share, or a file gone with its node).
+_HAS_FILE = ("(v.claimed_by IS NULL OR v.claimed_by = ? OR NOT EXISTS (SELECT 1 FROM nodes n "
+             "WHERE n.node_id = v.claimed_by AND n.heartbeat_at > ?))")
 
 _listeners: dict[Path, dict[str, set[asyncio.Queue[tuple[str, str]]]]] = defaultdict(lambda: defaultdict(set))
 
@@ -401,15 +407,16 @@ class SqliteStore(Store, backend="sqlite"):
         platforms = list(platforms)
         if not platforms:
             return None
-        now = self._now()
+        now, node = self._now(), node_id or self.node_id
         async with self.transaction():
             rows = await self.db.execute_fetchall(
                 "UPDATE publications SET attempts = attempts + 1, claimed_by = ?, lease_until = ?, updated_at = ? "
-                "WHERE id = (SELECT id FROM publications WHERE state IN (?, ?, ?) "
-                f"AND platform IN ({','.join('?' * len(platforms))}) AND (not_before IS NULL OR not_before <= ?) "
-                "AND (claimed_by IS NULL OR lease_until < ?) ORDER BY coalesce(not_before, created_at), id LIMIT 1) "
-                "RETURNING *", (node_id or self.node_id, self._lease(lease_seconds), now, *PUBLISHING, *platforms,
-                                now, now))
+                "WHERE id = (SELECT p.id FROM publications p JOIN video_generations v ON v.id = p.job_id "
+                f"WHERE p.state IN (?, ?, ?) AND p.platform IN ({','.join('?' * len(platforms))}) "
+                "AND (p.not_before IS NULL OR p.not_before <= ?) AND (p.claimed_by IS NULL OR p.lease_until < ?) "
+                f"AND {_HAS_FILE} ORDER BY coalesce(p.not_before, p.created_at), p.id LIMIT 1) RETURNING *",
+                (node, self._lease(lease_seconds), now, *PUBLISHING, *platforms, now, now, node,
+                 self._lease(-lease_seconds)))
         return Publication.from_row(rows[0]) if rows else None
 
     async def next_publication_at(self, platforms: Iterable[str]) -> datetime | None:
