@@ -360,8 +360,9 @@ class Publications:
             if wait > 0:
                 await asyncio.sleep(min(wait, recheck))
                 continue
+            began = self.clock()  # the schedule counts from when a read began, however long it took
             await self.figures_once()
-            await while_busy(lambda: self.store.set_meta(self.FIGURES_AT, self.clock().isoformat()),
+            await while_busy(lambda: self.store.set_meta(self.FIGURES_AT, began.isoformat()),
                              "noting when figures were read")
 
     async def figures_once(self) -> int:

@@ -79,10 +79,16 @@ async def _publish(daemon: "Daemon", args: argparse.Namespace) -> list[dict[str,
             raise AvatarDaemonError("publish: --account, --privacy, --made-for-kids and --category go with --to")
         rows = await publishing.for_video(args.id)
         if args.wait:
-            async with asyncio.timeout(args.timeout):
-                while any(r["state"] not in ("published", "failed") for r in rows):
-                    await asyncio.sleep(1.0)
-                    rows = await publishing.for_video(args.id)
+            try:
+                async with asyncio.timeout(args.timeout):
+                    while any(r["state"] not in ("published", "failed") for r in rows):
+                        await asyncio.sleep(min(1.0, args.timeout))
+                        rows = await publishing.for_video(args.id)
+            except TimeoutError:
+                waiting = ", ".join(f"{r['platform']} {r['state']}" for r in rows if r["state"] not in
+                                    ("published", "failed"))
+                raise AvatarDaemonError(f"publish --wait: after {args.timeout:g} s still {waiting}; the running "
+                                        "daemon uploads it (is one running?)") from None
         return rows
 
 

@@ -105,8 +105,10 @@ def test_publish_queues_the_video_once_with_the_options_given(config, tmp_path, 
         "loopvid", "loop-main", "pending", "command line")
     code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--to", "loopvid")
     assert code == 0 and out.count("loop-main") == 1 and "pending" in out  # asked again: the same row
-    code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--to", "youtube")
-    assert code != 0 and "no publisher for platform 'youtube'" in out
+    code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--wait", "--timeout", "0.2")
+    assert code != 0 and "after 0.2 s still loopvid pending" in out and "is one running?" in out
+    code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--to", "vimeo")
+    assert code != 0 and "no publisher for platform 'vimeo'" in out
 
     async def options() -> dict:
         async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
