@@ -8,7 +8,7 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 
 # What you register, and what you may use of the daemon you are handed.
 from .hookspecs import (
-    Account, CountsApiCalls, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
+    Account, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
     NotifyTarget, Progress, Publisher, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, Upload,
     hookimpl,
 )
@@ -36,11 +36,12 @@ from .oauth import AccessToken
 from .retry import GaveUp, TryAgain, retry_after, retrying
 from .spoken import clean_text, estimate_seconds, to_spoken, words_for_seconds
 from .numbers import numbers_in_words, say_number
+from .share_links import share_link
 
 __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
-    "DrawsPreviews", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
+    "DrawsPreviews", "DrawsLogos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "Notifier", "TakesNotices",
     "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",
@@ -52,5 +53,5 @@ __all__ = [
     # helpers
     "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "AccessToken", "GaveUp", "TryAgain",
     "retry_after", "retrying", "clean_text", "estimate_seconds", "to_spoken", "words_for_seconds", "numbers_in_words",
-    "say_number",
+    "say_number", "share_link",
 ]

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator
 
-from .media import CACHED_NAME, Kind, Refused, probe
+from .media import CACHED_NAME, ROLES, Kind, Refused, probe
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -140,12 +140,13 @@ class Uploads:
 
 
 async def local_media(uploads: Uploads, now: str, **files: str | None) -> dict[str, dict[str, str]]:
-    """The CLI's `--narration FILE` / `--photo FILE`: each file taken in as an upload of no workspace, so a
-    render reads it as it reads any other interface's. Keys are the request's fields (narration, talking_photo)."""
+    """The CLI's `--narration FILE` / `--photo FILE` / `--logo FILE`: each file taken in as an upload of no
+    workspace, so a render reads it as it reads any other interface's. Keys are the request's fields
+    (narration, talking_photo, brand_logo)."""
     from .errors import AvatarDaemonError
 
-    flags = {"narration": "--narration", "talking_photo": "--photo"}
-    wanted = {"narration": "audio", "talking_photo": "image"}
+    flags = {"narration": "--narration", "talking_photo": "--photo", "brand_logo": "--logo"}
+    wanted = ROLES
     out = {}
     for role, name in files.items():
         if not name:

@@ -88,10 +88,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     path = Path(args.file)
     from .assets import local_media
     media = asyncio.run(local_media(daemon.media.uploads, daemon.clock().isoformat(), narration=args.narration,
-                                    talking_photo=args.photo))
+                                    talking_photo=args.photo, brand_logo=args.logo))
     try:
         overrides = VideoSettings(formats=args.format, avatar=args.avatar, renderer=args.renderer, title=args.title,
-                                  description=args.description, hashtags=args.hashtag, **media)
+                                  description=args.description, hashtags=args.hashtag, split=args.split or None,
+                                  **media)
     except ValidationError as exc:
         where, reason = first_problem(exc)
         raise AvatarDaemonError(f"--{where.replace('hashtags', 'hashtag').split('.')[0]}: {reason}") from None
@@ -109,13 +110,14 @@ async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> 
     if not isinstance(renderer, DryRuns):
         raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
-    # --photo and --narration are uploads already: look them up (a URL is not fetched by a dry run)
-    uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo") if k in settings},
+    # --photo, --narration and --logo are uploads already: look them up (a URL is not fetched by a dry run)
+    uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo", "brand_logo")
+                                         if k in settings},
                                         remote=False)
     settings = {**settings, **({"media": uploads["media"]} if "media" in uploads else {})}
     template = p.settings.template or daemon.settings.default_template
-    for fmt in p.formats:
-        request = request_for(daemon.catalogue, daemon.media, 0, p.script, p.avatar, fmt, template, settings)
+    for fmt, script in p.videos:
+        request = request_for(daemon.catalogue, daemon.media, 0, script, p.avatar, fmt, template, settings)
         for sent in await renderer.dry_run(request):
             say(json.dumps(sent, ensure_ascii=False))
     return 0
@@ -408,6 +410,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "avatar_daemon.db_commands",
     "avatar_daemon.node_commands",
     "avatar_daemon.token_commands",
+    "avatar_daemon.publish_commands",
 )
 
 EXAMPLES = """\
@@ -478,8 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("render", "make the videos of one research or script file now, in this process",
                 ["render examples/reddit-ai-top.json", "render script.txt --format youtube --avatar mike --out out/",
-                 "render script.txt --narration my-voice.m4a --photo me.jpg",
-                 "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'"],
+                 "render script.txt --narration my-voice.m4a --photo me.jpg", "render script.txt --logo brand.png",
+                 "render research.json --renderer heygen --dry-run", "render script.txt --json | jq -r '.videos[].video'",
+                 "render long-script.md --format tiktok --split"],
                 cmd_render, description="Make the videos of one file now, with a progress bar on stderr; each MP4's "
                                         "path is printed last (or, with --json, one JSON object).")
     p.add_argument("file", help="research JSON, or a .txt/.md script").complete = FILE  # type: ignore[attr-defined]
@@ -493,11 +497,17 @@ def build_parser() -> argparse.ArgumentParser:
                    ).complete = FILE  # type: ignore[attr-defined]
     p.add_argument("--photo", metavar="FILE", help="a portrait photo that talks instead of the avatar"
                    ).complete = FILE  # type: ignore[attr-defined]
+    p.add_argument("--logo", metavar="FILE", help="an image drawn in the brand corner, over the template's logo "
+                                                  "(renderers that draw logos only: local)"
+                   ).complete = FILE  # type: ignore[attr-defined]
     p.add_argument("--title", metavar="TEXT", help="the video's title, instead of the one built from the research")
     p.add_argument("--description", metavar="TEXT", help="the video's page text (metadata.json), instead of the "
                                                          "insights and their links")
     p.add_argument("--hashtag", action="append", metavar="TAG",
                    help="a hashtag, instead of the research's; repeat for several")
+    p.add_argument("--split", action="store_true",
+                   help="a script too long for a format becomes several videos, \"(Part 1 of N)\", split between "
+                        "sentences; without it such a script is refused")
     p.add_argument("--dry-run", action="store_true",
                    help="print the request(s) a remote renderer would send, one JSON object per line; send nothing")
     p.add_argument("--json", action="store_true",

@@ -34,6 +34,8 @@ from .assets import Uploads
 from .media import MediaResolver
 from .models import AvatarProfile, Notice, utcnow
 from .nodes import node_id
+from .accounts import Accounts
+from .publications import Publications
 from .pipeline import Ingested, Pipeline
 from .plugin_loading import LoadSpec, PluginInfo, load_plugins, make_plugin_manager
 from .previews import AvatarPreviews
@@ -92,6 +94,8 @@ class Daemon:
         self.web: HttpServer | None = None
         self.cluster: Cluster | None = None
         self.leader: Leader | None = None
+        self.publishing: Publications | None = None
+        self.accounts = Accounts(settings.publishing)
 
     # ---- plugins -------------------------------------------------------------
 
@@ -99,7 +103,8 @@ class Daemon:
         """Call each plugin's registration hooks one by one, so every object has an owner."""
         info = {p.name: p for p in self.plugins}
         for hook in ("register_sources", "register_script_writers", "register_renderers", "register_formats",
-                     "register_notifiers", "register_services", "register_notify_targets", "register_routes"):
+                     "register_notifiers", "register_services", "register_notify_targets", "register_publishers",
+                     "register_routes"):
             registry = None if hook == "register_routes" else self.catalogue.registry(hook)
             for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
                 owner = impl.plugin_name
@@ -176,10 +181,17 @@ class Daemon:
         queued = self.jobs.queued
         self.pipeline = Pipeline(c, self.media, store, queued)
         self.videos = VideoRequests(c, self.media, store, queued)
-        self.campaigns = Campaigns(c, store, bus, self.http, queued, self._publish, self.clock, self.stopping)
+        self.publishing = Publications(
+            store, bus, c.publishers, self.accounts, c.formats, self.jobs.script_for, self._publish_layers, self.http,
+            self.settings.publishing, self._notice, node_id=self.node_id,
+            lease_seconds=self.settings.jobs.lease_seconds, clock=self.clock)
+        self.campaigns = Campaigns(c, store, bus, self.http, queued, self.publishing.request, self.clock,
+                                   self.stopping)
         self.cleanup = Cleanup(store, self.settings.jobs, self.clock)
-        # Of several daemons on one database, one at a time schedules campaigns and cleans up.
-        self.leader = Leader(store, "campaigns", self.node_id, [self.campaigns.lead, self.cleanup.run])
+        # Of several daemons on one database, one at a time schedules campaigns, cleans up and reads
+        # the platforms' figures back.
+        self.leader = Leader(store, "campaigns", self.node_id,
+                             [self.campaigns.lead, self.cleanup.run, self.publishing.read_figures])
         self.cluster = Cluster(store, bus, self.inbox, self.jobs.wake.set, node_id=self.node_id, host=self.host,
                                started_at=self.started_at, renderers=self.renderers.names(),
                                lease_seconds=self.settings.jobs.lease_seconds)
@@ -193,8 +205,11 @@ class Daemon:
     def _notice(self, notice: Notice) -> None:
         self.bus.notice(notice)
 
-    def _publish(self, video: dict[str, Any], platforms: list[str]) -> list[Any]:
-        return self.pm.hook.publish(video=video, platforms=platforms, daemon=self)
+    def _publish_layers(self, job: Any) -> list[Any]:
+        """A job's publish options below a request's, lowest first: its template's, then its campaign's."""
+        template = self.settings.templates.get(job.template_id or "")
+        campaign = self.campaigns.by_id(job.campaign_id) if self.campaigns else None
+        return [template.publish if template else None, campaign.publish if campaign else None]
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT or stop(); every service is cancelled and closed on the way out."""
@@ -204,7 +219,7 @@ class Daemon:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self.stop)
             await self.cluster.beat()  # known alive before the inbox looks for dead nodes' folders
-            core = [self.cluster, self.inbox, self.jobs, *([self.web] if self.web else [])]
+            core = [self.cluster, self.inbox, self.jobs, self.publishing, *([self.web] if self.web else [])]
             try:
                 async with asyncio.TaskGroup() as tg:
                     for service in core:

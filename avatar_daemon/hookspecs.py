@@ -94,7 +94,8 @@ def register_renderers(register: Callable[["Renderer"], None], daemon: "Host") -
     """Register renderers, which turn a RenderRequest into a video.
 
     ``register``: call ``register(renderer)`` once per ``Renderer`` (with its optional members:
-    ``DrawsPreviews``, ``DryRuns``, ``SyncsCatalogue``, ``CountsApiCalls``, ``HasOwnTimeout``).
+    ``DrawsPreviews``, ``DryRuns``, ``SyncsCatalogue``, ``CountsApiCalls``, ``HasOwnTimeout``,
+    ``DrawsLogos``).
     ``daemon``: the ``Host``; settings, the avatar profiles, the store for remote ids and usage.
     """
 
@@ -170,20 +171,6 @@ def startup(daemon: "Host") -> Awaitable[None] | None:
 
     ``daemon``: the started ``Host``. Validate your settings here (raise ``ConfigError``); you
     may return an awaitable, which the daemon awaits before services start.
-    """
-
-
-@hookspec
-def publish(video: dict, platforms: list[str], daemon: "Host") -> Awaitable[None] | None:
-    """Post a finished campaign video to social platforms (the campaign's ``auto_post``).
-
-    ``video``: the finished job as a dict (``id``, ``title``, ``format``, ``result`` with the
-    ``video``, ``thumbnail`` and ``srt`` paths).
-    ``platforms``: the platform names asked for (tiktok, instagram, youtube).
-    ``daemon``: the started ``Host``.
-
-    No built-in plugin implements this yet; when none does, the daemon says so once per
-    campaign and keeps the files. You may return an awaitable.
     """
 
 
@@ -322,6 +309,17 @@ class HasOwnTimeout(Protocol):
     """Optional for a Renderer that waits on a remote queue. Left out: daemon.yaml's jobs.timeout_seconds."""
 
     timeout_seconds: float
+
+
+@runtime_checkable
+class DrawsLogos(Protocol):
+    """Optional for a Renderer that draws a request's own logo (``brand_logo``) in the brand corner.
+
+    Left out: a request with one is refused before it is queued, naming the renderer, rather than
+    made without the logo the caller asked for.
+    """
+
+    draws_logos: bool
 
 
 @runtime_checkable
@@ -465,6 +463,7 @@ class Host(Protocol):
     previews: "HostPreviews"
     bus: "HostBus"
     campaigns: "HostCampaigns"
+    publishing: "HostPublishing"
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         """Your settings: daemon.yaml's ``plugins.settings.<name>`` (``{}`` when absent)."""
@@ -588,6 +587,40 @@ class HostCampaigns(Protocol):
 
     async def run_now(self, name: str) -> Any:
         """Run a campaign at once; the report's ``message`` says what it made."""
+
+
+class HostPublishing(Protocol):
+    """Posting finished videos: the one way in for every trigger (HTTP, Slack, the studio, the CLI).
+
+    A publication is one video on one platform account, never posted twice: asking again
+    returns the row there is (a failed one is queued again). Its dict is ``id``, ``job_id``,
+    ``platform``, ``account``, ``state`` (pending, uploading, processing, published, failed),
+    ``percent``, ``remote_id``, ``url``, ``error``, ``message``, ``not_before`` (waiting on a
+    quota or a retry until then), ``requested_by``, ``created_at``, ``updated_at``, ``published_at``.
+
+    Its changes are job events on the video's job with ``JobEvent.publication`` set to that
+    dict (``state`` is ``completed``, the job's own, which did not change): queued, each stage,
+    progress (``publication["percent"]``), waiting, published (with ``url``) and failed (with
+    ``error``). A consumer of job states skips events whose ``publication`` is set.
+    """
+
+    def platforms(self) -> dict[str, list[str]]:
+        """Platform -> its configured account names, for each platform a publisher is registered for
+        and that has an account (what a "Publish to..." menu offers)."""
+
+    async def request(self, job_id: int, platforms: list[str], *, accounts: list[str] | None = None,
+                      options: dict[str, Any] | None = None, by: str) -> list[dict[str, Any]]:
+        """Queue the video on each platform: the named ``accounts`` of it, else its default account.
+
+        ``options`` is a ``PublishOptions`` dict (privacy, made_for_kids, category...), over the
+        campaign's and the template's. ``by`` says who asked (``slack:U123``, ``api:alice``).
+        One dict per publication. Refuses with a sentence, before anything is queued: an unknown
+        video (UnknownNameError), an unfinished one (InvalidRequest), a platform no publisher
+        handles or an account not configured (UnknownNameError), bad options (InvalidRequest).
+        """
+
+    async def for_video(self, job_id: int) -> list[dict[str, Any]]:
+        """The video's publications, oldest first."""
 
 
 def _public_hooks() -> list[str]:

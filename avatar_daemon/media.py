@@ -43,6 +43,9 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # What a job may name besides its background, and the kind of media each must be.
 FILES: dict[str, Kind] = {"narration": "audio", "talking_photo": "image"}
+# A request's own logo (an upload, never a template's trusted path): drawn in the brand's corner.
+LOGO = "brand_logo"
+ROLES: dict[str, Kind] = {**FILES, LOGO: "image"}
 IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 REDIRECTS = (301, 302, 303, 307, 308)
 CACHED_NAME = re.compile(r"^[0-9a-f]{64}\.[a-z0-9]{2,4}$")
@@ -188,7 +191,7 @@ class MediaResolver:
             media["background"] = await self._obtain("background", MediaFile(
                 url=background.get("url"), asset_id=background.get("asset_id"), path=background.get("path")),
                 background["type"], remote, workspace)
-        for role, kind in FILES.items():
+        for role, kind in ROLES.items():
             if options.get(role):
                 media[role] = await self._obtain(role, MediaFile.model_validate(options[role]), kind, remote,
                                                  workspace)
@@ -329,6 +332,8 @@ class MediaResolver:
         brand = Brand.model_validate(settings.get("brand") or (template.brand.model_dump() if template else {}))
         if brand.logo:
             brand = brand.model_copy(update={"logo": str(self.allowed_file(brand.logo, "brand.logo"))})
+        if media.get(LOGO):  # the request's own logo over its template's, in the template's corner
+            brand = brand.model_copy(update={"logo": str(self._file(media[LOGO]))})
         music = (self.allowed_file(template.music, f"template {template.id}: music")
                  if template and template.music else None)  # a template author's file, as trusted as a logo
         return {"background": background, "brand": brand, "music": music,

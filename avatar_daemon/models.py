@@ -42,6 +42,13 @@ class Insight(BaseModel):
     url: VisibleStr | None = None
     detail: VisibleStr | None = None
     created_at: datetime | None = None
+    # The source's own fields a research card shows (comments, language, a chart's series), as saved.
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta", mode="after")
+    @classmethod
+    def _visible_meta(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        return _visible(meta)
 
 
 class Research(BaseModel):
@@ -74,6 +81,14 @@ def _visible(value: Any) -> Any:
     return value
 
 
+class Part(BaseModel):
+    """One of the videos a script too long for its format was split into, between sentences."""
+
+    number: int = Field(ge=1)
+    of: int = Field(ge=2)
+    series: str  # the same for every part of one split: how the parts find each other
+
+
 class Script(BaseModel):
     """Narration ready to speak: paragraphs are separated by blank lines, which become pauses."""
 
@@ -87,6 +102,7 @@ class Script(BaseModel):
     # What the writer left out or fell back on, and why: the job's report shows these.
     notes: list[str] = Field(default_factory=list)
     writer: str = ""
+    part: Part | None = None
 
     @property
     def paragraphs(self) -> list[str]:
@@ -381,6 +397,8 @@ class VideoTemplate(Motion):
     caption_look: CaptionLook = Field(default_factory=CaptionLook)
     metadata: VideoText = Field(default_factory=VideoText,
                                 description="title, description and hashtags of its videos, over the research's")
+    publish: PublishOptions | None = Field(None, description="how its videos are posted (privacy, made_for_kids, "
+                                                             "category), under a campaign's and a request's")
 
     @model_validator(mode="after")
     def _files_only(self) -> "VideoTemplate":
@@ -459,6 +477,9 @@ class JobEvent(BaseModel):
     at: datetime = Field(default_factory=utcnow)
     data: dict[str, Any] = Field(default_factory=dict)
     node_id: str | None = None  # the daemon that published it, among several sharing one database
+    publication: dict[str, Any] | None = None
+    """Set on a publication's event (progress, published, failed; ``Publication.public()``): the job
+    itself did not change, so consumers of job states skip these or read them as posts."""
 
 
 class Notice(BaseModel):
@@ -523,3 +544,6 @@ class Figures(BaseModel):
     views: int = 0
     likes: int = 0
     comments: int = 0
+
+
+VideoTemplate.model_rebuild()

@@ -12,7 +12,7 @@ from .jobs import Queued
 from .media import MediaResolver
 from .models import Script
 from .decoding import read_file
-from .planning import Prepared, VideoSettings, prepare
+from .planning import Prepared, VideoSettings, job_request, prepare, settled
 from .store import NewJob, Store, while_busy
 
 
@@ -54,11 +54,12 @@ class Pipeline:
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
         settings = p.settings
-        request = await self.media.settle(settings.job_settings(), remote=remote, workspace=settings.workspace)
-        jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=p.script.title, request=request,
+        request = await settled(self.media, settings, remote=remote, workspace=settings.workspace)
+        jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=script.title,
+                       request=job_request(request, script),
                        template_id=settings.template or self.catalogue.settings.default_template,
                        workspace_id=settings.workspace, user_id=settings.user, campaign_id=campaign_id)
-                for f in p.formats]
+                for f, script in p.videos]
         store = self.store
         research_id, job_ids, created = await while_busy(lambda: store.add_research_with_jobs(
             digest, p.research, p.script, name, jobs, settings.workspace, settings.user, campaign_id), name)

@@ -14,17 +14,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
-from .errors import ResearchError, UnknownNameError, first_problem
-from .hookspecs import ResearchSource
+from .errors import InvalidRequest, ResearchError, UnknownNameError, first_problem
+from .hookspecs import DrawsLogos, ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
 from .models import (
-    Background, CaptionLook, FormatSpec, Hashtags, MediaFile, RenderRequest, Research, Script, VideoDescription,
+    Background, CaptionLook, Hashtags, MediaFile, RenderRequest, Research, Script, VideoDescription,
     VideoText, VideoTitle,
 )
 from .registry import Registry
 from .decoding import parse
-from .spoken import estimate_seconds, to_spoken, words_for_seconds
+from .parts import fitted
+from .spoken import estimate_seconds, to_spoken
 
 log = logging.getLogger(__name__)
 
@@ -32,31 +33,48 @@ SCRIPT_MAX_CHARS = 20_000
 """The longest script any interface takes, in characters: refused before it is cleaned or read aloud."""
 
 
-class VideoSettings(BaseModel):
-    """The `request` part of an envelope: which videos to make of this research."""
+class VideoOptions(BaseModel):
+    """What a job keeps of a request besides its avatar, format, renderer and template.
+
+    One model for envelopes, HTTP bodies, Slack forms and buttons, so a value one interface
+    refuses is refused by all of them, before anything is queued.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    formats: list[str] | None = None
-    avatar: str | None = None
-    renderer: str | None = None
-    template: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
     background: Background | None = None
     narration: MediaFile | None = None
     talking_photo: MediaFile | None = None
+    brand_logo: MediaFile | None = None  # an upload, drawn in the brand corner
+
+    def job_settings(self) -> dict[str, Any]:
+        """What a job row keeps of these (the rest are columns): read back by request_for."""
+        return self.model_dump(exclude_none=True, mode="json", include=set(VideoOptions.model_fields))
+
+
+async def settled(media: MediaResolver, options: VideoOptions, *, remote: bool,
+                  workspace: str | None) -> dict[str, Any]:
+    """A request's job settings with the media they name found, fetched and checked: every way in alike."""
+    return await media.settle(options.job_settings(), remote=remote, workspace=workspace)
+
+
+class VideoSettings(VideoOptions):
+    """The `request` part of an envelope: which videos to make of this research."""
+
+    formats: list[str] | None = None
+    avatar: str | None = None
+    renderer: str | None = None
+    template: str | None = None
     title: VideoTitle | None = None
     description: VideoDescription | None = None
     hashtags: Hashtags | None = None
     writer: str | None = None
     workspace: str | None = None
     user: str | None = None
-
-    def job_settings(self) -> dict[str, Any]:
-        """What a job row keeps of these (the rest are columns): read back by request_for."""
-        return self.model_dump(exclude_none=True, mode="json",
-                               include={"voice_speed", "captions", "background", "narration", "talking_photo"})
+    split: bool | None = Field(None, description="a script too long for a format becomes several videos (Part 1 "
+                                                 "of N), split between sentences, instead of being refused")
 
     def text(self) -> VideoText:
         return VideoText(title=self.title, description=self.description, hashtags=self.hashtags)
@@ -83,6 +101,8 @@ class Prepared:
     avatar: str
     renderer: str
     script: Script
+    videos: list[tuple[str, Script]]
+    """(format, script) per video: one per format, or a split script's parts."""
 
 
 def unwrap(payload: Any, name: str) -> tuple[Any, str | None, VideoSettings]:
@@ -135,7 +155,7 @@ def write_script(catalogue: Catalogue, research: Research, formats: list[str], v
     fmt = min((catalogue.formats[f] for f in formats), key=lambda f: f.max_seconds)
     speed = voice_speed or fmt.voice_speed
     if research.script_text is not None:
-        text = spoken_script(catalogue.formats, research.script_text, voice_speed)
+        text = spoken_script(research.script_text)
         return Script(title=research.title, text=text, estimated_seconds=estimate_seconds(text, speed))
     templates = catalogue.settings.script_templates
     template = templates.get(research.source) or templates.get("default")
@@ -147,27 +167,32 @@ async def awrite_script(catalogue: Catalogue, research: Research, formats: list[
     """write_script from the event loop, without stalling it while a writer waits."""
     return await asyncio.to_thread(write_script, catalogue, research, formats, voice_speed, writer)
 
-def spoken_script(formats: Registry[FormatSpec], script: str, voice_speed: float | None) -> str:
-    """A script as it will be read, refused when no registered format is long enough for it.
+def spoken_script(script: str) -> str:
+    """A script as it will be read, refused at intake when it cannot be.
 
-    Refused here, at intake, with the limit in the sentence, instead of accepted, queued
-    and failed by the renderer. The character cap every interface shares comes first, so
-    a 20 MB text file is refused before it is cleaned.
+    The character cap every interface shares comes first, so a 20 MB text file is refused
+    before it is cleaned; its length against each format is videos_of's to judge.
     """
     if len(script) > SCRIPT_MAX_CHARS:
         raise ResearchError(f"the script is {len(script):,} characters; the limit is {SCRIPT_MAX_CHARS:,}")
     text = to_spoken(script)
     if not text:
         raise ResearchError("the script has no words to speak")
-    longest = max(formats, key=lambda f: f.max_seconds)
-    speed = voice_speed or longest.voice_speed
-    seconds = estimate_seconds(text, speed)
-    if seconds > longest.max_seconds:
-        raise ResearchError(
-            f"the script runs about {seconds:.0f} s read aloud ({len(text.split()):,} words), over the "
-            f"{longest.max_seconds:g} s the longest format ({longest.name}) allows: shorten it to about "
-            f"{words_for_seconds(longest.max_seconds, speed):,} words or split it into several files")
     return text
+
+
+def videos_of(catalogue: Catalogue, script: Script, formats: list[str], voice_speed: float | None,
+              split: bool | None) -> list[tuple[str, Script]]:
+    """(format, script) per video to make: the script itself where it fits the format, else its parts
+    (`split`), else ResearchError with the format's limit (parts.fitted). Every interface asks here."""
+    return [(f, part) for f in formats
+            for part in fitted(script, catalogue.formats[f], voice_speed, bool(split))]
+
+
+def job_request(settings: dict[str, Any], script: Script, own_script: bool = False) -> dict[str, Any]:
+    """A job's settings, with its own script when it has one: a part's (its research keeps the whole
+    script), or a re-told research's (`own_script`)."""
+    return {**settings, "script": script.model_dump(mode="json")} if script.part or own_script else settings
 
 def plan(catalogue: Catalogue, settings: VideoSettings) -> tuple[list[str], str, str]:
     """(formats, avatar, renderer) of a request, its own else the defaults; UnknownNameError naming the known ones."""
@@ -179,7 +204,17 @@ def plan(catalogue: Catalogue, settings: VideoSettings) -> tuple[list[str], str,
     c.avatar(avatar)
     renderer = settings.renderer or c.settings.default_renderer
     c.renderers[renderer]
+    check_logo(c, renderer, settings.brand_logo is not None)
     return formats, avatar, renderer
+
+def check_logo(catalogue: Catalogue, renderer: str, wanted: bool) -> None:
+    """A request's own logo only for a renderer that draws one: refused at the door, not dropped from the video."""
+    if wanted and not isinstance(catalogue.renderers[renderer], DrawsLogos):
+        able = [r.name for r in catalogue.renderers if isinstance(r, DrawsLogos)]
+        raise InvalidRequest("brand_logo", f"renderer {renderer!r} cannot put a logo on its videos (its service "
+                                           "has no image overlay); make the video with "
+                                           f"{' or '.join(repr(a) for a in able) or 'another renderer'}, "
+                                           "or leave the logo out")
 
 def prepare(catalogue: Catalogue, data: bytes, name: str, suffix: str, overrides: VideoSettings | None = None) -> Prepared:
     """Everything short of the store: parse, detect, extract, choose and write the script.
@@ -195,10 +230,11 @@ def prepare(catalogue: Catalogue, data: bytes, name: str, suffix: str, overrides
     try:
         formats, avatar, renderer = plan(catalogue, settings)
         script = write_script(catalogue, research, formats, settings.voice_speed, settings.writer)
+        script = with_text(catalogue, script, settings.template, settings.text())
+        videos = videos_of(catalogue, script, formats, settings.voice_speed, settings.split)
     except (UnknownNameError, ResearchError) as exc:
         raise ResearchError(f"{name}: {exc}") from None
-    script = with_text(catalogue, script, settings.template, settings.text())
-    return Prepared(research, settings, formats, avatar, renderer, script)
+    return Prepared(research, settings, formats, avatar, renderer, script, videos)
 
 
 def with_text(catalogue: Catalogue, script: Script, template_id: str | None, *over: VideoText | None) -> Script:

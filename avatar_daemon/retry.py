@@ -40,17 +40,25 @@ def retry_after(value: str | None, default: float = 5.0) -> float | None:
         return default
 
 
+def backoff(tries: int, base: float = 1.0, cap: float = 60.0, after: float | None = None) -> float:
+    """Seconds to wait after the `tries`-th failure in a row: the server's `after` when it gave one,
+    else `base` doubled per try and jittered by half either way; never more than `cap`.
+
+    The one rule for waits in the process (`retrying`) and for work put back in a queue (a
+    publication retried later).
+    """
+    pause = after if after is not None else base * 2 ** max(0, tries - 1) * random.uniform(0.5, 1.5)
+    return min(pause, cap)
+
+
 async def retrying(attempt: Callable[[], Awaitable[T]], *, retries: int, base_delay: float = 1.0,
                    max_delay: float = 60.0) -> T:
     """`attempt()` until it returns, at most `retries` times more after the first."""
-    delay = base_delay
     for n in range(retries + 1):
         try:
             return await attempt()
         except TryAgain as exc:
             if n == retries:
                 raise GaveUp(exc.reason, retries + 1) from None
-            pause = exc.after if exc.after is not None else delay * random.uniform(0.5, 1.5)
-            await asyncio.sleep(min(pause, max_delay))
-            delay *= 2
+            await asyncio.sleep(backoff(n + 1, base_delay, max_delay, exc.after))
     raise AssertionError("unreachable")

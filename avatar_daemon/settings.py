@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator
 
 from .errors import ConfigError
 from .models import AvatarProfile, Strict, Tier, VideoTemplate
@@ -66,6 +66,28 @@ class MediaSettings(Strict):
     concurrency: int = Field(4, ge=1, description="fetches in flight at once")
 
 
+class AccountSettings(BaseModel):
+    """One platform account (daemon.yaml `publishing.accounts.<name>`): its platform, whether it is the
+    platform's default, and the non-secret settings its publisher documents (a channel id...)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    default: bool = False
+
+
+class PublishingSettings(Strict):
+    """Where finished videos may be posted, and how often their platform figures are read back."""
+
+    accounts: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")], AccountSettings] = Field(
+        default_factory=dict)
+    figures_hours: float = Field(6.0, gt=0, description="how often views, likes and comments are fetched")
+    poll_seconds: float = Field(5.0, gt=0, description="how often a node looks for due publications")
+    concurrency: int = Field(2, ge=1, description="publications a node uploads at once")
+    max_failures: int = Field(8, ge=1, description="transient failures in a row before a publication fails")
+    retry_seconds: float = Field(30.0, gt=0, description="the first wait after a transient failure; it doubles")
+
+
 class PluginSettings(Strict):
     disabled: list[str] = Field(default_factory=list)
     only: list[str] | None = None
@@ -87,6 +109,7 @@ class Settings(Strict):
     http: HttpSettings = Field(default_factory=HttpSettings)
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
+    publishing: PublishingSettings = Field(default_factory=PublishingSettings)
     # Local callers (the CLI, inbox files, templates) may name media files only in here or in the inbox.
     assets_dir: Path = Path("assets")
     default_renderer: str = "local"

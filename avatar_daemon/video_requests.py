@@ -10,42 +10,28 @@ import hashlib
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from .access import Caller, tier_of
 from .catalogue import Catalogue
 from .errors import InvalidRequest, UnknownNameError, first_problem
 from .jobs import Queued
 from .media import MediaResolver
-from .models import TITLE_MAX_CHARS, Background, MediaFile, Research, VideoText
-from .planning import SCRIPT_MAX_CHARS, awrite_script, with_text, write_script
+from .models import TITLE_MAX_CHARS, Research, Script, VideoText
+from .planning import (
+    SCRIPT_MAX_CHARS, VideoOptions, awrite_script, check_logo, job_request, settled, videos_of, with_text,
+    write_script,
+)
 from .store import Job, NewJob, Store
 
 
-class VideoOptions(BaseModel):
-    """What any interface may set on a person's video besides its avatar, format, renderer and template.
-
-    One model for HTTP bodies, Slack forms and buttons, so a value one interface refuses is
-    refused by all of them, before anything is queued.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    voice_speed: float | None = Field(None, ge=0.5, le=1.5)
-    captions: bool | None = None
-    background: Background | None = None
-    narration: MediaFile | None = None
-    talking_photo: MediaFile | None = None
-
-
-def video_options(settings: dict[str, Any] | None) -> dict[str, Any]:
+def video_options(settings: dict[str, Any] | None) -> VideoOptions:
     """The settings as a job keeps them, or InvalidRequest naming the first bad field."""
     try:
-        options = VideoOptions.model_validate(settings or {})
+        return VideoOptions.model_validate(settings or {})
     except ValidationError as exc:
         where, reason = first_problem(exc)
         raise InvalidRequest(where or "settings", reason) from None
-    return options.model_dump(mode="json", exclude_none=True)
 
 
 def video_text(title: str | None = None, description: str | None = None,
@@ -110,33 +96,36 @@ class VideoRequests:
     async def from_script(self, title: str, text: str, *, who: Caller, avatar: str, format_name: str,
                           renderer: str | None = None, template: str | None = None,
                           settings: dict[str, Any] | None = None, key: str | None = None,
-                          text_over: VideoText | None = None) -> tuple[list[Job], bool]:
+                          text_over: VideoText | None = None, split: bool = False) -> tuple[list[Job], bool]:
         """(jobs, created): created is False when `key` was seen before.
 
-        `text_over` is the request's own description and hashtags (and a title other than the script's)."""
+        `text_over` is the request's own description and hashtags (and a title other than the script's);
+        `split` makes a script too long for the format several videos instead of a refusal."""
         c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
         title = check_text("title", title, TITLE_MAX_CHARS)
         text = check_text("script", text, SCRIPT_MAX_CHARS)
-        settings = await self.media.settle(video_options(settings), remote=True,  # people are remote callers
-                                           workspace=who.workspace)
+        options = video_options(settings)
+        check_logo(c, renderer or c.settings.default_renderer, options.brand_logo is not None)
         research = Research(source="request", title=title, topic=title, insights=[], script_text=text)
-        script = write_script(c, research, [format_name], settings.get("voice_speed"))
+        script = write_script(c, research, [format_name], options.voice_speed)
         script = with_text(c, script.model_copy(update={"title": title}), template, text_over)
-        job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, script.title, settings,
-                     template or c.settings.default_template, who.workspace, who.user)
+        videos = videos_of(c, script, [format_name], options.voice_speed, split)
+        settings = await settled(self.media, options, remote=True, workspace=who.workspace)  # people are remote
+        jobs = self._jobs(videos, avatar, renderer, template, settings, who)
         digest = "request:" + (hashlib.sha256(key.encode()).hexdigest() if key else uuid.uuid4().hex)
-        _, job_ids, created = await self.store.add_research_with_jobs(digest, research, script, None, [job],
+        _, job_ids, created = await self.store.add_research_with_jobs(digest, research, script, None, jobs,
                                                                       who.workspace, who.user)
         return await self._queued(job_ids, created), created
 
     async def from_research(self, research_id: int, *, who: Caller, avatar: str, format_name: str,
                             renderer: str | None = None, template: str | None = None,
                             settings: dict[str, Any] | None = None, title: str | None = None,
-                            text_over: VideoText | None = None) -> list[Job]:
+                            text_over: VideoText | None = None, split: bool = False) -> list[Job]:
         c = self.catalogue
         self.check(who, avatar, format_name, renderer, template)
-        settings = video_options(settings)
+        options = video_options(settings)
+        check_logo(c, renderer or c.settings.default_renderer, options.brand_logo is not None)
         if title is not None:
             title = check_text("title", title, TITLE_MAX_CHARS)
         found = await self.store.research_job(research_id)
@@ -144,15 +133,22 @@ class VideoRequests:
             raise UnknownNameError(f"no research job {research_id}")
         if found.workspace_id not in (None, who.workspace) and not who.admin:
             raise PermissionError(f"research job {research_id} belongs to another workspace")
-        settings = await self.media.settle(settings, remote=True, workspace=who.workspace)  # people are remote
-        script = await awrite_script(c, found.research, [format_name], settings.get("voice_speed"))
+        script = await awrite_script(c, found.research, [format_name], options.voice_speed)
         if title:
             script = script.model_copy(update={"title": title})
         script = with_text(c, script, template, text_over)
-        job = NewJob(renderer or c.settings.default_renderer, format_name, avatar, script.title,
-                     {**settings, "script": script.model_dump(mode="json")},
-                     template or c.settings.default_template, who.workspace, who.user)
-        return await self._queued(await self.store.add_jobs([job], found.id), True)
+        videos = videos_of(c, script, [format_name], options.voice_speed, split)
+        settings = await settled(self.media, options, remote=True, workspace=who.workspace)  # people are remote
+        # a re-told research's jobs carry their own script, whole or a part
+        jobs = self._jobs(videos, avatar, renderer, template, settings, who, own_script=True)
+        return await self._queued(await self.store.add_jobs(jobs, found.id), True)
+
+    def _jobs(self, videos: list[tuple[str, Script]], avatar: str, renderer: str | None, template: str | None,
+              settings: dict[str, Any], who: Caller, own_script: bool = False) -> list[NewJob]:
+        c = self.catalogue
+        return [NewJob(renderer or c.settings.default_renderer, f, avatar, script.title,
+                       job_request(settings, script, own_script), template or c.settings.default_template,
+                       who.workspace, who.user) for f, script in videos]
 
     async def _queued(self, job_ids: list[int], created: bool) -> list[Job]:
         if created:

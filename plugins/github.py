@@ -17,6 +17,7 @@ from ._shapes import as_dict, as_list, list_score, number
 STAR_KEYS = ("stargazers_count", "stars", "stars_in_period")
 PERIOD_KEYS = ("currentPeriodStars", "newStars", "starsToday", "starsThisWeek", "stars_in_period")
 CONTAINERS = ("items", "repositories", "data")
+MAX_TOPICS = 8  # GitHub allows 20; a card shows a few
 REPOSITORY = re.compile(r"[\w.-]+/[\w.-]+")  # owner/name as GitHub allows them
 
 
@@ -117,8 +118,16 @@ class GitHubSource:
         url = next((u for u in (basic.get(k) for k in ("html_url", "url", "link")) if isinstance(u, str) and u), None)
         if not (url and url.startswith(("https://github.com/", "http://github.com/"))):
             url = f"https://github.com/{name}" if REPOSITORY.fullmatch(name) else None
+        meta: dict[str, Any] = {"repo": name} if REPOSITORY.fullmatch(name) else {}
+        for key, value in (("description", description), ("stars", stars), ("stars_recent", period),
+                           ("language", language)):
+            if value:
+                meta[key] = value
+        topics = [t for t in (clean_text(t, 40) for t in as_list(basic.get("topics"))[:MAX_TOPICS]) if t]
+        if topics:
+            meta["topics"] = topics
         return Insight(text=text, score=period if period is not None else stars, url=url,
-                       detail=", ".join(extra) or None, created_at=parse_time(basic.get("created_at")))
+                       detail=", ".join(extra) or None, created_at=parse_time(basic.get("created_at")), meta=meta)
 
 
 @hookimpl

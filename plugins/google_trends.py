@@ -14,6 +14,7 @@ from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, h
 from ._shapes import as_dict, as_list, list_score, number
 
 HT = "{https://trends.google.com/trending/rss}"
+MAX_POINTS = 520  # ten years of weekly points: more than a card's chart has pixels for
 HT_OLD = "{https://trends.google.com/trends/trendingsearches/daily}"
 
 
@@ -24,6 +25,14 @@ def traffic(value: Any) -> float | None:
     m = re.search(r"([\d.,]+)\s*([KkMm]?)", value)
     figure = number(m.group(1)) if m else None
     return None if figure is None else figure * {"": 1, "k": 1e3, "m": 1e6}[m.group(2).lower()]
+
+
+def _date_label(value: Any) -> str | None:
+    """A point's date as the data gives it: a timestamp as its day, a label ("Jan 2004") as written."""
+    if value is None or isinstance(value, bool):
+        return None
+    when = parse_time(value)
+    return when.date().isoformat() if when else (clean_text(value, 24) or None)
 
 
 def _growth(value: Any) -> float | None:
@@ -128,15 +137,17 @@ class GoogleTrendsSource:
         """pandas `to_json()` of interest over time: one {epoch ms: value} dict per keyword, plus isPartial."""
         columns = {k: v for k, v in payload.items() if isinstance(v, dict)}
         index = next((list(v) for k, v in columns.items() if k != "isPartial"), [])
-        return [{k: v.get(i) for k, v in columns.items()} for i in index]
+        return [{k: v.get(i) for k, v in columns.items()} | {"date": i} for i in index]
 
     def _trend(self, query: Any, raw_traffic: Any, news: list, url: Any) -> Insight:
         news = [clean_text(n, 200) for n in news]
         news = [n for n in news if n]
         shown = clean_text(raw_traffic, 40)
         detail = (f"{shown} searches. " if shown else "") + (news[0] if news else "")
+        meta = ({"traffic": shown} if shown else {}) | ({"news": news[0]} if news else {})
         return Insight(text=clean_text(query, 200), score=traffic(raw_traffic), detail=detail.strip() or None,
-                       url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None)
+                       url=url if isinstance(url, str) and url.startswith(("http://", "https://")) else None,
+                       meta=meta)
 
     def _rss(self, root: ET.Element) -> list[Insight]:
         out = []
@@ -157,14 +168,19 @@ class GoogleTrendsSource:
         insights = []
         for kw in keywords:
             name = clean_text(kw, 100)
-            values = [v for v in (number(r.get(kw), text=False) for r in full) if v is not None]
+            points = [(r, v) for r, v in ((r, number(r.get(kw), text=False)) for r in full) if v is not None]
+            values = [v for _, v in points]
             if not name or not values:
                 continue
+            chart: dict[str, Any] = {"keyword": name, "series": values[-MAX_POINTS:]}
+            dates = [_date_label(r.get("date", r.get("time"))) for r, _ in points][-MAX_POINTS:]
+            if dates[0] and dates[-1]:
+                chart["dates"] = dates
             latest, first = values[-1], values[0]
             change = f"rising from {first:.0f} to {latest:.0f}" if latest > first else (
                 f"down from {first:.0f} to {latest:.0f}" if latest < first else f"steady at {latest:.0f}")
             insights.append(Insight(text=f"Search interest in {name} is {change} out of 100",
-                                    score=latest, detail=f"peak {max(values):.0f}"))
+                                    score=latest, detail=f"peak {max(values):.0f}", meta=chart))
         return (", ".join(clean_text(k, 100) for k in keywords[:3]) or "Google Trends"), insights
 
     def _serpapi(self, p: dict) -> tuple[str, list[Insight]]:
@@ -195,7 +211,8 @@ class GoogleTrendsSource:
                                            None))
             return "today's searches", out
         rows = [{f"keyword {i + 1}": v for i, v in enumerate(as_list(point.get("value")))} | {
-            "isPartial": point.get("isPartial", False)}
+            "isPartial": point.get("isPartial", False),
+            "date": point.get("formattedAxisTime") or point.get("formattedTime") or point.get("time")}
             for point in as_list(default.get("timelineData")) if isinstance(point, dict)]
         return self._interest(rows)
 
@@ -209,8 +226,9 @@ class GoogleTrendsSource:
                         continue
                     growth = _growth(q.get("extracted_value", q.get("value")))
                     label = f"rising fast, up {clean_text(q.get('value'), 40)}" if kind == "rising" else "a top search"
+                    rise = clean_text(q.get("value"), 40) if kind == "rising" else ""
                     out.append(Insight(text=f"{query}: {label}" if kind == "rising" else query, score=growth,
-                                       detail=label))
+                                       detail=label, meta={"growth": rise} if rise else {}))
         return ", ".join(clean_text(k, 100) for k in list(d)[:3]) or "Google Trends", out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, hookimpl, parse_time
 
@@ -40,6 +41,20 @@ def _url(value: Any) -> str | None:
 def _item_url(item_id: Any) -> str | None:
     return f"https://news.ycombinator.com/item?id={item_id}" if _is_id(item_id) or (
         isinstance(item_id, str) and item_id.isdigit()) else None
+
+
+def _figures(comments: Any, url: str | None) -> dict[str, Any]:
+    """What HN shows under a story: its comment count and the site it links to (none for Ask HN)."""
+    meta: dict[str, Any] = {}
+    if number(comments) is not None:
+        meta["comments"] = number(comments)
+    try:
+        site = urlparse(url).hostname if url else None
+    except ValueError:  # a malformed address ("http://[x"): no site to show
+        site = None
+    if site:
+        meta["site"] = site.removeprefix("www.")
+    return meta
 
 
 class HackerNewsSource:
@@ -114,9 +129,10 @@ class HackerNewsSource:
         body = clean_text(h.get("story_text") or h.get("comment_text"), 500)
         if not text:
             return None
-        url = _url(h.get("url")) or _url(h.get("story_url")) or _item_url(h.get("objectID"))
-        return Insight(text=text, score=number(h.get("points")), url=url, detail=body or None,
-                       created_at=parse_time(h.get("created_at_i") or h.get("created_at")))
+        url = _url(h.get("url")) or _url(h.get("story_url"))
+        return Insight(text=text, score=number(h.get("points")), url=url or _item_url(h.get("objectID")),
+                       detail=body or None, created_at=parse_time(h.get("created_at_i") or h.get("created_at")),
+                       meta=_figures(h.get("num_comments"), url))
 
     def _item(self, d: dict) -> Insight | None:
         """A Firebase item (or Algolia's /items/ tree node, which says `points` and `created_at`)."""
@@ -129,8 +145,10 @@ class HackerNewsSource:
         if not text:
             return None
         score = number(d["score"]) if "score" in d else number(d.get("points"))
-        return Insight(text=text, score=score, url=_url(d.get("url")) or _item_url(d.get("id")),
-                       detail=body or None, created_at=parse_time(d.get("time") or d.get("created_at")))
+        url = _url(d.get("url"))
+        return Insight(text=text, score=score, url=url or _item_url(d.get("id")),
+                       detail=body or None, created_at=parse_time(d.get("time") or d.get("created_at")),
+                       meta=_figures(d.get("descendants", d.get("num_comments")), url))
 
 
 @hookimpl

@@ -12,6 +12,7 @@ from avatar_daemon import Insight, Research, ResearchError, clean_text, fetch, h
 
 from ._shapes import as_dict, as_list, list_score, number
 
+COMMENT_KEYS = ("num_comments", "comms_num", "comments")  # the listing's, the tutorial export's, others'
 PRAW_HINTS = {"num_comments", "comms_num", "created_utc", "permalink", "subreddit", "upvotes", "selftext"}
 # Reddit's placeholders for content its author deleted or a moderator, admin or Reddit removed:
 # "[deleted]", "[removed]", "[deleted by user]", "[ Removed by Reddit ]", "[removed by moderator]".
@@ -174,7 +175,14 @@ class RedditSource:
             detail = clean_text(" ".join(clean_text(x) for x in analysis["key_insights"][:2]), 400)
         score = next((number(d[k]) for k in ("score", "ups", "upvotes") if k in d), None)
         created = parse_time(next((d[k] for k in ("created_utc", "date", "created_at", "created") if k in d), None))
-        return Insight(text=text, score=score, url=_link(d), detail=detail or None, created_at=created)
+        meta = {}
+        sub = clean_text(d.get("subreddit"), 60) if isinstance(d.get("subreddit"), str) else ""
+        if sub:
+            meta["subreddit"] = f"r/{sub.removeprefix('r/')}"
+        comments = next((number(d[k]) for k in COMMENT_KEYS if number(d.get(k)) is not None), None)
+        if comments is not None:
+            meta["comments"] = comments
+        return Insight(text=text, score=score, url=_link(d), detail=detail or None, created_at=created, meta=meta)
 
 
 @hookimpl

@@ -14,6 +14,7 @@ import time
 import aiohttp
 import pytest
 
+from avatar_daemon import words_for_seconds
 from avatar_daemon.testing import drop, make_daemon, running, wait_for_final, wait_until
 from tests.conftest import FIXTURES, fixture_bytes
 
@@ -55,7 +56,7 @@ async def test_hostile_corpus_ends_where_it_should_and_the_daemon_stays_healthy(
     elsewhere.mkdir()
     (elsewhere / "secret.json").write_bytes(fixture_bytes("hn_algolia.json"))
     good = fixture_bytes("github_search.json")
-    longest = max(daemon.formats, key=lambda f: f.max_seconds)
+    fmt = daemon.formats[daemon.settings.default_formats[0]]
     long_name = "l" * 245 + ".json"                      # its NAME.error.txt would be 260 bytes
     wide_name = "é" * 124 + ".json"                     # 253 bytes in UTF-8, from 129 characters
     full_name = "f" * 250 + ".json"                      # 255 bytes: a second one needs a shorter free name
@@ -72,7 +73,8 @@ async def test_hostile_corpus_ends_where_it_should_and_the_daemon_stays_healthy(
         "deep.xml": "deep.xml: nested too deeply (more than 64 levels)",
         "five_mb_string.json": "a bare JSON string is neither research nor a script",
         "over_cap.json": "the file is 20,971,521 bytes, over the inbox limit of 20,971,520 bytes",
-        "long_script.txt": f"over the {longest.max_seconds:g} s the longest format ({longest.name}) allows",
+        "long_script.txt": f"over the {fmt.max_seconds:g} s format {fmt.name} allows: shorten it to about "
+                           f"{words_for_seconds(fmt.max_seconds, fmt.voice_speed):,} words, or ask for split: true",
         "huge_script.md": "the script is 20,001 characters; the limit is 20,000",
         "passwd.json": "passwd.json is a symbolic link (to '/etc/passwd'): the inbox never follows a link",
         "linked_folder": "linked_folder is a symbolic link",

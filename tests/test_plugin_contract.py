@@ -220,50 +220,53 @@ def test_packaged_defaults_match_config():
         assert (REPO / "config" / name).read_text() == (REPO / "avatar_daemon" / "defaults" / name).read_text()
 
 
-class _Publisher:
-    __name__ = "publisher"
-
-    def __init__(self):
-        self.posted: list[tuple[int, list[str]]] = []
-
-    @hookimpl
-    def publish(self, video, platforms):
-        async def post():
-            self.posted.append((video["id"], platforms))
-        return post()
-
-
-def _auto_post_campaign(folder):
+def _auto_post_campaign(folder, platforms: str):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "social.yaml").write_text(
         "name: social\nsources: [{source: hackernews}]\nschedule: {every: daily}\n"
-        "quality: {min_insights: 1, max_age_hours: 1000000}\nauto_post: [tiktok, youtube]\n")
+        f"quality: {{min_insights: 1, max_age_hours: 1000000}}\nauto_post: [{platforms}]\n")
 
 
-async def test_hook_publish(tmp_path):
-    publisher = _Publisher()
-    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), publisher])
-    _auto_post_campaign(tmp_path / "campaigns")
-    async with running(daemon):
-        await wait_until(lambda: daemon.campaigns.path_of("social"))
-        await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
-        (job_id,) = (await daemon.campaigns.run_now("social")).job_ids
-        await wait_until(lambda: publisher.posted)
-    assert publisher.posted == [(job_id, ["tiktok", "youtube"])]
+async def test_hook_register_publishers(tmp_path, monkeypatch):
+    """A registered publisher is what a campaign's auto_post and a request post through."""
+    from tests.fake_platform import FakePlatform, LoopbackPublisher, PublishingPlugin
+
+    monkeypatch.setenv("AVATAR_DAEMON_LOOP_MAIN_TOKEN", "t0k")
+    async with FakePlatform(token="t0k").serve() as platform:
+        settings = make_settings(tmp_path, publishing={"accounts": {"loop-main": {"platform": "loopvid"}},
+                                                       "poll_seconds": 0.05})
+        daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))],
+                             settings=settings)
+        assert daemon.catalogue.publishers.names() == ["loopvid"]
+        assert next(p for p in daemon.plugins if p.name == "loopback_publishing").registers["publishers"] == ["loopvid"]
+        _auto_post_campaign(tmp_path / "campaigns", "loopvid")
+        async with running(daemon):
+            assert daemon.publishing.platforms() == {"loopvid": ["loop-main"]}
+            await wait_until(lambda: daemon.campaigns.path_of("social"))
+            await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
+            (job_id,) = (await daemon.campaigns.run_now("social")).job_ids
+
+            async def posted():
+                rows = await daemon.publishing.for_video(job_id)
+                return rows and rows[0]["state"] == "published"
+            await wait_until(posted)
+        assert len(platform.videos) == 1
 
 
 async def test_auto_post_without_a_publisher_says_so_once(tmp_path):
     plugin = RecordingPlugin()
     daemon = make_daemon(tmp_path, plugins=[plugin])
-    _auto_post_campaign(tmp_path / "campaigns")
+    _auto_post_campaign(tmp_path / "campaigns", "tiktok, youtube")
     async with running(daemon):
         await wait_until(lambda: daemon.campaigns.path_of("social"))
         await daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json")
         job_ids = (await daemon.campaigns.run_now("social")).job_ids
         await wait_until(lambda: all("completed" in plugin.notifier.states(j) for j in job_ids))
-        await wait_until(lambda: any(n.kind == "publish.missing" for n in plugin.notifier.notices))
-    (notice,) = [n for n in plugin.notifier.notices if n.kind == "publish.missing"]
-    assert "no installed plugin implements the `publish` hook" in notice.message
+        await wait_until(lambda: len([n for n in plugin.notifier.notices if n.kind == "publish.missing"]) == 2)
+    missing = [n for n in plugin.notifier.notices if n.kind == "publish.missing"]
+    assert [n.message.split(" but ")[0] for n in missing] == ["campaign social asks to post to tiktok,",
+                                                              "campaign social asks to post to youtube,"]
+    assert "no publisher for platform 'tiktok'" in missing[0].message
 
 
 def test_every_package_is_installed_under_its_own_name():

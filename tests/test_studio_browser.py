@@ -6,11 +6,15 @@ Scripts are a sentence or two, so each render is a few seconds of video.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
+import av
 import pytest
 import requests
 import yaml
@@ -27,6 +31,7 @@ from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings
 from tests.browser import Studio, start_browser
 from tests.conftest import fixture_bytes
+from tests.fake_platform import FakePlatform, LoopbackPublisher, PublishingPlugin
 from tests.media_server import png_bytes, wav_bytes
 from tests.test_http_api import TOKENS, users_yaml
 from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
@@ -35,8 +40,38 @@ CAMPAIGN = ("name: morning-hn\nsources: [{source: hackernews}]\nschedule: {every
             "formats: [square]\n")
 
 
+PLATFORM_TOKEN = "access-token-1"
+
+
+class PlatformThread:
+    """The loopback video platform (tests/fake_platform.py) in a thread of its own, for the module."""
+
+    def __enter__(self) -> FakePlatform:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="platform", daemon=True)
+        self.thread.start()
+        self.platform = FakePlatform(token=PLATFORM_TOKEN)
+        self.serving = self.platform.serve()
+        asyncio.run_coroutine_threadsafe(self.serving.__aenter__(), self.loop).result(10)
+        return self.platform
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.serving.__aexit__(None, None, None), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
+    with PlatformThread() as platform:
+        os.environ["AVATAR_DAEMON_LOOP_MAIN_TOKEN"] = PLATFORM_TOKEN
+        try:
+            yield from _studio(tmp_path_factory, platform)
+        finally:
+            os.environ.pop("AVATAR_DAEMON_LOOP_MAIN_TOKEN", None)
+
+
+def _studio(tmp_path_factory, platform):
     tmp = tmp_path_factory.mktemp("studio")
     users_yaml(tmp)
     (tmp / "campaigns").mkdir()
@@ -47,16 +82,20 @@ def studio(tmp_path_factory):
         next(a for a in bundled if a["id"] == "mike"), next(a for a in bundled if a["tier"] == "pro"),
         next(a for a in bundled if a["tier"] == "enterprise")]}))
     settings = make_settings(tmp, users_file="users.yaml", avatars_file="avatars.yaml", default_renderer="local",
-                             default_avatar="mike", default_formats=["square"])
+                             default_avatar="mike", default_formats=["square"], publishing={
+                                 "accounts": {"loop-main": {"platform": "loopvid", "channel": "UC1"}},
+                                 "poll_seconds": 0.05, "retry_seconds": 0.05})
     daemon = Daemon(settings, LoadSpec(installed=False, only=[*OFFLINE_PLUGINS, "local_renderer", "hackernews"]),
-                    extra_plugins=(RecordingPlugin(),))
+                    extra_plugins=(RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))))
     downloads = tmp / "downloads"
     downloads.mkdir()
     driver = start_browser(downloads)
     try:
         thread = DaemonThread(daemon)
         with thread as url:
-            yield Studio(driver, url, thread._loop, daemon, downloads)
+            studio = Studio(driver, url, thread._loop, daemon, downloads)
+            studio.platform = platform
+            yield studio
     finally:
         driver.quit()
 
@@ -104,6 +143,8 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     assert studio.find("#watch-status").get_attribute("data-status") == "completed", studio.find("#watch-status").text
     assert int(studio.find("#watch-progress").get_attribute("value")) == 100 and max(seen) == 100
     video_id = int(studio.driver.execute_script("return location.hash.split('/')[1]"))
+    # the banner said "queued" when it was sent; once it is done it says so, not "queued" still
+    studio.wait(lambda d: studio.find("#flash").text == f"Video {video_id} is ready.", what="the banner to update")
     job = studio.run(studio.daemon.store.job(video_id))
     assert job.avatar_id == profile.id and job.user_id == "U2" and job.title == "Studio test"
 
@@ -131,6 +172,11 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     assert page.status_code == 200 and "video" in page.text
     film = requests.get(link.removesuffix("/page"), timeout=10)
     assert film.status_code == 200 and film.content == mp4.read_bytes()
+    still = requests.get(link.removesuffix("/page") + "/thumbnail", timeout=10)
+    assert still.status_code == 200 and still.content == Path(job.result["thumbnail"]).read_bytes()
+    # the player's range requests were one view; the Download link was the one download
+    by_platform = {r["key"]: r for r in studio.run(studio.daemon.store.analytics(None, video_id))["by_platform"]}
+    assert (by_platform["api"].get("view"), by_platform["api"].get("download")) == (1, 1), by_platform
 
 
 def _downloaded(path: Path, timeout: float = 20) -> Path:
@@ -308,6 +354,7 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
     shutil.copy(Path(__file__).parent / "fixtures/photos/astronaut.jpg", tmp_path / "face.jpg")  # a real face
     (tmp_path / "backdrop.png").write_bytes(png_bytes((160, 160), (20, 120, 90)))
+    (tmp_path / "logo.png").write_bytes(png_bytes((200, 200), (255, 0, 255)))
     studio.sign_in(TOKENS["bob"])
     studio.visible(".avatar")
     studio.find("#title").send_keys("My own voice")
@@ -316,6 +363,7 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     studio.visible("#bg-file").send_keys(str(tmp_path / "backdrop.png"))
     studio.find("#narration").send_keys(str(tmp_path / "voice.wav"))
     studio.find("#photo").send_keys(str(tmp_path / "face.jpg"))
+    studio.find("#logo").send_keys(str(tmp_path / "logo.png"))
     studio.find("#make-submit").click()
     studio.visible("#view-watch")
     studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") in ("completed", "failed"),
@@ -326,7 +374,53 @@ def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio,
     assets = requests.get(f"{studio.base_url}/assets", headers={"Authorization": f"Bearer {TOKENS['bob']}"},
                           timeout=10).json()["assets"]
     kinds = sorted(a["kind"] for a in assets)
-    assert kinds == ["audio", "image", "image"]
+    assert kinds == ["audio", "image", "image", "image"]
     request = json.dumps(job.request)
     assert all(a["asset_id"] in request for a in assets)  # each upload reached the job it was made for
+    # the uploaded logo is in the brand corner (top-right) of the picture
+    with av.open(job.result["video"]) as box:
+        frame = next(iter(box.decode(video=0))).to_ndarray(format="rgb24")
+    r, g, b = (int(v) for v in frame[80, frame.shape[1] - 80])
+    assert r > 200 and g < 70 and b > 200, (r, g, b)
     assert abs(job.result["duration"] - 1.5) < 0.6  # the video is as long as the narration, not the script
+
+
+def test_publish_a_finished_video_and_watch_the_post_go_live(studio: Studio):
+    auth = {"Authorization": f"Bearer {TOKENS['bob']}"}
+    made = requests.post(f"{studio.base_url}/videos", headers=auth, timeout=10,
+                         json={"script_title": "Posted", "script_content": "Off it goes.", "renderer": "fake"}).json()
+    video_id = made["videos"][0]["id"]
+    studio.sign_in(TOKENS["bob"], f"watch/{video_id}")
+    target = studio.visible("#publish-targets input[data-platform=loopvid][data-account=loop-main]")
+    assert target.is_selected()  # the only account there is: chosen already
+    Select(studio.find("#publish-privacy")).select_by_value("unlisted")
+    button = studio.find("#publish")
+    button.click()
+    studio.driver.execute_script("arguments[0].click()", button)  # an impatient second click
+    post = "#publications [data-publication]"
+    studio.wait(lambda d: [e.get_attribute("data-state") for e in studio.all(post)] == ["published"], timeout=30,
+                what="the post to be published, live")
+    (remote,) = studio.platform.videos.values()  # one post, whatever the clicks
+    assert remote["privacy"] == "unlisted" and studio.platform.starts == 1
+    link = studio.find(f"{post} a")
+    assert link.get_attribute("href") == f"{studio.platform.url}/watch/{remote['id']}"
+    assert "published" in studio.find(post).text and "loopvid · loop-main" in studio.find(post).text
+    studio.screenshot("publish")
+    # opened again later: the post is listed from the start, and clicking again posts nothing new
+    studio.go("#videos")
+    studio.go(f"#watch/{video_id}")
+    studio.wait(lambda d: [e.get_attribute("data-state") for e in studio.all(post)] == ["published"],
+                what="the post, listed again")
+    studio.visible("#publish").click()
+    studio.wait(lambda d: "Publishing video" in studio.find("#flash").text, what="the answer")
+    assert len(studio.platform.videos) == 1 and len(studio.all(post)) == 1
+
+    # the platform's own views come back into the analytics, next to the downloads made here
+    remote["views"], remote["likes"] = 42, 7
+    assert studio.run(studio.daemon.publishing.figures_once()) >= 1
+    requests.get(f"{studio.base_url}/videos/{video_id}/download", headers=auth, timeout=10)  # a download
+    studio.go("#analytics")
+    studio.visible("#chart-platform svg")
+    bars = {(r.get_attribute("data-key"), r.get_attribute("data-event")): int(r.get_attribute("data-value"))
+            for r in studio.all("#chart-platform rect")}
+    assert bars[("loopvid", "view")] == 42 and bars[("loopvid", "like")] == 7 and bars[("api", "download")] >= 1

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
 
-from ..models import Strict, VideoText
+from ..models import PublishOptions, Strict, VideoText
 
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -140,11 +140,17 @@ class Campaign(Strict):
     renderer: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
     captions: bool | None = None
+    split: bool = Field(False, description="a script too long for a format becomes several videos (Part 1 of N), "
+                                           "split between sentences, instead of being refused")
     metadata: VideoText = Field(default_factory=VideoText,
                                 description="title, description and hashtags of its videos, over the template's")
     quality: QualityRules = Field(default_factory=QualityRules)
     notify: dict[str, Any] = Field(
         default_factory=dict, description="where to report, one key per plugin that claims it, e.g. "
                                           "{slack: {channel: '#ai-videos'}, webhook: 'https://...'}")
-    auto_post: list[Literal["tiktok", "instagram", "youtube"]] = Field(
-        default_factory=list, description="platforms to publish to, through a `publish` plugin (none built in yet)")
+    auto_post: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]] = Field(
+        default_factory=list, description="platforms each finished video is published to (youtube, tiktok, "
+                                          "instagram: a publisher plugin's name), on the platform's default "
+                                          "account of daemon.yaml publishing.accounts")
+    publish: PublishOptions | None = Field(None, description="how its videos are posted (privacy, made_for_kids, "
+                                                             "category), over the template's, under a request's")

@@ -26,12 +26,12 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ..catalogue import Catalogue
-from ..errors import AvatarDaemonError, ConfigError, UnknownNameError
+from ..errors import AvatarDaemonError, ConfigError, ResearchError, UnknownNameError
 from ..events import EventBus
 from ..hookspecs import FetchesLive, KeepsOldNotifyKeys
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
-from ..planning import awrite_script, with_text
+from ..planning import awrite_script, job_request, videos_of, with_text
 from ..store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
 from ..watching import watch
 from ..yamlfile import YamlDocument
@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 
 BATCH = "batch"  # the implicit campaign `avatar-daemon batch` records its runs and used insights under
 MAX_WAIT = 3600.0  # due campaigns are looked at least hourly, whatever the clock did (suspend, NTP)
-Publish = Callable[[dict[str, Any], list[str]], list[Awaitable[None] | None]]
-"""The `publish` hook, called with (video, platforms): one result per plugin that implements it."""
+Publish = Callable[..., Awaitable[list[dict[str, Any]]]]
+"""Publications.request(job_id, platforms, by=...): queues a finished video's posts, each once."""
 # A campaign file must stay invalid, or gone, this long before it counts: longer than the pauses
 # of an editor or a script writing it in steps, short enough to tell a real mistake promptly.
 SETTLE_SECONDS = 1.0
@@ -143,7 +143,7 @@ class Campaigns:
         self._unsettled: dict[Path, tuple[tuple | None, float]] = {}  # path -> (its stat, or None: gone; since)
         self.changed = asyncio.Event()
         self.listening = asyncio.Event()  # the folder watcher is in place: an edit from now on is seen
-        self._publish_warned: set[str] = set()
+        self._publish_warned: set[tuple[str, str]] = set()
         self._reloading = asyncio.Lock()
         self._turns: dict[int, asyncio.Lock] = {}  # campaign id -> its runs take turns
 
@@ -392,7 +392,12 @@ class Campaigns:
         limit = campaign.max_videos_per_day if trigger != "batch" else 10**9
         used = await store.used_insights(row.id)
         chosen = choose(candidates, rules, used, now, max(0, limit - made_today), len(campaign.formats))
-        picks = [await self._pick(campaign, row, c, overrides) for c in chosen]
+        picks = []
+        for c in chosen:
+            try:
+                picks.append(await self._pick(campaign, row, c, overrides))
+            except ResearchError as exc:  # a script too long for a format, and the campaign does not split
+                considered_errors.append({"source": c.research.source, "verdict": f"refused: {exc}"})
         considered = [c.summary() for c in candidates] + considered_errors
         jobs = sum(len(p.jobs) for p in picks)
         message = (f"campaign {campaign.name} ({trigger}): {len(candidates)} research considered, "
@@ -419,12 +424,12 @@ class Campaigns:
         script = campaign.metadata.over(script)
         request: dict[str, Any] = {k: v for k, v in (("voice_speed", campaign.voice_speed),
                                                      ("captions", campaign.captions)) if v is not None}
-        if c.research_id is not None:  # existing research, re-told from the insights this campaign may use
-            request["script"] = script.model_dump(mode="json")
         avatar = overrides.get("avatar") or campaign.avatar or defaults.default_avatar
         renderer = campaign.renderer or defaults.default_renderer
-        jobs = [NewJob(renderer, f, avatar, script.title, request, campaign.template or defaults.default_template,
-                       campaign_id=row.id) for f in formats]
+        # existing research is re-told from the insights this campaign may use: its jobs keep their script
+        jobs = [NewJob(renderer, f, avatar, part.title, job_request(request, part, c.research_id is not None),
+                       campaign.template or defaults.default_template, campaign_id=row.id)
+                for f, part in videos_of(self.catalogue, script, formats, campaign.voice_speed, campaign.split)]
         digest = None if c.research_id is not None else _research_hash(c.research)
         return Pick(c.research_id, c.research, digest, script, jobs, [insight_key(i) for i in c.kept],
                     c.verdict)
@@ -482,11 +487,12 @@ class Campaigns:
                 await self.reload(settle=True)
 
     async def _publisher(self) -> None:
-        """Finished videos of campaigns with `auto_post` go to the `publish` hook."""
+        """Finished videos of campaigns with `auto_post` are queued for publishing (each post once,
+        whatever else asks for it too)."""
         async with self.bus.watch() as events:
             while True:
                 event = await events.get()
-                if event.state is not JobState.completed:
+                if event.state is not JobState.completed or event.publication is not None:
                     continue
                 job = await self.store.job(event.job_id)
                 if job is None or job.campaign_id is None:
@@ -494,15 +500,15 @@ class Campaigns:
                 campaign = self.by_id(job.campaign_id)
                 if campaign is None or not campaign.auto_post:
                     continue
-                results = self.publish(job.public(), campaign.auto_post)
-                for result in results:
-                    if asyncio.iscoroutine(result):
-                        await result
-                if not results and campaign.name not in self._publish_warned:
-                    self._publish_warned.add(campaign.name)
-                    self._notice("publish.missing", f"campaign {campaign.name} asks to post to "
-                                 f"{', '.join(campaign.auto_post)}, but no installed plugin implements the `publish` "
-                                 "hook yet: the videos are kept on disk, not posted", campaign, job_id=job.id)
+                for platform in campaign.auto_post:  # one platform that cannot be served does not stop the others
+                    try:
+                        await self.publish(job.id, [platform], by=f"campaign {campaign.name}")
+                    except AvatarDaemonError as exc:
+                        if (campaign.name, platform) not in self._publish_warned:
+                            self._publish_warned.add((campaign.name, platform))
+                            self._notice("publish.missing", f"campaign {campaign.name} asks to post to {platform}, "
+                                         f"but {exc}: its videos are kept on disk, not posted there", campaign,
+                                         job_id=job.id)
 
 def _signature(path: Path) -> tuple | None:
     try:

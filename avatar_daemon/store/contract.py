@@ -90,6 +90,20 @@ def _json(v: Any) -> Any:
     return json.loads(v) if isinstance(v, (str, bytes)) else v
 
 
+def add_figures(out: dict[str, list[dict]], rows: Iterable[Any]) -> None:
+    """Platform figures (rows of video, campaign, platform, views, likes, comments) into `analytics` totals."""
+    keyed = {name: {r["key"]: r for r in out[name]} for name in ("by_video", "by_campaign", "by_platform")}
+    for r in rows:
+        for name, key in (("by_video", r["video_id"]), ("by_campaign", r["campaign_id"]),
+                          ("by_platform", r["platform"])):
+            row = keyed[name].get(key)
+            if row is None:
+                row = keyed[name][key] = {"key": key}
+                out[name].append(row)
+            for event, n in (("view", r["views"]), ("like", r["likes"]), ("comment", r["comments"])):
+                row[event] = row.get(event, 0) + int(n)
+
+
 def _when(v: Any) -> datetime | None:
     if v is None:
         return None
@@ -155,6 +169,73 @@ class Job:
         d = dict(self.__dict__)
         d["status"] = self.status.value
         return d
+
+
+PUBLISHING = ("pending", "uploading", "processing")
+"""A publication's states before it ends (published or failed): it is claimed and worked on in these."""
+
+
+@dataclass
+class Publication:
+    """One video on one platform account: the record that keeps it from being posted twice."""
+
+    id: int
+    job_id: int
+    platform: str
+    account: str
+    state: str
+    percent: float
+    facts: dict[str, Any]
+    """What the publisher saved on the way (a session URI, a confirmed offset): `Upload.state`."""
+    options: dict[str, Any]
+    upload_offset: int | None
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    message: str
+    attempts: int
+    failures: int
+    not_before: str | None
+    claimed_by: str | None
+    lease_until: str | None
+    requested_by: str
+    created_at: str
+    updated_at: str
+    published_at: str | None
+
+    @classmethod
+    def from_row(cls, r: Any) -> "Publication":
+        return cls(
+            id=r["id"], job_id=r["job_id"], platform=r["platform"], account=r["account"], state=r["state"],
+            percent=float(r["percent"]), facts=_json(r["facts"]) or {}, options=_json(r["options"]) or {},
+            upload_offset=r["upload_offset"], remote_id=r["remote_id"], url=r["url"], error=r["error"],
+            message=r["message"], attempts=r["attempts"], failures=r["failures"], not_before=_iso(r["not_before"]),
+            claimed_by=r["claimed_by"], lease_until=_iso(r["lease_until"]), requested_by=r["requested_by"],
+            created_at=_iso(r["created_at"]), updated_at=_iso(r["updated_at"]), published_at=_iso(r["published_at"]))
+
+    @property
+    def fence(self) -> tuple[str, int] | None:
+        """(node, attempt) of the claim: a write with it lands only while the claim is still that node's."""
+        return (self.claimed_by, self.attempts) if self.claimed_by else None
+
+    @property
+    def ended(self) -> bool:
+        return self.state not in PUBLISHING
+
+    def public(self) -> dict[str, Any]:
+        """What interfaces show (HTTP, Slack, the studio, events): never the saved upload facts."""
+        return {"id": self.id, "job_id": self.job_id, "platform": self.platform, "account": self.account,
+                "state": self.state, "percent": self.percent, "remote_id": self.remote_id, "url": self.url,
+                "error": self.error, "message": self.message, "not_before": self.not_before,
+                "requested_by": self.requested_by, "created_at": self.created_at, "updated_at": self.updated_at,
+                "published_at": self.published_at}
+
+
+@dataclass
+class NewPublication:
+    platform: str
+    account: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -411,7 +492,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
-        """Counts by event, per video, campaign, platform and day, over the videos a caller may see."""
+        """Counts by event, per video, campaign, platform and day, over the videos a caller may see.
+
+        The platforms' own figures of published posts (their latest value) count in too: their
+        views as `view`, with `like` and `comment`, per video, campaign and platform (not per
+        day: a latest value has no day).
+        """
         raise NotImplementedError
 
     # ---- claims, leases and job events -----------------------------------------
@@ -478,6 +564,84 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def events(self, job_id: int) -> list[JobEvent]:
+        raise NotImplementedError
+
+    # ---- publications ----------------------------------------------------------
+
+    @abc.abstractmethod
+    async def request_publications(self, job_id: int, wanted: list[NewPublication], requested_by: str,
+                                   ) -> list[tuple[Publication, bool]]:
+        """One row per (job, platform, account), in one transaction: (row, created?) for each wanted.
+
+        An existing row is returned as it is, never doubled: UNIQUE (job_id, platform, account)
+        makes two triggers racing on two nodes publish once. A failed one goes back in the queue
+        (`created` True), its facts kept so the publisher finds what the platform may hold.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def publication(self, publication_id: int) -> Publication | None:
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def publications(self, job_id: int | None = None, states: Iterable[str] | None = None,
+                           limit: int = 1000) -> list[Publication]:
+        """Oldest first: one video's, or every video's in these states."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def claim_publication(self, platforms: Iterable[str], node_id: str | None = None,
+                                lease_seconds: float = LEASE_SECONDS) -> Publication | None:
+        """The oldest due publication of these platforms, leased to `node_id`, attempts + 1.
+
+        Due: not ended, past its `not_before`, and unclaimed or its lease run out (its node
+        died): the new owner gets the facts the old one saved and resumes from them.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def next_publication_at(self, platforms: Iterable[str]) -> datetime | None:
+        """When the earliest unclaimed publication of these platforms falls due (None: none waits)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def extend_publication_lease(self, publication_id: int, fence: tuple[str, int],
+                                       lease_seconds: float = LEASE_SECONDS) -> bool:
+        """The claim's heartbeat; False when it is no longer this claim's (stop working on it)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def save_publication(self, publication_id: int, fence: tuple[str, int], *, state: str | None = None,
+                               facts: dict[str, Any] | None = None, percent: float | None = None,
+                               message: str | None = None) -> Publication | None:
+        """Merge `facts` into the saved ones (and `offset` into upload_offset) while the claim holds.
+
+        None, and nothing written, when the claim is gone or the publication ended.
+        """
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def end_publication(self, publication_id: int, fence: tuple[str, int], state: str, *,
+                              remote_id: str | None = None, url: str | None = None, error: str | None = None,
+                              message: str = "") -> Publication | None:
+        """Published or failed, and the claim let go; None when the claim was no longer this one's."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def defer_publication(self, publication_id: int, fence: tuple[str, int], not_before: datetime,
+                                message: str, *, failed: bool = False) -> Publication | None:
+        """Let the claim go until `not_before` (a quota resets, a retry's backoff); `failed` counts a
+        transient failure (reset by any other outcome). None when the claim was no longer this one's."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def release_publications(self, node_id: str | None = None) -> list[int]:
+        """At start: this node's claims from its last life go back to the queue, their facts kept."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def record_figures(self, publication_id: int, views: int, likes: int, comments: int) -> None:
+        """A post's figures as the platform reports them now (the latest value replaces the last)."""
         raise NotImplementedError
 
     # ---- campaigns -------------------------------------------------------------

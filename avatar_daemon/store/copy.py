@@ -21,7 +21,8 @@ from .sqlite import SqliteStore
 
 # Parents before children, for the foreign keys.
 TABLES = ("avatar_profiles", "video_templates", "video_campaigns", "research_jobs", "video_generations", "events",
-          "video_analytics", "renderer_usage", "campaign_runs", "campaign_insights", "meta", "nodes")
+          "video_analytics", "renderer_usage", "campaign_runs", "campaign_insights", "meta", "nodes", "publications",
+          "platform_figures")
 MUST_BE_EMPTY = ("video_generations", "research_jobs", "video_campaigns", "events")
 
 

@@ -25,8 +25,9 @@ from psycopg_pool import AsyncConnectionPool
 from ..errors import AvatarDaemonError
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
-    RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended,
+    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
+    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, _iso, add_figures, check_notify, describe,
+    ended,
 )
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
@@ -278,6 +279,10 @@ class PostgresStore(Store, backend="postgresql"):
             for r in rows:
                 totals.setdefault(r["k"], {})[r["event"]] = r["n"]
             out[name] = [{"key": k, **v} for k, v in totals.items()]
+        rows = await self._rows(
+            "SELECT f.video_id, v.campaign_id, f.platform, f.views, f.likes, f.comments FROM platform_figures f "
+            f"JOIN video_generations v ON v.id = f.video_id {where.replace('a.video_id', 'f.video_id')}", args)
+        add_figures(out, rows)
         return out
 
     # ---- claims and leases ------------------------------------------------------------
@@ -405,6 +410,137 @@ class PostgresStore(Store, backend="postgresql"):
         rows = await self._rows("SELECT * FROM events WHERE job_id = %s ORDER BY id", (job_id,))
         return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
                          data=r["data"], at=r["at"].astimezone(timezone.utc)) for r in rows]
+
+    # ---- publications ---------------------------------------------------------------
+
+    async def request_publications(self, job_id: int, wanted: list[NewPublication], requested_by: str,
+                                   ) -> list[tuple[Publication, bool]]:
+        now, out = self._now(), []
+        async with self.transaction() as conn:
+            for w in wanted:
+                cur = await conn.execute(
+                    "INSERT INTO publications (job_id, platform, account, options, requested_by, created_at, "
+                    "updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (job_id, platform, account) DO NOTHING "
+                    "RETURNING *", (job_id, w.platform, w.account, _jsonb(w.options), _text(requested_by), now, now))
+                row = await cur.fetchone()
+                if row is not None:
+                    out.append((Publication.from_row(row), True))
+                    continue
+                # It exists (a racing insert of the same key may just have committed): a failed one
+                # goes back in the queue with its facts kept, any other is returned as it is.
+                cur = await conn.execute(
+                    "UPDATE publications SET state = 'pending', error = NULL, failures = 0, not_before = NULL, "
+                    "percent = 0, message = '', requested_by = %s, updated_at = %s WHERE job_id = %s AND "
+                    "platform = %s AND account = %s AND state = 'failed' RETURNING *",
+                    (_text(requested_by), now, job_id, w.platform, w.account))
+                row = await cur.fetchone()
+                if row is not None:
+                    out.append((Publication.from_row(row), True))
+                    continue
+                cur = await conn.execute("SELECT * FROM publications WHERE job_id = %s AND platform = %s "
+                                         "AND account = %s", (job_id, w.platform, w.account))
+                out.append((Publication.from_row(await cur.fetchone()), False))
+        return out
+
+    async def publication(self, publication_id: int) -> Publication | None:
+        rows = await self._rows("SELECT * FROM publications WHERE id = %s", (publication_id,))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def publications(self, job_id: int | None = None, states: Iterable[str] | None = None,
+                           limit: int = 1000) -> list[Publication]:
+        query, args = "SELECT * FROM publications WHERE true", []
+        if job_id is not None:
+            query += " AND job_id = %s"
+            args.append(job_id)
+        if states is not None:
+            query += " AND state = ANY(%s)"
+            args.append(list(states))
+        rows = await self._rows(query + " ORDER BY id LIMIT %s", (*args, limit))
+        return [Publication.from_row(r) for r in rows]
+
+    async def claim_publication(self, platforms: Iterable[str], node_id: str | None = None,
+                                lease_seconds: float = LEASE_SECONDS) -> Publication | None:
+        """The oldest due publication no other node is claiming this instant (SKIP LOCKED)."""
+        platforms = list(platforms)
+        if not platforms:
+            return None
+        now = self._now()
+        rows = await self._rows(
+            "UPDATE publications SET attempts = attempts + 1, claimed_by = %s, lease_until = %s, updated_at = %s "
+            "WHERE id = (SELECT id FROM publications WHERE state = ANY(%s) AND platform = ANY(%s) "
+            "AND (not_before IS NULL OR not_before <= %s) AND (claimed_by IS NULL OR lease_until < %s) "
+            "ORDER BY coalesce(not_before, created_at), id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING *",
+            (node_id or self.node_id, self._lease(lease_seconds), now, list(PUBLISHING), platforms, now, now))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def next_publication_at(self, platforms: Iterable[str]) -> datetime | None:
+        platforms = list(platforms)
+        if not platforms:
+            return None
+        rows = await self._rows(
+            "SELECT min(coalesce(not_before, created_at)) AS at FROM publications WHERE claimed_by IS NULL "
+            "AND state = ANY(%s) AND platform = ANY(%s)", (list(PUBLISHING), platforms))
+        at = rows[0]["at"] if rows else None
+        return at.astimezone(timezone.utc) if at else None
+
+    _FENCED = "id = %s AND claimed_by = %s AND attempts = %s AND state IN ('pending', 'uploading', 'processing')"
+
+    async def extend_publication_lease(self, publication_id: int, fence: tuple[str, int],
+                                       lease_seconds: float = LEASE_SECONDS) -> bool:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(f"UPDATE publications SET lease_until = %s WHERE {self._FENCED}",
+                                     (self._lease(lease_seconds), publication_id, *fence))
+            return cur.rowcount == 1
+
+    async def save_publication(self, publication_id: int, fence: tuple[str, int], *, state: str | None = None,
+                               facts: dict[str, Any] | None = None, percent: float | None = None,
+                               message: str | None = None) -> Publication | None:
+        offset = (facts or {}).get("offset")
+        rows = await self._rows(
+            "UPDATE publications SET facts = facts || %s::jsonb, state = coalesce(%s, state), "
+            "percent = coalesce(%s, percent), message = coalesce(%s, message), "
+            f"upload_offset = coalesce(%s, upload_offset), updated_at = %s WHERE {self._FENCED} RETURNING *",
+            (_jsonb(facts or {}), state, percent, _text(message), offset if isinstance(offset, int) else None,
+             self._now(), publication_id, *fence))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def end_publication(self, publication_id: int, fence: tuple[str, int], state: str, *,
+                              remote_id: str | None = None, url: str | None = None, error: str | None = None,
+                              message: str = "") -> Publication | None:
+        now = self._now()
+        rows = await self._rows(
+            "UPDATE publications SET state = %s, remote_id = coalesce(%s, remote_id), url = coalesce(%s, url), "
+            "error = %s, message = %s, percent = CASE WHEN %s = 'published' THEN 100 ELSE percent END, "
+            "published_at = CASE WHEN %s = 'published' THEN %s::timestamptz ELSE published_at END, "
+            f"claimed_by = NULL, lease_until = NULL, not_before = NULL, updated_at = %s WHERE {self._FENCED} "
+            "RETURNING *", (state, _text(remote_id), _text(url), _text(error), _text(message), state, state, now, now,
+                            publication_id, *fence))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def defer_publication(self, publication_id: int, fence: tuple[str, int], not_before: datetime,
+                                message: str, *, failed: bool = False) -> Publication | None:
+        rows = await self._rows(
+            "UPDATE publications SET not_before = %s, message = %s, "
+            "failures = CASE WHEN %s THEN failures + 1 ELSE 0 END, claimed_by = NULL, lease_until = NULL, "
+            f"updated_at = %s WHERE {self._FENCED} RETURNING *",
+            (_isotime(not_before), _text(message), failed, self._now(), publication_id, *fence))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def release_publications(self, node_id: str | None = None) -> list[int]:
+        rows = await self._rows(
+            "UPDATE publications SET claimed_by = NULL, lease_until = NULL, updated_at = %s "
+            "WHERE claimed_by = %s AND state = ANY(%s) RETURNING id",
+            (self._now(), node_id or self.node_id, list(PUBLISHING)))
+        return sorted(r["id"] for r in rows)
+
+    async def record_figures(self, publication_id: int, views: int, likes: int, comments: int) -> None:
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO platform_figures (publication_id, video_id, platform, views, likes, comments, "
+                "fetched_at) SELECT id, job_id, platform, %s, %s, %s, %s FROM publications WHERE id = %s "
+                "ON CONFLICT (publication_id) DO UPDATE SET views = excluded.views, likes = excluded.likes, "
+                "comments = excluded.comments, fetched_at = excluded.fetched_at",
+                (views, likes, comments, self._now(), publication_id))
 
     # ---- campaigns ------------------------------------------------------------------
 

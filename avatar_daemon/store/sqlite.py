@@ -16,8 +16,8 @@ import aiosqlite
 
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
-    LEASE_SECONDS, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
-    RunConflict, SlotTaken, Store, check_notify, ended,
+    LEASE_SECONDS, PUBLISHING, RUNNING, CampaignRow, Clock, Job, Leadership, NewJob, NewPublication, Node, Pick,
+    Publication, ResearchJob, RunBasis, RunConflict, SlotTaken, Store, add_figures, check_notify, ended,
 )
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "sqlite"
@@ -28,6 +28,11 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 # notify/listen on SQLite reach the stores of this process that share the file: no other process
 # can hear them, which is all one machine with one daemon needs.
+# A failed publication asked for again goes back in the queue, keeping its facts: the publisher
+# finds there what the platform may already hold.
+_AGAIN = ("state = 'pending', error = NULL, failures = 0, not_before = NULL, percent = 0, message = '', "
+          "requested_by = ?, updated_at = ?")
+
 _listeners: dict[Path, dict[str, set[asyncio.Queue[tuple[str, str]]]]] = defaultdict(lambda: defaultdict(set))
 
 
@@ -226,6 +231,10 @@ class SqliteStore(Store, backend="sqlite"):
             for key, event, n in rows:
                 totals.setdefault(key, {})[event] = n
             out[name] = [{"key": k, **v} for k, v in totals.items()]
+        rows = await self.db.execute_fetchall(
+            "SELECT f.video_id, v.campaign_id, f.platform, f.views, f.likes, f.comments FROM platform_figures f "
+            f"JOIN video_generations v ON v.id = f.video_id {where.replace('a.video_id', 'f.video_id')}", args)
+        add_figures(out, rows)
         return out
 
     async def claim_next(self, renderer: str, node_id: str | None = None,
@@ -343,6 +352,142 @@ class SqliteStore(Store, backend="sqlite"):
             "SELECT * FROM events WHERE job_id = ? ORDER BY id", (job_id,))
         return [JobEvent(job_id=r["job_id"], state=r["state"], percent=r["percent"], message=r["message"],
                          data=json.loads(r["data"]), at=datetime.fromisoformat(r["at"])) for r in rows]
+
+    # ---- publications ---------------------------------------------------------------
+
+    async def request_publications(self, job_id: int, wanted: list[NewPublication], requested_by: str,
+                                   ) -> list[tuple[Publication, bool]]:
+        now, out = self._now(), []
+        async with self.transaction():
+            for w in wanted:
+                created = await self.db.execute_fetchall(
+                    "INSERT INTO publications (job_id, platform, account, options, requested_by, created_at, "
+                    "updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (job_id, platform, account) DO NOTHING "
+                    "RETURNING *", (job_id, w.platform, w.account, json.dumps(w.options), requested_by, now, now))
+                if created:
+                    out.append((Publication.from_row(created[0]), True))
+                    continue
+                again = await self.db.execute_fetchall(
+                    f"UPDATE publications SET {_AGAIN} WHERE job_id = ? AND platform = ? AND account = ? "
+                    "AND state = 'failed' RETURNING *", (requested_by, now, job_id, w.platform, w.account))
+                if again:
+                    out.append((Publication.from_row(again[0]), True))
+                    continue
+                rows = await self.db.execute_fetchall(
+                    "SELECT * FROM publications WHERE job_id = ? AND platform = ? AND account = ?",
+                    (job_id, w.platform, w.account))
+                out.append((Publication.from_row(rows[0]), False))
+        return out
+
+    async def publication(self, publication_id: int) -> Publication | None:
+        rows = await self.db.execute_fetchall("SELECT * FROM publications WHERE id = ?", (publication_id,))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def publications(self, job_id: int | None = None, states: Iterable[str] | None = None,
+                           limit: int = 1000) -> list[Publication]:
+        sql, args = "SELECT * FROM publications WHERE 1=1", []
+        if job_id is not None:
+            sql += " AND job_id = ?"
+            args.append(job_id)
+        if states is not None:
+            states = list(states)
+            sql += f" AND state IN ({','.join('?' * len(states))})"
+            args += states
+        rows = await self.db.execute_fetchall(sql + " ORDER BY id LIMIT ?", (*args, limit))
+        return [Publication.from_row(r) for r in rows]
+
+    async def claim_publication(self, platforms: Iterable[str], node_id: str | None = None,
+                                lease_seconds: float = LEASE_SECONDS) -> Publication | None:
+        platforms = list(platforms)
+        if not platforms:
+            return None
+        now = self._now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE publications SET attempts = attempts + 1, claimed_by = ?, lease_until = ?, updated_at = ? "
+                "WHERE id = (SELECT id FROM publications WHERE state IN (?, ?, ?) "
+                f"AND platform IN ({','.join('?' * len(platforms))}) AND (not_before IS NULL OR not_before <= ?) "
+                "AND (claimed_by IS NULL OR lease_until < ?) ORDER BY coalesce(not_before, created_at), id LIMIT 1) "
+                "RETURNING *", (node_id or self.node_id, self._lease(lease_seconds), now, *PUBLISHING, *platforms,
+                                now, now))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def next_publication_at(self, platforms: Iterable[str]) -> datetime | None:
+        platforms = list(platforms)
+        if not platforms:
+            return None
+        rows = await self.db.execute_fetchall(
+            "SELECT min(coalesce(not_before, created_at)) FROM publications WHERE claimed_by IS NULL "
+            f"AND state IN (?, ?, ?) AND platform IN ({','.join('?' * len(platforms))})", (*PUBLISHING, *platforms))
+        return datetime.fromisoformat(rows[0][0]) if rows and rows[0][0] else None
+
+    _FENCED = "id = ? AND claimed_by = ? AND attempts = ? AND state IN ('pending', 'uploading', 'processing')"
+
+    async def extend_publication_lease(self, publication_id: int, fence: tuple[str, int],
+                                       lease_seconds: float = LEASE_SECONDS) -> bool:
+        async with self.transaction():
+            cur = await self.db.execute(f"UPDATE publications SET lease_until = ? WHERE {self._FENCED}",
+                                        (self._lease(lease_seconds), publication_id, *fence))
+        return cur.rowcount == 1
+
+    async def save_publication(self, publication_id: int, fence: tuple[str, int], *, state: str | None = None,
+                               facts: dict[str, Any] | None = None, percent: float | None = None,
+                               message: str | None = None) -> Publication | None:
+        async with self.transaction():  # the write lock is held from the read to the write
+            rows = await self.db.execute_fetchall(f"SELECT facts FROM publications WHERE {self._FENCED}",
+                                                  (publication_id, *fence))
+            if not rows:
+                return None
+            merged = {**json.loads(rows[0][0]), **(facts or {})}
+            offset = (facts or {}).get("offset")
+            rows = await self.db.execute_fetchall(
+                "UPDATE publications SET facts = ?, state = coalesce(?, state), percent = coalesce(?, percent), "
+                "message = coalesce(?, message), upload_offset = coalesce(?, upload_offset), updated_at = ? "
+                "WHERE id = ? RETURNING *",
+                (json.dumps(merged), state, percent, message, offset if isinstance(offset, int) else None,
+                 self._now(), publication_id))
+        return Publication.from_row(rows[0])
+
+    async def end_publication(self, publication_id: int, fence: tuple[str, int], state: str, *,
+                              remote_id: str | None = None, url: str | None = None, error: str | None = None,
+                              message: str = "") -> Publication | None:
+        now = self._now()
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE publications SET state = ?, remote_id = coalesce(?, remote_id), url = coalesce(?, url), "
+                "error = ?, message = ?, percent = CASE WHEN ? = 'published' THEN 100 ELSE percent END, "
+                "published_at = CASE WHEN ? = 'published' THEN ? ELSE published_at END, claimed_by = NULL, "
+                f"lease_until = NULL, not_before = NULL, updated_at = ? WHERE {self._FENCED} RETURNING *",
+                (state, remote_id, url, error, message, state, state, now, now, publication_id, *fence))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def defer_publication(self, publication_id: int, fence: tuple[str, int], not_before: datetime,
+                                message: str, *, failed: bool = False) -> Publication | None:
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE publications SET not_before = ?, message = ?, "
+                "failures = CASE WHEN ? THEN failures + 1 ELSE 0 END, claimed_by = NULL, lease_until = NULL, "
+                f"updated_at = ? WHERE {self._FENCED} RETURNING *",
+                (not_before.astimezone(timezone.utc).isoformat(), message, failed, self._now(), publication_id,
+                 *fence))
+        return Publication.from_row(rows[0]) if rows else None
+
+    async def release_publications(self, node_id: str | None = None) -> list[int]:
+        async with self.transaction():
+            rows = await self.db.execute_fetchall(
+                "UPDATE publications SET claimed_by = NULL, lease_until = NULL, updated_at = ? "
+                "WHERE claimed_by = ? AND state IN (?, ?, ?) RETURNING id",
+                (self._now(), node_id or self.node_id, *PUBLISHING))
+        return sorted(r[0] for r in rows)
+
+    async def record_figures(self, publication_id: int, views: int, likes: int, comments: int) -> None:
+        async with self.transaction():
+            await self.db.execute(
+                "INSERT INTO platform_figures (publication_id, video_id, platform, views, likes, comments, "
+                "fetched_at) SELECT id, job_id, platform, ?, ?, ?, ? FROM publications WHERE id = ? "
+                "ON CONFLICT (publication_id) DO UPDATE SET views = excluded.views, likes = excluded.likes, "
+                "comments = excluded.comments, fetched_at = excluded.fetched_at",
+                (views, likes, comments, self._now(), publication_id))
 
     # ---- campaigns ------------------------------------------------------------------
 

@@ -34,14 +34,20 @@ class VideoSettingsBody(BaseModel):
     talking_photo: PublicMedia | None = Field(None, description="a portrait photo that talks instead of the avatar")
     narration_asset_id: AssetId | None = Field(None, description="narration: {asset_id} spelt flat")
     photo_asset_id: AssetId | None = Field(None, description="talking_photo: {asset_id} spelt flat")
+    brand_logo: PublicMedia | None = Field(None, description="a logo (an image you uploaded with POST /assets) "
+                                                             "drawn in the brand corner, over the template's")
+    brand_logo_asset_id: AssetId | None = Field(None, description="brand_logo: {asset_id} spelt flat")
     renderer: str | None = None
     description: VideoDescription | None = Field(None, description="the video's page text, instead of the one "
                                                                    "built from the research")
     hashtags: Hashtags | None = Field(None, description="the video's hashtags, instead of the research's; [] for none")
+    split: bool | None = Field(None, description="a script too long for the format becomes several videos, "
+                                                 "\"(Part 1 of N)\", split between sentences; without it, refused")
 
     @model_validator(mode="after")
     def _flat_uploads(self) -> "VideoSettingsBody":
-        for flat, nested in (("narration_asset_id", "narration"), ("photo_asset_id", "talking_photo")):
+        for flat, nested in (("narration_asset_id", "narration"), ("photo_asset_id", "talking_photo"),
+                             ("brand_logo_asset_id", "brand_logo")):
             if getattr(self, flat) is not None:
                 if getattr(self, nested) is not None:
                     raise ValueError(f"give {nested} or {flat}, not both")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..models import FormatSpec
     from ..pipeline import Pipeline
     from ..previews import AvatarPreviews
+    from ..publications import Publications
     from ..registry import Registry
     from ..video_requests import VideoRequests
     from ..settings import Settings
@@ -49,6 +50,7 @@ class WebHost(Protocol):
     videos: "VideoRequests"
     campaigns: "Campaigns"
     previews: "AvatarPreviews"
+    publishing: "Publications"
 CALLER = web.RequestKey("caller", Caller)
 
 
@@ -165,4 +167,6 @@ def video_json(job: "Job") -> dict[str, Any]:
         "srt_url": f"/videos/{job.id}/files/captions.srt" if result.get("srt") else None,
         "vtt_url": f"/videos/{job.id}/files/captions.vtt" if result.get("vtt") else None,
         "video_url": result.get("video_url"),
+        # a split script's part: number, of and the series its other parts share
+        "part": (job.request.get("script") or {}).get("part"),
     }

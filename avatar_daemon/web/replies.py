@@ -53,6 +53,12 @@ class AvatarList(Reply):
     tier: str = Field(description="the caller's tier")
 
 
+class VideoPart(Reply):
+    number: int
+    of: int
+    series: str = Field(description="the same for every part of one split script")
+
+
 class Video(Reply):
     id: int
     title: str
@@ -75,6 +81,7 @@ class Video(Reply):
     srt_url: str | None = Field(None, description="the captions as SRT, once rendered")
     vtt_url: str | None = Field(None, description="the captions as WebVTT, once rendered")
     video_url: str | None = Field(description="the renderer's own link (HeyGen), when it gave one")
+    part: VideoPart | None = Field(None, description="which part of a script split into several videos this is")
 
 
 class VideoPage(Video):
@@ -137,9 +144,11 @@ class Count(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     key: int | str | None
-    view: int = 0
+    view: int = Field(0, description="plays here, and the platform's own count of views of its posts")
     download: int = 0
     share: int = 0
+    like: int = Field(0, description="the platforms' likes of published posts")
+    comment: int = Field(0, description="the platforms' comments on published posts")
 
 
 class VideoAnalytics(Reply):

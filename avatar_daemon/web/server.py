@@ -13,8 +13,8 @@ from aiohttp import web
 from ..errors import InvalidRequest
 from ..store import describe
 from . import (
-    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, research, sessions,
-    sharing, status_ws, studio, videos,
+    analytics, assets, campaign_reports, campaigns, catalogue, cors, docs, metrics, openapi, plays, publishing,
+    research, sessions, sharing, status_ws, studio, videos,
 )
 from .common import CALLER, DAEMON, Answer, ApiError, Endpoint, Handler, Route, WebHost
 from .replies import Health
@@ -41,11 +41,12 @@ class HttpServer:
             *videos.endpoints(), *campaigns.endpoints(), *analytics.endpoints(), *status_ws.endpoints(),
             *metrics.endpoints(), *sessions.endpoints(), *docs.endpoints(),
             *assets.endpoints(), *sharing.endpoints(), *catalogue.endpoints(), *research.endpoints(),
-            *campaign_reports.endpoints(), *studio.endpoints(),
+            *campaign_reports.endpoints(), *publishing.endpoints(), *studio.endpoints(),
         ]
         self.app = web.Application(client_max_size=MAX_BODY, middlewares=[cors.cors, self._errors])
         self.app[DAEMON] = host
         sessions.install(self.app, host)
+        plays.install(self.app)
         self.app[status_ws.SOCKETS] = weakref.WeakSet()
         self.app.on_shutdown.append(status_ws.close_all)
         for e in self.endpoints:

@@ -11,20 +11,17 @@ a log line.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..access import Caller, digest_caller, token_caller, token_digest
+from ..share_links import SigningKey, signing_key
 from .common import Answer, ApiError, Endpoint, WebHost, caller, daemon_of, parse_body
 from .replies import Reply
 
@@ -65,31 +62,6 @@ class Ticket(Reply):
     expires_in: int = Field(description="seconds; the ticket opens one WebSocket, once")
 
 
-class SessionKeys:
-    """The key that signs cookies, kept beside the database (0600) so every restart honours old cookies."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._key: bytes | None = None
-
-    def key(self) -> bytes:
-        if self._key is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                self._key = base64.b64decode(self.path.read_text().strip())
-            else:
-                key = secrets.token_bytes(32)
-                with os.fdopen(fd, "w") as f:
-                    f.write(base64.b64encode(key).decode())
-                self._key = key
-        return self._key
-
-    def sign(self, text: str) -> str:
-        return hmac.new(self.key(), text.encode(), hashlib.sha256).hexdigest()
-
-
 @dataclass
 class Session:
     digest: str
@@ -97,7 +69,7 @@ class Session:
     cookie: str
 
 
-def _keys(request: web.Request) -> SessionKeys:
+def _keys(request: web.Request) -> SigningKey:
     return request.app[KEYS]
 
 
@@ -105,12 +77,12 @@ def _now(request: web.Request) -> datetime:
     return daemon_of(request).clock()
 
 
-def _cookie_for(keys: SessionKeys, digest: str, expires: datetime) -> str:
+def _cookie_for(keys: SigningKey, digest: str, expires: datetime) -> str:
     body = f"{digest}.{int(expires.timestamp())}"
     return f"{body}.{keys.sign('session:' + body)}"
 
 
-def csrf_token(keys: SessionKeys, cookie: str) -> str:
+def csrf_token(keys: SigningKey, cookie: str) -> str:
     """Bound to the session: a page on another site can neither read it nor derive it."""
     return keys.sign("csrf:" + cookie)
 
@@ -248,7 +220,7 @@ async def new_ticket(request: web.Request) -> web.Response:
 
 
 def install(app: web.Application, daemon: WebHost) -> None:
-    app[KEYS] = SessionKeys(daemon.settings.data_dir / "http-session.key")
+    app[KEYS] = signing_key(daemon.settings.data_dir)
     app[TICKETS] = {}
 
 

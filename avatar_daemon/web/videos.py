@@ -17,6 +17,7 @@ from ..planning import VideoSettings
 from ..video_requests import video_text
 from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
+from .plays import counted, explicit_download
 from .replies import (
     Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideoPage, VideosCreated, VideoStatus,
 )
@@ -107,7 +108,8 @@ def _settings(request: web.Request, body: VideoSettingsBody) -> dict[str, Any]:
     template = template_id(d.settings.templates, body.template_id) if body.template_id else \
         d.settings.default_template
     request_settings = {"voice_speed": body.voice_speed, "captions": body.enable_captions,
-                        **body.model_dump(mode="json", include={"background", "narration", "talking_photo"})}
+                        **body.model_dump(mode="json", include={"background", "narration", "talking_photo",
+                                                     "brand_logo"})}
     request_settings = {k: v for k, v in request_settings.items() if v is not None}
     return {"avatar": avatar_id, "format": fmt, "renderer": renderer, "template": template,
             "request": request_settings}
@@ -145,7 +147,7 @@ async def create_video(request: web.Request) -> web.Response:
         jobs, created = await d.videos.from_script(body.script_title, body.script_content, who=who,
                                                    avatar=s["avatar"], format_name=s["format"],
                                                    renderer=s["renderer"], template=s["template"],
-                                                   settings=s["request"], key=key,
+                                                   settings=s["request"], key=key, split=bool(body.split),
                                                    text_over=video_text(body.title, body.description, body.hashtags))
     except ResearchError as exc:
         raise ApiError(422, f"script_content: {exc}", "script_content") from None
@@ -162,10 +164,12 @@ async def create_from_research(request: web.Request) -> web.Response:
             jobs = await d.videos.from_research(body.research_job_id, who=who, avatar=s["avatar"],
                                                 format_name=s["format"], renderer=s["renderer"],
                                                 template=s["template"], settings=s["request"],
-                                                title=body.script_title,
+                                                title=body.script_title, split=bool(body.split),
                                                 text_over=video_text(None, body.description, body.hashtags))
         except UnknownNameError as exc:
             raise ApiError(404, str(exc), "research_job_id") from None
+        except ResearchError as exc:
+            raise ApiError(422, f"research_job_id: {exc}", "research_job_id") from None
         except PermissionError as exc:
             raise ApiError(403, str(exc), "research_job_id") from None
         return _created(jobs)
@@ -173,7 +177,7 @@ async def create_from_research(request: web.Request) -> web.Response:
     overrides = VideoSettings.model_validate({
         **s["request"], "formats": [s["format"]], "avatar": s["avatar"], "renderer": s["renderer"],
         "template": s["template"], "title": body.script_title, "description": body.description,
-        "hashtags": body.hashtags, "workspace": who.workspace, "user": who.user})
+        "hashtags": body.hashtags, "workspace": who.workspace, "user": who.user, "split": body.split})
     try:
         ingested = await d.pipeline.ingest(json.dumps(payload).encode(), "request.json", ".json",
                                            overrides=overrides, fresh_jobs=True, remote=True)
@@ -247,14 +251,15 @@ async def download_video(request: web.Request) -> web.StreamResponse:
     if job.status is not JobState.completed or not path.is_file():
         raise ApiError(409 if job.status is not JobState.completed else 410,
                        f"video {job.id} has no file to download ({job.status.value})")
-    try:
-        resumed = bool(request.http_range.start)
-    except ValueError:  # a malformed Range: FileResponse answers it with 416
-        resumed = True
-    if not resumed:  # a resumed download is not a second download
-        await daemon_of(request).store.add_analytics(job.id, "download", "api")
-    # The type the document promises, not one guessed from the file's name.
-    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="video-{job.id}.mp4"',
+    d = daemon_of(request)
+    who = caller(request)
+    event = counted(request, job.id, f"{who.name}:{request.remote}", d.clock(), whole_get_is_download=True)
+    if event:
+        await d.store.add_analytics(job.id, event, "api")
+    # A player's ranges play inline; a download is saved. The type the document promises, not one
+    # guessed from the file's name.
+    disposition = "attachment" if explicit_download(request, whole_get_is_download=True) else "inline"
+    return web.FileResponse(path, headers={"Content-Disposition": f'{disposition}; filename="video-{job.id}.mp4"',
                                            "Content-Type": "video/mp4"})
 
 
@@ -334,8 +339,11 @@ def endpoints() -> list[Endpoint]:
                  responses={200: Answer("the file", media=("image/jpeg", "application/x-subrip", "text/vtt")),
                             403: "another workspace's", 404: "unknown video, or no such file",
                             409: "not finished"}),
-        Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported)",
+        Endpoint("GET", "/videos/{id}/download", download_video, "The MP4 (Range requests supported). A GET of "
+                 "the whole file, or ?download=1, counts a download; a player's ranges count one view per play",
                  headers={"Range": {"type": "string", "description": "bytes=start-end: only part of the file"}},
+                 query={"download": {"type": "string", "enum": ["1"],
+                                     "description": "save it (attachment) and count a download even when ranged"}},
                  responses={200: Answer("the file", media=("video/mp4",)),
                             206: Answer("part of the file", media=("video/mp4",)), 403: "another workspace's",
                             409: "not finished", 410: "finished, but its file is gone",

@@ -19,7 +19,9 @@ from avatar_daemon import (
 )
 
 from . import captions, mix, tts, visemes
+from .cards import with_key_sentences
 from .encode import Mp4Writer
+from .labels import part_text
 from .outputs import Outputs, verify_mp4
 from .presenter import PresenterArtist
 from .scene import Scene, layout_for
@@ -34,6 +36,7 @@ class Cancelled(Exception):
 
 class LocalRenderer:
     name = "local"
+    draws_logos = True  # a request's brand_logo goes where a template's logo goes (scene.logo_layer)
 
     def __init__(self, max_concurrency: int = 1, preset: str = "veryfast", crf: int = 23, threads: int = 0):
         self.max_concurrency = max_concurrency
@@ -105,8 +108,9 @@ class LocalRenderer:
         photo, mouth = talking_photo(request)
         artist = None if photo else PresenterArtist(request.avatar, layout_for(fmt).head_width)
         return Scene(fmt, artist, photo, request.script.title, request.captions, request.title_card,
-                     request.background, request.brand, seed=request.job_id, research=request.research,
-                     cards=request.cards, look=request.caption_look, mouth=mouth)
+                     request.background, request.brand, seed=request.job_id,
+                     research=with_key_sentences(request.research), cards=request.cards,
+                     look=request.caption_look, mouth=mouth, label=part_text(request.script))
 
     def _encode(self, scene: Scene, feed: "SpeechFeed", outputs: Outputs, progress: Progress,
                 cancel: threading.Event | None, expected_frames: int, bed: mix.Bed | None = None):
@@ -175,6 +179,7 @@ class LocalRenderer:
             "voice_speed": request.voice_speed, "format": request.format.name,
             "width": request.format.width, "height": request.format.height, "fps": request.format.fps,
             "renderer": self.name, "render_seconds": round(seconds, 2),
+            **({"part": request.script.part.model_dump()} if request.script.part else {}),
             "words": [{"text": w.text, "start": round(w.start, 3), "end": round(w.end, 3)} for w in speech.words],
         }, indent=2))
 

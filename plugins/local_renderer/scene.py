@@ -20,6 +20,7 @@ from avatar_daemon import Background, Brand, CaptionLook, CaptionStyle, FormatSp
 
 from .captions import Cue, font, render_caption
 from .cards import CardCue, card_image, plan, slide
+from .labels import part_layer
 from .photo import TalkingPhoto
 from .presenter import BROWS, PresenterArtist
 from .tts import Word
@@ -287,7 +288,7 @@ class Scene:
     def __init__(self, fmt: FormatSpec, artist: PresenterArtist | None, photo: Path | None, title: str,
                  captions: bool, title_card: bool, background: Background, brand: Brand,
                  seed: int, research: Research | None = None, cards: bool = True,
-                 look: CaptionLook | None = None, mouth=None):
+                 look: CaptionLook | None = None, mouth=None, label: str | None = None):
         self.fmt = fmt
         self.layout = layout_for(fmt)
         self.captions = captions and fmt.caption_style != CaptionStyle.none
@@ -302,6 +303,8 @@ class Scene:
         self.photo = self._photo_layers(photo, mouth) if photo is not None else None
         logo = logo_layer(brand, fmt)
         extra = [logo] if logo else []
+        if label:  # "Part 2 of 3": up all the time, so drawn into the base frame once
+            extra.append(part_layer(label, fmt, brand))
         drawn = artist if self.photo is None else None
         self.rig = Rig(Stage(lay.head_width, lay.neck, lay.caption_y), fmt, drawn, backdrop, extra)
         self.research = research if cards and research is not None and research.insights else None

@@ -94,10 +94,16 @@ def progress(job: dict[str, Any], state: str, percent: float | None, message: st
     ]
 
 
-def finished_actions(job: dict[str, Any], avatars: list[dict], download_url: str | None) -> dict[str, Any]:
+def finished_actions(job: dict[str, Any], avatars: list[dict], download_url: str | None,
+                     platforms: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """`platforms`: platform -> account names (Host.publishing.platforms()), offered as "Publish to…"."""
     elements: list[dict[str, Any]] = []
     if download_url:
         elements.append({"type": "button", "action_id": "download", "text": text("Download"), "url": download_url})
+    targets = [(p, a) for p, accounts in (platforms or {}).items() for a in accounts]
+    if targets:
+        elements.append({"type": "static_select", "action_id": "publish_to", "placeholder": text("Publish to…"),
+                         "options": [option(f"{job['id']}:{p}:{a}", f"{p} · {a}") for p, a in targets][:100]})
     elements.append({"type": "static_select", "action_id": "another_format", "placeholder": text("Another format"),
                      "options": [option(f"{job['id']}:{v}", label) for v, label in FORMATS if v != job["format"]]})
     others = [a for a in avatars if a["id"] != job["avatar_id"]]
@@ -105,6 +111,30 @@ def finished_actions(job: dict[str, Any], avatars: list[dict], download_url: str
         elements.append({"type": "static_select", "action_id": "another_avatar", "placeholder": text("Another avatar"),
                          "options": [option(f"{job['id']}:{a['id']}", a["name"]) for a in others][:100]})
     return {"type": "actions", "block_id": "after", "elements": elements}
+
+
+POST_LABEL = {"pending": "queued", "uploading": "uploading", "processing": "processing", "published": "published",
+              "failed": "failed"}
+POST_EMOJI = {"pending": ":hourglass_flowing_sand:", "uploading": ":outbox_tray:", "processing": ":gear:",
+              "published": ":white_check_mark:", "failed": ":x:"}
+
+
+def post_line(pub: dict[str, Any]) -> str:
+    """One publication as the progress message shows it: where, its state, and the post once it is up."""
+    state = pub.get("state", "")
+    pct = f" {pub['percent']:.0f}%" if state == "uploading" and pub.get("percent") else ""
+    tail = f" · <{pub['url']}|the post>" if pub.get("url") else ""
+    if state == "failed" and pub.get("error"):
+        tail = f" · {pub['error'][:200]}"
+    return f"{POST_EMOJI.get(state, '')} {pub['platform']} ({pub['account']}): {POST_LABEL.get(state, state)}{pct}{tail}"
+
+
+def posts(publications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The progress message's lines of publications (none: no block)."""
+    if not publications:
+        return []
+    return [{"type": "context", "block_id": "posts", "elements": [
+        text("\n".join(post_line(p) for p in publications[:20]), "mrkdwn")]}]
 
 
 def failed_actions(job: dict[str, Any]) -> dict[str, Any]:

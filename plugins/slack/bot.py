@@ -8,7 +8,9 @@ on the job's final state and the video is always delivered. Edits are coalesced 
 message every `progress_interval_seconds`, the final state always shown), so a fast render
 never meets Slack's rate limits; the client also honours Retry-After when one is met anyway.
 The message of each job is recorded in the store (`slack.message.<id>`), so a restarted
-daemon edits the same message.
+daemon edits the same message. Once the video is done, its posts to platforms ("Publish to…"
+under the finished video) are lines on the same message, and each post's end (its URL, or the
+platform's reason) is said once in the message's thread.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class Message:
     done: bool = False
     sent: list[str] = field(default_factory=list)   # the states shown, for tests and logs
     posted: asyncio.Event = field(default_factory=asyncio.Event)  # the post ended (ts says how)
+    posts: dict[int, dict[str, Any]] = field(default_factory=dict)  # its publications, by id, as last heard
+    announced: set[int] = field(default_factory=set)  # publications whose end was said in the thread
+    posts_flusher: asyncio.Task | None = None
 
     def note(self, event: JobEvent) -> None:
         """Remember the newest state; a late progress report never replaces a final state."""
@@ -147,6 +152,9 @@ class SlackBot:
             self._kick(job.id, msg)
 
     async def on_event(self, event: JobEvent) -> None:
+        if event.publication is not None:  # a post to a platform: the job itself did not change
+            await self._on_post(event)
+            return
         msg = self.messages.get(event.job_id)
         if msg is None:
             if event.job_id in self.ignored or event.node_id not in (None, self.daemon.node_id):
@@ -163,6 +171,57 @@ class SlackBot:
         msg.note(event)
         if msg.ts is not None:  # else it is still being posted, and _post applies this once it exists
             self._kick(event.job_id, msg)
+
+    # ---- publications: lines on the progress message, and the post's link in its thread ----------------
+
+    async def show_post(self, pub: dict[str, Any], node_id: str | None = None) -> None:
+        """Show a publication on its video's message, if this node shows that video (or did, before a restart)."""
+        job_id = pub["job_id"]
+        msg = self.messages.get(job_id)
+        if msg is None and node_id in (None, self.daemon.node_id):
+            msg = await self._restore(job_id)
+        if msg is None or msg.ts is None:
+            return
+        known = msg.posts.get(pub["id"])
+        if known and known["state"] in ("published", "failed") and pub["state"] not in ("published", "failed"):
+            return  # a late progress tick never undoes the end
+        msg.posts[pub["id"]] = pub
+        if msg.posts_flusher is None or msg.posts_flusher.done():
+            msg.posts_flusher = self.spawn(self._flush_posts(job_id, msg))
+        if pub["state"] in ("published", "failed") and pub["id"] not in msg.announced:
+            msg.announced.add(pub["id"])
+            where = f"{pub['platform']} ({pub['account']})"
+            said = (f":white_check_mark: Video {job_id} is published on {where}: {pub['url']}"
+                    if pub["state"] == "published" else
+                    f":x: Publishing video {job_id} to {where} failed: {pub.get('error') or 'no reason given'}")
+            try:
+                await self.client.chat_postMessage(channel=msg.channel, thread_ts=msg.ts, text=said)
+            except SLACK_ERRORS as exc:
+                log.warning("slack: the post of video %s on %s not told: %s", job_id, where, why(exc))
+
+    async def _on_post(self, event: JobEvent) -> None:
+        await self.show_post(event.publication or {}, event.node_id)
+
+    async def _flush_posts(self, job_id: int, msg: Message) -> None:
+        """The progress message with its posts' lines, edited at most once per interval, ending on the latest."""
+        while True:
+            wait = msg.last_sent + self.cfg.progress_interval_seconds - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            shown = dict(msg.posts)
+            job = await self.daemon.store.job(job_id)
+            if job is None:
+                return
+            state = job.status.value
+            try:
+                await self.client.chat_update(
+                    channel=msg.channel, ts=msg.ts, text=f"{job.title}: {blocks.STATE_LABEL.get(state, state)}",
+                    blocks=blocks.progress(_job(job), state, job.percent, "") + blocks.posts(list(shown.values())))
+            except SLACK_ERRORS as exc:
+                log.warning("slack: posts of video %s not shown: %s", job_id, why(exc))
+            msg.last_sent = time.monotonic()
+            if msg.posts == shown:
+                return
 
     def _kick(self, job_id: int, msg: Message) -> None:
         if msg.flusher is None or msg.flusher.done():
@@ -261,11 +320,16 @@ class SlackBot:
         shown = f"*Script*\n{text[:2900 - min(len(page), 700)]}" + (f"\n\n*Description*\n{page[:690]}" if page else "")
         await self.client.chat_postMessage(channel=msg.channel, thread_ts=msg.ts, text=text[:3000] or job.title,
                                            blocks=[{"type": "section", "text": blocks.text(shown, "mrkdwn")},
-                                                   blocks.finished_actions(_job(job), avatars, download)])
+                                                   blocks.finished_actions(_job(job), avatars, download,
+                                                                           self._platforms())])
         extras = [{"file": result[k], "title": Path(result[k]).name} for k in ("srt", "metadata")
                   if result.get(k) and Path(result[k]).is_file()]
         if extras:
             await self.client.files_upload_v2(channel=msg.channel, thread_ts=msg.ts, file_uploads=extras)
+
+    def _platforms(self) -> dict[str, list[str]]:
+        publishing = getattr(self.daemon, "publishing", None)
+        return publishing.platforms() if publishing is not None else {}
 
     async def drain(self) -> None:
         if self.tasks:

@@ -48,6 +48,7 @@ function flash(message, error = false) {
   const f = $("flash");
   f.textContent = message;
   f.className = error ? "error" : "";
+  delete f.dataset.queued;
 }
 
 function failed(e) { flash(e.message, true); }
@@ -221,8 +222,11 @@ async function makeVideo(ev) {
     if (narration) body.narration_asset_id = narration.asset_id;
     const photo = await upload($("photo"), "the photo");
     if (photo) body.photo_asset_id = photo.asset_id;
+    const logo = await upload($("logo"), "the logo");
+    if (logo) body.brand_logo_asset_id = logo.asset_id;
     const { videos } = await api("POST", "/videos", body);
     flash(`Video ${videos[0].id} queued.`);
+    $("flash").dataset.queued = videos[0].id;  // said until the video moves on (progress replaces it)
     location.hash = "#watch/" + videos[0].id;
   } catch (e) {
     failed(e);
@@ -281,8 +285,9 @@ async function openWatch(id) {
   $("watch-done").hidden = true;
   $("share-box").hidden = true;
   $("player").dataset.id = "";
+  $("publications").replaceChildren();
   progress(video);
-  if (!finalStates.includes(video.status)) follow(video.id);
+  if (!["failed", "timeout", "cancelled"].includes(video.status)) follow(video.id);  // a finished one: its posts
 }
 
 const finalStates = ["completed", "failed", "timeout", "cancelled"];
@@ -293,6 +298,12 @@ function progress(v) {
   $("watch-progress").textContent = percent + "%";
   $("watch-status").textContent = `${v.status} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
   $("watch-status").dataset.status = v.status;
+  // "Video 7 queued." is stale once video 7 renders or ends: the banner follows it, then goes
+  const banner = $("flash");
+  if (v.status !== "queued" && banner.dataset.queued === String(v.id)) {
+    if (finalStates.includes(v.status)) flash(v.status === "completed" ? `Video ${v.id} is ready.` : `Video ${v.id} ${v.status}.`);
+    else banner.textContent = "";  // rendering: the status line below says how far; the banner waits for the end
+  }
   if (v.status === "completed") finished(v.id).catch(failed);
 }
 
@@ -300,9 +311,16 @@ function progress(v) {
 async function follow(id) {
   const { ticket } = await api("POST", "/ws-tickets");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(`${scheme}//${location.host}/videos/${id}/status-ws?ticket=${encodeURIComponent(ticket)}`);
+  // ?publications=1: it stays open once the video is done, with its posts to platforms
+  const ws = new WebSocket(`${scheme}//${location.host}/videos/${id}/status-ws?ticket=${encodeURIComponent(ticket)}&publications=1`);
+  if (state.watching) state.watching.close();
   state.watching = ws;
-  ws.onmessage = (m) => progress(JSON.parse(m.data));
+  ws.onmessage = (m) => {
+    const data = JSON.parse(m.data);
+    if (data.type === "publications") data.publications.forEach(showPublication);
+    else if (data.type === "publication") showPublication(data.publication);
+    else progress(data);
+  };
   ws.onerror = () => flash("The live status connection failed; reload to see the latest state.", true);
 }
 
@@ -316,7 +334,9 @@ async function finished(id) {
   player.src = v.download_url;
   // Off until chosen: the captions are usually burnt into the picture already.
   player.replaceChildren(...(v.vtt_url ? [el("track", { kind: "captions", srclang: "en", label: "Captions", src: v.vtt_url })] : []));
-  for (const [link, url, ext] of [["dl-mp4", v.download_url, "mp4"], ["dl-srt", v.srt_url, "srt"], ["dl-vtt", v.vtt_url, "vtt"]]) {
+  // the player's ranges count as a view; only this link counts a download (?download=1)
+  const saved = v.download_url && `${v.download_url}?download=1`;
+  for (const [link, url, ext] of [["dl-mp4", saved, "mp4"], ["dl-srt", v.srt_url, "srt"], ["dl-vtt", v.vtt_url, "vtt"]]) {
     $(link).href = url || "";
     $(link).download = `video-${id}.${ext}`;
     $(link).parentElement.hidden = !url;
@@ -324,6 +344,56 @@ async function finished(id) {
   $("share").onclick = () => share(id).catch(failed);
   pageText(v);
   $("watch-done").hidden = false;
+  await publishChoices(id);
+}
+
+// ---- publishing: the accounts the daemon offers, and each post's state as it moves ----
+
+async function publishChoices(id) {
+  const { platforms } = await api("GET", "/publishing");
+  const choices = Object.entries(platforms).flatMap(([platform, accounts]) => accounts.map((account, i) => {
+    const box = el("input", { type: "checkbox", id: `pub-${platform}-${account}`, "data-platform": platform, "data-account": account, checked: i === 0 && Object.keys(platforms).length === 1 });
+    return el("div", {}, box, el("label", { for: box.id, text: `${platform} · ${account}` }));
+  }));
+  $("publish-targets").replaceChildren(el("legend", { text: "Post it to" }), ...choices);
+  $("publish-none").hidden = choices.length > 0;
+  $("publish-form").hidden = !choices.length;
+  $("publish-form").onsubmit = (ev) => { ev.preventDefault(); publish(id).catch(failed); };
+  const { publications } = await api("GET", `/videos/${id}/publications`);
+  publications.forEach(showPublication);
+}
+
+async function publish(id) {
+  const picked = [...document.querySelectorAll("#publish-targets input:checked")];
+  if (!picked.length) { flash("Pick at least one account to post to.", true); return; }
+  const button = $("publish");
+  button.disabled = true;  // one click, one request; asking again would answer the same posts anyway
+  try {
+    const { publications } = await api("POST", `/videos/${id}/publish`, {
+      platforms: [...new Set(picked.map((b) => b.dataset.platform))], accounts: picked.map((b) => b.dataset.account),
+      privacy: $("publish-privacy").value, made_for_kids: $("publish-kids").checked });
+    publications.forEach(showPublication);
+    flash(`Publishing video ${id} to ${publications.map((p) => p.platform).join(", ")}.`);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+const POST_LABEL = { pending: "queued", uploading: "uploading", processing: "processing", published: "published", failed: "failed" };
+
+function showPublication(p) {
+  if (String(p.job_id) !== $("player").dataset.id && $("player").dataset.id) return;  // another video's
+  const old = document.querySelector(`[data-publication="${p.id}"]`);
+  // a late progress tick never turns an ended post back into an upload
+  if (old && ["published", "failed"].includes(old.dataset.state) && !["published", "failed"].includes(p.state)) return;
+  const percent = p.state === "uploading" && p.percent ? ` ${Math.round(p.percent)}%` : "";
+  const waiting = p.not_before && !["published", "failed"].includes(p.state) ? ` · waiting until ${when(p.not_before)}` : "";
+  const item = el("li", { "data-publication": p.id, "data-state": p.state },
+    el("strong", { text: `${p.platform} · ${p.account}` }), " ", el("span", { class: "badge", text: (POST_LABEL[p.state] || p.state) + percent }),
+    waiting ? el("span", { class: "hint", text: waiting }) : null,
+    p.url ? el("a", { href: p.url, target: "_blank", rel: "noopener", text: " the post" }) : null,
+    p.error ? el("span", { class: "hint", text: ` · ${p.error}` }) : null);
+  if (old) old.replaceWith(item); else $("publications").append(item);
 }
 
 // What publishing posts beside the video, ready to paste into another site's upload form.
@@ -473,7 +543,8 @@ async function saveCampaign(ev) {
 
 // ---- analytics: small SVG bar charts, with the same numbers in a table for screen readers ----
 
-const EVENTS = [["view", "#1e3a8a"], ["download", "#059669"], ["share", "#d97706"]];
+// views: plays here, and each platform's own count of its posts' views (fetched on a schedule)
+const EVENTS = [["view", "#1e3a8a"], ["download", "#059669"], ["share", "#d97706"], ["like", "#db2777"], ["comment", "#7c3aed"]];
 
 async function openAnalytics() {
   const a = await api("GET", "/analytics");
@@ -486,8 +557,8 @@ function chart(box, rows, keyName) {
   const svgEl = (tag, attrs) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
   if (!rows.length) { box.replaceChildren(el("p", { class: "hint", text: "No events yet." })); return; }
   const max = Math.max(1, ...rows.flatMap((r) => EVENTS.map(([e]) => r[e] || 0)));
-  const group = 72, bar = 18, height = 140, top = 16, bottom = 28, width = Math.max(240, rows.length * group + 40);
-  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height + top + bottom}`, role: "img", "aria-label": `${keyName}: views, downloads and shares` });
+  const group = 24 + EVENTS.length * 18, bar = 18, height = 140, top = 16, bottom = 28, width = Math.max(240, rows.length * group + 40);
+  const svg = svgEl("svg", { viewBox: `0 0 ${width} ${height + top + bottom}`, role: "img", "aria-label": `${keyName}: views, downloads, shares, likes and comments` });
   svg.style.maxWidth = `${width * 1.5}px`;  // drawn to scale: a chart of two bars is not stretched across the page
   svg.append(svgEl("line", { x1: 30, x2: width, y1: top + height, y2: top + height, stroke: "#94a3b8" }));
   rows.forEach((r, i) => {
@@ -500,7 +571,7 @@ function chart(box, rows, keyName) {
       svg.append(rect);
       if (value) { const t = svgEl("text", { x: x0 + j * bar + (bar - 3) / 2, y: top + height - h - 3, "text-anchor": "middle", "font-size": 11 }); t.textContent = value; svg.append(t); }
     });
-    const label = svgEl("text", { x: x0 + (bar * 3) / 2, y: top + height + 16, "text-anchor": "middle", "font-size": 12 });
+    const label = svgEl("text", { x: x0 + (bar * EVENTS.length) / 2, y: top + height + 16, "text-anchor": "middle", "font-size": 12 });
     label.textContent = String(r.key).slice(0, 10);
     svg.append(label);
   });
