@@ -464,7 +464,7 @@ class Scene:
             for layer, (x, y) in rig.static:
                 layer.blend(frame, x, y)
         else:
-            rig.base.copy_into(frame)
+            rig.base.restore(frame)
         unit = stage.head_width / 100
         dx, dy, tilt, breath = self.pose(index, level, unit)
         eyes = self.eye_state.get(index, "open")

@@ -71,6 +71,10 @@ class Frame:
             planes = (np.empty((height, width), np.uint8), np.empty((height // 2, width // 2), np.uint8),
                       np.empty((height // 2, width // 2), np.uint8))
         self.y, self.u, self.v = planes
+        # What this frame holds, for a composer reusing it: the base it was filled from, and the
+        # boxes drawn over that since (which the base, copied back there, undoes).
+        self.filled_from: Frame | None = None
+        self.drawn: list[tuple[int, int, int, int]] = []
 
     @classmethod
     def wrap(cls, vf: av.VideoFrame) -> "Frame":
@@ -86,6 +90,7 @@ class Frame:
         np.copyto(self.y, buf[:h])
         np.copyto(self.u, buf[h:h + q].reshape(self.u.shape))
         np.copyto(self.v, buf[h + q:].reshape(self.v.shape))
+        self.filled_from, self.drawn = None, []
 
     @classmethod
     def from_image(cls, img: Image.Image) -> "Frame":
@@ -95,18 +100,24 @@ class Frame:
     def copy(self) -> "Frame":
         return Frame(self.width, self.height, (self.y.copy(), self.u.copy(), self.v.copy()))
 
-    def copy_into(self, other: "Frame", box: tuple[int, int, int, int] | None = None) -> None:
-        """All of this frame, or only `box` (x0, y0, x1, y1 on even pixels), into `other`."""
-        if box is None:
-            np.copyto(other.y, self.y)
-            np.copyto(other.u, self.u)
-            np.copyto(other.v, self.v)
-            return
-        x0, y0, x1, y1 = box
-        np.copyto(other.y[y0:y1, x0:x1], self.y[y0:y1, x0:x1])
-        c = (slice(y0 // 2, y1 // 2), slice(x0 // 2, x1 // 2))
-        np.copyto(other.u[c], self.u[c])
-        np.copyto(other.v[c], self.v[c])
+    def copy_into(self, other: "Frame") -> None:
+        np.copyto(other.y, self.y)
+        np.copyto(other.u, self.u)
+        np.copyto(other.v, self.v)
+        other.filled_from, other.drawn = None, []
+
+    def restore(self, other: "Frame") -> None:
+        """Make `other` this frame again, copying only what was drawn on it since it was last
+        filled from this one (a frame the encoder gave back), else all of it."""
+        if other.filled_from is not self:
+            self.copy_into(other)
+        else:
+            for x0, y0, x1, y1 in other.drawn:
+                np.copyto(other.y[y0:y1, x0:x1], self.y[y0:y1, x0:x1])
+                c = (slice(y0 // 2, y1 // 2), slice(x0 // 2, x1 // 2))
+                np.copyto(other.u[c], self.u[c])
+                np.copyto(other.v[c], self.v[c])
+        other.filled_from, other.drawn = self, []
 
     def to_image(self) -> Image.Image:
         u = self.u.repeat(2, 0).repeat(2, 1)
@@ -157,6 +168,7 @@ class Layer:
         part = _clip(frame, x, y, self.w, self.h)
         if part is None:
             return
+        frame.drawn.append(part[0])
         (fx0, fy0, fx1, fy1), (sx0, sy0, sx1, sy1) = part
         _over(frame.y[fy0:fy1, fx0:fx1], self.y_pre[sy0:sy1, sx0:sx1], self.inv[sy0:sy1, sx0:sx1])
         c, cs = (slice(fy0 // 2, fy1 // 2), slice(fx0 // 2, fx1 // 2)), (slice(sy0 // 2, sy1 // 2), slice(sx0 // 2, sx1 // 2))
@@ -256,6 +268,7 @@ class Puppet:
         cv2.warpAffine(self.work[1], luma, (W, H), dst=inv, flags=flags, borderMode=border, borderValue=255)
         cv2.warpAffine(self.work[2], chroma, (W // 2, H // 2), dst=ch, flags=flags, borderMode=border,
                        borderValue=(0, 0, 255))
+        frame.drawn.append((X0, Y0, X1, Y1))
         _over(frame.y[Y0:Y1, X0:X1], yp, inv)
         up, vp, inv_half = cv2.split(ch)
         _over(frame.u[Y0 // 2:Y1 // 2, X0 // 2:X1 // 2], up, inv_half)
