@@ -54,7 +54,8 @@ class VideoOptions(BaseModel):
         return self.model_dump(exclude_none=True, mode="json", include=set(VideoOptions.model_fields))
 
 
-async def settled(media: MediaResolver, options: VideoOptions, *, remote: bool, workspace: str | None) -> dict[str, Any]:
+async def settled(media: MediaResolver, options: VideoOptions, *, remote: bool,
+                  workspace: str | None) -> dict[str, Any]:
     """A request's job settings with the media they name found, fetched and checked: every way in alike."""
     return await media.settle(options.job_settings(), remote=remote, workspace=workspace)
 

@@ -7,7 +7,7 @@ import pytest
 from avatar_daemon import FormatSpec, Insight, RenderRequest, Research, Script
 from avatar_daemon.planning import request_for
 from avatar_daemon.testing import make_daemon
-from avatar_daemon_plugins.local_renderer.cards import CHART_LINE, card_image
+from avatar_daemon_plugins.local_renderer.cards import CHART_LINE, card_image, count, with_key_sentences
 from avatar_daemon_plugins.local_renderer.renderer import LocalRenderer
 from avatar_daemon_plugins.local_renderer.scene import card_stage
 from avatar_daemon_plugins.local_renderer.yuv import hex_rgb
@@ -206,3 +206,19 @@ def test_a_plain_scripts_key_sentence_is_its_card(base, tmp_path):
     spans = paragraphs(audio, fps, 3)
     spec = base.formats["portrait-720"]
     assert [card_shown(frames[(s + e) // 2], spec) for s, e in spans] == [False, True, False]
+
+
+def test_figures_read_as_on_the_sites():
+    assert [count(n) for n in (950, 1000, 4210, 12345, 225273, 1_500_000, 2.5)] == \
+        ["950", "1k", "4.2k", "12.3k", "225k", "1.5M", "2.5"]
+
+
+def test_a_plain_scripts_key_sentences_are_its_emphasised_ones_else_its_first_figure():
+    def keys(text):
+        research = with_key_sentences(Research(source="text", title="T", topic="T", insights=[], script_text=text))
+        return [i.text for i in research.insights]
+    assert keys("Intro here. **Rust is in the kernel.** More.\n\n> Quote this line.\n\nBye.") == \
+        ["Rust is in the kernel.", "Quote this line."]
+    assert keys("Intro here. Forty drivers use it. In 2025 it grew 3 times. Then 4.") == ["In 2025 it grew 3 times."]
+    assert keys("Nothing to show here. Really nothing.") == []
+    assert with_key_sentences(RESEARCH) is RESEARCH  # research with insights of its own keeps them

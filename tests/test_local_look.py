@@ -126,11 +126,10 @@ def test_eight_presenters_are_different_people(base, tmp_path):
             assert differs > 0.08, f"{ids[i]} and {ids[j]} look alike ({differs:.0%} of pixels differ)"
 
 
-def test_shoulders_breathe_and_brows_lift(base, tmp_path):
-    """Between two frames a breath apart, the shoulder line moves even in silence; and the brows
-    rise at a sentence start compared with the middle of the sentence."""
-    text = "Numbers like 4200 matter. Then we wait and talk on for a while at an even pace."
-    result = render(base, tmp_path, text=text)
+def test_shoulders_breathe(base, tmp_path):
+    """Between two frames a breath apart, the shoulder line moves even in silence (the brows are
+    measured against the eyes in test_local_motion.py)."""
+    result = render(base, tmp_path, text="Hi. We wait.")
     with av.open(str(result.video)) as c:
         frames = [f.to_ndarray(format="gray").astype(np.int16) for f in c.decode(video=0)]
     fmt = base.formats["portrait-720"]
@@ -140,16 +139,6 @@ def test_shoulders_breathe_and_brows_lift(base, tmp_path):
     # the lead-in (0.3 s) is silent; compare frame 0 with a frame half a breath later
     quiet = np.abs(frames[0][shoulder_rows, edge] - frames[60][shoulder_rows, edge]).mean()
     assert quiet > 0.3
-    hw = lay.head_width
-    top = lay.neck[1] - int(hw * 1.25)  # roughly the forehead
-    brows = (slice(top, lay.neck[1] - int(hw * 0.6)), slice(lay.neck[0] - hw // 2, lay.neck[0] + hw // 2))
-    import json
-    words = json.loads(result.metadata.read_text())["words"]
-    start = int((words[0]["start"] + 0.15) * 30)
-    calm = int((words[7]["start"] + words[7]["end"]) / 2 * 30)
-    assert words[7]["text"] == "and"
-    reference = frames[0][brows]
-    assert np.abs(frames[start][brows] - reference).mean() > np.abs(frames[calm][brows] - reference).mean()
 
 
 @pytest.mark.parametrize("fmt", ["portrait-720", "tiktok"])

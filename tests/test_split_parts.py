@@ -62,7 +62,8 @@ def test_without_split_the_limit_is_in_the_sentence():
 
 def test_one_sentence_longer_than_the_format_cannot_be_split():
     endless = "This sentence goes on " + "and on " * 20 + "forever."
-    with pytest.raises(ResearchError, match="one sentence of the script runs about 16 s .* only between sentences: break it up"):
+    with pytest.raises(ResearchError,
+                       match="one sentence of the script runs about 16 s .* only between sentences: break it up"):
         fitted(script(endless + " " + LONG), SHORT, None, True)
 
 

@@ -39,7 +39,7 @@ ENTER = 0.25   # seconds of slide in and out
 MIN_MATCH = 2  # content words a sentence must share with an insight to show its card
 KEY_SENTENCES = 5  # at most, of a plain script
 _EMPHASIS = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]*_]*(?=\s|$)")  # closing quotes and emphasis stay with it
 
 
 @dataclass
@@ -65,7 +65,7 @@ def with_key_sentences(research: Research | None) -> Research | None:
     marked, figures = [], []
     for paragraph in re.split(r"\n\s*\n", research.script_text):
         quoted = all(line.lstrip().startswith(">") for line in paragraph.strip().splitlines())
-        for sentence in _SENTENCE_END.split(paragraph.strip()):
+        for sentence in _split_sentences(paragraph.strip()):
             text = clean_text(sentence, 300)
             if not text:
                 continue
@@ -75,6 +75,14 @@ def with_key_sentences(research: Research | None) -> Research | None:
                 figures.append(text)
     keys = marked[:KEY_SENTENCES] or figures[:1]
     return research.model_copy(update={"insights": [Insight(text=k) for k in keys]}) if keys else research
+
+
+def _split_sentences(text: str) -> list[str]:
+    out, start = [], 0
+    for end in _SENTENCE_END.finditer(text):
+        out.append(text[start:end.end()])
+        start = end.end()
+    return [s.strip() for s in out + [text[start:]] if s.strip()]
 
 
 def plan(research: Research, words: list[Word]) -> list[CardCue]:

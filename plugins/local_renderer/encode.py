@@ -23,6 +23,9 @@ class Mp4Writer:
 
     Encoding and muxing happen on a thread of their own, fed by a short queue: PyAV lets go
     of the GIL inside the encoder, so the next frame is composed while x264 works on this one.
+    x264 copies a picture in before its encode call returns, so each frame then comes back for
+    reuse: a few buffers in turn instead of a new one per frame, and the composer, which knows
+    what it drew on them, redraws only that.
     Every failure to write, the trailer's included, is a RenderError naming `shown_as`.
     """
 
@@ -49,13 +52,18 @@ class Mp4Writer:
         self._audio_pts = 0
         self.frames = 0
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._free: queue.SimpleQueue = queue.SimpleQueue()  # frames x264 is done with
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mp4-encoder", daemon=True)
         self._thread.start()
 
     def new_frame(self) -> Frame:
-        """A fresh frame to draw into and hand to add_frame(); the encoder owns it after that."""
-        return Frame.wrap(av.VideoFrame(self.video.width, self.video.height, "yuv420p"))
+        """A frame to draw into and hand to add_frame(); the encoder owns it after that. It may be
+        one used before, holding what was drawn on it then (see `Frame.drawn`)."""
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return Frame.wrap(av.VideoFrame(self.video.width, self.video.height, "yuv420p"))
 
     def add_frame(self, frame: Frame) -> None:
         vf = frame.video_frame
@@ -64,7 +72,7 @@ class Mp4Writer:
         vf.pts = self.frames
         vf.time_base = Fraction(1, self.fps)
         self.frames += 1
-        self._put((self.video, vf))
+        self._put((self.video, frame))
 
     def add_audio(self, samples: np.ndarray) -> None:
         if samples.size == 0:
@@ -117,8 +125,12 @@ class Mp4Writer:
                 if self._error is not None:
                     break  # aborted: stop encoding, just close
                 stream, frame = item
-                frames = self._resampler.resample(frame) if stream is self.audio else [frame]
-                for f in frames:
+                if stream is self.video:
+                    for packet in stream.encode(frame.video_frame):
+                        self.container.mux(packet)
+                    self._free.put(frame)  # x264 has its own copy now
+                    continue
+                for f in self._resampler.resample(frame):
                     for packet in stream.encode(f):
                         self.container.mux(packet)
             if self._error is None:

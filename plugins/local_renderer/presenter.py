@@ -1,10 +1,10 @@
 """Procedural 2D presenters: one look per avatar profile.
 
-The head is drawn once whole, and again per eye state (blink, gaze, brows) and per mouth shape;
-of those only the small area that changes is kept, so a frame blends the whole head once and
-two small patches over it, and any combination of eyes and mouth costs nothing extra.
-Everything is drawn at twice the output size and scaled down, which gives clean edges
-without an anti-aliasing renderer.
+The head is drawn once whole, and again per eye state (blink, gaze, brows) and per mouth shape,
+those only over the small area that changes; a frame lays the two patches on the head and
+turns and moves the whole to a fraction of a pixel. The shoulders come at a few heights of a
+breath, and a hand for gestures. Everything is drawn at twice the output size and scaled
+down, which gives clean edges without an anti-aliasing renderer.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 import zlib
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -60,16 +61,22 @@ def face_shape(avatar: AvatarProfile) -> str:
     return choices[zlib.crc32(avatar.id.encode()) % len(choices)]
 
 
+Patch = tuple[int, int, Image.Image]  # x, y (even) in the head's pixels, and the picture there
+
+
 @dataclass
 class Sprites:
-    """RGBA images: the body's top (which breathes) and the rest, the whole head, and patches."""
+    """RGBA images: the body, its top at each height of a breath, the whole head, patches, a hand."""
 
     body: Image.Image
-    shoulders: Image.Image                                   # the body's top rows, drawn per frame
+    breaths: list[Image.Image]            # the body's top rows, from at rest to a full breath in
+    breath_pad: int                       # rows above the neck in each of those, room to rise into
     head: Image.Image
-    eyes: dict[tuple[str, int, float], Image.Image]          # (eyes, gaze, brows) -> patch
-    mouths: dict[str, Image.Image]                           # shape -> patch
+    eyes: dict[tuple[str, int, float], Patch]   # (eyes, gaze, brows) -> patch
+    mouths: dict[str, Patch]                    # shape -> patch
     neck_offset: tuple[int, int]  # head canvas top-left relative to the body's neck point
+    pivot: tuple[float, float]    # where the head turns, in its own pixels: the top of the neck
+    hand: Image.Image             # a raised right hand (viewer's left) on its forearm, wrist at the top
 
 
 class PresenterArtist:
@@ -126,12 +133,16 @@ class PresenterArtist:
 
     # ---- head ------------------------------------------------------------------
 
-    def head(self, eyes: str = "open", mouth: str = "X", gaze: int = 0, brows: float = 0.0) -> Image.Image:
+    def head(self, eyes: str = "open", mouth: str = "X", gaze: int = 0, brows: float = 0.0,
+             box: tuple[int, int, int, int] | None = None) -> Image.Image:
+        """The head on its canvas, or only the part of it inside `box` (drawing less is quicker)."""
         cw, ch = self.head_canvas()
+        cx, cy = self._centre()
+        if box is not None:
+            cw, ch, cx, cy = box[2] - box[0], box[3] - box[1], cx - box[0], cy - box[1]
         img = Image.new("RGBA", (cw, ch), (0, 0, 0, 0))
         d = ImageDraw.Draw(img)
         hw = self.hw
-        cx, cy = self._centre()
         self._hair_back(d, cx, cy, hw)
         half = self._half_width_at(hw * 0.02)
         for side in (-1, 1):  # ears
@@ -400,21 +411,52 @@ class PresenterArtist:
                   width=int(hw * 0.06))
         return img
 
-    def sprites(self, body_height: int) -> Sprites:
-        def down(img: Image.Image) -> Image.Image:
-            return img.reduce(SS)  # a box filter: exact for a whole-number factor, and cheap
+    def hand(self) -> Image.Image:
+        """An open hand raised on its forearm, palm to the camera, the sleeve running off the bottom."""
+        hw = self.hw * 1.45  # a hand from wrist to fingertips is about two thirds of a face's height
+        w, h = int(hw * 0.9) // (2 * SS) * (2 * SS), int(hw * 1.6) // (2 * SS) * (2 * SS)
+        img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+        d = ImageDraw.Draw(img)
+        cx, wrist = w * 0.55, hw * 0.62
+        skin, crease = self.skin, _shade(self.skin, 0.8)
+        sleeve = self.outfit if self.a.style in JACKETS else _shade(self.outfit, 0.95)
+        d.polygon([(cx - hw * 0.2, h), (cx + hw * 0.2, h), (cx + hw * 0.15, wrist + hw * 0.1),
+                   (cx - hw * 0.15, wrist + hw * 0.1)], fill=sleeve)
+        d.line([(cx - hw * 0.02, wrist + hw * 0.2), (cx - hw * 0.05, h)], fill=_shade(sleeve, 0.82),
+               width=max(2, int(hw * 0.015)))
+        d.rectangle([cx - hw * 0.13, wrist - hw * 0.02, cx + hw * 0.13, wrist + hw * 0.12],
+                    fill=self.accent if self.a.style in JACKETS else skin)
+        fw = hw * 0.03  # half a finger's width
+        for k, length in enumerate((0.2, 0.25, 0.23, 0.17)):  # index to little finger, fanned a little
+            fx = cx - hw * 0.095 + k * hw * 0.063
+            tilt = (k - 1.5) * hw * 0.018
+            d.line([(fx, wrist - hw * 0.2), (fx + tilt, wrist - hw * (0.2 + length))], fill=skin, width=int(fw * 2))
+            d.ellipse([fx + tilt - fw, wrist - hw * (0.2 + length) - fw, fx + tilt + fw, wrist - hw * (0.2 + length) + fw],
+                      fill=skin)
+        d.rounded_rectangle([cx - hw * 0.13, wrist - hw * 0.26, cx + hw * 0.13, wrist + hw * 0.02],
+                            radius=int(hw * 0.07), fill=skin)
+        for k in range(3):  # the gaps between the fingers
+            fx = cx - hw * 0.064 + k * hw * 0.063
+            d.line([(fx, wrist - hw * 0.2), (fx + (k - 1) * hw * 0.02, wrist - hw * 0.33)], fill=crease,
+                   width=max(1, int(hw * 0.008)))
+        thumb = [(cx - hw * 0.12, wrist - hw * 0.02), (cx - hw * 0.2, wrist - hw * 0.12), (cx - hw * 0.25, wrist - hw * 0.22)]
+        d.line(thumb, fill=skin, width=int(fw * 2.3), joint="curve")
+        d.ellipse([thumb[-1][0] - fw * 1.15, thumb[-1][1] - fw * 1.15, thumb[-1][0] + fw * 1.15, thumb[-1][1] + fw * 1.15],
+                  fill=skin)
+        d.arc([cx - hw * 0.1, wrist - hw * 0.16, cx + hw * 0.06, wrist - hw * 0.02], 100, 200, fill=crease,
+              width=max(1, int(hw * 0.008)))
+        return img.reduce(SS)
 
-        def patch(img: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
-            out = Image.new("RGBA", img.size, (0, 0, 0, 0))
-            out.paste(img.crop(box), box[:2])
-            return down(out)
+    def sprites(self, body_height: int, breath: float = 0.0, levels: int = 12) -> Sprites:
+        """`breath`: how many output pixels the shoulders rise at a full breath in, drawn at `levels` heights."""
+        def patch(box: tuple[int, int, int, int], **kw) -> Patch:
+            return box[0] // SS, box[1] // SS, self.head(box=box, **kw).reduce(SS)
 
         eye_box, mouth_box = self.eye_box(), self.mouth_box()
-        eyes = {(e, g, b): patch(self.head(eyes=e, gaze=g, brows=b), eye_box)
-                for e in EYES for g in GAZES for b in BROWS}
-        mouths = {m: patch(self.head(mouth=m), mouth_box) for m in SHAPES}
+        eyes = {(e, g, b): patch(eye_box, eyes=e, gaze=g, brows=b) for e in EYES for g in GAZES for b in BROWS}
+        mouths = {m: patch(mouth_box, mouth=m) for m in SHAPES}
         cw, ch = self.head_canvas()
-        body = down(self.body(body_height))
+        body = self.body(body_height).reduce(SS)
         # the shoulders' top rows breathe; below them the outfit is one colour, so no seam shows
         split = int(self.hw * 0.62 / SS)
         shoulders = body.crop((0, 0, body.width, split))
@@ -422,10 +464,25 @@ class PresenterArtist:
         fade = max(1, split // 5)  # the strip's lower edge fades into the still body: no hard seam
         alpha[-fade:] *= np.linspace(1, 0, fade, dtype=np.float32)[:, None]
         shoulders.putalpha(Image.fromarray(alpha.astype(np.uint8)))
+        pad = math.ceil(breath) + 2
+        breaths = [_stretched(shoulders, pad, breath * k / max(1, levels - 1)) for k in range(levels)]
         # The chin sits on the neck: head canvas offset relative to the neck's top centre.
         chin_y = (self._centre()[1] + self.hw * FACE_H / 2) / SS
         neck_offset = (-(cw // SS) // 2, int(-chin_y + self.hw * 0.1 / SS))
-        return Sprites(body, shoulders, down(self.head()), eyes, mouths, neck_offset)
+        return Sprites(body, breaths, pad, self.head().reduce(SS), eyes, mouths, neck_offset,
+                       (-neck_offset[0], -neck_offset[1]), self.hand())
+
+
+def _stretched(strip: Image.Image, pad: int, lift: float) -> Image.Image:
+    """The strip with `pad` empty rows on top, stretched upwards from its bottom row by `lift`
+    pixels (a fraction is fine: resampled, premultiplied, so edges do not darken)."""
+    w, h = strip.size
+    canvas = Image.new("RGBa", (w, h + pad), (0, 0, 0, 0))
+    canvas.paste(strip.convert("RGBa"), (0, pad))
+    k = (h + lift) / h
+    m = np.array([[1, 0, 0], [0, 1 / k, (h + pad) * (1 - 1 / k)]], np.float32)
+    out = cv2.warpAffine(np.asarray(canvas), m, (w, h + pad), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return Image.frombytes("RGBa", (w, h + pad), out.tobytes()).convert("RGBA")
 
 
 def _even(box) -> tuple[int, int, int, int]:

@@ -136,7 +136,7 @@ class LocalRenderer:
                 mouths, level = _motion(speech, ready, fps)
                 cues = captions.build_cues(speech.words, fmt.caption_style, scene.look.words_per_line)
                 scene.use_cues(cues)
-                scene.use_words(speech.words)
+                scene.use_words(speech.words, speech.phonemes)
                 cue_of, word_of = _caption_timeline(scene.cues, ready, fps)
                 gains = mix.bed_gains(speech.words, ready, fps, speech.duration if complete else None) if bed else None
                 total = max(expected_frames, ready + 1)

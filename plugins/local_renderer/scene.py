@@ -1,7 +1,8 @@
 """The scene: background, presenter, title, logo and captions laid out for a format, drawn per frame.
 
 Everything that does not move is blended into a base frame once; each frame copies
-the base and blends only the head and the current caption over it.
+the base and draws over it only what moves: the shoulders at the height of the breath, a hand
+while it gestures, the head (moved and turned to a fraction of a pixel) and the caption.
 """
 
 from __future__ import annotations
@@ -24,13 +25,19 @@ from .photo import TalkingPhoto
 from .presenter import BROWS, PresenterArtist
 from .tts import Word
 from .visemes import SHAPES
-from .yuv import Frame, Layer, hex_rgb
+from .yuv import Frame, Layer, Puppet, hex_rgb
 
 TITLE_SECONDS = 3.5
 # The presenter's idle motion, in hundredths of a head width: the sways' amplitudes, the slow bob,
 # the nod at full voice and the breath.
 SWAY = (2.2, 1.0)
 BOB, NOD, BREATH = 1.4, 1.6, 1.2
+BREATH_LEVELS = 12   # heights of the shoulders drawn: steps of a tenth of the breath, under half a pixel
+BREATH_PERIOD = 4.2  # seconds: a calm speaker's breathing
+# The head's tilt, in degrees: a slow drift, and a lean into each new sentence.
+TILT, SENTENCE_TILT = 1.1, 1.4
+# A hand gesture: how long it takes, how far apart two can be, and the share of emphatic words that get one.
+GESTURE_SECONDS, GESTURE_GAP, GESTURE_SHARE = 1.5, 4.0, 0.6
 
 
 @dataclass
@@ -75,6 +82,15 @@ def background_image(bg: Background, size: tuple[int, int]) -> Image.Image:
         except (OSError, ValueError) as exc:
             raise RenderError(f"background image {path} cannot be read: {exc}") from None
     raise RenderError(f"background type {bg.type!r} is drawn per frame, not as an image")
+
+
+def _patch(img: Image.Image) -> tuple[int, int, Image.Image] | None:
+    """A patch the size of its picture as (x, y, the part that is not transparent), on even pixels."""
+    box = img.getchannel("A").getbbox()
+    if box is None:
+        return None
+    x0, y0 = box[0] // 2 * 2, box[1] // 2 * 2
+    return x0, y0, img.crop((x0, y0, (box[2] + 1) // 2 * 2, (box[3] + 1) // 2 * 2))
 
 
 def _existing(path: str | None, what: str) -> Path:
@@ -167,12 +183,11 @@ def logo_layer(brand: Brand, fmt: FormatSpec) -> tuple[Layer, tuple[int, int]] |
 
 @dataclass
 class PhotoLayers:
-    """A talking photo as sprites: the portrait, and patches over it per mouth shape and eyelid state."""
+    """A talking photo as one sprite, with patches laid over it per mouth shape and eyelid state."""
 
     talking: TalkingPhoto
-    photo: Layer
-    mouths: dict[str, Layer]
-    eyes: dict[str, Layer]
+    photo: Puppet
+    size: tuple[int, int]
 
 
 @dataclass
@@ -202,20 +217,23 @@ def card_stage(fmt: FormatSpec) -> Stage:
 
 class Rig:
     """The presenter drawn for one stage: the still part (background, body, logo) composed once
-    into a base frame, the moving sprites kept as layers."""
+    into a base frame, the moving sprites kept apart."""
 
     def __init__(self, stage: Stage, fmt: FormatSpec, artist: PresenterArtist | None, background_frame: Frame | None,
                  extra: list[tuple[Layer, tuple[int, int]]]):
         self.stage = stage
         self.static: list[tuple[Layer, tuple[int, int]]] = []
         if artist is not None:
-            sprites = artist.sprites(fmt.height - stage.neck[1])
-            self.head = Layer(sprites.head, any_pixel=True)
-            self.eyes = {k: Layer(v, any_pixel=True) for k, v in sprites.eyes.items()}
-            self.mouths = {k: Layer(v, any_pixel=True) for k, v in sprites.mouths.items()}
-            self.shoulders = Layer(sprites.shoulders)
+            unit = stage.head_width / 100
+            sprites = artist.sprites(fmt.height - stage.neck[1], unit * BREATH, BREATH_LEVELS)
+            self.head = Puppet(sprites.head, {**sprites.eyes, **sprites.mouths})
+            self.neck_offset, self.pivot = sprites.neck_offset, sprites.pivot
             self.body_x = stage.neck[0] - sprites.body.width // 2
-            self.neck_offset = sprites.neck_offset
+            self.breaths = [Layer(b) for b in sprites.breaths]
+            self.breath_y = stage.neck[1] - sprites.breath_pad
+            hand = sprites.hand  # a left hand: on the viewer's right; mirrored, the right one
+            self.hands = {1: Puppet(hand), -1: Puppet(hand.transpose(Image.Transpose.FLIP_LEFT_RIGHT))}
+            self.hand_size = hand.size
             self.static.append((Layer(sprites.body), (self.body_x, stage.neck[1])))
         self.static += extra
         self.base = background_frame.copy() if background_frame is not None else None
@@ -223,6 +241,47 @@ class Rig:
             for layer, (x, y) in self.static:
                 layer.blend(self.base, x, y)
             self.static = []
+
+
+def _smooth(x: float) -> float:
+    x = min(1.0, max(0.0, x))
+    return x * x * (3 - 2 * x)
+
+
+def emphasis(words: list[Word], phonemes: list[tuple[str, float, float]]) -> list[bool]:
+    """Which words a speaker leans on: figures, exclamations, and words whose stressed vowel
+    (after the voice's primary stress mark) is held clearly longer than this speech's usual one.
+    Without stress marks (a narration), long words stand in."""
+    held: list[float | None] = []
+    k = 0
+    marks = [i for i, (p, _, _) in enumerate(phonemes) if p == "ˈ"]
+    for w in words:
+        length = None
+        while k < len(marks) and phonemes[marks[k]][1] < w.start - 0.01:
+            k += 1
+        j = k
+        while j < len(marks) and phonemes[marks[j]][1] <= w.end:
+            nxt = marks[j] + 1
+            if nxt < len(phonemes):
+                length = max(length or 0.0, phonemes[nxt][2] - phonemes[nxt][1])
+            j += 1
+        held.append(length)
+    # "usual" is the sentence's own: speech arrives a sentence at a time, and a word's emphasis
+    # must not change when later sentences come in
+    starts = [i for i, s in enumerate(sentence_starts(words)) if s] + [len(words)]
+    out = []
+    for a, b in zip(starts, starts[1:]):
+        known = [h for h in held[a:b] if h is not None]
+        usual = float(np.median(known)) if known else None
+        for w, h in zip(words[a:b], held[a:b]):
+            core = w.text.strip(".,;:!?\"'()")
+            stressed = (h is not None and h >= usual * 1.45) if usual is not None else len(core) >= 9
+            out.append(any(c.isdigit() for c in core) or w.text.endswith("!") or stressed)
+    return out
+
+
+def sentence_starts(words: list[Word]) -> list[bool]:
+    return [i == 0 or words[i - 1].text.rstrip("\"')").endswith((".", "!", "?")) for i in range(len(words))]
 
 
 class Scene:
@@ -237,6 +296,7 @@ class Scene:
         self.brand = brand
         self.look = look or CaptionLook()
         self.rng = random.Random(seed)
+        self.seed = seed
         lay = self.layout
         self.video_bg = VideoBackground(background.path, fmt) if background.type == "video" else None
         backdrop = None if self.video_bg else Frame.from_image(background_image(background, (fmt.width, fmt.height)))
@@ -264,27 +324,41 @@ class Scene:
         self.eye_state = self._blink_schedule()
         self.gaze = self._gaze_schedule()
         self.brows: dict[int, float] = {}
+        self.lean: dict[int, float] = {}     # frame -> degrees of tilt into a new sentence
+        self.gestures: list[tuple[int, int]] = []  # (first frame, side) of each hand gesture
+        self.drift = [self.rng.uniform(0, 2 * math.pi) for _ in range(4)]  # phases of the slow motions
 
     def use_cues(self, cues: list[Cue]) -> None:
         """Captions are timed by the speech, which is made while the scene is being drawn."""
         self.cues = cues if self.captions else []
 
-    def use_words(self, words: list[Word]) -> None:
-        """Brows lift at the start of each sentence and on emphatic words (figures, long words, '!'),
-        easing up and down over a few frames."""
+    def use_words(self, words: list[Word], phonemes: list[tuple[str, float, float]] = ()) -> None:
+        """Brows lift at the start of each sentence and on emphatic words, easing up and down over a
+        few frames; the head leans into each sentence; now and then a hand rises on an emphatic word."""
         fps = self.fmt.fps
         brows: dict[int, float] = {}
-        for i, w in enumerate(words):
-            starts_sentence = i == 0 or words[i - 1].text.rstrip("\"')").endswith((".", "!", "?"))
-            core = w.text.strip(".,;:!?\"'()")
-            emphatic = any(c.isdigit() for c in core) or len(core) >= 9 or w.text.endswith("!")
-            if not (starts_sentence or emphatic):
+        lean: dict[int, float] = {}
+        gestures: list[tuple[int, int]] = []
+        rng = random.Random(self.seed)  # the same draws for the same words, however many batches
+        last_gesture = -GESTURE_GAP
+        for i, (w, starts, stressed) in enumerate(zip(words, sentence_starts(words), emphasis(words, list(phonemes)))):
+            side, chance, hand = rng.choice((-1, 1)), rng.random(), rng.choice((-1, 1))  # drawn for every word
+            if starts:
+                a = int(w.start * fps)
+                n = int(1.6 * fps)
+                for f in range(a - 4, a + n):
+                    k = (f - a + 4) / n
+                    lean[f] = side * SENTENCE_TILT * math.sin(math.pi * min(1.0, max(0.0, k)))
+            if stressed and i > 0 and w.start - last_gesture >= GESTURE_GAP and chance < GESTURE_SHARE:
+                gestures.append((int((w.start - 0.3) * fps), hand))
+                last_gesture = w.start
+            if not (starts or stressed):
                 continue
             a, b = int(w.start * fps), int(max(w.end, w.start + 0.4) * fps)
             for f in range(a - 2, b + 3):
                 ramp = min(1.0, (f - a + 3) / 3, (b + 3 - f) / 3)
                 brows[f] = max(brows.get(f, 0.0), ramp)
-        self.brows = brows
+        self.brows, self.lean, self.gestures = brows, lean, gestures
         if self.research is not None:
             self.card_cues = plan(self.research, words)
 
@@ -310,15 +384,15 @@ class Scene:
     def _photo_layers(self, photo: Path, mouth) -> "PhotoLayers":
         """Talking photo: the portrait sways and nods with the voice, its lips and eyelids move."""
         path = _existing(str(photo), "talking photo")
-        side = int(min(self.fmt.width, self.fmt.height) * 0.72)
-        talking = TalkingPhoto(path, (side, int(side * 1.2)), mouth)
+        side = int(min(self.fmt.width, self.fmt.height) * 0.72) // 2 * 2
+        talking = TalkingPhoto(path, (side, int(side * 1.2) // 2 * 2), mouth)
         mask = Image.new("L", talking.image.size, 0)
         ImageDraw.Draw(mask).rounded_rectangle([0, 0, *talking.image.size], radius=side // 12, fill=255)
         img = talking.image.convert("RGBA")
         img.putalpha(mask)
-        return PhotoLayers(talking, Layer(img, any_pixel=True),
-                           {s: Layer(p, any_pixel=True) for s, p in talking.mouths.items()},
-                           {s: Layer(p, any_pixel=True) for s, p in talking.eyes.items()})
+        patches = {**{("mouth", s): _patch(p) for s, p in talking.mouths.items()},
+                   **{("eyes", s): _patch(p) for s, p in talking.eyes.items()}}
+        return PhotoLayers(talking, Puppet(img, {k: v for k, v in patches.items() if v}, replace=False), img.size)
 
     def _blink_schedule(self) -> dict[int, str]:
         """Frames with half or closed eyes: a blink every 2-6 s, sometimes a double blink."""
@@ -355,6 +429,29 @@ class Scene:
             layer = self._captions[key] = Layer(img)
         return layer
 
+    def pose(self, index: int, level: float, unit: float) -> tuple[float, float, float, float]:
+        """The presenter at frame `index`: the head's offset (x, y, pixels) and tilt (radians), and how
+        far into a breath (0..1). Two slow sways, a bob, a nod that follows the voice, the breath;
+        the tilt drifts slowly and leans into each sentence."""
+        t = index / self.fmt.fps
+        p = self.drift
+        breath = 0.5 - 0.5 * math.cos(t * 2 * math.pi / BREATH_PERIOD)
+        dx = unit * (SWAY[0] * math.sin(t * 2 * math.pi / 5.3 + p[0]) + SWAY[1] * math.sin(t * 2 * math.pi / 2.1 + p[1]))
+        dy = unit * (BOB * math.sin(t * 2 * math.pi / 3.7 + p[2]) + NOD * level - BREATH * breath)
+        tilt = TILT * (0.65 * math.sin(t * 2 * math.pi / 6.7 + p[3]) + 0.35 * math.sin(t * 2 * math.pi / 3.1 + p[0]))
+        return dx, dy, math.radians(tilt + self.lean.get(index, 0.0)), breath
+
+    def hand_pose(self, index: int) -> tuple[int, float, float] | None:
+        """A gesture under way at frame `index`: its side, how far raised (0..1) and its swing (radians)."""
+        fps = self.fmt.fps
+        for start, side in self.gestures:
+            k = (index - start) / (GESTURE_SECONDS * fps)
+            if 0 <= k < 1:
+                raised = _smooth(k / 0.25) * (1 - _smooth((k - 0.7) / 0.3))
+                swing = side * math.radians(7 * raised + 3 * math.sin(k * 2 * math.pi * 2))
+                return side, raised, swing
+        return None
+
     def draw(self, frame: Frame, index: int, mouth: int, level: float, cue: int | None, word: int | None) -> None:
         """Draw frame `index` into `frame`, with mouth shape index `mouth` and voice level 0..1."""
         fmt = self.fmt
@@ -367,31 +464,31 @@ class Scene:
             for layer, (x, y) in rig.static:
                 layer.blend(frame, x, y)
         else:
-            rig.base.copy_into(frame)
-        # idle motion: two slow sways, a nod that follows the voice, and a breath every ~4 s
+            rig.base.restore(frame)
         unit = stage.head_width / 100
-        breath = unit * BREATH * (0.5 - 0.5 * math.cos(t * 2 * math.pi / 4.2))
-        dx = unit * (SWAY[0] * math.sin(t * 2 * math.pi / 5.3) + SWAY[1] * math.sin(t * 2 * math.pi / 2.1 + 1))
-        dy = unit * (BOB * math.sin(t * 2 * math.pi / 3.7) + NOD * level) - breath
+        dx, dy, tilt, breath = self.pose(index, level, unit)
+        eyes = self.eye_state.get(index, "open")
         if self.photo is not None:
             p = self.photo
-            x, y = int(stage.neck[0] - p.photo.w / 2 + dx), int(stage.neck[1] - p.photo.h * 0.62 + dy)
-            p.photo.blend(frame, x, y)
-            if (patch := p.mouths.get(SHAPES[mouth])) is not None:
-                patch.blend(frame, x, y)
-            if (lids := p.eyes.get(self.eye_state.get(index, "open"))) is not None:
-                lids.blend(frame, x, y)
+            w, h = p.size
+            # a photo keeps to whole pixels and stays upright: a photograph turned or resampled
+            # would soften and no longer be the picture its owner gave
+            x, y = round(stage.neck[0] - w / 2 + dx), round(stage.neck[1] - h * 0.62 + dy)
+            p.photo.draw(frame, x, y, 0.0, (w / 2, h * 0.9), (("mouth", SHAPES[mouth]), ("eyes", eyes)))
         else:
-            lift = round(breath / 2) * 2  # layers land on even rows; at 0 the base already shows the shoulders
+            lift = round(breath * (BREATH_LEVELS - 1))  # at 0 the base already shows the shoulders
             if lift:
-                rig.shoulders.blend(frame, rig.body_x, stage.neck[1] - lift)
+                rig.breaths[lift].blend(frame, rig.body_x, rig.breath_y)
+            if (gesture := self.hand_pose(index)) is not None:
+                side, raised, swing = gesture
+                hw, (w, h) = stage.head_width, rig.hand_size
+                rise = min(0.9 * h, 0.6 * (fmt.height - stage.neck[1])) * raised  # up to the chest
+                x = stage.neck[0] + side * 0.55 * hw - w / 2
+                rig.hands[side].draw(frame, x, fmt.height - rise, swing, (w / 2, h + 0.3 * h))  # about the elbow
             brows = min(BROWS, key=lambda b: abs(b - self.brows.get(index, 0.0)))
-            eyes = rig.eyes[(self.eye_state.get(index, "open"), self.gaze.get(index, 0), brows)]
             ox, oy = rig.neck_offset
-            x, y = int(stage.neck[0] + ox + dx), int(stage.neck[1] + oy + dy)
-            rig.head.blend(frame, x, y)
-            eyes.blend(frame, x, y)
-            rig.mouths[SHAPES[mouth]].blend(frame, x, y)
+            rig.head.draw(frame, stage.neck[0] + ox + dx, stage.neck[1] + oy + dy, tilt, rig.pivot,
+                          ((eyes, self.gaze.get(index, 0), brows), SHAPES[mouth]))
         if card is not None:
             c, k = card
             cx, cy, _ = stage.card
@@ -406,19 +503,31 @@ class Scene:
                 layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, y)
 
     def head_box(self) -> tuple[int, int, int, int]:
-        """The head (hair to chin; a photo's eyes to chin) on the main stage, grown by how far it moves."""
+        """The head (hair to chin; a photo's eyes to chin) on the main stage, grown by how far it
+        moves and turns."""
         lay, unit = self.layout, self.layout.head_width / 100
+        turn = math.radians(TILT + SENTENCE_TILT)
         if self.photo is not None:
             p = self.photo
-            left, top = lay.neck[0] - p.photo.w / 2, lay.neck[1] - p.photo.h * 0.62
+            w, h = p.size
+            left, top = lay.neck[0] - w / 2, lay.neck[1] - h * 0.62
             boxes = [p.talking.mouth_box(), *p.talking.eye_boxes()]
             x0, y0 = min(b[0] for b in boxes) + left, min(b[1] for b in boxes) + top
             x1, y1 = max(b[2] for b in boxes) + left, max(b[3] for b in boxes) + top
+            pivot, turn = (lay.neck[0], top + h * 0.9), 0.0
         else:
             r = self.rig
-            x0 = lay.neck[0] + r.neck_offset[0] + r.head.ox
-            y0 = lay.neck[1] + r.neck_offset[1] + r.head.oy
-            x1, y1 = x0 + r.head.w, lay.neck[1] - lay.head_width * 0.1  # the chin sits a little above the neck
+            bx0, by0, bx1, _ = r.head.box
+            x0 = lay.neck[0] + r.neck_offset[0] + bx0
+            y0 = lay.neck[1] + r.neck_offset[1] + by0
+            x1, y1 = x0 + bx1 - bx0, lay.neck[1] - lay.head_width * 0.1  # the chin sits a little above the neck
+            pivot = lay.neck
+        # the box's corners turned each way as far as the head tilts, then moved as far as it sways
+        px, py = pivot
+        turned = [(px + math.cos(a) * (x - px) - math.sin(a) * (y - py), py + math.sin(a) * (x - px) + math.cos(a) * (y - py))
+                  for a in (-turn, 0.0, turn) for x in (x0, x1) for y in (y0, y1)]
+        x0, x1 = min(x for x, _ in turned), max(x for x, _ in turned)
+        y0, y1 = min(y for _, y in turned), max(y for _, y in turned)
         reach_x, up, down = unit * sum(SWAY), unit * (BOB + BREATH), unit * (BOB + NOD)
         return int(x0 - reach_x), int(y0 - up), math.ceil(x1 + reach_x), math.ceil(y1 + down)
 

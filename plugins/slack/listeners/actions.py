@@ -22,7 +22,7 @@ async def _again(bot, body: dict, job_id: int, **change) -> None:
     if job is None or not who.may_see(job) or job.research_job_id is None:
         await bot.client.chat_postEphemeral(channel=channel, user=user, text=f"No video {job_id} in your workspace.")
         return
-    settings = {k: v for k, v in job.request.items() if k in ("voice_speed", "captions", "background")}
+    settings = {k: v for k, v in job.request.items() if k in ("voice_speed", "captions", "background", "brand_logo")}
     try:
         jobs = await bot.daemon.videos.from_research(
             job.research_job_id, who=who, avatar=change.get("avatar", job.avatar_id),
