@@ -244,7 +244,8 @@ class JobRunner:
                                            message=f"rendering with {renderer.name}"))
                 remote = not whole and isinstance(renderer, WaitsRemotely)
                 async with asyncio.timeout(limit):
-                    result = await (renderer.submit(request, progress) if remote else renderer.render(request, progress))
+                    work = renderer.submit if remote else renderer.render
+                    result = await work(request, progress)
         except TimeoutError as exc:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.timeout,
                                        message=str(exc) or f"render took longer than {limit:g} s"))
