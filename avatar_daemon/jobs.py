@@ -107,12 +107,16 @@ class JobRunner:
                     self._start(job, self._checks)
 
     async def _until_next_check(self, cap: float) -> float:
-        """Seconds until a waiting job's check falls due (on any node's schedule), at most `cap`."""
+        """Seconds until a waiting job's check falls due (on any node's schedule), at most `cap`.
+
+        One already due is one this node could not take (its checks are all busy, or another node
+        is taking it): a finished check wakes the runner, so a short floor only keeps it from spinning.
+        """
         names = [r.name for r in self.catalogue.renderers if isinstance(r, WaitsRemotely)]
         due = await while_busy(lambda: self.store.next_check(names), "reading the next check") if names else None
         if due is None:
             return cap
-        return min(cap, max(0.0, (due - self.store.clock()).total_seconds()) + 0.01)
+        return min(cap, max(0.25, (due - self.store.clock()).total_seconds() + 0.01))
 
     def _start(self, job: Job, counts: dict[str, int]) -> None:
         counts[job.renderer] = counts.get(job.renderer, 0) + 1
