@@ -240,7 +240,7 @@ class JobRunner:
                 since = datetime.fromisoformat(job.remote_since) if job.remote_since else self.store.clock()
                 waited = max(0.0, (self.store.clock() - since).total_seconds())
                 if waited >= limit:
-                    raise TimeoutError(f"render took longer than {limit:g} s")
+                    raise TimeoutError(f"the remote render took longer than {limit:g} s from its submit")
                 async with asyncio.timeout(limit - waited):
                     result = await renderer.check(request, progress, waited)
             else:
@@ -274,7 +274,6 @@ class JobRunner:
         await bus.publish(JobEvent(job_id=job.id, state=JobState.completed, percent=100, message="done",
                                    data=data), result=data)
         return result
-
 
     async def _wait_remote(self, job: Job, wait: RemoteWait, bus: "PatientBus", left: float) -> None:
         """Give the job back to wait for its remote render: no slot, no node, checked again by any node.
