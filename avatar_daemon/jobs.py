@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import traceback
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from .access import Caller
@@ -281,7 +281,7 @@ class JobRunner:
         Never later than its deadline, so a render that never finishes times out on time.
         """
         check_in = max(0.0, min(wait.check_in, left))
-        at = self.store.clock() + timedelta(seconds=check_in)
+        at = (self.store.clock() + timedelta(seconds=check_in)).astimezone(timezone.utc)  # as the store compares
         await bus.publish(JobEvent(job_id=job.id, state=JobState.waiting_remote, percent=wait.percent,
                                    message=wait.message or f"waiting for {job.renderer}",
                                    data={"next_check_at": at.isoformat()}))
