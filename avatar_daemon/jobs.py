@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import traceback
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from .access import Caller
@@ -107,12 +107,16 @@ class JobRunner:
                     self._start(job, self._checks)
 
     async def _until_next_check(self, cap: float) -> float:
-        """Seconds until a waiting job's check falls due (on any node's schedule), at most `cap`."""
+        """Seconds until a waiting job's check falls due (on any node's schedule), at most `cap`.
+
+        One already due is one this node could not take (its checks are all busy, or another node
+        is taking it): a finished check wakes the runner, so a short floor only keeps it from spinning.
+        """
         names = [r.name for r in self.catalogue.renderers if isinstance(r, WaitsRemotely)]
         due = await while_busy(lambda: self.store.next_check(names), "reading the next check") if names else None
         if due is None:
             return cap
-        return min(cap, max(0.0, (due - self.store.clock()).total_seconds()) + 0.01)
+        return min(cap, max(0.25, (due - self.store.clock()).total_seconds() + 0.01))
 
     def _start(self, job: Job, counts: dict[str, int]) -> None:
         counts[job.renderer] = counts.get(job.renderer, 0) + 1
@@ -236,7 +240,7 @@ class JobRunner:
                 since = datetime.fromisoformat(job.remote_since) if job.remote_since else self.store.clock()
                 waited = max(0.0, (self.store.clock() - since).total_seconds())
                 if waited >= limit:
-                    raise TimeoutError(f"render took longer than {limit:g} s")
+                    raise TimeoutError(f"the remote render took longer than {limit:g} s from its submit")
                 async with asyncio.timeout(limit - waited):
                     result = await renderer.check(request, progress, waited)
             else:
@@ -244,7 +248,8 @@ class JobRunner:
                                            message=f"rendering with {renderer.name}"))
                 remote = not whole and isinstance(renderer, WaitsRemotely)
                 async with asyncio.timeout(limit):
-                    result = await (renderer.submit(request, progress) if remote else renderer.render(request, progress))
+                    work = renderer.submit if remote else renderer.render
+                    result = await work(request, progress)
         except TimeoutError as exc:
             await bus.publish(JobEvent(job_id=job.id, state=JobState.timeout,
                                        message=str(exc) or f"render took longer than {limit:g} s"))
@@ -270,14 +275,13 @@ class JobRunner:
                                    data=data), result=data)
         return result
 
-
     async def _wait_remote(self, job: Job, wait: RemoteWait, bus: "PatientBus", left: float) -> None:
         """Give the job back to wait for its remote render: no slot, no node, checked again by any node.
 
         Never later than its deadline, so a render that never finishes times out on time.
         """
         check_in = max(0.0, min(wait.check_in, left))
-        at = self.store.clock() + timedelta(seconds=check_in)
+        at = (self.store.clock() + timedelta(seconds=check_in)).astimezone(timezone.utc)  # as the store compares
         await bus.publish(JobEvent(job_id=job.id, state=JobState.waiting_remote, percent=wait.percent,
                                    message=wait.message or f"waiting for {job.renderer}",
                                    data={"next_check_at": at.isoformat()}))

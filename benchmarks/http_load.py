@@ -11,6 +11,10 @@ videos in the store, then drives it from a second process over loopback:
 
 Targets: p99 under 50 ms at 500 requests/s with the render running, no errors, and at
 least a third of the hello-world ceiling.
+
+Beside them, what tells the code's cost from the machine's load: the event loop thread's
+CPU per request, how long it waited for a CPU (Linux schedstat), how late it woke a 10 ms
+sleep, and the load generator's own CPU and how far behind its schedule it sent.
 Run: .venv/bin/python benchmarks/http_load.py [RATE]
 """
 
@@ -25,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -72,29 +77,34 @@ async def client(base: str, ids: list[int], rate: float, ceiling_base: str | Non
 
         seconds = 10.0
         tasks = []
-        start = time.perf_counter()
+        start, cpu, behind = time.perf_counter(), time.process_time(), 0.0
         n = int(rate * seconds)
         for i in range(n):
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
+            behind = max(behind, -delay)
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
         took = time.perf_counter() - start
+        # A load generator short of CPU measures itself: say how busy it was and how late it sent.
+        out["client"] = {"cpu": (time.process_time() - cpu) / took, "behind_ms": behind * 1000}
         latencies.sort()
         out["fixed"] = {"sent": n, "rate": n / took, "p50_ms": statistics.median(latencies) * 1000,
                         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000, "errors": errors}
         out["watchers_open"] = sum(1 for ws in sockets if not ws.closed)
-        out["daemon_max"] = await closed_loop(http, ["/videos?limit=20", f"/videos/{ids[0]}/status"])
+        out["daemon_max"], out["closed_sent"] = await closed_loop(http, ["/videos?limit=20",
+                                                                         f"/videos/{ids[0]}/status"])
         for ws in sockets:
             await ws.close()
     if ceiling_base:
         async with aiohttp.ClientSession(ceiling_base, connector=aiohttp.TCPConnector(limit=256)) as http:
-            out["hello_max"] = await closed_loop(http, ["/"])
+            out["hello_max"], _ = await closed_loop(http, ["/"])
     return out
 
 
-async def closed_loop(http, paths: list[str], connections: int = 32, seconds: float = 5.0) -> float:
+async def closed_loop(http, paths: list[str], connections: int = 32, seconds: float = 5.0) -> tuple[float, int]:
+    """Requests per second with `connections` always waiting for an answer, and how many were answered."""
     done = 0
     stop = time.perf_counter() + seconds
 
@@ -109,7 +119,7 @@ async def closed_loop(http, paths: list[str], connections: int = 32, seconds: fl
 
     start = time.perf_counter()
     await asyncio.gather(*[worker(k) for k in range(connections)])
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), done
 
 
 def hello_world(port: int) -> None:
@@ -124,6 +134,27 @@ def hello_world(port: int) -> None:
 
 
 # ---- the daemon under test (this process) ------------------------------------------------------
+
+
+def scheduling() -> tuple[float, float, int]:
+    """This thread's seconds on a CPU, seconds runnable but waiting for one, and time slices (Linux schedstat).
+
+    Waiting for a CPU is the machine's doing (other processes, or the render's threads), not the code's.
+    """
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            ran, waited, slices = (int(v) for v in f.read().split())
+        return ran / 1e9, waited / 1e9, slices
+    except OSError:  # not Linux: CPU time only
+        return time.thread_time(), 0.0, 0
+
+
+async def lag_probe(lags: list[float], every: float = 0.01) -> None:
+    """Until cancelled: how late the event loop wakes a 10 ms sleep (what every request waits on top)."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(every)
+        lags.append(time.perf_counter() - start - every)
 
 
 async def main(rate: float) -> int:
@@ -152,12 +183,17 @@ async def main(rate: float) -> int:
             ids = await daemon.store.add_jobs(more, research_id)
             print(f"daemon on :{port}, render {render_id} in progress, {len(ids)} videos queued; "
                   f"{WATCHERS} WebSocket watchers, {rate:g} requests/s for 10 s", flush=True)
+            lags: list[float] = []
+            probe = asyncio.create_task(lag_probe(lags))
+            sched, wall = scheduling(), time.perf_counter()  # this thread runs the event loop
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, __file__, "--client", f"http://127.0.0.1:{port}", json.dumps(ids), str(rate),
                 f"http://127.0.0.1:{hello_port}", stdout=asyncio.subprocess.PIPE)
             stdout, _ = await proc.communicate()
+            sched, wall = [b - a for a, b in zip(sched, scheduling())], time.perf_counter() - wall
+            probe.cancel()
             rendering = bool(daemon.jobs.running)
-            for job_id in [render_id, *ids]:
+            for job_id in [*reversed(ids), render_id]:  # queued first, so no cancel starts the next render
                 await daemon.jobs.cancel(job_id)
     finally:
         hello.terminate()
@@ -167,6 +203,18 @@ async def main(rate: float) -> int:
     print(f"fixed rate: {f['rate']:.0f} requests/s achieved of {rate:g}, p50 {f['p50_ms']:.1f} ms, "
           f"p99 {f['p99_ms']:.1f} ms, errors {f['errors']}; watchers {r['watchers']} connected, "
           f"{r['watchers_open']} still open; a render still running at the end: {rendering}")
+    lags.sort()
+    served = f["sent"] + r["closed_sent"]
+    c = r["client"]
+    print(f"load generator: {c['cpu']:.0%} of a core, sent up to {c['behind_ms']:.0f} ms behind its schedule")
+    on_cpu, waiting, _ = sched
+    print(f"event loop: {on_cpu / served * 1000:.2f} ms of its thread's CPU per request ({served} requests); "
+          f"over {wall:.0f} s it ran {on_cpu:.1f} s and waited {waiting:.1f} s for a CPU; woken late by p50 "
+          f"{statistics.median(lags) * 1000:.1f} ms, p99 {lags[int(len(lags) * 0.99) - 1] * 1000:.1f} ms, "
+          f"max {lags[-1] * 1000:.0f} ms")
+    if waiting > on_cpu:
+        print("  (the event loop waited longer for a CPU than it ran: other processes or the render's threads had "
+              "the cores, so latencies measure the machine more than the daemon; compare runs made together)")
     ratio = r["daemon_max"] / r["hello_max"]
     print(f"closed loop, 32 connections: daemon {r['daemon_max']:.0f} requests/s (render running), "
           f"hello-world {r['hello_max']:.0f} requests/s: {ratio:.2f}x of the ceiling")

@@ -238,45 +238,47 @@ async def test_max_videos_per_day_counts_jobs_per_local_day(tmp_path):
         assert len((await daemon.campaigns.run_now("ai")).job_ids) == 2
 
 
-async def test_research_committed_after_a_run_but_stamped_before_it_is_considered_once(tmp_path):
+@pytest.fixture
+async def research_campaign(tmp_path):
+    """A started daemon whose campaign `ai` takes stored research (10 a day, one insight is enough), and its clock."""
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    daemon, _ = campaign_daemon(tmp_path, clock)
+    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], max_videos_per_day=10,
+                   quality={"min_insights": 1})
+    async with daemon.started():
+        await daemon.campaigns.reload()
+        yield daemon, clock
+
+
+async def test_research_committed_after_a_run_but_stamped_before_it_is_considered_once(research_campaign):
     """The inbox stamps a row before its transaction commits: a run in between must not lose it.
 
     The clock steps back for the ingest to stamp the row as the race did (before the run began,
     committed after the run had looked).
     """
-    clock = Clock("2026-11-24T07:00:00+00:00")
-    daemon, _ = campaign_daemon(tmp_path, clock)
-    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], max_videos_per_day=10,
-                   quality={"min_insights": 1})
-    async with daemon.started():
-        await daemon.campaigns.reload()
-        early = await daemon.pipeline.ingest(research_job("Early story about tides"), "early.json", ".json")
-        first = await daemon.campaigns.run_now("ai")
-        clock.now = at("2026-11-24T06:59:59+00:00")
-        late = await daemon.pipeline.ingest(research_job("Late story about moons"), "late.json", ".json")
-        clock.now = at("2026-11-24T08:00:00+00:00")
-        runs = [first, await daemon.campaigns.run_now("ai"), await daemon.campaigns.run_now("ai")]
+    daemon, clock = research_campaign
+    early = await daemon.pipeline.ingest(research_job("Early story about tides"), "early.json", ".json")
+    first = await daemon.campaigns.run_now("ai")
+    clock.now = at("2026-11-24T06:59:59+00:00")
+    late = await daemon.pipeline.ingest(research_job("Late story about moons"), "late.json", ".json")
+    clock.now = at("2026-11-24T08:00:00+00:00")
+    runs = [first, await daemon.campaigns.run_now("ai"), await daemon.campaigns.run_now("ai")]
     assert [[c["research_id"] for c in r.considered] for r in runs] == [[early.research_id], [late.research_id], []]
     assert [len(r.job_ids) for r in runs] == [1, 1, 0]
 
 
-async def test_upgrading_keeps_what_campaigns_had_considered_by_time(tmp_path):
+async def test_upgrading_keeps_what_campaigns_had_considered_by_time(research_campaign):
     """Migration 0004 seeds each campaign's research mark from its last run, the old rule's boundary."""
-    clock = Clock("2026-11-24T07:00:00+00:00")
-    daemon, _ = campaign_daemon(tmp_path, clock)
-    write_campaign(tmp_path / "campaigns", sources=[{"source": "research_job"}], max_videos_per_day=10,
-                   quality={"min_insights": 1})
-    async with daemon.started():
-        await daemon.campaigns.reload()
-        old = await daemon.pipeline.ingest(research_job("Seen before the upgrade"), "old.json", ".json")
-        clock.now = at("2026-11-24T09:00:00+00:00")
-        new = await daemon.pipeline.ingest(research_job("Arrived after the last run"), "new.json", ".json")
-        db = daemon.store.db
-        await db.execute("UPDATE video_campaigns SET last_run_at = '2026-11-24T08:00:00+00:00'")
-        await db.execute("ALTER TABLE video_campaigns DROP COLUMN considered_through")  # as before 0004
-        await db.execute("DELETE FROM schema_migrations WHERE name LIKE '0004%'")
-        assert await daemon.store.migrate() == ["0004_campaign_research_mark.sql"]
-        run = await daemon.campaigns.run_now("ai")
+    daemon, clock = research_campaign
+    old = await daemon.pipeline.ingest(research_job("Seen before the upgrade"), "old.json", ".json")
+    clock.now = at("2026-11-24T09:00:00+00:00")
+    new = await daemon.pipeline.ingest(research_job("Arrived after the last run"), "new.json", ".json")
+    db = daemon.store.db
+    await db.execute("UPDATE video_campaigns SET last_run_at = '2026-11-24T08:00:00+00:00'")
+    await db.execute("ALTER TABLE video_campaigns DROP COLUMN considered_through")  # as before 0004
+    await db.execute("DELETE FROM schema_migrations WHERE name LIKE '0004%'")
+    assert await daemon.store.migrate() == ["0004_campaign_research_mark.sql"]
+    run = await daemon.campaigns.run_now("ai")
     assert old.research_id < new.research_id
     assert [c["research_id"] for c in run.considered] == [new.research_id]
 

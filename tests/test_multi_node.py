@@ -24,6 +24,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 
@@ -276,13 +277,19 @@ def _assert_no_overlap(lines: list[dict], kills: list[tuple[str, float]]) -> Non
 
 # ---- remote renders: HeyGen jobs wait holding no node, and any node finishes them -------------------
 
-def _heygen_node(tmp: Path, name: str, url: str, fake, shared: Path, lease: float, **heygen):
-    """A daemon (in this process) of a cluster on `url`, rendering with HeyGen; its id is `name`."""
+def _heygen_node(tmp: Path, name: str, url: str, fake, shared: Path, lease: float, api: bool = False, **heygen):
+    """A daemon (in this process) of a cluster on `url`, rendering with HeyGen; its id is `name`.
+    `api`: its HTTP API takes tests/test_http_api.py's tokens."""
     from tests.builtins.test_heygen_daemon import heygen_daemon
+    from tests.test_http_api import users_yaml
 
+    if api:
+        (tmp / name).mkdir(parents=True)
+        users_yaml(tmp / name)
     return heygen_daemon(tmp / name, fake, webhook=False, settings={
         "node_id": name, "database": url, "jobs": {"output_dir": str(shared / "videos"), "lease_seconds": lease},
-        "inbox": {"path": str(tmp / name / "inbox"), "settle_seconds": 0.05}}, **heygen)
+        "inbox": {"path": str(tmp / name / "inbox"), "settle_seconds": 0.05},
+        **({"users_file": "users.yaml"} if api else {})}, **heygen)
 
 
 def _who(events, state: str, message: str | None = None) -> list[str]:
@@ -297,13 +304,15 @@ async def test_a_webhook_on_another_node_finishes_a_render_whose_node_was_killed
     """
     from avatar_daemon.testing import running, wait_for_final, wait_until
     from tests.builtins.test_heygen_daemon import free_port, ingest
+    from tests.test_http_api import TOKENS
 
     fake.render_seconds, fake.hold = 0.5, asyncio.Event()  # done when the test says, once b listens
     slow = {"poll_first_seconds": 60.0, "render_ratio": 0.05}
     with scratch_database("remote_webhook") as url:
         a = _heygen_node(tmp_path, "a", url, fake, tmp_path, 2.0, **slow)
         port = free_port()  # the one public address every node serves behind: here it reaches b
-        b = _heygen_node(tmp_path, "b", url, fake, tmp_path, 2.0, public_url=f"http://127.0.0.1:{port}", **slow)
+        b = _heygen_node(tmp_path, "b", url, fake, tmp_path, 2.0, api=True, public_url=f"http://127.0.0.1:{port}",
+                         **slow)
         b.settings.http.port = port
         async with contextlib.AsyncExitStack() as first:
             await first.enter_async_context(running(a))
@@ -317,6 +326,10 @@ async def test_a_webhook_on_another_node_finishes_a_render_whose_node_was_killed
                 finished = time.monotonic()
                 job = await b.store.job(job_id)
                 events = await b.store.events(job_id)
+                async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as http:
+                    async with http.get(f"/videos/{job_id}/history",
+                                        headers={"Authorization": f"Bearer {TOKENS['root']}"}) as resp:
+                        history = await resp.json()
     (video,) = fake.videos.values()
     assert fake.calls["create_video"] == 1 and job.external_id == video.id
     assert finished - video.finished < 3.0, f"completed {finished - video.finished:.1f} s after HeyGen finished"
@@ -325,6 +338,10 @@ async def test_a_webhook_on_another_node_finishes_a_render_whose_node_was_killed
     assert _who(events, "rendering", "submitted") == ["a"] and _who(events, "completed") == ["b"]
     assert [e.node_id for e in events if "next_check_at" in e.data] == ["a"]  # a put it to wait, b finished it
     assert job.result["video"].endswith("video.mp4") and job.attempts == 1
+    # The operator's view, from b's API: who did what.
+    assert [(h["state"], h["node_id"]) for h in history["events"]] == [(e.state.value, e.node_id) for e in events]
+    assert [h["node_id"] for h in history["events"] if h.get("next_check_at")] == ["a"]
+    assert history["events"][0]["node_id"] == "a" and history["events"][-1]["node_id"] == "b"
 
 
 async def _status(daemon, job_id: int, state: str) -> bool:

@@ -42,6 +42,8 @@ HELD = (*RUNNING, WAITING)
 """A job a node holds a lease on: running, or waiting remotely while that node checks on it
 (a waiting job nobody is checking has no claim at all)."""
 
+ANALYTICS_GROUPS = ("by_video", "by_campaign", "by_platform", "by_day")
+
 # SQLSTATEs after which the whole transaction can simply run again: serialization failure,
 # deadlock detected, lock not available, and a connection lost (the pool replaces it).
 _PG_TRANSIENT = {"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"}
@@ -505,14 +507,31 @@ class Store(abc.ABC):
     async def add_analytics(self, video_id: int, event: str, platform: str | None) -> None:
         raise NotImplementedError
 
-    @abc.abstractmethod
     async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
         """Counts by event, per video, campaign, platform and day, over the videos a caller may see.
 
+        Each grouping is `[{"key": k, "<event>": n, ...}]`, in key order; the backends give only the counts.
         The platforms' own figures of published posts (their latest value) count in too: their
         views as `view`, with `like` and `comment`, per video, campaign and platform (not per
         day: a latest value has no day).
         """
+        out: dict[str, list[dict]] = {}
+        for group in ANALYTICS_GROUPS:
+            totals: dict[Any, dict[str, int]] = {}
+            for key, event, n in await self._analytics_counts(group, workspace, video_id):
+                totals.setdefault(key, {})[event] = n
+            out[group] = [{"key": k, **v} for k, v in totals.items()]
+        add_figures(out, await self._figure_rows(workspace, video_id))
+        return out
+
+    @abc.abstractmethod
+    async def _analytics_counts(self, group: str, workspace: str | None,
+                                video_id: int | None) -> list[tuple[Any, str, int]]:
+        """`(key, event, count)` of one of ANALYTICS_GROUPS, ordered by key: a day is `YYYY-MM-DD` in UTC."""
+
+    @abc.abstractmethod
+    async def _figure_rows(self, workspace: str | None, video_id: int | None) -> list[Any]:
+        """`(video_id, campaign_id, platform, views, likes, comments)` of the platforms' latest figures."""
         raise NotImplementedError
 
     # ---- claims, leases and job events -----------------------------------------

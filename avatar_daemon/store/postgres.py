@@ -37,6 +37,9 @@ MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
 _LOCKS = 0x61766174  # "avat"
 _MIGRATING, _RESEARCH = 1, 2
 
+_ANALYTICS_KEYS = {"by_video": "a.video_id", "by_campaign": "v.campaign_id", "by_platform": "a.platform",
+                   "by_day": "to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"}
+
 # psycopg logs connection attempts and notices with the conninfo at DEBUG; a URL may hold a password.
 logging.getLogger("psycopg").setLevel(logging.INFO)
 logging.getLogger("psycopg.pool").setLevel(logging.WARNING)  # a line per borrowed connection otherwise
@@ -260,7 +263,8 @@ class PostgresStore(Store, backend="postgresql"):
             await conn.execute("INSERT INTO video_analytics (video_id, event, platform, at) VALUES (%s,%s,%s,%s)",
                                (video_id, event, platform, self._now()))
 
-    async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
+    async def _analytics_counts(self, group: str, workspace: str | None,
+                                video_id: int | None) -> list[tuple[Any, str, int]]:
         where, args = "WHERE true", []
         if workspace is not None:
             where += " AND v.workspace_id = %s"
@@ -268,22 +272,22 @@ class PostgresStore(Store, backend="postgresql"):
         if video_id is not None:
             where += " AND a.video_id = %s"
             args.append(video_id)
-        base = f"FROM video_analytics a JOIN video_generations v ON v.id = a.video_id {where}"
-        out: dict[str, list[dict]] = {}
-        for name, column in (("by_video", "a.video_id"), ("by_campaign", "v.campaign_id"),
-                             ("by_platform", "a.platform"),
-                             ("by_day", "to_char(a.at AT TIME ZONE 'UTC', 'YYYY-MM-DD')")):
-            rows = await self._rows(
-                f"SELECT {column} AS k, a.event, count(*) AS n {base} GROUP BY k, a.event ORDER BY k", args)
-            totals: dict[Any, dict[str, int]] = {}
-            for r in rows:
-                totals.setdefault(r["k"], {})[r["event"]] = r["n"]
-            out[name] = [{"key": k, **v} for k, v in totals.items()]
         rows = await self._rows(
+            f"SELECT {_ANALYTICS_KEYS[group]} AS k, a.event, count(*) AS n FROM video_analytics a "
+            f"JOIN video_generations v ON v.id = a.video_id {where} GROUP BY k, a.event ORDER BY k", args)
+        return [(r["k"], r["event"], r["n"]) for r in rows]
+
+    async def _figure_rows(self, workspace: str | None, video_id: int | None) -> list[Any]:
+        where, args = "WHERE true", []
+        if workspace is not None:
+            where += " AND v.workspace_id = %s"
+            args.append(workspace)
+        if video_id is not None:
+            where += " AND f.video_id = %s"
+            args.append(video_id)
+        return await self._rows(
             "SELECT f.video_id, v.campaign_id, f.platform, f.views, f.likes, f.comments FROM platform_figures f "
-            f"JOIN video_generations v ON v.id = f.video_id {where.replace('a.video_id', 'f.video_id')}", args)
-        add_figures(out, rows)
-        return out
+            f"JOIN video_generations v ON v.id = f.video_id {where}", args)
 
     # ---- claims and leases ------------------------------------------------------------
 

@@ -27,6 +27,9 @@ MIGRATIONS = Path(__file__).parent.parent / "migrations" / "sqlite"
 # (a HeyGen webhook signing secret): that logger never goes below INFO.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
+_ANALYTICS_KEYS = {"by_video": "a.video_id", "by_campaign": "v.campaign_id", "by_platform": "a.platform",
+                   "by_day": "substr(a.at, 1, 10)"}
+
 # notify/listen on SQLite reach the stores of this process that share the file: no other process
 # can hear them, which is all one machine with one daemon needs.
 # A failed publication asked for again goes back in the queue, keeping its facts: the publisher
@@ -219,7 +222,8 @@ class SqliteStore(Store, backend="sqlite"):
             await self.db.execute("INSERT INTO video_analytics (video_id, event, platform, at) VALUES (?,?,?,?)",
                                   (video_id, event, platform, self._now()))
 
-    async def analytics(self, workspace: str | None, video_id: int | None = None) -> dict[str, list[dict]]:
+    async def _analytics_counts(self, group: str, workspace: str | None,
+                                video_id: int | None) -> list[tuple[Any, str, int]]:
         where, args = "WHERE 1=1", []
         if workspace is not None:
             where += " AND v.workspace_id = ?"
@@ -227,21 +231,21 @@ class SqliteStore(Store, backend="sqlite"):
         if video_id is not None:
             where += " AND a.video_id = ?"
             args.append(video_id)
-        base = f"FROM video_analytics a JOIN video_generations v ON v.id = a.video_id {where}"
-        out: dict[str, list[dict]] = {}
-        for name, column in (("by_video", "a.video_id"), ("by_campaign", "v.campaign_id"),
-                             ("by_platform", "a.platform"), ("by_day", "substr(a.at, 1, 10)")):
-            rows = await self.db.execute_fetchall(
-                f"SELECT {column} AS k, a.event, count(*) {base} GROUP BY k, a.event ORDER BY k", args)
-            totals: dict[Any, dict[str, int]] = {}
-            for key, event, n in rows:
-                totals.setdefault(key, {})[event] = n
-            out[name] = [{"key": k, **v} for k, v in totals.items()]
-        rows = await self.db.execute_fetchall(
+        return [tuple(r) for r in await self.db.execute_fetchall(
+            f"SELECT {_ANALYTICS_KEYS[group]} AS k, a.event, count(*) FROM video_analytics a "
+            f"JOIN video_generations v ON v.id = a.video_id {where} GROUP BY k, a.event ORDER BY k", args)]
+
+    async def _figure_rows(self, workspace: str | None, video_id: int | None) -> list[Any]:
+        where, args = "WHERE 1=1", []
+        if workspace is not None:
+            where += " AND v.workspace_id = ?"
+            args.append(workspace)
+        if video_id is not None:
+            where += " AND f.video_id = ?"
+            args.append(video_id)
+        return list(await self.db.execute_fetchall(
             "SELECT f.video_id, v.campaign_id, f.platform, f.views, f.likes, f.comments FROM platform_figures f "
-            f"JOIN video_generations v ON v.id = f.video_id {where.replace('a.video_id', 'f.video_id')}", args)
-        add_figures(out, rows)
-        return out
+            f"JOIN video_generations v ON v.id = f.video_id {where}", args))
 
     async def claim_next(self, renderer: str, node_id: str | None = None,
                          lease_seconds: float = LEASE_SECONDS) -> Job | None:

@@ -112,6 +112,20 @@ class VideoStatus(Reply):
     video_url: str | None
 
 
+class HistoryEvent(Reply):
+    state: JobState
+    percent: float | None
+    message: str
+    at: str
+    node_id: str | None = Field(description="the daemon that made this change, among several sharing one database")
+    next_check_at: str | None = Field(None, description="waiting_remote: when the remote render is next checked")
+
+
+class VideoHistory(Reply):
+    id: int
+    events: list[HistoryEvent] = Field(description="the video's state changes and progress, oldest first")
+
+
 class Cancelled(Reply):
     id: int
     status: Literal["cancelled"]

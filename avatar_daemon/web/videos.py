@@ -19,7 +19,7 @@ from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
 from .plays import counted, explicit_download
 from .replies import (
-    Avatar, AvatarList, Cancelled, ResearchList, Video, VideoList, VideoPage, VideosCreated, VideoStatus,
+    Avatar, AvatarList, Cancelled, ResearchList, Video, VideoHistory, VideoList, VideoPage, VideosCreated, VideoStatus,
 )
 
 SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square",
@@ -229,6 +229,17 @@ async def video_status(request: web.Request) -> web.Response:
                               "video_url": video_json(job)["download_url"] or (job.result or {}).get("video_url")})
 
 
+async def video_history(request: web.Request) -> web.Response:
+    """Which daemon did what: an operator's view of a job across the nodes (event data stays on the server)."""
+    job = await visible_job(request)
+    events = await daemon_of(request).store.events(job.id)
+    return web.json_response({"id": job.id, "events": [
+        {"state": e.state.value, "percent": e.percent, "message": e.message, "at": e.at.isoformat(),
+         "node_id": e.node_id,
+         **({"next_check_at": str(e.data["next_check_at"])} if e.data.get("next_check_at") else {})}
+        for e in events]})
+
+
 async def cancel_video(request: web.Request) -> web.Response:
     job = await visible_job(request)
     if not await daemon_of(request).jobs.cancel(job.id):
@@ -324,6 +335,9 @@ def endpoints() -> list[Endpoint]:
                  responses={200: Answer("OK", VideoPage), 403: "another workspace's", 404: "unknown"}),
         Endpoint("GET", "/videos/{id}/status", video_status, "A video's state and percent",
                  responses={200: Answer("OK", VideoStatus), 403: "another workspace's"}),
+        Endpoint("GET", "/videos/{id}/history", video_history,
+                 "A video's state changes, oldest first, each with the daemon (node) that made it",
+                 responses={200: Answer("OK", VideoHistory), 403: "another workspace's"}),
         Endpoint("DELETE", "/videos/{id}", cancel_video, "Cancel a queued or running video",
                  responses={200: Answer("cancelled", Cancelled), 403: "another workspace's",
                             409: "already ended"}),

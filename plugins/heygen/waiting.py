@@ -52,7 +52,8 @@ class Waiting:
             at += (math.floor((waited - at) / step) + 1) * step
         return at - waited
 
-    def look(self, videos: list[Video], ids: list[str], plan: Plan, waited: float, webhook: bool) -> RemoteWait | None:
+    def look(self, videos: list[Video], ids: list[str], plan: Plan, waited: float, webhook: bool,
+             ) -> RemoteWait | None:
         """None when every part is completed (HeyGen's time learnt); RenderError when HeyGen failed
         one; else when to look again and how far it has got. `videos` are the parts looked at, in
         order, up to the first one not completed."""
@@ -68,8 +69,9 @@ class Waiting:
         done = len(videos) - 1
         percent = video.progress if video.progress is not None else self.estimate(plan, len(ids), waited)
         percent = (done * 100 + min(95.0, percent)) / len(ids)
-        return RemoteWait(check_in=self.next_look(plan, len(ids), waited, webhook), percent=round(min(95.0, percent), 1),
-                          message=f"HeyGen: {video.status}" + (f" (part {done + 1} of {len(ids)})" if len(ids) > 1 else ""))
+        part = f" (part {done + 1} of {len(ids)})" if len(ids) > 1 else ""
+        return RemoteWait(check_in=self.next_look(plan, len(ids), waited, webhook),
+                          percent=round(min(95.0, percent), 1), message=f"HeyGen: {video.status}{part}")
 
     def _learn(self, videos: list[Video], waited: float, spoken: float) -> None:
         """Move the expected render time towards what HeyGen really took, so the first look lands on time.

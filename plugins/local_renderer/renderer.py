@@ -18,7 +18,7 @@ from avatar_daemon import (
     estimate_seconds,
 )
 
-from . import captions, mix, tts, visemes
+from . import captions, child, mix, tts, visemes
 from .cards import with_key_sentences
 from .encode import Mp4Writer
 from .labels import part_text
@@ -48,19 +48,19 @@ class LocalRenderer:
         return []  # any profile works: presenters are drawn from the profile itself
 
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
-        cancel = threading.Event()
-        work = asyncio.ensure_future(asyncio.to_thread(self.render_sync, request, progress, cancel))
+        cancel = child.Cancel()  # in a child process: the frame loop must not hold the daemon's GIL
+        work = asyncio.ensure_future(asyncio.to_thread(child.run, self.render_sync, request, progress, cancel))
         work.add_done_callback(lambda f: f.cancelled() or f.exception())  # a cancelled render's error is moot
         try:
             return await asyncio.shield(work)
         except asyncio.CancelledError:
-            # The thread stops at its next frame and removes its partial files. Wait for that, so a
+            # The child stops at its next frame and removes its partial files. Wait for that, so a
             # retry started the moment this job ends never shares its folder with a dying render.
             cancel.set()
             await asyncio.wait([work], timeout=10)
             raise
 
-    # ---- the work, in a worker thread --------------------------------------------
+    # ---- the work, in a child process (or a caller's thread) -------------------------
 
     def speak(self, request: RenderRequest) -> Iterator[Speech]:
         if request.narration:
