@@ -419,9 +419,11 @@ class PresenterArtist:
         d = ImageDraw.Draw(img)
         cx, wrist = w * 0.55, hw * 0.62
         skin, crease = self.skin, _shade(self.skin, 0.8)
-        sleeve = self.outfit if self.a.style in JACKETS else _shade(self.outfit, 0.95)
+        # the sleeve is the outfit's colour, a shade off it so the arm shows in front of the body
+        sleeve = _shade(self.outfit, 1.6 if sum(self.outfit) < 150 else 0.88)
         d.polygon([(cx - hw * 0.2, h), (cx + hw * 0.2, h), (cx + hw * 0.15, wrist + hw * 0.1),
-                   (cx - hw * 0.15, wrist + hw * 0.1)], fill=sleeve)
+                   (cx - hw * 0.15, wrist + hw * 0.1)], fill=sleeve, outline=_shade(sleeve, 0.75),
+                  width=max(2, int(hw * 0.012)))
         d.line([(cx - hw * 0.02, wrist + hw * 0.2), (cx - hw * 0.05, h)], fill=_shade(sleeve, 0.82),
                width=max(2, int(hw * 0.015)))
         d.rectangle([cx - hw * 0.13, wrist - hw * 0.02, cx + hw * 0.13, wrist + hw * 0.12],
