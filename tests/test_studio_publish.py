@@ -103,7 +103,7 @@ async def test_publishing_is_refused_with_the_reason(site):
     path = f"/videos/{video_id}/publish"
     for who, body, status, field, said in (
             ("eve", {"platforms": ["loopvid"]}, 403, None, "another workspace"),
-            ("alice", {"platforms": ["tiktok"]}, 422, "platforms", "no publisher for platform 'tiktok'"),
+            ("alice", {"platforms": ["myspace"]}, 422, "platforms", "no publisher for platform 'myspace'"),
             ("alice", {"platforms": ["loopvid"], "accounts": ["nobody"]}, 422, "accounts", "no account named"),
             ("alice", {"platforms": ["loopvid"]}, 422, "accounts", "name one"),  # two accounts, none named
             ("alice", {"platforms": []}, 422, "platforms", ""),

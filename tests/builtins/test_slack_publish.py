@@ -83,7 +83,7 @@ async def test_forged_or_foreign_publish_picks_are_refused_with_the_reason(tmp_p
         (job,) = await daemon.store.jobs()
         for value, who, said in (("abc", "T0EXAMPLE", "publish: not a choice this menu offers"),
                                  (f"{job.id}:loopvid", "T0EXAMPLE", "publish: not a choice"),
-                                 (f"{job.id}:tiktok:main", "T0EXAMPLE", "no publisher for platform 'tiktok'"),
+                                 (f"{job.id}:myspace:main", "T0EXAMPLE", "no publisher for platform 'myspace'"),
                                  (f"{job.id}:loopvid:nobody", "T0EXAMPLE", "no account named 'nobody'"),
                                  (f"{job.id}:loopvid:loop-main", "TOTHER", f"No video {job.id} in your workspace")):
             before = len(ephemerals(slack))
