@@ -276,7 +276,7 @@ async def test_a_remote_render_finishes_by_checks_and_a_cancel_stops_a_waiting_o
         job = await daemon.store.job(job_id)
         assert (renderer.submits, len(renderer.checks), renderer.whole) == (1, 3, 0)
         assert job.result["video"].endswith("video.txt") and job.external_id == f"remote-{job_id}"
-        assert job.result["render_seconds"] >= renderer.checks[-1]  # from the submit, not the last check
+        assert job.result["render_seconds"] >= renderer.checks[-1] - 0.01  # from the submit (rounded to 10 ms), not the last check
         renderer.ready = 10**6
         second = await _remote_job(daemon)
         await wait_until(lambda: len(renderer.checks) >= 4)
