@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -12,15 +13,9 @@ from avatar_daemon.testing import make_daemon
 from avatar_daemon_plugins.webhook_notifier import WebhookNotifier
 
 
-async def test_webhook_signs_and_retries(tmp_path, monkeypatch):
-    """A receiver on loopback that fails once: the retry lands, signed so it can be verified."""
-    monkeypatch.setenv("AVATAR_DAEMON_WEBHOOK_SECRET", "s3cret-value")
-    received = []
-
-    async def hook(request):
-        received.append((dict(request.headers), await request.read()))
-        return web.Response(status=503 if len(received) == 1 else 200)
-
+@contextlib.asynccontextmanager
+async def receiver(hook, tmp_path, base_delay):
+    """A webhook receiver on loopback and a notifier that posts to it, retrying twice."""
     app = web.Application()
     app.router.add_post("/x", hook)
     runner = web.AppRunner(app)
@@ -32,10 +27,22 @@ async def test_webhook_signs_and_retries(tmp_path, monkeypatch):
     try:
         async with aiohttp.ClientSession() as http:
             daemon.http = http
-            notifier = WebhookNotifier(daemon, f"http://127.0.0.1:{port}/x", None, retries=2, base_delay=0.01)
-            await notifier.notify(JobEvent(job_id=3, state=JobState.completed, message="done"))
+            yield WebhookNotifier(daemon, f"http://127.0.0.1:{port}/x", None, retries=2, base_delay=base_delay)
     finally:
         await runner.cleanup()
+
+
+async def test_webhook_signs_and_retries(tmp_path, monkeypatch):
+    """A receiver on loopback that fails once: the retry lands, signed so it can be verified."""
+    monkeypatch.setenv("AVATAR_DAEMON_WEBHOOK_SECRET", "s3cret-value")
+    received = []
+
+    async def hook(request):
+        received.append((dict(request.headers), await request.read()))
+        return web.Response(status=503 if len(received) == 1 else 200)
+
+    async with receiver(hook, tmp_path, base_delay=0.01) as notifier:
+        await notifier.notify(JobEvent(job_id=3, state=JobState.completed, message="done"))
     assert len(received) == 2
     headers, body = received[-1]
     expected = hmac.new(b"s3cret-value", headers["X-Avatar-Timestamp"].encode() + b"." + body,
@@ -54,22 +61,8 @@ async def test_webhook_waits_what_retry_after_says_not_its_own_backoff(tmp_path)
             return web.Response(status=429, headers={"Retry-After": "0"})
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post("/x", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    daemon = make_daemon(tmp_path, notifiers=["log"])
-    try:
-        async with aiohttp.ClientSession() as http:
-            daemon.http = http
-            notifier = WebhookNotifier(daemon, f"http://127.0.0.1:{port}/x", None, retries=2, base_delay=30.0)
-            async with asyncio.timeout(10):
-                await notifier.notify(JobEvent(job_id=4, state=JobState.failed, message="no"))
-    finally:
-        await runner.cleanup()
+    async with receiver(hook, tmp_path, base_delay=30.0) as notifier, asyncio.timeout(10):
+        await notifier.notify(JobEvent(job_id=4, state=JobState.failed, message="no"))
     assert len(received) == 2 and received[0] == received[1]
 
 
