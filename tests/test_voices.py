@@ -63,6 +63,18 @@ def test_festival_speed_follows_the_request():
     assert 1.3 < ratio < 1.9
 
 
+def test_festival_keeps_the_pace_scripts_are_sized_for(fresh_choice):
+    """Scripts are cut to a word budget per second; the female voice must fit it as Piper does."""
+    festival_or_skip()
+    from avatar_daemon.spoken import estimate_seconds
+    from tests.test_local_look import SPEECH
+
+    text = SPEECH + " Solar panels cost five times less than in 2010, and that changes who builds power plants."
+    seconds = {voice: tts.join(tts.stream([text], voice, 1.0)).duration for voice in ("en-us-female", "piper-joe")}
+    assert seconds["en-us-female"] == pytest.approx(seconds["piper-joe"], rel=0.1), seconds
+    assert seconds["en-us-female"] < 1.1 * estimate_seconds(text) + tts.LEAD_IN + tts.TAIL, seconds
+
+
 def test_hostile_text_is_spoken_not_run(tmp_path):
     festival_or_skip()
     marker = tmp_path / "ran"
@@ -93,7 +105,7 @@ def test_female_voices_use_festival_when_installed_and_say_so_once(fresh_choice,
         list(tts.stream(["Once more."], "en-gb-female", 1.0))
     chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("female voices")]
     assert chosen == [f"female voices: festival's {festival.VOICE}"]
-    direct = festival.synthesize("Hello there.")
+    direct = festival.synthesize("Hello there.", tts.FESTIVAL_PACE)
     assert len(pieces[0].audio) - int(tts.LEAD_IN * tts.SAMPLE_RATE) == pytest.approx(
         len(direct.audio) * tts.SAMPLE_RATE / direct.sample_rate, abs=2)
     words = [w.text for p in pieces for w in p.words]

@@ -27,6 +27,9 @@ SENTENCE_PAUSE = 0.22
 PARAGRAPH_PAUSE = 0.5
 LEAD_IN = 0.3
 TAIL = 0.5
+# SLT at festival's own rate speaks ~15% slower than Piper and espeak-ng, and scripts are sized
+# (spoken.WORDS_PER_SECOND) for those: a full 60 s script would run over the format's limit
+FESTIVAL_PACE = 1.15
 TARGET_RMS = 0.2  # for sentences too short to measure their loudness: about -14 dBFS
 
 # "female": festival's SLT voice when it is installed, else the espeak-ng voice named
@@ -172,7 +175,7 @@ def _festival(sentence: str, speed: float):
     from . import festival
 
     try:
-        result = festival.synthesize(sentence, speed)
+        result = festival.synthesize(sentence, speed * FESTIVAL_PACE)
     except RuntimeError as exc:
         raise RenderError(str(exc)) from None
     audio = _resample(result.audio, result.sample_rate)
