@@ -23,6 +23,7 @@ from avatar_daemon import RenderError
 from .mix import SAMPLE_RATE, level_voice
 
 log = logging.getLogger(__name__)
+
 SENTENCE_PAUSE = 0.22
 PARAGRAPH_PAUSE = 0.5
 LEAD_IN = 0.3
