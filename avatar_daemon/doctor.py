@@ -3,8 +3,8 @@
 Each check is a real attempt (write a file, bind the port, open the database, call the API
 with the key), not a look at settings, because what breaks a deployment is the folder the
 service user cannot write or the token that was revoked. The local renderer's needs (a
-caption font, espeak-ng's data, the Piper voice) are checked through the libraries that
-provide them; nothing here imports a plugin.
+caption font, espeak-ng's data, the Piper voice, festival's female voice) are checked through
+the libraries and programs that provide them; nothing here imports a plugin.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import asyncio
 import errno
 import importlib.util
 import os
+import shutil
 import socket
 import sqlite3
+import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 HEYGEN_API = "https://api.heygen.com"
 SLACK_API = "https://slack.com/api/"
 TIMEOUT_SECONDS = 10.0
+FESTIVAL_VOICE = "cmu_us_slt_arctic_hts"
+FESTIVAL_INSTALL = "apt-get install festival festvox-us-slt-hts"
 
 
 @dataclass
@@ -107,6 +111,36 @@ def check_piper_voice() -> Finding:
         return fail("piper voice", "onnxruntime is not installed, so Piper cannot speak: "
                                    "pip install 'piper-tts[alignment]'")
     return ok("piper voice", f"{model.name} ({model.stat().st_size // 1_000_000} MB)")
+
+
+def check_voices(piper: Finding, espeak: Finding) -> Finding:
+    """Which voice each kind of presenter gets here, and how to get the one it lacks.
+
+    Festival is optional (the female presenters fall back to espeak-ng), so its absence is
+    said, not failed; whether it loads its voice is asked of festival itself.
+    """
+    have = []
+    if piper.status == "ok":
+        have.append("piper-joe (Piper)")
+    if espeak.status == "ok":
+        have.append("en-us-male, en-gb-male (espeak-ng)")
+    festival = shutil.which("festival")
+    why = "festival is not installed"
+    if festival:
+        try:
+            run = subprocess.run([festival, "--batch", f"(voice_{FESTIVAL_VOICE})"], capture_output=True,
+                                 timeout=TIMEOUT_SECONDS, check=False)
+            why = "" if run.returncode == 0 else f"festival has no {FESTIVAL_VOICE} voice"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            why = f"festival does not start ({exc})"
+    if not why:
+        have.append(f"en-us-female, en-gb-female (festival {FESTIVAL_VOICE})")
+        return ok("voices", "; ".join(have))
+    if espeak.status == "ok":
+        have.append("en-us-female, en-gb-female (espeak-ng)")
+    if not have:
+        return fail("voices", f"no voice can speak: see piper voice and espeak-ng above; {why}")
+    return ok("voices", f"{'; '.join(have)}. {why}: for a smoother female voice, {FESTIVAL_INSTALL}")
 
 
 # ---- this machine ------------------------------------------------------------------------
@@ -256,7 +290,8 @@ async def run_checks(settings: "Settings", plugin_errors: list[str]) -> list[Fin
 
     from .settings import secret
 
-    findings = [check_fonts(), check_espeak(), check_piper_voice()]
+    espeak, piper = check_espeak(), check_piper_voice()
+    findings = [check_fonts(), espeak, piper, check_voices(piper, espeak)]
     findings += [check_folder("data folder", settings.data_dir), check_folder("inbox", settings.inbox.path),
                  check_folder("videos folder", settings.jobs.output_dir)]
     findings.append(check_port(settings.http.host, settings.http.port) if settings.http.enabled
@@ -314,7 +349,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("doctor", "check that this machine can run the daemon: one line per thing, with what to do",
                 ["doctor", "doctor --config /etc/avatar-daemon/daemon.yaml", "doctor --json"], cmd_doctor,
-                description="Check fonts, espeak-ng's data, the Piper voice, the folders the daemon writes, the "
+                description="Check fonts, espeak-ng's data, the Piper voice, which voices the presenters get, the folders the daemon writes, the "
                             "HTTP port, the database, and the HeyGen key and Slack tokens when they are set. "
                             "Exit status 1 if anything failed.")
     p.add_argument("--json", action="store_true", help='print a list of {"check", "status", "detail"} objects')

@@ -29,7 +29,7 @@ def by_check(findings):
 
 async def test_a_fresh_install_is_ready(tmp_path):
     found = by_check(await doctor.run_checks(make_settings(tmp_path), []))
-    for name in ("fonts", "espeak-ng", "piper voice", "data folder", "inbox", "videos folder", "http port",
+    for name in ("fonts", "espeak-ng", "piper voice", "voices", "data folder", "inbox", "videos folder", "http port",
                  "database", "plugins"):
         assert found[name].status == "ok", found[name]
     assert found["database"].detail.endswith("will be created at start")
@@ -135,3 +135,27 @@ def test_the_command_prints_a_line_each_and_exits_1_on_a_failure(tmp_path, capsy
     assert exit_.value.code == 1
     assert {"check": "data folder", "status": "fail",
             "detail": f"{tmp_path / 'var'} is not a folder: move it away or point the setting elsewhere"} in rows
+
+
+def test_voices_say_which_engine_each_presenter_gets_and_how_to_get_festival(tmp_path, monkeypatch):
+    espeak, piper = doctor.check_espeak(), doctor.check_piper_voice()
+    if shutil.which("festival") or os.environ.get("CI"):  # CI installs it
+        here = doctor.check_voices(piper, espeak)
+        assert here.status == "ok" and "en-us-female, en-gb-female (festival cmu_us_slt_arctic_hts)" in here.detail
+        assert "apt-get" not in here.detail
+    # without festival: the female presenters fall back to espeak-ng, and the line says how to do better
+    monkeypatch.setenv("PATH", str(tmp_path))
+    without = doctor.check_voices(piper, espeak)
+    assert without.status == "ok" and "en-us-female, en-gb-female (espeak-ng)" in without.detail
+    assert without.detail.endswith("festival is not installed: for a smoother female voice, "
+                                   "apt-get install festival festvox-us-slt-hts")
+    # festival without the voice: festival exits non-zero on the unknown voice function
+    fake = tmp_path / "festival"
+    fake.write_text("#!/bin/sh\necho 'SIOD ERROR: unbound variable : voice_cmu_us_slt_arctic_hts' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    no_voice = doctor.check_voices(piper, espeak)
+    assert no_voice.status == "ok" and "festival has no cmu_us_slt_arctic_hts voice" in no_voice.detail
+    # nothing at all can speak: that fails
+    broken = doctor.fail("espeak-ng", "missing")
+    nothing = doctor.check_voices(broken, broken)
+    assert nothing.status == "fail" and "no voice can speak" in nothing.detail

@@ -1,6 +1,7 @@
-"""Offline speech with timings: the bundled Piper voice (phoneme durations from the model) and espeak-ng.
+"""Offline speech with timings: the bundled Piper voice (phoneme durations from the model), festival's
+SLT voice for the female presenters when it is installed (festival.py says why), and espeak-ng.
 
-Both give, for every word of the script text, when it is spoken, and for every phoneme
+Each gives, for every word of the script text, when it is spoken, and for every phoneme
 its span, which drives the mouth. Sentences get short pauses and paragraphs
 (one per insight) longer ones.
 """
@@ -8,6 +9,7 @@ its span, which drives the mouth. Sentences get short pauses and paragraphs
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -19,17 +21,24 @@ import numpy as np
 from avatar_daemon import RenderError
 
 from .mix import SAMPLE_RATE, level_voice
+
+log = logging.getLogger(__name__)
+
 SENTENCE_PAUSE = 0.22
 PARAGRAPH_PAUSE = 0.5
 LEAD_IN = 0.3
 TAIL = 0.5
+# SLT at festival's own rate speaks ~15% slower than Piper and espeak-ng, and scripts are sized
+# (spoken.WORDS_PER_SECOND) for those: a full 60 s script would run over the format's limit
+FESTIVAL_PACE = 1.15
 TARGET_RMS = 0.2  # for sentences too short to measure their loudness: about -14 dBFS
 
+# "female": festival's SLT voice when it is installed, else the espeak-ng voice named
 VOICES = {
     "piper-joe": ("piper", None),
-    "en-us-female": ("espeak", "en-us+f3"),
+    "en-us-female": ("female", "en-us+f3"),
     "en-us-male": ("espeak", "en-us+m3"),
-    "en-gb-female": ("espeak", "en+f4"),
+    "en-gb-female": ("female", "en+f4"),
     "en-gb-male": ("espeak", "en-gb-x-rp"),
 }
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
@@ -79,6 +88,18 @@ def piper_voice():
     return PiperVoice(config=config, session=session)
 
 
+@lru_cache(maxsize=1)
+def female_engine() -> str:
+    """Festival when it and its SLT voice are installed, else espeak-ng; decided, and logged, once."""
+    from . import festival
+
+    if festival.available():
+        log.info("female voices: festival's %s", festival.VOICE)
+        return "festival"
+    log.info("female voices: espeak-ng (for a smoother voice: %s)", festival.INSTALL)
+    return "espeak"
+
+
 def sentences(paragraph: str) -> list[str]:
     return [s for s in _SENTENCE.split(paragraph) if re.search(r"\w", s)]
 
@@ -91,11 +112,14 @@ def stream(paragraphs: list[str], voice: str, speed: float) -> Iterator[Speech]:
     if not any(p.strip() for p in paragraphs):
         raise RenderError("the script is empty: there is nothing to say")
     engine, name = VOICES[voice]
+    if engine == "female":
+        engine = female_engine()
+    speak = {"piper": lambda s: _piper(s, speed), "festival": lambda s: _festival(s, speed),
+             "espeak": lambda s: _espeak(s, name, speed)}[engine]
     pause, t = LEAD_IN, 0.0
     for paragraph in paragraphs:
         for sentence in sentences(paragraph):
-            audio, words, phonemes = (_piper(sentence, speed) if engine == "piper"
-                                      else _espeak(sentence, name, speed))
+            audio, words, phonemes = speak(sentence)
             silence = np.zeros(int(pause * SAMPLE_RATE), np.float32)
             t += len(silence) / SAMPLE_RATE
             # each sentence is levelled on its own: the same loudness from the first word to the last
@@ -146,6 +170,28 @@ def _espeak(sentence: str, voice_name: str, speed: float):
     ph = [(p, s) for p, s in result.phonemes if p]
     phonemes = [(p, s, ph[i + 1][1] if i + 1 < len(ph) else end) for i, (p, s) in enumerate(ph)]
     return audio, words, phonemes
+
+
+def _festival(sentence: str, speed: float):
+    from . import festival
+
+    try:
+        result = festival.synthesize(sentence, speed * FESTIVAL_PACE)
+    except RuntimeError as exc:
+        raise RenderError(str(exc)) from None
+    audio = _resample(result.audio, result.sample_rate)
+    end = _voiced_end(audio, SAMPLE_RATE)
+    tokens = sentence.split()
+    if len(result.tokens) != len(tokens) or not any(result.tokens):
+        spoken = result.phones
+        words = _proportional(tokens, spoken[0][1] if spoken else 0.0, spoken[-1][2] if spoken else end)
+    else:
+        words, at = [], result.phones[0][1] if result.phones else 0.0
+        for token, span in zip(tokens, result.tokens):
+            start, stop = span if span else (at, at)  # a token festival does not voice: zero length, here
+            words.append(Word(token, start, stop))
+            at = stop
+    return audio, words, list(result.phones)
 
 
 def _words_from_starts(tokens: list[str], starts: dict[int, float], end: float) -> list[Word]:
