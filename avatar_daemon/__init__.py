@@ -8,7 +8,7 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 
 # What you register, and what you may use of the daemon you are handed.
 from .hookspecs import (
-    Account, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
+    Account, Check, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
     NotifyTarget, Progress, Publisher, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, Upload,
     WaitsRemotely, hookimpl,
 )
@@ -19,6 +19,7 @@ from .models import (
     Posted, PublishOptions, PublishVideo, RemoteWait, RenderRequest, RenderResult, Research, Script,
 )
 from .settings import ScriptTemplate
+from .findings import Finding
 
 # The errors a plugin raises (each carries a sentence for the person who asked).
 from .errors import (
@@ -42,11 +43,11 @@ __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
     "DrawsPreviews", "DrawsLogos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "WaitsRemotely", "Notifier", "TakesNotices",
-    "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload",
+    "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload", "Check",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",
     "JobState", "Notice", "RemoteWait", "RenderRequest", "RenderResult", "Research", "Script", "ScriptTemplate", "PublishVideo",
-    "PublishOptions", "Posted", "Figures",
+    "PublishOptions", "Posted", "Figures", "Finding",
     # errors
     "AvatarDaemonError", "ConfigError", "InvalidRequest", "PayloadError", "RenderError", "ResearchError",
     "UnknownNameError", "PublishError", "QuotaWait",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UnknownNameError
-from .hookspecs import Notifier, NotifyTarget, Publisher, Renderer, ResearchSource, ScriptWriter, Service
+from .hookspecs import Check, Notifier, NotifyTarget, Publisher, Renderer, ResearchSource, ScriptWriter, Service
 from .models import AvatarProfile, FormatSpec
 from .registry import Registry
 from .settings import Settings
@@ -27,6 +27,7 @@ class Catalogue:
     services: Registry[Service] = field(default_factory=lambda: Registry("service"))
     notify_targets: Registry[NotifyTarget] = field(default_factory=lambda: Registry("campaign notify key"))
     publishers: Registry[Publisher] = field(default_factory=lambda: Registry("publisher"))
+    checks: Registry[Check] = field(default_factory=lambda: Registry("doctor check"))
 
     def registry(self, hook: str) -> Registry[Any]:
         """The registry a `register_<kind>` hook fills."""

@@ -104,7 +104,7 @@ class Daemon:
         info = {p.name: p for p in self.plugins}
         for hook in ("register_sources", "register_script_writers", "register_renderers", "register_formats",
                      "register_notifiers", "register_services", "register_notify_targets", "register_publishers",
-                     "register_routes"):
+                     "register_checks", "register_routes"):
             registry = None if hook == "register_routes" else self.catalogue.registry(hook)
             for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
                 owner = impl.plugin_name

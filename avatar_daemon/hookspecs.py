@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         AvatarProfile, Figures, FormatSpec, JobEvent, Notice, Posted, PublishOptions, PublishVideo, RemoteWait,
         RenderRequest, RenderResult, Research, Script, VideoTemplate,
     )
+    from .findings import Finding
     from .store import Job, ResearchJob
 
 hookspec = pluggy.HookspecMarker("avatar_daemon")
@@ -184,6 +185,15 @@ def register_publishers(register: Callable[["Publisher"], None], daemon: "Host")
     The core keeps the record (one publication per video, platform and account, never posted
     twice), the queue, the retries and the waiting on quotas; a publisher does one platform's
     upload, resumably.
+    """
+
+
+@hookspec
+def register_checks(register: Callable[["Check"], None], daemon: "Host") -> None:
+    """Register what ``avatar-daemon doctor`` should try for your plugin (a key, a voice, a program).
+
+    ``register``: call ``register(check)`` with an object satisfying ``Check``.
+    ``daemon``: the ``Host``, not started: the doctor runs without the store.
     """
 
 
@@ -457,6 +467,17 @@ class Publisher(Protocol):
                       http: "aiohttp.ClientSession") -> dict[str, "Figures"]:
         """Views, likes and comments now for these posts of ``account``; leave out ids the platform
         no longer knows. Called on a schedule for published videos, into the analytics store."""
+
+
+@runtime_checkable
+class Check(Protocol):
+    """Something ``avatar-daemon doctor`` tries for real: call the API with the key, load the voice."""
+
+    name: str
+
+    async def run(self, http: "aiohttp.ClientSession") -> list["Finding"]:
+        """One ``Finding`` per thing tried (``Finding.ok/fail/skip(check, detail)``), saying what to do
+        when it fails; ``skip`` what is not configured. Don't raise: an exception is printed as a failure."""
 
 
 # ---- what a plugin may use of the daemon -----------------------------------------

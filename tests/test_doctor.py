@@ -8,7 +8,8 @@ import sqlite3
 
 import pytest
 
-from avatar_daemon import doctor
+from avatar_daemon import Finding, doctor
+from avatar_daemon_plugins.local_renderer import checks, festival
 from avatar_daemon.testing import make_daemon, make_settings
 from tests.fake_heygen import API_KEY, FakeHeyGen
 from tests.fake_slack import FakeSlack
@@ -27,8 +28,13 @@ def by_check(findings):
     return {f.check: f for f in findings}
 
 
+async def examine(settings):
+    """The doctor's findings as the command makes them: a daemon built now, so plugins read the environment now."""
+    return by_check(await doctor.examine(settings))
+
+
 async def test_a_fresh_install_is_ready(tmp_path):
-    found = by_check(await doctor.run_checks(make_settings(tmp_path), []))
+    found = await examine(make_settings(tmp_path))
     for name in ("fonts", "espeak-ng", "piper voice", "voices", "data folder", "inbox", "videos folder", "http port",
                  "database", "plugins"):
         assert found[name].status == "ok", found[name]
@@ -91,9 +97,9 @@ async def test_heygen_key_is_tried_against_the_configured_api(tmp_path, monkeypa
     async with server.serve():
         settings = make_settings(tmp_path, plugins={"settings": {"heygen": {"base_url": server.url}}})
         monkeypatch.setenv("HEYGEN_API_KEY", API_KEY)
-        good = by_check(await doctor.run_checks(settings, []))["heygen key"]
+        good = (await examine(settings))["heygen key"]
         monkeypatch.setenv("HEYGEN_API_KEY", "hg-revoked-key-987654")
-        bad = by_check(await doctor.run_checks(settings, []))["heygen key"]
+        bad = (await examine(settings))["heygen key"]
     assert good.status == "ok" and good.detail == "accepted (1234 quota left)"
     assert bad.status == "fail" and bad.detail.startswith("HeyGen refused the key (401)")
     assert "hg-revoked-key-987654" not in bad.detail and server.calls["remaining_quota"] == 2
@@ -105,11 +111,11 @@ async def test_slack_tokens_are_tried_for_the_mode(tmp_path, monkeypatch):
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-doctor-test-bot")
         settings = make_settings(tmp_path)
         monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-doctor-test-app")
-        socket_mode = by_check(await doctor.run_checks(settings, []))
+        socket_mode = await examine(settings)
         monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-pasted-into-the-wrong-place")
-        wrong = by_check(await doctor.run_checks(settings, []))
+        wrong = await examine(settings)
         monkeypatch.setenv("SLACK_MODE", "http")
-        http_mode = by_check(await doctor.run_checks(settings, []))
+        http_mode = await examine(settings)
     assert socket_mode["slack bot"].status == "ok" and socket_mode["slack bot"].detail == "bot avatarbot in Example"
     assert socket_mode["slack app"].status == "ok"
     assert wrong["slack app"].status == "fail" and "not_allowed_token_type" in wrong["slack app"].detail
@@ -138,24 +144,40 @@ def test_the_command_prints_a_line_each_and_exits_1_on_a_failure(tmp_path, capsy
 
 
 def test_voices_say_which_engine_each_presenter_gets_and_how_to_get_festival(tmp_path, monkeypatch):
-    espeak, piper = doctor.check_espeak(), doctor.check_piper_voice()
+    espeak, piper = checks.check_espeak(), checks.check_piper_voice()
     if shutil.which("festival") or os.environ.get("CI"):  # CI installs it
-        here = doctor.check_voices(piper, espeak)
+        here = checks.check_voices(piper, espeak, festival.available())
         assert here.status == "ok" and "en-us-female, en-gb-female (festival cmu_us_slt_arctic_hts)" in here.detail
         assert "apt-get" not in here.detail
-    # without festival: the female presenters fall back to espeak-ng, and the line says how to do better
+    # festival without the voice: festival exits non-zero on the unknown voice function, so it is not used
     monkeypatch.setenv("PATH", str(tmp_path))
-    without = doctor.check_voices(piper, espeak)
-    assert without.status == "ok" and "en-us-female, en-gb-female (espeak-ng)" in without.detail
-    assert without.detail.endswith("festival is not installed: for a smoother female voice, "
-                                   "apt-get install festival festvox-us-slt-hts")
-    # festival without the voice: festival exits non-zero on the unknown voice function
     fake = tmp_path / "festival"
     fake.write_text("#!/bin/sh\necho 'SIOD ERROR: unbound variable : voice_cmu_us_slt_arctic_hts' >&2\nexit 255\n")
     fake.chmod(0o755)
-    no_voice = doctor.check_voices(piper, espeak)
-    assert no_voice.status == "ok" and "festival has no cmu_us_slt_arctic_hts voice" in no_voice.detail
+    assert not festival.available()
+    # without it: the female voices fall back to espeak-ng, and the line says how to do better
+    without = checks.check_voices(piper, espeak, False)
+    assert without.status == "ok" and "en-us-female, en-us-male, en-gb-female, en-gb-male (espeak-ng)" in without.detail
+    assert without.detail.endswith("for a smoother female voice, apt-get install festival festvox-us-slt-hts")
     # nothing at all can speak: that fails
-    broken = doctor.fail("espeak-ng", "missing")
-    nothing = doctor.check_voices(broken, broken)
+    broken = Finding.fail("espeak-ng", "missing")
+    nothing = checks.check_voices(broken, broken, False)
     assert nothing.status == "fail" and "no voice can speak" in nothing.detail
+
+
+async def test_a_check_that_breaks_is_a_failing_line_and_the_others_still_run(tmp_path):
+    class Broken:
+        name = "lobsters"
+
+        async def run(self, http):
+            raise KeyError("api_url")
+
+    class Fine:
+        name = "fine"
+
+        async def run(self, http):
+            return [Finding.ok("fine", "it works")]
+
+    found = by_check(await doctor.run_checks(make_settings(tmp_path), [], [Broken(), Fine()]))
+    assert found["lobsters"].status == "fail" and "the check itself failed: KeyError" in found["lobsters"].detail
+    assert found["fine"].status == "ok"

@@ -253,6 +253,39 @@ async def test_hook_register_publishers(tmp_path, monkeypatch):
         assert len(platform.videos) == 1
 
 
+def test_hook_register_checks(tmp_path, capsys):
+    """A plugin's check is a line of `avatar-daemon doctor`, beside the built-in plugins' lines."""
+    from avatar_daemon import Finding, cli
+
+    class LobstersKey:
+        name = "lobsters"
+
+        async def run(self, http):
+            return [Finding.fail("lobsters key", "LOBSTERS_TOKEN is not set: ask the admin for one")]
+
+    class Lobsters:
+        @hookimpl
+        def register_checks(self, register):
+            register(LobstersKey())
+
+    daemon = make_daemon(tmp_path, plugins=[Lobsters()])
+    assert {"lobsters", "local", "heygen", "slack"} <= set(daemon.catalogue.checks.names())
+    # the command itself, with the plugin dropped into the plugins folder
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "lobsters_check.py").write_text(
+        "from avatar_daemon import Finding, hookimpl\n\n"
+        "class LobstersKey:\n    name = 'lobsters'\n\n"
+        "    async def run(self, http):\n"
+        "        return [Finding.fail('lobsters key', 'LOBSTERS_TOKEN is not set: ask the admin for one')]\n\n"
+        "@hookimpl\ndef register_checks(register):\n    register(LobstersKey())\n")
+    make_settings(tmp_path, http={"port": 0}, plugins={"plugins_dir": str(tmp_path / "plugins")})
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["doctor", "--config", str(tmp_path / "daemon.yaml")])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 1 and "fail  lobsters key     LOBSTERS_TOKEN is not set" in out, out
+    assert "ok    voices" in out
+
+
 async def test_auto_post_without_a_publisher_says_so_once(tmp_path):
     plugin = RecordingPlugin()
     daemon = make_daemon(tmp_path, plugins=[plugin])

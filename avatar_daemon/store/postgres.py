@@ -28,7 +28,7 @@ from .contract import (
     HELD, LEASE_SECONDS, RUNNING, WAITING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
     RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended, refused,
 )
-from .contract import PUBLISHING, NewPublication, Publication, add_figures  # publishing's part
+from .contract import PUBLISHING, NewPublication, Publication  # publishing's part
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
 

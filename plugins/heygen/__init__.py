@@ -68,3 +68,10 @@ def register_routes(register, daemon):
     receiver = WebhookReceiver(renderer)
     register("POST", renderer.cfg.webhook_path, receiver.post)
     register("OPTIONS", renderer.cfg.webhook_path, receiver.options)
+
+
+@hookimpl
+def register_checks(register, daemon):
+    from .checks import HeyGenKeyCheck
+
+    register(HeyGenKeyCheck(_renderer(daemon).cfg.base_url))

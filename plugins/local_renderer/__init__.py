@@ -18,3 +18,10 @@ def register_renderers(register, daemon):
     cfg = daemon.plugin_config("local")
     register(LocalRenderer(max_concurrency=int(cfg.get("max_concurrency", 1)), preset=cfg.get("preset", "veryfast"),
                            crf=int(cfg.get("crf", 23)), threads=int(cfg.get("threads", 0))))
+
+
+@hookimpl
+def register_checks(register):
+    from .checks import LocalRendererChecks
+
+    register(LocalRendererChecks())

@@ -44,6 +44,13 @@ def register_services(register, daemon):
 
 
 @hookimpl
+def register_checks(register, daemon):
+    from .checks import SlackTokensCheck
+
+    register(SlackTokensCheck(*slack_settings.load(daemon)))
+
+
+@hookimpl
 def register_notify_targets(register):
     register(slack_settings.NotifyTarget())
 
