@@ -34,9 +34,7 @@ class GraphError(PublishError):
 
 
 class Graph:
-    def __init__(self, account: Account, cfg: InstagramSettings, http: aiohttp.ClientSession,
-                 token: AccessToken, clock: Callable):
-        self.account = account
+    def __init__(self, cfg: InstagramSettings, http: aiohttp.ClientSession, token: AccessToken, clock: Callable):
         self.cfg = cfg
         self.http = http
         self.token = token

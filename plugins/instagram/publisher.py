@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
-from avatar_daemon import AccessToken, Account, ConfigError, Figures, Posted, PublishError, QuotaWait, TryAgain, Upload
+from avatar_daemon import AccessTokens, Account, ConfigError, Figures, Posted, PublishError, QuotaWait, TryAgain, Upload
 
 from .._captions import caption
 from . import graph
@@ -31,24 +31,14 @@ class InstagramPublisher:
     def __init__(self, cfg: InstagramSettings, clock: Callable):
         self.cfg = cfg
         self.clock = clock
-        self._tokens: dict[str, AccessToken] = {}
-        self._kept: dict[str, dict[str, str]] = {}
-        self._http: aiohttp.ClientSession | None = None
-        self._accounts: dict[str, Account] = {}
+        self._tokens = AccessTokens("Instagram", lambda account, http, kept, what:
+                                    graph.refresh(cfg, http, account, what, kept))
 
     def __repr__(self) -> str:
         return f"InstagramPublisher({self.cfg.graph_url!r})"
 
     def _graph(self, account: Account, http: aiohttp.ClientSession) -> graph.Graph:
-        what = f"Instagram account {account.name}"
-        # a refresh goes through the session, and reads the secrets, of the call that needs it
-        self._http, self._accounts[account.name] = http, account
-        if account.name not in self._tokens:
-            kept = self._kept.setdefault(account.name, {})
-            self._tokens[account.name] = AccessToken(
-                lambda name=account.name: graph.refresh(self.cfg, self._http, self._accounts[name], what, kept),
-                what=what)
-        return graph.Graph(account, self.cfg, http, self._tokens[account.name], self.clock)
+        return graph.Graph(self.cfg, http, self._tokens(account, http), self.clock)
 
     # ---- Publisher --------------------------------------------------------------------
 
