@@ -6,7 +6,8 @@ What our publisher depends on, kept as Meta documents it: Graph's ``{"error": {"
 24 hours with ``config.quota_total`` enforced at ``media_publish`` (code 9, subcode 2207042);
 resumable containers (``upload_type=resumable``) whose bytes go to ``/ig-api-upload/<ver>/<id>``
 with ``Authorization: OAuth``, ``offset`` and ``file_size`` headers, the rupload host's own
-``debug_info`` refusals, and a GET there reporting the offset received; a container that stays
+``debug_info`` refusals, the bytes received reported by the container's ``video_status``
+(``uploading_phase.bytes_transferred``, where a resumed upload starts); a container that stays
 ``IN_PROGRESS`` for N status polls before ``FINISHED`` or ``ERROR`` (or ``EXPIRED``), then
 ``PUBLISHED``; ``media_publish`` refused (9007) before FINISHED; media with permalinks and
 insights (``views``, ``likes``, ``comments``; the retired ``plays`` refused). Every call is counted
@@ -102,7 +103,6 @@ class FakeInstagram:
         app = web.Application(client_max_size=200 * 1024 * 1024, middlewares=[self._auth])
         r = app.router
         r.add_post("/ig-api-upload/{version}/{container}", self.rupload)
-        r.add_get("/ig-api-upload/{version}/{container}", self.rupload_offset)
         r.add_get("/{version}/oauth/access_token", self.exchange)
         r.add_get("/{version}/{id}/content_publishing_limit", self.publishing_limit)
         r.add_post("/{version}/{id}/media", self.create_container)
@@ -216,13 +216,6 @@ class FakeInstagram:
                                        f"file_size {file_size} != received {len(container.received)}")
         return web.json_response({"success": True, "message": "Upload successful."})
 
-    async def rupload_offset(self, request: web.Request) -> web.Response:
-        container = self.containers.get(request.match_info["container"])
-        if container is None:
-            return self._rupload_error(400, "InvalidRequest", "Invalid container id")
-        return web.json_response({"id": container.id, "offset": len(container.received),
-                                  "file_size": container.file_size})
-
     async def media_publish(self, request: web.Request) -> web.Response:
         self.publish_calls += 1
         if request.match_info["id"] != IG_USER_ID:
@@ -273,11 +266,23 @@ class FakeInstagram:
             answer: dict[str, Any] = {"id": c.id, "status_code": c.status}
             if "status" in fields:
                 answer["status"] = c.error if c.status == "ERROR" else f"{c.status.title()}: {c.status}"
+            if "video_status" in fields:
+                self.calls["video_status"] += 1
+                answer["video_status"] = self._video_status(c)
             return web.json_response(answer)
         if node_id in self.media:
             return web.json_response({k: v for k, v in self._media_fields(self.media[node_id]).items()
                                       if k in fields or k == "id"})
         return self._unknown("node", node_id)
+
+    @staticmethod
+    def _video_status(c: FakeContainer) -> dict[str, Any]:
+        """A video's phases as Graph reports them; ``bytes_transferred`` is where a resumed upload starts."""
+        whole = c.file_size is not None and len(c.received) == c.file_size
+        uploading = "complete" if whole else "in_progress" if c.received else "not_started"
+        processing = {"IN_PROGRESS": "in_progress" if whole else "not_started", "ERROR": "error"}.get(c.status, "complete")
+        return {"uploading_phase": {"status": uploading, "bytes_transferred": len(c.received)},
+                "processing_phase": {"status": processing}}
 
     def _advance(self, c: FakeContainer) -> None:
         if c.status != "IN_PROGRESS" or c.file_size is None or len(c.received) != c.file_size:
