@@ -12,6 +12,9 @@ import asyncio
 import time
 from typing import Awaitable, Callable
 
+import aiohttp
+
+from .accounts import Account
 from .errors import PublishError
 
 Refresh = Callable[[], Awaitable[tuple[str, float]]]
@@ -56,3 +59,31 @@ class AccessToken:
         token, expires_in = await self._refresh()
         self._token = token
         self._expires = self._clock() + max(0.0, float(expires_in))
+
+
+RefreshFor = Callable[[Account, aiohttp.ClientSession, dict, str], Awaitable[tuple[str, float]]]
+"""``(account, http, kept, what)`` -> (access token, seconds until it expires). ``kept`` is the account's
+own dict for what a refresh hands back for the next one (a rotated refresh token, the latest token)."""
+
+
+class AccessTokens:
+    """A publisher's tokens, one ``AccessToken`` per ``Account.name``, made the first time it is asked for.
+
+    A refresh reads the secrets of, and goes through the HTTP session of, the latest call for that
+    account, so a rotated credential file is picked up and no session outlives the call that gave it.
+    """
+
+    def __init__(self, platform: str, refresh_for_account: RefreshFor):
+        self.platform = platform
+        self._refresh = refresh_for_account
+        self._tokens: dict[str, AccessToken] = {}
+        self._latest: dict[str, tuple[Account, aiohttp.ClientSession]] = {}
+
+    def __call__(self, account: Account, http: aiohttp.ClientSession) -> AccessToken:
+        self._latest[account.name] = (account, http)
+        token = self._tokens.get(account.name)
+        if token is None:
+            what, kept = f"{self.platform} account {account.name}", {}
+            token = self._tokens[account.name] = AccessToken(
+                lambda name=account.name: self._refresh(*self._latest[name], kept, what), what=what)
+        return token

@@ -6,7 +6,8 @@ What our publisher depends on, kept as Meta documents it: Graph's ``{"error": {"
 24 hours with ``config.quota_total`` enforced at ``media_publish`` (code 9, subcode 2207042);
 resumable containers (``upload_type=resumable``) whose bytes go to ``/ig-api-upload/<ver>/<id>``
 with ``Authorization: OAuth``, ``offset`` and ``file_size`` headers, the rupload host's own
-``debug_info`` refusals, and a GET there reporting the offset received; a container that stays
+``debug_info`` refusals, the bytes received reported by the container's ``video_status``
+(``uploading_phase.bytes_transferred``, where a resumed upload starts); a container that stays
 ``IN_PROGRESS`` for N status polls before ``FINISHED`` or ``ERROR`` (or ``EXPIRED``), then
 ``PUBLISHED``; ``media_publish`` refused (9007) before FINISHED; media with permalinks and
 insights (``views``, ``likes``, ``comments``; the retired ``plays`` refused). Every call is counted
@@ -19,12 +20,13 @@ import collections
 import contextlib
 import itertools
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
+
+from tests.fake_oauth import IssuedTokens, bearer, serving
 
 VERSION = "v25.0"
 IG_USER_ID = "17841400000000001"
@@ -79,7 +81,7 @@ class FakeInstagram:
 
     def __post_init__(self) -> None:
         self.port: int | None = None
-        self.tokens: dict[str, float] = {ACCESS_TOKEN: time.monotonic() + self.token_ttl}
+        self.tokens = IssuedTokens("EAAG-", configured={ACCESS_TOKEN: self.token_ttl})
         self.ids = itertools.count(17_900_000_000_000_001)
         self.upload_headers: list[dict[str, str]] = []
 
@@ -89,9 +91,7 @@ class FakeInstagram:
 
     def expire_tokens(self, *, keep_configured: bool = True) -> None:
         """Tokens issued by exchange stop working (the configured long-lived one too unless kept)."""
-        for token in self.tokens:
-            if token != ACCESS_TOKEN or not keep_configured:
-                self.tokens[token] = 0.0
+        self.tokens.expire(keep=(ACCESS_TOKEN,) if keep_configured else ())
 
     def used(self) -> int:
         since = self.clock() - timedelta(hours=24)
@@ -103,7 +103,6 @@ class FakeInstagram:
         app = web.Application(client_max_size=200 * 1024 * 1024, middlewares=[self._auth])
         r = app.router
         r.add_post("/ig-api-upload/{version}/{container}", self.rupload)
-        r.add_get("/ig-api-upload/{version}/{container}", self.rupload_offset)
         r.add_get("/{version}/oauth/access_token", self.exchange)
         r.add_get("/{version}/{id}/content_publishing_limit", self.publishing_limit)
         r.add_post("/{version}/{id}/media", self.create_container)
@@ -115,26 +114,15 @@ class FakeInstagram:
 
     @contextlib.asynccontextmanager
     async def serve(self) -> AsyncIterator["FakeInstagram"]:
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port or 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        try:
+        async with serving(self.app(), self.port) as self.port:
             yield self
-        finally:
-            await runner.cleanup()
-
-    def _valid(self, token: str) -> bool:
-        return self.tokens.get(token, 0.0) > time.monotonic()
 
     @web.middleware
     async def _auth(self, request: web.Request, handler):
         name = request.match_info.route.handler.__name__ if request.match_info.route else "unknown"
         self.calls[name] += 1
         if name.startswith("rupload"):
-            auth = request.headers.get("Authorization", "")
-            if not auth.startswith("OAuth ") or not self._valid(auth.removeprefix("OAuth ")):
+            if not self.tokens.valid(bearer(request, "OAuth")):
                 return self._rupload_error(400, "NotAuthorizedError", "User not authorized to perform this request")
             return await handler(request)
         if request.match_info.get("version") != VERSION:
@@ -143,8 +131,7 @@ class FakeInstagram:
             return await handler(request)
         if "access_token" in request.query:
             return self._error(name, 400, 100, "this fake takes tokens only in the Authorization header")
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not self._valid(auth.removeprefix("Bearer ")):
+        if not self.tokens.valid(bearer(request)):
             return self._error(name, 400, 190, "Error validating access token: Session has expired.",
                                subcode=463)
         return await handler(request)
@@ -165,15 +152,15 @@ class FakeInstagram:
     # ---- tokens --------------------------------------------------------------------------
 
     async def exchange(self, request: web.Request) -> web.Response:
-        q = request.query
-        if q.get("grant_type") != "fb_exchange_token" or q.get("client_id") != APP_ID \
-                or q.get("client_secret") != APP_SECRET:
+        refusal = self.tokens.grant(request.query, grant_type="fb_exchange_token",
+                                    client={"client_id": APP_ID, "client_secret": APP_SECRET},
+                                    exchanged="fb_exchange_token", accept=self.tokens.valid)
+        if refusal in ("unsupported_grant_type", "invalid_client"):  # Meta answers both with code 101
             return self._error("exchange", 400, 101, "Error validating client secret.")
-        if not self._valid(q.get("fb_exchange_token", "")):
+        if refusal == "invalid_grant":
             return self._error("exchange", 400, 190, "Error validating access token: Session has expired.", subcode=463)
         self.exchanges += 1
-        token = "EAAG-" + secrets.token_hex(12)
-        self.tokens[token] = time.monotonic() + self.token_ttl
+        token = self.tokens.issue(self.token_ttl)
         return web.json_response({"access_token": token, "token_type": "bearer", "expires_in": int(self.token_ttl)})
 
     # ---- publishing ----------------------------------------------------------------------
@@ -229,13 +216,6 @@ class FakeInstagram:
                                        f"file_size {file_size} != received {len(container.received)}")
         return web.json_response({"success": True, "message": "Upload successful."})
 
-    async def rupload_offset(self, request: web.Request) -> web.Response:
-        container = self.containers.get(request.match_info["container"])
-        if container is None:
-            return self._rupload_error(400, "InvalidRequest", "Invalid container id")
-        return web.json_response({"id": container.id, "offset": len(container.received),
-                                  "file_size": container.file_size})
-
     async def media_publish(self, request: web.Request) -> web.Response:
         self.publish_calls += 1
         if request.match_info["id"] != IG_USER_ID:
@@ -286,11 +266,23 @@ class FakeInstagram:
             answer: dict[str, Any] = {"id": c.id, "status_code": c.status}
             if "status" in fields:
                 answer["status"] = c.error if c.status == "ERROR" else f"{c.status.title()}: {c.status}"
+            if "video_status" in fields:
+                self.calls["video_status"] += 1
+                answer["video_status"] = self._video_status(c)
             return web.json_response(answer)
         if node_id in self.media:
             return web.json_response({k: v for k, v in self._media_fields(self.media[node_id]).items()
                                       if k in fields or k == "id"})
         return self._unknown("node", node_id)
+
+    @staticmethod
+    def _video_status(c: FakeContainer) -> dict[str, Any]:
+        """A video's phases as Graph reports them; ``bytes_transferred`` is where a resumed upload starts."""
+        whole = c.file_size is not None and len(c.received) == c.file_size
+        uploading = "complete" if whole else "in_progress" if c.received else "not_started"
+        processing = {"IN_PROGRESS": "in_progress" if whole else "not_started", "ERROR": "error"}.get(c.status, "complete")
+        return {"uploading_phase": {"status": uploading, "bytes_transferred": len(c.received)},
+                "processing_phase": {"status": processing}}
 
     def _advance(self, c: FakeContainer) -> None:
         if c.status != "IN_PROGRESS" or c.file_size is None or len(c.received) != c.file_size:

@@ -23,6 +23,8 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from tests.fake_oauth import IssuedTokens, bearer, serving
+
 CLIENT_KEY = "tt-client-key"
 CLIENT_SECRET = "tt-client-secret-0123456789"
 REFRESH_TOKEN = "tt-refresh-token-0123456789"
@@ -72,8 +74,7 @@ class FakeTikTok:
 
     def __post_init__(self) -> None:
         self.port: int | None = None
-        self.tokens: dict[str, float] = {}                  # access token -> expiry (monotonic)
-        self.issued: list[str] = []
+        self.tokens = IssuedTokens("act.")
         self.windows: dict[tuple[str, str], collections.deque] = collections.defaultdict(collections.deque)
         self.ids = itertools.count(7_300_000_000_000_000_001)
 
@@ -86,8 +87,7 @@ class FakeTikTok:
 
     def expire_tokens(self) -> None:
         """Every access token issued so far stops working (as after ~24 h)."""
-        for token in self.tokens:
-            self.tokens[token] = 0.0
+        self.tokens.expire()
 
     # ---- plumbing --------------------------------------------------------------------
 
@@ -105,15 +105,8 @@ class FakeTikTok:
 
     @contextlib.asynccontextmanager
     async def serve(self) -> AsyncIterator["FakeTikTok"]:
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port or 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        try:
+        async with serving(self.app(), self.port) as self.port:
             yield self
-        finally:
-            await runner.cleanup()
 
     @web.middleware
     async def _envelope(self, request: web.Request, handler):
@@ -121,9 +114,8 @@ class FakeTikTok:
         self.calls[name] += 1
         if name in ("oauth_token", "upload_chunk"):
             return await handler(request)
-        auth = request.headers.get("Authorization", "")
-        token = auth.removeprefix("Bearer ")
-        if not auth.startswith("Bearer ") or self.tokens.get(token, 0.0) <= time.monotonic():
+        token = bearer(request)
+        if not self.tokens.valid(token):
             return self._error(name, 401, "access_token_invalid",
                                "The access token is invalid or not found in the request.")
         request[TOKEN] = token
@@ -158,16 +150,16 @@ class FakeTikTok:
 
     async def oauth_token(self, request: web.Request) -> web.Response:
         form = await request.post()
-        if form.get("grant_type") != "refresh_token" or form.get("client_key") != CLIENT_KEY \
-                or form.get("client_secret") != CLIENT_SECRET:
+        refusal = self.tokens.grant(form, grant_type="refresh_token",
+                                    client={"client_key": CLIENT_KEY, "client_secret": CLIENT_SECRET},
+                                    exchanged="refresh_token", accept=lambda t: t == REFRESH_TOKEN)
+        if refusal in ("unsupported_grant_type", "invalid_client"):  # TikTok names both invalid_client
             return web.json_response({"error": "invalid_client", "error_description": "Client key or secret is invalid",
                                       "log_id": secrets.token_hex(8)}, status=401)
-        if form.get("refresh_token") != REFRESH_TOKEN:
-            return web.json_response({"error": "invalid_grant", "error_description": "Refresh token is invalid or expired",
+        if refusal == "invalid_grant":
+            return web.json_response({"error": refusal, "error_description": "Refresh token is invalid or expired",
                                       "log_id": secrets.token_hex(8)}, status=400)
-        token = "act." + secrets.token_hex(12)
-        self.tokens[token] = time.monotonic() + self.token_ttl
-        self.issued.append(token)
+        token = self.tokens.issue(self.token_ttl)
         return web.json_response({"access_token": token, "expires_in": int(self.token_ttl), "open_id": "open-1",
                                   "refresh_token": REFRESH_TOKEN, "refresh_expires_in": 31536000,
                                   "scope": "video.publish,video.upload,video.list", "token_type": "Bearer"})

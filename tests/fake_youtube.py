@@ -27,6 +27,8 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from tests.fake_oauth import IssuedTokens, bearer, serving
+
 CLIENT_ID = "1234-fake.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-fake-client-secret"
 REFRESH_TOKEN = "1//fake-refresh-token-0123456789"
@@ -102,7 +104,7 @@ class FakeYouTube:
 
     def __post_init__(self) -> None:
         self.port: int | None = None
-        self.tokens: dict[str, float] = {}   # access token -> when it expires (monotonic)
+        self.tokens = IssuedTokens("ya29.fake-")
         self.held = asyncio.Event()
         self.release = asyncio.Event()
         self._dropped = False
@@ -133,33 +135,30 @@ class FakeYouTube:
 
     @contextlib.asynccontextmanager
     async def serve(self) -> AsyncIterator["FakeYouTube"]:
-        runner = web.AppRunner(self.app(), access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", self.port or 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        try:
-            yield self
-        finally:
-            self.release.set()
-            await runner.cleanup()
+        async with serving(self.app(), self.port) as self.port:
+            try:
+                yield self
+            finally:
+                self.release.set()
 
     # ---- OAuth ------------------------------------------------------------------------------
 
     async def token(self, request: web.Request) -> web.Response:
         self.calls["token"] += 1
         form = await request.post()
-        if form.get("grant_type") != "refresh_token":
-            return web.json_response({"error": "unsupported_grant_type",
+        refusal = self.tokens.grant(form, grant_type="refresh_token",
+                                    client={"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+                                    exchanged="refresh_token", accept=lambda t: t == REFRESH_TOKEN and not self.revoked)
+        if refusal == "unsupported_grant_type":
+            return web.json_response({"error": refusal,
                                       "error_description": f"Invalid grant_type: {form.get('grant_type')}"}, status=400)
-        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
-            return web.json_response({"error": "invalid_client", "error_description": "Unauthorized"}, status=401)
-        if form.get("refresh_token") != REFRESH_TOKEN or self.revoked:
-            return web.json_response({"error": "invalid_grant",
+        if refusal == "invalid_client":
+            return web.json_response({"error": refusal, "error_description": "Unauthorized"}, status=401)
+        if refusal == "invalid_grant":
+            return web.json_response({"error": refusal,
                                       "error_description": "Token has been expired or revoked."}, status=400)
         self.refreshes += 1
-        access = "ya29.fake-" + secrets.token_urlsafe(24)
-        self.tokens[access] = time.monotonic() + self.token_ttl
+        access = self.tokens.issue(self.token_ttl)
         scope = "https://www.googleapis.com/auth/youtube.upload"
         if self.readonly_scope:
             scope += " https://www.googleapis.com/auth/youtube.readonly"
@@ -167,9 +166,7 @@ class FakeYouTube:
                                   "token_type": "Bearer"})
 
     def _unauthorised(self, request: web.Request) -> web.Response | None:
-        auth = request.headers.get("Authorization", "")
-        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
-        if self.tokens.get(token, 0.0) > time.monotonic() and not self.refuse_tokens:
+        if self.tokens.valid(bearer(request)) and not self.refuse_tokens:
             return None
         self.calls["401"] += 1
         return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token, "
@@ -306,7 +303,7 @@ class FakeYouTube:
         if (self.expire_tokens_at is not None and not self._expired_tokens
                 and len(session.received) >= self.expire_tokens_at and len(session.received) < session.total):
             self._expired_tokens = True
-            self.tokens = {t: 0.0 for t in self.tokens}
+            self.tokens.expire()
         return self._answer(session)
 
     def _answer(self, session: Session) -> web.Response:

@@ -63,6 +63,23 @@ def config(tmp_path, platform, monkeypatch):
     return tmp_path / "daemon.yaml"
 
 
+@pytest.fixture
+def job_id(config, tmp_path) -> int:
+    """A completed job whose video is on disk, in the store the config names: what publish takes."""
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 1000)
+
+    async def finished() -> int:
+        async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
+            (job_id,) = await store.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah", title="T",
+                                                     request={})])
+            await store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
+                                     result={"video": str(video)})
+            return job_id
+
+    return asyncio.run(finished())
+
+
 def run(capsys, *argv) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_:
         cli.main(list(argv))
@@ -84,19 +101,7 @@ def test_accounts_lists_and_checks_each_without_printing_a_secret(config, capsys
     assert code == 1 and "loop-main" in out and "not checked" in out and TOKEN not in out
 
 
-def test_publish_queues_the_video_once_with_the_options_given(config, tmp_path, capsys):
-    video = tmp_path / "v.mp4"
-    video.write_bytes(b"\0" * 1000)
-
-    async def finished() -> int:
-        async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
-            (job_id,) = await store.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah", title="T",
-                                                     request={})])
-            await store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
-                                     result={"video": str(video)})
-            return job_id
-
-    job_id = asyncio.run(finished())
+def test_publish_queues_the_video_once_with_the_options_given(config, tmp_path, job_id, capsys):
     code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--to", "loopvid",
                     "--privacy", "unlisted", "--json")
     assert code == 0
@@ -115,19 +120,7 @@ def test_publish_queues_the_video_once_with_the_options_given(config, tmp_path, 
     assert asyncio.run(options())["privacy"] == "unlisted"
 
 
-def test_publish_wait_without_a_running_daemon_says_so(config, tmp_path, capsys):
-    video = tmp_path / "v.mp4"
-    video.write_bytes(b"\0" * 1000)
-
-    async def finished() -> int:
-        async with Store.open(tmp_path / "var" / "db.sqlite3") as store:
-            (job_id,) = await store.add_jobs([NewJob(renderer="fake", format="tiktok", avatar_id="sarah", title="T",
-                                                     request={})])
-            await store.record_event(JobEvent(job_id=job_id, state=JobState.completed, percent=100),
-                                     result={"video": str(video)})
-            return job_id
-
-    job_id = asyncio.run(finished())
+def test_publish_wait_without_a_running_daemon_says_so(config, job_id, capsys):
     code, out = run(capsys, "--config", str(config), "publish", str(job_id), "--to", "loopvid", "--wait",
                     "--timeout", "0.2")
     assert code != 0 and "after 0.2 s still loopvid pending" in out and "is one running?" in out

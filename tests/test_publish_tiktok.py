@@ -231,7 +231,7 @@ async def test_an_expired_access_token_is_refreshed_once(tiktok, http, tmp_path)
     await pub.publish(record(tmp_path).attempt(), http)
     tiktok.expire_tokens()
     await pub.publish(record(tmp_path).attempt(), http)
-    assert len(tiktok.issued) == 2 and len(tiktok.published()) == 2
+    assert len(tiktok.tokens.issued) == 2 and len(tiktok.published()) == 2
     assert [e for e, x in tiktok.refused if x["code"] == "access_token_invalid"] == ["creator_info"]
 
 
@@ -241,7 +241,7 @@ async def test_a_refused_refresh_token_says_so_without_the_secrets(tiktok, http,
         await publisher(tiktok).publish(record(tmp_path, secrets=secrets).attempt(), http)
     message = str(refused.value)
     assert "TikTok account acme-tiktok" in message and "invalid_grant" in message and "authorise" in message
-    assert all(s not in message for s in (*secrets.values(), *tiktok.issued))
+    assert all(s not in message for s in (*secrets.values(), *tiktok.tokens.issued))
 
 
 async def test_check_names_the_creator(tiktok, http, tmp_path):
@@ -303,7 +303,7 @@ async def test_the_service_posts_a_finished_video_to_tiktok_privately(tmp_path, 
     assert row["url"] == f"https://www.tiktok.com/@acme.avatars/video/{post.post_id}"
     assert bytes(post.received) == open(job.result["video"], "rb").read()
     assert post.post_info["privacy_level"] == "SELF_ONLY"
-    assert all(secret not in caplog.text for secret in (*SECRETS.values(), *tiktok.issued))
+    assert all(secret not in caplog.text for secret in (*SECRETS.values(), *tiktok.tokens.issued))
 
 
 async def test_the_service_waits_out_the_init_limit_and_then_posts(tmp_path, tiktok, monkeypatch):

@@ -34,9 +34,7 @@ class GraphError(PublishError):
 
 
 class Graph:
-    def __init__(self, account: Account, cfg: InstagramSettings, http: aiohttp.ClientSession,
-                 token: AccessToken, clock: Callable):
-        self.account = account
+    def __init__(self, cfg: InstagramSettings, http: aiohttp.ClientSession, token: AccessToken, clock: Callable):
         self.cfg = cfg
         self.http = http
         self.token = token
@@ -82,20 +80,20 @@ class Graph:
                              code, subcode)
         raise AssertionError("unreachable")
 
-    async def rupload(self, method: str, uri: str, *, doing: str, headers: dict[str, str] | None = None,
-                      data: AsyncIterable[bytes] | None = None) -> tuple[dict[str, Any], Any]:
-        """(answer, response headers) of the rupload host, which takes ``Authorization: OAuth <token>``."""
+    async def rupload(self, uri: str, *, doing: str, headers: dict[str, str],
+                      data: AsyncIterable[bytes]) -> dict[str, Any]:
+        """The rupload host's answer to a POST of the bytes; it takes ``Authorization: OAuth <token>``."""
         token = await self.token.get()
         timeout = aiohttp.ClientTimeout(total=self.cfg.upload_timeout_seconds, connect=10.0)
         try:
-            async with self.http.request(method, uri, data=data, timeout=timeout,
-                                         headers={"Authorization": f"OAuth {token}", **(headers or {})}) as resp:
-                status, answer, reply_headers = resp.status, json_of(await resp.read()), resp.headers
+            async with self.http.post(uri, data=data, timeout=timeout,
+                                      headers={"Authorization": f"OAuth {token}", **headers}) as resp:
+                status, answer = resp.status, json_of(await resp.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TryAgain(f"{self.what}: the upload did not reach Instagram {doing} ({type(exc).__name__})") from None
         info = answer.get("debug_info")
         if status < 400 and not isinstance(info, dict):
-            return answer, reply_headers
+            return answer
         info = info if isinstance(info, dict) else {}
         message = str(info.get("message") or f"HTTP {status}")
         if status >= 500 or info.get("retriable"):

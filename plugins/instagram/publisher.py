@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
-from avatar_daemon import AccessToken, Account, ConfigError, Figures, Posted, PublishError, QuotaWait, TryAgain, Upload
+from avatar_daemon import AccessTokens, Account, ConfigError, Figures, Posted, PublishError, QuotaWait, TryAgain, Upload
 
 from .._captions import caption
 from . import graph
@@ -31,24 +31,14 @@ class InstagramPublisher:
     def __init__(self, cfg: InstagramSettings, clock: Callable):
         self.cfg = cfg
         self.clock = clock
-        self._tokens: dict[str, AccessToken] = {}
-        self._kept: dict[str, dict[str, str]] = {}
-        self._http: aiohttp.ClientSession | None = None
-        self._accounts: dict[str, Account] = {}
+        self._tokens = AccessTokens("Instagram", lambda account, http, kept, what:
+                                    graph.refresh(cfg, http, account, what, kept))
 
     def __repr__(self) -> str:
         return f"InstagramPublisher({self.cfg.graph_url!r})"
 
     def _graph(self, account: Account, http: aiohttp.ClientSession) -> graph.Graph:
-        what = f"Instagram account {account.name}"
-        # a refresh goes through the session, and reads the secrets, of the call that needs it
-        self._http, self._accounts[account.name] = http, account
-        if account.name not in self._tokens:
-            kept = self._kept.setdefault(account.name, {})
-            self._tokens[account.name] = AccessToken(
-                lambda name=account.name: graph.refresh(self.cfg, self._http, self._accounts[name], what, kept),
-                what=what)
-        return graph.Graph(account, self.cfg, http, self._tokens[account.name], self.clock)
+        return graph.Graph(self.cfg, http, self._tokens(account, http), self.clock)
 
     # ---- Publisher --------------------------------------------------------------------
 
@@ -156,18 +146,28 @@ class InstagramPublisher:
     async def _send(self, g: graph.Graph, upload: Upload) -> None:
         uri, size = upload.state["upload_uri"], upload.video.size
         offset = 0
-        if upload.state.get("upload_started"):  # an earlier attempt sent some: ask where the host got to
-            answer, headers = await g.rupload("GET", uri, doing="asking how much of the video arrived")
-            offset = _int(answer.get("offset"), _int(headers.get("offset"), 0))
+        if upload.state.get("upload_started"):  # an earlier attempt sent some: ask how much arrived
+            offset = await self._received(g, upload.state["container_id"])
         if offset < size:
             await upload.save(upload_started=True)
             headers = {"offset": str(offset), "file_size": str(size), "Content-Type": "application/octet-stream",
                        "Content-Length": str(size - offset)}
-            answer, _ = await g.rupload("POST", uri, headers=headers, data=_read(upload, offset, size),
-                                        doing=f"sending the video from byte {offset}")
+            answer = await g.rupload(uri, headers=headers, data=_read(upload, offset, size),
+                                     doing=f"sending the video from byte {offset}")
             if answer.get("success") is False:
                 raise TryAgain(f"{g.what}: Instagram's upload host did not take the video ({answer.get('message')})")
         await upload.save("processing", uploaded=True)
+
+    async def _received(self, g: graph.Graph, container: str) -> int:
+        """The bytes of the video Meta holds for ``container``: Graph's
+        ``video_status.uploading_phase.bytes_transferred`` (read so in Meta's own Reels sample,
+        fbsamples/reels_publishing_apis), the offset the next POST starts from; 0, the whole file
+        again, when Graph does not say."""
+        answer = await g.call("GET", container, params={"fields": "video_status"},
+                              doing="asking how much of the video arrived")
+        video_status = answer.get("video_status") if isinstance(answer.get("video_status"), dict) else {}
+        phase = video_status.get("uploading_phase") if isinstance(video_status.get("uploading_phase"), dict) else {}
+        return max(0, _int(phase.get("bytes_transferred"), 0))
 
     async def _status(self, g: graph.Graph, container: str) -> dict[str, Any]:
         return await g.call("GET", container, params={"fields": "status_code,status"},

@@ -27,9 +27,7 @@ STALE_TOKEN = {"access_token_invalid", "token_expired"}
 class TikTokApi:
     """Calls for one account; ``what`` ("TikTok account acme") names it in every error, never a credential."""
 
-    def __init__(self, account: Account, cfg: TikTokSettings, http: aiohttp.ClientSession,
-                 token: AccessToken, clock: Callable):
-        self.account = account
+    def __init__(self, cfg: TikTokSettings, http: aiohttp.ClientSession, token: AccessToken, clock: Callable):
         self.cfg = cfg
         self.http = http
         self.token = token

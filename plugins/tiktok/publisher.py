@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
-from avatar_daemon import AccessToken, Account, Figures, Posted, PublishError, TryAgain, Upload
+from avatar_daemon import AccessTokens, Account, Figures, Posted, PublishError, TryAgain, Upload
 
 from .._captions import caption
 from . import api, chunks
@@ -32,24 +32,14 @@ class TikTokPublisher:
     def __init__(self, cfg: TikTokSettings, clock: Callable):
         self.cfg = cfg
         self.clock = clock
-        self._tokens: dict[str, AccessToken] = {}
-        self._kept: dict[str, dict[str, str]] = {}
-        self._http: aiohttp.ClientSession | None = None
-        self._accounts: dict[str, Account] = {}
+        self._tokens = AccessTokens("TikTok", lambda account, http, kept, what:
+                                    api.refresh(cfg, http, account, what, kept))
 
     def __repr__(self) -> str:
         return f"TikTokPublisher({self.cfg.base_url!r})"
 
     def _api(self, account: Account, http: aiohttp.ClientSession) -> api.TikTokApi:
-        what = f"TikTok account {account.name}"
-        # a refresh goes through the session, and reads the secrets, of the call that needs it
-        self._http, self._accounts[account.name] = http, account
-        if account.name not in self._tokens:
-            kept = self._kept.setdefault(account.name, {})
-            self._tokens[account.name] = AccessToken(
-                lambda name=account.name: api.refresh(self.cfg, self._http, self._accounts[name], what, kept),
-                what=what)
-        return api.TikTokApi(account, self.cfg, http, self._tokens[account.name], self.clock)
+        return api.TikTokApi(self.cfg, http, self._tokens(account, http), self.clock)
 
     # ---- Publisher --------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The YouTube publisher: one account's OAuth token, the resumable upload, and the Data API's lookups."""
+"""The YouTube publisher: each account's OAuth token, the resumable upload, and the Data API's lookups."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Callable
 import aiohttp
 
 from avatar_daemon import (
-    AccessToken, Account, ConfigError, Figures, GaveUp, Posted, PublishError, TryAgain, Upload, retrying,
+    AccessTokens, Account, ConfigError, Figures, GaveUp, Posted, PublishError, TryAgain, Upload, retrying,
 )
 
 from .api import Answer, GoogleApi, refresh_google
@@ -20,41 +20,25 @@ BATCH = 50
 FAILED = {"rejected": "rejectionReason", "failed": "failureReason"}
 
 
-class _Credentials:
-    """An account's access token, refreshed from its secrets (read at each refresh, so a rotated
-    credential file is picked up) with the HTTP session of the latest call."""
-
-    def __init__(self, cfg: YouTubeSettings, account: Account):
-        self.cfg = cfg
-        self.account = account
-        self.http: aiohttp.ClientSession | None = None
-        self.what = f"YouTube account {account.name}"
-        self.token = AccessToken(self._refresh, what=self.what)
-
-    async def _refresh(self) -> tuple[str, float]:
-        assert self.http is not None
-        try:
-            secrets = [self.account.secret(k) for k in ("client_id", "client_secret", "refresh_token")]
-        except ConfigError as exc:
-            raise PublishError(f"{self.what}: {exc}") from None
-        return await refresh_google(self.http, self.cfg.token_url, *secrets, what=self.what,
-                                    timeout=self.cfg.request_timeout_seconds)
-
-
 class YouTubePublisher:
     name = "youtube"
 
     def __init__(self, cfg: YouTubeSettings, clock: Callable):
         self.cfg = cfg
         self.clock = clock
-        self._accounts: dict[str, _Credentials] = {}
+        self._tokens = AccessTokens("YouTube", self._refresh)
 
     def _api(self, account: Account, http: aiohttp.ClientSession) -> GoogleApi:
-        creds = self._accounts.get(account.name)
-        if creds is None:
-            creds = self._accounts[account.name] = _Credentials(self.cfg, account)
-        creds.account, creds.http = account, http
-        return GoogleApi(http, creds.token, creds.what)
+        token = self._tokens(account, http)
+        return GoogleApi(http, token, token.what)
+
+    async def _refresh(self, account: Account, http: aiohttp.ClientSession, kept: dict, what: str) -> tuple[str, float]:
+        try:
+            secrets = [account.secret(k) for k in ("client_id", "client_secret", "refresh_token")]
+        except ConfigError as exc:
+            raise PublishError(f"{what}: {exc}") from None
+        return await refresh_google(http, self.cfg.token_url, *secrets, what=what,
+                                    timeout=self.cfg.request_timeout_seconds)
 
     async def publish(self, upload: Upload, http: aiohttp.ClientSession) -> Posted:
         api = self._api(upload.account, http)
