@@ -44,7 +44,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncContextManager, Awaitable, Callable, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, AsyncContextManager, AsyncIterator, Awaitable, Callable, Mapping, Protocol, runtime_checkable
 
 import pluggy
 
@@ -440,6 +440,13 @@ class Upload(Protocol):
 
     def progress(self, percent: float, message: str) -> None:
         """Report progress (cheap, as often as you like): events, Slack and the studio show it."""
+
+    def read(self, first: int, end: int, piece: int = 1024 * 1024,
+             sending_to: str | None = None) -> AsyncIterator[bytes]:
+        """Bytes ``first`` up to ``end`` of the video file, ``piece`` bytes at a time, read off the event
+        loop (a slow disk must not stall the daemon); ``PublishError`` when the file ends early. With
+        ``sending_to`` (a platform's name) each piece also reports progress, the upload being the
+        first 90% of the publication's bar."""
 
 
 @runtime_checkable

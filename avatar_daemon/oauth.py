@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Awaitable, Callable
-
-import aiohttp
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from .accounts import Account
 from .errors import PublishError
+
+if TYPE_CHECKING:
+    import aiohttp
 
 Refresh = Callable[[], Awaitable[tuple[str, float]]]
 """Returns (access token, seconds until it expires)."""
@@ -61,7 +62,7 @@ class AccessToken:
         self._expires = self._clock() + max(0.0, float(expires_in))
 
 
-RefreshFor = Callable[[Account, aiohttp.ClientSession, dict, str], Awaitable[tuple[str, float]]]
+RefreshFor = Callable[[Account, "aiohttp.ClientSession", dict, str], Awaitable[tuple[str, float]]]
 """``(account, http, kept, what)`` -> (access token, seconds until it expires). ``kept`` is the account's
 own dict for what a refresh hands back for the next one (a rotated refresh token, the latest token)."""
 

@@ -20,7 +20,7 @@ import time
 import traceback
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 import aiohttp
 from pydantic import ValidationError
@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from .accounts import Account, Accounts
 from .errors import AvatarDaemonError, InvalidRequest, PublishError, QuotaWait, UnknownNameError, first_problem
 from .events import EventBus
-from .hookspecs import Publisher
+from .hookspecs import Publisher, Upload
 from .models import FormatSpec, JobEvent, JobState, Notice, PublishOptions, PublishVideo, Script
 from .registry import Registry
 from .retry import TryAgain, backoff
@@ -467,7 +467,29 @@ class _Upload:
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
 
+    def read(self, first: int, end: int, piece: int = 1024 * 1024,
+             sending_to: str | None = None) -> AsyncIterator[bytes]:
+        return read_video(self, first, end, piece, sending_to)
+
     async def _persist(self, percent: float, message: str) -> None:
         """The percent the studio shows on reload; a lost claim is the publisher's `save` to report."""
         with contextlib.suppress(Exception):
             await self.service.store.save_publication(self.pub.id, self.pub.fence, percent=percent, message=message)
+
+
+async def read_video(upload: Upload, first: int, end: int, piece: int = 1024 * 1024,
+                     sending_to: str | None = None) -> AsyncIterator[bytes]:
+    """`Upload.read`: the one file reader every publisher streams its upload from."""
+    path, total = upload.video.path, upload.video.size
+    with open(path, "rb") as f:
+        f.seek(first)
+        at = first
+        while at < end:
+            data = await asyncio.to_thread(f.read, min(piece, end - at))
+            if not data:
+                raise PublishError(f"video {upload.video.job_id}: its file {path.name} ended early, at byte {at} "
+                                   f"of {total}")
+            at += len(data)
+            if sending_to:
+                upload.progress(90.0 * at / total, f"sending the video to {sending_to} ({at * 100 // total}%)")
+            yield data

@@ -15,6 +15,7 @@ from typing import Any
 
 from avatar_daemon import PublishOptions, PublishVideo
 from avatar_daemon.models import JobState
+from avatar_daemon.publications import read_video
 from avatar_daemon.testing import wait_for_final, wait_until
 from tests.conftest import fixture_bytes
 
@@ -77,6 +78,9 @@ class Attempt:
 
     def progress(self, percent: float, message: str) -> None:
         self.record.messages.append((percent, message))
+
+    def read(self, first: int, end: int, piece: int = 1024 * 1024, sending_to: str | None = None):
+        return read_video(self, first, end, piece, sending_to)
 
 
 def video_file(tmp_path: Path, size: int, *, duration: float = 30.0, title: str = "Rust 2026 in a minute",

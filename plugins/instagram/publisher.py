@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import aiohttp
 
@@ -21,7 +21,6 @@ from . import graph
 from .settings import InstagramSettings
 
 CAPTION_LIMIT = 2200
-READ = 1024 * 1024
 METRICS = {"views": "views", "likes": "likes", "comments": "comments"}
 
 
@@ -152,7 +151,7 @@ class InstagramPublisher:
             await upload.save(upload_started=True)
             headers = {"offset": str(offset), "file_size": str(size), "Content-Type": "application/octet-stream",
                        "Content-Length": str(size - offset)}
-            answer = await g.rupload(uri, headers=headers, data=_read(upload, offset, size),
+            answer = await g.rupload(uri, headers=headers, data=upload.read(offset, size, sending_to="Instagram"),
                                      doing=f"sending the video from byte {offset}")
             if answer.get("success") is False:
                 raise TryAgain(f"{g.what}: Instagram's upload host did not take the video ({answer.get('message')})")
@@ -221,19 +220,6 @@ def _user_id(account: Account) -> str:
         raise ConfigError([f"publishing.accounts.{account.name}.ig_user_id: missing (the Instagram professional "
                            "account's id, from GET /me/accounts?fields=instagram_business_account)"])
     return str(user)
-
-
-async def _read(upload: Upload, first: int, end: int) -> AsyncIterator[bytes]:
-    with open(upload.video.path, "rb") as f:
-        f.seek(first)
-        at = first
-        while at < end:
-            piece = await asyncio.to_thread(f.read, min(READ, end - at))
-            if not piece:
-                raise PublishError(f"the video file {upload.video.path.name} ended early, at byte {at} of {end}")
-            at += len(piece)
-            upload.progress(90.0 * at / end, f"sending the video to Instagram ({at * 100 // end}%)")
-            yield piece
 
 
 def _value(item: dict[str, Any]) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import aiohttp
 
@@ -22,7 +22,6 @@ from .settings import TikTokSettings
 PRIVACY = {"private": "SELF_ONLY", "unlisted": "MUTUAL_FOLLOW_FRIENDS", "public": "PUBLIC_TO_EVERYONE"}
 LEVELS = {"PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "FOLLOWER_OF_CREATOR", "SELF_ONLY"}
 CAPTION_LIMIT = 2200
-READ = 1024 * 1024
 PROCESSING = {"PROCESSING_UPLOAD", "PROCESSING_DOWNLOAD"}
 
 
@@ -155,7 +154,7 @@ class TikTokPublisher:
             headers = {"Content-Type": upload.video.mime, "Content-Length": str(end - first),
                        "Content-Range": f"bytes {first}-{end - 1}/{plan.video_size}"}
             try:
-                async with client.http.put(state["upload_url"], data=_read(upload, first, end, plan.video_size),
+                async with client.http.put(state["upload_url"], data=upload.read(first, end, sending_to="TikTok"),
                                            headers=headers, timeout=timeout) as resp:
                     status, body = resp.status, await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -210,17 +209,3 @@ class TikTokPublisher:
             return Posted(remote_id=state["publish_id"])
         user = state.get("username")
         return Posted(remote_id=ids[0], url=f"https://www.tiktok.com/@{user}/video/{ids[0]}" if user else None)
-
-
-async def _read(upload: Upload, first: int, end: int, total: int) -> AsyncIterator[bytes]:
-    """Bytes ``first``..``end`` of the file, a MiB at a time, off the event loop, reporting progress."""
-    with open(upload.video.path, "rb") as f:
-        f.seek(first)
-        at = first
-        while at < end:
-            piece = await asyncio.to_thread(f.read, min(READ, end - at))
-            if not piece:
-                raise PublishError(f"the video file {upload.video.path.name} ended early, at byte {at} of {total}")
-            at += len(piece)
-            upload.progress(90.0 * at / total, f"sending the video to TikTok ({at * 100 // total}%)")
-            yield piece

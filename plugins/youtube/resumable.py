@@ -8,11 +8,10 @@ went out whole may have been cut short, and a chunk whose answer was lost may ha
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 from avatar_daemon import GaveUp, PublishError, TryAgain, Upload, retrying
 
@@ -116,7 +115,7 @@ class ResumableUpload:
         size = min(self.cfg.chunk_size, self.total - first)
         last = first + size - 1
         self.unsure = True  # until the server says how much of this chunk it kept
-        answer = await self.api.call("PUT", self.uri, data=lambda: self._read(first, size),
+        answer = await self.api.call("PUT", self.uri, data=lambda: self.upload.read(first, first + size, QUANTUM),
                                      headers={"Content-Type": self.video.mime, "Content-Length": str(size),
                                               "Content-Range": f"bytes {first}-{last}/{self.total}"},
                                      timeout=self.cfg.chunk_timeout_seconds)
@@ -158,14 +157,3 @@ class ResumableUpload:
         if size != self.total or size == 0:
             raise PublishError(f"video {self.video.job_id}: its file has {size} bytes, not the {self.total} "
                                "recorded when it finished; render it again")
-
-    async def _read(self, offset: int, size: int) -> AsyncIterator[bytes]:
-        """The chunk from the file, 256 KiB at a time (the reads in a thread: a slow disk must not stall the loop)."""
-        with open(self.video.path, "rb") as f:
-            f.seek(offset)
-            while size > 0:
-                piece = await asyncio.to_thread(f.read, min(size, QUANTUM))
-                if not piece:
-                    raise PublishError(f"video {self.video.job_id}: its file got shorter during the upload")
-                size -= len(piece)
-                yield piece
