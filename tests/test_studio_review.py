@@ -10,12 +10,13 @@ import requests
 
 from tests.browser import Studio
 from tests.test_http_api import TOKENS
-from tests.test_studio_browser import studio  # noqa: F401  (the fixture)
+from tests import test_studio_browser
 
+studio = test_studio_browser.studio  # the module-scoped fixture, a copy of its own here
 ROOT = {"Authorization": f"Bearer {TOKENS['root']}"}
 
 
-def test_a_portrait_videos_thumbnail_is_shown_whole_in_the_list(studio: Studio):  # noqa: F811
+def test_a_portrait_videos_thumbnail_is_shown_whole_in_the_list(studio: Studio):
     made = requests.post(f"{studio.base_url}/videos", headers=ROOT, timeout=10,
                          json={"script_title": "Tall", "script_content": "A portrait video.", "format": "tiktok"})
     assert made.status_code == 201, made.text
@@ -39,3 +40,30 @@ def test_a_portrait_videos_thumbnail_is_shown_whole_in_the_list(studio: Studio):
     # cover crops the still to the box (the presenter's chin and collar were all one saw), fill squashes it
     assert fit in ("contain", "scale-down"), fit
 
+
+def test_a_campaign_that_will_not_run_shows_no_next_run(studio: Studio):
+    seed = {"name": "Dormant Trends", "source_tools": ["hackernews"], "frequency": "daily", "is_active": False}
+    answer = requests.post(f"{studio.base_url}/campaigns", headers=ROOT, json=seed, timeout=10)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["next_run_at"]  # the store keeps a slot for it all the same
+    studio.sign_in(TOKENS["root"], "campaigns")
+    card = '[data-campaign="dormant-trends"]'
+    studio.visible(card)
+    assert studio.find(f"{card} .badge").get_attribute("data-state") == "inactive"
+    assert studio.find(f"{card} [data-field=next]").text.startswith("Next: none (active: false")
+
+    paused = requests.patch(f"{studio.base_url}/campaigns/morning-hn", headers=ROOT, json={"paused": True}, timeout=10)
+    assert paused.status_code == 200, paused.text
+    try:
+        studio.go("#make")
+        studio.go("#campaigns")
+        studio.wait(lambda d: studio.find('[data-campaign="morning-hn"] .badge').get_attribute("data-state")
+                    == "paused", what="the paused badge")
+        assert studio.find('[data-campaign="morning-hn"] [data-field=next]').text.startswith("Next: none while paused")
+    finally:
+        requests.patch(f"{studio.base_url}/campaigns/morning-hn", headers=ROOT, json={"paused": False}, timeout=10)
+    studio.go("#make")
+    studio.go("#campaigns")
+    studio.wait(lambda d: studio.find('[data-campaign="morning-hn"] .badge').get_attribute("data-state") == "running",
+                what="the resumed badge")
+    assert "none" not in studio.find('[data-campaign="morning-hn"] [data-field=next]').text
