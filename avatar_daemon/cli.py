@@ -323,7 +323,9 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
                     return 0
                 for r in rows:
                     state = "paused" if r["paused"] else "active" if r["active"] else "inactive"
-                    say(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {_when(r['next_run_at'])}  "
+                    # The store keeps a slot for every campaign; the scheduler runs only the active ones.
+                    upcoming = _when(r["next_run_at"]) if state == "active" else "-"
+                    say(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {upcoming:<16}  "
                         f"last {_when(r['last_run_at'])}  runs {r['runs']}  videos {r['videos']} "
                         f"({r['completed']} done)")
             return 0

@@ -50,3 +50,29 @@ def test_an_extra_word_is_still_refused(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["tokens", "revoke", "ana", "bob"])
     assert "unrecognized arguments: bob" in capsys.readouterr().err
+
+
+def test_campaigns_lists_no_next_run_for_one_that_will_not_run(tmp_path, capsys):
+    import json
+
+    from avatar_daemon import cli
+
+    (tmp_path / "campaigns").mkdir()
+    for name, active in (("live", "true"), ("dormant", "false")):
+        (tmp_path / "campaigns" / f"{name}.yaml").write_text(
+            f"name: {name}\nactive: {active}\nsources: [{{source: reddit}}]\nschedule: {{every: daily, at: '09:00'}}\n")
+    (tmp_path / "daemon.yaml").write_text(json.dumps({"data_dir": "var", "database": "var/db.sqlite3",
+                                                      "notifiers": ["log"], "campaigns_dir": "campaigns"}))
+
+    def listing(*extra: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(["campaigns", *extra, "--config", str(tmp_path / "daemon.yaml")])
+        assert exit_.value.code == 0
+        return capsys.readouterr().out
+
+    lines = {line.split()[0]: line.split() for line in listing().splitlines()}
+    assert lines["live"][lines["live"].index("next") + 1].startswith("20")  # a date
+    assert lines["dormant"][lines["dormant"].index("next") + 1] == "-"
+    listing("pause", "live")
+    lines = {line.split()[0]: line.split() for line in listing().splitlines()}
+    assert lines["live"][1] == "paused" and lines["live"][lines["live"].index("next") + 1] == "-"
