@@ -67,3 +67,29 @@ def test_a_campaign_that_will_not_run_shows_no_next_run(studio: Studio):
     studio.wait(lambda d: studio.find('[data-campaign="morning-hn"] .badge').get_attribute("data-state") == "running",
                 what="the resumed badge")
     assert "none" not in studio.find('[data-campaign="morning-hn"] [data-field=next]').text
+
+
+FITS = """
+const c = document.createElement('canvas').getContext('2d');
+return [...document.querySelectorAll(arguments[0])].map((s) => {
+  const st = getComputedStyle(s);
+  c.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+  const text = s.options[s.selectedIndex]?.text || '';
+  // the room left of the drop-down arrow (about 1.5 em)
+  const room = s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) - 1.5 * parseFloat(st.fontSize);
+  return [s.id, text, c.measureText(text).width, room];
+});
+"""
+
+
+def test_the_settings_drop_downs_show_their_choice_whole_at_desktop_width(studio: Studio):
+    studio.sign_in(TOKENS["root"], "make")
+    studio.driver.set_window_size(1280, 900)
+    studio.visible("#format option")
+    from selenium.webdriver.support.ui import Select
+
+    Select(studio.find("#format")).select_by_value("tiktok")  # the longest label: "TikTok (portrait 9:16) · up to 60 s"
+    shown = studio.driver.execute_script(FITS, "#view-make .grid select")
+    assert shown and all(text for _, text, _, _ in shown), shown
+    cut = [(name, text) for name, text, width, room in shown if width > room]
+    assert not cut, f"cut short: {cut} in {shown}"
