@@ -323,7 +323,9 @@ def cmd_campaigns(args: argparse.Namespace) -> int:
                     return 0
                 for r in rows:
                     state = "paused" if r["paused"] else "active" if r["active"] else "inactive"
-                    say(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {_when(r['next_run_at'])}  "
+                    # The store keeps a slot for every campaign; the scheduler runs only the active ones.
+                    upcoming = _when(r["next_run_at"]) if state == "active" else "-"
+                    say(f"{r['name']:<24} {state:<8} {r['schedule']:<34} next {upcoming:<16}  "
                         f"last {_when(r['last_run_at'])}  runs {r['runs']}  videos {r['videos']} "
                         f"({r['completed']} done)")
             return 0
@@ -447,6 +449,26 @@ def _shared(parser: argparse.ArgumentParser, top: bool) -> None:
                              "for `run`, else text)")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser that takes its positionals after its options too.
+
+    Plain argparse fills every optional positional at the first one it meets, so the
+    NAME in `tokens create --workspace acme --user ops --admin ops-bot` (as the help's own
+    example writes it) was refused as an unrecognised argument.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def, override]
+        if self._intermixing:  # parse_known_intermixed_args calls back in here
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models import JobState
 
@@ -455,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
                         help="print the installed version and exit")
     _shared(parser, top=True)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser,
                                 help="`avatar-daemon COMMAND --help` shows its options and examples")
 
     def command(name: str, help: str, examples: list[str] | tuple[str, ...] = (),

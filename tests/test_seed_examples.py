@@ -237,11 +237,10 @@ async def test_the_seed_pages_javascript_works_once_signed_in(seed):
     async with http.get(f"{base}/api/research/jobs?status=completed") as resp:
         assert resp.status == 200
         jobs = (await resp.json())["research"]
-    # createVideoFromResearch(jobId): fetch('/api/avatar-video/videos/from-research', {method: 'POST', body}).
-    # /api/avatar-video/ was where the seed's site proxied this API (which its README serves at the root, as
-    # its curl examples call it); the page's own fetch sends the session cookie and adds the CSRF token.
+    # createVideoFromResearch(jobId): fetch('/api/avatar-video/videos/from-research', {method: 'POST', body}),
+    # at the path it names; the page's own fetch sends the session cookie and adds the CSRF token.
     body = json.dumps({"research_job_id": jobs[0]["id"], "avatar_profile_id": "sarah"})
-    async with http.post(f"{base}/videos/from-research", data=body,
+    async with http.post(f"{base}/api/avatar-video/videos/from-research", data=body,
                          headers={"Content-Type": "text/plain;charset=UTF-8", "X-CSRF-Token": csrf}) as resp:
         assert resp.status == 201, await resp.text()
         video_id = (await resp.json())["video_id"]

@@ -468,9 +468,9 @@ async function openCampaigns() {
   const manage = state.me.campaigns || state.me.admin;
   $("campaign-new").hidden = !manage;
   $("campaigns-list").replaceChildren(...campaigns.map((c) => el("li", { "data-campaign": c.name },
-    el("strong", { text: c.name }), " ", el("span", { class: "badge", "data-state": c.paused ? "paused" : "running", text: c.paused ? "paused" : c.active ? "running" : "inactive" }),
+    el("strong", { text: c.name }), " ", el("span", { class: "badge", "data-state": c.paused ? "paused" : c.active ? "running" : "inactive", text: c.paused ? "paused" : c.active ? "running" : "inactive" }),
     el("p", { class: "hint", text: c.schedule }),
-    el("p", { text: `Next: ${when(c.next_run_at)} · Last: ${when(c.last_run_at)} · ${c.videos} videos` }),
+    el("p", { "data-field": "next", text: `Next: ${nextRun(c)} · Last: ${when(c.last_run_at)} · ${c.videos} videos` }),
     c.problems.length ? el("p", { class: "hint", text: c.problems.join("; ") }) : null,
     el("div", { class: "actions" },
       manage ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
@@ -483,6 +483,13 @@ async function openCampaigns() {
 }
 
 function when(iso) { return iso ? new Date(iso).toLocaleString() : "never"; }
+
+// The store keeps a next slot for every campaign, but the scheduler skips paused and inactive ones.
+function nextRun(c) {
+  if (!c.active) return "none (active: false in its file)";
+  if (c.paused) return "none while paused";
+  return when(c.next_run_at);
+}
 
 function report(run) {
   $("report-message").textContent = run.message || "No message.";
