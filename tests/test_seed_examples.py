@@ -165,6 +165,9 @@ async def test_every_curl_in_the_seed_succeeds_with_what_its_clients_read(seed):
             answers.append(await resp.json())
     avatars, avatar, script_video, research_video, status, listed, campaign = answers
     assert "sarah" in {a["id"] for a in avatars["avatars"]} and avatar["id"] == "sarah"
+    # the seed's avatar_profiles columns, beside ours
+    assert avatar["subscription_tier"] == avatar["tier"] and avatar["preview_url"] == avatar["preview_video_url"]
+    assert avatar["preview_url"].endswith("/avatars/sarah/preview.mp4")
     for made in (script_video, research_video):
         assert made["video_id"] == made["videos"][0]["id"]
         assert made["videos"][0]["format"] == "tiktok" and made["videos"][0]["avatar_profile_id"] == "sarah"
@@ -233,10 +236,11 @@ async def test_the_seed_pages_javascript_works_once_signed_in(seed):
     async with http.post(f"{base}/videos/from-research", headers={"X-CSRF-Token": csrf},
                          json={"research": json.loads(fixture_bytes("research_job.json"))}) as resp:
         assert resp.status == 201
-    # loadResearchJobs(): fetch('/api/research/jobs?status=completed')
+    # loadResearchJobs(): fetch('/api/research/jobs?status=completed'), then renderResearchJobs(jobs): a list
     async with http.get(f"{base}/api/research/jobs?status=completed") as resp:
         assert resp.status == 200
-        jobs = (await resp.json())["research"]
+        jobs = await resp.json()
+    assert isinstance(jobs, list) and jobs[0]["status"] == "completed" and jobs[0]["source"]
     # createVideoFromResearch(jobId): fetch('/api/avatar-video/videos/from-research', {method: 'POST', body}),
     # at the path it names; the page's own fetch sends the session cookie and adds the CSRF token.
     body = json.dumps({"research_job_id": jobs[0]["id"], "avatar_profile_id": "sarah"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from ..models import JobState, Tier
 
@@ -46,6 +46,8 @@ class Avatar(Reply):
     preview_image_url: str | None
     preview_video_url: str | None
     renderers: list[str]
+    subscription_tier: Tier = Field(description="the same as tier, by the seed's name")
+    preview_url: str | None = Field(description="the same as preview_video_url, by the seed's name")
 
 
 class AvatarList(Reply):
@@ -143,6 +145,14 @@ class ResearchRow(Reply):
 
 class ResearchList(Reply):
     research: list[ResearchRow]
+
+
+class SeedResearchJob(ResearchRow):
+    status: Literal["completed"] = Field(description="stored research has always completed")
+
+
+class SeedResearchJobs(RootModel[list[SeedResearchJob]]):
+    """The seed page's `loadResearchJobs()` reads a bare list of jobs."""
 
 
 class AnalyticsEvent(Reply):

@@ -19,7 +19,7 @@ from .bodies import FromResearchBody, VideoBody, VideoSettingsBody
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, int_arg, parse_body, video_json, visible_job
 from .plays import counted, explicit_download
 from .replies import (
-    Avatar, AvatarList, Cancelled, ResearchList, Video, VideoHistory, VideoList, VideoPage, VideosCreated, VideoStatus,
+    Avatar, AvatarList, Cancelled, ResearchList, SeedResearchJobs, Video, VideoHistory, VideoList, VideoPage, VideosCreated, VideoStatus,
 )
 
 SHAPES = {"9:16": "portrait", "16:9": "landscape", "1:1": "square",
@@ -40,7 +40,8 @@ def _avatars(request: web.Request) -> list[dict[str, Any]]:
     return [{**profile.model_dump(mode="json", include={"id", "name", "avatar_type", "tier", "gender", "age_range",
                                                          "style", "description"}),
              "preview_image_url": urls[profile.id][0], "preview_video_url": urls[profile.id][1],
-             "renderers": sorted({*anyone, *(n for n in catalogued if n in profile.renderer_ids)})}
+             "renderers": sorted({*anyone, *(n for n in catalogued if n in profile.renderer_ids)}),
+             "subscription_tier": profile.tier, "preview_url": urls[profile.id][1]}  # the seed's names
             for profile in d.settings.avatars.values()]
 
 
@@ -187,17 +188,26 @@ async def create_from_research(request: web.Request) -> web.Response:
 
 
 async def list_research(request: web.Request) -> web.Response:
-    """Every stored research job has completed (failed research is refused at the door), so the seed
-    page's `?status=completed` lists them all."""
-    who = caller(request)
+    return web.json_response({"research": await _research_rows(request)})
+
+
+async def list_research_jobs(request: web.Request) -> web.Response:
+    """The seed page's `GET /api/research/jobs?status=completed`: a bare list, each job marked completed.
+
+    Every stored research job has completed (failed research is refused at the door), so the
+    seed's status filter lists them all."""
     if request.query.get("status", "completed") != "completed":
         raise ApiError(400, f"status: stored research jobs are all completed, not {request.query['status']!r}",
                        "status")
+    return web.json_response([{**row, "status": "completed"} for row in await _research_rows(request)])
+
+
+async def _research_rows(request: web.Request) -> list[dict[str, Any]]:
+    who = caller(request)
     limit = int_arg(request, "limit", 20, high=100)
     rows = await daemon_of(request).store.research_page(None if who.admin else who.workspace, limit)
-    return web.json_response({"research": [
-        {"id": r.id, "source": r.source, "title": r.title, "topic": r.topic, "insights": len(r.research.insights),
-         "estimated_seconds": r.script.estimated_seconds, "created_at": r.created_at} for r in rows]})
+    return [{"id": r.id, "source": r.source, "title": r.title, "topic": r.topic, "insights": len(r.research.insights),
+             "estimated_seconds": r.script.estimated_seconds, "created_at": r.created_at} for r in rows]
 
 
 async def list_videos(request: web.Request) -> web.Response:
@@ -324,11 +334,12 @@ def endpoints() -> list[Endpoint]:
         Endpoint("GET", "/research", list_research, "Recent research jobs",
                  query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"}},
                  responses={200: Answer("OK", ResearchList)}),
-        Endpoint("GET", "/api/research/jobs", list_research, "Recent research jobs, where the seed's page asks",
+        Endpoint("GET", "/api/research/jobs", list_research_jobs, "Recent research jobs as the seed's page reads "
+                 "them: a list",
                  query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"},
                         "status": {"type": "string", "enum": ["completed"],
                                    "description": "stored research has always completed"}},
-                 responses={200: Answer("OK", ResearchList)}),
+                 responses={200: Answer("OK", SeedResearchJobs)}),
         Endpoint("GET", "/videos", list_videos, "The caller's and their workspace's videos, newest first",
                  query={"status": {"type": "string", "enum": [s.value for s in JobState],
                                    "description": "only videos in this state"},
