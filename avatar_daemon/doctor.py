@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 from .findings import Finding
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from .hookspecs import Check
     from .settings import Settings
 
@@ -51,7 +53,9 @@ def check_folder(check: str, folder: Path) -> Finding:
     return ok(check, f"{folder} is writable" if existing == folder else f"{folder} will be created in {existing}")
 
 
-def check_port(host: str, port: int) -> Finding:
+async def check_port(http: "aiohttp.ClientSession", host: str, port: int) -> Finding:
+    """Free for the daemon to bind, or already served by a running avatar-daemon (its /healthz says
+    so): a doctor run beside the live service must not call the service's own port a failure."""
     if port == 0:
         return ok("http port", f"{host}: any free port (http.port 0)")
     try:
@@ -65,9 +69,32 @@ def check_port(host: str, port: int) -> Finding:
             sock.bind(address)
             sock.listen()
         except OSError as exc:
-            why = "in use (is a daemon already running?)" if exc.errno == errno.EADDRINUSE else exc.strerror
-            return fail("http port", f"{host}:{port} is {why}: stop the other process or set http.port")
-    return ok("http port", f"{host}:{port} is free")
+            if exc.errno != errno.EADDRINUSE:
+                return fail("http port", f"{host}:{port} is {exc.strerror}: set http.host or http.port")
+            in_use = exc
+        else:
+            return ok("http port", f"{host}:{port} is free")
+    node = await _daemon_at(http, host, port)
+    if node:
+        return ok("http port", f"{host}:{port} is served by a running avatar-daemon (node {node})")
+    return fail("http port", f"{host}:{port} is in use by another program ({in_use.strerror}): stop it or set "
+                             "http.port")
+
+
+async def _daemon_at(http: "aiohttp.ClientSession", host: str, port: int) -> str | None:
+    """The node id a daemon's /healthz gives at host:port, or None when what answers there is not one."""
+    import aiohttp
+
+    connect = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    url = f"http://[{connect}]:{port}/healthz" if ":" in connect else f"http://{connect}:{port}/healthz"
+    try:
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=3)) as resp:
+            body = await resp.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        return None
+    if resp.status == 200 and isinstance(body, dict) and body.get("ok") is True and isinstance(body.get("node"), str):
+        return body["node"]
+    return None
 
 
 # ---- the database: one connect function per kind ------------------------------------------
@@ -134,11 +161,11 @@ async def run_checks(settings: "Settings", plugin_errors: list[str], checks: Ite
 
     findings = [check_folder("data folder", settings.data_dir), check_folder("inbox", settings.inbox.path),
                 check_folder("videos folder", settings.jobs.output_dir)]
-    findings.append(check_port(settings.http.host, settings.http.port) if settings.http.enabled
-                    else skip("http port", "http.enabled is false"))
-    findings.append(await check_database(str(settings.database)))
-    findings += [fail("plugins", error) for error in plugin_errors] or [ok("plugins", "all loaded")]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)) as http:
+        findings.append(await check_port(http, settings.http.host, settings.http.port) if settings.http.enabled
+                        else skip("http port", "http.enabled is false"))
+        findings.append(await check_database(str(settings.database)))
+        findings += [fail("plugins", error) for error in plugin_errors] or [ok("plugins", "all loaded")]
         for check in checks:
             try:
                 findings += await asyncio.wait_for(check.run(http), 4 * TIMEOUT_SECONDS)

@@ -6,11 +6,12 @@ import os
 import socket
 import sqlite3
 
+import aiohttp
 import pytest
 
 from avatar_daemon import Finding, doctor
 from avatar_daemon_plugins.local_renderer import checks, festival
-from avatar_daemon.testing import make_daemon, make_settings
+from avatar_daemon.testing import make_daemon, make_settings, running
 from tests.fake_heygen import API_KEY, FakeHeyGen
 from tests.fake_slack import FakeSlack
 
@@ -55,9 +56,19 @@ async def test_folders_port_and_database_that_would_fail(tmp_path):
         listening.close()
     assert found["data folder"].status == "fail" and "is not a folder" in found["data folder"].detail
     assert found["inbox"].status == "fail" and found["inbox"].detail.startswith("/proc is not writable")
-    assert found["http port"].status == "fail" and f"127.0.0.1:{port} is in use" in found["http port"].detail
+    assert found["http port"].status == "fail" and f"127.0.0.1:{port} is in use by another program" in found["http port"].detail
     assert found["database"].status == "fail" and "broken.sqlite3" in found["database"].detail
     assert found["plugins"].status == "fail" and "lobsters" in found["plugins"].detail
+
+
+async def test_the_port_of_a_running_daemon_is_not_a_failure(tmp_path):
+    daemon = make_daemon(tmp_path, http={"port": 0}, notifiers=["log"])
+    async with running(daemon):
+        await daemon.http_ready.wait()
+        async with aiohttp.ClientSession() as http:
+            finding = await doctor.check_port(http, "127.0.0.1", daemon.http_port)
+    assert finding.status == "ok", finding
+    assert finding.detail == f"127.0.0.1:{daemon.http_port} is served by a running avatar-daemon (node {daemon.node_id})"
 
 
 async def test_an_existing_database_opens(tmp_path):
