@@ -126,7 +126,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         else:
             for r in rows:
                 flags = ", ".join(f for f in ("admin", "campaigns") if r[f])
-                say(f"{r['name']:<24} {r['workspace']}/{r['user']:<16} {r['tier']:<10} {flags}")
+                say(f"{r['name']:<24} {r['workspace'] + '/' + r['user']:<24} {r['tier']:<10} {flags}")
             if not rows:
                 say(f"no API tokens in {path}", err=True)
     else:
