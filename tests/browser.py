@@ -56,6 +56,12 @@ def start_browser(downloads: Path):
     return driver
 
 
+def page_ready(driver) -> bool:
+    """The studio's script has wired the page. Asked mid-reload, the new document may have no
+    body yet (its head still parsing): that is "not yet", not a JavaScript error."""
+    return driver.execute_script("return document.body?.dataset.ready === 'true'")
+
+
 class Studio:
     """One browser on one daemon, with the few moves every test makes."""
 
@@ -97,7 +103,7 @@ class Studio:
     def sign_in(self, token: str, page: str = "make") -> None:
         """Signed in on `page`: opening it directly spares the daemon drawing previews nobody looks at."""
         self.driver.get(f"{self.base_url}/#{page}")
-        self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
+        self.wait(page_ready, what="the page")
         self.sign_out()  # the cookie of whoever signed in last
         field = self.find("#token")
         field.clear()
@@ -120,7 +126,7 @@ class Studio:
             old = self.find("body")
             self.find("#sign-out").click()
             self.wait(gone, what="the page to reload")
-            self.wait(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"), what="the page")
+            self.wait(page_ready, what="the page")
             self.visible("#view-signin")
 
     def console(self) -> list[str]:

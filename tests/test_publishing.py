@@ -314,14 +314,14 @@ async def test_figures_are_read_back_on_their_schedule(tmp_path, platform):
 
         reader = asyncio.create_task(daemon.publishing.read_figures(recheck=0.02))
         try:
-            await wait_until(lambda: views(5), timeout=5)  # never read before: at once
+            await wait_until(lambda: views(5), timeout=30)  # never read before: at once
             platform.videos[row.remote_id]["views"] = 9
             clock.advance(5 * 3600)
             await asyncio.sleep(0.2)
             assert await views(5)  # five hours on: not yet
             clock.advance(3600)
-            await wait_until(lambda: views(9), timeout=5)  # six: read again
-            await wait_until(lambda: meta_is(daemon, clock().isoformat()), timeout=5)  # counted from then
+            await wait_until(lambda: views(9), timeout=30)  # six: read again
+            await wait_until(lambda: meta_is(daemon, clock().isoformat()), timeout=30)  # counted from then
         finally:
             reader.cancel()
 
