@@ -17,6 +17,7 @@ import pytest
 
 from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.settings import load_settings
+from avatar_daemon.testing import wait_until
 from avatar_daemon_plugins.heygen import media
 from avatar_daemon_plugins.heygen.answers import HeyGenError
 from avatar_daemon_plugins.heygen.client import HeyGenClient, LinkExpired, until
@@ -42,12 +43,14 @@ async def client(fake):
 
 
 async def test_every_endpoint_round_trips(client, fake, tmp_path):
+    fake.hold = asyncio.Event()  # unfinished until we say so: a loaded machine cannot finish it early
     created = await client.create_video({"avatar_id": "look1", "voice_id": "v1", "script": "Hello.",
                                          "aspect_ratio": "9:16"}, "key-1")
     assert created.status == "waiting" and len(created.video_id) == 32
     video = await client.get_video(created.video_id)
     assert video.status in ("pending", "waiting", "processing") and video.video_url is None
-    await asyncio.sleep(0.2)
+    fake.hold.set()
+    await wait_until(lambda: fake.videos[created.video_id].status == "completed", timeout=30)
     video = await client.get_video(created.video_id)
     assert video.status == "completed" and video.video_url and video.subtitle_url and video.duration == 2.0
     assert [v["id"] async for v in client.list_videos(limit=1)] == [created.video_id]
