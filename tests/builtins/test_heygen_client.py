@@ -93,6 +93,25 @@ async def test_every_endpoint_round_trips(client, fake, tmp_path):
         await runner.cleanup()
 
 
+async def test_a_create_waits_for_a_free_render_and_gives_up_at_the_deadline(fake):
+    fake.hold = asyncio.Event()
+    body = {"avatar_id": "look1", "voice_id": "v1", "script": "One at a time.", "aspect_ratio": "9:16"}
+    async with aiohttp.ClientSession() as session:
+        client = HeyGenClient(session, API_KEY, fake.url, fake.url, backoff=0.01, max_renders=1)
+        first = await client.create_video(body, "slot-1")
+        with until(time.monotonic() + 0.3), pytest.raises(TimeoutError, match="account_concurrency"):
+            await client.create_video(body, "slot-2")
+        assert fake.calls["create_video"] == 1  # the wait cost no call
+        second = asyncio.create_task(client.create_video(body, "slot-3"))
+        await asyncio.sleep(0.1)
+        assert not second.done()
+        fake.hold.set()
+        await wait_until(lambda: fake.videos[first.video_id].status == "completed", timeout=30)
+        await client.get_video(first.video_id)  # the look that finds it finished frees its render
+        assert (await asyncio.wait_for(second, 30)).video_id != first.video_id
+    assert fake.calls["create_video"] == 2 and client.calls["create_video", "429"] == 0
+
+
 async def test_idempotency_key_replays_the_first_video(client, fake):
     body = {"avatar_id": "look1", "voice_id": "v1", "script": "Once.", "aspect_ratio": "16:9"}
     first = await client.create_video(body, "job-7")
