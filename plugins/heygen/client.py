@@ -30,6 +30,7 @@ from .answers import (
     WebhookEndpoint,
     unwrap,
 )
+from .render_slots import RenderSlots
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class HeyGenClient:
 
     def __init__(self, session: aiohttp.ClientSession, api_key: str, base_url: str = "https://api.heygen.com",
                  upload_url: str = "https://upload.heygen.com", *, max_in_flight: int = 4, retries: int = 4,
-                 timeout: float = 30.0, retry_after_cap: float = 120.0, backoff: float = 1.0):
+                 timeout: float = 30.0, retry_after_cap: float = 120.0, backoff: float = 1.0,
+                 max_renders: int | None = None, forget_renders_after: float = 3 * 3600.0):
         self.session = session
         self._key = api_key
         self.base_url = base_url.rstrip("/")
@@ -92,6 +94,8 @@ class HeyGenClient:
         self.retry_after_cap = retry_after_cap
         self.backoff = backoff
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+        # None: creates are not held back (HeyGen's 429s are then the only cap).
+        self.renders = RenderSlots(max_renders, forget_renders_after) if max_renders else None
 
     def __repr__(self) -> str:
         return f"HeyGenClient({self.base_url!r})"  # never the key
@@ -157,13 +161,23 @@ class HeyGenClient:
     # ---- videos (v3) ---------------------------------------------------------------
 
     async def create_video(self, body: dict[str, Any], idempotency_key: str) -> VideoCreated:
-        return VideoCreated.model_validate(
-            await self.call("POST", "/v3/videos", "create_video", json=body, idempotency_key=idempotency_key))
+        return await self._create("POST", "/v3/videos", "create_video", json=body, idempotency_key=idempotency_key)
+
+    async def _create(self, method: str, path: str, name: str, **kwargs: Any) -> VideoCreated:
+        """A create, once a render is free for this key (see render_slots.py)."""
+        if self.renders is None:
+            return VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
+        async with self.renders.create(_deadline.get()) as slot:
+            created = VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
+            slot.video_id = created.video_id
+            return created
 
     async def get_video(self, video_id: str) -> Video:
         data = await self.call("GET", f"/v3/videos/{video_id}", "get_video")
         video = Video.model_validate(data)
         video.video_id = video.video_id or data.get("video_id") or video_id
+        if self.renders is not None:
+            await self.renders.seen(video_id, video.status)
         return video
 
     async def list_videos(self, limit: int = 100) -> AsyncIterator[dict[str, Any]]:
@@ -174,12 +188,10 @@ class HeyGenClient:
 
     async def studio_generate(self, body: dict[str, Any]) -> VideoCreated:
         """v2 documents no idempotency, so this create is repeated only after a 429 (never accepted)."""
-        return VideoCreated.model_validate(await self.call("POST", "/v2/video/generate", "studio_generate",
-                                                           json=body))
+        return await self._create("POST", "/v2/video/generate", "studio_generate", json=body)
 
     async def generate_from_template(self, template_id: str, body: dict[str, Any]) -> VideoCreated:
-        return VideoCreated.model_validate(
-            await self.call("POST", f"/v2/template/{template_id}/generate", "template_generate", json=body))
+        return await self._create("POST", f"/v2/template/{template_id}/generate", "template_generate", json=body)
 
     # ---- catalogue -----------------------------------------------------------------
 

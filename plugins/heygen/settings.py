@@ -27,9 +27,12 @@ class HeyGenSettings(BaseModel):
     webhook_path: str = "/plugins/heygen/webhook"
 
     # Jobs submitting at once on a daemon (a submitted job waits for HeyGen holding no slot), and checks
-    # on waiting jobs at once. HeyGen's pay-as-you-go renders 10 at once and answers 429 past that,
-    # which a submit waits out until deadline_seconds.
+    # on waiting jobs at once. A 429 that still comes (the key shared, a cap set too high) is waited
+    # out until deadline_seconds.
     max_concurrency: int = Field(10, ge=1)
+    # Videos HeyGen renders at once for the key (pay-as-you-go 10; v2 plans Free 1, Pro 3, Scale 6):
+    # a create waits for one to finish rather than being refused. Per node: split it between nodes.
+    account_concurrency: int = Field(10, ge=1)
     max_calls_in_flight: int = Field(4, ge=1)
     retries: int = Field(4, ge=0)
     request_timeout_seconds: float = Field(30.0, gt=0)

@@ -17,6 +17,7 @@ import pytest
 
 from avatar_daemon import Background, RenderError, RenderRequest, Script
 from avatar_daemon.settings import load_settings
+from avatar_daemon.testing import wait_until
 from avatar_daemon_plugins.heygen import media
 from avatar_daemon_plugins.heygen.answers import HeyGenError
 from avatar_daemon_plugins.heygen.client import HeyGenClient, LinkExpired, until
@@ -42,12 +43,14 @@ async def client(fake):
 
 
 async def test_every_endpoint_round_trips(client, fake, tmp_path):
+    fake.hold = asyncio.Event()  # unfinished until we say so: a loaded machine cannot finish it early
     created = await client.create_video({"avatar_id": "look1", "voice_id": "v1", "script": "Hello.",
                                          "aspect_ratio": "9:16"}, "key-1")
     assert created.status == "waiting" and len(created.video_id) == 32
     video = await client.get_video(created.video_id)
     assert video.status in ("pending", "waiting", "processing") and video.video_url is None
-    await asyncio.sleep(0.2)
+    fake.hold.set()
+    await wait_until(lambda: fake.videos[created.video_id].status == "completed", timeout=30)
     video = await client.get_video(created.video_id)
     assert video.status == "completed" and video.video_url and video.subtitle_url and video.duration == 2.0
     assert [v["id"] async for v in client.list_videos(limit=1)] == [created.video_id]
@@ -88,6 +91,25 @@ async def test_every_endpoint_round_trips(client, fake, tmp_path):
         assert rotated.secret != endpoint.secret
     finally:
         await runner.cleanup()
+
+
+async def test_a_create_waits_for_a_free_render_and_gives_up_at_the_deadline(fake):
+    fake.hold = asyncio.Event()
+    body = {"avatar_id": "look1", "voice_id": "v1", "script": "One at a time.", "aspect_ratio": "9:16"}
+    async with aiohttp.ClientSession() as session:
+        client = HeyGenClient(session, API_KEY, fake.url, fake.url, backoff=0.01, max_renders=1)
+        first = await client.create_video(body, "slot-1")
+        with until(time.monotonic() + 0.3), pytest.raises(TimeoutError, match="account_concurrency"):
+            await client.create_video(body, "slot-2")
+        assert fake.calls["create_video"] == 1  # the wait cost no call
+        second = asyncio.create_task(client.create_video(body, "slot-3"))
+        await asyncio.sleep(0.1)
+        assert not second.done()
+        fake.hold.set()
+        await wait_until(lambda: fake.videos[first.video_id].status == "completed", timeout=30)
+        await client.get_video(first.video_id)  # the look that finds it finished frees its render
+        assert (await asyncio.wait_for(second, 30)).video_id != first.video_id
+    assert fake.calls["create_video"] == 2 and client.calls["create_video", "429"] == 0
 
 
 async def test_idempotency_key_replays_the_first_video(client, fake):

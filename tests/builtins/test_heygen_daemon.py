@@ -79,6 +79,11 @@ def heygen_daemon(tmp_path, fake, webhook=True, recorder=None, plugins=(), setti
     return make_daemon(tmp_path, plugins=[recorder or Recorder(), *plugins], settings=settings)
 
 
+async def webhook_registered(daemon):
+    """Until the daemon holds the signing secret: the fake records the endpoint before the daemon stores it."""
+    await wait_until(lambda: daemon.renderers["heygen"].webhook_active)
+
+
 async def ingest(daemon, formats=("tiktok",), avatar="sarah", data=None, suffix=".json"):
     done = await daemon.pipeline.ingest(data or fixture_bytes("hn_algolia.json"), "drop" + suffix, suffix,
                                         overrides=VideoSettings(formats=list(formats), avatar=avatar))
@@ -89,7 +94,7 @@ async def test_webhook_path_renders_downloads_and_checks(tmp_path, fake):
     recorder = Recorder()
     daemon = heygen_daemon(tmp_path, fake, recorder=recorder)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)  # registered at start, after the OPTIONS check
+        await webhook_registered(daemon)
         (job_id,) = await ingest(daemon)
         assert await wait_for_final(daemon, job_id) == "completed"
         job = await daemon.store.job(job_id)
@@ -131,7 +136,7 @@ async def test_forged_and_unsigned_webhooks_are_refused_and_change_nothing(tmp_p
     fake.render_seconds = 3.0
     daemon = heygen_daemon(tmp_path, fake)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         (job_id,) = await ingest(daemon)
         await wait_until(lambda: fake.videos)
         (video_id,) = fake.videos
@@ -156,7 +161,7 @@ async def test_duplicate_webhooks_are_idempotent(tmp_path, fake):
     fake.webhook_duplicate = 1.0
     daemon = heygen_daemon(tmp_path, fake)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         ids = await ingest(daemon, formats=("tiktok", "youtube"))
         assert [await wait_for_final(daemon, i) for i in ids] == ["completed", "completed"]
         await wait_until(lambda: len(fake.webhooks_sent) == 4)
@@ -168,7 +173,7 @@ async def test_duplicate_webhooks_are_idempotent(tmp_path, fake):
 async def test_failed_render_fails_the_job_with_heygens_reason(tmp_path, fake):
     daemon = heygen_daemon(tmp_path, fake)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         (job_id,) = await ingest(daemon, data=b"This FAIL script is too long for the plan.", suffix=".txt")
         assert await wait_for_final(daemon, job_id) == "failed"
         job = await daemon.store.job(job_id)
@@ -239,9 +244,10 @@ async def test_concurrency_cap_and_429_never_lose_or_duplicate(tmp_path, fake):
     fake.concurrency = 2
     fake.retry_after = 0.1
     fake.render_seconds = 0.3
-    daemon = heygen_daemon(tmp_path, fake, max_concurrency=4)  # more than HeyGen allows: 429s follow
+    # Our render cap set above HeyGen's (another node on the key, a plan downgrade): 429s follow.
+    daemon = heygen_daemon(tmp_path, fake, max_concurrency=4, account_concurrency=10)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         ids = await ingest(daemon, formats=("tiktok", "youtube", "reels", "shorts", "landscape-720", "portrait-720"))
         assert [await wait_for_final(daemon, i, timeout=60) for i in ids] == ["completed"] * 6
     assert len(fake.videos) == 6 and fake.max_rendering_seen <= 2
@@ -249,10 +255,23 @@ async def test_concurrency_cap_and_429_never_lose_or_duplicate(tmp_path, fake):
     assert renderer.client.calls["create_video", "429"] >= 1
 
 
+async def test_creates_wait_for_a_free_render_so_heygen_never_refuses_one(tmp_path, fake):
+    fake.concurrency = 2
+    fake.render_seconds = 0.3
+    daemon = heygen_daemon(tmp_path, fake, max_concurrency=4, account_concurrency=2)
+    async with running(daemon):
+        await webhook_registered(daemon)
+        ids = await ingest(daemon, formats=("tiktok", "youtube", "reels", "shorts", "landscape-720", "portrait-720"))
+        assert [await wait_for_final(daemon, i, timeout=60) for i in ids] == ["completed"] * 6
+    calls = daemon.renderers["heygen"].client.calls
+    assert fake.calls["create_video"] == len(fake.videos) == 6 and calls["create_video", "429"] == 0
+    assert fake.max_rendering_seen == 2  # both renders used, never a third
+
+
 async def test_square_format_is_cropped_locally_and_says_so(tmp_path, fake):
     daemon = heygen_daemon(tmp_path, fake)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         (job_id,) = await ingest(daemon, formats=("square",))
         assert await wait_for_final(daemon, job_id) == "completed"
     out = tmp_path / "var/videos" / f"job-{job_id}"
@@ -266,7 +285,7 @@ async def test_square_format_is_cropped_locally_and_says_so(tmp_path, fake):
 async def test_script_over_the_text_limit_is_split_and_joined(tmp_path, fake):
     daemon = heygen_daemon(tmp_path, fake, text_limit=150)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         (job_id,) = await ingest(daemon)
         assert await wait_for_final(daemon, job_id) == "completed"
         job = await daemon.store.job(job_id)
@@ -359,7 +378,7 @@ async def test_no_key_is_a_clear_job_error_and_secrets_stay_out_of_logs(tmp_path
     caplog.set_level(logging.DEBUG)
     daemon = heygen_daemon(tmp_path, fake)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         (job_id,) = await ingest(daemon)
         assert await wait_for_final(daemon, job_id) == "completed"
         secret = await daemon.store.get_meta("heygen.webhook.secret")
@@ -438,7 +457,7 @@ async def test_a_local_background_is_uploaded_once_and_used_by_url(tmp_path, fak
 async def test_a_registered_endpoint_whose_secret_was_lost_is_rotated(tmp_path, fake):
     first = heygen_daemon(tmp_path, fake)
     async with running(first):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(first)
     (endpoint,) = fake.endpoints.values()
     old = endpoint["secret"]
     async with first.started():  # a restored database without the secret
@@ -512,7 +531,7 @@ async def test_a_retry_resumes_a_video_that_did_not_fail(tmp_path, fake):
 async def test_a_webhook_nested_too_deeply_is_refused_with_the_reason(tmp_path, fake):
     daemon = heygen_daemon(tmp_path, fake)
     async with running(daemon):
-        await wait_until(lambda: fake.endpoints)
+        await webhook_registered(daemon)
         secret = await daemon.store.get_meta("heygen.webhook.secret")
         url = f"http://127.0.0.1:{daemon.http_port}/plugins/heygen/webhook"
         depth = 30_000  # under the 64 KB cap, and deep enough to blow Python's own recursion limit
