@@ -34,7 +34,7 @@ from .decoding import load_json
 from .timeparse import parse_time
 from .fetching import fetch
 from .oauth import AccessToken, AccessTokens
-from .retry import GaveUp, TryAgain, retry_after, retrying
+from .retry import GaveUp, TryAgain, backoff, retry_after, retrying
 from .spoken import clean_text, estimate_seconds, to_spoken, words_for_seconds
 from .numbers import numbers_in_words, say_number
 from .share_links import share_link
@@ -52,7 +52,7 @@ __all__ = [
     "AvatarDaemonError", "ConfigError", "InvalidRequest", "PayloadError", "RenderError", "ResearchError",
     "UnknownNameError", "PublishError", "QuotaWait",
     # helpers
-    "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "AccessToken", "AccessTokens", "GaveUp", "TryAgain",
+    "plugin_settings", "per_daemon", "secret", "load_json", "parse_time", "fetch", "AccessToken", "AccessTokens", "GaveUp", "TryAgain", "backoff",
     "retry_after", "retrying", "clean_text", "estimate_seconds", "to_spoken", "words_for_seconds", "numbers_in_words",
     "say_number", "share_link",
 ]

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
+from avatar_daemon import backoff as retry_backoff
 from avatar_daemon import retry_after as retry_after_header
 
 from .answers import (
@@ -151,12 +152,12 @@ class HeyGenClient:
             await asyncio.sleep(delay)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Never sooner than Retry-After; longer and longer when the refusals go on (with jitter, so
-        the jobs waiting on one concurrency slot do not all come back at the same instant)."""
-        backoff = min(60.0, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+        """Never sooner than Retry-After; longer and longer when the refusals go on (the daemon's one
+        backoff rule, jittered, so the jobs waiting on one concurrency slot do not all come back at once)."""
+        growing = retry_backoff(attempt, self.backoff, 60.0)
         if retry_after is None:
-            return backoff
-        return max(min(retry_after, self.retry_after_cap) * random.uniform(1.0, 1.2), backoff)
+            return growing
+        return max(min(retry_after, self.retry_after_cap) * random.uniform(1.0, 1.2), growing)
 
     # ---- videos (v3) ---------------------------------------------------------------
 
