@@ -206,6 +206,7 @@ class Puppet:
         side = int(math.hypot(w, h)) + 8
         self._out = [np.empty((side, side), np.uint8), np.empty((side, side), np.uint8),
                      np.empty((side // 2, side // 2, 3), np.uint8)]
+        self._split = [np.empty((side // 2, side // 2), np.uint8) for _ in range(3)]  # U·a, V·a, 1 - a
 
     @staticmethod
     def _planes(img: Image.Image) -> list[np.ndarray]:
@@ -270,7 +271,7 @@ class Puppet:
                        borderValue=(0, 0, 255))
         frame.drawn.append((X0, Y0, X1, Y1))
         _over(frame.y[Y0:Y1, X0:X1], yp, inv)
-        up, vp, inv_half = cv2.split(ch)
+        up, vp, inv_half = cv2.split(ch, [p[:H // 2, :W // 2] for p in self._split])
         _over(frame.u[Y0 // 2:Y1 // 2, X0 // 2:X1 // 2], up, inv_half)
         _over(frame.v[Y0 // 2:Y1 // 2, X0 // 2:X1 // 2], vp, inv_half)
         return X0, Y0, X1, Y1
