@@ -47,10 +47,10 @@ async def test_publish_to_from_the_finished_message_posts_once_and_tells_the_thr
     daemon = publishing_slack_daemon(tmp_path, slack, platform)
     async with running(daemon):
         await post(daemon, command(slack, "A video to post."))
-        await wait_until(lambda: slack.called("files.completeUploadExternal"), timeout=10)
+        # the finished message with its menu is posted after the upload completes, not with it
+        (finished, *_) = await wait_until(lambda: [c for c in slack.called("chat.postMessage")
+                                                   if "publish_to" in json.dumps(c.get("blocks") or "")], timeout=20)
         (job,) = await daemon.store.jobs()
-        finished = next(c for c in slack.called("chat.postMessage")
-                        if "publish_to" in json.dumps(c.get("blocks") or ""))
         blocks = json.loads(finished["blocks"]) if isinstance(finished["blocks"], str) else finished["blocks"]
         (picker,) = [e for b in blocks if b["type"] == "actions" for e in b["elements"]
                      if e["action_id"] == "publish_to"]
