@@ -374,8 +374,21 @@ class PresenterArtist:
         # shoulders slope from the neck into the arms, wider for men
         sw = hw * (1.3 if self.a.gender == "female" else 1.45)
         top = hw * 0.34
-        slope = [(neck_w * 1.1 + (sw - neck_w * 1.1) * u, top + hw * 0.05 + hw * 0.42 * u ** 2.4)
-                 for u in [k / 16 for k in range(17)]]
+        # The line starts at the neck's side just above the neckline, so the outfit closes round the
+        # neck: a neckline wider than the neck would otherwise stick out over the background.
+        def line_y(x: float) -> float:
+            u = max(0.0, (abs(x) - neck_w) / (sw - neck_w))
+            return top - hw * 0.03 + hw * 0.5 * u ** 2.4 + hw * 0.06 * u ** 0.5
+
+        def opening(rx: float, depth: float, fill) -> None:
+            """Skin (or trim) from the shoulder line down to a curve `depth` below it, `rx` either side."""
+            # left to right, a pixel inside the outfit beside the neck so no sliver shows above it
+            upper = [(cx + x, line_y(x) + (SS if abs(x) > neck_w else 0)) for x in [rx * (k / 8 - 1) for k in range(17)]]
+            y0 = upper[-1][1]
+            lower = [(cx + rx * math.cos(math.pi * k / 24), y0 + depth * math.sin(math.pi * k / 24)) for k in range(25)]
+            d.polygon(upper + lower, fill=fill)
+
+        slope = [(x, line_y(x)) for x in [neck_w + (sw - neck_w) * k / 16 for k in range(17)]]
         right = [(cx + x, y) for x, y in slope] + [(cx + sw * 1.03, top + hw * 0.75), (cx + sw * 1.05, h)]
         left = [(2 * cx - x, y) for x, y in right[::-1]]
         d.polygon(left + right, fill=self.outfit)
@@ -400,15 +413,13 @@ class PresenterArtist:
                 y = hw * (1.3 + k * 0.3)
                 d.ellipse([cx - hw * 0.025, y, cx + hw * 0.025, y + hw * 0.05], fill=_shade(self.outfit, 0.6))
         elif self.a.gender == "female":
-            # a scoop neckline with a thin trim
-            d.chord([cx - hw * 0.34, top - hw * 0.3, cx + hw * 0.34, top + hw * 0.42], 0, 180, fill=skin)
-            d.arc([cx - hw * 0.36, top - hw * 0.32, cx + hw * 0.36, top + hw * 0.45], 0, 180, fill=self.accent,
-                  width=int(hw * 0.035))
+            # a scoop neckline with a thin trim, running up to the shoulders
+            opening(hw * 0.36, hw * 0.41, self.accent)
+            opening(hw * 0.325, hw * 0.37, skin)
         else:
-            # a crew neck with a ribbed band
-            d.chord([cx - hw * 0.3, top - hw * 0.2, cx + hw * 0.3, top + hw * 0.25], 0, 180, fill=skin)
-            d.arc([cx - hw * 0.32, top - hw * 0.22, cx + hw * 0.32, top + hw * 0.3], 0, 180, fill=self.accent,
-                  width=int(hw * 0.06))
+            # a crew neck with a ribbed band close round the neck
+            opening(neck_w + hw * 0.08, hw * 0.25, self.accent)
+            opening(neck_w + hw * 0.02, hw * 0.19, skin)
         return img
 
     def hand(self) -> Image.Image:
@@ -419,15 +430,17 @@ class PresenterArtist:
         d = ImageDraw.Draw(img)
         cx, wrist = w * 0.55, hw * 0.62
         skin, crease = self.skin, _shade(self.skin, 0.8)
-        # the sleeve is the outfit's colour, a shade off it so the arm shows in front of the body
-        sleeve = _shade(self.outfit, 1.6 if sum(self.outfit) < 150 else 0.88)
-        d.polygon([(cx - hw * 0.2, h), (cx + hw * 0.2, h), (cx + hw * 0.15, wrist + hw * 0.1),
-                   (cx - hw * 0.15, wrist + hw * 0.1)], fill=sleeve, outline=_shade(sleeve, 0.75),
-                  width=max(2, int(hw * 0.012)))
-        d.line([(cx - hw * 0.02, wrist + hw * 0.2), (cx - hw * 0.05, h)], fill=_shade(sleeve, 0.82),
-               width=max(2, int(hw * 0.015)))
-        d.rectangle([cx - hw * 0.13, wrist - hw * 0.02, cx + hw * 0.13, wrist + hw * 0.12],
+        # the sleeve is the outfit's colour, a shade off it so the arm shows in front of the body; the
+        # shirt's cuff comes out of it, so the cuff is drawn first and the sleeve's end laps over it
+        sleeve = _shade(self.outfit, 1.35 if sum(self.outfit) < 150 else 0.88) if sum(self.outfit) else (40, 40, 40)
+        d.rectangle([cx - hw * 0.13, wrist - hw * 0.02, cx + hw * 0.13, wrist + hw * 0.14],
                     fill=self.accent if self.a.style in JACKETS else skin)
+        d.polygon([(cx - hw * 0.2, h), (cx + hw * 0.2, h), (cx + hw * 0.16, wrist + hw * 0.1),
+                   (cx - hw * 0.16, wrist + hw * 0.1)], fill=sleeve)
+        d.line([(cx - hw * 0.16, wrist + hw * 0.1), (cx + hw * 0.16, wrist + hw * 0.1)], fill=_shade(sleeve, 0.8),
+               width=max(2, int(hw * 0.012)))  # the sleeve's hem
+        d.line([(cx - hw * 0.02, wrist + hw * 0.2), (cx - hw * 0.05, h)], fill=_shade(sleeve, 0.85),
+               width=max(2, int(hw * 0.012)))
         fw = hw * 0.03  # half a finger's width
         for k, length in enumerate((0.2, 0.25, 0.23, 0.17)):  # index to little finger, fanned a little
             fx = cx - hw * 0.095 + k * hw * 0.063
