@@ -256,10 +256,18 @@ class PresenterArtist:
                 self._strands(d, [(cx + k * hw * 0.25, top + fh * 0.1), (cx + k * hw * 0.08, top - hw * 0.04)], light, lw)
         elif style == "swept":
             # a quiff swept up and to one side
-            d.chord([cx - hw * 0.52, top - hw * 0.04, cx + hw * 0.52, top + fh * 0.36], 180, 360, fill=hair)
-            d.polygon([(cx - hw * 0.52, top + fh * 0.2), (cx - hw * 0.3, top - hw * 0.1), (cx + hw * 0.05, top - hw * 0.2),
-                       (cx + hw * 0.45, top - hw * 0.14), (cx + hw * 0.56, top + fh * 0.12), (cx + hw * 0.2, top + fh * 0.08),
-                       (cx - hw * 0.1, top + fh * 0.14)], fill=hair)
+            # the sides close-cut down to the temples, the hairline rising towards the temples
+            hairline = [(cx + hw * x, top + fh * (0.2 + 0.1 * x ** 2)) for x in [0.47 - 0.94 * k / 12 for k in range(13)]]
+            d.polygon(self._skull(cx, cy, hw, 1.07, below=-hw * 0.1) + hairline, fill=hair)
+            # the quiff's outline: up from the left temple in a rounded wave, highest right of centre,
+            # over and down to the right; its lower edge a soft, uneven fringe line
+            crest = [(cx - hw * 0.54, top + fh * 0.2)] + [
+                (cx + hw * (-0.5 + 1.04 * u), top - hw * (0.2 * math.sin(math.pi * u) ** 0.7 * (0.7 + 0.45 * u)))
+                for u in [k / 24 for k in range(1, 24)]]
+            crest.append((cx + hw * 0.56, top + fh * 0.12))
+            fringe = [(cx + hw * 0.38, top + fh * 0.07), (cx + hw * 0.2, top + fh * 0.1), (cx + hw * 0.02, top + fh * 0.09),
+                      (cx - hw * 0.14, top + fh * 0.15), (cx - hw * 0.34, top + fh * 0.16)]
+            d.polygon(crest + fringe, fill=hair)
             for k in range(4):
                 self._strands(d, [(cx - hw * (0.35 - 0.12 * k), top + fh * 0.12), (cx + hw * (0.0 + 0.1 * k), top - hw * 0.1),
                                   (cx + hw * (0.3 + 0.05 * k), top - hw * 0.08)], dark, lw)
@@ -398,7 +406,7 @@ class PresenterArtist:
         if self.a.style in JACKETS:
             # shirt, collar points and jacket lapels
             d.polygon([(cx - hw * 0.3, top), (cx + hw * 0.3, top), (cx, hw * 1.05)], fill=self.accent)
-            d.polygon([(cx - neck_w, top - hw * 0.02), (cx + neck_w, top - hw * 0.02), (cx, hw * 0.62)], fill=skin)
+            d.polygon([(cx - neck_w, line_y(0) - SS), (cx + neck_w, line_y(0) - SS), (cx, hw * 0.62)], fill=skin)
             for side in (-1, 1):
                 d.polygon([(cx + side * neck_w, top - hw * 0.04), (cx + side * hw * 0.02, hw * 0.62),
                            (cx + side * hw * 0.14, top + hw * 0.3), (cx + side * neck_w * 1.25, top + hw * 0.02)],
