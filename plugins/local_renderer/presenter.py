@@ -200,9 +200,14 @@ class PresenterArtist:
         elif style == "bob":
             top = cy - fh * 0.57
             d.ellipse([cx - hw * 0.62, top - hw * 0.04, cx + hw * 0.62, cy + fh * 0.2], fill=hair)
-            d.polygon([(cx - hw * 0.62, cy - hw * 0.1), (cx - hw * 0.66, cy + fh * 0.36), (cx - hw * 0.3, cy + fh * 0.3),
-                       (cx + hw * 0.3, cy + fh * 0.3), (cx + hw * 0.66, cy + fh * 0.36), (cx + hw * 0.62, cy - hw * 0.1)],
-                      fill=_shade(hair, 0.9))
+            # the sides fall from the crown's widest point, swell a little and curl under at the jaw:
+            # one rounded shape, not panels with corners
+            side = [(hw * (0.61 + 0.05 * math.sin(math.pi * v)), cy - hw * 0.2 + v * (fh * 0.3 + hw * 0.2))
+                    for v in [k / 10 for k in range(11)]]
+            curl = [(hw * (0.56 - 0.14 * (1 - math.cos(math.pi * k / 8)) / 2), cy + fh * 0.3 + hw * 0.07 * math.sin(math.pi * k / 8))
+                    for k in range(1, 9)]
+            left = [(cx - x, y) for x, y in side + curl]
+            d.polygon(left + [(2 * cx - x, y) for x, y in left[::-1]], fill=_shade(hair, 0.9))
         elif style == "bun":
             d.ellipse([cx - hw * 0.19, cy - fh * 0.78, cx + hw * 0.19, cy - fh * 0.46], fill=hair)
             d.arc([cx - hw * 0.13, cy - fh * 0.73, cx + hw * 0.13, cy - fh * 0.52], 200, 340,
