@@ -188,14 +188,16 @@ class PresenterArtist:
         style, hair = self.a.hair_style, self.hair
         fh = hw * FACE_H
         if style == "long":
-            # falls past the shoulders, wider at the ends, with a wavy hem
+            # falls past the shoulders in a gentle wave, with a wavy hem; behind the neck, so the neck
+            # and the collar show between the two falls (a neck narrower than the gap would show sky)
             top = cy - fh * 0.56
-            pts = [(cx - hw * 0.5, top + hw * 0.15), (cx - hw * 0.6, cy), (cx - hw * 0.68, cy + fh * 0.6),
-                   (cx - hw * 0.7, cy + fh * 0.85)]
-            hem = [(cx + x * hw, cy + fh * 0.85 + math.sin(x * 9) * hw * 0.04) for x in
-                   [-0.7 + 1.4 * k / 14 for k in range(15)]]
-            pts += hem + [(cx + hw * 0.68, cy + fh * 0.6), (cx + hw * 0.6, cy), (cx + hw * 0.5, top + hw * 0.15)]
-            d.polygon(pts, fill=_shade(hair, 0.85))
+            fall = [(hw * (0.5 + 0.19 * v ** 0.8 + 0.025 * math.sin(v * 7)), top + hw * 0.15 + v * (fh * 1.41 - hw * 0.15))
+                    for v in [k / 12 for k in range(13)]]
+            hem = [(hw * x, fh * 0.85 + math.sin(x * 9) * hw * 0.04) for x in [0.7 - 0.5 * k / 8 for k in range(9)]]
+            inner = [(hw * 0.16, fh * 0.62), (hw * 0.16, fh * 0.45)]
+            right = [(cx + x, y if k < len(fall) else cy + y) for k, (x, y) in enumerate(fall + hem + inner)]
+            right[len(fall) - 1] = (right[len(fall) - 1][0], cy + fh * 0.85)
+            d.polygon([(2 * cx - x, y) for x, y in right[::-1]] + right, fill=_shade(hair, 0.85))
             d.ellipse([cx - hw * 0.58, top - hw * 0.05, cx + hw * 0.58, top + hw * 0.9], fill=hair)
         elif style == "bob":
             top = cy - fh * 0.57
