@@ -222,3 +222,34 @@ def test_a_plain_scripts_key_sentences_are_its_emphasised_ones_else_its_first_fi
     assert keys("Intro here. Forty drivers use it. In 2025 it grew 3 times. Then 4.") == ["In 2025 it grew 3 times."]
     assert keys("Nothing to show here. Really nothing.") == []
     assert with_key_sentences(RESEARCH) is RESEARCH  # research with insights of its own keeps them
+
+
+@pytest.mark.parametrize("fmt", ["tiktok", "portrait-720"])
+def test_in_portrait_the_captions_sit_between_the_card_and_the_presenters_head(base, fmt):
+    """While a card is up in portrait, the presenter steps back below it: the tallest card, the
+    tallest caption long words make, and every presenter's head (however it moves) never overlap."""
+    from avatar_daemon import Background, Brand
+    from avatar_daemon_plugins.local_renderer.captions import build_cues
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.scene import Scene
+    from avatar_daemon_plugins.local_renderer.tts import Word
+
+    spec = base.formats[fmt]
+    long = Research(source="reddit", title="t", topic="r/LocalLLaMA", insights=[Insight(
+        text="Small open models now beat last year's giants on coding benchmarks and run on a laptop with room to spare",
+        score=4210, detail="A 7B model scored 71% on the benchmark, up from 45% a year ago, and it runs on a laptop.")])
+    said = "Internationalization frameworks, unquestionably extraordinary, outperformed comparable benchmarks."
+    words = [Word(w, i * 0.3, i * 0.3 + 0.25) for i, w in enumerate(said.split())]
+    stage = card_stage(spec)
+    for avatar in ["sarah", "mike", "emma", "david", "lisa", "james", "sophia", "alexander"]:
+        scene = Scene(spec, PresenterArtist(base.avatar(avatar), stage.head_width), None, "T", True, False,
+                      Background(), Brand(), seed=1, research=long)
+        scene.use_cues(build_cues(words, spec.caption_style))
+        card = scene._card(0)
+        card_bottom = stage.card[1] + card.oy + card.h
+        assert card_bottom > stage.card[1] + 0.6 * stage.card[2], "not the tall card this test needs"
+        tallest = max(layer.oy + layer.h for i in range(len(scene.cues)) for layer in scene.caption_layers(i, None))
+        assert tallest > 1.8 * scene.layout.caption_size, "not a two-line caption"
+        top = scene._caption_y(stage, tallest, (None, 1.0))
+        head_top = scene.head_box(card=True)[1]
+        assert card_bottom < top and top + tallest < head_top, (avatar, card_bottom, top, top + tallest, head_top)

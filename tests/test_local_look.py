@@ -126,6 +126,43 @@ def test_eight_presenters_are_different_people(base, tmp_path):
             assert differs > 0.08, f"{ids[i]} and {ids[j]} look alike ({differs:.0%} of pixels differ)"
 
 
+PRESENTERS = ["sarah", "mike", "emma", "david", "lisa", "james", "sophia", "alexander"]
+
+
+@pytest.mark.parametrize("avatar", PRESENTERS)
+def test_the_neck_runs_into_the_neckline_without_a_ledge(base, avatar):
+    """Below the chin the only edge skin shows to the background is the neck's sides: a neckline
+    wider than the neck used to stick out over the background as a step (mike's crew neck)."""
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.yuv import hex_rgb
+
+    profile = base.avatar(avatar)
+    body = np.asarray(PresenterArtist(profile, 200).body(600), np.int16)
+    skin = np.array(hex_rgb(profile.skin), np.int16)
+    # the neck and neckline are the skin a shade darker; a pixel of either, with nothing above it
+    skinlike = (np.abs(body[..., :3] - skin * 0.9).max(axis=2) < 12) & (body[..., 3] > 0)
+    bare_above = np.zeros_like(skinlike)
+    bare_above[1:] = body[:-1, :, 3] == 0
+    ledge = np.argwhere(skinlike & bare_above)
+    assert len(ledge) == 0, f"{avatar}: skin under the background at {ledge[:3].tolist()}"
+
+
+@pytest.mark.parametrize("avatar", PRESENTERS)
+def test_nothing_crosses_the_neck_above_the_neckline(base, avatar):
+    """Down the middle of the neck the skin is one run, from the chin to the neckline: the outfit's
+    edge once drew a thin line across the neck above a jacket's collar (lisa)."""
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.yuv import hex_rgb
+
+    profile = base.avatar(avatar)
+    body = np.asarray(PresenterArtist(profile, 200).body(600), np.int16)
+    skin = np.array(hex_rgb(profile.skin), np.int16)
+    middle = body[:, body.shape[1] // 2, :3]
+    shades = [np.abs(middle - skin * f).max(axis=1) < 12 for f in (0.9, 0.78)]  # the neck, the chin's shadow
+    rows = np.nonzero(shades[0] | shades[1])[0]
+    assert rows[0] == 0 and (np.diff(rows) == 1).all(), f"{avatar}: the neck is cut at row {rows[np.argmax(np.diff(rows) > 1)]}"
+
+
 def test_shoulders_breathe(base, tmp_path):
     """Between two frames a breath apart, the shoulder line moves even in silence (the brows are
     measured against the eyes in test_local_motion.py)."""

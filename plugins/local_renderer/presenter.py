@@ -188,21 +188,28 @@ class PresenterArtist:
         style, hair = self.a.hair_style, self.hair
         fh = hw * FACE_H
         if style == "long":
-            # falls past the shoulders, wider at the ends, with a wavy hem
+            # falls past the shoulders in a gentle wave, with a wavy hem; behind the neck, so the neck
+            # and the collar show between the two falls (a neck narrower than the gap would show sky)
             top = cy - fh * 0.56
-            pts = [(cx - hw * 0.5, top + hw * 0.15), (cx - hw * 0.6, cy), (cx - hw * 0.68, cy + fh * 0.6),
-                   (cx - hw * 0.7, cy + fh * 0.85)]
-            hem = [(cx + x * hw, cy + fh * 0.85 + math.sin(x * 9) * hw * 0.04) for x in
-                   [-0.7 + 1.4 * k / 14 for k in range(15)]]
-            pts += hem + [(cx + hw * 0.68, cy + fh * 0.6), (cx + hw * 0.6, cy), (cx + hw * 0.5, top + hw * 0.15)]
-            d.polygon(pts, fill=_shade(hair, 0.85))
+            fall = [(hw * (0.5 + 0.19 * v ** 0.8 + 0.025 * math.sin(v * 7)), top + hw * 0.15 + v * (fh * 1.41 - hw * 0.15))
+                    for v in [k / 12 for k in range(13)]]
+            hem = [(hw * x, fh * 0.85 + math.sin(x * 9) * hw * 0.04) for x in [0.7 - 0.5 * k / 8 for k in range(9)]]
+            inner = [(hw * 0.16, fh * 0.62), (hw * 0.16, fh * 0.45)]
+            right = [(cx + x, y if k < len(fall) else cy + y) for k, (x, y) in enumerate(fall + hem + inner)]
+            right[len(fall) - 1] = (right[len(fall) - 1][0], cy + fh * 0.85)
+            d.polygon([(2 * cx - x, y) for x, y in right[::-1]] + right, fill=_shade(hair, 0.85))
             d.ellipse([cx - hw * 0.58, top - hw * 0.05, cx + hw * 0.58, top + hw * 0.9], fill=hair)
         elif style == "bob":
             top = cy - fh * 0.57
             d.ellipse([cx - hw * 0.62, top - hw * 0.04, cx + hw * 0.62, cy + fh * 0.2], fill=hair)
-            d.polygon([(cx - hw * 0.62, cy - hw * 0.1), (cx - hw * 0.66, cy + fh * 0.36), (cx - hw * 0.3, cy + fh * 0.3),
-                       (cx + hw * 0.3, cy + fh * 0.3), (cx + hw * 0.66, cy + fh * 0.36), (cx + hw * 0.62, cy - hw * 0.1)],
-                      fill=_shade(hair, 0.9))
+            # the sides fall from the crown's widest point, swell a little and curl under at the jaw:
+            # one rounded shape, not panels with corners
+            side = [(hw * (0.61 + 0.05 * math.sin(math.pi * v)), cy - hw * 0.2 + v * (fh * 0.3 + hw * 0.2))
+                    for v in [k / 10 for k in range(11)]]
+            curl = [(hw * (0.56 - 0.14 * (1 - math.cos(math.pi * k / 8)) / 2), cy + fh * 0.3 + hw * 0.07 * math.sin(math.pi * k / 8))
+                    for k in range(1, 9)]
+            left = [(cx - x, y) for x, y in side + curl]
+            d.polygon(left + [(2 * cx - x, y) for x, y in left[::-1]], fill=_shade(hair, 0.9))
         elif style == "bun":
             d.ellipse([cx - hw * 0.19, cy - fh * 0.78, cx + hw * 0.19, cy - fh * 0.46], fill=hair)
             d.arc([cx - hw * 0.13, cy - fh * 0.73, cx + hw * 0.13, cy - fh * 0.52], 200, 340,
@@ -256,10 +263,18 @@ class PresenterArtist:
                 self._strands(d, [(cx + k * hw * 0.25, top + fh * 0.1), (cx + k * hw * 0.08, top - hw * 0.04)], light, lw)
         elif style == "swept":
             # a quiff swept up and to one side
-            d.chord([cx - hw * 0.52, top - hw * 0.04, cx + hw * 0.52, top + fh * 0.36], 180, 360, fill=hair)
-            d.polygon([(cx - hw * 0.52, top + fh * 0.2), (cx - hw * 0.3, top - hw * 0.1), (cx + hw * 0.05, top - hw * 0.2),
-                       (cx + hw * 0.45, top - hw * 0.14), (cx + hw * 0.56, top + fh * 0.12), (cx + hw * 0.2, top + fh * 0.08),
-                       (cx - hw * 0.1, top + fh * 0.14)], fill=hair)
+            # the sides close-cut down to the temples, the hairline rising towards the temples
+            hairline = [(cx + hw * x, top + fh * (0.2 + 0.1 * x ** 2)) for x in [0.47 - 0.94 * k / 12 for k in range(13)]]
+            d.polygon(self._skull(cx, cy, hw, 1.07, below=-hw * 0.1) + hairline, fill=hair)
+            # the quiff's outline: up from the left temple in a rounded wave, highest right of centre,
+            # over and down to the right; its lower edge a soft, uneven fringe line
+            crest = [(cx - hw * 0.54, top + fh * 0.2)] + [
+                (cx + hw * (-0.5 + 1.04 * u), top - hw * (0.2 * math.sin(math.pi * u) ** 0.7 * (0.7 + 0.45 * u)))
+                for u in [k / 24 for k in range(1, 24)]]
+            crest.append((cx + hw * 0.56, top + fh * 0.12))
+            fringe = [(cx + hw * 0.38, top + fh * 0.07), (cx + hw * 0.2, top + fh * 0.1), (cx + hw * 0.02, top + fh * 0.09),
+                      (cx - hw * 0.14, top + fh * 0.15), (cx - hw * 0.34, top + fh * 0.16)]
+            d.polygon(crest + fringe, fill=hair)
             for k in range(4):
                 self._strands(d, [(cx - hw * (0.35 - 0.12 * k), top + fh * 0.12), (cx + hw * (0.0 + 0.1 * k), top - hw * 0.1),
                                   (cx + hw * (0.3 + 0.05 * k), top - hw * 0.08)], dark, lw)
@@ -374,8 +389,21 @@ class PresenterArtist:
         # shoulders slope from the neck into the arms, wider for men
         sw = hw * (1.3 if self.a.gender == "female" else 1.45)
         top = hw * 0.34
-        slope = [(neck_w * 1.1 + (sw - neck_w * 1.1) * u, top + hw * 0.05 + hw * 0.42 * u ** 2.4)
-                 for u in [k / 16 for k in range(17)]]
+        # The line starts at the neck's side just above the neckline, so the outfit closes round the
+        # neck: a neckline wider than the neck would otherwise stick out over the background.
+        def line_y(x: float) -> float:
+            u = max(0.0, (abs(x) - neck_w) / (sw - neck_w))
+            return top - hw * 0.03 + hw * 0.5 * u ** 2.4 + hw * 0.06 * u ** 0.5
+
+        def opening(rx: float, depth: float, fill) -> None:
+            """Skin (or trim) from the shoulder line down to a curve `depth` below it, `rx` either side."""
+            # left to right, a pixel inside the outfit beside the neck so no sliver shows above it
+            upper = [(cx + x, line_y(x) + (SS if abs(x) > neck_w else 0)) for x in [rx * (k / 8 - 1) for k in range(17)]]
+            y0 = upper[-1][1]
+            lower = [(cx + rx * math.cos(math.pi * k / 24), y0 + depth * math.sin(math.pi * k / 24)) for k in range(25)]
+            d.polygon(upper + lower, fill=fill)
+
+        slope = [(x, line_y(x)) for x in [neck_w + (sw - neck_w) * k / 16 for k in range(17)]]
         right = [(cx + x, y) for x, y in slope] + [(cx + sw * 1.03, top + hw * 0.75), (cx + sw * 1.05, h)]
         left = [(2 * cx - x, y) for x, y in right[::-1]]
         d.polygon(left + right, fill=self.outfit)
@@ -385,7 +413,7 @@ class PresenterArtist:
         if self.a.style in JACKETS:
             # shirt, collar points and jacket lapels
             d.polygon([(cx - hw * 0.3, top), (cx + hw * 0.3, top), (cx, hw * 1.05)], fill=self.accent)
-            d.polygon([(cx - neck_w, top - hw * 0.02), (cx + neck_w, top - hw * 0.02), (cx, hw * 0.62)], fill=skin)
+            d.polygon([(cx - neck_w, line_y(0) - SS), (cx + neck_w, line_y(0) - SS), (cx, hw * 0.62)], fill=skin)
             for side in (-1, 1):
                 d.polygon([(cx + side * neck_w, top - hw * 0.04), (cx + side * hw * 0.02, hw * 0.62),
                            (cx + side * hw * 0.14, top + hw * 0.3), (cx + side * neck_w * 1.25, top + hw * 0.02)],
@@ -400,15 +428,13 @@ class PresenterArtist:
                 y = hw * (1.3 + k * 0.3)
                 d.ellipse([cx - hw * 0.025, y, cx + hw * 0.025, y + hw * 0.05], fill=_shade(self.outfit, 0.6))
         elif self.a.gender == "female":
-            # a scoop neckline with a thin trim
-            d.chord([cx - hw * 0.34, top - hw * 0.3, cx + hw * 0.34, top + hw * 0.42], 0, 180, fill=skin)
-            d.arc([cx - hw * 0.36, top - hw * 0.32, cx + hw * 0.36, top + hw * 0.45], 0, 180, fill=self.accent,
-                  width=int(hw * 0.035))
+            # a scoop neckline with a thin trim, running up to the shoulders
+            opening(hw * 0.36, hw * 0.41, self.accent)
+            opening(hw * 0.325, hw * 0.37, skin)
         else:
-            # a crew neck with a ribbed band
-            d.chord([cx - hw * 0.3, top - hw * 0.2, cx + hw * 0.3, top + hw * 0.25], 0, 180, fill=skin)
-            d.arc([cx - hw * 0.32, top - hw * 0.22, cx + hw * 0.32, top + hw * 0.3], 0, 180, fill=self.accent,
-                  width=int(hw * 0.06))
+            # a crew neck with a ribbed band close round the neck
+            opening(neck_w + hw * 0.08, hw * 0.25, self.accent)
+            opening(neck_w + hw * 0.02, hw * 0.19, skin)
         return img
 
     def hand(self) -> Image.Image:
@@ -419,15 +445,17 @@ class PresenterArtist:
         d = ImageDraw.Draw(img)
         cx, wrist = w * 0.55, hw * 0.62
         skin, crease = self.skin, _shade(self.skin, 0.8)
-        # the sleeve is the outfit's colour, a shade off it so the arm shows in front of the body
-        sleeve = _shade(self.outfit, 1.6 if sum(self.outfit) < 150 else 0.88)
-        d.polygon([(cx - hw * 0.2, h), (cx + hw * 0.2, h), (cx + hw * 0.15, wrist + hw * 0.1),
-                   (cx - hw * 0.15, wrist + hw * 0.1)], fill=sleeve, outline=_shade(sleeve, 0.75),
-                  width=max(2, int(hw * 0.012)))
-        d.line([(cx - hw * 0.02, wrist + hw * 0.2), (cx - hw * 0.05, h)], fill=_shade(sleeve, 0.82),
-               width=max(2, int(hw * 0.015)))
-        d.rectangle([cx - hw * 0.13, wrist - hw * 0.02, cx + hw * 0.13, wrist + hw * 0.12],
+        # the sleeve is the outfit's colour, a shade off it so the arm shows in front of the body; the
+        # shirt's cuff comes out of it, so the cuff is drawn first and the sleeve's end laps over it
+        sleeve = _shade(self.outfit, 1.35 if sum(self.outfit) < 150 else 0.88) if sum(self.outfit) else (40, 40, 40)
+        d.rectangle([cx - hw * 0.13, wrist - hw * 0.02, cx + hw * 0.13, wrist + hw * 0.14],
                     fill=self.accent if self.a.style in JACKETS else skin)
+        d.polygon([(cx - hw * 0.2, h), (cx + hw * 0.2, h), (cx + hw * 0.16, wrist + hw * 0.1),
+                   (cx - hw * 0.16, wrist + hw * 0.1)], fill=sleeve)
+        d.line([(cx - hw * 0.16, wrist + hw * 0.1), (cx + hw * 0.16, wrist + hw * 0.1)], fill=_shade(sleeve, 0.8),
+               width=max(2, int(hw * 0.012)))  # the sleeve's hem
+        d.line([(cx - hw * 0.02, wrist + hw * 0.2), (cx - hw * 0.05, h)], fill=_shade(sleeve, 0.85),
+               width=max(2, int(hw * 0.012)))
         fw = hw * 0.03  # half a finger's width
         for k, length in enumerate((0.2, 0.25, 0.23, 0.17)):  # index to little finger, fanned a little
             fx = cx - hw * 0.095 + k * hw * 0.063

@@ -206,7 +206,7 @@ def card_stage(fmt: FormatSpec) -> Stage:
     Landscape and square: presenter and card side by side."""
     w, h = fmt.width, fmt.height
     if fmt.orientation == "portrait":
-        return Stage(int(w * 0.3), (w // 2, int(h * 0.8)), int(h * 0.47), (int(w * 0.05), int(h * 0.08), int(w * 0.9)),
+        return Stage(int(w * 0.3), (w // 2, int(h * 0.86)), int(h * 0.47), (int(w * 0.05), int(h * 0.08), int(w * 0.9)),
                      (0, -int(h * 0.5)))
     if fmt.orientation == "square":
         return Stage(int(w * 0.24), (int(w * 0.26), int(h * 0.6)), int(h * 0.74),
@@ -502,10 +502,12 @@ class Scene:
             for layer in layers:
                 layer.blend(frame, (fmt.width - self.layout.caption_width) // 2, y)
 
-    def head_box(self) -> tuple[int, int, int, int]:
-        """The head (hair to chin; a photo's eyes to chin) on the main stage, grown by how far it
-        moves and turns."""
-        lay, unit = self.layout, self.layout.head_width / 100
+    def head_box(self, card: bool = False) -> tuple[int, int, int, int]:
+        """The head (hair to chin; a photo's eyes to chin) on the main stage, or on the stage it
+        steps back to while a card is up, grown by how far it moves and turns."""
+        rig = self.card_rig if card and self.card_rig is not None else self.rig
+        lay = rig.stage
+        unit = lay.head_width / 100
         turn = math.radians(TILT + SENTENCE_TILT)
         if self.photo is not None:
             p = self.photo
@@ -516,10 +518,9 @@ class Scene:
             x1, y1 = max(b[2] for b in boxes) + left, max(b[3] for b in boxes) + top
             pivot, turn = (lay.neck[0], top + h * 0.9), 0.0
         else:
-            r = self.rig
-            bx0, by0, bx1, _ = r.head.box
-            x0 = lay.neck[0] + r.neck_offset[0] + bx0
-            y0 = lay.neck[1] + r.neck_offset[1] + by0
+            bx0, by0, bx1, _ = rig.head.box
+            x0 = lay.neck[0] + rig.neck_offset[0] + bx0
+            y0 = lay.neck[1] + rig.neck_offset[1] + by0
             x1, y1 = x0 + bx1 - bx0, lay.neck[1] - lay.head_width * 0.1  # the chin sits a little above the neck
             pivot = lay.neck
         # the box's corners turned each way as far as the head tilts, then moved as far as it sways
