@@ -54,6 +54,22 @@ def mouth_difference(frames, box, reference, search=10):
     return np.array(out)
 
 
+def mouth_lag(diff, rms):
+    """(lag in frames, correlation) at which the mouth's opening best follows the sound's energy:
+    the mouth at frame i against the sound at frame i - lag, the peak placed between frames by
+    the parabola through the best three."""
+    n = len(diff)
+
+    def corr(lag):
+        a, b = (diff[lag:], rms[:n - lag]) if lag >= 0 else (diff[:n + lag], rms[-lag:])
+        return np.corrcoef(a, b)[0, 1]
+
+    scores = {lag: corr(lag) for lag in range(-6, 7)}
+    best = max(scores, key=scores.get)
+    a, b, c = scores[best - 1], scores[best], scores[best + 1]
+    return best + 0.5 * (a - c) / (a - 2 * b + c), scores[best]
+
+
 def mouth_box(fmt):
     lay = layout_for(fmt)
     hw = lay.head_width
@@ -207,17 +223,8 @@ def test_the_mouth_follows_the_voice_within_a_frame(base, spoken):
     """The mouth's opening, measured from the pixels, tracks the audio's energy with under a frame of lag."""
     _, frames, rms = spoken
     diff = mouth_difference(frames, mouth_box(base.formats["portrait-720"]), frames[0])
-    n = len(frames)
-
-    def corr(lag):  # the mouth at frame i against the sound at frame i - lag
-        a, b = (diff[lag:], rms[:n - lag]) if lag >= 0 else (diff[:n + lag], rms[-lag:])
-        return np.corrcoef(a, b)[0, 1]
-
-    scores = {lag: corr(lag) for lag in range(-6, 7)}
-    best = max(scores, key=scores.get)
-    a, b, c = scores[best - 1], scores[best], scores[best + 1]
-    lag = best + 0.5 * (a - c) / (a - 2 * b + c)  # the peak between frames, from the parabola through three
-    assert abs(lag) < 1 and scores[best] > 0.4, (lag, scores)
+    lag, score = mouth_lag(diff, rms)
+    assert abs(lag) < 1 and score > 0.4, (lag, score)
 
 
 def test_the_presenter_never_freezes_while_speaking(spoken):
