@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .access import Caller
 from .catalogue import Catalogue
+from .coalescing import Coalescer
 from .errors import AvatarDaemonError, UnknownNameError
 from .events import EventBus
 from .hookspecs import HasOwnTimeout, WaitsRemotely
@@ -27,8 +28,7 @@ from .store import Job, ResearchJob, Store, while_busy
 
 log = logging.getLogger(__name__)
 
-PROGRESS_MIN_STEP = 1.0       # percent
-PROGRESS_MIN_INTERVAL = 0.25  # seconds
+PROGRESS_MIN_INTERVAL = 0.25  # seconds between a job's progress reports (see coalescing.py)
 RETRYABLE = tuple(s for s in JobState if s.final and s is not JobState.completed)  # ended, but not well
 
 
@@ -337,8 +337,7 @@ class JobProgress:
         self.state = state  # what progress reports say: rendering, or waiting_remote during a check
         self.loop = asyncio.get_running_loop()
         self.pending: list[asyncio.Future] = []
-        self._percent = -100.0
-        self._at = 0.0
+        self._reports = Coalescer(PROGRESS_MIN_INTERVAL)
         self.closed = False
 
     def close(self) -> None:
@@ -348,11 +347,8 @@ class JobProgress:
         """Thread-safe and coalesced: a fast renderer must not flood the store or Slack."""
         if self.closed:
             return
-        now = time.monotonic()
-        moved = percent - self._percent >= PROGRESS_MIN_STEP and now - self._at >= PROGRESS_MIN_INTERVAL
-        if not moved and now - self._at < 5:
+        if not self._reports.due(percent):
             return
-        self._percent, self._at = percent, now
         event = JobEvent(job_id=self.job_id, state=self.state, percent=round(min(percent, 99.9), 1),
                          message=message)
         self.loop.call_soon_threadsafe(self._publish, event)

@@ -26,6 +26,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from .accounts import Account, Accounts
+from .coalescing import Coalescer
 from .errors import AvatarDaemonError, InvalidRequest, PublishError, QuotaWait, UnknownNameError, first_problem
 from .events import EventBus
 from .hookspecs import Publisher, Upload
@@ -37,8 +38,7 @@ from .store import Job, NewPublication, Publication, Store, while_busy
 
 log = logging.getLogger(__name__)
 
-PROGRESS_MIN_STEP = 1.0       # percent: as JobProgress, so a fast upload does not flood Slack or the store
-PROGRESS_MIN_INTERVAL = 0.5   # seconds
+PROGRESS_MIN_INTERVAL = 0.5   # seconds between a publication's progress reports (see coalescing.py)
 PERSIST_INTERVAL = 5.0        # seconds between percent writes to the store (events carry every step)
 RETRY_CAP = 3600.0            # a transient failure waits at most an hour before the next try
 CHANNEL = "publications"      # store.notify: a publication was queued (payload: the video id)
@@ -431,7 +431,7 @@ class _Upload:
         self.state: dict[str, Any] = dict(pub.facts)
         self.stage = pub.state
         self.closed = False
-        self._percent, self._at, self._saved_at = -100.0, 0.0, 0.0
+        self._reports, self._saved_at = Coalescer(PROGRESS_MIN_INTERVAL), 0.0
         self._writes: set[asyncio.Task] = set()
 
     async def save(self, stage: str | None = None, **facts: Any) -> None:
@@ -452,12 +452,10 @@ class _Upload:
     def progress(self, percent: float, message: str) -> None:
         if self.closed:
             return
-        now = time.monotonic()
-        moved = percent - self._percent >= PROGRESS_MIN_STEP and now - self._at >= PROGRESS_MIN_INTERVAL
-        if not moved and now - self._at < 5:
+        if not self._reports.due(percent):
             return
+        now = time.monotonic()
         percent = round(min(max(percent, 0.0), 99.9), 1)
-        self._percent, self._at = percent, now
         pub = self.pub
         row = Publication(**{**pub.__dict__, "state": self.stage, "percent": percent})
         self.service.bus.announce(self.service._event(row, message, percent))

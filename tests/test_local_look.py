@@ -54,6 +54,16 @@ def mouth_difference(frames, box, reference, search=10):
     return np.array(out)
 
 
+def at_rest_in_loud_speech(diff, rms):
+    """(share of loud-speech frames with the mouth at rest, the rest level, the quiet frames): at
+    rest = as close to the resting mouth as the quiet frames are."""
+    quiet = rms < 0.002
+    loud = rms > 0.5 * np.percentile(rms[rms > 0.01], 90)
+    assert quiet[:5].all() and loud.sum() > 60
+    rest_level = np.percentile(diff[quiet], 95) + 1.0
+    return np.mean(diff[loud] < rest_level), rest_level, quiet
+
+
 def mouth_lag(diff, rms):
     """(lag in frames, correlation) at which the mouth's opening best follows the sound's energy:
     the mouth at frame i against the sound at frame i - lag, the peak placed between frames by
@@ -90,14 +100,9 @@ def test_piper_mouth_is_not_at_rest_during_loud_speech(base, spoken):
     result, frames, rms = spoken
     fmt = base.formats["portrait-720"]
     diff = mouth_difference(frames, mouth_box(fmt), frames[0])
-    quiet = rms < 0.002
-    loud = rms > 0.5 * np.percentile(rms[rms > 0.01], 90)
-    assert quiet[:5].all() and loud.sum() > 60
-    # at rest = as close to the resting mouth as the quiet frames are
-    rest_level = np.percentile(diff[quiet], 95) + 1.0
+    at_rest, rest_level, quiet = at_rest_in_loud_speech(diff, rms)
     open_during_silence = diff[quiet][5:]
     assert np.median(open_during_silence) < rest_level  # the mouth does rest when nothing is said
-    at_rest = np.mean(diff[loud] < rest_level)
     assert at_rest < 0.05, f"mouth at rest in {at_rest:.0%} of loud-speech frames"
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from avatar_daemon import RenderError
 from avatar_daemon_plugins.local_renderer import festival, tts, visemes
-from tests.test_local_look import decode, mouth_box, mouth_difference, mouth_lag, render
+from tests.test_local_look import at_rest_in_loud_speech, decode, mouth_box, mouth_difference, mouth_lag, render
 
 HOSTILE = ('She said "stop" (twice); then \\ left \\" at 3:00 pm. ") (system "touch {marker}") ("'
            " ;; (quit) \\\") 'quote `back #t café — naïve “smart” emoji 🙂 done.")
@@ -140,11 +140,7 @@ def test_a_female_presenters_mouth_follows_festivals_voice(base, tmp_path, fresh
     frames, rms = decode(result.video)
     fmt = base.formats["portrait-720"]
     diff = mouth_difference(frames, mouth_box(fmt), frames[0])
-    quiet = rms < 0.002
-    loud = rms > 0.5 * np.percentile(rms[rms > 0.01], 90)
-    assert quiet[:5].all() and loud.sum() > 60
-    rest_level = np.percentile(diff[quiet], 95) + 1.0
-    at_rest = np.mean(diff[loud] < rest_level)
+    at_rest, _, _ = at_rest_in_loud_speech(diff, rms)
     assert at_rest < 0.05, f"mouth at rest in {at_rest:.0%} of loud-speech frames"
 
     lag, score = mouth_lag(diff, rms)

@@ -110,6 +110,19 @@ def add_figures(out: dict[str, list[dict]], rows: Iterable[Any]) -> None:
                 row[event] = row.get(event, 0) + int(n)
 
 
+def visible_rows(alias: str, workspace: str | None, video_id: int | None, mark: str) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its arguments) for rows of table `alias` that join `video_generations v`:
+    one workspace's videos, or one video, or all; `mark` is the driver's placeholder (``?``, ``%s``)."""
+    clauses, args = [], []
+    if workspace is not None:
+        clauses.append(f"v.workspace_id = {mark}")
+        args.append(workspace)
+    if video_id is not None:
+        clauses.append(f"{alias}.video_id = {mark}")
+        args.append(video_id)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
 def _when(v: Any) -> datetime | None:
     if v is None:
         return None

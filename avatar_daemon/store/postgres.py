@@ -28,7 +28,7 @@ from .contract import (
     HELD, LEASE_SECONDS, RUNNING, WAITING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
     RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended, refused,
 )
-from .contract import PUBLISHING, NewPublication, Publication  # publishing's part
+from .contract import PUBLISHING, NewPublication, Publication, visible_rows  # publishing's part; analytics' filter
 
 MIGRATIONS = Path(__file__).parent.parent / "migrations" / "postgresql"
 
@@ -265,26 +265,14 @@ class PostgresStore(Store, backend="postgresql"):
 
     async def _analytics_counts(self, group: str, workspace: str | None,
                                 video_id: int | None) -> list[tuple[Any, str, int]]:
-        where, args = "WHERE true", []
-        if workspace is not None:
-            where += " AND v.workspace_id = %s"
-            args.append(workspace)
-        if video_id is not None:
-            where += " AND a.video_id = %s"
-            args.append(video_id)
+        where, args = visible_rows("a", workspace, video_id, "%s")
         rows = await self._rows(
             f"SELECT {_ANALYTICS_KEYS[group]} AS k, a.event, count(*) AS n FROM video_analytics a "
             f"JOIN video_generations v ON v.id = a.video_id {where} GROUP BY k, a.event ORDER BY k", args)
         return [(r["k"], r["event"], r["n"]) for r in rows]
 
     async def _figure_rows(self, workspace: str | None, video_id: int | None) -> list[Any]:
-        where, args = "WHERE true", []
-        if workspace is not None:
-            where += " AND v.workspace_id = %s"
-            args.append(workspace)
-        if video_id is not None:
-            where += " AND f.video_id = %s"
-            args.append(video_id)
+        where, args = visible_rows("f", workspace, video_id, "%s")
         return await self._rows(
             "SELECT f.video_id, v.campaign_id, f.platform, f.views, f.likes, f.comments FROM platform_figures f "
             f"JOIN video_generations v ON v.id = f.video_id {where}", args)
