@@ -173,3 +173,31 @@ def test_the_same_request_moves_the_same_way(base):
         drawn.append(np.stack(frames))
     assert np.array_equal(drawn[0], drawn[1])
     assert not np.array_equal(drawn[0], drawn[2])
+
+
+@pytest.mark.parametrize("fmt", ["tiktok", "youtube", "square"])
+def test_a_raised_hand_stays_in_front_of_the_chest(base, fmt):
+    """At the top of a gesture the hand (the pixels it changes) is clear of the frame's sides and
+    below the chin, on either side, for every presenter: turned out about an elbow below the frame,
+    a portrait presenter's fingers once reached within 50 px of the edge."""
+    from avatar_daemon import Background, Brand
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.scene import GESTURE_SECONDS, Scene
+    from avatar_daemon_plugins.local_renderer.yuv import Frame
+
+    spec = base.formats[fmt]
+    lay = layout_for(spec)
+    for avatar in base.settings.avatars:
+        artist = PresenterArtist(base.avatar(avatar), lay.head_width)
+        for side in (-1, 1):
+            scene = Scene(spec, artist, None, "T", False, False, Background(), Brand(), seed=1)
+            still = Frame(spec.width, spec.height)
+            scene.draw(still, 100, 0, 0.3, None, None)
+            scene.gestures = [(100 - int(0.5 * GESTURE_SECONDS * spec.fps), side)]
+            raised = Frame(spec.width, spec.height)
+            scene.draw(raised, 100, 0, 0.3, None, None)
+            ys, xs = np.nonzero(np.abs(raised.y.astype(int) - still.y.astype(int)) > 8)
+            assert len(xs) > 1000, (avatar, side)  # a hand was drawn
+            margin = 0.12 * spec.width
+            assert margin < xs.min() and xs.max() < spec.width - margin, (avatar, side, xs.min(), xs.max())
+            assert ys.min() > lay.neck[1], (avatar, side, ys.min())

@@ -448,7 +448,9 @@ class Scene:
             k = (index - start) / (GESTURE_SECONDS * fps)
             if 0 <= k < 1:
                 raised = _smooth(k / 0.25) * (1 - _smooth((k - 0.7) / 0.3))
-                swing = side * math.radians(7 * raised + 3 * math.sin(k * 2 * math.pi * 2))
+                # turned in towards the chest: turned out, about an elbow below the frame, the fingers
+                # of a portrait presenter's hand reached the frame's edge
+                swing = -side * math.radians(7 * raised + 3 * math.sin(k * 2 * math.pi * 2))
                 return side, raised, swing
         return None
 
