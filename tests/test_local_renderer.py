@@ -278,3 +278,17 @@ def test_mouth_shapes_match_the_envelope_whatever_its_length():
     for frames in (29, 31, 47, 61):  # 31 / 30 * 30 is 31.000000000000004: one frame too many, and a crash
         env = np.full(frames, 0.5, np.float32)
         assert len(visemes.from_phonemes([("h", 0.0, 0.2)], frames / 30, 30, env)) == frames
+
+
+def _voice_loaded_at_start(request, progress, cancel):
+    from avatar_daemon_plugins.local_renderer import tts
+
+    return tts.piper_voice.cache_info().currsize
+
+
+def test_a_render_child_starts_with_the_voice_loaded():
+    """Renders are forked from a server that loaded the Piper voice once: a child that had to load it
+    again would pay about two CPU seconds per video before its first word."""
+    from avatar_daemon_plugins.local_renderer import child
+
+    assert child.run(_voice_loaded_at_start, None, lambda p, m: None, child.Cancel()) == 1

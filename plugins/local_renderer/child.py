@@ -6,8 +6,9 @@ the loop woke several milliseconds late each time while a render ran, and fell b
 requests/s). In a child the render has its own interpreter, and it runs at a lower CPU priority
 (nice), so on a busy machine the API is served first and the render takes what is left.
 
-Children are forked from a server process that imported the renderer once (forkserver), so a
-render starts in milliseconds, not the second or two a fresh interpreter needs for its imports.
+Children are forked from a server process that imported the renderer and loaded its voice once
+(forkserver, preload.py), so a render starts in milliseconds, not the seconds a fresh interpreter
+needs for its imports and the voice.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ NICE = 5  # the render's CPU priority below the daemon's (Linux nice; a third of
 _CTX = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
                                    else "spawn")
 if _CTX.get_start_method() == "forkserver":
-    _CTX.set_forkserver_preload([__name__, "avatar_daemon_plugins.local_renderer.renderer"])
+    _CTX.set_forkserver_preload([__name__, "avatar_daemon_plugins.local_renderer.renderer",
+                                 "avatar_daemon_plugins.local_renderer.preload"])
 
 
 class Cancel:

@@ -50,6 +50,8 @@ class Mp4Writer:
         self.fps = fps
         self._resampler = av.AudioResampler(format="fltp", layout="mono", rate=AUDIO_RATE)
         self._audio_pts = 0
+        self._pending: list[np.ndarray] = []
+        self._pending_samples = 0
         self.frames = 0
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._free: queue.SimpleQueue = queue.SimpleQueue()  # frames x264 is done with
@@ -75,9 +77,21 @@ class Mp4Writer:
         self._put((self.video, frame))
 
     def add_audio(self, samples: np.ndarray) -> None:
+        """Sound is passed on in pieces of about a second: a frame's worth at a time (735 samples),
+        each piece's trip through the resampler and the AAC encoder cost more than the sound did."""
         if samples.size == 0:
             return
-        af = av.AudioFrame.from_ndarray(samples.astype(np.float32).reshape(1, -1), format="flt", layout="mono")
+        self._pending.append(samples.astype(np.float32))
+        self._pending_samples += samples.size
+        if self._pending_samples >= self.speech_rate:
+            self._flush_audio()
+
+    def _flush_audio(self) -> None:
+        if not self._pending_samples:
+            return
+        samples = np.concatenate(self._pending)
+        self._pending, self._pending_samples = [], 0
+        af = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
         af.sample_rate = self.speech_rate
         af.pts = self._audio_pts
         af.time_base = Fraction(1, self.speech_rate)
@@ -86,6 +100,7 @@ class Mp4Writer:
 
     def close(self) -> None:
         """Finish the file and sync it to disk; raises if any byte of it could not be written."""
+        self._flush_audio()
         self._put(None)
         self._thread.join()
         if self._error is not None:
