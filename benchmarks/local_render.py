@@ -20,6 +20,7 @@ Run: .venv/bin/python benchmarks/local_render.py
 
 from __future__ import annotations
 
+import importlib
 import resource
 import sys
 import tempfile
@@ -58,7 +59,7 @@ def main() -> None:
     # What the daemon's forkserver loads once before any render (the voice, scipy's signal code):
     # a render forked from it starts with them in memory, and so does this one.
     c0 = time.process_time()
-    import avatar_daemon_plugins.local_renderer.preload  # noqa: F401
+    importlib.import_module("avatar_daemon_plugins.local_renderer.preload")
     print(f"preload (once per daemon, in its forkserver): {time.process_time() - c0:.1f} CPU s")
     t0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
     result = renderer.render_sync(request, lambda p, m: None)

@@ -10,6 +10,7 @@ A voice that cannot load here is not an error yet: the render that needs it says
 
 from __future__ import annotations
 
+import importlib
 import logging
 
 from . import mix, tts
@@ -21,8 +22,8 @@ def load() -> None:
     try:
         tts.piper_voice()
         mix._meter()
-        import scipy.ndimage  # noqa: F401  (the limiter's filters)
-        import scipy.signal  # noqa: F401
+        for name in ("scipy.ndimage", "scipy.signal"):  # the limiter's filters and resampler
+            importlib.import_module(name)
     except Exception as exc:  # noqa: BLE001 - the forkserver must start whatever happens here
         log.debug("render preload: %s", exc)
 
