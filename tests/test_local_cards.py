@@ -253,3 +253,27 @@ def test_in_portrait_the_captions_sit_between_the_card_and_the_presenters_head(b
         top = scene._caption_y(stage, tallest, (None, 1.0))
         head_top = scene.head_box(card=True)[1]
         assert card_bottom < top and top + tallest < head_top, (avatar, card_bottom, top, top + tallest, head_top)
+
+
+@pytest.mark.parametrize("fmt", ["tiktok", "youtube", "square"])
+def test_a_card_up_in_the_first_seconds_takes_the_titles_place(base, fmt):
+    """The title banner is drawn in the first seconds unless a card is up: beside the presenter (landscape,
+    square) the card's top ran under the banner, hiding its source line."""
+    from avatar_daemon import Background, Brand
+    from avatar_daemon_plugins.local_renderer.cards import CardCue
+    from avatar_daemon_plugins.local_renderer.presenter import PresenterArtist
+    from avatar_daemon_plugins.local_renderer.scene import Scene, layout_for
+    from avatar_daemon_plugins.local_renderer.yuv import Frame
+
+    spec = base.formats[fmt]
+
+    def drawn(title: bool, card: bool):
+        scene = Scene(spec, PresenterArtist(base.avatar("mike"), layout_for(spec).head_width), None,
+                      "Small models beat the giants", False, title, Background(), Brand(), seed=1, research=RESEARCH)
+        scene.card_cues = [CardCue(1, 0.0, 10.0)] if card else []
+        frame = Frame(spec.width, spec.height)
+        scene.draw(frame, 30, 0, 0.0, None, None)
+        return frame.y
+
+    assert not np.array_equal(drawn(True, False), drawn(False, False))  # no card: the title shows
+    assert np.array_equal(drawn(True, True), drawn(False, True))        # a card up: it alone shows

@@ -496,8 +496,10 @@ class Scene:
             cx, cy, _ = stage.card
             fx, fy = stage.card_from
             self._card(c.insight).blend(frame, int(cx + fx * (1 - k)), int(cy + fy * (1 - k)))
-        if self.title is not None and t < TITLE_SECONDS and not (card and fmt.orientation == "portrait"):
-            self.title.blend(frame, 0, self.title_y)  # a portrait card takes the presenter's place: no title
+        if self.title is not None and t < TITLE_SECONDS and card is None:
+            # a card up in the first seconds takes the title's place: in portrait it stands where the
+            # title would be, and beside the presenter its top ran under the title's banner
+            self.title.blend(frame, 0, self.title_y)
         if cue is not None:
             layers = self.caption_layers(cue, word)
             y = self._caption_y(stage, layers[0].oy + layers[0].h, card)
