@@ -85,7 +85,8 @@ def _studio(tmp_path_factory, platform):
                              default_avatar="mike", default_formats=["square"], publishing={
                                  "accounts": {"loop-main": {"platform": "loopvid", "channel": "UC1"}},
                                  "poll_seconds": 0.05, "retry_seconds": 0.05})
-    daemon = Daemon(settings, LoadSpec(installed=False, only=[*OFFLINE_PLUGINS, "local_renderer", "hackernews"]),
+    plugins = [*OFFLINE_PLUGINS, "local_renderer", "hackernews", "text_script"]
+    daemon = Daemon(settings, LoadSpec(installed=False, only=plugins),
                     extra_plugins=(RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))))
     downloads = tmp / "downloads"
     downloads.mkdir()
@@ -231,9 +232,17 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     ingested = studio.run(studio.daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
                                                         overrides=VideoSettings(renderer="fake")))
     stored = studio.run(studio.daemon.store.research_job(ingested.research_id))
+    # a plain script is stored as research too, but with no insights there is nothing here to pick
+    plain = studio.run(studio.daemon.pipeline.ingest(b"Just a script, read as written.", "plain.txt", ".txt",
+                                                     overrides=VideoSettings(renderer="fake")))
     studio.sign_in(TOKENS["alice"], "research")
-    studio.visible(f"[data-research='{ingested.research_id}']").click()
+    studio.visible(f"[data-research='{ingested.research_id}']")
+    assert not studio.all(f"[data-research='{plain.research_id}']")
+    studio.find(f"[data-research='{ingested.research_id}']").click()
     studio.visible("#research-detail")
+    box = studio.find("#research-script")
+    # read from the top: the caret (and the box's scroll) at the first line, not at the end
+    assert studio.driver.execute_script("return [arguments[0].selectionStart, arguments[0].scrollTop]", box) == [0, 0]
     insights = [li.text for li in studio.all("#research-insights li")]
     assert len(insights) == len(stored.research.insights)
     first = stored.research.insights[0]

@@ -238,10 +238,13 @@ async function makeVideo(ev) {
 
 // ---- from research ----
 
+// A plain script (a .txt drop, or a video made on "Make a video") is stored as research with no
+// insights: there is nothing to read or pick from, so it is not listed here; its video is under Videos.
 async function openResearch() {
-  const { research } = await api("GET", "/research?limit=20");
+  const { research: recent } = await api("GET", "/research?limit=100");
+  const research = recent.filter((r) => r.insights > 0).slice(0, 20);
   $("research-list").replaceChildren(...research.map((r) => el("li", {},
-    el("strong", { text: r.title }), el("p", { class: "hint", text: `${r.source} · ${r.insights} insights · about ${r.estimated_seconds} s` }),
+    el("strong", { text: r.title }), el("p", { class: "hint", text: `${r.source} · ${r.insights} insight${r.insights === 1 ? "" : "s"} · about ${r.estimated_seconds} s` }),
     el("button", { type: "button", class: "quiet", "data-research": r.id, text: "Read and edit", onclick: () => pickResearch(r.id).catch(failed) }))));
   if (!research.length) $("research-list").append(el("li", { text: "No research yet: drop a file in the inbox or let a campaign fetch some." }));
   $("research-detail").hidden = true;
@@ -254,10 +257,15 @@ async function pickResearch(id) {
   $("research-meta").textContent = `${r.source} · ${r.topic} · ${when(r.created_at)}`;
   $("research-insights").replaceChildren(...r.insights.map((i) => el("li", {},
     el("span", { text: i.text }), " ", el("span", { class: "badge", text: i.score === null ? "no score" : `score ${i.score.toLocaleString("en")}` }))));
-  $("research-script").value = r.script.text;
+  const box = $("research-script");
+  box.value = r.script.text;
   $("research-detail").hidden = false;
   researchCount();
-  $("research-script").focus();
+  // read from its first line, with the research above it in view, not from wherever the caret lands
+  box.setSelectionRange(0, 0);
+  box.scrollTop = 0;
+  $("research-detail").scrollIntoView({ block: "start" });
+  box.focus({ preventScroll: true });
 }
 
 function researchCount() { showCount($("research-script").value, $("research-format").value, null, $("research-count")); }
