@@ -38,6 +38,7 @@ from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
 
 CAMPAIGN = ("name: morning-hn\nsources: [{source: hackernews}]\nschedule: {every: daily, at: '09:00'}\n"
             "formats: [square]\n")
+DORMANT = "name: dormant\nactive: false\nsources: [{source: hackernews}]\nschedule: {every: weekly, day: monday}\n"
 
 
 PLATFORM_TOKEN = "access-token-1"
@@ -76,6 +77,7 @@ def _studio(tmp_path_factory, platform):
     users_yaml(tmp)
     (tmp / "campaigns").mkdir()
     (tmp / "campaigns" / "morning-hn.yaml").write_text(CAMPAIGN)
+    (tmp / "campaigns" / "dormant.yaml").write_text(DORMANT)
     # One presenter of each tier: the local renderer draws each preview on first sight (seconds apiece).
     bundled = yaml.safe_load((Path(avatar_daemon.__file__).parent / "defaults/avatars.yaml").read_text())["avatars"]
     (tmp / "avatars.yaml").write_text(yaml.safe_dump({"avatars": [
@@ -333,6 +335,29 @@ def test_pause_and_resume_a_campaign(studio: Studio):
     saved = load_campaign(studio.daemon.catalogue, studio.daemon.settings.campaigns_dir / "morning-hn.yaml")
     assert (saved.max_videos_per_day, saved.description, saved.formats) == (2, "Edited in the studio", ["square"])
     assert saved.sources[0].source == "hackernews" and saved.schedule.at == "09:00"
+
+
+def test_a_campaign_card_offers_only_what_its_state_allows(studio: Studio):
+    studio.sign_in(TOKENS["root"], "campaigns")
+    dormant = "[data-campaign='dormant']"
+    studio.visible(dormant)
+    assert studio.find(f"{dormant} .badge").get_attribute("data-state") == "inactive"
+    # the scheduler never runs an inactive campaign, so there is nothing to pause; it has no last run to show
+    actions = {b.get_attribute("data-action") for b in studio.all(f"{dormant} [data-action]")}
+    assert actions == {"run", "edit"}, actions
+    assert studio.all("[data-campaign='morning-hn'] [data-action=pause]")  # an active one can be paused
+
+
+def test_a_message_stays_with_the_page_it_is_about(studio: Studio):
+    studio.sign_in(TOKENS["alice"], "videos")
+    studio.go("#watch/999999")
+    studio.wait(lambda d: "no video 999999" in studio.find("#flash").text, what="the unknown video's error")
+    studio.go("#campaigns")
+    studio.visible("#view-campaigns")
+    studio.wait(lambda d: studio.find("#flash").text == "", what="the old error to go")
+    studio.go("#watch")  # no video named: the list to pick one from, not "no video 'undefined'"
+    studio.visible("#view-videos")
+    assert studio.find("#flash").text == ""
 
 
 def test_the_analytics_chart_shows_the_events_posted(studio: Studio):

@@ -120,7 +120,10 @@ function show(name) {
 
 function route() {
   if (!state.me) { show("signin"); return; }
-  const [page, arg] = location.hash.replace(/^#/, "").split("/");
+  let [page, arg] = location.hash.replace(/^#/, "").split("/");
+  if (page === "watch" && !arg) page = "videos";  // a player needs a video: the list is where one is picked
+  // what the last page said is not about this one; only "Video N queued." follows its video here
+  if (!(page === "watch" && $("flash").dataset.queued === arg)) flash("");
   const open = { make: openMake, research: openResearch, watch: () => openWatch(arg), videos: () => openVideos(),
                  campaigns: openCampaigns, analytics: openAnalytics }[page] || openMake;
   if (page !== "watch" && state.watching) { state.watching.close(); state.watching = null; }
@@ -481,11 +484,12 @@ async function openCampaigns() {
     el("p", { "data-field": "next", text: `Next: ${nextRun(c)} · Last: ${when(c.last_run_at)} · ${c.videos} videos` }),
     c.problems.length ? el("p", { class: "hint", text: c.problems.join("; ") }) : null,
     el("div", { class: "actions" },
-      manage ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
+      // Pause only what the scheduler would run; an inactive one is switched on in its file (Edit)
+      manage && (c.paused || c.active) ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
         onclick: () => api("PATCH", "/campaigns/" + c.name, { paused: !c.paused }).then(() => { flash(`${c.name} ${c.paused ? "resumed" : "paused"}.`); return openCampaigns(); }).catch(failed) }) : null,
       manage ? el("button", { type: "button", class: "quiet", "data-action": "run", text: "Run now",
         onclick: () => api("POST", `/campaigns/${c.name}/run`).then((r) => { report(r); return openCampaigns(); }).catch(failed) }) : null,
-      el("button", { type: "button", class: "quiet", "data-action": "report", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }),
+      c.last_run_at ? el("button", { type: "button", class: "quiet", "data-action": "report", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }) : null,
       manage ? el("button", { type: "button", class: "quiet", "data-action": "edit", text: "Edit", onclick: () => editCampaign(c.name).catch(failed) }) : null))));
   if (!campaigns.length) $("campaigns-list").append(el("li", { text: "No campaigns: add one below or put a YAML file in config/campaigns/." }));
 }
