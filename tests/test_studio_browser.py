@@ -347,6 +347,32 @@ def test_a_campaign_card_offers_only_what_its_state_allows(studio: Studio):
     assert actions == {"run", "edit"}, actions
     assert studio.all("[data-campaign='morning-hn'] [data-action=pause]")  # an active one can be paused
 
+    # Run now says it is running, and one click is one run, however long its sources take to answer
+    studio.driver.execute_script("""
+        const send = window.fetch;
+        window.releaseRun = null;
+        window.fetch = (url, options) => String(url).endsWith("/run")
+            ? new Promise((go) => { window.releaseRun = go; }).then(() => send(url, options)) : send(url, options);""")
+    run = studio.find(f"{dormant} [data-action=run]")
+    run.click()
+    studio.wait(lambda d: d.execute_script("return window.releaseRun !== null"), what="the run to be asked for")
+    assert not run.is_enabled() and studio.find("#flash").text.startswith("Running dormant")
+    studio.driver.execute_script("window.releaseRun()")
+    studio.wait(lambda d: studio.find("#flash").text.startswith("dormant ran:"), what="the run's answer")
+    studio.visible(f"{dormant} [data-action=report]")  # it has a last run now
+
+    # the form asks only for what the chosen schedule reads, and can be put away unsaved
+    studio.find("#campaign-new").click()
+    shown = lambda: {f for f in ("c-at", "c-day", "c-cron") if studio.find("#" + f).is_displayed()}  # noqa: E731
+    every = Select(studio.find("#c-every"))
+    assert every.first_selected_option.get_attribute("value") == "daily" and shown() == {"c-at"}
+    every.select_by_visible_text("weekly")
+    assert shown() == {"c-at", "c-day"}
+    every.select_by_value("cron")
+    assert shown() == {"c-cron"}
+    studio.find("#campaign-cancel").click()
+    assert not studio.find("#campaign-form").is_displayed()
+
 
 def test_a_message_stays_with_the_page_it_is_about(studio: Studio):
     studio.sign_in(TOKENS["alice"], "videos")

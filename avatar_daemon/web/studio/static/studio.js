@@ -488,10 +488,25 @@ async function openCampaigns() {
       manage && (c.paused || c.active) ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
         onclick: () => api("PATCH", "/campaigns/" + c.name, { paused: !c.paused }).then(() => { flash(`${c.name} ${c.paused ? "resumed" : "paused"}.`); return openCampaigns(); }).catch(failed) }) : null,
       manage ? el("button", { type: "button", class: "quiet", "data-action": "run", text: "Run now",
-        onclick: () => api("POST", `/campaigns/${c.name}/run`).then((r) => { report(r); return openCampaigns(); }).catch(failed) }) : null,
+        onclick: (ev) => runNow(c.name, ev.currentTarget).catch(failed) }) : null,
       c.last_run_at ? el("button", { type: "button", class: "quiet", "data-action": "report", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }) : null,
       manage ? el("button", { type: "button", class: "quiet", "data-action": "edit", text: "Edit", onclick: () => editCampaign(c.name).catch(failed) }) : null))));
   if (!campaigns.length) $("campaigns-list").append(el("li", { text: "No campaigns: add one below or put a YAML file in config/campaigns/." }));
+}
+
+// A run may fetch research live from several sources, which can take half a minute when one is
+// slow or unreachable: say so, and take one click as one run.
+async function runNow(name, button) {
+  button.disabled = true;
+  flash(`Running ${name}: gathering research (a live fetch can take a while)…`);
+  try {
+    const run = await api("POST", `/campaigns/${name}/run`);
+    flash(`${name} ran: ${run.job_ids.length} video(s) queued.`);
+    report(run);
+    await openCampaigns();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function when(iso) { return iso ? new Date(iso).toLocaleString() : "never"; }
@@ -534,6 +549,7 @@ async function editCampaign(name) {
   $("c-at").value = s.at || "09:00";
   $("c-day").value = s.day || "monday";
   $("c-cron").value = s.cron || "";
+  scheduleChoice();
   $("c-tz").value = s.timezone || "UTC";
   $("c-formats").value = (c.formats || ["tiktok"]).join(", ");
   const rest = { ...c };
@@ -542,6 +558,15 @@ async function editCampaign(name) {
   $("campaign-form-h").textContent = name ? `Edit ${name}` : "New campaign";
   $("campaign-form").hidden = false;
   $("c-name").focus();
+}
+
+// Only the fields the chosen kind of schedule reads: a daily run has no day, a cron line no time.
+function scheduleChoice() {
+  const every = $("c-every").value;
+  $("c-at-box").hidden = every === "cron";
+  $("c-day-box").hidden = !["weekly", "biweekly"].includes(every);
+  $("c-cron-box").hidden = every !== "cron";
+  $("c-cron").required = every === "cron";
 }
 
 async function saveCampaign(ev) {
@@ -629,6 +654,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("videos-more").addEventListener("click", () => openVideos(state.nextVideos).catch(failed));
   $("campaign-new").addEventListener("click", () => editCampaign(null).catch(failed));
   $("campaign-form").addEventListener("submit", saveCampaign);
+  $("c-every").addEventListener("change", scheduleChoice);
+  $("campaign-cancel").addEventListener("click", () => { $("campaign-form").hidden = true; });
   for (const b of document.querySelectorAll("[data-copy]")) b.addEventListener("click", () => copyField(b).catch(failed));
   window.addEventListener("hashchange", route);
   if (await restore()) await signedIn().catch(failed); else show("signin");
