@@ -386,6 +386,29 @@ def test_a_message_stays_with_the_page_it_is_about(studio: Studio):
     assert studio.find("#flash").text == ""
 
 
+def test_a_failed_video_is_tried_again_where_its_reason_is_read(studio: Studio):
+    fake = studio.daemon.renderers["fake"]
+    fake.fail = "the renderer ran out of presenters"
+    try:  # alice's own video, by the instant fake renderer, which fails this once
+        ingested = studio.run(studio.daemon.pipeline.ingest(
+            b"A short script that fails the first time.", "fails.txt", ".txt",
+            overrides=VideoSettings(renderer="fake", workspace="W1", user="U1")))
+        [video_id] = ingested.job_ids
+        studio.sign_in(TOKENS["alice"], f"watch/{video_id}")
+        studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") == "failed", what="failed")
+    finally:
+        fake.fail = None
+    assert "ran out of presenters" in studio.find("#watch-status").text
+    studio.visible("#watch-retry").click()
+    studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") == "completed",
+                what="the second try to finish")
+    assert not studio.find("#watch-retry").is_displayed()
+    assert studio.run(studio.daemon.store.job(video_id)).status.value == "completed"
+    # a state whose message is its own name says it once (a cancel's event message is "cancelled")
+    studio.driver.execute_script("progress({id: 0, status: 'cancelled', percent: 5, message: 'cancelled'})")
+    assert studio.find("#watch-status").text == "cancelled · 5%" and studio.find("#watch-retry").is_displayed()
+
+
 def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
     auth = {"Authorization": f"Bearer {TOKENS['eve']}"}
     made = requests.post(f"{studio.base_url}/videos", headers=auth, timeout=10,

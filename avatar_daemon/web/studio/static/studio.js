@@ -309,8 +309,16 @@ function progress(v) {
   const percent = v.status === "completed" ? 100 : Math.round(v.percent || 0);
   $("watch-progress").value = percent;
   $("watch-progress").textContent = percent + "%";
-  $("watch-status").textContent = `${stateLabel(v.status)} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
+  const said = v.error || (v.message !== v.status ? v.message : null);  // not "cancelled · 5% · cancelled"
+  $("watch-status").textContent = `${stateLabel(v.status)} · ${percent}%` + (said ? ` · ${said}` : "");
   $("watch-status").dataset.status = v.status;
+  // an ended video that did not finish: here, where its reason is read, is where it is tried again
+  const retry = $("watch-retry");
+  retry.hidden = !["failed", "timeout", "cancelled"].includes(v.status);
+  retry.onclick = () => {
+    retry.disabled = true;
+    api("POST", `/videos/${v.id}/retry`).then(() => openWatch(v.id)).catch(failed).finally(() => { retry.disabled = false; });
+  };
   // "Video 7 queued." is stale once video 7 renders or ends: the banner follows it, then goes
   const banner = $("flash");
   if (v.status !== "queued" && banner.dataset.queued === String(v.id)) {
