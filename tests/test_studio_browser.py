@@ -29,7 +29,7 @@ from avatar_daemon.daemon import Daemon
 from avatar_daemon.planning import VideoSettings
 from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings
-from tests.browser import Studio, start_browser
+from tests.browser import DESKTOP, PHONE, Studio, start_browser
 from tests.conftest import fixture_bytes
 from tests.fake_platform import FakePlatform, LoopbackPublisher, PublishingPlugin
 from tests.media_server import png_bytes, wav_bytes
@@ -216,6 +216,22 @@ def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
     assert "token" in flash.text and "not-a-token" not in flash.text
     assert not studio.find("#nav").is_displayed()
     studio.screenshot("signin")
+
+
+def test_a_refused_video_says_why_where_a_phone_can_see_it(studio: Studio):
+    studio.sign_in(TOKENS["alice"])
+    studio.driver.set_window_size(*PHONE)
+    try:
+        studio.find("#title").send_keys("Too long")
+        studio.driver.execute_script("document.getElementById('script').value = arguments[0]", "word " * 1500)
+        studio.find("#make-submit").click()  # at the foot of a long form: the banner is a screen above
+        banner = studio.visible("#flash.error")
+        assert "script_content" in banner.text
+        assert studio.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight", banner)
+        assert studio.driver.switch_to.active_element == studio.find("#script")  # ready to be shortened
+    finally:
+        studio.driver.set_window_size(*DESKTOP)
 
 
 def test_the_page_estimates_spoken_seconds_as_the_server_does(studio: Studio):

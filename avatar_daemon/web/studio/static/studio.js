@@ -51,7 +51,11 @@ function flash(message, error = false) {
   delete f.dataset.queued;
 }
 
-function failed(e) { flash(e.message, true); }
+// The banner is at the top; the button that failed may be a phone's length below it.
+function failed(e) {
+  flash(e.message, true);
+  $("flash").scrollIntoView({ block: "nearest" });
+}
 
 // ---- the spoken-length estimate: the server's formula with the server's numbers (GET /formats) ----
 
@@ -233,7 +237,8 @@ async function makeVideo(ev) {
     location.hash = "#watch/" + videos[0].id;
   } catch (e) {
     failed(e);
-    if (e.field) { const input = { script_content: "script", script_title: "title", format: "format" }[e.field]; if (input) $(input).focus(); }
+    // the field is marked for the next keystroke, but the reason stays in view
+    if (e.field) { const input = { script_content: "script", script_title: "title", format: "format" }[e.field]; if (input) $(input).focus({ preventScroll: true }); }
   } finally {
     button.disabled = false;
   }
