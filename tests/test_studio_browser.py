@@ -159,6 +159,9 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     studio.wait(lambda d: d.execute_script("return arguments[0].textTracks[0].cues?.length > 0", player),
                 what="the captions track")
     studio.screenshot("watch")
+    # a typed script has no description or hashtags: no empty boxes to copy
+    assert studio.find("#vt-title").get_attribute("value") == "Studio test"
+    assert not studio.find("#vt-description").is_displayed() and not studio.find("#vt-hashtags").is_displayed()
 
     studio.find("#dl-mp4").click()
     mp4 = Path(job.result["video"])
@@ -286,6 +289,11 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     assert studio.find("#vt-description").get_attribute("value") == stored.script.description
     assert studio.find("#vt-hashtags").get_attribute("value") == " ".join(stored.script.hashtags)
     assert studio.find("#vt-notes-box").is_displayed() == bool(script.notes)
+    studio.driver.set_window_size(*PHONE)  # on a phone the description is as wide as the page, its button below
+    wide = studio.driver.execute_script(
+        "const f = document.getElementById('vt-description'); return f.offsetWidth / f.closest('section').offsetWidth")
+    studio.driver.set_window_size(*DESKTOP)
+    assert wide > 0.9, wide
     studio.driver.execute_cdp_cmd("Browser.grantPermissions", {
         "origin": studio.base_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     for field, expected in (("vt-hashtags", " ".join(stored.script.hashtags)),

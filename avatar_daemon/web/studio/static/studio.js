@@ -427,6 +427,9 @@ function pageText(v) {
   $("vt-title").value = v.title || "";
   $("vt-description").value = v.description || "";
   $("vt-hashtags").value = (v.hashtags || []).join(" ");
+  // a typed script has a title only: no empty boxes with buttons that copy nothing
+  $("vt-description-box").hidden = !$("vt-description").value;
+  $("vt-hashtags-box").hidden = !$("vt-hashtags").value;
   const notes = v.script_notes || [];
   $("vt-notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
   $("vt-notes-box").hidden = !notes.length;
