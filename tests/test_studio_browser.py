@@ -457,6 +457,18 @@ def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
     studio.screenshot("analytics")
 
 
+def test_an_empty_video_list_says_where_inbox_videos_are(studio: Studio):
+    studio.run(studio.daemon.pipeline.ingest(b"Dropped in the inbox.", "dropped.txt", ".txt",
+                                             overrides=VideoSettings(renderer="fake")))
+    studio.sign_in(TOKENS["eve"], "videos")  # eve is no admin: the inbox's video is not hers to see
+    Select(studio.find("#videos-status")).select_by_value("timeout")
+    empty = studio.visible("#videos-list [data-empty]")
+    assert "only an admin token lists them" in empty.text
+    studio.sign_in(TOKENS["root"], "videos")  # an admin sees them all: no such note
+    Select(studio.find("#videos-status")).select_by_value("timeout")
+    studio.wait(lambda d: studio.find("#videos-list [data-empty]").text == "No videos here yet.", what="the list")
+
+
 def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio, tmp_path):
     (tmp_path / "voice.wav").write_bytes(wav_bytes(seconds=1.5))
     shutil.copy(Path(__file__).parent / "fixtures/photos/astronaut.jpg", tmp_path / "face.jpg")  # a real face

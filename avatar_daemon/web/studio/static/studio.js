@@ -468,7 +468,9 @@ async function openVideos(before) {
   const page = await api("GET", "/videos?" + query);
   const items = page.videos.map(videoCard);
   if (before) $("videos-list").append(...items); else $("videos-list").replaceChildren(...items);
-  if (!page.videos.length && !before) $("videos-list").append(el("li", { text: "No videos here yet." }));
+  // a new user drops a file in the inbox, then looks here: say why its video is not listed
+  const ownerless = state.me.admin ? "" : " Inbox and campaign videos belong to no workspace (unless the request names one): only an admin token lists them.";
+  if (!page.videos.length && !before) $("videos-list").append(el("li", { "data-empty": "", text: "No videos here yet." + ownerless }));
   state.nextVideos = page.next && page.videos.length ? page.videos[page.videos.length - 1].id : null;
   $("videos-more").hidden = !state.nextVideos;
 }
