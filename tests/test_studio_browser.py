@@ -207,6 +207,16 @@ def test_the_carousel_filters_presenters_by_kind(studio: Studio):
     studio.wait(lambda d: {c.get_attribute("data-id") for c in studio.all(".avatar")} == everyone,
                 what="the avatars again")
     assert not studio.find("#avatars-none").is_displayed() and not studio.all(".badge.photo")
+    # a still not drawn yet is said to be on its way, not an empty box; a drawn one covers the note
+    studio.wait(lambda d: studio.find(".avatar .media").get_attribute("data-state") == "drawn", what="a still")
+    cards = studio.driver.execute_script("""return [...document.querySelectorAll('.avatar .media')].map(m => {
+        const img = m.querySelector('img');
+        return [m.dataset.state, img.complete && img.naturalWidth > 0,
+                getComputedStyle(m.querySelector('.note')).display !== 'none', m.querySelector('.note').textContent];
+    })""")
+    for state, loaded, noted, note in cards:
+        assert state in ("drawing", "drawn") and noted == (state != "drawn") and note == "Drawing the preview…"
+        assert loaded or state != "drawn"
 
 
 def test_a_bad_token_is_refused_with_the_reason(studio: Studio):

@@ -151,9 +151,18 @@ async function openMake() {
 function avatarCard(a) {
   const video = el("video", { muted: true, loop: true, playsinline: true, preload: "none", src: a.preview_video_url, "aria-hidden": "true" });
   video.muted = true;
+  // The local renderer draws each still the first time it is asked (seconds apiece, one after
+  // another): until it arrives the card says so, rather than showing an empty grey box.
+  const note = el("span", { class: "note", "aria-hidden": "true", text: "Drawing the preview…" });
+  const media = el("div", { class: "media", "data-state": "drawing" }, note);
+  const still = el("img", { alt: "", loading: "lazy",
+                            onload: () => { media.dataset.state = "drawn"; },
+                            onerror: () => { media.dataset.state = "failed"; note.textContent = "No preview"; } });
+  still.src = a.preview_image_url;  // after the handlers: a cached still may load at once
+  media.append(still, video);
   const card = el("button", { type: "button", class: "avatar", role: "radio", "aria-checked": "false", "data-id": a.id,
                                "aria-label": `${a.name}${a.avatar_type === "talking_photo" ? " (talking photo)" : ""}: ${a.gender}, ${a.age_range}, ${a.style}` },
-    el("div", { class: "media" }, el("img", { src: a.preview_image_url, alt: "", loading: "lazy" }), video),
+    media,
     el("strong", { text: a.name }), el("small", { text: `${a.gender} · ${a.age_range}` }), el("small", { text: a.style }),
     el("span", { class: "badge", text: a.tier }),
     ...(a.avatar_type === "talking_photo" ? [el("span", { class: "badge photo", text: "📷 talking photo" })] : []));
