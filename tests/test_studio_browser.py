@@ -29,7 +29,7 @@ from avatar_daemon.daemon import Daemon
 from avatar_daemon.planning import VideoSettings
 from avatar_daemon.plugin_loading import LoadSpec
 from avatar_daemon.testing import RecordingPlugin, make_settings
-from tests.browser import Studio, start_browser
+from tests.browser import DESKTOP, PHONE, Studio, start_browser
 from tests.conftest import fixture_bytes
 from tests.fake_platform import FakePlatform, LoopbackPublisher, PublishingPlugin
 from tests.media_server import png_bytes, wav_bytes
@@ -38,6 +38,7 @@ from tests.test_openapi import OFFLINE_PLUGINS, DaemonThread
 
 CAMPAIGN = ("name: morning-hn\nsources: [{source: hackernews}]\nschedule: {every: daily, at: '09:00'}\n"
             "formats: [square]\n")
+DORMANT = "name: dormant\nactive: false\nsources: [{source: hackernews}]\nschedule: {every: weekly, day: monday}\n"
 
 
 PLATFORM_TOKEN = "access-token-1"
@@ -76,6 +77,7 @@ def _studio(tmp_path_factory, platform):
     users_yaml(tmp)
     (tmp / "campaigns").mkdir()
     (tmp / "campaigns" / "morning-hn.yaml").write_text(CAMPAIGN)
+    (tmp / "campaigns" / "dormant.yaml").write_text(DORMANT)
     # One presenter of each tier: the local renderer draws each preview on first sight (seconds apiece).
     bundled = yaml.safe_load((Path(avatar_daemon.__file__).parent / "defaults/avatars.yaml").read_text())["avatars"]
     (tmp / "avatars.yaml").write_text(yaml.safe_dump({"avatars": [
@@ -85,7 +87,8 @@ def _studio(tmp_path_factory, platform):
                              default_avatar="mike", default_formats=["square"], publishing={
                                  "accounts": {"loop-main": {"platform": "loopvid", "channel": "UC1"}},
                                  "poll_seconds": 0.05, "retry_seconds": 0.05})
-    daemon = Daemon(settings, LoadSpec(installed=False, only=[*OFFLINE_PLUGINS, "local_renderer", "hackernews"]),
+    plugins = [*OFFLINE_PLUGINS, "local_renderer", "hackernews", "text_script"]
+    daemon = Daemon(settings, LoadSpec(installed=False, only=plugins),
                     extra_plugins=(RecordingPlugin(), PublishingPlugin(LoopbackPublisher(platform.url))))
     downloads = tmp / "downloads"
     downloads.mkdir()
@@ -156,6 +159,9 @@ def test_make_a_video_watch_it_play_and_download_it(studio: Studio):
     studio.wait(lambda d: d.execute_script("return arguments[0].textTracks[0].cues?.length > 0", player),
                 what="the captions track")
     studio.screenshot("watch")
+    # a typed script has no description or hashtags: no empty boxes to copy
+    assert studio.find("#vt-title").get_attribute("value") == "Studio test"
+    assert not studio.find("#vt-description").is_displayed() and not studio.find("#vt-hashtags").is_displayed()
 
     studio.find("#dl-mp4").click()
     mp4 = Path(job.result["video"])
@@ -201,6 +207,16 @@ def test_the_carousel_filters_presenters_by_kind(studio: Studio):
     studio.wait(lambda d: {c.get_attribute("data-id") for c in studio.all(".avatar")} == everyone,
                 what="the avatars again")
     assert not studio.find("#avatars-none").is_displayed() and not studio.all(".badge.photo")
+    # a still not drawn yet is said to be on its way, not an empty box; a drawn one covers the note
+    studio.wait(lambda d: studio.find(".avatar .media").get_attribute("data-state") == "drawn", what="a still")
+    cards = studio.driver.execute_script("""return [...document.querySelectorAll('.avatar .media')].map(m => {
+        const img = m.querySelector('img');
+        return [m.dataset.state, img.complete && img.naturalWidth > 0,
+                getComputedStyle(m.querySelector('.note')).display !== 'none', m.querySelector('.note').textContent];
+    })""")
+    for state, loaded, noted, note in cards:
+        assert state in ("drawing", "drawn") and noted == (state != "drawn") and note == "Drawing the preview…"
+        assert loaded or state != "drawn"
 
 
 def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
@@ -213,6 +229,22 @@ def test_a_bad_token_is_refused_with_the_reason(studio: Studio):
     assert "token" in flash.text and "not-a-token" not in flash.text
     assert not studio.find("#nav").is_displayed()
     studio.screenshot("signin")
+
+
+def test_a_refused_video_says_why_where_a_phone_can_see_it(studio: Studio):
+    studio.sign_in(TOKENS["alice"])
+    studio.driver.set_window_size(*PHONE)
+    try:
+        studio.find("#title").send_keys("Too long")
+        studio.driver.execute_script("document.getElementById('script').value = arguments[0]", "word " * 1500)
+        studio.find("#make-submit").click()  # at the foot of a long form: the banner is a screen above
+        banner = studio.visible("#flash.error")
+        assert "script_content" in banner.text
+        assert studio.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight", banner)
+        assert studio.driver.switch_to.active_element == studio.find("#script")  # ready to be shortened
+    finally:
+        studio.driver.set_window_size(*DESKTOP)
 
 
 def test_the_page_estimates_spoken_seconds_as_the_server_does(studio: Studio):
@@ -231,9 +263,17 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     ingested = studio.run(studio.daemon.pipeline.ingest(fixture_bytes("hn_algolia.json"), "hn.json", ".json",
                                                         overrides=VideoSettings(renderer="fake")))
     stored = studio.run(studio.daemon.store.research_job(ingested.research_id))
+    # a plain script is stored as research too, but with no insights there is nothing here to pick
+    plain = studio.run(studio.daemon.pipeline.ingest(b"Just a script, read as written.", "plain.txt", ".txt",
+                                                     overrides=VideoSettings(renderer="fake")))
     studio.sign_in(TOKENS["alice"], "research")
-    studio.visible(f"[data-research='{ingested.research_id}']").click()
+    studio.visible(f"[data-research='{ingested.research_id}']")
+    assert not studio.all(f"[data-research='{plain.research_id}']")
+    studio.find(f"[data-research='{ingested.research_id}']").click()
     studio.visible("#research-detail")
+    box = studio.find("#research-script")
+    # read from the top: the caret (and the box's scroll) at the first line, not at the end
+    assert studio.driver.execute_script("return [arguments[0].selectionStart, arguments[0].scrollTop]", box) == [0, 0]
     insights = [li.text for li in studio.all("#research-insights li")]
     assert len(insights) == len(stored.research.insights)
     first = stored.research.insights[0]
@@ -259,6 +299,11 @@ def test_make_a_video_from_a_research_job(studio: Studio):
     assert studio.find("#vt-description").get_attribute("value") == stored.script.description
     assert studio.find("#vt-hashtags").get_attribute("value") == " ".join(stored.script.hashtags)
     assert studio.find("#vt-notes-box").is_displayed() == bool(script.notes)
+    studio.driver.set_window_size(*PHONE)  # on a phone the description is as wide as the page, its button below
+    wide = studio.driver.execute_script(
+        "const f = document.getElementById('vt-description'); return f.offsetWidth / f.closest('section').offsetWidth")
+    studio.driver.set_window_size(*DESKTOP)
+    assert wide > 0.9, wide
     studio.driver.execute_cdp_cmd("Browser.grantPermissions", {
         "origin": studio.base_url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     for field, expected in (("vt-hashtags", " ".join(stored.script.hashtags)),
@@ -326,6 +371,78 @@ def test_pause_and_resume_a_campaign(studio: Studio):
     assert saved.sources[0].source == "hackernews" and saved.schedule.at == "09:00"
 
 
+def test_a_campaign_card_offers_only_what_its_state_allows(studio: Studio):
+    studio.sign_in(TOKENS["root"], "campaigns")
+    dormant = "[data-campaign='dormant']"
+    studio.visible(dormant)
+    assert studio.find(f"{dormant} .badge").get_attribute("data-state") == "inactive"
+    # the scheduler never runs an inactive campaign, so there is nothing to pause; it has no last run to show
+    actions = {b.get_attribute("data-action") for b in studio.all(f"{dormant} [data-action]")}
+    assert actions == {"run", "edit"}, actions
+    assert studio.all("[data-campaign='morning-hn'] [data-action=pause]")  # an active one can be paused
+
+    # Run now says it is running, and one click is one run, however long its sources take to answer
+    studio.driver.execute_script("""
+        const send = window.fetch;
+        window.releaseRun = null;
+        window.fetch = (url, options) => String(url).endsWith("/run")
+            ? new Promise((go) => { window.releaseRun = go; }).then(() => send(url, options)) : send(url, options);""")
+    run = studio.find(f"{dormant} [data-action=run]")
+    run.click()
+    studio.wait(lambda d: d.execute_script("return window.releaseRun !== null"), what="the run to be asked for")
+    assert not run.is_enabled() and studio.find("#flash").text.startswith("Running dormant")
+    studio.driver.execute_script("window.releaseRun()")
+    studio.wait(lambda d: studio.find("#flash").text.startswith("dormant ran:"), what="the run's answer")
+    studio.visible(f"{dormant} [data-action=report]")  # it has a last run now
+
+    # the form asks only for what the chosen schedule reads, and can be put away unsaved
+    studio.find("#campaign-new").click()
+    shown = lambda: {f for f in ("c-at", "c-day", "c-cron") if studio.find("#" + f).is_displayed()}  # noqa: E731
+    every = Select(studio.find("#c-every"))
+    assert every.first_selected_option.get_attribute("value") == "daily" and shown() == {"c-at"}
+    every.select_by_visible_text("weekly")
+    assert shown() == {"c-at", "c-day"}
+    every.select_by_value("cron")
+    assert shown() == {"c-cron"}
+    studio.find("#campaign-cancel").click()
+    assert not studio.find("#campaign-form").is_displayed()
+
+
+def test_a_message_stays_with_the_page_it_is_about(studio: Studio):
+    studio.sign_in(TOKENS["alice"], "videos")
+    studio.go("#watch/999999")
+    studio.wait(lambda d: "no video 999999" in studio.find("#flash").text, what="the unknown video's error")
+    studio.go("#campaigns")
+    studio.visible("#view-campaigns")
+    studio.wait(lambda d: studio.find("#flash").text == "", what="the old error to go")
+    studio.go("#watch")  # no video named: the list to pick one from, not "no video 'undefined'"
+    studio.visible("#view-videos")
+    assert studio.find("#flash").text == ""
+
+
+def test_a_failed_video_is_tried_again_where_its_reason_is_read(studio: Studio):
+    fake = studio.daemon.renderers["fake"]
+    fake.fail = "the renderer ran out of presenters"
+    try:  # alice's own video, by the instant fake renderer, which fails this once
+        ingested = studio.run(studio.daemon.pipeline.ingest(
+            b"A short script that fails the first time.", "fails.txt", ".txt",
+            overrides=VideoSettings(renderer="fake", workspace="W1", user="U1")))
+        [video_id] = ingested.job_ids
+        studio.sign_in(TOKENS["alice"], f"watch/{video_id}")
+        studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") == "failed", what="failed")
+    finally:
+        fake.fail = None
+    assert "ran out of presenters" in studio.find("#watch-status").text
+    studio.visible("#watch-retry").click()
+    studio.wait(lambda d: studio.find("#watch-status").get_attribute("data-status") == "completed",
+                what="the second try to finish")
+    assert not studio.find("#watch-retry").is_displayed()
+    assert studio.run(studio.daemon.store.job(video_id)).status.value == "completed"
+    # a state whose message is its own name says it once (a cancel's event message is "cancelled")
+    studio.driver.execute_script("progress({id: 0, status: 'cancelled', percent: 5, message: 'cancelled'})")
+    assert studio.find("#watch-status").text == "cancelled · 5%" and studio.find("#watch-retry").is_displayed()
+
+
 def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
     auth = {"Authorization": f"Bearer {TOKENS['eve']}"}
     made = requests.post(f"{studio.base_url}/videos", headers=auth, timeout=10,
@@ -348,6 +465,18 @@ def test_the_analytics_chart_shows_the_events_posted(studio: Studio):
     day = [int(r.get_attribute("data-value")) for r in studio.all("#chart-day rect")]
     assert sum(day) == sum(posted.values())
     studio.screenshot("analytics")
+
+
+def test_an_empty_video_list_says_where_inbox_videos_are(studio: Studio):
+    studio.run(studio.daemon.pipeline.ingest(b"Dropped in the inbox.", "dropped.txt", ".txt",
+                                             overrides=VideoSettings(renderer="fake")))
+    studio.sign_in(TOKENS["eve"], "videos")  # eve is no admin: the inbox's video is not hers to see
+    Select(studio.find("#videos-status")).select_by_value("timeout")
+    empty = studio.visible("#videos-list [data-empty]")
+    assert "only an admin token lists them" in empty.text
+    studio.sign_in(TOKENS["root"], "videos")  # an admin sees them all: no such note
+    Select(studio.find("#videos-status")).select_by_value("timeout")
+    studio.wait(lambda d: studio.find("#videos-list [data-empty]").text == "No videos here yet.", what="the list")
 
 
 def test_own_narration_talking_photo_and_background_are_uploaded(studio: Studio, tmp_path):

@@ -51,7 +51,11 @@ function flash(message, error = false) {
   delete f.dataset.queued;
 }
 
-function failed(e) { flash(e.message, true); }
+// The banner is at the top; the button that failed may be a phone's length below it.
+function failed(e) {
+  flash(e.message, true);
+  $("flash").scrollIntoView({ block: "nearest" });
+}
 
 // ---- the spoken-length estimate: the server's formula with the server's numbers (GET /formats) ----
 
@@ -120,7 +124,10 @@ function show(name) {
 
 function route() {
   if (!state.me) { show("signin"); return; }
-  const [page, arg] = location.hash.replace(/^#/, "").split("/");
+  let [page, arg] = location.hash.replace(/^#/, "").split("/");
+  if (page === "watch" && !arg) page = "videos";  // a player needs a video: the list is where one is picked
+  // what the last page said is not about this one; only "Video N queued." follows its video here
+  if (!(page === "watch" && $("flash").dataset.queued === arg)) flash("");
   const open = { make: openMake, research: openResearch, watch: () => openWatch(arg), videos: () => openVideos(),
                  campaigns: openCampaigns, analytics: openAnalytics }[page] || openMake;
   if (page !== "watch" && state.watching) { state.watching.close(); state.watching = null; }
@@ -144,9 +151,18 @@ async function openMake() {
 function avatarCard(a) {
   const video = el("video", { muted: true, loop: true, playsinline: true, preload: "none", src: a.preview_video_url, "aria-hidden": "true" });
   video.muted = true;
+  // The local renderer draws each still the first time it is asked (seconds apiece, one after
+  // another): until it arrives the card says so, rather than showing an empty grey box.
+  const note = el("span", { class: "note", "aria-hidden": "true", text: "Drawing the preview…" });
+  const media = el("div", { class: "media", "data-state": "drawing" }, note);
+  const still = el("img", { alt: "", loading: "lazy",
+                            onload: () => { media.dataset.state = "drawn"; },
+                            onerror: () => { media.dataset.state = "failed"; note.textContent = "No preview"; } });
+  still.src = a.preview_image_url;  // after the handlers: a cached still may load at once
+  media.append(still, video);
   const card = el("button", { type: "button", class: "avatar", role: "radio", "aria-checked": "false", "data-id": a.id,
                                "aria-label": `${a.name}${a.avatar_type === "talking_photo" ? " (talking photo)" : ""}: ${a.gender}, ${a.age_range}, ${a.style}` },
-    el("div", { class: "media" }, el("img", { src: a.preview_image_url, alt: "", loading: "lazy" }), video),
+    media,
     el("strong", { text: a.name }), el("small", { text: `${a.gender} · ${a.age_range}` }), el("small", { text: a.style }),
     el("span", { class: "badge", text: a.tier }),
     ...(a.avatar_type === "talking_photo" ? [el("span", { class: "badge photo", text: "📷 talking photo" })] : []));
@@ -230,7 +246,8 @@ async function makeVideo(ev) {
     location.hash = "#watch/" + videos[0].id;
   } catch (e) {
     failed(e);
-    if (e.field) { const input = { script_content: "script", script_title: "title", format: "format" }[e.field]; if (input) $(input).focus(); }
+    // the field is marked for the next keystroke, but the reason stays in view
+    if (e.field) { const input = { script_content: "script", script_title: "title", format: "format" }[e.field]; if (input) $(input).focus({ preventScroll: true }); }
   } finally {
     button.disabled = false;
   }
@@ -238,10 +255,13 @@ async function makeVideo(ev) {
 
 // ---- from research ----
 
+// A plain script (a .txt drop, or a video made on "Make a video") is stored as research with no
+// insights: there is nothing to read or pick from, so it is not listed here; its video is under Videos.
 async function openResearch() {
-  const { research } = await api("GET", "/research?limit=20");
+  const { research: recent } = await api("GET", "/research?limit=100");
+  const research = recent.filter((r) => r.insights > 0).slice(0, 20);
   $("research-list").replaceChildren(...research.map((r) => el("li", {},
-    el("strong", { text: r.title }), el("p", { class: "hint", text: `${r.source} · ${r.insights} insights · about ${r.estimated_seconds} s` }),
+    el("strong", { text: r.title }), el("p", { class: "hint", text: `${r.source} · ${r.insights} insight${r.insights === 1 ? "" : "s"} · about ${r.estimated_seconds} s` }),
     el("button", { type: "button", class: "quiet", "data-research": r.id, text: "Read and edit", onclick: () => pickResearch(r.id).catch(failed) }))));
   if (!research.length) $("research-list").append(el("li", { text: "No research yet: drop a file in the inbox or let a campaign fetch some." }));
   $("research-detail").hidden = true;
@@ -254,10 +274,15 @@ async function pickResearch(id) {
   $("research-meta").textContent = `${r.source} · ${r.topic} · ${when(r.created_at)}`;
   $("research-insights").replaceChildren(...r.insights.map((i) => el("li", {},
     el("span", { text: i.text }), " ", el("span", { class: "badge", text: i.score === null ? "no score" : `score ${i.score.toLocaleString("en")}` }))));
-  $("research-script").value = r.script.text;
+  const box = $("research-script");
+  box.value = r.script.text;
   $("research-detail").hidden = false;
   researchCount();
-  $("research-script").focus();
+  // read from its first line, with the research above it in view, not from wherever the caret lands
+  box.setSelectionRange(0, 0);
+  box.scrollTop = 0;
+  $("research-detail").scrollIntoView({ block: "start" });
+  box.focus({ preventScroll: true });
 }
 
 function researchCount() { showCount($("research-script").value, $("research-format").value, null, $("research-count")); }
@@ -298,8 +323,16 @@ function progress(v) {
   const percent = v.status === "completed" ? 100 : Math.round(v.percent || 0);
   $("watch-progress").value = percent;
   $("watch-progress").textContent = percent + "%";
-  $("watch-status").textContent = `${stateLabel(v.status)} · ${percent}%` + (v.error ? ` · ${v.error}` : v.message ? ` · ${v.message}` : "");
+  const said = v.error || (v.message !== v.status ? v.message : null);  // not "cancelled · 5% · cancelled"
+  $("watch-status").textContent = `${stateLabel(v.status)} · ${percent}%` + (said ? ` · ${said}` : "");
   $("watch-status").dataset.status = v.status;
+  // an ended video that did not finish: here, where its reason is read, is where it is tried again
+  const retry = $("watch-retry");
+  retry.hidden = !["failed", "timeout", "cancelled"].includes(v.status);
+  retry.onclick = () => {
+    retry.disabled = true;
+    api("POST", `/videos/${v.id}/retry`).then(() => openWatch(v.id)).catch(failed).finally(() => { retry.disabled = false; });
+  };
   // "Video 7 queued." is stale once video 7 renders or ends: the banner follows it, then goes
   const banner = $("flash");
   if (v.status !== "queued" && banner.dataset.queued === String(v.id)) {
@@ -403,6 +436,9 @@ function pageText(v) {
   $("vt-title").value = v.title || "";
   $("vt-description").value = v.description || "";
   $("vt-hashtags").value = (v.hashtags || []).join(" ");
+  // a typed script has a title only: no empty boxes with buttons that copy nothing
+  $("vt-description-box").hidden = !$("vt-description").value;
+  $("vt-hashtags-box").hidden = !$("vt-hashtags").value;
   const notes = v.script_notes || [];
   $("vt-notes").replaceChildren(...notes.map((n) => el("li", {}, n)));
   $("vt-notes-box").hidden = !notes.length;
@@ -441,7 +477,9 @@ async function openVideos(before) {
   const page = await api("GET", "/videos?" + query);
   const items = page.videos.map(videoCard);
   if (before) $("videos-list").append(...items); else $("videos-list").replaceChildren(...items);
-  if (!page.videos.length && !before) $("videos-list").append(el("li", { text: "No videos here yet." }));
+  // a new user drops a file in the inbox, then looks here: say why its video is not listed
+  const ownerless = state.me.admin ? "" : " Inbox and campaign videos belong to no workspace (unless the request names one): only an admin token lists them.";
+  if (!page.videos.length && !before) $("videos-list").append(el("li", { "data-empty": "", text: "No videos here yet." + ownerless }));
   state.nextVideos = page.next && page.videos.length ? page.videos[page.videos.length - 1].id : null;
   $("videos-more").hidden = !state.nextVideos;
 }
@@ -473,13 +511,29 @@ async function openCampaigns() {
     el("p", { "data-field": "next", text: `Next: ${nextRun(c)} · Last: ${when(c.last_run_at)} · ${c.videos} videos` }),
     c.problems.length ? el("p", { class: "hint", text: c.problems.join("; ") }) : null,
     el("div", { class: "actions" },
-      manage ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
+      // Pause only what the scheduler would run; an inactive one is switched on in its file (Edit)
+      manage && (c.paused || c.active) ? el("button", { type: "button", class: "quiet", "data-action": "pause", text: c.paused ? "Resume" : "Pause",
         onclick: () => api("PATCH", "/campaigns/" + c.name, { paused: !c.paused }).then(() => { flash(`${c.name} ${c.paused ? "resumed" : "paused"}.`); return openCampaigns(); }).catch(failed) }) : null,
       manage ? el("button", { type: "button", class: "quiet", "data-action": "run", text: "Run now",
-        onclick: () => api("POST", `/campaigns/${c.name}/run`).then((r) => { report(r); return openCampaigns(); }).catch(failed) }) : null,
-      el("button", { type: "button", class: "quiet", "data-action": "report", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }),
+        onclick: (ev) => runNow(c.name, ev.currentTarget).catch(failed) }) : null,
+      c.last_run_at ? el("button", { type: "button", class: "quiet", "data-action": "report", text: "Last run", onclick: () => lastRun(c.name).catch(failed) }) : null,
       manage ? el("button", { type: "button", class: "quiet", "data-action": "edit", text: "Edit", onclick: () => editCampaign(c.name).catch(failed) }) : null))));
   if (!campaigns.length) $("campaigns-list").append(el("li", { text: "No campaigns: add one below or put a YAML file in config/campaigns/." }));
+}
+
+// A run may fetch research live from several sources, which can take half a minute when one is
+// slow or unreachable: say so, and take one click as one run.
+async function runNow(name, button) {
+  button.disabled = true;
+  flash(`Running ${name}: gathering research (a live fetch can take a while)…`);
+  try {
+    const run = await api("POST", `/campaigns/${name}/run`);
+    flash(`${name} ran: ${run.job_ids.length} video(s) queued.`);
+    report(run);
+    await openCampaigns();
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function when(iso) { return iso ? new Date(iso).toLocaleString() : "never"; }
@@ -522,6 +576,7 @@ async function editCampaign(name) {
   $("c-at").value = s.at || "09:00";
   $("c-day").value = s.day || "monday";
   $("c-cron").value = s.cron || "";
+  scheduleChoice();
   $("c-tz").value = s.timezone || "UTC";
   $("c-formats").value = (c.formats || ["tiktok"]).join(", ");
   const rest = { ...c };
@@ -530,6 +585,15 @@ async function editCampaign(name) {
   $("campaign-form-h").textContent = name ? `Edit ${name}` : "New campaign";
   $("campaign-form").hidden = false;
   $("c-name").focus();
+}
+
+// Only the fields the chosen kind of schedule reads: a daily run has no day, a cron line no time.
+function scheduleChoice() {
+  const every = $("c-every").value;
+  $("c-at-box").hidden = every === "cron";
+  $("c-day-box").hidden = !["weekly", "biweekly"].includes(every);
+  $("c-cron-box").hidden = every !== "cron";
+  $("c-cron").required = every === "cron";
 }
 
 async function saveCampaign(ev) {
@@ -617,6 +681,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("videos-more").addEventListener("click", () => openVideos(state.nextVideos).catch(failed));
   $("campaign-new").addEventListener("click", () => editCampaign(null).catch(failed));
   $("campaign-form").addEventListener("submit", saveCampaign);
+  $("c-every").addEventListener("change", scheduleChoice);
+  $("campaign-cancel").addEventListener("click", () => { $("campaign-form").hidden = true; });
   for (const b of document.querySelectorAll("[data-copy]")) b.addEventListener("click", () => copyField(b).catch(failed));
   window.addEventListener("hashchange", route);
   if (await restore()) await signedIn().catch(failed); else show("signin");
