@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 
+from avatar_daemon import GaveUp, TryAgain, retrying
 from avatar_daemon import backoff as retry_backoff
 from avatar_daemon import retry_after as retry_after_header
 
@@ -114,9 +115,8 @@ class HeyGenClient:
             headers["content-type"] = content_type
         url = (base or self.base_url) + path
         repeatable = method in SAFE_METHODS or idempotency_key is not None
-        attempt = 0
-        while True:
-            attempt += 1
+
+        async def attempt() -> Any:
             try:
                 async with self.gate:
                     async with self.session.request(method, url, json=json, params=params,
@@ -125,36 +125,43 @@ class HeyGenClient:
                         retry_after = retry_after_header(resp.headers.get("Retry-After"))
                         status = resp.status
                         text = await resp.text()
-                body = _json(text)
-                result = unwrap(status, body, retry_after)
-                self.calls[name, "ok"] += 1
-                return result
+                result = unwrap(status, _json(text), retry_after)
             except HeyGenError as exc:
                 self.calls[name, str(exc.status)] += 1
                 error = exc
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 self.calls[name, "network"] += 1
                 error = HeyGenError(0, "network", f"HeyGen did not answer {name}: {type(exc).__name__} {exc}".strip())
+            else:
+                self.calls[name, "ok"] += 1
+                return result
             # A 429 means "not accepted", so any method may repeat it; other failures only when safe.
             if not error.retryable or not (error.status == 429 or repeatable):
                 raise error
-            deadline = _deadline.get()
-            patient = error.status == 429 and error.code in PATIENT_CODES and deadline is not None
-            if attempt > self.retries and not patient:
-                raise error
-            delay = self._delay(attempt, error.retry_after)
-            if patient and time.monotonic() + delay >= deadline:
-                raise TimeoutError(f"HeyGen answered {name} with 429 {error.code} {attempt} times, until the job's "
-                                   "deadline (heygen.deadline_seconds)") from error
+            raise TryAgain(error.code, error.retry_after,
+                           patient=error.status == 429 and error.code in PATIENT_CODES) from error
+
+        def wait(tries: int, failure: TryAgain) -> float:
+            delay = self._delay(tries, failure.after)
+            error = failure.__cause__
             if error.status == 429 and error.code != "concurrent_limit_exceeded":
                 self.gate.hold(delay)  # a rate limit: everyone waits, not only this caller
-            log.info("heygen: %s answered %s; try %d in %.1f s", name, error.code, attempt + 1, delay)
-            await asyncio.sleep(delay)
+            log.info("heygen: %s answered %s; try %d in %.1f s", name, error.code, tries + 1, delay)
+            return delay
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        try:
+            return await retrying(attempt, retries=self.retries, deadline=_deadline.get(), wait=wait)
+        except GaveUp as exc:
+            error = exc.last.__cause__
+            if exc.past_deadline:
+                raise TimeoutError(f"HeyGen answered {name} with 429 {error.code} {exc.tries} times, until the "
+                                   "job's deadline (heygen.deadline_seconds)") from error
+            raise error from None
+
+    def _delay(self, tries: int, retry_after: float | None) -> float:
         """Never sooner than Retry-After; longer and longer when the refusals go on (the daemon's one
         backoff rule, jittered, so the jobs waiting on one concurrency slot do not all come back at once)."""
-        growing = retry_backoff(attempt, self.backoff, 60.0)
+        growing = retry_backoff(tries, self.backoff, 60.0)
         if retry_after is None:
             return growing
         return max(min(retry_after, self.retry_after_cap) * random.uniform(1.0, 1.2), growing)
