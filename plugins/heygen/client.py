@@ -12,7 +12,7 @@ import mimetypes
 import random
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
@@ -32,9 +32,12 @@ from .answers import (
     WebhookEndpoint,
     unwrap,
 )
-from .render_slots import RenderSlots
+from .render_slots import Created, RenderSlots
 
 log = logging.getLogger(__name__)
+
+# What a create's caller does with the answer while the render is held (saves the id).
+Saved = Callable[[VideoCreated], Awaitable[None]] | None
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 EVENTS = ["avatar_video.success", "avatar_video.fail"]
@@ -85,7 +88,7 @@ class HeyGenClient:
     def __init__(self, session: aiohttp.ClientSession, api_key: str, base_url: str = "https://api.heygen.com",
                  upload_url: str = "https://upload.heygen.com", *, max_in_flight: int = 4, retries: int = 4,
                  timeout: float = 30.0, retry_after_cap: float = 120.0, backoff: float = 1.0,
-                 max_renders: int | None = None, forget_renders_after: float = 3 * 3600.0):
+                 max_renders: int | None = None, forget_renders_after: float = 3 * 3600.0, store: Any = None):
         self.session = session
         self._key = api_key
         self.base_url = base_url.rstrip("/")
@@ -96,8 +99,9 @@ class HeyGenClient:
         self.retry_after_cap = retry_after_cap
         self.backoff = backoff
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
-        # None: creates are not held back (HeyGen's 429s are then the only cap).
-        self.renders = RenderSlots(max_renders, forget_renders_after) if max_renders else None
+        # None: creates are not held back (HeyGen's 429s are then the only cap). With the daemon's
+        # store, the renders of every node on the key count (see render_slots.py).
+        self.renders = RenderSlots(max_renders, forget_renders_after, store) if max_renders else None
 
     def __repr__(self) -> str:
         return f"HeyGenClient({self.base_url!r})"  # never the key
@@ -168,16 +172,19 @@ class HeyGenClient:
 
     # ---- videos (v3) ---------------------------------------------------------------
 
-    async def create_video(self, body: dict[str, Any], idempotency_key: str) -> VideoCreated:
-        return await self._create("POST", "/v3/videos", "create_video", json=body, idempotency_key=idempotency_key)
+    async def create_video(self, body: dict[str, Any], idempotency_key: str, then: Saved = None) -> VideoCreated:
+        return await self._create("POST", "/v3/videos", "create_video", then, json=body,
+                                  idempotency_key=idempotency_key)
 
-    async def _create(self, method: str, path: str, name: str, **kwargs: Any) -> VideoCreated:
-        """A create, once a render is free for this key (see render_slots.py)."""
-        if self.renders is None:
-            return VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
-        async with self.renders.create(_deadline.get()) as slot:
+    async def _create(self, method: str, path: str, name: str, then: Saved, **kwargs: Any) -> VideoCreated:
+        """A create, once a render is free for this key (see render_slots.py); `then(created)` saves
+        its id while the render is still held, so other nodes count it before they create."""
+        held = self.renders.create(_deadline.get()) if self.renders else contextlib.nullcontext(Created())
+        async with held as slot:
             created = VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
             slot.video_id = created.video_id
+            if then:
+                await then(created)
             return created
 
     async def get_video(self, video_id: str) -> Video:
@@ -194,12 +201,14 @@ class HeyGenClient:
 
     # ---- Studio (v2): what v3 cannot do yet (scenes, any dimension, test mode) -------
 
-    async def studio_generate(self, body: dict[str, Any]) -> VideoCreated:
+    async def studio_generate(self, body: dict[str, Any], then: Saved = None) -> VideoCreated:
         """v2 documents no idempotency, so this create is repeated only after a 429 (never accepted)."""
-        return await self._create("POST", "/v2/video/generate", "studio_generate", json=body)
+        return await self._create("POST", "/v2/video/generate", "studio_generate", then, json=body)
 
-    async def generate_from_template(self, template_id: str, body: dict[str, Any]) -> VideoCreated:
-        return await self._create("POST", f"/v2/template/{template_id}/generate", "template_generate", json=body)
+    async def generate_from_template(self, template_id: str, body: dict[str, Any], then: Saved = None,
+                                     ) -> VideoCreated:
+        return await self._create("POST", f"/v2/template/{template_id}/generate", "template_generate", then,
+                                  json=body)
 
     # ---- catalogue -----------------------------------------------------------------
 
