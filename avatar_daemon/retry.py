@@ -3,31 +3,45 @@
 An attempt raises `TryAgain` for what is worth repeating (429, 5xx, a dropped connection) and
 anything else for what is not; `retrying` sleeps between tries (the server's Retry-After, else
 jittered doubling) and raises `GaveUp` with the last reason when the tries are spent.
+
+Some refusals pass with time however many there are (a concurrency or rate limit): a `patient`
+TryAgain does not count against the tries while there is a `deadline`, and is waited out until
+it; a wait that would end past the deadline gives up at once (`GaveUp.past_deadline`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
 
 
 class TryAgain(Exception):
-    """This attempt failed in a way another attempt may not; `after` is the server's wait, if it gave one."""
+    """This attempt failed in a way another attempt may not; `after` is the server's wait, if it gave one.
 
-    def __init__(self, reason: str, after: float | None = None):
+    `patient`: the failure passes with time, so within a deadline it does not use up a try.
+    The failure itself, when there is one (a client's own error), is the `__cause__`.
+    """
+
+    def __init__(self, reason: str, after: float | None = None, *, patient: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.after = after
+        self.patient = patient
 
 
 class GaveUp(Exception):
-    def __init__(self, reason: str, tries: int):
+    """The tries were spent (or the deadline came); `last` is the final TryAgain, its cause the failure."""
+
+    def __init__(self, reason: str, tries: int, last: TryAgain | None = None, past_deadline: bool = False):
         super().__init__(f"{reason} (after {tries} tries)")
         self.reason = reason
         self.tries = tries
+        self.last = last
+        self.past_deadline = past_deadline
 
 
 def retry_after(value: str | None, default: float = 5.0) -> float | None:
@@ -52,13 +66,25 @@ def backoff(tries: int, base: float = 1.0, cap: float = 60.0, after: float | Non
 
 
 async def retrying(attempt: Callable[[], Awaitable[T]], *, retries: int, base_delay: float = 1.0,
-                   max_delay: float = 60.0) -> T:
-    """`attempt()` until it returns, at most `retries` times more after the first."""
-    for n in range(retries + 1):
+                   max_delay: float = 60.0, deadline: float | None = None,
+                   wait: Callable[[int, TryAgain], float] | None = None) -> T:
+    """`attempt()` until it returns, at most `retries` times more after the first (patient failures
+    not counted until `deadline`, monotonic).
+
+    `wait(tries, failure)` gives the seconds before the next try, for a caller with a rule of its
+    own on top of `backoff` (HeyGen's: never sooner than Retry-After, and longer as refusals go on).
+    """
+    tries = counted = 0
+    while True:
+        tries += 1
         try:
             return await attempt()
         except TryAgain as exc:
-            if n == retries:
-                raise GaveUp(exc.reason, retries + 1) from None
-            await asyncio.sleep(backoff(n + 1, base_delay, max_delay, exc.after))
-    raise AssertionError("unreachable")
+            patient = exc.patient and deadline is not None
+            counted += not patient
+            if counted > retries:
+                raise GaveUp(exc.reason, tries, exc) from exc.__cause__
+            delay = wait(tries, exc) if wait else backoff(tries, base_delay, max_delay, exc.after)
+            if patient and time.monotonic() + delay >= deadline:
+                raise GaveUp(exc.reason, tries, exc, past_deadline=True) from exc.__cause__
+            await asyncio.sleep(delay)

@@ -9,7 +9,10 @@ concurrency cap. Three runs in one process, each on a fresh fake and database:
   uncapped   polling again, with creates not held to HeyGen's render cap (account_concurrency
              far above it: the daemon before it had one), the baseline for creates per video;
   seed       the seed's strategy: create, then poll every 5 s for at most 10 minutes
-             (given our concurrency cap, so only the waiting differs).
+             (given our concurrency cap, so only the waiting differs);
+  two nodes  polling, two daemons on one PostgreSQL sharing the key, each with
+             account_concurrency at the key's 10: the cap must hold for both together
+             (skipped when no PostgreSQL is reachable).
 
 Prints calls per video by endpoint, wall time, and checks every video completed and was
 downloaded once, and none was created twice. Run: .venv/bin/python benchmarks/heygen_calls.py [N]
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import socket
 import sys
@@ -35,6 +39,7 @@ from avatar_daemon.store import NewJob  # noqa: E402
 from avatar_daemon.testing import make_daemon, make_settings, running, wait_until  # noqa: E402
 from avatar_daemon_plugins.heygen.client import HeyGenClient  # noqa: E402
 from tests.fake_heygen import API_KEY, FakeHeyGen  # noqa: E402
+from tests.postgres import scratch_database  # noqa: E402
 
 SCALE = 600.0                   # one real minute is 0.1 s here
 RENDER_MINUTES = (3, 15)
@@ -61,10 +66,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def daemon_run(n: int, webhook: bool, account_concurrency: int = 10) -> dict:
+async def daemon_run(n: int, webhook: bool, account_concurrency: int = 10, database: str | None = None) -> dict:
+    """One daemon, or with `database` (PostgreSQL) two daemons on it: the first ingests, either renders."""
     tmp = Path(tempfile.mkdtemp())
     fake = fake_heygen(tmp, webhook)
-    async with fake.serve():
+    async with fake.serve(), contextlib.AsyncExitStack() as others:
         port = free_port()
         cfg = {"base_url": fake.url, "upload_url": fake.url, "max_concurrency": 10,
                # HeyGen's real defaults, scaled: first poll >= 30 s, backoff x1.6 up to 5 min
@@ -75,9 +81,15 @@ async def daemon_run(n: int, webhook: bool, account_concurrency: int = 10) -> di
                "account_concurrency": account_concurrency}
         if webhook:
             cfg["public_url"] = f"http://127.0.0.1:{port}"
+        shared = {"database": database} if database else {}
         settings = make_settings(tmp, http={"port": port}, default_renderer="heygen", notifiers=[],
-                                 plugins={"settings": {"heygen": cfg}})
+                                 plugins={"settings": {"heygen": cfg}}, node_id="n1", **shared)
         daemon = make_daemon(tmp, settings=settings)
+        if database:
+            (tmp / "n2").mkdir()
+            second = make_settings(tmp / "n2", http={"enabled": False}, default_renderer="heygen", notifiers=[],
+                                   plugins={"settings": {"heygen": cfg}}, node_id="n2", **shared)
+            await others.enter_async_context(running(make_daemon(tmp / "n2", settings=second)))
         start = time.monotonic()
         async with running(daemon):
             if webhook:
@@ -92,13 +104,25 @@ async def daemon_run(n: int, webhook: bool, account_concurrency: int = 10) -> di
                 counts = await daemon.store.counts()
                 return sum(counts.get(s, 0) for s in ("completed", "failed", "timeout")) >= n
 
-            await wait_until(finished, timeout=3600, interval=0.2)
+            with contextlib.suppress(TimeoutError):  # reported below as not completed
+                await wait_until(finished, timeout=300 if database else 3600, interval=0.2)
             wall = time.monotonic() - start
             jobs = [await daemon.store.job(i) for i in ids]
         downloaded = sum(1 for j in jobs if j.result and Path(j.result["video"]).stat().st_size > 0)
         return {"wall": wall, "calls": dict(fake.calls), "videos": len(fake.videos), "n": n,
                 "completed": sum(j.status == "completed" for j in jobs), "downloaded": downloaded,
                 "errors": collections.Counter(j.error for j in jobs if j.error)}
+
+
+async def two_node_run(n: int) -> dict | None:
+    try:
+        with scratch_database("heygen_bench") as url:
+            return await daemon_run(n, webhook=False, database=url)
+    except BaseException as exc:  # pytest's skip, raised when no PostgreSQL answers
+        if type(exc).__name__ != "Skipped":
+            raise
+        print(f"two nodes: skipped ({exc})")
+        return None
 
 
 async def seed_run(n: int) -> dict:
@@ -156,8 +180,13 @@ async def main(n: int) -> int:
     polled = await daemon_run(n, webhook=False)
     uncapped = await daemon_run(n, webhook=False, account_concurrency=10_000)
     seed = await seed_run(n)
+    pair = await two_node_run(n)
     a, b, c = report("webhooks", hooked), report("polling", polled), report("seed", seed)
     report("uncapped", uncapped)
+    if pair:
+        report("two nodes", pair)
+        print(f"two nodes: creates per video {creates(pair):.2f}, refused creates (429) "
+              f"{pair['calls'].get('create_video', 0) - pair['videos']}")
     print(f"status calls vs the seed: webhooks {c / max(a, 1e-9):.1f}x fewer, polling {c / max(b, 1e-9):.1f}x fewer")
     print(f"creates per video: webhooks {creates(hooked):.2f}, polling {creates(polled):.2f}, uncapped "
           f"{creates(uncapped):.2f} ({creates(uncapped) / max(creates(polled), 1e-9):.1f}x the capped polling run)")

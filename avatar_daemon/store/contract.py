@@ -577,6 +577,13 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
+    async def remote_ids(self, renderer: str) -> set[str]:
+        """The remote ids saved by the renderer's jobs not ended (submitting, rendering or waiting), on
+        every node: what the remote service may still be working on for the whole cluster (a render
+        cap shared by the nodes on one account is counted from these)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
     async def next_check(self, renderers: Iterable[str]) -> datetime | None:
         """When the first check of these renderers' waiting jobs falls due (nobody checking them), if any."""
         raise NotImplementedError

@@ -321,6 +321,11 @@ class PostgresStore(Store, backend="postgresql"):
                 await self._wake(conn, [renderer])
         return sorted(r["id"] for r in rows)
 
+    async def remote_ids(self, renderer: str) -> set[str]:
+        rows = await self._rows("SELECT external_id FROM video_generations WHERE renderer = %s "
+                                "AND status = ANY(%s) AND external_id IS NOT NULL", (renderer, list(HELD)))
+        return {i for r in rows for i in r["external_id"].split(",") if i}
+
     async def next_check(self, renderers: Iterable[str]) -> datetime | None:
         rows = await self._rows("SELECT min(next_check_at) AS due FROM video_generations WHERE status = %s "
                                 "AND claimed_by IS NULL AND renderer = ANY(%s)", (WAITING, list(renderers)))

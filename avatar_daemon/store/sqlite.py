@@ -275,6 +275,12 @@ class SqliteStore(Store, backend="sqlite"):
             self._wake([renderer])
         return sorted(r[0] for r in rows)
 
+    async def remote_ids(self, renderer: str) -> set[str]:
+        rows = await self.db.execute_fetchall(
+            "SELECT external_id FROM video_generations WHERE renderer = ? AND status IN (?, ?, ?) "
+            "AND external_id IS NOT NULL", (renderer, *HELD))
+        return {i for r in rows for i in r[0].split(",") if i}
+
     async def next_check(self, renderers: Iterable[str]) -> datetime | None:
         names = list(renderers)
         if not names:

@@ -12,10 +12,11 @@ import mimetypes
 import random
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 
+from avatar_daemon import GaveUp, TryAgain, retrying
 from avatar_daemon import backoff as retry_backoff
 from avatar_daemon import retry_after as retry_after_header
 
@@ -31,9 +32,12 @@ from .answers import (
     WebhookEndpoint,
     unwrap,
 )
-from .render_slots import RenderSlots
+from .render_slots import Created, RenderSlots
 
 log = logging.getLogger(__name__)
+
+# What a create's caller does with the answer while the render is held (saves the id).
+Saved = Callable[[VideoCreated], Awaitable[None]] | None
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 EVENTS = ["avatar_video.success", "avatar_video.fail"]
@@ -84,7 +88,7 @@ class HeyGenClient:
     def __init__(self, session: aiohttp.ClientSession, api_key: str, base_url: str = "https://api.heygen.com",
                  upload_url: str = "https://upload.heygen.com", *, max_in_flight: int = 4, retries: int = 4,
                  timeout: float = 30.0, retry_after_cap: float = 120.0, backoff: float = 1.0,
-                 max_renders: int | None = None, forget_renders_after: float = 3 * 3600.0):
+                 max_renders: int | None = None, forget_renders_after: float = 3 * 3600.0, store: Any = None):
         self.session = session
         self._key = api_key
         self.base_url = base_url.rstrip("/")
@@ -95,8 +99,9 @@ class HeyGenClient:
         self.retry_after_cap = retry_after_cap
         self.backoff = backoff
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
-        # None: creates are not held back (HeyGen's 429s are then the only cap).
-        self.renders = RenderSlots(max_renders, forget_renders_after) if max_renders else None
+        # None: creates are not held back (HeyGen's 429s are then the only cap). With the daemon's
+        # store, the renders of every node on the key count (see render_slots.py).
+        self.renders = RenderSlots(max_renders, forget_renders_after, store) if max_renders else None
 
     def __repr__(self) -> str:
         return f"HeyGenClient({self.base_url!r})"  # never the key
@@ -114,9 +119,8 @@ class HeyGenClient:
             headers["content-type"] = content_type
         url = (base or self.base_url) + path
         repeatable = method in SAFE_METHODS or idempotency_key is not None
-        attempt = 0
-        while True:
-            attempt += 1
+
+        async def attempt() -> Any:
             try:
                 async with self.gate:
                     async with self.session.request(method, url, json=json, params=params,
@@ -125,52 +129,62 @@ class HeyGenClient:
                         retry_after = retry_after_header(resp.headers.get("Retry-After"))
                         status = resp.status
                         text = await resp.text()
-                body = _json(text)
-                result = unwrap(status, body, retry_after)
-                self.calls[name, "ok"] += 1
-                return result
+                result = unwrap(status, _json(text), retry_after)
             except HeyGenError as exc:
                 self.calls[name, str(exc.status)] += 1
                 error = exc
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 self.calls[name, "network"] += 1
                 error = HeyGenError(0, "network", f"HeyGen did not answer {name}: {type(exc).__name__} {exc}".strip())
+            else:
+                self.calls[name, "ok"] += 1
+                return result
             # A 429 means "not accepted", so any method may repeat it; other failures only when safe.
             if not error.retryable or not (error.status == 429 or repeatable):
                 raise error
-            deadline = _deadline.get()
-            patient = error.status == 429 and error.code in PATIENT_CODES and deadline is not None
-            if attempt > self.retries and not patient:
-                raise error
-            delay = self._delay(attempt, error.retry_after)
-            if patient and time.monotonic() + delay >= deadline:
-                raise TimeoutError(f"HeyGen answered {name} with 429 {error.code} {attempt} times, until the job's "
-                                   "deadline (heygen.deadline_seconds)") from error
+            raise TryAgain(error.code, error.retry_after,
+                           patient=error.status == 429 and error.code in PATIENT_CODES) from error
+
+        def wait(tries: int, failure: TryAgain) -> float:
+            delay = self._delay(tries, failure.after)
+            error = failure.__cause__
             if error.status == 429 and error.code != "concurrent_limit_exceeded":
                 self.gate.hold(delay)  # a rate limit: everyone waits, not only this caller
-            log.info("heygen: %s answered %s; try %d in %.1f s", name, error.code, attempt + 1, delay)
-            await asyncio.sleep(delay)
+            log.info("heygen: %s answered %s; try %d in %.1f s", name, error.code, tries + 1, delay)
+            return delay
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        try:
+            return await retrying(attempt, retries=self.retries, deadline=_deadline.get(), wait=wait)
+        except GaveUp as exc:
+            error = exc.last.__cause__
+            if exc.past_deadline:
+                raise TimeoutError(f"HeyGen answered {name} with 429 {error.code} {exc.tries} times, until the "
+                                   "job's deadline (heygen.deadline_seconds)") from error
+            raise error from None
+
+    def _delay(self, tries: int, retry_after: float | None) -> float:
         """Never sooner than Retry-After; longer and longer when the refusals go on (the daemon's one
         backoff rule, jittered, so the jobs waiting on one concurrency slot do not all come back at once)."""
-        growing = retry_backoff(attempt, self.backoff, 60.0)
+        growing = retry_backoff(tries, self.backoff, 60.0)
         if retry_after is None:
             return growing
         return max(min(retry_after, self.retry_after_cap) * random.uniform(1.0, 1.2), growing)
 
     # ---- videos (v3) ---------------------------------------------------------------
 
-    async def create_video(self, body: dict[str, Any], idempotency_key: str) -> VideoCreated:
-        return await self._create("POST", "/v3/videos", "create_video", json=body, idempotency_key=idempotency_key)
+    async def create_video(self, body: dict[str, Any], idempotency_key: str, then: Saved = None) -> VideoCreated:
+        return await self._create("POST", "/v3/videos", "create_video", then, json=body,
+                                  idempotency_key=idempotency_key)
 
-    async def _create(self, method: str, path: str, name: str, **kwargs: Any) -> VideoCreated:
-        """A create, once a render is free for this key (see render_slots.py)."""
-        if self.renders is None:
-            return VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
-        async with self.renders.create(_deadline.get()) as slot:
+    async def _create(self, method: str, path: str, name: str, then: Saved, **kwargs: Any) -> VideoCreated:
+        """A create, once a render is free for this key (see render_slots.py); `then(created)` saves
+        its id while the render is still held, so other nodes count it before they create."""
+        held = self.renders.create(_deadline.get()) if self.renders else contextlib.nullcontext(Created())
+        async with held as slot:
             created = VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
             slot.video_id = created.video_id
+            if then:
+                await then(created)
             return created
 
     async def get_video(self, video_id: str) -> Video:
@@ -187,12 +201,14 @@ class HeyGenClient:
 
     # ---- Studio (v2): what v3 cannot do yet (scenes, any dimension, test mode) -------
 
-    async def studio_generate(self, body: dict[str, Any]) -> VideoCreated:
+    async def studio_generate(self, body: dict[str, Any], then: Saved = None) -> VideoCreated:
         """v2 documents no idempotency, so this create is repeated only after a 429 (never accepted)."""
-        return await self._create("POST", "/v2/video/generate", "studio_generate", json=body)
+        return await self._create("POST", "/v2/video/generate", "studio_generate", then, json=body)
 
-    async def generate_from_template(self, template_id: str, body: dict[str, Any]) -> VideoCreated:
-        return await self._create("POST", f"/v2/template/{template_id}/generate", "template_generate", json=body)
+    async def generate_from_template(self, template_id: str, body: dict[str, Any], then: Saved = None,
+                                     ) -> VideoCreated:
+        return await self._create("POST", f"/v2/template/{template_id}/generate", "template_generate", then,
+                                  json=body)
 
     # ---- catalogue -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from avatar_daemon import Progress, RenderError, RenderRequest, RenderResult
+from avatar_daemon import GaveUp, Progress, RenderError, RenderRequest, RenderResult, TryAgain, retrying
 
 from . import media
 from .answers import HeyGenError, Video
@@ -87,24 +87,34 @@ async def _download(client: "HeyGenClient", cfg: HeyGenSettings, video: Video, o
     wanted = {"video": out / f"heygen{suffix}.mp4", "thumbnail": out / f"thumbnail{suffix}.jpg",
               "srt": out / f"heygen{suffix}.srt"}
     got: dict[str, Path] = {}
-    for attempt in range(1, 4):
+    stale = False
+
+    async def attempt() -> None:
+        nonlocal video, stale
+        if stale:
+            video = await client.get_video(video.video_id)  # every status call signs fresh links
+            stale = False
         urls = {"video": (captions and video.captioned_video_url) or video.video_url,
                 "thumbnail": video.thumbnail_url, "srt": video.subtitle_url}
         try:
             for name, dest in wanted.items():
-                if name in got or not urls[name]:
-                    continue
-                await client.download(urls[name], dest, cfg.max_download_bytes)
-                got[name] = dest
-            break
+                if name not in got and urls[name]:
+                    await client.download(urls[name], dest, cfg.max_download_bytes)
+                    got[name] = dest
         except LinkExpired:
-            if attempt == 3:
-                raise RenderError(f"HeyGen's download links for video {video.video_id} kept expiring") from None
-            video = await client.get_video(video.video_id)  # every status call signs fresh links
+            stale = True
+            raise TryAgain("expired", after=0.0) from None
         except HeyGenError as exc:
-            if exc.code != "network" or attempt == 3:
+            if exc.code != "network":
                 raise
-            await asyncio.sleep(cfg.backoff_seconds * 2 ** attempt)  # a dropped connection: try again
+            raise TryAgain("network") from exc  # a dropped connection: try again
+
+    try:
+        await retrying(attempt, retries=2, base_delay=cfg.backoff_seconds)
+    except GaveUp as exc:
+        if exc.last.__cause__ is not None:
+            raise exc.last.__cause__ from None
+        raise RenderError(f"HeyGen's download links for video {video.video_id} kept expiring") from None
     if "video" not in got:
         raise RenderError(f"HeyGen reported video {video.video_id} completed without a video URL")
     await asyncio.to_thread(media.probe, got["video"])

@@ -3,32 +3,54 @@
 HeyGen renders a few videos per key at once (pay-as-you-go 10; v2 plans 1, 3 or 6) and refuses
 a create past that with 429. The daemon's job slots are freed as soon as a job is submitted, so
 without this it would keep creating while HeyGen is full and every refusal is one more call.
-A video counts from its create until a status look (any caller's) finds it finished; one we did
-not create here (a job resumed after a restart, another node's) counts from the first look that
-finds it unfinished. One lost track of (a job cancelled mid-render) stops counting after
-`forget_after` seconds. Counted per node: several nodes on one key split the cap between them
-(heygen.account_concurrency), and a 429 from a cap overrun is still waited out by the client.
+
+Counted across nodes when there is a store: every node's unfinished HeyGen jobs hold their
+saved video ids there, so the count is those ids (the store's `remote_ids`) less the ones a
+status look here found finished. (A count of this node's own creates cannot work with several
+nodes: any node checks any job, so the node that created a video may never see it finish.)
+What the store cannot see is a create in flight, so a create, and the saving of the id it
+returns, happen one at a time across the cluster (the store's `leader` lock; a SQLite store is
+one node and always holds it): a count taken under the lock cannot be overtaken by another
+node's create. Where a node cannot know better the count errs high (a part another node saw
+finished counts until its job ends) or low (a job cancelled mid-render stops counting at once;
+HeyGen's 429 for that overrun is waited out by the client).
+
+Without a store (a client on its own) the count is this process's: a video counts from its
+create until a status look finds it finished; one we did not create counts from the first look
+that finds it unfinished; one lost track of (a job cancelled mid-render) stops counting after
+`forget_after` seconds. A 429 from a cap overrun (another user of the key) is still waited out
+by the client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 FINISHED = {"completed", "failed"}
+LOOK_EVERY = 1.0  # seconds between looks at the store while every render is taken (other nodes free them)
 
 
 class RenderSlots:
-    def __init__(self, cap: int, forget_after: float):
+    def __init__(self, cap: int, forget_after: float, store: Any = None, renderer: str = "heygen"):
         self.cap = cap
         self.forget_after = forget_after
+        self.store = store
+        self.renderer = renderer
         self.rendering: dict[str, float] = {}  # video id -> when we first knew it was rendering
+        self.finished: set[str] = set()        # ids a look here found finished that the store may still hold
         self._creating = 0
+        self._turn = asyncio.Lock()            # this node's creates, one at a time
         self._changed = asyncio.Condition()
 
-    def busy(self) -> int:
+    async def busy(self) -> int:
+        if self.store is not None:
+            stored = await self.store.remote_ids(self.renderer)
+            self.finished &= stored  # an ended job's ids leave the store, and need no remembering
+            return len(stored - self.finished) + self._creating
         cutoff = time.monotonic() - self.forget_after
         for video_id in [v for v, since in self.rendering.items() if since < cutoff]:
             del self.rendering[video_id]
@@ -36,39 +58,78 @@ class RenderSlots:
 
     @contextlib.asynccontextmanager
     async def create(self, deadline: float | None) -> AsyncIterator["Created"]:
-        """Held around one create call: waits for a free render (until `deadline`, monotonic), then
-        counts the video the call names as rendering."""
-        async with self._changed:
-            while self.busy() >= self.cap:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    raise TimeoutError(f"HeyGen was rendering {self.cap} videos for this key until the job's "
-                                       "deadline (heygen.account_concurrency, heygen.deadline_seconds)")
-                # Woken by a finish; the periodic look lets forgotten renders expire.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(left, 60.0) if left is not None else 60.0):
-                        await self._changed.wait()
-            self._creating += 1
-        created = Created()
+        """Held around one create call and the saving of its id: waits for a free render (until
+        `deadline`, monotonic), then counts the video the call names as rendering."""
         try:
-            yield created
+            async with asyncio.timeout_at(deadline):
+                await self._turn.acquire()
+        except TimeoutError:
+            raise self._full() from None
+        try:
+            while True:
+                await self._room(deadline)
+                async with self._cluster_turn() as turn:
+                    if not turn.held:  # another node is creating: its id is not in the store yet
+                        await asyncio.sleep(random.uniform(0.02, 0.1))
+                        continue
+                    if await self.busy() >= self.cap:
+                        continue
+                    self._creating += 1
+                    created = Created()
+                    try:
+                        yield created
+                    finally:
+                        self._creating -= 1
+                        if created.video_id and self.store is None:
+                            self.rendering.setdefault(created.video_id, time.monotonic())
+                    return
         finally:
-            self._creating -= 1
-            if created.video_id:
-                self.rendering.setdefault(created.video_id, time.monotonic())
+            self._turn.release()
             await self._notify()
 
+    async def _room(self, deadline: float | None) -> None:
+        """Until the count says a render is free: woken by a finish here, looking again every
+        LOOK_EVERY seconds for finishes elsewhere (and forgotten renders expiring)."""
+        while await self.busy() >= self.cap:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise self._full()
+            async with self._changed:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(left, LOOK_EVERY) if left is not None else LOOK_EVERY):
+                        await self._changed.wait()
+
+    def _full(self) -> TimeoutError:
+        return TimeoutError(f"HeyGen was rendering {self.cap} videos for this key until the job's deadline "
+                            "(heygen.account_concurrency, heygen.deadline_seconds)")
+
+    def _cluster_turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        if self.store is None:
+            return contextlib.nullcontext(_ALWAYS)
+        return self.store.leader(f"{self.renderer}.create")
+
     async def seen(self, video_id: str, status: str | None) -> None:
-        """A status look: a finished video frees its render; an unfinished one we did not know of takes one."""
+        """A status look: a finished video frees its render; without a store, an unfinished one we did
+        not know of takes one (with a store, its job's saved id counts it already)."""
         if status in FINISHED:
-            if self.rendering.pop(video_id, None) is not None:
-                await self._notify()
-        elif status:
+            if self.store is not None:
+                self.finished.add(video_id)
+            elif self.rendering.pop(video_id, None) is None:
+                return
+            await self._notify()
+        elif status and self.store is None:
             self.rendering.setdefault(video_id, time.monotonic())
 
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
+
+
+class _Held:
+    held = True
+
+
+_ALWAYS = _Held()
 
 
 class Created:

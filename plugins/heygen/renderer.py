@@ -63,7 +63,7 @@ class HeyGenRenderer:
                                         max_in_flight=c.max_calls_in_flight, retries=c.retries,
                                         timeout=c.request_timeout_seconds, retry_after_cap=c.retry_after_cap_seconds,
                                         backoff=c.backoff_seconds, max_renders=c.account_concurrency,
-                                        forget_renders_after=c.deadline_seconds)
+                                        forget_renders_after=c.deadline_seconds, store=self.daemon.store)
         return self._client
 
     # ---- what the contract asks of a renderer ------------------------------------------

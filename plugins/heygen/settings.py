@@ -31,7 +31,7 @@ class HeyGenSettings(BaseModel):
     # out until deadline_seconds.
     max_concurrency: int = Field(10, ge=1)
     # Videos HeyGen renders at once for the key (pay-as-you-go 10; v2 plans Free 1, Pro 3, Scale 6):
-    # a create waits for one to finish rather than being refused. Per node: split it between nodes.
+    # a create waits for one to finish rather than being refused. Counted across the nodes on one database.
     account_concurrency: int = Field(10, ge=1)
     max_calls_in_flight: int = Field(4, ge=1)
     retries: int = Field(4, ge=0)

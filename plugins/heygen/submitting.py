@@ -38,17 +38,20 @@ async def submit(client: "HeyGenClient", store: Any, guard: "CostGuard", request
         await progress.submitting(f"submitting to HeyGen ({len(missing)} video(s))")
         for i in missing:
             part = plan.parts[i]
+
+            async def save(created: VideoCreated, i: int = i) -> None:
+                slots[i] = created.video_id
+                await progress.submitted(",".join(v or "" for v in slots))  # before anything else can go wrong
+
             found = await _find_by_callback(client, part.key) if again else None
             if found:
-                created = found
+                await save(found)
             elif part.path == "/v3/videos":
-                created = await client.create_video(part.body, part.key)
+                await client.create_video(part.body, part.key, save)
             elif plan.api == "template":
-                created = await client.generate_from_template(part.path.split("/")[3], part.body)
+                await client.generate_from_template(part.path.split("/")[3], part.body, save)
             else:
-                created = await client.studio_generate(part.body)
-            slots[i] = created.video_id
-            await progress.submitted(",".join(v or "" for v in slots))  # saved before anything else can go wrong
+                await client.studio_generate(part.body, save)
         log.info("heygen: job %s submitted as %s", request.job_id, ", ".join(v or "" for v in slots))
     else:
         progress(1, "waiting for HeyGen (resumed)")
