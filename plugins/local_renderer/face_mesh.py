@@ -31,7 +31,8 @@ MESH = 192
 def _model(name: str) -> Path:
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise RenderError("talking photos need the face models of the mediapipe package (pip install mediapipe==0.10.14)")
+        raise RenderError("talking photos need the face models of the mediapipe package: pip install mediapipe==0.10.14 "
+                          "(Python 3.11 or 3.12)")
     path = Path(next(iter(spec.submodule_search_locations))) / "modules" / name
     if not path.is_file():
         raise RenderError(f"talking photos need mediapipe's {path.name}, which this mediapipe does not carry "
