@@ -61,6 +61,28 @@ def test_the_found_corners_are_the_mouths_own():
         assert np.hypot(*(pts[i] - corner)) < 3
 
 
+def test_the_warps_follow_the_found_lips_jaw_and_lids():
+    """At the photo's own scale: the wide-open mouth darkens between the corners, the chin's edge moves,
+    the nose does not; a closed eye changes between its lids."""
+    photo = TalkingPhoto(PORTRAIT, (260, 320))
+    still = np.asarray(photo.image.convert("L"), np.int16)
+    (mx, my), face = photo.face.mouth, photo.face
+    shape = np.asarray(photo.mouths["D"].convert("L"), np.int16)
+    drawn = np.asarray(photo.mouths["D"])[..., 3] > 0
+    dark = drawn & (shape < 70) & (still - shape > 40)
+    ys, xs = np.nonzero(dark)
+    assert dark.sum() > 150 and abs(xs.mean() - mx) < 3
+    assert CORNERS[0][0] - 2 <= xs.min() and xs.max() <= CORNERS[1][0] + 2 and ys.min() > LIP_TOP[1] - 2
+    moved = drawn & (np.abs(shape - still) > 12)
+    assert moved[CHIN[1] - 3:CHIN[1] + 4, CHIN[0] - 8:CHIN[0] + 9].any(), "the jaw stays"
+    assert not moved[:int(my - 3 * face.upper_lip)].any(), "the nose moves with the lips"
+    closed = np.asarray(photo.eyes["closed"].convert("L"), np.int16)
+    for x, _, w, top, bottom in face.eyes:
+        lid = np.abs(closed - still)[int(top):int(bottom) + 1, int(x - w / 3):int(x + w / 3)]
+        assert lid.mean() > 15, "the eye stays open"
+        assert not (np.asarray(photo.eyes["closed"])[..., 3][:int(top - w)] > 0).any()
+
+
 def test_a_photo_without_a_face_is_refused_with_the_reason(base, tmp_path):
     blank = tmp_path / "wall.jpg"
     Image.new("RGB", (400, 500), (200, 150, 120)).save(blank)
