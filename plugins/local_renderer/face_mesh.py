@@ -28,18 +28,26 @@ EYES = ((33, 133, 159, 145), (362, 263, 386, 374))  # corners, upper lid, lower 
 
 DETECT = 128
 MESH = 192
+MODELS = ("face_detection/face_detection_short_range.tflite", "face_landmark/face_landmark.tflite")
+
+# The face mesh is an optional extra: mediapipe brings jax, matplotlib and OpenCV's GUI build (README).
+INSTALL = "pip install 'avatar-daemon[photos]'"
+MISSING = f"talking photos need MediaPipe's face mesh, which is not installed: {INSTALL} (Python 3.11 or 3.12)"
 
 
-def _model(name: str) -> Path:
+def missing() -> str | None:
+    """Why the face mesh cannot run here, or None: asked afresh each time (a lookup, no import)."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
-        raise RenderError("talking photos need the face models of the mediapipe package: pip install mediapipe==0.10.14 "
-                          "(Python 3.11 or 3.12)")
-    path = Path(next(iter(spec.submodule_search_locations))) / "modules" / name
-    if not path.is_file():
-        raise RenderError(f"talking photos need mediapipe's {path.name}, which this mediapipe does not carry "
-                          "(pip install mediapipe==0.10.14)")
-    return path
+        return MISSING
+    for name in MODELS:
+        if not (_root(spec) / name).is_file():
+            return f"talking photos need mediapipe's {Path(name).name}, which this mediapipe does not carry: {INSTALL}"
+    return None
+
+
+def _root(spec) -> Path:
+    return Path(next(iter(spec.submodule_search_locations))) / "modules"
 
 
 @functools.cache
@@ -48,8 +56,11 @@ def _nets():
     from running one network at once (an OpenCV Net holds its activations)."""
     import cv2
 
-    return (cv2.dnn.readNetFromTFLite(str(_model("face_detection/face_detection_short_range.tflite"))),
-            cv2.dnn.readNetFromTFLite(str(_model("face_landmark/face_landmark.tflite"))), threading.Lock())
+    reason = missing()
+    if reason:
+        raise RenderError(reason)
+    root = _root(importlib.util.find_spec("mediapipe"))
+    return (*(cv2.dnn.readNetFromTFLite(str(root / name)) for name in MODELS), threading.Lock())
 
 
 @functools.cache
