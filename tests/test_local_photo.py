@@ -1,5 +1,7 @@
 """Talking photos: a real portrait's face found, its lips and eyelids moving, measured from decoded frames."""
 
+import hashlib
+import sys
 from pathlib import Path
 
 import av
@@ -86,17 +88,57 @@ def test_the_warps_follow_the_found_lips_jaw_and_lids():
 def test_a_photo_without_a_face_is_refused_with_the_reason(base, tmp_path):
     blank = tmp_path / "wall.jpg"
     Image.new("RGB", (400, 500), (200, 150, 120)).save(blank)
-    with pytest.raises(RenderError, match=r"no face found in the talking photo .*wall\.jpg.*mouth: \{x, y, width\}"):
+    with pytest.raises(RenderError, match=r"talking photo .*wall\.jpg: no face found in the photo.*mouth: \{x, y, width\}"):
         LocalRenderer(preset="ultrafast").render_sync(request(base, tmp_path, talking_photo=blank), lambda p, m: None)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_a_profile_names_the_mouth_where_no_face_is_found(tmp_path):
-    """A drawing: no face for the detector, so the profile's mouth place is used, in the photo's pixels."""
+def a_drawing(tmp_path) -> Path:
     drawing = tmp_path / "drawing.png"
     img = Image.new("RGB", (400, 480), (230, 190, 160))
     ImageDraw.Draw(img).line([(150, 330), (250, 330)], fill=(150, 60, 60), width=6)
     img.save(drawing)
+    return drawing
+
+
+def test_the_renderer_checks_a_photo_before_it_is_queued(tmp_path):
+    """What the core asks at request time (ChecksPhotos): the reason without the server's path; a profile's
+    mouth place needs no face; the portrait's search is remembered by its bytes for the next request."""
+    local, drawing = LocalRenderer(), a_drawing(tmp_path)
+    with pytest.raises(RenderError, match=r"^no face found in the photo: use a portrait .*mouth: \{x, y, width\}$"):
+        local.check_photo(drawing, None)
+    local.check_photo(drawing, MouthPlace(x=200, y=330, width=100))
+    with pytest.raises(RenderError, match="^the photo cannot be read"):
+        local.check_photo(tmp_path / "gone.jpg", MouthPlace(x=200, y=330, width=100))
+    local.check_photo(PORTRAIT, None)
+    from avatar_daemon_plugins.local_renderer import photo
+
+    remembered = photo._found[hashlib.sha256(PORTRAIT.read_bytes()).hexdigest()]
+    assert remembered is not None and remembered.mouth == pytest.approx(find_face(Image.open(PORTRAIT)).mouth)
+
+
+def test_without_the_photos_extra_a_photo_is_refused_naming_the_install_and_a_mouth_place_still_talks(
+        tmp_path, monkeypatch):
+    """mediapipe absent, as in a default install (None in sys.modules is how Python spells "not installed")."""
+    from avatar_daemon_plugins.local_renderer.checks import check_face_mesh
+
+    assert check_face_mesh().detail == "face mesh ready"
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    with pytest.raises(RenderError, match=r"^talking photos need MediaPipe's face mesh, which is not installed: "
+                                          r"pip install 'avatar-daemon\[photos\]'"):
+        LocalRenderer().check_photo(PORTRAIT, None)
+    with pytest.raises(RenderError, match=r"talking photo .*astronaut\.jpg: .*avatar-daemon\[photos\]"):
+        TalkingPhoto(PORTRAIT, (200, 240))
+    LocalRenderer().check_photo(PORTRAIT, MouthPlace(x=133, y=145, width=45))
+    photo = TalkingPhoto(PORTRAIT, (260, 320), MouthPlace(x=133, y=145, width=45))
+    assert photo.eyes == {} and photo.mouths  # the lips move where the profile says; the eyes do not blink
+    finding = check_face_mesh()
+    assert finding.status == "ok" and finding.detail.startswith("not installed: pip install 'avatar-daemon[photos]'")
+
+
+def test_a_profile_names_the_mouth_where_no_face_is_found(tmp_path):
+    """A drawing: no face for the detector, so the profile's mouth place is used, in the photo's pixels."""
+    drawing = a_drawing(tmp_path)
     with pytest.raises(RenderError, match="no face found"):
         TalkingPhoto(drawing, (200, 240))
     photo = TalkingPhoto(drawing, (200, 240), MouthPlace(x=200, y=330, width=100))
@@ -188,3 +230,14 @@ def test_lips_move_with_the_voice_and_the_rest_of_the_face_does_not(base, tmp_pa
     assert others.max() < 4 and abs(np.median(others[loud]) - np.median(others[quiet])) < 0.5
     blinking = lids > np.median(lids) + 4
     assert 1 <= blinking.sum() < 0.1 * len(frames), "the eyes never blink, or stay shut"
+
+
+def test_the_face_mesh_is_an_extra_that_the_tests_install():
+    """A default install never pulls mediapipe (and OpenCV's GUI build with it); `[test]` does, so CI runs these."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if "mediapipe" in d or "opencv-contrib" in d]
+    extras = project["optional-dependencies"]
+    assert [d.split(";")[0] for d in extras["photos"]] == ["mediapipe==0.10.14"]
+    assert "avatar-daemon[photos]" in extras["test"]

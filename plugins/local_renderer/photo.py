@@ -14,6 +14,9 @@ are never touched.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,9 @@ from .visemes import SHAPES
 OPENING = {"A": (0.0, 0.96), "B": (0.1, 1.0), "C": (0.22, 1.0), "D": (0.34, 1.04), "E": (0.22, 0.84),
            "F": (0.13, 0.7), "G": (0.06, 1.0), "H": (0.18, 0.95), "X": (0.0, 1.0)}
 DETECT_SIDE = 900  # photos are searched at most this large: a phone's 12 MP photo gains nothing but time
+NO_FACE = ("no face found in the photo: use a portrait that faces the camera with the whole face in view, or give "
+           "the profile a mouth: {x, y, width}")
+REMEMBERED = 64  # photos whose search is kept: a profile's photo is checked at every request that names it
 
 
 @dataclass
@@ -84,6 +90,59 @@ def find_face(img: Image.Image) -> Face | None:
                 lower_lip=float(lip_bottom[1] - my), chin=float(pts[face_mesh.CHIN][1] - my))
 
 
+_found: OrderedDict[str, Face | None] = OrderedDict()
+_found_lock = threading.Lock()
+
+
+def read(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as raw:
+            return ImageOps.exif_transpose(raw).convert("RGB")
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"the photo cannot be read: {exc}") from None
+
+
+def face_of(path: Path, img: Image.Image | None = None) -> Face | None:
+    """find_face, remembered by the file's content: a profile's photo, checked at every request that
+    names it, is searched (and decoded: a 12 MP JPEG takes longer than the search) once per process.
+    A render runs in a child process of its own and searches again."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with _found_lock:
+        if digest in _found:
+            _found.move_to_end(digest)
+            return _found[digest]
+    face = find_face(img if img is not None else read(path))
+    with _found_lock:
+        _found[digest] = face
+        while len(_found) > REMEMBERED:
+            _found.popitem(last=False)
+    return face
+
+
+def placed(path: Path, img: Image.Image | None, mouth=None) -> Face:
+    """The face that will talk, or RenderError with the reason there is none. A profile's `mouth` needs
+    neither the face mesh nor a face; where the mesh is installed it still finds the eyes to blink."""
+    if mouth is not None:
+        found = None if face_mesh.missing() else face_of(path, img)
+        return Face((mouth.x, mouth.y), mouth.width, found.eyes if found else [])
+    reason = face_mesh.missing()
+    if reason:
+        raise RenderError(reason)
+    found = face_of(path, img)
+    if found is None:
+        raise RenderError(NO_FACE)
+    return found
+
+
+def check(path: Path, mouth=None) -> None:
+    """What the renderer's check_photo asks before a request is queued: the photo reads, and without a
+    profile's `mouth` the face mesh finds a face in it (remembered for the next request)."""
+    if mouth is None:
+        placed(path, None)
+    else:
+        read(path)
+
+
 def _smooth(t: np.ndarray) -> np.ndarray:
     """1 at 0, 0 at 1 and beyond, with flat ends: warps fade out without a visible edge."""
     t = np.clip(t, 0, 1)
@@ -96,16 +155,10 @@ class TalkingPhoto:
     def __init__(self, path: Path, size: tuple[int, int], mouth=None):
         """`mouth`: a profile's MouthPlace (x, y, width in the photo's pixels), trusted over the detector."""
         try:
-            with Image.open(path) as raw:
-                img = ImageOps.exif_transpose(raw).convert("RGB")
-        except (OSError, ValueError) as exc:
-            raise RenderError(f"talking photo {path} cannot be read: {exc}") from None
-        face = find_face(img)
-        if mouth is not None:
-            face = Face((mouth.x, mouth.y), mouth.width, face.eyes if face else [])
-        elif face is None:
-            raise RenderError(f"no face found in the talking photo {path}: use a portrait that faces the camera "
-                              "with the whole face in view, or give the profile a mouth: {x, y, width}")
+            img = read(path)
+            face = placed(path, img, mouth)
+        except RenderError as exc:
+            raise RenderError(f"talking photo {path}: {exc}") from None
         w, h = size
         k = max(w / img.width, h / img.height)
         big = img.resize((max(w, round(img.width * k)), max(h, round(img.height * k))), Image.LANCZOS)
