@@ -164,6 +164,10 @@ async def test_http_refuses_a_faceless_photo_for_the_local_renderer_naming_the_f
     status, refused, _ = await api.call("POST", "/videos", "alice", json={**body, "avatar_profile_id": "wall"})
     assert status == 422 and refused["field"] == "avatar_profile_id"
     assert refused["error"].startswith("avatar_profile_id: profile 'wall': no face found in the photo")
+    api.daemon.settings.avatars["gone"] = photo_profile("gone", photo=str(tmp_path / "assets/gone.jpg"))
+    status, refused, _ = await api.call("POST", "/videos", "alice", json={**body, "avatar_profile_id": "gone"})
+    assert status == 422 and refused["error"].startswith("avatar_profile_id: profile 'gone': the photo cannot be "
+                                                         "read: [Errno 2] No such file or directory: 'gone.jpg'")
     _, listed, _ = await api.call("GET", "/videos", "alice")
     assert listed["videos"] == []  # nothing was queued
     # A renderer that does not check photos takes it as before (HeyGen: its service says), as does a

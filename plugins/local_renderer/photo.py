@@ -99,14 +99,22 @@ def read(path: Path) -> Image.Image:
         with Image.open(path) as raw:
             return ImageOps.exif_transpose(raw).convert("RGB")
     except (OSError, ValueError) as exc:
-        raise RenderError(f"the photo cannot be read: {exc}") from None
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> RenderError:
+    """Without the server's folders: the sentence may reach a remote caller (a profile's photo)."""
+    return RenderError(f"the photo cannot be read: {str(exc).replace(str(path), path.name)}")
 
 
 def face_of(path: Path, img: Image.Image | None = None) -> Face | None:
     """find_face, remembered by the file's content: a profile's photo, checked at every request that
     names it, is searched (and decoded: a 12 MP JPEG takes longer than the search) once per process.
     A render runs in a child process of its own and searches again."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
     with _found_lock:
         if digest in _found:
             _found.move_to_end(digest)
