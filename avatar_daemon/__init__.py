@@ -8,7 +8,7 @@ pulls in no HTTP library, so a plugin that only parses files loads fast.
 
 # What you register, and what you may use of the daemon you are handed.
 from .hookspecs import (
-    Account, Check, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
+    Account, Check, ChecksPhotos, CountsApiCalls, DrawsLogos, DrawsPreviews, DryRuns, FetchesLive, HasOwnTimeout, Host, KeepsOldNotifyKeys, Notifier,
     NotifyTarget, Progress, Publisher, Renderer, ResearchSource, ScriptLimits, ScriptWriter, Service, SyncsCatalogue, TakesNotices, Upload,
     WaitsRemotely, hookimpl,
 )
@@ -42,7 +42,7 @@ from .share_links import share_link
 __all__ = [
     # what you register
     "hookimpl", "Host", "ResearchSource", "FetchesLive", "ScriptWriter", "ScriptLimits", "Renderer", "Progress",
-    "DrawsPreviews", "DrawsLogos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "WaitsRemotely", "Notifier", "TakesNotices",
+    "DrawsPreviews", "DrawsLogos", "ChecksPhotos", "DryRuns", "SyncsCatalogue", "CountsApiCalls", "HasOwnTimeout", "WaitsRemotely", "Notifier", "TakesNotices",
     "Service", "NotifyTarget", "KeepsOldNotifyKeys", "Publisher", "Account", "Upload", "Check",
     # models
     "AvatarProfile", "Background", "Brand", "CaptionLook", "CaptionStyle", "FormatSpec", "Insight", "JobEvent",

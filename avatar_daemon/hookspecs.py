@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .models import (
-        AvatarProfile, Figures, FormatSpec, JobEvent, Notice, Posted, PublishOptions, PublishVideo, RemoteWait,
-        RenderRequest, RenderResult, Research, Script, VideoTemplate,
+        AvatarProfile, Figures, FormatSpec, JobEvent, MouthPlace, Notice, Posted, PublishOptions, PublishVideo,
+        RemoteWait, RenderRequest, RenderResult, Research, Script, VideoTemplate,
     )
     from .findings import Finding
     from .store import Job, ResearchJob
@@ -96,7 +96,7 @@ def register_renderers(register: Callable[["Renderer"], None], daemon: "Host") -
 
     ``register``: call ``register(renderer)`` once per ``Renderer`` (with its optional members:
     ``DrawsPreviews``, ``DryRuns``, ``SyncsCatalogue``, ``CountsApiCalls``, ``HasOwnTimeout``,
-    ``DrawsLogos``).
+    ``DrawsLogos``, ``ChecksPhotos``).
     ``daemon``: the ``Host``; settings, the avatar profiles, the store for remote ids and usage.
     """
 
@@ -332,6 +332,21 @@ class DrawsLogos(Protocol):
     """
 
     draws_logos: bool
+
+
+@runtime_checkable
+class ChecksPhotos(Protocol):
+    """Optional for a Renderer that animates a talking photo itself: it looks at the photo when the
+    request arrives, so a photo it cannot use is refused (HTTP 422, the inbox's failed/, the command
+    line) naming the field and the reason, before anything is queued.
+
+    Left out: the photo is taken as it is, and one the renderer cannot use fails its job at render.
+    """
+
+    def check_photo(self, path: Path, mouth: "MouthPlace | None") -> None:
+        """Raise RenderError with the reason (no face found, a part not installed); called in a worker
+        thread with the request's photo (``mouth`` None), else a talking-photo profile's photo and its
+        ``mouth:``."""
 
 
 @runtime_checkable

@@ -325,7 +325,7 @@ class MediaResolver:
         own = settings.get("background")
         background = Background.model_validate(own or (template.background.model_dump() if template else {}))
         if background.type in ("image", "video"):
-            path = self._file(media.get("background")) if own else \
+            path = self.file(media.get("background")) if own else \
                 self.allowed_file(background.path or "", f"template {template.id}: background.path")
             background = background.model_copy(update={"url": None, "asset_id": None,
                                                        "path": str(path) if path else None})
@@ -333,13 +333,14 @@ class MediaResolver:
         if brand.logo:
             brand = brand.model_copy(update={"logo": str(self.allowed_file(brand.logo, "brand.logo"))})
         if media.get(LOGO):  # the request's own logo over its template's, in the template's corner
-            brand = brand.model_copy(update={"logo": str(self._file(media[LOGO]))})
+            brand = brand.model_copy(update={"logo": str(self.file(media[LOGO]))})
         music = (self.allowed_file(template.music, f"template {template.id}: music")
                  if template and template.music else None)  # a template author's file, as trusted as a logo
         return {"background": background, "brand": brand, "music": music,
-                **{role: self._file(media.get(role)) for role in FILES}}
+                **{role: self.file(media.get(role)) for role in FILES}}
 
-    def _file(self, ref: dict[str, str] | None) -> Path | None:
+    def file(self, ref: dict[str, str] | None) -> Path | None:
+        """Where a settled media reference's file is on this machine (also for the photo check at arrival)."""
         if not ref:
             return None
         if "cached" in ref and CACHED_NAME.match(ref["cached"]):

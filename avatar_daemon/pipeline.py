@@ -54,7 +54,8 @@ class Pipeline:
 
         p, digest = await asyncio.to_thread(work)  # one hop to a thread for reading and parsing
         settings = p.settings
-        request = await settled(self.media, settings, remote=remote, workspace=settings.workspace)
+        request = await settled(self.catalogue, self.media, settings, renderer=p.renderer, avatar=p.avatar,
+                                remote=remote, workspace=settings.workspace)
         jobs = [NewJob(renderer=p.renderer, format=f, avatar_id=p.avatar, title=script.title,
                        request=job_request(request, script),
                        template_id=settings.template or self.catalogue.settings.default_template,

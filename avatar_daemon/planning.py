@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .catalogue import Catalogue
-from .errors import InvalidRequest, ResearchError, UnknownNameError, first_problem
-from .hookspecs import DrawsLogos, ResearchSource
+from .errors import InvalidRequest, RenderError, ResearchError, UnknownNameError, first_problem
+from .hookspecs import ChecksPhotos, DrawsLogos, ResearchSource
 from .job_files import job_folder
 from .media import MediaResolver
 from .models import (
@@ -54,10 +55,36 @@ class VideoOptions(BaseModel):
         return self.model_dump(exclude_none=True, mode="json", include=set(VideoOptions.model_fields))
 
 
-async def settled(media: MediaResolver, options: VideoOptions, *, remote: bool,
-                  workspace: str | None) -> dict[str, Any]:
-    """A request's job settings with the media they name found, fetched and checked: every way in alike."""
-    return await media.settle(options.job_settings(), remote=remote, workspace=workspace)
+async def settled(catalogue: Catalogue, media: MediaResolver, options: VideoOptions, *, renderer: str, avatar: str,
+                  remote: bool, workspace: str | None) -> dict[str, Any]:
+    """A request's job settings with the media they name found, fetched and checked, and the photo that
+    will talk shown to its renderer: every way in alike."""
+    settings = await media.settle(options.job_settings(), remote=remote, workspace=workspace)
+    await check_photo(catalogue, media, settings, renderer, avatar)
+    return settings
+
+
+async def check_photo(catalogue: Catalogue, media: MediaResolver, settings: dict[str, Any], renderer: str,
+                      avatar: str) -> None:
+    """The request's own photo, else a talking-photo profile's, refused at the door when the renderer
+    cannot animate it (no face in it, a part not installed), with its reason, instead of failing the job."""
+    r = catalogue.renderers[renderer]
+    if not isinstance(r, ChecksPhotos):
+        return
+    own = (settings.get("media") or {}).get("talking_photo")
+    if own:
+        given = settings["talking_photo"]  # named as the caller named it: by asset_id, path or url
+        field = next((f"talking_photo.{k}" for k in ("asset_id", "path", "url") if given.get(k)), "talking_photo")
+        path, mouth, whose = media.file(own), None, ""
+    else:
+        profile = catalogue.avatar(avatar)
+        if profile.avatar_type != "talking_photo" or not profile.photo:
+            return  # a profile without a photo is the renderer's to refuse (a remote look needs none)
+        path, mouth, field, whose = Path(profile.photo), profile.mouth, "avatar", f"profile {profile.id!r}: "
+    try:
+        await asyncio.to_thread(r.check_photo, path, mouth)
+    except RenderError as exc:
+        raise InvalidRequest(field, f"{whose}{exc}") from None
 
 
 class VideoSettings(VideoOptions):

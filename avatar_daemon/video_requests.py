@@ -111,7 +111,8 @@ class VideoRequests:
         script = write_script(c, research, [format_name], options.voice_speed)
         script = with_text(c, script.model_copy(update={"title": title}), template, text_over)
         videos = videos_of(c, script, [format_name], options.voice_speed, split)
-        settings = await settled(self.media, options, remote=True, workspace=who.workspace)  # people are remote
+        settings = await settled(c, self.media, options, renderer=renderer or c.settings.default_renderer,
+                                 avatar=avatar, remote=True, workspace=who.workspace)  # people are remote
         jobs = self._jobs(videos, avatar, renderer, template, settings, who)
         digest = "request:" + (hashlib.sha256(key.encode()).hexdigest() if key else uuid.uuid4().hex)
         _, job_ids, created = await self.store.add_research_with_jobs(digest, research, script, None, jobs,
@@ -138,7 +139,8 @@ class VideoRequests:
             script = script.model_copy(update={"title": title})
         script = with_text(c, script, template, text_over)
         videos = videos_of(c, script, [format_name], options.voice_speed, split)
-        settings = await settled(self.media, options, remote=True, workspace=who.workspace)  # people are remote
+        settings = await settled(c, self.media, options, renderer=renderer or c.settings.default_renderer,
+                                 avatar=avatar, remote=True, workspace=who.workspace)  # people are remote
         # a re-told research's jobs carry their own script, whole or a part
         jobs = self._jobs(videos, avatar, renderer, template, settings, who, own_script=True)
         return await self._queued(await self.store.add_jobs(jobs, found.id), True)

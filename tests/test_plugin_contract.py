@@ -347,7 +347,7 @@ async def test_the_daemon_is_a_host(tmp_path):
 
 KINDS = {
     "renderers": (hookspecs.Renderer, hookspecs.DrawsPreviews, hookspecs.DryRuns, hookspecs.SyncsCatalogue,
-                  hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout, hookspecs.WaitsRemotely),
+                  hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout, hookspecs.WaitsRemotely, hookspecs.ChecksPhotos),
     "sources": (hookspecs.ResearchSource, hookspecs.FetchesLive),
     "script_writers": (hookspecs.ScriptWriter,),
     "notifiers": (hookspecs.Notifier, hookspecs.TakesNotices),
@@ -483,7 +483,7 @@ def test_every_member_the_core_uses_on_a_plugin_object_is_declared():
     seen = {(kind, member) for kind, member, _ in uses}
     assert {("renderers", "render"), ("renderers", "preview"), ("renderers", "dry_run"),
             ("renderers", "sync_catalogue"), ("renderers", "api_calls"), ("renderers", "timeout_seconds"),
-            ("renderers", "submit"), ("renderers", "check"),
+            ("renderers", "submit"), ("renderers", "check"), ("renderers", "check_photo"),
             ("sources", "detect"), ("sources", "extract"), ("sources", "fetch"),
             ("notifiers", "notify"), ("notifiers", "notice"), ("services", "run")} <= seen, sorted(seen)
 
@@ -604,6 +604,7 @@ def test_the_builtins_offer_the_optional_members_the_daemon_relies_on(daemon):
     """A renamed optional member is not an error anywhere: the daemon just does without. Here it fails."""
     local, heygen = daemon.renderers["local"], daemon.renderers["heygen"]
     assert isinstance(local, hookspecs.DrawsPreviews) and not isinstance(local, hookspecs.DryRuns)
+    assert isinstance(local, hookspecs.ChecksPhotos) and not isinstance(heygen, hookspecs.ChecksPhotos)
     for protocol in (hookspecs.DryRuns, hookspecs.SyncsCatalogue, hookspecs.CountsApiCalls, hookspecs.HasOwnTimeout):
         assert isinstance(heygen, protocol), protocol.__name__
     live = {s.name for s in daemon.sources if isinstance(s, hookspecs.FetchesLive)}

@@ -127,3 +127,79 @@ async def test_a_campaign_makes_its_videos_with_a_talking_photo(tmp_path):
         await wait_until(lambda: [r for r in plugin.renderer.requests if r.job_id == job_id], timeout=10)
     (request,) = [r for r in plugin.renderer.requests if r.job_id == job_id]
     assert request.avatar.id == "rosa" and request.avatar.avatar_type == "talking_photo"
+
+
+# ---- a photo the local renderer cannot animate is refused at request time, by every interface ----------
+
+
+def faceless(path):
+    """A wall: an image every probe accepts, with no face in it."""
+    from PIL import Image
+
+    Image.new("RGB", (400, 500), (200, 150, 120)).save(path)
+    return path
+
+
+@pytest.fixture
+async def local_api(tmp_path):
+    users_yaml(tmp_path)
+    plugin = RecordingPlugin(FakeRenderer(seconds=0.05))
+    daemon = make_daemon(tmp_path, plugins=[plugin], settings=make_settings(tmp_path, users_file="users.yaml"))
+    daemon.settings.avatars["wall"] = photo_profile("wall", photo=str(faceless(tmp_path / "wall.png")))
+    daemon.settings.avatars["drawn"] = photo_profile("drawn", photo=str(tmp_path / "wall.png"),
+                                                     mouth={"x": 200, "y": 330, "width": 100})
+    async with running(daemon), aiohttp.ClientSession(f"http://127.0.0.1:{daemon.http_port}") as http:
+        yield Api(http, daemon, plugin)
+
+
+async def test_http_refuses_a_faceless_photo_for_the_local_renderer_naming_the_field(local_api, tmp_path):
+    from tests.test_assets import upload
+
+    api = local_api
+    _, wall, _ = await upload(api, faceless(tmp_path / "up.png").read_bytes(), name="wall.png")
+    body = {"script_title": "Hi", "script_content": "Hello there.", "renderer": "local"}
+    status, refused, _ = await api.call("POST", "/videos", "alice", json={**body, "photo_asset_id": wall["asset_id"]})
+    assert status == 422 and refused["field"] == "talking_photo.asset_id"
+    assert refused["error"].startswith("talking_photo.asset_id: no face found in the photo: use a portrait")
+    status, refused, _ = await api.call("POST", "/videos", "alice", json={**body, "avatar_profile_id": "wall"})
+    assert status == 422 and refused["field"] == "avatar_profile_id"
+    assert refused["error"].startswith("avatar_profile_id: profile 'wall': no face found in the photo")
+    api.daemon.settings.avatars["gone"] = photo_profile("gone", photo=str(tmp_path / "assets/gone.jpg"))
+    status, refused, _ = await api.call("POST", "/videos", "alice", json={**body, "avatar_profile_id": "gone"})
+    assert status == 422 and refused["error"].startswith("avatar_profile_id: profile 'gone': the photo cannot be "
+                                                         "read: [Errno 2] No such file or directory: 'gone.jpg'")
+    _, listed, _ = await api.call("GET", "/videos", "alice")
+    assert listed["videos"] == []  # nothing was queued
+    # A renderer that does not check photos takes it as before (HeyGen: its service says), as does a
+    # profile that places the mouth itself.
+    assert (await api.video("alice", photo_asset_id=wall["asset_id"]))["id"]
+    status, made, _ = await api.call("POST", "/videos", "alice", json={**body, "avatar_profile_id": "drawn"})
+    assert status == 201, made
+    await api.call("POST", f"/videos/{made['videos'][0]['id']}/cancel", "alice")
+
+
+async def test_the_inbox_files_a_faceless_photo_under_failed_with_the_reason(tmp_path):
+    daemon = make_daemon(tmp_path, plugins=[RecordingPlugin(FakeRenderer(seconds=0.01))])
+    (tmp_path / "assets").mkdir(exist_ok=True)
+    faceless(tmp_path / "assets/wall.jpg")
+    research = json.loads(fixture_bytes("research_job.json"))
+    async with running(daemon):
+        drop(daemon, "wall.json", json.dumps({"request": {"formats": ["tiktok"], "renderer": "local",
+                                                          "talking_photo": {"path": "wall.jpg"}},
+                                              "research": research}))
+        await wait_until(lambda: (daemon.inbox.failed / "wall.json.error.txt").exists(), timeout=15)
+        assert await daemon.store.jobs() == []
+    reason = (daemon.inbox.failed / "wall.json.error.txt").read_text()
+    assert "talking_photo.path: no face found in the photo" in reason and (daemon.inbox.failed / "wall.json").exists()
+
+
+def test_render_prints_why_a_photo_cannot_talk(tmp_path, capsys):
+    from tests.test_systemd_and_cli import _config, _main
+
+    script = tmp_path / "hello.txt"
+    script.write_text("Hello from a wall.")
+    code = _main("render", str(script), "--renderer", "local", "--photo", str(faceless(tmp_path / "wall.png")),
+                 "--config", str(_config(tmp_path)))
+    err = capsys.readouterr().err
+    assert code == 1 and "error: talking_photo.asset_id: no face found in the photo" in err
+    assert not list((tmp_path / "var/videos").glob("*/*.mp4"))

@@ -5,7 +5,9 @@ Settings (daemon.yaml `plugins.settings.local`): `max_concurrency` (renders at o
 
 Talking photos: a request's photo, or a profile with `avatar_type: talking_photo` and `photo:` (a
 file in the assets folder), speaks with moving lips, jaw and eyelids; the face is found in the
-photo (see photo.py), and a profile's `mouth: {x, y, width}` places the mouth where it is not.
+photo by MediaPipe's face mesh, the optional `photos` extra (face_mesh.py), and a profile's
+`mouth: {x, y, width}` places the mouth where it is not found or the extra is not installed. The
+renderer checks a photo when its request arrives (ChecksPhotos), so a refusal comes before a job.
 """
 
 from avatar_daemon import hookimpl

@@ -1,4 +1,4 @@
-"""What `avatar-daemon doctor` tries for the local renderer: its font, its voices and their engines.
+"""What `avatar-daemon doctor` tries for the local renderer: its font, its voices and their engines, the face mesh.
 
 Each is tried through the library or program that provides it (FreeType draws a glyph,
 festival loads its voice), because a package can be installed and still broken.
@@ -22,7 +22,7 @@ class LocalRendererChecks:
 
     async def run(self, http) -> list[Finding]:
         espeak, piper = check_espeak(), check_piper_voice()
-        return [check_fonts(), espeak, piper, check_voices(piper, espeak, festival.available())]
+        return [check_fonts(), espeak, piper, check_voices(piper, espeak, festival.available()), check_face_mesh()]
 
 
 def check_fonts() -> Finding:
@@ -91,3 +91,23 @@ def check_voices(piper: Finding, espeak: Finding, has_festival: bool) -> Finding
         return Finding.ok("voices", have)
     return Finding.ok("voices", f"{have}. festival is not installed (or lacks {festival.VOICE}): "
                                 f"for a smoother female voice, {festival.INSTALL}")
+
+
+def check_face_mesh() -> Finding:
+    """Both networks loaded and run once on a blank picture: an optional extra, so its absence is said, not failed."""
+    from . import face_mesh
+
+    if face_mesh.missing():
+        return Finding.ok("talking photos", f"not installed: {face_mesh.INSTALL} "
+                                            "(until then only a profile with mouth: talks)")
+    try:
+        import numpy as np
+
+        found = face_mesh.landmarks(np.zeros((64, 64, 3), np.uint8))
+    except Exception as exc:  # OpenCV's own complaint (a model it cannot read, libGL missing): said, not raised
+        return Finding.fail("talking photos", f"the face mesh does not run ({type(exc).__name__}: {exc}): "
+                                              f"reinstall it ({face_mesh.INSTALL})")
+    if found is not None:
+        return Finding.fail("talking photos", f"the face mesh finds a face in a blank picture: reinstall it "
+                                              f"({face_mesh.INSTALL})")
+    return Finding.ok("talking photos", "face mesh ready")

@@ -47,6 +47,12 @@ class LocalRenderer:
     def list_avatars(self) -> list[AvatarProfile]:
         return []  # any profile works: presenters are drawn from the profile itself
 
+    def check_photo(self, path: Path, mouth=None) -> None:
+        """A faceless photo, or a missing face mesh, refused when the request arrives, not when it renders."""
+        from . import photo  # scipy and OpenCV's networks, only for a daemon that is sent photos
+
+        photo.check(path, mouth)
+
     async def render(self, request: RenderRequest, progress: Progress) -> RenderResult:
         cancel = child.Cancel()  # in a child process: the frame loop must not hold the daemon's GIL
         work = asyncio.ensure_future(asyncio.to_thread(child.run, self.render_sync, request, progress, cancel))
