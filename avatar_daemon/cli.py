@@ -104,17 +104,19 @@ def cmd_render(args: argparse.Namespace) -> int:
 async def _dry_run(daemon: "Daemon", path: Path, overrides: "VideoSettings") -> int:
     """Print what the renderer would send, one JSON object per request; nothing is stored or sent."""
     from .hookspecs import DryRuns
-    from .planning import prepare, request_for
+    from .planning import check_photo, prepare, request_for
     p = prepare(daemon.catalogue, _read(path), path.name, path.suffix, overrides)
-    renderer = daemon.renderers[p.renderer]
-    if not isinstance(renderer, DryRuns):
-        raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     settings = p.settings.job_settings()
     # --photo, --narration and --logo are uploads already: look them up (a URL is not fetched by a dry run)
     uploads = await daemon.media.settle({k: settings[k] for k in ("narration", "talking_photo", "brand_logo")
                                          if k in settings},
                                         remote=False)
     settings = {**settings, **({"media": uploads["media"]} if "media" in uploads else {})}
+    # refused as a real render refuses it, before anything else is said about the renderer
+    await check_photo(daemon.catalogue, daemon.media, settings, p.renderer, p.avatar)
+    renderer = daemon.renderers[p.renderer]
+    if not isinstance(renderer, DryRuns):
+        raise AvatarDaemonError(f"renderer {renderer.name!r} sends nothing anywhere, so it has no dry run")
     template = p.settings.template or daemon.settings.default_template
     for fmt, script in p.videos:
         request = request_for(daemon.catalogue, daemon.media, 0, script, p.avatar, fmt, template, settings)

@@ -203,3 +203,14 @@ def test_render_prints_why_a_photo_cannot_talk(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "error: talking_photo.asset_id: no face found in the photo" in err
     assert not list((tmp_path / "var/videos").glob("*/*.mp4"))
+
+
+def test_a_dry_run_refuses_a_photo_that_cannot_talk_as_a_render_does(tmp_path, capsys):
+    from tests.test_systemd_and_cli import _config, _main
+
+    script = tmp_path / "hello.txt"
+    script.write_text("Hello from a wall.")
+    code = _main("render", str(script), "--renderer", "local", "--photo", str(faceless(tmp_path / "wall.png")),
+                 "--dry-run", "--config", str(_config(tmp_path)))
+    err = capsys.readouterr().err
+    assert code == 1 and "error: talking_photo.asset_id: no face found in the photo" in err
