@@ -214,3 +214,24 @@ def test_a_dry_run_refuses_a_photo_that_cannot_talk_as_a_render_does(tmp_path, c
                  "--dry-run", "--config", str(_config(tmp_path)))
     err = capsys.readouterr().err
     assert code == 1 and "error: talking_photo.asset_id: no face found in the photo" in err
+
+
+async def test_a_campaign_with_a_faceless_talking_photo_is_refused_naming_its_file_and_field(local_api):
+    api = local_api
+    campaign = {"name": "walls", "sources": [{"source": "reddit"}], "schedule": {"every": "daily"},
+                "avatar": "wall", "renderer": "local"}
+    status, refused, _ = await api.call("POST", "/campaigns", "root", json=campaign)
+    assert status == 422 and refused["field"] == "avatar"
+    assert "walls.yaml:" in refused["error"] and "avatar: profile 'wall': no face found in the photo" in refused["error"]
+    assert not (api.daemon.campaigns.folder / "walls.yaml").exists()
+    # A file written by hand is reported with its path and line, and the others keep loading.
+    folder = api.daemon.campaigns.folder
+    (folder / "walls.yaml").write_text("name: walls\nsources: [{source: reddit}]\nschedule: {every: daily}\n"
+                                       "renderer: local\navatar: wall\n")
+    (folder / "fine.yaml").write_text("name: fine\nsources: [{source: reddit}]\nschedule: {every: daily}\n"
+                                      "renderer: local\navatar: drawn\n")
+    problems = await api.daemon.campaigns.reload()
+    assert problems == [f"{folder / 'walls.yaml'}:5: avatar: profile 'wall': no face found in the photo: use a "
+                        f"portrait{problems[0].split('use a portrait', 1)[1]}"]
+    _, listed, _ = await api.call("GET", "/campaigns", "root")
+    assert [c["name"] for c in listed["campaigns"]] == ["fine"]

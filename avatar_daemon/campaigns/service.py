@@ -26,9 +26,9 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ..catalogue import Catalogue
-from ..errors import AvatarDaemonError, ConfigError, ResearchError, UnknownNameError
+from ..errors import AvatarDaemonError, ConfigError, RenderError, ResearchError, UnknownNameError
 from ..events import EventBus
-from ..hookspecs import FetchesLive, KeepsOldNotifyKeys
+from ..hookspecs import ChecksPhotos, FetchesLive, KeepsOldNotifyKeys
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
 from ..planning import awrite_script, job_request, videos_of, with_text
@@ -89,9 +89,28 @@ def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
             problems.append(f"{path}:{doc.line_of(('sources', i, 'fetch'))}: sources.{i}.fetch: source "
                             f"{spec.source!r} cannot fetch live research")
     problems += _check_notify(c, doc, campaign)
+    if not problems:
+        problems += _check_photo(c, doc, campaign)
     if problems:
         raise ConfigError(problems)
     return campaign
+
+
+def _check_photo(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[str]:
+    """A talking-photo avatar its renderer cannot animate (no face found) is refused with the file, as a
+    request for it is: otherwise every scheduled run would queue jobs bound to fail."""
+    renderer = c.renderers[campaign.renderer or c.settings.default_renderer]
+    if not isinstance(renderer, ChecksPhotos):
+        return []
+    profile = c.avatar(campaign.avatar or c.settings.default_avatar)
+    if profile.avatar_type != "talking_photo" or not profile.photo:
+        return []
+    try:
+        renderer.check_photo(Path(profile.photo), profile.mouth)
+    except RenderError as exc:
+        line = doc.line_of(("avatar",)) if campaign.avatar else 1
+        return [f"{doc.path}:{line}: avatar: profile {profile.id!r}: {exc}"]
+    return []
 
 
 def _check_notify(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[str]:
