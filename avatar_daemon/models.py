@@ -8,13 +8,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, WrapValidator, field_validator, model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .spoken import strip_invisible
 
 VisibleStr = Annotated[str, AfterValidator(strip_invisible)]
 """Research text from any source, ours or a third party's: no controls, escapes, bidi or zero-width tricks."""
+
+
+JSON_BODY = {"json_body": True}
+"""The validation context of an HTTP request body (web.common.validated): Flag fields are strict there."""
+
+
+def _flag(value: Any, handler: Any, info: ValidationInfo) -> bool:
+    if isinstance(info.context, dict) and info.context.get("json_body") and not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be a JSON boolean, true or false")
+    return handler(value)
+
+
+Flag = Annotated[bool, WrapValidator(_flag)]
+"""A yes/no field shared by files and HTTP bodies. A JSON client states booleans as true or false, so
+"yes" or 1 in a body is a mistake to name, not a True to guess; a YAML file keeps YAML's own
+booleans (yes/no/on/off arrive as bools from safe_load), as does an inbox envelope."""
 
 
 Tier = Literal["free", "pro", "enterprise"]
@@ -512,10 +530,10 @@ class PublishOptions(Strict):
     """
 
     privacy: Privacy = "private"
-    made_for_kids: bool = False
+    made_for_kids: Flag = False
     category: str | None = None
     """A platform's category id (YouTube's ``categoryId``, e.g. "28" for Science & Technology)."""
-    notify_subscribers: bool = False
+    notify_subscribers: Flag = False
     extra: dict[str, Any] = Field(default_factory=dict)
     """Platform-specific options a publisher documents (TikTok's ``mode: inbox``...)."""
 

@@ -281,6 +281,37 @@ async def test_campaigns_are_files_and_need_permission(api, tmp_path):
     assert (await api.call("PATCH", "/campaigns/nope", "root", json={"paused": True}))[0] == 404
 
 
+async def test_booleans_in_request_bodies_are_json_booleans_not_strings_or_numbers(api, tmp_path):
+    """pydantic would read "yes", "1" and 0 as booleans; a body that says them is refused naming the field."""
+    body = {"name": "strict", "sources": [{"source": "hackernews"}], "schedule": {"every": "daily"}}
+    assert (await api.call("POST", "/campaigns", "root", json=body))[0] == 201
+    for wrong in ("yes", "true", 1, 0, None):
+        status, data, _ = await api.call("PATCH", "/campaigns/strict", "root", json={"paused": wrong})
+        assert status == 422 and data["field"] == "paused", (wrong, data)
+        assert "JSON boolean, true or false" in data["error"]
+    assert not (await api.daemon.store.campaign_row("strict")).paused
+    for field, value in (("active", "no"), ("captions", "off"), ("split", 1)):
+        status, data, _ = await api.call("POST", "/campaigns", "root", json={**body, field: value})
+        assert status == 422 and data["field"] == field, (field, data)
+    status, data, _ = await api.call("POST", "/campaigns", "root", json={**body, "publish": {"made_for_kids": "no"}})
+    assert status == 422 and data["field"] == "publish.made_for_kids"
+    status, data, _ = await api.call("POST", "/campaigns", "root", json={
+        "name": "Seed", "source_tools": ["reddit"], "is_active": "true"})
+    assert status == 422 and data["field"] == "is_active"
+    for field in ("enable_captions", "split"):
+        status, data, _ = await api.call("POST", "/videos", "alice", json={
+            "script_title": "Hi", "script_content": "Hello there.", field: "yes"})
+        assert status == 422 and data["field"] == field, (field, data)
+    status, data, _ = await api.call("PATCH", "/campaigns/strict", "root", json={"paused": True})
+    assert status == 200 and data["paused"] is True
+    # A YAML file keeps YAML's booleans: `active: no` is false there.
+    (tmp_path / "campaigns/yaml.yaml").write_text("name: yaml\nactive: no\nsources: [{source: hackernews}]\n"
+                                                  "schedule: {every: daily}\n")
+    assert await api.daemon.campaigns.reload() == []
+    _, listed, _ = await api.call("GET", "/campaigns", "root")
+    assert {c["name"]: c["active"] for c in listed["campaigns"]}["yaml"] is False
+
+
 async def test_metrics_in_prometheus_text(api):
     video = await api.video("alice")
     await wait_until(lambda: api.plugin.notifier.states(video["id"])[-1:] == ["completed"])

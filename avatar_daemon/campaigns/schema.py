@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 from pydantic import Field, field_validator, model_validator
 
-from ..models import PublishOptions, Strict, VideoText
+from ..models import Flag, PublishOptions, Strict, VideoText
 
 
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -127,7 +127,7 @@ class Campaign(Strict):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     description: str = ""
-    active: bool = True
+    active: Flag = True
     sources: list[SourceSpec] = Field(min_length=1)
     schedule: Schedule
     max_videos_per_day: int = Field(1, ge=0, description="video jobs per local calendar day; each format is one")
@@ -139,8 +139,8 @@ class Campaign(Strict):
                                 description="the series' own hashtags, put before the ones built from the research")
     renderer: str | None = None
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
-    captions: bool | None = None
-    split: bool = Field(False, description="a script too long for a format becomes several videos (Part 1 of N), "
+    captions: Flag | None = None
+    split: Flag = Field(False, description="a script too long for a format becomes several videos (Part 1 of N), "
                                            "split between sentences, instead of being refused")
     metadata: VideoText = Field(default_factory=VideoText,
                                 description="title, description and hashtags of its videos, over the template's")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..models import AssetId, Hashtags, MediaUrl, PublicBackground, PublicMedia, VideoDescription, VideoTitle
+from ..models import AssetId, Flag, Hashtags, MediaUrl, PublicBackground, PublicMedia, VideoDescription, VideoTitle
 
 # SQLite's INTEGER: a larger id names nothing, and is refused before it reaches the store.
 MAX_ID = 2**63 - 1
@@ -22,7 +22,7 @@ class VideoSettingsBody(BaseModel):
                           "youtube, 1:1 (square) square")
     format: str | None = Field(None, description="a format name (tiktok, reels, shorts, youtube, square, ...)")
     voice_speed: float | None = Field(None, ge=0.5, le=1.5)
-    enable_captions: bool | None = None
+    enable_captions: Flag | None = None
     template_id: str | None = Field(None, description="a template id; the seed's ids (social_media_portrait, "
                                                       "youtube_landscape, square_social) name the same ones")
     # Media by URL only: a remote caller never names a file on the server.
@@ -41,7 +41,7 @@ class VideoSettingsBody(BaseModel):
     description: VideoDescription | None = Field(None, description="the video's page text, instead of the one "
                                                                    "built from the research")
     hashtags: Hashtags | None = Field(None, description="the video's hashtags, instead of the research's; [] for none")
-    split: bool | None = Field(None, description="a script too long for the format becomes several videos, "
+    split: Flag | None = Field(None, description="a script too long for the format becomes several videos, "
                                                  "\"(Part 1 of N)\", split between sentences; without it, refused")
 
     @model_validator(mode="after")
@@ -113,7 +113,7 @@ class AnalyticsEventBody(BaseModel):
 class CampaignPatchBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    paused: bool
+    paused: Flag
 
 
 # What only the seed's campaign body has: a body with any of these is read as the seed's.
@@ -138,10 +138,10 @@ class SeedCampaignBody(BaseModel):
                                                               "github")
     frequency: Literal["daily", "weekly", "bi-weekly", "biweekly"] = "daily"
     max_videos_per_day: int = Field(3, ge=0, le=1000)
-    auto_post_enabled: bool = False
+    auto_post_enabled: Flag = False
     post_platforms: list[Literal["tiktok", "instagram", "youtube"]] = Field(default_factory=list)
     avatar_profile_id: str | None = None
-    is_active: bool = True
+    is_active: Flag = True
 
     @model_validator(mode="after")
     def _platforms(self) -> "SeedCampaignBody":

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..access import Caller
 from ..errors import PayloadError, first_problem
+from ..models import JSON_BODY
 from ..decoding import load_json
 from .bodies import MAX_ID
 
@@ -117,7 +118,7 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 def validated(model: type[M], data: dict[str, Any]) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=JSON_BODY)
     except ValidationError as exc:
         where, reason = first_problem(exc)
         raise ApiError(422, f"{where or 'body'}: {reason}", where or None) from None

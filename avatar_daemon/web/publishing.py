@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UnknownNameError
+from ..models import Flag
 from .common import Answer, ApiError, Endpoint, caller, daemon_of, parse_body, visible_job
 from .replies import Reply
 
@@ -28,7 +29,7 @@ class PublishBody(BaseModel):
                                                                        "account when left out")
     privacy: Literal["private", "unlisted", "public"] | None = Field(
         None, description="private unless asked: platforms keep unaudited apps' posts private anyway")
-    made_for_kids: bool | None = None
+    made_for_kids: Flag | None = None
     category: str | None = Field(None, min_length=1, max_length=40, description="the platform's category id")
 
     def options(self) -> dict:
