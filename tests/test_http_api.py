@@ -441,3 +441,24 @@ async def test_a_background_url_is_fetched_on_arrival_and_the_render_gets_the_fi
     assert request.narration.read_bytes() == media.files["/voice.wav"][0]
     assert fetched == ["/not-an-image.png", "/redirect/1/bg.png", "/bg.png", "/voice.wav"]  # none by the render
     assert len(plugin.renderer.requests) == 1  # the refused request queued nothing
+
+
+async def test_research_with_insights_is_listed_however_many_plain_scripts_came_after(api):
+    from avatar_daemon.models import Research, Script
+
+    store = api.daemon.store
+    picked = []
+    for n in range(3):
+        r = Research.model_validate({"source": "hackernews", "title": f"Story {n}", "topic": "tech",
+                                     "insights": [{"text": f"insight {n}"}]})
+        picked.append((await store.add_research_with_jobs(f"with-{n}", r, Script(title="S", text="S.", estimated_seconds=1.0), None, []))[0])
+    plain = Research.model_validate({"source": "text", "title": "Plain", "topic": "script", "insights": [],
+                                     "script_text": "Just words."})
+    for n in range(110):
+        await store.add_research_with_jobs(f"plain-{n}", plain, Script(title="Plain", text="Just words.", estimated_seconds=1.0), None, [])
+    status, page, _ = await api.call("GET", "/research?with_insights=true&limit=2", "alice")
+    assert status == 200 and [r["id"] for r in page["research"]] == [picked[2], picked[1]]
+    _, rest, _ = await api.call("GET", page["next"], "alice")
+    assert [r["id"] for r in rest["research"]] == [picked[0]] and rest["next"] is None
+    status, bad, _ = await api.call("GET", "/research?with_insights=yes", "alice")
+    assert status == 400 and bad["field"] == "with_insights"

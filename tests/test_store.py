@@ -428,3 +428,22 @@ async def test_a_restart_gives_back_the_checks_it_was_making(store, clock):
 
 def _t(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+async def test_research_with_insights_is_found_behind_many_plain_scripts_page_by_page(store):
+    """The studio lists research it can pick from: filtered in the query, not in the newest rows fetched."""
+    older = []
+    for n in range(3):
+        r, s = research(n)
+        older.append((await store.add_research_with_jobs(f"with-{n}", r, s, f"{n}.json", []))[0])
+    plain = Research.model_validate({"source": "text", "title": "Plain", "topic": "script", "insights": [],
+                                     "script_text": "Just words."})
+    for n in range(120):  # a plain script is research without insights
+        await store.add_research_with_jobs(f"plain-{n}", plain, Script(title="Plain", text="Just words.",
+                                                                       estimated_seconds=1.0), f"p{n}.txt", [])
+    assert all(not r.research.insights for r in await store.research_page(None, limit=100))
+    first = await store.research_page(None, limit=2, with_insights=True)
+    assert [r.id for r in first] == [older[2], older[1]]
+    rest = await store.research_page("w", limit=2, with_insights=True, before=first[-1].id)
+    assert [r.id for r in rest] == [older[0]]
+    assert len(await store.research_page(None, limit=200)) == 123

@@ -506,8 +506,11 @@ class Store(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
-    async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
-        """Recent research: shared research (inbox, campaigns) and the workspace's own."""
+    async def research_page(self, workspace: str | None, limit: int = 20, with_insights: bool = False,
+                            before: int | None = None) -> list[ResearchJob]:
+        """Recent research: shared research (inbox, campaigns) and the workspace's own, newest first, ids
+        below `before`. `with_insights` is filtered in the query, so research a person can pick from is
+        found however many plain scripts (no insights) came after it."""
         raise NotImplementedError
 
     @abc.abstractmethod

@@ -242,13 +242,19 @@ class PostgresStore(Store, backend="postgresql"):
         rows = await self._rows(query + " ORDER BY id DESC LIMIT %s", (*args, limit))
         return [Job.from_row(r) for r in rows]
 
-    async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
-        if workspace is None:
-            rows = await self._rows("SELECT * FROM research_jobs ORDER BY id DESC LIMIT %s", (limit,))
-        else:
-            rows = await self._rows(
-                "SELECT * FROM research_jobs WHERE workspace_id IS NULL OR workspace_id = %s "
-                "ORDER BY id DESC LIMIT %s", (workspace, limit))
+    async def research_page(self, workspace: str | None, limit: int = 20, with_insights: bool = False,
+                            before: int | None = None) -> list[ResearchJob]:
+        where, args = ["TRUE"], []
+        if workspace is not None:
+            where.append("(workspace_id IS NULL OR workspace_id = %s)")
+            args.append(workspace)
+        if with_insights:
+            where.append("jsonb_array_length(research::jsonb -> 'insights') > 0")
+        if before is not None:
+            where.append("id < %s")
+            args.append(before)
+        rows = await self._rows(f"SELECT * FROM research_jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT %s",
+                                (*args, limit))
         return [ResearchJob.from_row(r) for r in rows]
 
     async def render_seconds(self) -> list[float]:

@@ -200,13 +200,19 @@ class SqliteStore(Store, backend="sqlite"):
         rows = await self.db.execute_fetchall(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
         return [Job.from_row(r) for r in rows]
 
-    async def research_page(self, workspace: str | None, limit: int = 20) -> list[ResearchJob]:
-        if workspace is None:
-            rows = await self.db.execute_fetchall("SELECT * FROM research_jobs ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = await self.db.execute_fetchall(
-                "SELECT * FROM research_jobs WHERE workspace_id IS NULL OR workspace_id = ? ORDER BY id DESC LIMIT ?",
-                (workspace, limit))
+    async def research_page(self, workspace: str | None, limit: int = 20, with_insights: bool = False,
+                            before: int | None = None) -> list[ResearchJob]:
+        where, args = ["1 = 1"], []
+        if workspace is not None:
+            where.append("(workspace_id IS NULL OR workspace_id = ?)")
+            args.append(workspace)
+        if with_insights:
+            where.append("json_array_length(research, '$.insights') > 0")
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        rows = await self.db.execute_fetchall(
+            f"SELECT * FROM research_jobs WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?", (*args, limit))
         return [ResearchJob.from_row(r) for r in rows]
 
     async def render_seconds(self) -> list[float]:

@@ -145,6 +145,7 @@ class ResearchRow(Reply):
 
 class ResearchList(Reply):
     research: list[ResearchRow]
+    next: str | None = Field(None, description="the next page, when this one is full")
 
 
 class SeedResearchJob(ResearchRow):

@@ -188,7 +188,16 @@ async def create_from_research(request: web.Request) -> web.Response:
 
 
 async def list_research(request: web.Request) -> web.Response:
-    return web.json_response({"research": await _research_rows(request)})
+    """`with_insights=true` is filtered by the store, so older research to pick from is not hidden behind
+    newer plain scripts; `next` pages on, as /videos does."""
+    flag = request.query.get("with_insights", "false")
+    if flag not in ("true", "false"):
+        raise ApiError(400, f"with_insights: {flag!r} is not true or false", "with_insights")
+    limit = int_arg(request, "limit", 20, high=100)
+    rows = await _research_rows(request, with_insights=flag == "true", before=int_arg(request, "before"))
+    more = len(rows) == limit
+    return web.json_response({"research": rows, "next": f"/research?before={rows[-1]['id']}&limit={limit}"
+                              + ("&with_insights=true" if flag == "true" else "") if more else None})
 
 
 async def list_research_jobs(request: web.Request) -> web.Response:
@@ -202,10 +211,12 @@ async def list_research_jobs(request: web.Request) -> web.Response:
     return web.json_response([{**row, "status": "completed"} for row in await _research_rows(request)])
 
 
-async def _research_rows(request: web.Request) -> list[dict[str, Any]]:
+async def _research_rows(request: web.Request, with_insights: bool = False,
+                         before: int | None = None) -> list[dict[str, Any]]:
     who = caller(request)
     limit = int_arg(request, "limit", 20, high=100)
-    rows = await daemon_of(request).store.research_page(None if who.admin else who.workspace, limit)
+    rows = await daemon_of(request).store.research_page(None if who.admin else who.workspace, limit,
+                                                        with_insights=with_insights, before=before)
     return [{"id": r.id, "source": r.source, "title": r.title, "topic": r.topic, "insights": len(r.research.insights),
              "estimated_seconds": r.script.estimated_seconds, "created_at": r.created_at} for r in rows]
 
@@ -332,7 +343,10 @@ def endpoints() -> list[Endpoint]:
                  responses={201: Answer("queued", VideosCreated), 403: "not yours", 404: "unknown research",
                             422: "invalid field, or media that cannot be fetched or is not what it claims"}),
         Endpoint("GET", "/research", list_research, "Recent research jobs",
-                 query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"}},
+                 query={"limit": {**limit, "maximum": 100, "description": "how many, 1-100"},
+                        "before": {**limit, "description": "only research older than this id (the `next` link)"},
+                        "with_insights": {"type": "string", "enum": ["true", "false"],
+                                          "description": "only research with insights to pick from"}},
                  responses={200: Answer("OK", ResearchList)}),
         Endpoint("GET", "/api/research/jobs", list_research_jobs, "Recent research jobs as the seed's page reads "
                  "them: a list",

@@ -258,8 +258,7 @@ async function makeVideo(ev) {
 // A plain script (a .txt drop, or a video made on "Make a video") is stored as research with no
 // insights: there is nothing to read or pick from, so it is not listed here; its video is under Videos.
 async function openResearch() {
-  const { research: recent } = await api("GET", "/research?limit=100");
-  const research = recent.filter((r) => r.insights > 0).slice(0, 20);
+  const { research } = await api("GET", "/research?limit=20&with_insights=true");
   $("research-list").replaceChildren(...research.map((r) => el("li", {},
     el("strong", { text: r.title }), el("p", { class: "hint", text: `${r.source} · ${r.insights} insight${r.insights === 1 ? "" : "s"} · about ${r.estimated_seconds} s` }),
     el("button", { type: "button", class: "quiet", "data-research": r.id, text: "Read and edit", onclick: () => pickResearch(r.id).catch(failed) }))));
