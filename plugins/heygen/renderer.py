@@ -109,8 +109,9 @@ class HeyGenRenderer:
             plan = await self.plan(request)
             if not request.external_id:
                 await self.check_engine(request, plan)
-            ids, submitted_at = await submitting.submit(self.client, self.daemon.store, self.guard, request, plan,
-                                                        progress)
+            ids, submitted_at = await submitting.submit(
+                self.client, self.daemon.store, self.guard, request, plan, progress,
+                lambda waited: self.waiting.next_look(plan, len(plan.parts), waited, self.webhook_active))
         request.external_id = ",".join(ids)
         first = self.waiting.next_look(plan, len(ids), 0.0, self.webhook_active) if submitted_at else 0.0
         return RemoteWait(check_in=first, percent=5, message=f"waiting for HeyGen ({len(ids)} video(s))")
@@ -169,7 +170,11 @@ class HeyGenRenderer:
         self.webhook_secret = await webhook_endpoint.register(self.client, self.daemon.store, url)
         self.webhook_active = True
 
-    async def delivered(self, video_id: str) -> list[int]:
+    async def delivered(self, video_id: str, kind: str = "") -> list[int]:
         """A verified webhook names a video: the job waiting for it is checked now, by whichever node
-        claims it first (the delivery may land on any node); the job ids."""
+        claims it first (the delivery may land on any node); the job ids. A finish also frees its
+        render here at once, for a job still submitting that waits on its own earlier parts."""
+        status = {"avatar_video.success": "completed", "avatar_video.fail": "failed"}.get(kind)
+        if status and self._client is not None and self._client.renders is not None:
+            await self._client.renders.seen(video_id, status)
         return await self.daemon.jobs.check_remote_now(self.name, video_id)
