@@ -170,11 +170,7 @@ class HeyGenRenderer:
         self.webhook_secret = await webhook_endpoint.register(self.client, self.daemon.store, url)
         self.webhook_active = True
 
-    async def delivered(self, video_id: str, kind: str = "") -> list[int]:
+    async def delivered(self, video_id: str) -> list[int]:
         """A verified webhook names a video: the job waiting for it is checked now, by whichever node
-        claims it first (the delivery may land on any node); the job ids. A finish also frees its
-        render here at once, for a job still submitting that waits on its own earlier parts."""
-        status = {"avatar_video.success": "completed", "avatar_video.fail": "failed"}.get(kind)
-        if status and self._client is not None and self._client.renders is not None:
-            await self._client.renders.seen(video_id, status)
+        claims it first (the delivery may land on any node); the job ids."""
         return await self.daemon.jobs.check_remote_now(self.name, video_id)

@@ -86,7 +86,7 @@ class OwnParts:
 
     async def look(self) -> float | None:
         """Look at the parts that are due and still counted; seconds until the next is due, None when
-        none is counted (a finish seen here, or a webhook's, frees its render in the count)."""
+        none is counted (a finish seen here frees its render in the count)."""
         renders = self.client.renders
         for video_id, due in list(self.due.items()):
             if renders is None or not renders.counts(video_id):
