@@ -32,7 +32,7 @@ from .answers import (
     WebhookEndpoint,
     unwrap,
 )
-from .render_slots import Created, RenderSlots
+from .render_slots import Created, Look, RenderSlots
 
 log = logging.getLogger(__name__)
 
@@ -172,14 +172,17 @@ class HeyGenClient:
 
     # ---- videos (v3) ---------------------------------------------------------------
 
-    async def create_video(self, body: dict[str, Any], idempotency_key: str, then: Saved = None) -> VideoCreated:
-        return await self._create("POST", "/v3/videos", "create_video", then, json=body,
+    async def create_video(self, body: dict[str, Any], idempotency_key: str, then: Saved = None,
+                           look: Look | None = None) -> VideoCreated:
+        return await self._create("POST", "/v3/videos", "create_video", then, look, json=body,
                                   idempotency_key=idempotency_key)
 
-    async def _create(self, method: str, path: str, name: str, then: Saved, **kwargs: Any) -> VideoCreated:
+    async def _create(self, method: str, path: str, name: str, then: Saved, look: Look | None = None,
+                      **kwargs: Any) -> VideoCreated:
         """A create, once a render is free for this key (see render_slots.py); `then(created)` saves
-        its id while the render is still held, so other nodes count it before they create."""
-        held = self.renders.create(_deadline.get()) if self.renders else contextlib.nullcontext(Created())
+        its id while the render is still held, so other nodes count it before they create. `look`
+        looks at the caller's own earlier parts while it waits (RenderSlots.create)."""
+        held = self.renders.create(_deadline.get(), look) if self.renders else contextlib.nullcontext(Created())
         async with held as slot:
             created = VideoCreated.model_validate(await self.call(method, path, name, **kwargs))
             slot.video_id = created.video_id

@@ -28,10 +28,12 @@ import asyncio
 import contextlib
 import random
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 FINISHED = {"completed", "failed"}
 LOOK_EVERY = 1.0  # seconds between looks at the store while every render is taken (other nodes free them)
+# A waiter's look at its own earlier parts: seconds until it wants to look again, None when it has none.
+Look = Callable[[], Awaitable[float | None]]
 
 
 class RenderSlots:
@@ -57,22 +59,28 @@ class RenderSlots:
         return len(self.rendering) + self._creating
 
     @contextlib.asynccontextmanager
-    async def create(self, deadline: float | None) -> AsyncIterator["Created"]:
+    async def create(self, deadline: float | None, look: Look | None = None) -> AsyncIterator["Created"]:
         """Held around one create call and the saving of its id: waits for a free render (until
-        `deadline`, monotonic), then counts the video the call names as rendering."""
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._turn.acquire()
-        except TimeoutError:
-            raise self._full() from None
-        try:
-            while True:
-                await self._room(deadline)
+        `deadline`, monotonic), then counts the video the call names as rendering.
+
+        `look` is how a job of several parts sees its own earlier parts finish while it waits: it
+        is still submitting, so no scheduled check looks at them, and without it a job with more
+        parts than the cap would wait on itself. The wait holds no lock, so every waiter on this
+        node keeps looking at its own parts; only the count and the create take turns.
+        """
+        while True:
+            await self._room(deadline, look)
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._turn.acquire()
+            except TimeoutError:
+                raise self._full() from None
+            try:
                 async with self._cluster_turn() as turn:
                     if not turn.held:  # another node is creating: its id is not in the store yet
                         await asyncio.sleep(random.uniform(0.02, 0.1))
                         continue
-                    if await self.busy() >= self.cap:
+                    if await self.busy() >= self.cap:  # taken while we queued for the turn
                         continue
                     self._creating += 1
                     created = Created()
@@ -83,21 +91,35 @@ class RenderSlots:
                         if created.video_id and self.store is None:
                             self.rendering.setdefault(created.video_id, time.monotonic())
                     return
-        finally:
-            self._turn.release()
-            await self._notify()
+            finally:
+                self._turn.release()
+                await self._notify()
 
-    async def _room(self, deadline: float | None) -> None:
+    async def _room(self, deadline: float | None, look: Look | None) -> None:
         """Until the count says a render is free: woken by a finish here, looking again every
-        LOOK_EVERY seconds for finishes elsewhere (and forgotten renders expiring)."""
+        LOOK_EVERY seconds for finishes elsewhere (and forgotten renders expiring), and at the
+        waiter's own parts when `look` says they are due."""
         while await self.busy() >= self.cap:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise self._full()
+            wait = LOOK_EVERY if left is None else min(left, LOOK_EVERY)
+            if look is not None:
+                own = await look()
+                if own is not None:
+                    wait = min(wait, own)
+                if await self.busy() < self.cap:
+                    return
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(left, LOOK_EVERY) if left is not None else LOOK_EVERY):
+                    async with asyncio.timeout(max(wait, 0.0)):
                         await self._changed.wait()
+
+    def counts(self, video_id: str) -> bool:
+        """Whether `video_id` may still be counted as rendering (so a look at it could free a render)."""
+        if self.store is not None:
+            return video_id not in self.finished
+        return video_id in self.rendering
 
     def _full(self) -> TimeoutError:
         return TimeoutError(f"HeyGen was rendering {self.cap} videos for this key until the job's deadline "

@@ -109,8 +109,9 @@ class HeyGenRenderer:
             plan = await self.plan(request)
             if not request.external_id:
                 await self.check_engine(request, plan)
-            ids, submitted_at = await submitting.submit(self.client, self.daemon.store, self.guard, request, plan,
-                                                        progress)
+            ids, submitted_at = await submitting.submit(
+                self.client, self.daemon.store, self.guard, request, plan, progress,
+                lambda waited: self.waiting.next_look(plan, len(plan.parts), waited, self.webhook_active))
         request.external_id = ",".join(ids)
         first = self.waiting.next_look(plan, len(ids), 0.0, self.webhook_active) if submitted_at else 0.0
         return RemoteWait(check_in=first, percent=5, message=f"waiting for HeyGen ({len(ids)} video(s))")

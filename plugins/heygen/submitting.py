@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from avatar_daemon import Progress, RenderRequest
+from avatar_daemon import Progress, RenderError, RenderRequest
 
 from .answers import HeyGenError, VideoCreated
 from .plan import Plan
@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+Schedule = Callable[[float], float]
+
 
 async def submit(client: "HeyGenClient", store: Any, guard: "CostGuard", request: RenderRequest, plan: Plan,
-                 progress: Progress) -> tuple[list[str], float | None]:
-    """(HeyGen video ids, wall-clock time of submission or None for a resumed job)."""
+                 progress: Progress, schedule: Schedule) -> tuple[list[str], float | None]:
+    """(HeyGen video ids, wall-clock time of submission or None for a resumed job).
+
+    `schedule(waited)`: seconds from now to the next look at a part `waited` seconds after its
+    create, the waiting schedule, used for the job's own parts while a later one waits for a render."""
     # One slot per part, in order; an empty slot is a part not created yet (or dropped below).
     saved = request.external_id.split(",") if request.external_id else []
     slots: list[str | None] = [i or None for i in saved] + [None] * (len(plan.parts) - len(saved))
@@ -36,18 +41,20 @@ async def submit(client: "HeyGenClient", store: Any, guard: "CostGuard", request
         # this try, look for the video by its callback id before paying for a second one.
         again = plan.api != "v3" and await _submitted_before(store, request.job_id)
         await progress.submitting(f"submitting to HeyGen ({len(missing)} video(s))")
+        own = OwnParts(client, schedule, [v for v in slots if v])
         for i in missing:
             part = plan.parts[i]
 
             async def save(created: VideoCreated, i: int = i) -> None:
                 slots[i] = created.video_id
                 await progress.submitted(",".join(v or "" for v in slots))  # before anything else can go wrong
+                own.made(created.video_id)
 
             found = await _find_by_callback(client, part.key) if again else None
             if found:
                 await save(found)
             elif part.path == "/v3/videos":
-                await client.create_video(part.body, part.key, save)
+                await client.create_video(part.body, part.key, save, own.look if client.renders else None)
             elif plan.api == "template":
                 await client.generate_from_template(part.path.split("/")[3], part.body, save)
             else:
@@ -56,6 +63,42 @@ async def submit(client: "HeyGenClient", store: Any, guard: "CostGuard", request
     else:
         progress(1, "waiting for HeyGen (resumed)")
     return [v for v in slots if v], submitted_at
+
+
+class OwnParts:
+    """The job's parts made so far, looked at on the waiting schedule while a later part waits for a
+    free render: the job is still submitting, so no scheduled check sees them finish, and with more
+    parts than the cap it would otherwise wait for renders only its own parts hold."""
+
+    def __init__(self, client: "HeyGenClient", schedule: Schedule, resumed: list[str]):
+        self.client = client
+        self.schedule = schedule
+        self.since: dict[str, float] = {}   # video id -> when it was made (monotonic)
+        self.due: dict[str, float] = {}     # video id -> when to look at it next
+        now = time.monotonic()
+        for video_id in resumed:  # made by an earlier try: it may have finished meanwhile, so look at once
+            self.since[video_id] = self.due[video_id] = now
+
+    def made(self, video_id: str) -> None:
+        now = time.monotonic()
+        self.since[video_id] = now
+        self.due[video_id] = now + self.schedule(0.0)
+
+    async def look(self) -> float | None:
+        """Look at the parts that are due and still counted; seconds until the next is due, None when
+        none is counted (a finish seen here frees its render in the count)."""
+        renders = self.client.renders
+        for video_id, due in list(self.due.items()):
+            if renders is None or not renders.counts(video_id):
+                del self.due[video_id]
+            elif due <= time.monotonic():
+                video = await self.client.get_video(video_id)  # a finish frees its render (RenderSlots.seen)
+                if video.status == "failed":  # no use making the rest: the job fails with HeyGen's reason
+                    raise RenderError(video.failure())
+                now = time.monotonic()
+                self.due[video_id] = now + self.schedule(now - self.since[video_id])
+        counted = [due for video_id, due in self.due.items() if renders is not None and renders.counts(video_id)]
+        return max(0.0, min(counted) - time.monotonic()) if counted else None
 
 
 async def _drop_failed(client: "HeyGenClient", request: RenderRequest, slots: list[str | None]) -> None:
