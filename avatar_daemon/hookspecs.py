@@ -577,8 +577,10 @@ class HostStore(Protocol):
 
     async def research_job(self, research_id: int) -> "ResearchJob | None": ...
 
-    async def research_page(self, workspace: str | None, limit: int = 20) -> list["ResearchJob"]:
-        """Recent research a workspace may use: shared research (inbox, campaigns) and its own."""
+    async def research_page(self, workspace: str | None, limit: int = 20, with_insights: bool = False,
+                            before: int | None = None) -> list["ResearchJob"]:
+        """Recent research a workspace may use: shared research (inbox, campaigns) and its own, newest
+        first, ids below `before`; `with_insights` keeps only research a card or script can be made from."""
 
     async def events(self, job_id: int) -> list["JobEvent"]:
         """A job's persisted events, oldest first."""
