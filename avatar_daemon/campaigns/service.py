@@ -99,10 +99,14 @@ def check_campaign(catalogue: Catalogue, doc: YamlDocument) -> Campaign:
 def _check_photo(c: Catalogue, doc: YamlDocument, campaign: Campaign) -> list[str]:
     """A talking-photo avatar its renderer cannot animate (no face found) is refused with the file, as a
     request for it is: otherwise every scheduled run would queue jobs bound to fail."""
-    renderer = c.renderers[campaign.renderer or c.settings.default_renderer]
+    # the defaults are the settings' to check: a name they give that is not loaded is no fault of this file
+    renderer = c.renderers.get(campaign.renderer or c.settings.default_renderer)
     if not isinstance(renderer, ChecksPhotos):
         return []
-    profile = c.avatar(campaign.avatar or c.settings.default_avatar)
+    try:
+        profile = c.avatar(campaign.avatar or c.settings.default_avatar)
+    except UnknownNameError:
+        return []
     if profile.avatar_type != "talking_photo" or not profile.photo:
         return []
     try:
