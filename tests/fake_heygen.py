@@ -112,6 +112,18 @@ class FakeHeyGen:
     max_rendering_seen: int = 0
     stalls: int = 0                      # downloads stalled so far
 
+    @classmethod
+    def knowing_bundled_profiles(cls, media_dir: Path, **knobs) -> "FakeHeyGen":
+        """An account that owns the looks and voices the bundled avatar profiles name, as a real
+        account would list them; a create naming anything else is refused."""
+        from avatar_daemon.settings import load_settings
+
+        server = cls(media_dir, **knobs)
+        profiles = load_settings(None, environ={}).avatars.values()
+        server.looks = {p.renderer_ids["heygen"]: {"id": p.renderer_ids["heygen"], "name": p.name} for p in profiles}
+        server.voices = [{"voice_id": v, "type": "public"} for v in sorted({p.voice_ids["heygen"] for p in profiles})]
+        return server
+
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.ids = itertools.count(1)

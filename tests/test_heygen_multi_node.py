@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from avatar_daemon.settings import load_settings
 from avatar_daemon.store import Store
 from avatar_daemon.store.contract import NewJob
 from avatar_daemon.testing import wait_until
@@ -35,10 +34,7 @@ FINAL = ("completed", "failed", "timeout", "cancelled")
 async def fake(tmp_path):
     media = tmp_path / "fake-media"
     media.mkdir()
-    server = FakeHeyGen(media, render_seconds=0.5, concurrency=10)
-    profiles = load_settings(None, environ={}).avatars.values()
-    server.looks = {p.renderer_ids["heygen"]: {"id": p.renderer_ids["heygen"]} for p in profiles}
-    server.voices = [{"voice_id": p.voice_ids["heygen"], "type": "public"} for p in profiles]
+    server = FakeHeyGen.knowing_bundled_profiles(media, render_seconds=0.5, concurrency=10)
     async with server.serve():
         yield server
 

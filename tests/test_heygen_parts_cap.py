@@ -13,7 +13,6 @@ import contextlib
 
 import pytest
 
-from avatar_daemon.settings import load_settings
 from avatar_daemon.testing import running, wait_for_final
 from tests.builtins.test_heygen_daemon import heygen_daemon, ingest, webhook_registered
 from tests.fake_heygen import API_KEY, FakeHeyGen
@@ -32,10 +31,7 @@ async def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("HEYGEN_WEBHOOK_SECRET", raising=False)
     media = tmp_path / "fake-media"
     media.mkdir()
-    server = FakeHeyGen(media, render_seconds=0.3, concurrency=CAP)
-    profiles = load_settings(None, environ={}).avatars.values()
-    server.looks = {p.renderer_ids["heygen"]: {"id": p.renderer_ids["heygen"]} for p in profiles}
-    server.voices = [{"voice_id": v, "type": "public"} for v in {p.voice_ids["heygen"] for p in profiles}]
+    server = FakeHeyGen.knowing_bundled_profiles(media, render_seconds=0.3, concurrency=CAP)
     async with server.serve():
         yield server
 

@@ -23,7 +23,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from avatar_daemon.cli import main
 from avatar_daemon.hookspecs import hookimpl
 from avatar_daemon.planning import VideoSettings
-from avatar_daemon.settings import load_settings
 from avatar_daemon.testing import (
     RecordingNotifier, fail_on_a_full_disk_then_retry, make_daemon, make_settings, running, wait_for_final,
     wait_until,
@@ -58,10 +57,7 @@ async def fake(tmp_path, monkeypatch):
     monkeypatch.delenv("HEYGEN_WEBHOOK_SECRET", raising=False)
     media = tmp_path / "fake-media"
     media.mkdir()
-    server = FakeHeyGen(media, render_seconds=0.4)
-    profiles = load_settings(None, environ={}).avatars.values()
-    server.looks = {p.renderer_ids["heygen"]: {"id": p.renderer_ids["heygen"], "name": p.name} for p in profiles}
-    server.voices = [{"voice_id": v, "type": "public"} for v in {p.voice_ids["heygen"] for p in profiles}]
+    server = FakeHeyGen.knowing_bundled_profiles(media, render_seconds=0.4)
     async with server.serve():
         yield server
 
