@@ -40,9 +40,12 @@ class Mp4Writer:
         self.video.width, self.video.height = width, height
         self.video.pix_fmt = "yuv420p"
         self.video.codec_context.thread_count = threads
+        # One B-frame between references, not the preset's three: on a presenter whose head moves by
+        # fractions of a pixel in every frame, x264 spent 17% more CPU on the same 600 composed frames
+        # for a file 12% smaller, and a render on two cores is bound by the encoder.
         self.video.options = {
             "preset": preset, "crf": str(crf), "profile": "high",
-            "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709",
+            "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:bframes=1",
         }
         self.audio = self.container.add_stream("aac", rate=AUDIO_RATE)
         self.audio.layout = "mono"
