@@ -84,7 +84,7 @@ class Mp4Writer:
         each piece's trip through the resampler and the AAC encoder cost more than the sound did."""
         if samples.size == 0:
             return
-        self._pending.append(samples.astype(np.float32))
+        self._pending.append(np.asarray(samples, np.float32))  # a view: concatenate copies it later
         self._pending_samples += samples.size
         if self._pending_samples >= self.speech_rate:
             self._flush_audio()

@@ -46,23 +46,32 @@ def loudness(audio: np.ndarray) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def limit(audio: np.ndarray, ceiling: float = CEILING) -> np.ndarray:
-    """A look-ahead peak limiter on the true (4x oversampled) peaks: the gain dips smoothly around
-    each peak that would pass the ceiling, reaching its lowest on the peak itself."""
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+def true_peaks(audio: np.ndarray) -> np.ndarray:
+    """Each sample's true peak: the largest of its four 4x-oversampled values (ITU-R BS.1770)."""
     from scipy.signal import resample_poly
+
+    over = np.abs(resample_poly(audio, 4, 1))
+    return np.pad(over, (0, 4 * len(audio) - len(over)))[:4 * len(audio)].reshape(-1, 4).max(axis=1)
+
+
+def limit(audio: np.ndarray, ceiling: float = CEILING, peaks: np.ndarray | None = None) -> np.ndarray:
+    """A look-ahead peak limiter on the true (4x oversampled) peaks: the gain dips smoothly around
+    each peak that would pass the ceiling, reaching its lowest on the peak itself. `peaks`, if
+    given, are the audio's `true_peaks`: oversampling is linear, so a caller trying gains on the
+    same sound oversamples it once and scales them."""
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
     if len(audio) == 0:
         return audio
-    over = np.abs(resample_poly(audio, 4, 1))
-    peaks = np.pad(over, (0, 4 * len(audio) - len(over)))[:4 * len(audio)].reshape(-1, 4).max(axis=1)
+    if peaks is None:
+        peaks = true_peaks(audio)
     need = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-9))
     if need.min() >= 1.0:
         return audio
     w = int(0.004 * SAMPLE_RATE) * 2 + 1
     gain = uniform_filter1d(minimum_filter1d(need, w * 3), w)
     out = (audio * np.minimum(gain, need)).astype(np.float32)
-    true_peak = float(np.max(np.abs(resample_poly(out, 4, 1))))
+    true_peak = float(true_peaks(out).max())
     return out * min(1.0, ceiling / true_peak) if true_peak > 0 else out
 
 
@@ -80,8 +89,10 @@ def level_voice(audio: np.ndarray, fallback_rms: float) -> np.ndarray:
         rms = float(np.sqrt(np.mean(audio ** 2))) if len(audio) else 0.0
         return limit(audio * (fallback_rms / rms)) if rms > 1e-6 else audio
     last, gain = (0.0, measured), TARGET_LUFS - measured
+    peaks = true_peaks(audio)
     for _ in range(6):
-        out = limit((audio * 10 ** (gain / 20)).astype(np.float32))
+        scale = 10 ** (gain / 20)
+        out = limit((audio * scale).astype(np.float32), peaks=peaks * scale)
         measured = loudness(out)
         if measured is None or abs(measured - TARGET_LUFS) < 0.25:
             break
