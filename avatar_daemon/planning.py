@@ -72,19 +72,29 @@ async def check_photo(catalogue: Catalogue, media: MediaResolver, settings: dict
     if not isinstance(r, ChecksPhotos):
         return
     own = (settings.get("media") or {}).get("talking_photo")
-    if own:
-        given = settings["talking_photo"]  # named as the caller named it: by asset_id, path or url
-        field = next((f"talking_photo.{k}" for k in ("asset_id", "path", "url") if given.get(k)), "talking_photo")
-        path, mouth, whose = media.file(own), None, ""
-    else:
-        profile = catalogue.avatar(avatar)
-        if profile.avatar_type != "talking_photo" or not profile.photo:
-            return  # a profile without a photo is the renderer's to refuse (a remote look needs none)
-        path, mouth, field, whose = Path(profile.photo), profile.mouth, "avatar", f"profile {profile.id!r}: "
+    if not own:
+        return await check_profile_photo(catalogue, renderer, avatar)
+    given = settings["talking_photo"]  # named as the caller named it: by asset_id, path or url
+    field = next((f"talking_photo.{k}" for k in ("asset_id", "path", "url") if given.get(k)), "talking_photo")
     try:
-        await asyncio.to_thread(r.check_photo, path, mouth)
+        await asyncio.to_thread(r.check_photo, media.file(own), None)
     except RenderError as exc:
-        raise InvalidRequest(field, f"{whose}{exc}") from None
+        raise InvalidRequest(field, str(exc)) from None
+
+
+async def check_profile_photo(catalogue: Catalogue, renderer: str, avatar: str) -> None:
+    """A talking-photo profile's own photo, as `check_photo` checks it; also before each campaign run,
+    since the file can change or go after the campaign was accepted."""
+    r = catalogue.renderers.get(renderer)  # not loaded: the job's own failure will say so
+    if not isinstance(r, ChecksPhotos):
+        return
+    profile = catalogue.avatar(avatar)
+    if profile.avatar_type != "talking_photo" or not profile.photo:
+        return  # a profile without a photo is the renderer's to refuse (a remote look needs none)
+    try:
+        await asyncio.to_thread(r.check_photo, Path(profile.photo), profile.mouth)
+    except RenderError as exc:
+        raise InvalidRequest("avatar", f"profile {profile.id!r}: {exc}") from None
 
 
 class VideoSettings(VideoOptions):

@@ -2,12 +2,13 @@
 real local render (HeyGen's side is tests/builtins/test_heygen_photos.py)."""
 
 import json
+from datetime import timedelta
 
 import aiohttp
 import av
 import pytest
 
-from avatar_daemon import AvatarProfile
+from avatar_daemon import AvatarProfile, InvalidRequest
 from avatar_daemon.cli import main
 from avatar_daemon.testing import (
     FakeRenderer, RecordingPlugin, drop, make_daemon, make_settings, running, wait_for_final, wait_until,
@@ -235,3 +236,38 @@ async def test_a_campaign_with_a_faceless_talking_photo_is_refused_naming_its_fi
                         f"portrait{problems[0].split('use a portrait', 1)[1]}"]
     _, listed, _ = await api.call("GET", "/campaigns", "root")
     assert [c["name"] for c in listed["campaigns"]] == ["fine"]
+
+
+async def test_a_campaign_whose_photo_lost_its_face_is_refused_at_each_run_and_its_research_waits(tmp_path):
+    import shutil
+
+    from tests.test_campaigns import Clock, campaign_daemon, ingest_listing, write_campaign
+
+    clock = Clock("2026-11-24T07:00:00+00:00")
+    daemon, plugin = campaign_daemon(tmp_path, clock)
+    photo = tmp_path / "rosa.jpg"
+    shutil.copy(PORTRAIT, photo)
+    daemon.settings.avatars["rosa"] = photo_profile(photo=str(photo))
+    write_campaign(tmp_path / "campaigns", avatar="rosa", renderer="local")
+    async with running(daemon):
+        assert await daemon.campaigns.reload() == []  # a face, when the file was read
+        await ingest_listing(daemon, [("New open model tops the coding charts", 900),
+                                      ("AI agents replace support scripts", 500)], url_prefix="https://a")
+        faceless(photo)  # the same file, painted over afterwards
+        with pytest.raises(InvalidRequest) as refused:
+            await daemon.campaigns.run_now("ai")
+        assert str(refused.value).startswith("avatar: profile 'rosa': no face found in the photo")
+        # The scheduled run is refused the same way: the schedule moves on, and the channel hears why.
+        (row,) = await daemon.store.campaign_rows()
+        assert await daemon.campaigns.run_due(row.next_run_at + timedelta(minutes=1)) == []
+        await wait_until(lambda: any(n.kind == "campaign.error" for n in plugin.notifier.notices))
+        (error,) = [n for n in plugin.notifier.notices if n.kind == "campaign.error"]
+        assert "campaign ai: run failed: avatar: profile 'rosa': no face found in the photo" in error.message
+        (moved,) = await daemon.store.campaign_rows()
+        assert moved.next_run_at > row.next_run_at and moved.last_run_at is None
+        assert [j for j in await daemon.store.jobs() if j.campaign_id] == []
+        # Nothing was considered: with a face again, the next run takes the same research.
+        shutil.copy(PORTRAIT, photo)
+        report = await daemon.campaigns.run_now("ai")
+        assert len(report.job_ids) == 1 and report.considered
+        await daemon.jobs.cancel(report.job_ids[0])

@@ -31,7 +31,7 @@ from ..events import EventBus
 from ..hookspecs import ChecksPhotos, FetchesLive, KeepsOldNotifyKeys
 from ..jobs import Queued
 from ..models import JobState, Notice, Research
-from ..planning import awrite_script, job_request, videos_of, with_text
+from ..planning import awrite_script, check_profile_photo, job_request, videos_of, with_text
 from ..store import CampaignRow, Clock, NewJob, Pick, RunConflict, SlotTaken, Store
 from ..watching import watch
 from ..yamlfile import YamlDocument
@@ -351,7 +351,10 @@ class Campaigns:
             except SlotTaken as exc:  # another process made this run, and moved the schedule on
                 log.info("campaign %s: %s", campaign.name, exc)
             except Exception as exc:  # one broken run must not stop the others, nor repeat in a tight loop
-                log.exception("campaign %s: run failed", campaign.name)
+                if isinstance(exc, AvatarDaemonError):  # a reason to tell, not a fault to trace
+                    log.warning("campaign %s: run refused: %s", campaign.name, exc)
+                else:
+                    log.exception("campaign %s: run failed", campaign.name)
                 await self.store.set_campaign_schedule(row.id, next_run)
                 self._notice("campaign.error", f"campaign {campaign.name}: run failed: {exc}", campaign)
         return reports
@@ -388,6 +391,9 @@ class Campaigns:
     async def _run_once(self, campaign: Campaign, row: CampaignRow, now: datetime, trigger: str,
                         slot: datetime | None, next_run: datetime | None, overrides: dict[str, Any]) -> RunReport:
         store = self.store
+        # Checked when the file loaded, but the photo may have changed or gone since: refused now,
+        # before anything is considered, the research waits for a run that can use it.
+        await check_profile_photo(self.catalogue, *self._renderer_and_avatar(campaign, overrides))
         rules = campaign.quality
         since = now - timedelta(hours=rules.max_age_hours)
         sources = sorted({s.source for s in campaign.sources})
@@ -448,8 +454,7 @@ class Campaigns:
         script = campaign.metadata.over(script)
         request: dict[str, Any] = {k: v for k, v in (("voice_speed", campaign.voice_speed),
                                                      ("captions", campaign.captions)) if v is not None}
-        avatar = overrides.get("avatar") or campaign.avatar or defaults.default_avatar
-        renderer = campaign.renderer or defaults.default_renderer
+        renderer, avatar = self._renderer_and_avatar(campaign, overrides)
         # existing research is re-told from the insights this campaign may use: its jobs keep their script
         jobs = [NewJob(renderer, f, avatar, part.title, job_request(request, part, c.research_id is not None),
                        campaign.template or defaults.default_template, campaign_id=row.id)
@@ -457,6 +462,11 @@ class Campaigns:
         digest = None if c.research_id is not None else _research_hash(c.research)
         return Pick(c.research_id, c.research, digest, script, jobs, [insight_key(i) for i in c.kept],
                     c.verdict)
+
+    def _renderer_and_avatar(self, campaign: Campaign, overrides: dict[str, Any]) -> tuple[str, str]:
+        defaults = self.catalogue.settings
+        return (campaign.renderer or defaults.default_renderer,
+                overrides.get("avatar") or campaign.avatar or defaults.default_avatar)
 
     def _notice(self, kind: str, message: str, campaign: Campaign, **data: Any) -> None:
         self.bus.notice(Notice(kind=kind, message=message, data={
