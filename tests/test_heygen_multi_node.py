@@ -124,6 +124,37 @@ async def test_remote_ids_are_the_unended_jobs_ids_on_every_node(tmp_path, backe
             local = await one.claim(ids[4])
             await one.record_event(_event(local.id, "rendering", "l1"), fence=local.fence)
             assert await one.remote_ids("heygen") == await two.remote_ids("heygen") == {"a1", "a2", "b1"}
+            # A part one node saw finish leaves every node's count at once, while its job goes on; marks
+            # for an id twice, one of an ended job, another renderer's or a prefix change nothing.
+            await two.remote_finished("heygen", "a1")
+            await two.remote_finished("heygen", "a1")
+            for renderer, remote in (("heygen", "c1"), ("heygen", "l1"), ("local", "a2"), ("heygen", "a"), ("heygen", "b")):
+                await one.remote_finished(renderer, remote)
+            assert await one.remote_ids("heygen") == await two.remote_ids("heygen") == {"a2", "b1"}
+            assert (await one.job(first.id)).external_id == "a1,a2"  # the job still has both parts
+            await one.record_event(_event(first.id, "rendering", "a1,a2,a3"), fence=first.fence)
+            assert await two.remote_ids("heygen") == {"a2", "a3", "b1"}
+            assert await one.remote_ids("local") == {"l1"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_part_one_node_sees_finish_frees_its_render_on_every_node(tmp_path, backend):
+    """The count a node waits on drops when another node's status look finds a part finished, not
+    only when the part's job ends: a split job's finished parts no longer hold renders elsewhere."""
+    from avatar_daemon_plugins.heygen.render_slots import RenderSlots
+
+    with scratch_database("remote_done") if backend == "postgresql" else nullcontext(tmp_path / "db.sqlite3") as url:
+        async with Store.open(url, node_id="n1") as one, Store.open(url, node_id="n2") as two:
+            (job_id,) = await one.add_jobs([NewJob("heygen", "tiktok", "sarah", "split", {})])
+            job = await one.claim(job_id)
+            await one.record_event(_event(job.id, "rendering", "p1,p2"), fence=job.fence)
+            here, there = RenderSlots(2, 60.0, one), RenderSlots(2, 60.0, two)
+            assert await here.busy() == await there.busy() == 2
+            await there.seen("p1", "processing")
+            assert await here.busy() == 2
+            await there.seen("p1", "completed")
+            assert await here.busy() == await there.busy() == 1
+            assert (await one.job(job_id)).status.value == "rendering"
 
 
 def _event(job_id: int, state: str, remote: str):

@@ -110,6 +110,11 @@ def add_figures(out: dict[str, list[dict]], rows: Iterable[Any]) -> None:
                 row[event] = row.get(event, 0) + int(n)
 
 
+def remote_id_set(text: str | None) -> set[str]:
+    """The ids in a comma-separated column (external_id, external_done)."""
+    return {i for i in (text or "").split(",") if i}
+
+
 def visible_rows(alias: str, workspace: str | None, video_id: int | None, mark: str) -> tuple[str, list[Any]]:
     """The WHERE clause (and its arguments) for rows of table `alias` that join `video_generations v`:
     one workspace's videos, or one video, or all; `mark` is the driver's placeholder (``?``, ``%s``)."""
@@ -582,8 +587,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def remote_ids(self, renderer: str) -> set[str]:
         """The remote ids saved by the renderer's jobs not ended (submitting, rendering or waiting), on
-        every node: what the remote service may still be working on for the whole cluster (a render
-        cap shared by the nodes on one account is counted from these)."""
+        every node, less those `remote_finished` marked: what the remote service may still be working
+        on for the whole cluster (a render cap shared by the nodes on one account is counted from these)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def remote_finished(self, renderer: str, remote_id: str) -> None:
+        """Mark `remote_id`, a part of a job not ended, as finished remotely: whichever node saw it,
+        every node's `remote_ids` leaves it out from now on, while its job goes on with its other parts."""
         raise NotImplementedError
 
     @abc.abstractmethod

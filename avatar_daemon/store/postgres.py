@@ -26,7 +26,7 @@ from ..errors import AvatarDaemonError
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
     HELD, LEASE_SECONDS, RUNNING, WAITING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
-    RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended, refused,
+    RunConflict, SlotTaken, Store, _iso, check_notify, describe, ended, refused, remote_id_set,
 )
 from .contract import PUBLISHING, NewPublication, Publication, visible_rows  # publishing's part; analytics' filter
 
@@ -328,9 +328,17 @@ class PostgresStore(Store, backend="postgresql"):
         return sorted(r["id"] for r in rows)
 
     async def remote_ids(self, renderer: str) -> set[str]:
-        rows = await self._rows("SELECT external_id FROM video_generations WHERE renderer = %s "
+        rows = await self._rows("SELECT external_id, external_done FROM video_generations WHERE renderer = %s "
                                 "AND status = ANY(%s) AND external_id IS NOT NULL", (renderer, list(HELD)))
-        return {i for r in rows for i in r["external_id"].split(",") if i}
+        return {i for r in rows for i in remote_id_set(r["external_id"]) - remote_id_set(r["external_done"])}
+
+    async def remote_finished(self, renderer: str, remote_id: str) -> None:
+        remote_id = _text(remote_id)
+        await self._rows(
+            "UPDATE video_generations SET external_done = COALESCE(external_done || ',', '') || %s "
+            "WHERE renderer = %s AND status = ANY(%s) AND strpos(',' || external_id || ',', ',' || %s || ',') > 0 "
+            "AND strpos(',' || COALESCE(external_done, '') || ',', ',' || %s || ',') = 0 RETURNING id",
+            (remote_id, renderer, list(HELD), remote_id, remote_id))
 
     async def next_check(self, renderers: Iterable[str]) -> datetime | None:
         rows = await self._rows("SELECT min(next_check_at) AS due FROM video_generations WHERE status = %s "

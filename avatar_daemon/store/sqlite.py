@@ -17,7 +17,7 @@ import aiosqlite
 from ..models import AvatarProfile, JobEvent, JobState, Research, Script, VideoTemplate, utcnow
 from .contract import (
     HELD, LEASE_SECONDS, RUNNING, WAITING, CampaignRow, Clock, Job, Leadership, NewJob, Node, Pick, ResearchJob, RunBasis,
-    RunConflict, SlotTaken, Store, check_notify, ended, refused,
+    RunConflict, SlotTaken, Store, check_notify, ended, refused, remote_id_set,
 )
 from .contract import PUBLISHING, NewPublication, Publication, visible_rows  # publishing's part; analytics' filter
 
@@ -283,9 +283,17 @@ class SqliteStore(Store, backend="sqlite"):
 
     async def remote_ids(self, renderer: str) -> set[str]:
         rows = await self.db.execute_fetchall(
-            "SELECT external_id FROM video_generations WHERE renderer = ? AND status IN (?, ?, ?) "
+            "SELECT external_id, external_done FROM video_generations WHERE renderer = ? AND status IN (?, ?, ?) "
             "AND external_id IS NOT NULL", (renderer, *HELD))
-        return {i for r in rows for i in r[0].split(",") if i}
+        return {i for r in rows for i in remote_id_set(r[0]) - remote_id_set(r[1])}
+
+    async def remote_finished(self, renderer: str, remote_id: str) -> None:
+        async with self.transaction():
+            await self.db.execute(
+                "UPDATE video_generations SET external_done = COALESCE(external_done || ',', '') || ? "
+                "WHERE renderer = ? AND status IN (?, ?, ?) AND instr(',' || external_id || ',', ',' || ? || ',') > 0 "
+                "AND instr(',' || COALESCE(external_done, '') || ',', ',' || ? || ',') = 0",
+                (remote_id, renderer, *HELD, remote_id, remote_id))
 
     async def next_check(self, renderers: Iterable[str]) -> datetime | None:
         names = list(renderers)

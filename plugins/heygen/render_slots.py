@@ -5,15 +5,15 @@ a create past that with 429. The daemon's job slots are freed as soon as a job i
 without this it would keep creating while HeyGen is full and every refusal is one more call.
 
 Counted across nodes when there is a store: every node's unfinished HeyGen jobs hold their
-saved video ids there, so the count is those ids (the store's `remote_ids`) less the ones a
-status look here found finished. (A count of this node's own creates cannot work with several
-nodes: any node checks any job, so the node that created a video may never see it finish.)
+saved video ids there, and a status look on any node that finds one finished marks it there
+(`remote_finished`), so the count is the ids still rendering (the store's `remote_ids`) for
+every node at once. (A count of this node's own creates cannot work with several nodes: any
+node checks any job, so the node that created a video may never see it finish.)
 What the store cannot see is a create in flight, so a create, and the saving of the id it
 returns, happen one at a time across the cluster (the store's `leader` lock; a SQLite store is
 one node and always holds it): a count taken under the lock cannot be overtaken by another
-node's create. Where a node cannot know better the count errs high (a part another node saw
-finished counts until its job ends) or low (a job cancelled mid-render stops counting at once;
-HeyGen's 429 for that overrun is waited out by the client).
+node's create. Where a node cannot know better the count errs low: a job cancelled mid-render
+stops counting at once, and HeyGen's 429 for that overrun is waited out by the client.
 
 Without a store (a client on its own) the count is this process's: a video counts from its
 create until a status look finds it finished; one we did not create counts from the first look
@@ -42,17 +42,14 @@ class RenderSlots:
         self.forget_after = forget_after
         self.store = store
         self.renderer = renderer
-        self.rendering: dict[str, float] = {}  # video id -> when we first knew it was rendering
-        self.finished: set[str] = set()        # ids a look here found finished that the store may still hold
+        self.rendering: dict[str, float] = {}  # without a store: video id -> when we first knew it was rendering
         self._creating = 0
         self._turn = asyncio.Lock()            # this node's creates, one at a time
         self._changed = asyncio.Condition()
 
     async def busy(self) -> int:
         if self.store is not None:
-            stored = await self.store.remote_ids(self.renderer)
-            self.finished &= stored  # an ended job's ids leave the store, and need no remembering
-            return len(stored - self.finished) + self._creating
+            return len(await self.store.remote_ids(self.renderer)) + self._creating
         cutoff = time.monotonic() - self.forget_after
         for video_id in [v for v, since in self.rendering.items() if since < cutoff]:
             del self.rendering[video_id]
@@ -116,10 +113,10 @@ class RenderSlots:
                         await self._changed.wait()
 
     def counts(self, video_id: str) -> bool:
-        """Whether `video_id` may still be counted as rendering (so a look at it could free a render)."""
-        if self.store is not None:
-            return video_id not in self.finished
-        return video_id in self.rendering
+        """Whether `video_id` may still be counted as rendering (so a look at it could free a render):
+        with a store, until a look finds it finished (its looker stops looking then); without one,
+        until it is forgotten."""
+        return self.store is not None or video_id in self.rendering
 
     def _full(self) -> TimeoutError:
         return TimeoutError(f"HeyGen was rendering {self.cap} videos for this key until the job's deadline "
@@ -135,7 +132,7 @@ class RenderSlots:
         not know of takes one (with a store, its job's saved id counts it already)."""
         if status in FINISHED:
             if self.store is not None:
-                self.finished.add(video_id)
+                await self.store.remote_finished(self.renderer, video_id)  # for every node's count
             elif self.rendering.pop(video_id, None) is None:
                 return
             await self._notify()

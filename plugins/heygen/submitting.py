@@ -10,6 +10,7 @@ from avatar_daemon import Progress, RenderError, RenderRequest
 
 from .answers import HeyGenError, VideoCreated
 from .plan import Plan
+from .render_slots import FINISHED
 
 if TYPE_CHECKING:
     from .client import HeyGenClient
@@ -95,6 +96,9 @@ class OwnParts:
                 video = await self.client.get_video(video_id)  # a finish frees its render (RenderSlots.seen)
                 if video.status == "failed":  # no use making the rest: the job fails with HeyGen's reason
                     raise RenderError(video.failure())
+                if video.status in FINISHED:  # its render is free: nothing more to see until the job waits
+                    del self.due[video_id]
+                    continue
                 now = time.monotonic()
                 self.due[video_id] = now + self.schedule(now - self.since[video_id])
         counted = [due for video_id, due in self.due.items() if renders is not None and renders.counts(video_id)]
