@@ -27,6 +27,8 @@ from .waiting import Waiting
 
 KEY_NAME = "HEYGEN_API_KEY"
 WEBHOOK_SECRET_NAME = "HEYGEN_WEBHOOK_SECRET"
+# A webhook's event_type for a video that stopped rendering, as the status a look would have found
+FINISHED_BY_WEBHOOK = {"avatar_video.success": "completed", "avatar_video.fail": "failed"}
 
 
 class HeyGenRenderer:
@@ -170,7 +172,13 @@ class HeyGenRenderer:
         self.webhook_secret = await webhook_endpoint.register(self.client, self.daemon.store, url)
         self.webhook_active = True
 
-    async def delivered(self, video_id: str) -> list[int]:
+    async def delivered(self, video_id: str, kind: str = "") -> list[int]:
         """A verified webhook names a video: the job waiting for it is checked now, by whichever node
-        claims it first (the delivery may land on any node); the job ids."""
+        claims it first (the delivery may land on any node); the job ids. A video finished (`kind`
+        avatar_video.success or .fail, signed by HeyGen) also frees its render in every node's count
+        at once: a job still making its later parts may be waiting for that render on another node,
+        and no check looks at a job that is still submitting."""
+        status = FINISHED_BY_WEBHOOK.get(kind)
+        if status and self.client.renders is not None:
+            await self.client.renders.seen(video_id, status)
         return await self.daemon.jobs.check_remote_now(self.name, video_id)

@@ -61,7 +61,7 @@ class WebhookReceiver:
         if video_id and kind.startswith("avatar_video."):
             log.info("heygen: webhook %s for video %s (callback %s)", kind, video_id, data.get("callback_id"))
             try:
-                await self.renderer.delivered(str(video_id))
+                await self.renderer.delivered(str(video_id), kind)
             except Exception as exc:  # the scheduled check still comes: polling is the safety net
                 log.warning("heygen: webhook for video %s could not make its check due: %s: %s", video_id,
                             type(exc).__name__, exc)

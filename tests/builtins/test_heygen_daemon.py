@@ -548,3 +548,35 @@ async def test_a_full_disk_while_delivering_keeps_nothing_and_a_retry_pays_nothi
     assert fake.calls["create_video"] == 1  # the retry downloaded the same HeyGen video again
     assert sorted(p.name for p in out.iterdir()) == ["metadata.json", "thumbnail.jpg", "video.mp4", "video.srt",
                                                      "video.vtt"]
+
+
+async def test_a_signed_webhook_for_a_finished_part_frees_its_render_for_every_node(tmp_path, fake):
+    """A job still making its later parts is looked at by no check: the delivery itself frees the
+    render its finished part held, in the count every node reads from the store."""
+    from avatar_daemon.models import JobEvent, JobState
+    from avatar_daemon.store.contract import NewJob
+
+    daemon = heygen_daemon(tmp_path, fake)
+    async with running(daemon):
+        await webhook_registered(daemon)
+        store = daemon.store
+        (job_id,) = await store.add_jobs([NewJob("heygen", "tiktok", "sarah", "split", {})])
+        job = await store.claim(job_id)
+        await store.record_event(JobEvent(job_id=job_id, state=JobState.rendering, message="submitting",
+                                          data={"external_id": "p1,p2,p3"}), fence=job.fence)
+        secret = await store.get_meta("heygen.webhook.secret")
+        url = f"http://127.0.0.1:{daemon.http_port}/plugins/heygen/webhook"
+
+        async def deliver(kind, video_id, sign=True):
+            body = json.dumps({"event_type": kind, "event_data": {"video_id": video_id}}).encode()
+            sig = hmac.new(secret.encode() if sign else b"forged", body, hashlib.sha256).hexdigest()
+            async with aiohttp.ClientSession() as http, http.post(url, data=body, headers={"signature": sig}) as resp:
+                return resp.status
+
+        assert await deliver("avatar_video.success", "p1", sign=False) == 401
+        assert await deliver("avatar_video_gif.success", "p1") == 200  # not the video: its render goes on
+        assert await store.remote_ids("heygen") == {"p1", "p2", "p3"}
+        assert await deliver("avatar_video.success", "p1") == 200
+        assert await deliver("avatar_video.fail", "p3") == 200
+        assert await store.remote_ids("heygen") == {"p2"}
+        assert (await store.job(job_id)).external_id == "p1,p2,p3"
