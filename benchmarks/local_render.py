@@ -124,9 +124,10 @@ def ceilings_of(video: Path) -> dict:
     try:
         copy = work / "render.mp4"
         shutil.copyfile(video, copy)
-        out = subprocess.run([sys.executable, __file__, "--ceiling", str(copy)],
-                             check=True, capture_output=True, text=True).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        done = subprocess.run([sys.executable, __file__, "--ceiling", str(copy)], capture_output=True, text=True)
+        if done.returncode != 0:  # a full disk, say: the decoded frames need about 5 GB in the temp folder
+            raise SystemExit(f"the encoder ceiling failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
