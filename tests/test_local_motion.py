@@ -201,3 +201,24 @@ def test_a_raised_hand_stays_in_front_of_the_chest(base, fmt):
             margin = 0.12 * spec.width
             assert margin < xs.min() and xs.max() < spec.width - margin, (avatar, side, xs.min(), xs.max())
             assert ys.min() > lay.neck[1], (avatar, side, ys.min())
+
+
+def test_the_thumbnail_catches_the_presenter_with_eyes_open(base, tmp_path):
+    """Job 3's first blink falls on the frame thumbnails used to be taken from (1.2 s in): the still
+    must still show the eyes as open as the video shows them between blinks, whites and all."""
+    from PIL import Image
+
+    request = RenderRequest(job_id=3, script=Script(title="Still", text="Hello there. This is a short check.",
+                                                    estimated_seconds=3),
+                            avatar=base.avatar("mike"), format=base.formats[FMT], output_dir=tmp_path / "out",
+                            captions=False)
+    result = LocalRenderer(preset="ultrafast").render_sync(request, lambda p, m: None)
+    neck, hw = geometry(base)
+    with av.open(str(result.video)) as c:
+        frames = [f.to_ndarray(format="gray").astype(np.float32) for f in c.decode(video=0)]
+    whites = [sum(side[2] for side in e) if (e := eyes(f, neck, hw)) else 0 for f in frames]
+    assert min(whites[30:45]) < 0.5 * np.median(whites), "no blink near 1.2 s: the test shows nothing"
+    with Image.open(result.thumbnail) as still:
+        seen = eyes(np.asarray(still.convert("L"), np.float32), neck, hw)
+    assert seen is not None, "the thumbnail shows the eyes shut"
+    assert sum(side[2] for side in seen) > 0.8 * np.median(whites)

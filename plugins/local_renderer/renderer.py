@@ -125,7 +125,7 @@ class LocalRenderer:
         fps = fmt.fps
         pieces: list[Speech] = []
         done, complete, thumbnail, shown = 0, False, None, 5.0
-        thumb_at = int(fps * 1.2)
+        thumb_at = int(fps * 1.2)  # the title is up and the presenter has begun: the still from then on
         writer = Mp4Writer(outputs.open(VIDEO), outputs.final(VIDEO), fmt.width, fmt.height, fps, SAMPLE_RATE,
                            self.preset, self.crf, self.threads)
         try:
@@ -156,7 +156,7 @@ class LocalRenderer:
                     a = round(i * SAMPLE_RATE / fps)
                     voice = speech.audio[a:round((i + 1) * SAMPLE_RATE / fps)]
                     writer.add_audio(bed.under(voice, a, gains[i], gains[i + 1]) if bed else voice)
-                    if i == thumb_at:
+                    if thumbnail is None and i >= thumb_at and (scene.poses_for_a_still(i) or i > thumb_at + 2 * fps):
                         thumbnail = frame.to_image()
                     if i % step == 0:  # the total is a guess until the speech ends: never step back
                         shown = max(shown, min(97.0, 5 + 92 * i / total))

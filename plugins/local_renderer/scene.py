@@ -406,6 +406,11 @@ class Scene:
             t += self.rng.uniform(2.0, 6.0)
         return frames
 
+    def poses_for_a_still(self, index: int) -> bool:
+        """Whether frame `index` makes a thumbnail: eyes open and on the camera. A still taken at a
+        fixed moment caught some presenters mid-blink, looking half asleep on every list it was shown in."""
+        return self.eye_state.get(index, "open") == "open" and not self.gaze.get(index, 0)
+
     def caption_layers(self, cue_index: int, active: int | None) -> list[Layer]:
         """The phrase, then (karaoke) the spoken word drawn over it in the highlight colour."""
         keys = [(cue_index, None)]
