@@ -67,3 +67,22 @@ def test_srt_and_vtt_read_back_with_the_words_timings():
     vtt = to_vtt(cues)
     assert vtt.startswith("WEBVTT\n\n00:00:00.250 --> ") and "01:02:05.500 --> 01:02:06.000" in vtt
     assert "<00:00:00.650>two" in vtt
+
+
+def test_a_subtitle_that_wraps_is_split_into_even_lines():
+    """Filled greedily, 'Hello there, this is a short check of how I look.' left 'look.' alone on a
+    second line of a 1920-wide subtitle; balanced, the two lines of ink are about as wide."""
+    from avatar_daemon_plugins.local_renderer.tts import Word
+
+    text = "Hello there, this is a short check of how I look."
+    cue = captions.Cue([Word(w, i * 0.3, i * 0.3 + 0.25) for i, w in enumerate(text.split())])
+    img = captions.render_caption(cue, CaptionStyle.subtitles, 1536, 54, (255, 255, 255))
+    ink = np.asarray(img.convert("RGB").convert("L")) > 200  # the white letters, not the box behind them
+    rows = np.nonzero(ink.any(axis=1))[0]
+    gaps = np.nonzero(np.diff(rows) > 5)[0]
+    assert len(gaps) == 1, "expected two lines of text"
+    widths = []
+    for band in (rows[:gaps[0] + 1], rows[gaps[0] + 1:]):
+        cols = np.nonzero(ink[band[0]:band[-1] + 1].any(axis=0))[0]
+        widths.append(cols[-1] - cols[0])
+    assert min(widths) > 0.6 * max(widths), f"uneven lines: {widths} pixels of ink"

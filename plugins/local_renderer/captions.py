@@ -89,7 +89,7 @@ def to_vtt(cues: list[Cue]) -> str:
     return "\n".join(out)
 
 
-def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
+def _greedy(words: list[str], fnt, max_width: float) -> list[list[int]]:
     lines: list[list[int]] = [[]]
     for i in range(len(words)):
         trial = " ".join(words[j] for j in lines[-1] + [i])
@@ -97,6 +97,22 @@ def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
             lines.append([])
         lines[-1].append(i)
     return lines
+
+
+def _wrap(words: list[str], fnt, max_width: int) -> list[list[int]]:
+    """As few lines as fit `max_width`, as even as they can be: the narrowest width that still
+    needs no more lines (CSS's text-wrap: balance), so a subtitle never leaves one word alone below."""
+    lines = _greedy(words, fnt, max_width)
+    if len(lines) < 2:
+        return lines
+    lo, hi = max(fnt.getlength(w) for w in words), float(max_width)
+    while hi - lo > 2:
+        mid = (lo + hi) / 2
+        if len(_greedy(words, fnt, mid)) <= len(lines):
+            hi = mid
+        else:
+            lo = mid
+    return _greedy(words, fnt, hi)
 
 
 def render_caption(cue: Cue, style: CaptionStyle, width: int, size: int, colour: tuple[int, int, int],
