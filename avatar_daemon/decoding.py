@@ -58,11 +58,6 @@ def load_json(text: str | bytes, what: str, max_depth: int = MAX_DEPTH) -> Any:
     return _checked(value, what, max_depth, repair=pattern.search(text) is not None)
 
 
-def check_depth(value: Any, what: str, max_depth: int = MAX_DEPTH) -> None:
-    """Walk containers without recursion; PayloadError past `max_depth` levels."""
-    _checked(value, what, max_depth, repair=False)
-
-
 def _checked(value: Any, what: str, max_depth: int, repair: bool) -> Any:
     """The depth check and, with `repair`, lone surrogates (JSON's "\\ud83d" cut from its pair) made U+FFFD.
 

@@ -27,8 +27,6 @@ def signature(secret: str, body: bytes) -> str:
 class WebhookReceiver:
     def __init__(self, renderer: "HeyGenRenderer"):
         self.renderer = renderer
-        self.accepted = 0
-        self.refused = 0
 
     async def options(self, request: web.Request) -> web.Response:
         return web.Response(status=200)  # HeyGen checks the endpoint with a 1-second OPTIONS call
@@ -57,7 +55,6 @@ class WebhookReceiver:
         data = data if isinstance(data, dict) else {}
         kind = str(payload.get("event_type") or payload.get("event") or "")
         video_id = data.get("video_id")
-        self.accepted += 1
         if video_id and kind.startswith("avatar_video."):
             log.info("heygen: webhook %s for video %s (callback %s)", kind, video_id, data.get("callback_id"))
             try:
@@ -68,6 +65,5 @@ class WebhookReceiver:
         return web.json_response({"ok": True})
 
     def _refuse(self, request: web.Request, status: int, reason: str) -> web.Response:
-        self.refused += 1
         log.warning("heygen: webhook from %s refused: %s", request.remote, reason)
         return web.json_response({"error": reason}, status=status)
